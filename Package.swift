@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "dsar",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dsar", targets: ["dsar"]),
+        .library(name: "DSARCore", targets: ["DSARCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(name: "CShims"),
+        .target(
+            name: "DSARCore",
+            dependencies: [
+                "CShims",
+                "CArchive",
+                "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "dsar",
+            dependencies: [
+                "DSARCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "DSARTestSupport",
+            dependencies: ["DSARCore"],
+            path: "Tests/DSARTestSupport"
+        ),
+        .testTarget(
+            name: "DSARCoreTests",
+            dependencies: ["DSARCore", "DSARTestSupport"]
+        ),
+        .testTarget(
+            name: "DSARE2ETests",
+            dependencies: ["DSARCore", "DSARTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,7 @@
+#ifndef DSAR_CSHIMS_H
+#define DSAR_CSHIMS_H
+
+/// rename(2) that fails with EEXIST instead of replacing `to` (renameat2 RENAME_NOREPLACE).
+int dsar_rename_noreplace(const char *from, const char *to);
+
+#endif

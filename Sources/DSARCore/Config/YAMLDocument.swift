@@ -1,0 +1,235 @@
+import Foundation
+import Yams
+
+/// One problem in a configuration file, printed as `file:line: key: what is wrong`.
+public struct ConfigProblem: Error, Sendable, CustomStringConvertible, Equatable {
+    public var file: String
+    public var line: Int
+    public var key: String
+    public var message: String
+
+    public init(file: String, line: Int, key: String, message: String) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { "\(file):\(line): \(key): \(message)" }
+}
+
+/// Several configuration problems at once (all of a file are reported, not just the first).
+public struct ConfigProblems: Error, Sendable, CustomStringConvertible {
+    public var problems: [ConfigProblem]
+    public init(_ problems: [ConfigProblem]) { self.problems = problems }
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+/// A YAML mapping read with line numbers, collecting every problem instead of stopping at the first.
+public final class YAMLMap {
+    /// The file it came from (for messages).
+    public let file: String
+    /// Dotted path of this mapping inside the file (empty at the top).
+    public let path: String
+    let line: Int
+    let pairs: [(key: String, keyLine: Int, value: Node)]
+    let sink: ProblemSink
+    private var used = Set<String>()
+
+    final class ProblemSink {
+        var problems: [ConfigProblem] = []
+    }
+
+    init(file: String, path: String, line: Int, pairs: [(String, Int, Node)], sink: ProblemSink) {
+        self.file = file
+        self.path = path
+        self.line = line
+        self.pairs = pairs.map { (key: $0.0, keyLine: $0.1, value: $0.2) }
+        self.sink = sink
+    }
+
+    /// Parses a YAML file whose top level must be a mapping.
+    public static func load(file: String) throws -> YAMLMap {
+        let bytes = try FileSystem.readFile(file, limit: 4 << 20)
+        guard let text = String(validatingUTF8: bytes.map { CChar(bitPattern: $0) } + [0]) else {
+            throw ConfigProblems([ConfigProblem(file: file, line: 1, key: "-", message: "the file is not valid UTF-8")])
+        }
+        return try parse(text, file: file)
+    }
+
+    /// Parses YAML text whose top level must be a mapping.
+    public static func parse(_ text: String, file: String) throws -> YAMLMap {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            var line = 1
+            var msg = "\(e)"
+            switch e {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+                line = mark.line
+                msg = "YAML syntax error: \(problem)"
+            default: break
+            }
+            throw ConfigProblems([ConfigProblem(file: file, line: line, key: "-", message: msg)])
+        }
+        let sink = ProblemSink()
+        guard let node else { return YAMLMap(file: file, path: "", line: 1, pairs: [], sink: sink) }
+        guard let map = YAMLMap.from(node, file: file, path: "", sink: sink) else {
+            throw ConfigProblems([
+                ConfigProblem(file: file, line: node.mark?.line ?? 1, key: "-", message: "the top level must be a mapping of key: value")
+            ])
+        }
+        return map
+    }
+
+    static func from(_ node: Node, file: String, path: String, sink: ProblemSink) -> YAMLMap? {
+        guard let m = node.mapping else { return nil }
+        var pairs: [(String, Int, Node)] = []
+        for (k, v) in m {
+            pairs.append((k.string ?? "\(k)", k.mark?.line ?? 0, v))
+        }
+        return YAMLMap(file: file, path: path, line: node.mark?.line ?? 1, pairs: pairs, sink: sink)
+    }
+
+    private func qualified(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    /// Records a problem at a key of this mapping.
+    public func problem(_ key: String, _ message: String) {
+        let line = pairs.first { $0.key == key }?.keyLine ?? self.line
+        sink.problems.append(ConfigProblem(file: file, line: line, key: qualified(key), message: message))
+    }
+
+    /// Records a problem at this mapping itself.
+    public func problemHere(_ message: String) {
+        sink.problems.append(ConfigProblem(file: file, line: line, key: path.isEmpty ? "-" : path, message: message))
+    }
+
+    /// The keys in file order.
+    public var keys: [String] { pairs.map(\.key) }
+
+    /// The line a key is on (or this mapping's line).
+    public func line(of key: String) -> Int { pairs.first { $0.key == key }?.keyLine ?? line }
+
+    /// Whether the key is present.
+    public func has(_ key: String) -> Bool { pairs.contains { $0.key == key } }
+
+    func node(_ key: String) -> Node? {
+        used.insert(key)
+        return pairs.first { $0.key == key }?.value
+    }
+
+    /// A string value; `required` records a problem when missing.
+    public func string(_ key: String, required: Bool = false) -> String? {
+        guard let n = node(key) else {
+            if required { problemHere("\(qualified(key)) is missing") }
+            return nil
+        }
+        guard n.scalar != nil, let s = n.string else {
+            problem(key, "expected a text value")
+            return nil
+        }
+        return s
+    }
+
+    /// A boolean value.
+    public func bool(_ key: String) -> Bool? {
+        guard let n = node(key) else { return nil }
+        guard let b = n.bool else {
+            problem(key, "expected true or false")
+            return nil
+        }
+        return b
+    }
+
+    /// An integer value within a range.
+    public func int(_ key: String, range: ClosedRange<Int>) -> Int? {
+        guard let n = node(key) else { return nil }
+        guard let i = n.int, range.contains(i) else {
+            problem(key, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return i
+    }
+
+    /// A number of seconds (integer or decimal) within a range.
+    public func seconds(_ key: String, range: ClosedRange<Double>) -> Double? {
+        guard let n = node(key) else { return nil }
+        guard let d = n.float ?? n.int.map(Double.init), range.contains(d) else {
+            problem(key, "expected a number of seconds from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return d
+    }
+
+    /// A list of strings; a single string is accepted as a list of one.
+    public func strings(_ key: String, required: Bool = false) -> [String]? {
+        guard let n = node(key) else {
+            if required { problemHere("\(qualified(key)) is missing") }
+            return nil
+        }
+        if n.scalar != nil, let s = n.string { return [s] }
+        guard let seq = n.sequence else {
+            problem(key, "expected a list of text values")
+            return nil
+        }
+        var out: [String] = []
+        for item in seq {
+            guard item.scalar != nil, let s = item.string else {
+                problem(key, "expected a list of text values")
+                return nil
+            }
+            out.append(s)
+        }
+        return out
+    }
+
+    /// A nested mapping.
+    public func map(_ key: String, required: Bool = false) -> YAMLMap? {
+        guard let n = node(key) else {
+            if required { problemHere("\(qualified(key)) is missing") }
+            return nil
+        }
+        guard let m = YAMLMap.from(n, file: file, path: qualified(key), sink: sink) else {
+            problem(key, "expected a mapping of key: value")
+            return nil
+        }
+        return m
+    }
+
+    /// A list of mappings.
+    public func maps(_ key: String) -> [YAMLMap]? {
+        guard let n = node(key) else { return nil }
+        guard let seq = n.sequence else {
+            problem(key, "expected a list")
+            return nil
+        }
+        var out: [YAMLMap] = []
+        for (k, item) in seq.enumerated() {
+            guard let m = YAMLMap.from(item, file: file, path: qualified(key) + "[\(k)]", sink: sink) else {
+                problem(key, "item \(k + 1) must be a mapping of key: value")
+                continue
+            }
+            out.append(m)
+        }
+        return out
+    }
+
+    /// Records "unknown key" for every key not read so far, naming the allowed ones.
+    public func rejectUnknownKeys(allowed: [String]) {
+        for p in pairs where !used.contains(p.key) && !allowed.contains(p.key) {
+            sink.problems.append(
+                ConfigProblem(
+                    file: file, line: p.keyLine, key: qualified(p.key),
+                    message: "unknown key; expected one of: \(allowed.joined(separator: ", "))"))
+        }
+    }
+
+    /// Every problem recorded in this file so far.
+    public var problems: [ConfigProblem] { sink.problems }
+
+    /// Throws all recorded problems, if any.
+    public func throwIfProblems() throws {
+        if !sink.problems.isEmpty { throw ConfigProblems(sink.problems) }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+
+/// Which inbox entries are taken, ignored or refused at once (the SFTP drop contract).
+public enum PickupRules {
+    /// What to do with one inbox entry.
+    public enum Verdict: Sendable, Equatable {
+        /// Not ours to touch: dotfiles, `*.part`, `*.filepart`, `*.tmp`, signatures, non-JSON names.
+        case ignore
+        /// Refuse now (move to `rejected/` with this reason).
+        case reject(String)
+        /// A regular `*.json` file: take it once it has settled.
+        case candidate
+    }
+
+    /// Suffixes of uploads in progress that are never touched.
+    public static let partialSuffixes = [".part", ".filepart", ".tmp"]
+
+    /// Classifies an entry from its name and `lstat`, never opening it.
+    public static func classify(name: String, status: FileSystem.Status, maxBytes: Int) -> Verdict {
+        if name.hasPrefix(".") { return .ignore }
+        if partialSuffixes.contains(where: { name.hasSuffix($0) }) { return .ignore }
+        guard name.hasSuffix(".json") else { return .ignore }
+        switch status.kind {
+        case .regular: break
+        case .symlink: return .reject("it is a symbolic link; symbolic links are never followed, upload the file itself")
+        case .fifo: return .reject("it is a named pipe (FIFO), not a regular file")
+        case .directory: return .reject("it is a directory, not a regular file")
+        case .device: return .reject("it is a device node, not a regular file")
+        case .socket: return .reject("it is a socket, not a regular file")
+        case .other: return .reject("it is not a regular file")
+        }
+        if status.size > Int64(maxBytes) {
+            return .reject("it is \(status.size) bytes; requests may be at most \(maxBytes) bytes (max_request_bytes)")
+        }
+        return .candidate
+    }
+}
+
+/// Remembers what each candidate looked like, so a file is taken only when its size, mtime, ctime
+/// and inode stayed unchanged across two looks at least `settle` seconds apart.
+public struct SettleTracker: Sendable {
+    struct Seen: Sendable {
+        var fingerprint: [Int64]
+        var since: Date
+    }
+
+    private var seen: [String: Seen] = [:]
+    /// The settle interval in seconds.
+    public var settle: Double
+
+    public init(settle: Double) { self.settle = settle }
+
+    static func fingerprint(_ s: FileSystem.Status) -> [Int64] {
+        [s.size, s.mtimeNanos, s.ctimeNanos, Int64(bitPattern: s.inode)]
+    }
+
+    /// Records a look; true when the file has been unchanged for at least `settle` seconds of looks.
+    public mutating func observe(_ name: String, _ status: FileSystem.Status, now: Date) -> Bool {
+        let fp = SettleTracker.fingerprint(status)
+        if let s = seen[name], s.fingerprint == fp {
+            return now.timeIntervalSince(s.since) >= settle
+        }
+        seen[name] = Seen(fingerprint: fp, since: now)
+        return false
+    }
+
+    /// When the earliest still-unsettled candidate could settle (nil when none is waiting).
+    public func nextSettleTime() -> Date? {
+        seen.values.map { $0.since.addingTimeInterval(settle) }.min()
+    }
+
+    /// Forgets a name (taken, rejected or gone).
+    public mutating func forget(_ name: String) { seen[name] = nil }
+
+    /// Forgets every name not in `present`.
+    public mutating func retain(_ present: Set<String>) {
+        for k in seen.keys where !present.contains(k) { seen[k] = nil }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// What the data subject asks for.
+public enum RequestAction: String, Sendable, Codable, CaseIterable {
+    /// GDPR Art. 15 / CCPA right to know: gather and deliver the data.
+    case export
+    /// GDPR Art. 17 / CCPA right to delete: erase or redact the data.
+    case delete
+}
+
+/// The law the request is made under; it decides the response deadline.
+public enum Regulation: String, Sendable, Codable, CaseIterable {
+    /// EU/UK GDPR: one calendar month, extendable by two more.
+    case gdpr
+    /// California CCPA/CPRA: 45 days, extendable by 45 more.
+    case ccpa
+}
+
+/// One identifier of a data subject, normalised for its type.
+public struct Identifier: Sendable, Hashable, Codable, Comparable {
+    /// The identifier type: `email`, `user_id`, `phone`, `ip`, or a custom name.
+    public var type: String
+    /// The normalised value (emails lower-cased, phones as `+digits`, IPs canonical).
+    public var value: String
+
+    public init(type: String, value: String) {
+        self.type = type
+        self.value = value
+    }
+
+    public static func < (a: Identifier, b: Identifier) -> Bool {
+        (a.type, a.value) < (b.type, b.value)
+    }
+}
+
+/// A validated data-subject request, as read from a drop in the inbox.
+public struct DSARRequest: Sendable, Equatable {
+    /// The requester's reference (ticket number); free text, never used as a file name.
+    public var requestID: String?
+    public var action: RequestAction
+    public var regulation: Regulation
+    /// Every identifier of the subject, normalised, sorted, without duplicates.
+    public var identifiers: [Identifier]
+    /// When the request was received by the organisation, if the requester said so.
+    public var receivedAt: Date?
+    /// Report only: change nothing.
+    public var dryRun: Bool
+
+    public init(
+        requestID: String?, action: RequestAction, regulation: Regulation, identifiers: [Identifier],
+        receivedAt: Date?, dryRun: Bool = false
+    ) {
+        self.requestID = requestID
+        self.action = action
+        self.regulation = regulation
+        self.identifiers = identifiers
+        self.receivedAt = receivedAt
+        self.dryRun = dryRun
+    }
+
+    /// The request in its canonical JSON shape (what `dsar submit` writes).
+    public func json() -> JSONValue {
+        var subject: [JSONMember] = []
+        var byType: [(String, [String])] = []
+        for id in identifiers {
+            if let k = byType.firstIndex(where: { $0.0 == id.type }) {
+                byType[k].1.append(id.value)
+            } else {
+                byType.append((id.type, [id.value]))
+            }
+        }
+        for (t, vs) in byType {
+            subject.append(JSONMember(key: t, value: vs.count == 1 ? .string(vs[0]) : .array(vs.map { .string($0) })))
+        }
+        var m: [JSONMember] = []
+        if let requestID { m.append(JSONMember(key: "request_id", value: .string(requestID))) }
+        m.append(JSONMember(key: "action", value: .string(action.rawValue)))
+        m.append(JSONMember(key: "subject", value: .object(subject)))
+        if let receivedAt { m.append(JSONMember(key: "received_at", value: .string(Timestamp.format(receivedAt)))) }
+        m.append(JSONMember(key: "regulation", value: .string(regulation.rawValue)))
+        if dryRun { m.append(JSONMember(key: "dry_run", value: .bool(true))) }
+        return .object(m)
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+
+/// Why a request file was refused: one plain sentence, and whether it may still be arriving.
+public struct RequestProblem: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The sentence written into `rejected/<name>.reason`.
+    public var message: String
+    /// True when the file looks cut off (it may be an upload still in progress).
+    public var mayBeIncomplete: Bool
+
+    public init(_ message: String, mayBeIncomplete: Bool = false) {
+        self.message = message
+        self.mayBeIncomplete = mayBeIncomplete
+    }
+
+    public var description: String { message }
+}
+
+/// Turns request bytes into a validated ``DSARRequest``, strictly: unknown fields are errors.
+public struct RequestParser: Sendable {
+    /// Top-level identifier fields allowed in the minimal shape (`{"user_id": "1", "action": "export"}`).
+    public static let topLevelIdentifierFields: [String] = ["email", "user_id", "phone", "ip"]
+    /// Every accepted top-level field.
+    public static let knownFields: [String] =
+        ["request_id", "action", "subject", "received_at", "regulation", "dry_run"] + topLevelIdentifierFields
+
+    /// Regulation used when a request names none.
+    public var defaultRegulation: Regulation
+
+    public init(defaultRegulation: Regulation = .gdpr) {
+        self.defaultRegulation = defaultRegulation
+    }
+
+    /// Parses and validates; throws a ``RequestProblem`` naming the field or position.
+    public func parse(_ bytes: [UInt8]) throws(RequestProblem) -> DSARRequest {
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            throw RequestProblem("the file is empty", mayBeIncomplete: true)
+        }
+        let root: JSONValue
+        do {
+            root = try JSONParser.parse(bytes)
+        } catch {
+            if error.truncated {
+                throw RequestProblem(
+                    "the JSON is incomplete: \(error.message) (\(error.position)); the upload may have been cut off",
+                    mayBeIncomplete: true)
+            }
+            throw RequestProblem("the JSON is malformed: \(error.message) at \(error.position)")
+        }
+        guard case .object(let members) = root else {
+            throw RequestProblem("the request must be a JSON object ({...}) but is \(root.kindName)")
+        }
+        for m in members where !Self.knownFields.contains(m.key) {
+            throw RequestProblem(
+                "unknown field \"\(m.key)\" at \(m.position); expected one of: \(Self.knownFields.joined(separator: ", ")). "
+                    + "Identifiers of other types go inside \"subject\"")
+        }
+        func field(_ k: String) -> JSONMember? { members.first { $0.key == k } }
+
+        // action
+        guard let actionMember = field("action") else {
+            throw RequestProblem("field \"action\" is missing; expected \"export\" or \"delete\"")
+        }
+        guard case .string(let actionText) = actionMember.value, let action = RequestAction(rawValue: actionText) else {
+            throw RequestProblem(
+                "field \"action\" at \(actionMember.position) is \(describe(actionMember.value)); expected \"export\" or \"delete\"")
+        }
+
+        // request_id
+        var requestID: String?
+        if let m = field("request_id") {
+            guard case .string(let s) = m.value else {
+                throw RequestProblem("field \"request_id\" at \(m.position) must be a string but is \(m.value.kindName)")
+            }
+            let t = s.trimmingCharacters(in: .whitespaces)
+            guard !t.isEmpty else { throw RequestProblem("field \"request_id\" at \(m.position) is empty") }
+            guard t.count <= 128 else {
+                throw RequestProblem("field \"request_id\" at \(m.position) is \(t.count) characters long; at most 128 are allowed")
+            }
+            guard !t.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw RequestProblem("field \"request_id\" at \(m.position) contains a control character")
+            }
+            requestID = t
+        }
+
+        // regulation
+        var regulation = defaultRegulation
+        if let m = field("regulation") {
+            guard case .string(let s) = m.value, let r = Regulation(rawValue: s.lowercased()) else {
+                throw RequestProblem(
+                    "field \"regulation\" at \(m.position) is \(describe(m.value)); expected one of: "
+                        + Regulation.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
+            }
+            regulation = r
+        }
+
+        // received_at
+        var receivedAt: Date?
+        if let m = field("received_at") {
+            guard case .string(let s) = m.value, let d = Timestamp.parse(s) else {
+                throw RequestProblem(
+                    "field \"received_at\" at \(m.position) is \(describe(m.value)); expected an RFC 3339 time such as \"2026-11-20T09:00:00Z\"")
+            }
+            receivedAt = d
+        }
+
+        // dry_run
+        var dryRun = false
+        if let m = field("dry_run") {
+            guard case .bool(let b) = m.value else {
+                throw RequestProblem("field \"dry_run\" at \(m.position) must be true or false but is \(m.value.kindName)")
+            }
+            dryRun = b
+        }
+
+        // identifiers: top-level shorthand plus "subject"
+        var ids = Set<Identifier>()
+        for name in Self.topLevelIdentifierFields {
+            if let m = field(name) { try collect(type: name, m.value, at: m.position, path: name, into: &ids) }
+        }
+        if let m = field("subject") {
+            guard case .object(let subject) = m.value else {
+                throw RequestProblem("field \"subject\" at \(m.position) must be an object of identifiers but is \(m.value.kindName)")
+            }
+            for s in subject {
+                guard IdentifierNormalizer.isValidTypeName(s.key) else {
+                    throw RequestProblem(
+                        "identifier type \"subject.\(s.key)\" at \(s.position) is not a valid name; use lower-case letters, digits and '_' (e.g. email, user_id, phone, ip, loyalty_card)")
+                }
+                try collect(type: s.key, s.value, at: s.position, path: "subject.\(s.key)", into: &ids)
+            }
+        }
+        guard !ids.isEmpty else {
+            throw RequestProblem(
+                "the request names no identifier; give at least one of email, user_id, phone, ip (top level or inside \"subject\")")
+        }
+        return DSARRequest(
+            requestID: requestID, action: action, regulation: regulation, identifiers: ids.sorted(),
+            receivedAt: receivedAt, dryRun: dryRun)
+    }
+
+    private func describe(_ v: JSONValue) -> String {
+        if case .string(let s) = v { return "\"\(s)\"" }
+        return v.kindName
+    }
+
+    private func collect(
+        type: String, _ value: JSONValue, at pos: JSONPosition, path: String, into ids: inout Set<Identifier>
+    ) throws(RequestProblem) {
+        switch value {
+        case .string(let s):
+            switch IdentifierNormalizer.normalize(type: type, s) {
+            case .success(let v): ids.insert(Identifier(type: type, value: v))
+            case .failure(let e): throw RequestProblem("identifier \"\(path)\" at \(pos) \(e.reason)")
+            }
+        case .number(let n):
+            guard type != "email", type != "ip" else {
+                throw RequestProblem("identifier \"\(path)\" at \(pos) must be a string but is a number")
+            }
+            guard !n.contains("."), !n.contains("e"), !n.contains("E"), !n.hasPrefix("-") else {
+                throw RequestProblem("identifier \"\(path)\" at \(pos) is the number \(n); write non-integer identifiers as strings")
+            }
+            switch IdentifierNormalizer.normalize(type: type, n) {
+            case .success(let v): ids.insert(Identifier(type: type, value: v))
+            case .failure(let e): throw RequestProblem("identifier \"\(path)\" at \(pos) \(e.reason)")
+            }
+        case .array(let items):
+            guard !items.isEmpty else { throw RequestProblem("identifier \"\(path)\" at \(pos) is an empty list") }
+            for item in items {
+                if case .array = item {
+                    throw RequestProblem("identifier \"\(path)\" at \(pos) contains a nested list; expected strings")
+                }
+                try collect(type: type, item, at: pos, path: path, into: &ids)
+            }
+        default:
+            throw RequestProblem("identifier \"\(path)\" at \(pos) must be a string or a list of strings but is \(value.kindName)")
+        }
+    }
+}

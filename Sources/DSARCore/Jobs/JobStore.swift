@@ -1,0 +1,88 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reads and writes job records; every write is atomic and durable, and read-modify-write happens
+/// under a short lock so that `dsar extend` and a running `dsar watch` never lose each other's change.
+public struct JobStore: Sendable {
+    public let layout: SpoolLayout
+
+    public init(layout: SpoolLayout) { self.layout = layout }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    /// Loads one record.
+    public func load(_ jobID: String) throws -> JobRecord {
+        guard UUIDv7.isValid(jobID) else {
+            throw DSARError(.notFound, "\"\(jobID)\" is not a job id (expected a UUID such as 019a…-…)")
+        }
+        let path = layout.jobRecord(jobID)
+        guard FileSystem.exists(path) else {
+            throw DSARError(.notFound, "no job \(jobID) in \(layout.jobs); `dsar status` lists the jobs", path: path)
+        }
+        do {
+            return try JSONDecoder().decode(JobRecord.self, from: Data(try FileSystem.readFile(path, limit: 16 << 20)))
+        } catch let e as DSARError {
+            throw e
+        } catch {
+            throw DSARError(.io, "job record \(path) is unreadable: \(error)", path: path)
+        }
+    }
+
+    /// Whether a record exists.
+    public func exists(_ jobID: String) -> Bool { FileSystem.exists(layout.jobRecord(jobID)) }
+
+    /// Writes a record (atomically, fsynced).
+    public func save(_ record: JobRecord) throws {
+        let data = try JobStore.encoder.encode(record)
+        try FileSystem.writeAtomically(layout.jobRecord(record.jobID), Array(data) + [0x0A], mode: 0o600)
+    }
+
+    /// Read-modify-write of one record under the records lock.
+    @discardableResult
+    public func update(_ jobID: String, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord {
+        try withRecordsLock {
+            var r = try load(jobID)
+            try change(&r)
+            try save(r)
+            return r
+        }
+    }
+
+    /// Runs `body` holding `jobs/.lock` (held only for the length of a record update).
+    public func withRecordsLock<T>(_ body: () throws -> T) throws -> T {
+        let path = layout.jobs + "/.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { throw DSARError.syscall("cannot lock", path: path) }
+        }
+        return try body()
+    }
+
+    /// Every job id with a record, oldest first.
+    public func allIDs() throws -> [String] {
+        try FileSystem.list(layout.jobs).compactMap { name in
+            guard name.hasSuffix(".json"), !name.hasPrefix(".") else { return nil }
+            let id = String(name.dropLast(5))
+            return UUIDv7.isValid(id) ? id : nil
+        }
+    }
+
+    /// Every record, oldest first (unreadable ones are reported through `onError`).
+    public func all(onError: (DSARError) -> Void = { _ in }) throws -> [JobRecord] {
+        try allIDs().compactMap { id in
+            do { return try load(id) } catch let e as DSARError {
+                onError(e)
+                return nil
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+
+/// Runs every connector once over a whole batch, in parallel with bounded concurrency, each with a
+/// timeout and retries with exponential backoff on transient errors.
+public struct ConnectorRunner: Sendable {
+    public var concurrency: Int
+    public var timeoutSeconds: Double
+    public var retries: Int
+    public var backoffSeconds: Double
+
+    public init(concurrency: Int = 2, timeoutSeconds: Double = 3600, retries: Int = 2, backoffSeconds: Double = 0.5) {
+        self.concurrency = max(1, concurrency)
+        self.timeoutSeconds = timeoutSeconds
+        self.retries = max(0, retries)
+        self.backoffSeconds = backoffSeconds
+    }
+
+    /// The result of one connector over the batch.
+    public struct BatchResult: Sendable {
+        public var name: String
+        public var metadata: SourceMetadata
+        public var findings: [String: ConnectorFindings]
+        public var error: String?
+        public var attempts: Int
+        public var durationMs: Int
+    }
+
+    /// Scans with every connector; results come back in the connectors' order.
+    public func run(_ connectors: [any Connector], jobs: [ScanJob], logger: Logger) async -> [BatchResult] {
+        var results = [BatchResult?](repeating: nil, count: connectors.count)
+        await withTaskGroup(of: (Int, BatchResult).self) { group in
+            var next = 0
+            func launch() {
+                let k = next
+                let c = connectors[k]
+                next += 1
+                group.addTask { (k, await self.runOne(c, jobs: jobs, logger: logger)) }
+            }
+            while next < connectors.count && next < concurrency { launch() }
+            while let (k, r) = await group.next() {
+                results[k] = r
+                if next < connectors.count { launch() }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    func runOne(_ c: any Connector, jobs: [ScanJob], logger: Logger) async -> BatchResult {
+        let start = Date()
+        var attempt = 0
+        var lastError = ""
+        while true {
+            attempt += 1
+            do {
+                let findings = try await withTimeout(timeoutSeconds, name: c.name) {
+                    try await c.scan(jobs, logger: logger)
+                }
+                return BatchResult(
+                    name: c.name, metadata: c.metadata, findings: findings, error: nil, attempts: attempt,
+                    durationMs: Int(Date().timeIntervalSince(start) * 1000))
+            } catch {
+                lastError = "\(error)"
+                let transient = (error as? DSARError).map { $0.code == .io } ?? false
+                logger.warning(
+                    "connector failed", metadata: ["connector": "\(c.name)", "attempt": "\(attempt)", "error": "\(lastError)"])
+                if !transient || attempt > retries || Task.isCancelled { break }
+                let delay = backoffSeconds * pow(2, Double(attempt - 1))
+                try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            }
+        }
+        return BatchResult(
+            name: c.name, metadata: c.metadata, findings: [:], error: lastError, attempts: attempt,
+            durationMs: Int(Date().timeIntervalSince(start) * 1000))
+    }
+}
+
+/// Runs `body`, failing with a clear error if it takes longer than `seconds` (the body is cancelled).
+func withTimeout<T: Sendable>(
+    _ seconds: Double, name: String, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw DSARError(.processing, "connector \(name) timed out after \(Int(seconds)) s")
+        }
+        return value
+    }
+}

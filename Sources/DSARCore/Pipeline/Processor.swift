@@ -1,0 +1,472 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The job lifecycle on one spool: recover after a crash, take settled drops from the inbox,
+/// claim them as jobs, run the connectors once for the whole batch, and finish each job.
+///
+/// One `Processor` is used by one `dsar run` or `dsar watch` holding the spool lock.
+public final class Processor {
+    public let layout: SpoolLayout
+    public let config: SpoolConfig
+    public let store: JobStore
+    public let inbox: Inbox
+    public let pseudonymizer: Pseudonymizer
+    public let audit: any AuditSink
+    public let logger: Logger
+    /// The data sources searched for every job.
+    public var connectors: [any Connector]
+    /// Chooses the finisher for a job (bundler for export, eraser for delete, summary otherwise).
+    public var finisher: @Sendable (RequestAction) -> any JobFinisher
+    /// How connectors are run.
+    public var connectorRunner: ConnectorRunner
+    /// Treat every job as a dry run.
+    public var forceDryRun = false
+    /// Seconds a drop must stay unchanged before it is taken.
+    public var settleSeconds: Double {
+        get { tracker.settle }
+        set { tracker.settle = newValue }
+    }
+    /// Seconds an incomplete drop is waited for before it is rejected.
+    public var rejectAfterSeconds: Double
+
+    var tracker: SettleTracker
+    var requestIndex: [String: (jobID: String, status: JobStatus)] = [:]
+    let parser: RequestParser
+
+    /// What one pass over the inbox did.
+    public struct IntakeReport: Sendable {
+        public var claimed: [String] = []
+        public var rejected: [(name: String, reason: String)] = []
+        /// Candidates not taken yet (not settled, or incomplete and young).
+        public var waiting: [String] = []
+    }
+
+    /// What crash recovery found and fixed.
+    public struct RecoveryReport: Sendable {
+        public var requeued: [String] = []
+        public var recreated: [String] = []
+        public var removedWork: Int = 0
+        public var completedCleanup: [String] = []
+        public var isEmpty: Bool { requeued.isEmpty && recreated.isEmpty && removedWork == 0 && completedCleanup.isEmpty }
+    }
+
+    public init(
+        layout: SpoolLayout, config: SpoolConfig, connectors: [any Connector] = [],
+        finisher: @escaping @Sendable (RequestAction) -> any JobFinisher = { _ in SummaryFinisher() },
+        audit: any AuditSink = DiscardingAuditSink(), logger: Logger
+    ) throws {
+        self.layout = layout
+        self.config = config
+        self.store = JobStore(layout: layout)
+        self.inbox = Inbox(layout: layout)
+        self.pseudonymizer = try Pseudonymizer.load(layout)
+        self.audit = audit
+        self.logger = logger
+        self.connectors = connectors
+        self.finisher = finisher
+        self.connectorRunner = ConnectorRunner(concurrency: config.concurrency)
+        self.tracker = SettleTracker(settle: config.settleSeconds)
+        self.rejectAfterSeconds = config.rejectAfterSeconds
+        self.parser = RequestParser(defaultRegulation: config.defaultRegulation)
+        for r in try store.all(onError: { logger.error("\($0.message)") }) {
+            if let rid = r.requestID { requestIndex[rid] = (r.jobID, r.status) }
+        }
+    }
+
+    // MARK: - Recovery
+
+    /// Puts the spool back in order after a crash: stale work is wiped, claimed requests go back to
+    /// PENDING (processed again, idempotently), half-published outbox entries are removed.
+    public func recover() throws -> RecoveryReport {
+        var report = RecoveryReport()
+        for name in try FileSystem.list(layout.tmp) {
+            try FileSystem.removeTree(layout.tmp + "/" + name)
+            report.removedWork += 1
+        }
+        for name in try FileSystem.list(layout.outbox) where name.hasPrefix(".") && name.hasSuffix(".partial") {
+            try FileSystem.removeTree(layout.outbox + "/" + name)
+            report.removedWork += 1
+        }
+        for dir in [layout.jobs, layout.active, layout.rejected, layout.failed] {
+            for name in try FileSystem.list(dir) where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+                try FileSystem.remove(dir + "/" + name)
+            }
+        }
+        for name in try FileSystem.list(layout.active) where !name.hasPrefix(".") {
+            let path = layout.active + "/" + name
+            let jobID = name.hasSuffix(".json") ? String(name.dropLast(5)) : ""
+            guard UUIDv7.isValid(jobID) else {
+                logger.warning("unexpected file in active/ left alone", metadata: ["path": "\(path)"])
+                continue
+            }
+            if store.exists(jobID) {
+                let rec = try store.load(jobID)
+                switch rec.status {
+                case .pending:
+                    continue
+                case .running:
+                    try store.update(jobID) {
+                        $0.status = .pending
+                        $0.note("recovered", "the previous run stopped while this job was running; it is run again")
+                    }
+                    try audit.append(AuditEvent("crash.recovered", jobID: jobID, subject: rec.subject, details: [
+                        JSONMember(key: "was", value: .string("RUNNING"))
+                    ]))
+                    report.requeued.append(jobID)
+                case .completed, .partial, .failed:
+                    try retireRequest(jobID, status: rec.status, reason: rec.error)
+                    report.completedCleanup.append(jobID)
+                }
+            } else {
+                // Claimed (renamed into active/) but the record was not written before the crash.
+                let bytes = try FileSystem.readFile(path, limit: config.maxRequestBytes)
+                let st = try FileSystem.lstatus(path)
+                do {
+                    let req = try parser.parse(bytes)
+                    let rec = try createRecord(jobID: jobID, request: req, dropTime: st?.mtime ?? Date(), note: "recovered: claimed before a crash")
+                    try audit.append(AuditEvent("crash.recovered", jobID: jobID, subject: rec.subject, details: [
+                        JSONMember(key: "was", value: .string("CLAIMED"))
+                    ]))
+                    report.recreated.append(jobID)
+                } catch {
+                    try moveActiveAside(jobID, reason: "the claimed request no longer parses: \(error)")
+                }
+            }
+        }
+        if !report.isEmpty {
+            logger.notice(
+                "recovered after an interrupted run",
+                metadata: [
+                    "requeued": "\(report.requeued.count)", "recreated": "\(report.recreated.count)",
+                    "stale_work_removed": "\(report.removedWork)",
+                ])
+        }
+        return report
+    }
+
+    // MARK: - Intake
+
+    /// One look at the inbox: refuses what must be refused, claims what has settled and parses.
+    public func intake(now: Date = Date()) throws -> IntakeReport {
+        var report = IntakeReport()
+        var present = Set<String>()
+        // Received order: oldest drop first (by mtime, then name).
+        let entries = try inbox.entries().sorted { ($0.status.mtimeNanos, $0.name) < ($1.status.mtimeNanos, $1.name) }
+        for (name, st) in entries {
+            switch PickupRules.classify(name: name, status: st, maxBytes: config.maxRequestBytes) {
+            case .ignore:
+                continue
+            case .reject(let reason):
+                try reject(name, reason: reason, into: &report)
+                continue
+            case .candidate:
+                break
+            }
+            present.insert(name)
+            guard tracker.observe(name, st, now: now) else {
+                report.waiting.append(name)
+                continue
+            }
+            let bytes: [UInt8]
+            do {
+                bytes = try inbox.read(name, expected: st, maxBytes: config.maxRequestBytes)
+            } catch let e as DSARError where e.code == .invalidInput {
+                tracker.forget(name)
+                report.waiting.append(name)
+                continue
+            }
+            let request: DSARRequest
+            do {
+                request = try parser.parse(bytes)
+            } catch {
+                let age = now.timeIntervalSince(st.mtime)
+                if error.mayBeIncomplete && age < rejectAfterSeconds {
+                    logger.info(
+                        "drop is incomplete; waiting for the rest",
+                        metadata: ["file": "\(name)", "retry_for_s": "\(Int(rejectAfterSeconds - age))"])
+                    report.waiting.append(name)
+                    continue
+                }
+                tracker.forget(name)
+                try reject(name, reason: error.message, into: &report)
+                continue
+            }
+            if let rid = request.requestID, let first = requestIndex[rid] {
+                tracker.forget(name)
+                try reject(
+                    name,
+                    reason: "duplicate: request_id \"\(rid)\" was already received as job \(first.jobID) (\(first.status.rawValue)); no second job was started",
+                    into: &report, type: "request.duplicate", jobID: first.jobID)
+                continue
+            }
+            tracker.forget(name)
+            if let jobID = try claim(name, request: request, settled: st) {
+                report.claimed.append(jobID)
+            } else {
+                report.waiting.append(name)
+            }
+        }
+        tracker.retain(present)
+        return report
+    }
+
+    /// When the tracker next expects a waiting drop to settle.
+    public var nextSettleTime: Date? { tracker.nextSettleTime() }
+
+    func reject(_ name: String, reason: String, into report: inout IntakeReport, type: String = "request.rejected", jobID: String? = nil) throws {
+        let stored = try inbox.reject(name, reason: reason)
+        report.rejected.append((name, reason))
+        logger.warning("request rejected", metadata: ["file": "\(name)", "rejected_as": "\(stored)", "reason": "\(reason)"])
+        try audit.append(AuditEvent(type, jobID: jobID, details: [
+            JSONMember(key: "file", value: .string("rejected/" + stored)),
+            JSONMember(key: "reason", value: .string(reason)),
+        ]))
+    }
+
+    /// Moves a settled, valid drop into `active/` under a new job id and writes its PENDING record.
+    func claim(_ name: String, request: DSARRequest, settled: FileSystem.Status) throws -> String? {
+        let jobID = UUIDv7.make()
+        let from = layout.inbox + "/" + name
+        let to = layout.activeRequest(jobID)
+        guard try FileSystem.renameNoReplace(from, to: to) else { return nil }
+        try FileSystem.syncDirectory(layout.active)
+        try FileSystem.syncDirectory(layout.inbox)
+        CrashPoint.hit("claim.renamed")
+        // A writer that resumed between our read and the move: give the file back and look again.
+        // (rename changes ctime, so compare what a writer would change: size, mtime, inode.)
+        if let now = try FileSystem.lstatus(to),
+            now.size != settled.size || now.mtimeNanos != settled.mtimeNanos || now.inode != settled.inode
+        {
+            try FileSystem.rename(to, to: from)
+            try FileSystem.syncDirectory(layout.inbox)
+            return nil
+        }
+        _ = chmod(to, 0o600)
+        let rec = try createRecord(jobID: jobID, request: request, dropTime: settled.mtime, note: "claimed from inbox")
+        CrashPoint.hit("claim.recorded")
+        try audit.append(AuditEvent("request.received", jobID: jobID, subject: rec.subject, details: [
+            JSONMember(key: "action", value: .string(request.action.rawValue)),
+            JSONMember(key: "regulation", value: .string(request.regulation.rawValue)),
+            JSONMember(key: "identifier_types", value: .array(request.identifiers.map { .string($0.type) })),
+        ]))
+        logger.info("request claimed", metadata: ["file": "\(name)", "job": "\(jobID)", "action": "\(request.action.rawValue)"])
+        return jobID
+    }
+
+    @discardableResult
+    func createRecord(jobID: String, request: DSARRequest, dropTime: Date, note: String) throws -> JobRecord {
+        let now = Date()
+        let received = request.receivedAt ?? dropTime
+        let deadline = Deadline.initial(receivedAt: received, regulation: request.regulation)
+        var rec = JobRecord(
+            jobID: jobID, requestID: request.requestID, action: request.action, regulation: request.regulation,
+            dryRun: request.dryRun || forceDryRun, status: .pending, receivedAt: Timestamp.format(received),
+            claimedAt: Timestamp.format(now), initialDeadline: Timestamp.format(deadline), deadline: Timestamp.format(deadline),
+            subject: pseudonymizer.subjectPseudonym(request.identifiers),
+            identifiers: request.identifiers.map {
+                JobRecord.IdentifierRef(type: $0.type, pseudonym: pseudonymizer.pseudonym($0), provenance: "request")
+            })
+        rec.note("claimed", note, now: now)
+        try store.withRecordsLock { try store.save(rec) }
+        if let rid = request.requestID { requestIndex[rid] = (jobID, .pending) }
+        return rec
+    }
+
+    // MARK: - Running jobs
+
+    /// Ids of claimed jobs waiting to run, oldest first.
+    public func pendingJobs() throws -> [String] {
+        try FileSystem.list(layout.active).compactMap { name in
+            guard name.hasSuffix(".json"), !name.hasPrefix(".") else { return nil }
+            let id = String(name.dropLast(5))
+            guard UUIDv7.isValid(id), let rec = try? store.load(id), rec.status == .pending else { return nil }
+            return id
+        }
+    }
+
+    /// Runs every pending job as one batch: each connector reads its sources once for all of them.
+    /// `shouldStop` is checked before each job is finished; unfinished jobs stay PENDING.
+    public func runPending(shouldStop: @Sendable () -> Bool = { false }) async throws -> [JobRecord] {
+        let ids = try pendingJobs()
+        guard !ids.isEmpty, !shouldStop() else { return [] }
+        var jobs: [(record: JobRecord, request: DSARRequest)] = []
+        for id in ids {
+            let path = layout.activeRequest(id)
+            let request: DSARRequest
+            do {
+                request = try parser.parse(try FileSystem.readFile(path, limit: config.maxRequestBytes))
+            } catch {
+                try fail(id, reason: "the claimed request no longer parses: \(error)")
+                continue
+            }
+            let rec = try store.update(id) {
+                $0.status = .running
+                $0.startedAt = Timestamp.format(Date())
+                $0.attempts += 1
+                $0.note("started", "attempt \($0.attempts)")
+            }
+            try audit.append(AuditEvent("job.started", jobID: id, subject: rec.subject, details: [
+                JSONMember(key: "attempt", value: .int(rec.attempts))
+            ]))
+            jobs.append((rec, request))
+            CrashPoint.hit("job.running")
+        }
+        guard !jobs.isEmpty else { return [] }
+        var scanJobs: [ScanJob] = []
+        for j in jobs {
+            let work = layout.workDir(j.record.jobID)
+            try FileSystem.removeTree(work)
+            try FileSystem.makeDirectory(work, mode: 0o700)
+            scanJobs.append(
+                ScanJob(
+                    jobID: j.record.jobID, action: j.request.action, identifiers: j.request.identifiers,
+                    dryRun: j.record.dryRun, workDir: work))
+        }
+        logger.info("batch started", metadata: ["jobs": "\(jobs.count)", "connectors": "\(connectors.count)"])
+        let results = await connectorRunner.run(connectors, jobs: scanJobs, logger: logger)
+        CrashPoint.hit("job.scanned")
+        for r in results {
+            for j in jobs {
+                let type = r.error == nil ? "connector.finished" : "connector.failed"
+                var details: [JSONMember] = [
+                    JSONMember(key: "connector", value: .string(r.name)),
+                    JSONMember(key: "records", value: .int(r.findings[j.record.jobID]?.records ?? 0)),
+                    JSONMember(key: "duration_ms", value: .int(r.durationMs)),
+                    JSONMember(key: "attempts", value: .int(r.attempts)),
+                ]
+                if let e = r.error { details.append(JSONMember(key: "reason", value: .string(e))) }
+                try audit.append(AuditEvent(type, jobID: j.record.jobID, subject: j.record.subject, details: details))
+            }
+        }
+        var finished: [JobRecord] = []
+        for j in jobs {
+            let id = j.record.jobID
+            if shouldStop() {
+                try store.update(id) {
+                    $0.status = .pending
+                    $0.note("requeued", "dsar was asked to stop before this job finished")
+                }
+                try FileSystem.removeTree(layout.workDir(id))
+                continue
+            }
+            let outcomes: [ConnectorOutcome] = results.map { r in
+                ConnectorOutcome(
+                    name: r.name, metadata: r.metadata, status: r.error == nil ? .ok : .failed,
+                    findings: r.findings[id] ?? ConnectorFindings(), error: r.error, attempts: r.attempts,
+                    durationMs: r.durationMs)
+            }
+            finished.append(try finish(record: j.record, request: j.request, outcomes: outcomes))
+        }
+        return finished
+    }
+
+    func finish(record: JobRecord, request: DSARRequest, outcomes: [ConnectorOutcome]) throws -> JobRecord {
+        let id = record.jobID
+        let work = layout.workDir(id)
+        let failedCount = outcomes.filter { $0.status == .failed }.count
+        var status: JobStatus =
+            failedCount == 0 ? .completed : (failedCount == outcomes.count ? .failed : .partial)
+        var error: String? =
+            failedCount == 0
+            ? nil : outcomes.filter { $0.status == .failed }.map { "\($0.name): \($0.error ?? "failed")" }.joined(separator: "; ")
+        var outbox: String?
+        if status != .failed {
+            do {
+                var rec = record
+                rec.status = status
+                rec.error = error
+                let path = try finisher(request.action).finish(
+                    FinishingJob(record: rec, request: request, workDir: work, outcomes: outcomes), layout: layout,
+                    logger: logger)
+                outbox = path
+                try audit.append(AuditEvent("job.published", jobID: id, subject: record.subject, details: [
+                    JSONMember(key: "outbox", value: .string(relative(path)))
+                ]))
+            } catch let failure {
+                status = .failed
+                error = "publishing failed: \(failure)"
+                logger.error("publishing failed", metadata: ["job": "\(id)", "error": "\(failure)"])
+            }
+        }
+        var derived: [JobRecord.IdentifierRef] = []
+        for o in outcomes {
+            for (ident, provenance) in o.findings.derived where !request.identifiers.contains(ident) {
+                let ref = JobRecord.IdentifierRef(
+                    type: ident.type, pseudonym: pseudonymizer.pseudonym(ident), provenance: provenance)
+                if !derived.contains(where: { $0.pseudonym == ref.pseudonym }) { derived.append(ref) }
+            }
+        }
+        let finalStatus = status
+        let finalError = error
+        let rec = try store.update(id) {
+            $0.status = finalStatus
+            $0.error = finalError
+            $0.finishedAt = Timestamp.format(Date())
+            $0.outbox = outbox.map { self.relative($0) }
+            $0.identifiers += derived
+            $0.connectors = outcomes.map { o in
+                var c = JobRecord.ConnectorResult(
+                    name: o.name, status: o.status.rawValue, records: o.findings.records, error: o.error)
+                c.attempts = o.attempts
+                c.durationMs = o.durationMs
+                c.details = o.findings.details.isEmpty ? nil : o.findings.details
+                return c
+            }
+            $0.note(finalStatus.rawValue.lowercased(), finalError)
+        }
+        CrashPoint.hit("job.recorded")
+        try FileSystem.removeTree(work)
+        try retireRequest(id, status: finalStatus, reason: finalError)
+        CrashPoint.hit("job.retired")
+        try audit.append(AuditEvent("job.finished", jobID: id, subject: rec.subject, details: [
+            JSONMember(key: "status", value: .string(finalStatus.rawValue)),
+            JSONMember(key: "records", value: .int(outcomes.reduce(0) { $0 + $1.findings.records })),
+        ]))
+        if let rid = rec.requestID { requestIndex[rid] = (id, finalStatus) }
+        logger.info(
+            "job finished",
+            metadata: ["job": "\(id)", "status": "\(finalStatus.rawValue)", "outbox": "\(rec.outbox ?? "-")"])
+        return rec
+    }
+
+    /// After a job ends, its claimed request (the only copy of the identifiers) is deleted, or, for a
+    /// FAILED or PARTIAL job, kept in `failed/` with the reason so that nothing is lost.
+    func retireRequest(_ jobID: String, status: JobStatus, reason: String?) throws {
+        let path = layout.activeRequest(jobID)
+        guard FileSystem.exists(path) else { return }
+        if status == .completed {
+            try FileSystem.remove(path)
+            try FileSystem.syncDirectory(layout.active)
+        } else {
+            try moveActiveAside(jobID, reason: reason ?? status.rawValue)
+        }
+    }
+
+    func moveActiveAside(_ jobID: String, reason: String) throws {
+        let text = "\(Timestamp.format(Date())) job \(jobID): \(reason)\n"
+        try FileSystem.writeAtomically(layout.failed + "/\(jobID).reason", Array(text.utf8), mode: 0o600)
+        try FileSystem.rename(layout.activeRequest(jobID), to: layout.failed + "/\(jobID).json")
+        try FileSystem.syncDirectory(layout.failed)
+        try FileSystem.syncDirectory(layout.active)
+    }
+
+    func fail(_ jobID: String, reason: String) throws {
+        if store.exists(jobID) {
+            try store.update(jobID) {
+                $0.status = .failed
+                $0.error = reason
+                $0.finishedAt = Timestamp.format(Date())
+                $0.note("failed", reason)
+            }
+        }
+        try moveActiveAside(jobID, reason: reason)
+    }
+
+    func relative(_ path: String) -> String {
+        path.hasPrefix(layout.root + "/") ? String(path.dropFirst(layout.root.count + 1)) : path
+    }
+}

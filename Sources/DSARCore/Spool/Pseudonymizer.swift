@@ -1,0 +1,104 @@
+@preconcurrency import Crypto
+import Foundation
+
+/// Keyed pseudonyms (HMAC-SHA256 with a secret spool key) that stand for a subject everywhere
+/// outside the running job: job records, journal, manifests, logs.
+///
+/// The same identifier always yields the same pseudonym under one key; without the key nobody can
+/// test a guessed e-mail address against it.
+public struct Pseudonymizer: Sendable {
+    private let key: SymmetricKey
+
+    /// The key file inside the spool.
+    public static func keyPath(_ layout: SpoolLayout) -> String { layout.keys + "/pseudonym.key" }
+
+    public init(keyBytes: [UInt8]) { key = SymmetricKey(data: keyBytes) }
+
+    /// Loads the spool's key, creating it (32 random bytes, hex, mode 0600) on first use.
+    public static func load(_ layout: SpoolLayout) throws -> Pseudonymizer {
+        let path = keyPath(layout)
+        if !FileSystem.exists(path) {
+            var rng = SystemRandomNumberGenerator()
+            let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let hex = bytes.map { String(format: "%02x", $0) }.joined() + "\n"
+            try FileSystem.makeDirectory(layout.keys, mode: 0o700)
+            try FileSystem.writeAtomically(path, Array(hex.utf8), mode: 0o600)
+        }
+        guard let st = try FileSystem.lstatus(path), st.kind == .regular else {
+            throw DSARError(.permissions, "\(path) must be a regular file", path: path)
+        }
+        if st.mode & 0o077 != 0 {
+            throw DSARError(
+                .permissions,
+                "the pseudonym key \(path) is readable by others (mode \(String(st.mode & 0o777, radix: 8))); run: chmod 600 \(path)",
+                path: path)
+        }
+        let text = String(decoding: try FileSystem.readFile(path, limit: 4096), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let bytes = Hex.decode(text), bytes.count >= 32 else {
+            throw DSARError(.config, "\(path) must hold at least 32 bytes as hex", path: path)
+        }
+        return Pseudonymizer(keyBytes: bytes)
+    }
+
+    /// The pseudonym of one identifier: hex HMAC-SHA256 over `type:value`.
+    public func pseudonym(_ id: Identifier) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(id.type):\(id.value)".utf8), using: key)
+        return Hex.encode(Array(mac))
+    }
+
+    /// The subject's pseudonym: that of its primary identifier (email, then user_id, phone, ip, then
+    /// custom types by name), so the same person gets the same pseudonym across jobs.
+    public func subjectPseudonym(_ ids: [Identifier]) -> String {
+        guard let primary = Pseudonymizer.primary(ids) else { return "" }
+        return pseudonym(primary)
+    }
+
+    /// The identifier that names the subject.
+    public static func primary(_ ids: [Identifier]) -> Identifier? {
+        let order = ["email", "user_id", "phone", "ip"]
+        return ids.min { a, b in
+            let ra = order.firstIndex(of: a.type) ?? order.count
+            let rb = order.firstIndex(of: b.type) ?? order.count
+            return (ra, a.type, a.value) < (rb, b.type, b.value)
+        }
+    }
+}
+
+/// Lower-case hex encoding.
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// Bytes as lower-case hex.
+    public static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        var out: [UInt8] = []
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Hex (either case) to bytes; nil if malformed.
+    public static func decode(_ s: String) -> [UInt8]? {
+        let b = Array(s.utf8)
+        guard b.count % 2 == 0 else { return nil }
+        func v(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x61...0x66: c - 0x61 + 10
+            case 0x41...0x46: c - 0x41 + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count / 2)
+        var k = 0
+        while k < b.count {
+            guard let h = v(b[k]), let l = v(b[k + 1]) else { return nil }
+            out.append(h << 4 | l)
+            k += 2
+        }
+        return out
+    }
+}

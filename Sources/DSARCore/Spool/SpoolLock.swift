@@ -1,0 +1,54 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An exclusive `flock` on the spool's lock file: one `dsar run`/`watch` per spool at a time.
+///
+/// The lock dies with the process (also on `kill -9`), so a crash never leaves it stuck.
+public final class SpoolLock: Sendable {
+    private let fd: Int32
+    /// The lock file's path.
+    public let path: String
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    /// Takes the lock. With `wait`, blocks until it is free; otherwise fails at once naming the holder.
+    public static func acquire(_ layout: SpoolLayout, wait: Bool, purpose: String) throws -> SpoolLock {
+        let path = layout.lockFile
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if fd < 0 { throw DSARError.syscall("cannot open lock file", path: path) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK else {
+                close(fd)
+                throw DSARError.syscall("cannot lock", path: path)
+            }
+            let holder = (try? FileSystem.readFile(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
+            if !wait {
+                close(fd)
+                throw DSARError(
+                    .locked,
+                    "the spool \(layout.root) is busy: another dsar holds \(path) (\(holder)); "
+                        + "it will pick up new requests itself, or rerun with --wait to queue behind it",
+                    path: path)
+            }
+            FileHandle.standardError.write(Data("dsar: waiting for the spool lock held by \(holder)\n".utf8))
+            while flock(fd, LOCK_EX) != 0 {
+                if errno == EINTR { continue }
+                close(fd)
+                throw DSARError.syscall("cannot lock", path: path)
+            }
+        }
+        let note = Array("pid \(getpid()), \(purpose), since \(Timestamp.format(Date()))\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = note.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        return SpoolLock(fd: fd, path: path)
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Deterministic crash injection for crash-safety tests: with `DSAR_CRASH_AT=name` (or `name:N` for
+/// the N-th hit) in the environment, the process kills itself with SIGKILL at that point, exactly as
+/// `kill -9` would. Without the variable, a hit costs one dictionary lookup.
+public enum CrashPoint {
+    private static let target: (name: String, count: Int)? = {
+        guard let v = ProcessInfo.processInfo.environment["DSAR_CRASH_AT"], !v.isEmpty else { return nil }
+        let parts = v.split(separator: ":")
+        return (String(parts[0]), parts.count > 1 ? Int(parts[1]) ?? 1 : 1)
+    }()
+    private static let hits = HitCounter()
+
+    /// Every crash point the code has, for tests that loop over them.
+    public static let all = [
+        "claim.renamed", "claim.recorded", "job.running", "job.scanned", "publish.staged", "publish.renamed",
+        "job.recorded", "job.retired",
+    ]
+
+    /// Marks a point; kills the process if it is the configured one.
+    @inline(__always)
+    public static func hit(_ name: String) {
+        guard let target, target.name == name else { return }
+        if hits.increment() >= target.count {
+            kill(getpid(), SIGKILL)
+            pause()
+        }
+    }
+
+    private final class HitCounter: @unchecked Sendable {
+        private var n = 0
+        private let lock = NSLock()
+        func increment() -> Int {
+            lock.lock()
+            defer { lock.unlock() }
+            n += 1
+            return n
+        }
+    }
+}

@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An error an operator can act on: what failed, where, and the OS error behind it.
+///
+/// Modelled on SwiftNIO's `FileSystemError`: a stable ``Code`` for programs, a human
+/// message for people, the path involved and the `errno` when the OS said no.
+public struct DSARError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// Stable classification of the failure; also decides the process exit code.
+    public enum Code: String, Sendable, Equatable {
+        /// A command-line argument or combination is wrong.
+        case usage
+        /// A configuration file is wrong.
+        case config
+        /// A system call on a file or directory failed.
+        case io
+        /// Another dsar process holds the spool lock.
+        case locked
+        /// A request or input file is malformed.
+        case invalidInput
+        /// Something that should exist does not.
+        case notFound
+        /// A permission or ownership rule is violated.
+        case permissions
+        /// A connector, bundler or eraser failed.
+        case processing
+        /// Cryptographic verification failed.
+        case verification
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// One sentence for a person, saying what is wrong and what to do.
+    public var message: String
+    /// The file or directory involved, if any.
+    public var path: String?
+    /// The OS error number, if a system call failed.
+    public var errno: Int32?
+
+    /// Makes an error.
+    public init(_ code: Code, _ message: String, path: String? = nil, errno: Int32? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.errno = errno
+    }
+
+    /// An error for a failed system call, reading the current `errno`.
+    public static func syscall(_ what: String, path: String?, errno err: Int32 = Glibc.errno) -> DSARError {
+        let reason = String(cString: strerror(err))
+        if let path {
+            return DSARError(.io, "\(what) \(path): \(reason)", path: path, errno: err)
+        }
+        return DSARError(.io, "\(what): \(reason)", path: nil, errno: err)
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Logging
+
+/// `dsar watch`: inotify hints plus a periodic rescan, the settle rule, and a clean stop on a signal.
+public struct WatchLoop {
+    public var rescanSeconds: Double
+    /// Called after every pass (for periodic work such as metrics or checkpoints).
+    public var afterPass: (Processor) throws -> Void = { _ in }
+
+    public init(rescanSeconds: Double) { self.rescanSeconds = rescanSeconds }
+
+    /// Runs until `shouldStop` returns true; returns the jobs finished meanwhile.
+    public func run(_ processor: Processor, logger: Logger, shouldStop: @escaping @Sendable () -> Bool) async throws
+        -> [JobRecord]
+    {
+        let watcher = try InboxWatcher(directory: processor.layout.inbox)
+        var finished: [JobRecord] = []
+        logger.notice("watching", metadata: ["inbox": "\(processor.layout.inbox)"])
+        var nextRescan = Date()
+        while !shouldStop() {
+            let now = Date()
+            _ = try processor.intake(now: now)
+            finished += try await processor.runPending(shouldStop: shouldStop)
+            try afterPass(processor)
+            if Date() >= nextRescan { nextRescan = Date().addingTimeInterval(rescanSeconds) }
+            var wakeAt = nextRescan
+            if let settle = processor.nextSettleTime, settle < wakeAt { wakeAt = settle.addingTimeInterval(0.01) }
+            // Sleep in short slices so that a signal is noticed quickly.
+            while !shouldStop() {
+                let remaining = wakeAt.timeIntervalSinceNow
+                if remaining <= 0 { break }
+                let events = watcher.wait(timeout: min(remaining, 0.25))
+                if !events.isEmpty {
+                    if events.contains("*") { logger.warning("inotify queue overflowed; rescanning the inbox") }
+                    break
+                }
+            }
+        }
+        logger.notice("stopping: in-flight jobs finished or requeued")
+        return finished
+    }
+}

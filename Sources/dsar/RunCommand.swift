@@ -1,0 +1,121 @@
+import ArgumentParser
+import DSARCore
+import Foundation
+
+/// Overrides of the spool config shared by `run` and `watch`.
+struct IntakeOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Seconds a drop's size and mtime must stay unchanged (default: config, else 2).", valueName: "seconds"))
+    var settle: Double?
+
+    @Option(help: ArgumentHelp("Seconds an unparseable drop is retried before it is rejected (default: config, else 600).", valueName: "seconds"))
+    var rejectAfter: Double?
+
+    @Flag(help: "Wait for the spool lock instead of exiting when another dsar holds it.")
+    var wait = false
+
+    @Flag(help: "Report what would be done; change no data source (every job is a dry run).")
+    var dryRun = false
+
+    func validate() throws {
+        if let s = settle, !(0...3600).contains(s) { throw ValidationError("--settle must be between 0 and 3600 seconds") }
+        if let r = rejectAfter, !(0...(30 * 86400)).contains(r) {
+            throw ValidationError("--reject-after must be between 0 and 2592000 seconds")
+        }
+    }
+
+    func apply(to p: Processor) {
+        if let s = settle { p.settleSeconds = s }
+        if let r = rejectAfter { p.rejectAfterSeconds = r }
+        p.forceDryRun = dryRun
+    }
+}
+
+extension Dsar {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Process every ready request in the inbox, then exit (for cron or a systemd timer).",
+            discussion: """
+                Recovers what an interrupted run left, takes every drop that has settled, runs all jobs as one
+                batch and prints a summary. Exit 0 when all succeeded, 1 when a job failed or ended partial,
+                2 when requests were rejected.
+                """)
+
+        @OptionGroup var options: SpoolOptions
+        @OptionGroup var intake: IntakeOptions
+
+        func run() async throws {
+            let logger = LogSetup.logger(options)
+            let code = try await Exit.guarding { () -> Int32 in
+                let session = try SpoolSession.open(options.layout, wait: intake.wait, purpose: "dsar run", logger: logger)
+                let p = session.processor
+                intake.apply(to: p)
+                _ = try p.recover()
+                let first = Date()
+                var report = try p.intake(now: first)
+                if !report.waiting.isEmpty {
+                    // The settle rule: a second look at least --settle after the first.
+                    let wakeAt = first.addingTimeInterval(p.settleSeconds)
+                    let delay = wakeAt.timeIntervalSinceNow
+                    if delay > 0 { try await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
+                    let second = try p.intake(now: max(Date(), wakeAt))
+                    report.claimed += second.claimed
+                    report.rejected += second.rejected
+                    report.waiting = second.waiting
+                }
+                let finished = try await p.runPending()
+                printSummary(report, finished)
+                if finished.contains(where: { $0.status == .failed || $0.status == .partial }) { return 1 }
+                if !report.rejected.isEmpty { return 2 }
+                return 0
+            }
+            if code != 0 { throw ExitCode(code) }
+        }
+
+        func printSummary(_ report: Processor.IntakeReport, _ finished: [JobRecord]) {
+            let count = { (s: JobStatus) in finished.filter { $0.status == s }.count }
+            print(
+                "dsar run: \(report.claimed.count) claimed, \(finished.count) finished "
+                    + "(\(count(.completed)) completed, \(count(.partial)) partial, \(count(.failed)) failed), "
+                    + "\(report.rejected.count) rejected, \(report.waiting.count) waiting")
+            for r in finished {
+                print("  \(r.jobID)  \(r.action.rawValue.padded(6))  \(r.status.rawValue.padded(9))  \(r.outbox ?? r.error ?? "")")
+            }
+            for r in report.rejected { print("  rejected \(r.name): \(r.reason)") }
+            for w in report.waiting { print("  waiting  \(w) (not settled or incomplete; taken by a later run)") }
+        }
+    }
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "watch",
+            abstract: "Process requests as they arrive, until SIGTERM or SIGINT.",
+            discussion: """
+                Uses inotify on inbox/ as a hint plus a periodic rescan; the settle rule still applies. On the
+                first SIGTERM/SIGINT it finishes the job in hand, leaves claimed jobs queued, and exits 0.
+                """)
+
+        @OptionGroup var options: SpoolOptions
+        @OptionGroup var intake: IntakeOptions
+
+        @Option(help: ArgumentHelp("Seconds between full rescans of the inbox (default: config, else 30).", valueName: "seconds"))
+        var rescan: Double?
+
+        func validate() throws {
+            if let r = rescan, !(0.1...86400).contains(r) { throw ValidationError("--rescan must be between 0.1 and 86400 seconds") }
+        }
+
+        func run() async throws {
+            let logger = LogSetup.logger(options)
+            StopSignal.install()
+            try await Exit.guarding {
+                let session = try SpoolSession.open(options.layout, wait: intake.wait, purpose: "dsar watch", logger: logger)
+                let p = session.processor
+                intake.apply(to: p)
+                _ = try p.recover()
+                let loop = WatchLoop(rescanSeconds: rescan ?? session.config.rescanSeconds)
+                _ = try await loop.run(p, logger: logger) { StopSignal.requested }
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import DSARCore
+import Foundation
+
+extension Dsar {
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "status",
+            abstract: "List jobs with their deadlines (overdue marked), or show one job in detail.")
+
+        @OptionGroup var options: SpoolOptions
+
+        @Argument(help: "A job id to show in detail.") var job: String?
+
+        @Flag(help: "Print JSON (job records) instead of a table.") var json = false
+
+        func run() async throws {
+            try await Exit.guarding {
+                let layout = options.layout
+                guard layout.exists else {
+                    throw DSARError(.notFound, "no spool at \(layout.root); create it with `dsar init` or pass --spool", path: layout.root)
+                }
+                let store = JobStore(layout: layout)
+                if let job {
+                    let r = try store.load(job)
+                    if json {
+                        print(String(decoding: try encoder.encode(r), as: UTF8.self))
+                    } else {
+                        printDetail(r)
+                    }
+                    return
+                }
+                let records = try store.all { Exit.printError($0.message) }
+                if json {
+                    print(String(decoding: try encoder.encode(records), as: UTF8.self))
+                    return
+                }
+                printTable(records, layout: layout)
+            }
+        }
+
+        var encoder: JSONEncoder {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            return e
+        }
+
+        func printTable(_ records: [JobRecord], layout: SpoolLayout) {
+            let now = Date()
+            var rows: [[String]] = [["JOB", "REQUEST", "ACTION", "STATUS", "RECEIVED", "DEADLINE", "DAYS LEFT"]]
+            for r in records {
+                let left: String
+                if r.status.isTerminal {
+                    left = "-"
+                } else {
+                    let d = Deadline.daysLeft(r.deadlineDate, now: now)
+                    left = r.isOverdue(now: now) ? "OVERDUE (\(-d)d)" : "\(d)"
+                }
+                rows.append([
+                    r.jobID, r.requestID ?? "-", r.action.rawValue + (r.dryRun ? " (dry)" : ""), r.status.rawValue,
+                    String(r.receivedAt.prefix(10)), String(r.deadline.prefix(10)), left,
+                ])
+            }
+            let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+            for row in rows {
+                print(row.enumerated().map { $0.element.padded(widths[$0.offset]) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+            }
+            let count = { (d: String) in ((try? FileSystem.list(d)) ?? []).filter { !$0.hasPrefix(".") }.count }
+            let overdue = records.filter { $0.isOverdue(now: now) }.count
+            print(
+                "\n\(records.count) jobs, \(overdue) overdue; inbox: \(count(layout.inbox)) entries, rejected: \(count(layout.rejected) / 2), failed requests kept: \(count(layout.failed) / 2)")
+        }
+
+        func printDetail(_ r: JobRecord) {
+            let now = Date()
+            print("job:        \(r.jobID)")
+            print("request:    \(r.requestID ?? "-")")
+            print("action:     \(r.action.rawValue)\(r.dryRun ? " (dry run)" : "")")
+            print("regulation: \(r.regulation.rawValue)")
+            print("status:     \(r.status.rawValue)\(r.error.map { " — \($0)" } ?? "")")
+            print("subject:    \(r.subject)")
+            print("received:   \(r.receivedAt)")
+            var dl = "deadline:   \(r.deadline)"
+            if !r.status.isTerminal {
+                let d = Deadline.daysLeft(r.deadlineDate, now: now)
+                dl += r.isOverdue(now: now) ? "  OVERDUE by \(-d) days" : "  (\(d) days left)"
+            }
+            print(dl)
+            for e in r.extensions { print("  extended +\(e.days)d at \(e.at): \(e.reason)") }
+            print("identifiers:")
+            for i in r.identifiers { print("  \(i.type.padded(10)) \(i.pseudonym.prefix(16))…  (\(i.provenance))") }
+            if !r.connectors.isEmpty {
+                print("connectors:")
+                for c in r.connectors {
+                    print("  \(c.name.padded(16)) \(c.status.padded(7)) \(c.records) records\(c.error.map { " — \($0)" } ?? "")")
+                }
+            }
+            if let o = r.outbox { print("outbox:     \(o)") }
+        }
+    }
+
+    struct Events: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "events",
+            abstract: "Show a job's history as a timeline.")
+
+        @OptionGroup var options: SpoolOptions
+        @Argument(help: "The job id.") var job: String
+        @Flag(help: "Print JSON lines.") var json = false
+
+        func run() async throws {
+            try await Exit.guarding {
+                let r = try JobStore(layout: options.layout).load(job)
+                for e in r.history {
+                    if json {
+                        let v: JSONValue = .obj(["at": .string(e.at), "job_id": .string(r.jobID), "event": .string(e.event), "detail": .str(e.detail)])
+                        print(JSONWriter().string(v))
+                    } else {
+                        print("\(e.at)  \(e.event.padded(18)) \(e.detail ?? "")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Extend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "extend",
+            abstract: "Extend a job's deadline within the legal maximum (GDPR +2 months, CCPA +45 days).")
+
+        @OptionGroup var options: SpoolOptions
+        @Argument(help: "The job id.") var job: String
+        @Option(help: "Days to add.") var days: Int
+        @Option(help: "Why (recorded; e.g. \"complex request, subject informed on 2026-11-25\").") var reason: String
+
+        func validate() throws {
+            if days < 1 { throw ValidationError("--days must be at least 1") }
+            if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--reason must not be empty") }
+        }
+
+        func run() async throws {
+            try await Exit.guarding {
+                let r = try JobStore(layout: options.layout).extend(job, days: days, reason: reason)
+                print("job \(r.jobID): deadline now \(r.deadline)")
+            }
+        }
+    }
+}

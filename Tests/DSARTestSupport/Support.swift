@@ -1,0 +1,221 @@
+import DSARCore
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The repository root (found from this file's location).
+public let repoRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+    }
+    return FileManager.default.currentDirectoryPath
+}()
+
+/// The `dsar` binary under test: `$DSAR_BIN`, else the one beside the test bundle, else `.build/debug/dsar`.
+public let dsarBinary: String = {
+    if let b = ProcessInfo.processInfo.environment["DSAR_BIN"], !b.isEmpty { return b }
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dsar").path
+    if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+    for dir in ["/.build/debug/dsar", "/.build/release/dsar"] where FileManager.default.isExecutableFile(atPath: repoRoot + dir) {
+        return repoRoot + dir
+    }
+    return repoRoot + "/.build/debug/dsar"
+}()
+
+/// The result of running a command.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    /// True when killed by a signal (status is then the signal number).
+    public var signaled: Bool
+}
+
+/// Runs a program to completion, capturing output (files, not pipes, so nothing can block).
+@discardableResult
+public func runCommand(
+    _ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, cwd: String? = nil,
+    timeout: Double = 120
+) throws -> CommandResult {
+    let p = try launch(path, args, env: env, stdin: stdin, cwd: cwd)
+    return try p.wait(timeout: timeout)
+}
+
+/// A started child process whose output goes to temp files.
+public final class Child: @unchecked Sendable {
+    public let process: Process
+    let out: String
+    let err: String
+
+    init(process: Process, out: String, err: String) {
+        self.process = process
+        self.out = out
+        self.err = err
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Sends a signal.
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits for exit (killing it after `timeout` seconds and failing).
+    public func wait(timeout: Double = 120) throws -> CommandResult {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw TestFailure("\(process.executableURL?.path ?? "?") \(process.arguments ?? []) did not finish within \(timeout) s; stderr: \(read(err))")
+        }
+        process.waitUntilExit()
+        defer {
+            unlink(out)
+            unlink(err)
+        }
+        return CommandResult(
+            status: process.terminationStatus, stdout: read(out), stderr: read(err),
+            signaled: process.terminationReason == .uncaughtSignal)
+    }
+
+    func read(_ path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? String(decoding: (FileManager.default.contents(atPath: path) ?? Data()), as: UTF8.self)
+    }
+}
+
+/// Starts a program in the background.
+public func launch(
+    _ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, cwd: String? = nil
+) throws -> Child {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    var e = ProcessInfo.processInfo.environment
+    e["DSAR_CRASH_AT"] = nil
+    for (k, v) in env { e[k] = v }
+    p.environment = e
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    let base = NSTemporaryDirectory() + "dsar-test-\(UUID().uuidString)"
+    FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    p.standardOutput = FileHandle(forWritingAtPath: base + ".out")
+    p.standardError = FileHandle(forWritingAtPath: base + ".err")
+    if let stdin {
+        let inPath = base + ".in"
+        FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
+        p.standardInput = FileHandle(forReadingAtPath: inPath)
+    } else {
+        p.standardInput = FileHandle.nullDevice
+    }
+    try p.run()
+    return Child(process: p, out: base + ".out", err: base + ".err")
+}
+
+/// A failure raised by test helpers.
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// A fresh spool in a temp directory, with helpers to drop files and run `dsar` on it.
+public final class TempSpool: @unchecked Sendable {
+    /// The temp directory holding the spool (and anything else the test puts there).
+    public let base: String
+    /// The spool root.
+    public let root: String
+    public var layout: SpoolLayout { SpoolLayout(root: root) }
+
+    public init() throws {
+        var template = Array((NSTemporaryDirectory() + "dsar-spool-XXXXXX").utf8CString)
+        guard let p = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
+        base = String(cString: p)
+        root = base + "/spool"
+    }
+
+    deinit { try? FileSystem.removeTree(base) }
+
+    /// Runs `dsar ARGS --spool ROOT` (spool option appended) and returns the result.
+    @discardableResult
+    public func dsar(_ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: Double = 120) throws -> CommandResult {
+        try runCommand(dsarBinary, args + ["--spool", root, "--log-format", "json"], env: env, stdin: stdin, timeout: timeout)
+    }
+
+    /// Starts `dsar ARGS --spool ROOT` in the background.
+    public func start(_ args: [String], env: [String: String] = [:]) throws -> Child {
+        try launch(dsarBinary, args + ["--spool", root, "--log-format", "json"], env: env)
+    }
+
+    /// Creates the spool with `dsar init`.
+    public func initialize() throws {
+        let r = try dsar(["init"])
+        guard r.status == 0 else { throw TestFailure("dsar init failed: \(r.stderr)") }
+    }
+
+    /// Writes a file into the inbox directly (atomically via a dot temp file unless `inPlace`).
+    public func drop(_ name: String, _ content: String, inPlace: Bool = false) throws {
+        try drop(name, Array(content.utf8), inPlace: inPlace)
+    }
+
+    /// Writes bytes into the inbox.
+    public func drop(_ name: String, _ bytes: [UInt8], inPlace: Bool = false) throws {
+        let path = root + "/inbox/" + name
+        if inPlace {
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        } else {
+            let tmp = root + "/inbox/.\(name).upload"
+            FileManager.default.createFile(atPath: tmp, contents: Data(bytes))
+            try FileSystem.rename(tmp, to: path)
+        }
+    }
+
+    /// Names in a spool subdirectory (dotfiles excluded).
+    public func list(_ dir: String) -> [String] {
+        ((try? FileSystem.list(root + "/" + dir)) ?? []).filter { !$0.hasPrefix(".") }
+    }
+
+    /// All job records.
+    public func records() throws -> [JobRecord] { try JobStore(layout: layout).all() }
+
+    /// Reads a file of the spool as text.
+    public func text(_ relative: String) -> String {
+        String(decoding: FileManager.default.contents(atPath: root + "/" + relative) ?? Data(), as: UTF8.self)
+    }
+
+    /// Every file under the spool (relative paths), recursively, dotfiles included.
+    public func allFiles(_ dir: String = "") -> [String] {
+        let start = dir.isEmpty ? root : root + "/" + dir
+        guard let names = try? FileSystem.list(start) else { return [] }
+        var out: [String] = []
+        for n in names {
+            let rel = dir.isEmpty ? n : dir + "/" + n
+            if let st = try? FileSystem.lstatus(root + "/" + rel), st.kind == .directory {
+                out += allFiles(rel)
+            } else {
+                out.append(rel)
+            }
+        }
+        return out
+    }
+}
+
+/// Sets a file's mtime to `secondsAgo` in the past.
+public func age(_ path: String, secondsAgo: Double) {
+    let t = Date().addingTimeInterval(-secondsAgo).timeIntervalSince1970
+    var times = [
+        timespec(tv_sec: Int(t), tv_nsec: 0), timespec(tv_sec: Int(t), tv_nsec: 0),
+    ]
+    _ = utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
+}
+
+/// Whether a command exists on PATH.
+public func which(_ tool: String) -> String? {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let p = "\(dir)/\(tool)"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return nil
+}
