@@ -4,6 +4,8 @@ import Foundation
 
 /// Overrides of the spool config shared by `run` and `watch`.
 struct IntakeOptions: ParsableArguments {
+    @OptionGroup var connectorOptions: ConnectorOptions
+
     @Option(help: ArgumentHelp("Seconds a drop's size and mtime must stay unchanged (default: config, else 2).", valueName: "seconds"))
     var settle: Double?
 
@@ -47,7 +49,9 @@ extension Dsar {
         func run() async throws {
             let logger = LogSetup.logger(options)
             let code = try await Exit.guarding { () -> Int32 in
-                let session = try SpoolSession.open(options.layout, wait: intake.wait, purpose: "dsar run", logger: logger)
+                let session = try SpoolSession.open(
+                    options.layout, connectorsDir: intake.connectorOptions.connectors, wait: intake.wait, purpose: "dsar run",
+                    logger: logger)
                 let p = session.processor
                 intake.apply(to: p)
                 _ = try p.recover()
@@ -109,7 +113,9 @@ extension Dsar {
             let logger = LogSetup.logger(options)
             StopSignal.install()
             try await Exit.guarding {
-                let session = try SpoolSession.open(options.layout, wait: intake.wait, purpose: "dsar watch", logger: logger)
+                let session = try SpoolSession.open(
+                    options.layout, connectorsDir: intake.connectorOptions.connectors, wait: intake.wait, purpose: "dsar watch",
+                    logger: logger)
                 let p = session.processor
                 intake.apply(to: p)
                 _ = try p.recover()

@@ -100,13 +100,13 @@ public func launch(
     p.environment = e
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     let base = NSTemporaryDirectory() + "dsar-test-\(UUID().uuidString)"
-    FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
     p.standardOutput = FileHandle(forWritingAtPath: base + ".out")
     p.standardError = FileHandle(forWritingAtPath: base + ".err")
     if let stdin {
         let inPath = base + ".in"
-        FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
+        _ = FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
         p.standardInput = FileHandle(forReadingAtPath: inPath)
     } else {
         p.standardInput = FileHandle.nullDevice
@@ -164,10 +164,10 @@ public final class TempSpool: @unchecked Sendable {
     public func drop(_ name: String, _ bytes: [UInt8], inPlace: Bool = false) throws {
         let path = root + "/inbox/" + name
         if inPlace {
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         } else {
             let tmp = root + "/inbox/.\(name).upload"
-            FileManager.default.createFile(atPath: tmp, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: tmp, contents: Data(bytes))
             try FileSystem.rename(tmp, to: path)
         }
     }
@@ -218,4 +218,25 @@ public func which(_ tool: String) -> String? {
         if FileManager.default.isExecutableFile(atPath: p) { return p }
     }
     return nil
+}
+
+// MARK: - Added for the end-to-end tests
+
+extension Child {
+    /// What the child has written to stderr so far (it may still be running).
+    public func stderrSoFar() -> String { read(err) }
+
+    /// What the child has written to stdout so far (it may still be running).
+    public func stdoutSoFar() -> String { read(out) }
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` seconds pass; returns whether it held.
+@discardableResult
+public func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
 }

@@ -184,6 +184,12 @@ public final class YAMLMap {
         return out
     }
 
+    /// Whether the key holds a mapping (without recording a problem either way).
+    public func isMap(_ key: String) -> Bool { pairs.first { $0.key == key }?.value.mapping != nil }
+
+    /// Whether the key holds a single scalar (not a list or mapping).
+    public func isScalar(_ key: String) -> Bool { pairs.first { $0.key == key }?.value.scalar != nil }
+
     /// A nested mapping.
     public func map(_ key: String, required: Bool = false) -> YAMLMap? {
         guard let n = node(key) else {

@@ -42,6 +42,8 @@ public struct SettleTracker: Sendable {
     struct Seen: Sendable {
         var fingerprint: [Int64]
         var since: Date
+        /// An incomplete drop is not looked at again before this time.
+        var notBefore: Date?
     }
 
     private var seen: [String: Seen] = [:]
@@ -58,6 +60,7 @@ public struct SettleTracker: Sendable {
     public mutating func observe(_ name: String, _ status: FileSystem.Status, now: Date) -> Bool {
         let fp = SettleTracker.fingerprint(status)
         if let s = seen[name], s.fingerprint == fp {
+            if let nb = s.notBefore, now < nb { return false }
             return now.timeIntervalSince(s.since) >= settle
         }
         seen[name] = Seen(fingerprint: fp, since: now)
@@ -66,7 +69,13 @@ public struct SettleTracker: Sendable {
 
     /// When the earliest still-unsettled candidate could settle (nil when none is waiting).
     public func nextSettleTime() -> Date? {
-        seen.values.map { $0.since.addingTimeInterval(settle) }.min()
+        seen.values.map { max($0.since.addingTimeInterval(settle), $0.notBefore ?? .distantPast) }.min()
+    }
+
+    /// A settled drop that did not parse completely: look at it again no sooner than `until`
+    /// (sooner if it changes), so a stalled upload is not re-read in a busy loop.
+    public mutating func postpone(_ name: String, until: Date) {
+        seen[name]?.notBefore = until
     }
 
     /// Forgets a name (taken, rejected or gone).

@@ -34,22 +34,67 @@ public struct ScanJob: Sendable {
     }
 }
 
+/// One record found for a subject: where it is and what it holds.
+public struct FoundRecord: Sendable {
+    /// Output group: the table, or the source file's base name.
+    public var table: String
+    /// The source file.
+    public var source: String
+    /// 1-based line where the record starts.
+    public var line: Int
+    /// The record's bytes in the source (decompressed offsets for gzip).
+    public var range: Range<Int64>?
+    /// Column → value (logs: `{"line": text}`).
+    public var fields: [JSONMember]
+    /// The original bytes of the record (CSV row, log line), exported as they are.
+    public var raw: [UInt8]?
+    /// How it matched, e.g. `email`, `user_id (customer_id)`, `email in body`.
+    public var matchedOn: [String]
+    /// For CSV sources: the header line's raw bytes (shared storage), so rows export as CSV.
+    public var rawHeader: [UInt8]?
+
+    public init(
+        table: String, source: String, line: Int, range: Range<Int64>? = nil, fields: [JSONMember], raw: [UInt8]? = nil,
+        matchedOn: [String], rawHeader: [UInt8]? = nil
+    ) {
+        self.rawHeader = rawHeader
+        self.table = table
+        self.source = source
+        self.line = line
+        self.range = range
+        self.fields = fields
+        self.raw = raw
+        self.matchedOn = matchedOn
+    }
+}
+
 /// What one connector found for one job.
 public struct ConnectorFindings: Sendable {
-    /// Records found.
-    public var records: Int
-    /// Files written under the job's work dir, relative to it (e.g. `data/shop-db/customers.json`).
-    public var files: [String]
+    /// The records found.
+    public var found: [FoundRecord]
     /// Identifiers learnt from matching records, with provenance (identity expansion).
     public var derived: [(Identifier, String)]
     /// Extra facts for the job record (no personal data).
     public var details: [String: String]
+    /// Records found (plugins may report a count without records).
+    public var records: Int
 
-    public init(records: Int = 0, files: [String] = [], derived: [(Identifier, String)] = [], details: [String: String] = [:]) {
-        self.records = records
-        self.files = files
+    public init(found: [FoundRecord] = [], derived: [(Identifier, String)] = [], details: [String: String] = [:], records: Int? = nil) {
+        self.found = found
         self.derived = derived
         self.details = details
+        self.records = records ?? found.count
+    }
+}
+
+/// All jobs of one scan round with one hash table of all their identifiers.
+public struct ScanBatch: Sendable {
+    public var jobs: [ScanJob]
+    public var table: IdentifierTable
+
+    public init(jobs: [ScanJob]) {
+        self.jobs = jobs
+        self.table = IdentifierTable(jobs: jobs.map(\.identifiers))
     }
 }
 
@@ -60,7 +105,16 @@ public protocol Connector: Sendable {
     /// What the subject is told about this source.
     var metadata: SourceMetadata { get }
     /// Searches the source once for every job of the batch; returns findings per job id.
-    func scan(_ jobs: [ScanJob], logger: Logger) async throws -> [String: ConnectorFindings]
+    func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings]
+    /// Seconds one scan may take (nil: the runner's default).
+    var timeoutSeconds: Double? { get }
+    /// Retries on transient I/O errors (nil: the runner's default).
+    var retries: Int? { get }
+}
+
+extension Connector {
+    public var timeoutSeconds: Double? { nil }
+    public var retries: Int? { nil }
 }
 
 /// The outcome of one connector for one job, as handed to the finisher.

@@ -27,7 +27,7 @@ public struct ConnectorRunner: Sendable {
     }
 
     /// Scans with every connector; results come back in the connectors' order.
-    public func run(_ connectors: [any Connector], jobs: [ScanJob], logger: Logger) async -> [BatchResult] {
+    public func run(_ connectors: [any Connector], batch: ScanBatch, logger: Logger) async -> [BatchResult] {
         var results = [BatchResult?](repeating: nil, count: connectors.count)
         await withTaskGroup(of: (Int, BatchResult).self) { group in
             var next = 0
@@ -35,7 +35,7 @@ public struct ConnectorRunner: Sendable {
                 let k = next
                 let c = connectors[k]
                 next += 1
-                group.addTask { (k, await self.runOne(c, jobs: jobs, logger: logger)) }
+                group.addTask { (k, await self.runOne(c, batch: batch, logger: logger)) }
             }
             while next < connectors.count && next < concurrency { launch() }
             while let (k, r) = await group.next() {
@@ -46,15 +46,15 @@ public struct ConnectorRunner: Sendable {
         return results.map { $0! }
     }
 
-    func runOne(_ c: any Connector, jobs: [ScanJob], logger: Logger) async -> BatchResult {
+    func runOne(_ c: any Connector, batch: ScanBatch, logger: Logger) async -> BatchResult {
         let start = Date()
         var attempt = 0
         var lastError = ""
         while true {
             attempt += 1
             do {
-                let findings = try await withTimeout(timeoutSeconds, name: c.name) {
-                    try await c.scan(jobs, logger: logger)
+                let findings = try await withTimeout(c.timeoutSeconds ?? timeoutSeconds, name: c.name) {
+                    try await c.scan(batch, logger: logger)
                 }
                 return BatchResult(
                     name: c.name, metadata: c.metadata, findings: findings, error: nil, attempts: attempt,
@@ -64,7 +64,7 @@ public struct ConnectorRunner: Sendable {
                 let transient = (error as? DSARError).map { $0.code == .io } ?? false
                 logger.warning(
                     "connector failed", metadata: ["connector": "\(c.name)", "attempt": "\(attempt)", "error": "\(lastError)"])
-                if !transient || attempt > retries || Task.isCancelled { break }
+                if !transient || attempt > (c.retries ?? retries) || Task.isCancelled { break }
                 let delay = backoffSeconds * pow(2, Double(attempt - 1))
                 try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
             }

@@ -5,12 +5,15 @@ import Logging
 public struct FinishingJob: Sendable {
     public var record: JobRecord
     public var request: DSARRequest
+    /// Every identifier of the subject: the request's plus those derived by identity expansion.
+    public var identifiers: [Identifier]
     public var workDir: String
     public var outcomes: [ConnectorOutcome]
 
-    public init(record: JobRecord, request: DSARRequest, workDir: String, outcomes: [ConnectorOutcome]) {
+    public init(record: JobRecord, request: DSARRequest, identifiers: [Identifier], workDir: String, outcomes: [ConnectorOutcome]) {
         self.record = record
         self.request = request
+        self.identifiers = identifiers
         self.workDir = workDir
         self.outcomes = outcomes
     }

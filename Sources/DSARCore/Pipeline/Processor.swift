@@ -185,6 +185,7 @@ public final class Processor {
             } catch {
                 let age = now.timeIntervalSince(st.mtime)
                 if error.mayBeIncomplete && age < rejectAfterSeconds {
+                    tracker.postpone(name, until: now.addingTimeInterval(max(settleSeconds, 1)))
                     logger.info(
                         "drop is incomplete; waiting for the rest",
                         metadata: ["file": "\(name)", "retry_for_s": "\(Int(rejectAfterSeconds - age))"])
@@ -327,21 +328,8 @@ public final class Processor {
                     dryRun: j.record.dryRun, workDir: work))
         }
         logger.info("batch started", metadata: ["jobs": "\(jobs.count)", "connectors": "\(connectors.count)"])
-        let results = await connectorRunner.run(connectors, jobs: scanJobs, logger: logger)
+        let scanned = try await scanWithExpansion(scanJobs, subjects: Dictionary(uniqueKeysWithValues: jobs.map { ($0.record.jobID, $0.record.subject) }))
         CrashPoint.hit("job.scanned")
-        for r in results {
-            for j in jobs {
-                let type = r.error == nil ? "connector.finished" : "connector.failed"
-                var details: [JSONMember] = [
-                    JSONMember(key: "connector", value: .string(r.name)),
-                    JSONMember(key: "records", value: .int(r.findings[j.record.jobID]?.records ?? 0)),
-                    JSONMember(key: "duration_ms", value: .int(r.durationMs)),
-                    JSONMember(key: "attempts", value: .int(r.attempts)),
-                ]
-                if let e = r.error { details.append(JSONMember(key: "reason", value: .string(e))) }
-                try audit.append(AuditEvent(type, jobID: j.record.jobID, subject: j.record.subject, details: details))
-            }
-        }
         var finished: [JobRecord] = []
         for j in jobs {
             let id = j.record.jobID
@@ -353,18 +341,78 @@ public final class Processor {
                 try FileSystem.removeTree(layout.workDir(id))
                 continue
             }
-            let outcomes: [ConnectorOutcome] = results.map { r in
-                ConnectorOutcome(
-                    name: r.name, metadata: r.metadata, status: r.error == nil ? .ok : .failed,
-                    findings: r.findings[id] ?? ConnectorFindings(), error: r.error, attempts: r.attempts,
-                    durationMs: r.durationMs)
-            }
-            finished.append(try finish(record: j.record, request: j.request, outcomes: outcomes))
+            let outcomes: [ConnectorOutcome] = scanned.results[id] ?? []
+            finished.append(
+                try finish(record: j.record, request: j.request, outcomes: outcomes, derived: scanned.derived[id] ?? []))
         }
         return finished
     }
 
-    func finish(record: JobRecord, request: DSARRequest, outcomes: [ConnectorOutcome]) throws -> JobRecord {
+    /// What the connectors found, per job, after identity expansion reached its fixpoint.
+    struct ScanResult {
+        var results: [String: [ConnectorOutcome]] = [:]
+        var derived: [String: [(Identifier, String)]] = [:]
+    }
+
+    /// Maximum scan rounds: the first, plus re-scans for jobs whose identity grew.
+    public var maxExpansionRounds = 4
+
+    /// Runs all connectors over the batch; jobs whose rows revealed new identifiers (identity
+    /// expansion) are scanned again with the larger set, until nothing new appears (bounded).
+    func scanWithExpansion(_ scanJobs: [ScanJob], subjects: [String: String]) async throws -> ScanResult {
+        var out = ScanResult()
+        var round = 0
+        var roundJobs = scanJobs
+        while !roundJobs.isEmpty && round < maxExpansionRounds {
+            round += 1
+            let results = await connectorRunner.run(connectors, batch: ScanBatch(jobs: roundJobs), logger: logger)
+            var next: [ScanJob] = []
+            for job in roundJobs {
+                let id = job.jobID
+                out.results[id] = results.map { r in
+                    ConnectorOutcome(
+                        name: r.name, metadata: r.metadata, status: r.error == nil ? .ok : .failed,
+                        findings: r.findings[id] ?? ConnectorFindings(), error: r.error, attempts: r.attempts,
+                        durationMs: r.durationMs)
+                }
+                for r in results {
+                    let type = r.error == nil ? "connector.finished" : "connector.failed"
+                    var details: [JSONMember] = [
+                        JSONMember(key: "connector", value: .string(r.name)),
+                        JSONMember(key: "records", value: .int(r.findings[id]?.records ?? 0)),
+                        JSONMember(key: "bytes_scanned", value: .number(r.findings[id]?.details["bytes_scanned"] ?? "0")),
+                        JSONMember(key: "duration_ms", value: .int(r.durationMs)),
+                        JSONMember(key: "attempts", value: .int(r.attempts)), JSONMember(key: "round", value: .int(round)),
+                    ]
+                    if let e = r.error { details.append(JSONMember(key: "reason", value: .string(e))) }
+                    try audit.append(AuditEvent(type, jobID: id, subject: subjects[id], details: details))
+                }
+                var known = Set(job.identifiers)
+                var new: [(Identifier, String)] = []
+                for r in results {
+                    for (ident, provenance) in r.findings[id]?.derived ?? [] where known.insert(ident).inserted {
+                        new.append((ident, provenance))
+                    }
+                }
+                guard !new.isEmpty else { continue }
+                out.derived[id, default: []] += new
+                for (ident, provenance) in new {
+                    try audit.append(AuditEvent("identifiers.derived", jobID: id, subject: subjects[id], details: [
+                        JSONMember(key: "type", value: .string(ident.type)), JSONMember(key: "provenance", value: .string(provenance)),
+                    ]))
+                }
+                var grown = job
+                grown.identifiers = known.sorted()
+                next.append(grown)
+            }
+            roundJobs = next
+        }
+        return out
+    }
+
+    func finish(record: JobRecord, request: DSARRequest, outcomes: [ConnectorOutcome], derived: [(Identifier, String)]) throws
+        -> JobRecord
+    {
         let id = record.jobID
         let work = layout.workDir(id)
         let failedCount = outcomes.filter { $0.status == .failed }.count
@@ -376,12 +424,14 @@ public final class Processor {
         var outbox: String?
         if status != .failed {
             do {
+                try FindingsWriter.write(outcomes, workDir: work)
                 var rec = record
                 rec.status = status
                 rec.error = error
                 let path = try finisher(request.action).finish(
-                    FinishingJob(record: rec, request: request, workDir: work, outcomes: outcomes), layout: layout,
-                    logger: logger)
+                    FinishingJob(
+                        record: rec, request: request, identifiers: request.identifiers + derived.map(\.0), workDir: work,
+                        outcomes: outcomes), layout: layout, logger: logger)
                 outbox = path
                 try audit.append(AuditEvent("job.published", jobID: id, subject: record.subject, details: [
                     JSONMember(key: "outbox", value: .string(relative(path)))
@@ -392,13 +442,8 @@ public final class Processor {
                 logger.error("publishing failed", metadata: ["job": "\(id)", "error": "\(failure)"])
             }
         }
-        var derived: [JobRecord.IdentifierRef] = []
-        for o in outcomes {
-            for (ident, provenance) in o.findings.derived where !request.identifiers.contains(ident) {
-                let ref = JobRecord.IdentifierRef(
-                    type: ident.type, pseudonym: pseudonymizer.pseudonym(ident), provenance: provenance)
-                if !derived.contains(where: { $0.pseudonym == ref.pseudonym }) { derived.append(ref) }
-            }
+        let derivedRefs = derived.map { (ident, provenance) in
+            JobRecord.IdentifierRef(type: ident.type, pseudonym: pseudonymizer.pseudonym(ident), provenance: provenance)
         }
         let finalStatus = status
         let finalError = error
@@ -407,7 +452,7 @@ public final class Processor {
             $0.error = finalError
             $0.finishedAt = Timestamp.format(Date())
             $0.outbox = outbox.map { self.relative($0) }
-            $0.identifiers += derived
+            $0.identifiers += derivedRefs
             $0.connectors = outcomes.map { o in
                 var c = JobRecord.ConnectorResult(
                     name: o.name, status: o.status.rawValue, records: o.findings.records, error: o.error)

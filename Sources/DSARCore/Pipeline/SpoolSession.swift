@@ -10,11 +10,18 @@ public struct SpoolSession {
     public let processor: Processor
 
     /// Opens `layout`, creating it if needed, holding the spool lock until this value is dropped.
-    public static func open(_ layout: SpoolLayout, wait: Bool, purpose: String, logger: Logger) throws -> SpoolSession {
+    public static func open(
+        _ layout: SpoolLayout, connectorsDir: String? = nil, wait: Bool, purpose: String, logger: Logger
+    ) throws -> SpoolSession {
         if !layout.exists { try SpoolSession.initialize(layout) }
         let config = try SpoolConfig.load(layout)
+        let configs = try ConnectorLocator.load(explicit: connectorsDir, layout: layout)
+        if configs.isEmpty {
+            let dir = try ConnectorLocator.directory(explicit: connectorsDir, layout: layout)
+            logger.warning("no connectors configured; jobs will search nothing", metadata: ["connectors": "\(dir)"])
+        }
         let lock = try SpoolLock.acquire(layout, wait: wait, purpose: purpose)
-        let processor = try Processor(layout: layout, config: config, logger: logger)
+        let processor = try Processor(layout: layout, config: config, connectors: ConnectorFactory.make(configs), logger: logger)
         return SpoolSession(layout: layout, config: config, lock: lock, processor: processor)
     }
 

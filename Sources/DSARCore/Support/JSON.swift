@@ -37,6 +37,9 @@ public struct JSONMember: Sendable, Equatable {
         self.value = value
         self.position = position
     }
+
+    /// Members are equal when key and value are; where they were written does not matter.
+    public static func == (a: JSONMember, b: JSONMember) -> Bool { a.key == b.key && a.value == b.value }
 }
 
 /// A 1-based line and column (columns count bytes) in a JSON source.

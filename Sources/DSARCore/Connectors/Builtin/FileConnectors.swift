@@ -1,0 +1,258 @@
+import Foundation
+import Logging
+
+/// Builds connectors from their configs.
+public enum ConnectorFactory {
+    /// One live connector per config.
+    public static func make(_ configs: [ConnectorConfig]) -> [any Connector] {
+        configs.map { c in
+            switch c.type {
+            case .csv: CSVConnector(config: c)
+            case .sqldump: SQLDumpConnector(config: c)
+            case .log: LogConnector(config: c)
+            case .exec:
+                ExecConnector(
+                    name: c.name, metadata: c.metadata, command: c.command, environment: c.environment, timeoutSeconds: c.timeoutSeconds)
+            }
+        }
+    }
+}
+
+/// Converts bytes to a JSON string, or `{"base64": …}` when they are not valid UTF-8 (exported without loss).
+func jsonText(_ bytes: [UInt8]) -> JSONValue {
+    if let s = String(validating: bytes, as: UTF8.self) { return .string(s) }
+    return .obj(["base64": .string(Data(bytes).base64EncodedString())])
+}
+
+/// Accumulates per-job findings during one pass over a source.
+struct FindingsCollector {
+    var byJob: [Int: ConnectorFindings] = [:]
+    let batch: ScanBatch
+    var known: [Set<Identifier>]
+
+    init(batch: ScanBatch) {
+        self.batch = batch
+        known = batch.jobs.map { Set($0.identifiers) }
+    }
+
+    mutating func add(_ job: Int, _ record: FoundRecord, derived: [(Identifier, String)] = []) {
+        byJob[job, default: ConnectorFindings()].found.append(record)
+        byJob[job]!.records += 1
+        for d in derived where known[job].insert(d.0).inserted { byJob[job]!.derived.append(d) }
+    }
+
+    func result(bytesScanned: Int64, extra: [String: String] = [:]) -> [String: ConnectorFindings] {
+        var out: [String: ConnectorFindings] = [:]
+        for (k, job) in batch.jobs.enumerated() {
+            var f = byJob[k] ?? ConnectorFindings()
+            f.details["bytes_scanned"] = String(bytesScanned)
+            for (key, v) in extra { f.details[key] = v }
+            out[job.jobID] = f
+        }
+        return out
+    }
+}
+
+/// CSV exports (RFC 4180, streaming).
+public struct CSVConnector: Connector {
+    public let config: ConnectorConfig
+    public var name: String { config.name }
+    public var metadata: SourceMetadata { config.metadata }
+    public var timeoutSeconds: Double? { config.timeoutSeconds }
+    public var retries: Int? { config.retries }
+
+    public init(config: ConnectorConfig) { self.config = config }
+
+    public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
+        var collector = FindingsCollector(batch: batch)
+        var bytes: Int64 = 0
+        var malformed = 0
+        for src in config.sources() {
+            try Task.checkCancellation()
+            let delimiter = try config.delimiter ?? CSVReader.detectDelimiter(path: src)
+            var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: config.header)
+            let table = FindingsWriter.tableName(forFile: src)
+            var matcher = RowMatcher(rules: config.rules, table: batch.table, origin: "\(name).\(table)")
+            let header = reader.header
+            let rawHeader = reader.headerFields.map { CSVWriter.record($0, delimiter: delimiter) }
+            var columns: [String] = []
+            try reader.forEachRecord({ rec in
+                if columns.isEmpty || columns.count != rec.fields.count {
+                    columns = header ?? (1...max(1, rec.fields.count)).map(String.init)
+                    matcher.bind(columns: columns)
+                }
+                let values: [[UInt8]?] = rec.fields
+                let hits = matcher.match(values)
+                guard !hits.isEmpty else { return }
+                var fields: [JSONMember] = []
+                for (k, v) in rec.fields.enumerated() {
+                    fields.append(JSONMember(key: k < columns.count ? columns[k] : String(k + 1), value: jsonText(v)))
+                }
+                for h in hits {
+                    let r = FoundRecord(
+                        table: table, source: src, line: rec.line, range: rec.range.start..<rec.range.end, fields: fields,
+                        raw: CSVWriter.record(rec.fields, delimiter: delimiter), matchedOn: h.matchedOn, rawHeader: rawHeader)
+                    collector.add(h.job, r, derived: matcher.derived(values, hit: h, known: collector.known[h.job]))
+                }
+            }, onProblem: { p in
+                malformed += 1
+                logger.warning("malformed CSV row skipped", metadata: ["connector": "\(name)", "file": "\(src)", "line": "\(p.line)", "problem": "\(p.message)"])
+            })
+            bytes += reader.bytesRead
+        }
+        return collector.result(bytesScanned: bytes, extra: malformed > 0 ? ["malformed_rows": String(malformed)] : [:])
+    }
+}
+
+/// SQL dumps (pg_dump plain, mysqldump, sqlite3 .dump), streaming.
+public struct SQLDumpConnector: Connector {
+    public let config: ConnectorConfig
+    public var name: String { config.name }
+    public var metadata: SourceMetadata { config.metadata }
+    public var timeoutSeconds: Double? { config.timeoutSeconds }
+    public var retries: Int? { config.retries }
+
+    public init(config: ConnectorConfig) { self.config = config }
+
+    static func bytes(_ v: SQLValue) -> [UInt8]? {
+        switch v {
+        case .null, .blob: nil
+        case .number(let s), .raw(let s): Array(s.utf8)
+        case .string(let b): b
+        case .bool(let b): Array((b ? "true" : "false").utf8)
+        }
+    }
+
+    static func json(_ v: SQLValue) -> JSONValue {
+        switch v {
+        case .null: .null
+        case .number(let s): .number(s)
+        case .string(let b): jsonText(b)
+        case .blob(let b): .obj(["base64": .string(Data(b).base64EncodedString())])
+        case .bool(let b): .bool(b)
+        case .raw(let s): .string(s)
+        }
+    }
+
+    public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
+        var collector = FindingsCollector(batch: batch)
+        var bytes: Int64 = 0
+        for src in config.sources() {
+            try Task.checkCancellation()
+            var reader = try SQLDumpReader(path: src, dialect: config.dialect)
+            var matchers: [String: RowMatcher] = [:]
+            for (t, rules) in config.tables { matchers[t] = RowMatcher(rules: rules, table: batch.table, origin: "\(name).\(t)") }
+            try reader.forEachRow { row in
+                guard var matcher = matchers[row.table] else { return }
+                matcher.bind(columns: row.columns)
+                let values = row.values.map(SQLDumpConnector.bytes)
+                let hits = matcher.match(values)
+                if !hits.isEmpty {
+                    var fields: [JSONMember] = []
+                    for (k, v) in row.values.enumerated() {
+                        fields.append(JSONMember(key: k < row.columns.count ? row.columns[k] : "column\(k + 1)", value: SQLDumpConnector.json(v)))
+                    }
+                    for h in hits {
+                        let r = FoundRecord(
+                            table: row.table, source: src, line: row.line, range: row.rowRange.start..<row.rowRange.end, fields: fields,
+                            matchedOn: h.matchedOn)
+                        collector.add(h.job, r, derived: matcher.derived(values, hit: h, known: collector.known[h.job]))
+                    }
+                }
+                matchers[row.table] = matcher
+            }
+            bytes += reader.bytesRead
+        }
+        return collector.result(bytesScanned: bytes)
+    }
+}
+
+/// Log files: plain text or JSON lines, plain or gzip (rotations), matched on token boundaries.
+public struct LogConnector: Connector {
+    public let config: ConnectorConfig
+    public var name: String { config.name }
+    public var metadata: SourceMetadata { config.metadata }
+    public var timeoutSeconds: Double? { config.timeoutSeconds }
+    public var retries: Int? { config.retries }
+
+    public init(config: ConnectorConfig) { self.config = config }
+
+    /// Types searched as text: the configured `match:` list, else every type of the batch.
+    var textTypes: Set<String>? { config.textTypes.map(Set.init) }
+
+    public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
+        var collector = FindingsCollector(batch: batch)
+        var bytes: Int64 = 0
+        let textTypesForPlain: Set<String>? = config.logFormat == .jsonl ? (textTypes ?? Set(config.rules.match.map(\.type))) : textTypes
+        let text = TextMatcher(table: batch.table, types: textTypesForPlain)
+        let regexes = config.patterns.compactMap { p in (try? NSRegularExpression(pattern: p.regex)).map { (p.type, $0) } }
+        var hits: [TextMatch] = []
+        var scratch: [UInt8] = []
+        for src in config.sources() {
+            try Task.checkCancellation()
+            var reader = try LineReader(path: src)
+            let table = FindingsWriter.tableName(forFile: src)
+            try reader.forEachLine { line, number, offset, terminator in
+                var jobs: [Int: [String]] = [:]
+                var fields: [JSONMember]?
+                if config.logFormat == .jsonl, line.first == UInt8(ascii: "{"),
+                    let obj = try? JSONParser.parse(Array(line)), case .object(let members) = obj
+                {
+                    for rule in config.rules.match {
+                        guard let v = LogConnector.lookup(obj, path: rule.column) else { continue }
+                        let entries = v.withUnsafeBytes { batch.table.matchField(type: rule.type, $0, scratch: &scratch) }
+                        for e in entries {
+                            for j in batch.table.hit(e).jobs { jobs[j, default: []].append("\(rule.type) (\(rule.column))") }
+                        }
+                    }
+                    if jobs.isEmpty { return }
+                    fields = members
+                } else {
+                    hits.removeAll(keepingCapacity: true)
+                    text.scan(line, into: &hits)
+                    for m in hits {
+                        let h = batch.table.hit(m.entry)
+                        for j in h.jobs where !(jobs[j] ?? []).contains(h.identifier.type) { jobs[j, default: []].append(h.identifier.type) }
+                    }
+                    if !regexes.isEmpty {
+                        let s = String(decoding: line, as: UTF8.self)
+                        for (type, rx) in regexes {
+                            for m in rx.matches(in: s, range: NSRange(s.startIndex..., in: s)) {
+                                guard let r = Range(m.range, in: s) else { continue }
+                                let token = Array(s[r].utf8)
+                                let entries = token.withUnsafeBytes { batch.table.matchField(type: type, $0, scratch: &scratch) }
+                                for e in entries { for j in batch.table.hit(e).jobs { jobs[j, default: []].append(type) } }
+                            }
+                        }
+                    }
+                    if jobs.isEmpty { return }
+                }
+                let bytesOfLine = Array(line)
+                let recordFields = fields ?? [JSONMember(key: "line", value: jsonText(bytesOfLine))]
+                for (j, how) in jobs {
+                    collector.add(
+                        j,
+                        FoundRecord(
+                            table: table, source: src, line: number, range: offset..<(offset + Int64(line.count + terminator)),
+                            fields: recordFields, matchedOn: how))
+                }
+            }
+            bytes += reader.bytesRead
+        }
+        return collector.result(bytesScanned: bytes)
+    }
+
+    /// A JSON field by dotted path ("user.email"), as bytes (strings and numbers only).
+    static func lookup(_ v: JSONValue, path: String) -> [UInt8]? {
+        var cur = v
+        for part in path.split(separator: ".") {
+            guard let next = cur[String(part)] else { return nil }
+            cur = next
+        }
+        switch cur {
+        case .string(let s): return Array(s.utf8)
+        case .number(let n): return Array(n.utf8)
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,246 @@
+import Foundation
+
+/// Reads every connector config in a directory, reporting all problems as `file:line: key: what`.
+public enum ConnectorCatalog {
+    static let commonKeys = ["name", "type", "paths", "description", "category", "purpose", "retention", "timeout", "retries", "placeholder"]
+    static let ruleKeys = ["match", "text", "erase", "redact", "reason", "expand"]
+
+    /// The YAML files of a connectors directory, sorted.
+    public static func files(in dir: String) throws -> [String] {
+        guard FileSystem.exists(dir) else {
+            throw DSARError(.config, "connectors directory \(dir) does not exist (set --connectors or `connectors:` in config.yaml)", path: dir)
+        }
+        return try FileSystem.list(dir).filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix(".") }
+            .map { dir + "/" + $0 }
+    }
+
+    /// Loads every connector; throws ``ConfigProblems`` listing every problem of every file.
+    public static func load(dir: String, checkSources: Bool = false) throws -> [ConnectorConfig] {
+        var configs: [ConnectorConfig] = []
+        var problems: [ConfigProblem] = []
+        for file in try files(in: dir) {
+            do {
+                let (c, p) = try parse(file: file, checkSources: checkSources)
+                problems += p
+                if let c { configs.append(c) }
+            } catch let e as ConfigProblems {
+                problems += e.problems
+            }
+        }
+        var names: [String: String] = [:]
+        for c in configs {
+            if let other = names[c.name] {
+                problems.append(ConfigProblem(file: c.file, line: 1, key: "name", message: "\"\(c.name)\" is also the name of the connector in \(other); names must be unique"))
+            }
+            names[c.name] = c.file
+        }
+        if !problems.isEmpty { throw ConfigProblems(problems) }
+        return configs
+    }
+
+    /// Parses one file. Returns the config (nil if unusable) and its problems.
+    public static func parse(file: String, checkSources: Bool = false) throws -> (ConnectorConfig?, [ConfigProblem]) {
+        let y = try YAMLMap.load(file: file)
+        let dir = (file as NSString).deletingLastPathComponent
+        let base = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        let name = y.string("name") ?? base
+        if !name.isEmpty && !isSafeName(name) {
+            y.problem("name", "\"\(name)\" may only contain letters, digits, '-', '_' and '.' (it names output folders)")
+        }
+        guard let typeText = y.string("type", required: true) else { return (nil, y.problems) }
+        guard let type = ConnectorType(rawValue: typeText) else {
+            y.problem("type", "\"\(typeText)\" is not a connector type; expected one of: \(ConnectorType.allCases.map(\.rawValue).joined(separator: ", "))")
+            return (nil, y.problems)
+        }
+        var c = ConnectorConfig(
+            name: name, type: type, file: file, paths: [],
+            metadata: SourceMetadata(
+                description: y.string("description"), category: y.string("category"), purpose: y.string("purpose"),
+                retention: y.string("retention")))
+        if let t = y.seconds("timeout", range: 1...86400) { c.timeoutSeconds = t }
+        if let r = y.int("retries", range: 0...10) { c.retries = r }
+        if let p = y.string("placeholder") { c.placeholder = p }
+        var allowed = commonKeys
+        if type != .exec {
+            let globs = y.strings("paths", required: true) ?? []
+            c.paths = globs.map { $0.hasPrefix("/") ? $0 : dir + "/" + $0 }
+            if checkSources {
+                for (g, abs) in zip(globs, c.paths) where ConnectorConfig.glob(abs).isEmpty {
+                    y.problem("paths", "no file matches \"\(g)\" (looked for \(abs))")
+                }
+            }
+        }
+        switch type {
+        case .csv:
+            allowed += ["delimiter", "header", "columns"] + ruleKeys
+            if let d = y.string("delimiter") {
+                switch d {
+                case ",": c.delimiter = UInt8(ascii: ",")
+                case ";": c.delimiter = UInt8(ascii: ";")
+                case "\t", "tab", "\\t": c.delimiter = 0x09
+                case "|": c.delimiter = UInt8(ascii: "|")
+                default: y.problem("delimiter", "expected one of , ; tab |")
+                }
+            }
+            if let h = y.bool("header") { c.header = h }
+            c.rules = rules(y, matchKey: y.has("columns") ? "columns" : "match", allowRetainOnly: false)
+            if c.rules.match.isEmpty && c.rules.text.isEmpty {
+                y.problemHere("a csv connector needs `columns:` (column: identifier type) or `text:` columns to search")
+            }
+        case .sqldump:
+            allowed += ["dialect", "tables"]
+            if let d = y.string("dialect") {
+                if let v = SQLDialect(rawValue: d) { c.dialect = v } else {
+                    y.problem("dialect", "expected one of: \(SQLDialect.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+            }
+            if let t = y.map("tables", required: true) {
+                for table in t.keys {
+                    guard let m = t.map(table) else { continue }
+                    c.tables[table] = rules(m, matchKey: "match", allowRetainOnly: true)
+                    c.tableOrder.append(table)
+                    m.rejectUnknownKeys(allowed: ruleKeys)
+                }
+                if t.keys.isEmpty { y.problem("tables", "list at least one table") }
+            }
+            if checkSources && y.problems.isEmpty { checkTables(c, y) }
+        case .log:
+            allowed += ["format", "match", "fields", "patterns", "erase", "placeholder"]
+            if let f = y.string("format") {
+                if let v = ConnectorConfig.LogFormat(rawValue: f) { c.logFormat = v } else { y.problem("format", "expected text or jsonl") }
+            }
+            if let types = y.strings("match") {
+                for t in types where !IdentifierNormalizer.isValidTypeName(t) {
+                    y.problem("match", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
+                }
+                c.textTypes = types
+            }
+            if let f = y.map("fields") {
+                c.rules.match = fieldRules(f)
+            }
+            if c.logFormat == .jsonl && c.rules.match.isEmpty && c.textTypes == nil {
+                y.problemHere("a jsonl log needs `fields:` (JSON field: identifier type) or `match:` types to search as text")
+            }
+            if let p = y.map("patterns") {
+                for k in p.keys {
+                    guard IdentifierNormalizer.isValidTypeName(k) else {
+                        p.problem(k, "not an identifier type name")
+                        continue
+                    }
+                    guard let rx = p.string(k) else { continue }
+                    if (try? NSRegularExpression(pattern: rx)) == nil {
+                        p.problem(k, "invalid regular expression")
+                        continue
+                    }
+                    c.patterns.append((k, rx))
+                }
+            }
+            if let e = y.string("erase") {
+                switch EraseStrategy(rawValue: e) {
+                case .redact?, .dropLine?, .retain?: c.rules.erase = EraseStrategy(rawValue: e)!
+                default: y.problem("erase", "for logs expected redact, drop_line or retain")
+                }
+            } else {
+                c.rules.erase = .redact
+            }
+            if c.rules.erase == .retain { c.rules.reason = y.string("reason", required: true) }
+            allowed.append("reason")
+        case .exec:
+            allowed += ["command", "env"]
+            // A list is argv (a relative program path is relative to this file); a string is a
+            // shell command run in this file's directory.
+            let isShell = y.isScalar("command")
+            if let cmd = y.strings("command", required: true), !cmd.isEmpty {
+                if isShell {
+                    c.command = ["/bin/sh", "-c", "cd \"$DSAR_CONNECTOR_DIR\" && " + cmd[0]]
+                } else {
+                    c.command = cmd
+                    if cmd[0].contains("/") {
+                        let exe = cmd[0].hasPrefix("/") ? cmd[0] : (dir + "/" + cmd[0] as NSString).standardizingPath
+                        c.command[0] = exe
+                        if checkSources && access(exe, X_OK) != 0 { y.problem("command", "\(exe) is not an executable file") }
+                    }
+                }
+                c.environment["DSAR_CONNECTOR_DIR"] = dir
+            }
+            if let env = y.map("env") {
+                for k in env.keys { if let v = env.string(k) { c.environment[k] = v } }
+            }
+        }
+        y.rejectUnknownKeys(allowed: allowed)
+        return (y.problems.isEmpty ? c : nil, y.problems)
+    }
+
+    static func isSafeName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 64 && !s.hasPrefix(".")
+            && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }
+    }
+
+    static func fieldRules(_ m: YAMLMap) -> [FieldRule] {
+        var out: [FieldRule] = []
+        for col in m.keys {
+            if m.isMap(col), let sub = m.map(col) {
+                guard let t = sub.string("type", required: true) else { continue }
+                if !IdentifierNormalizer.isValidTypeName(t) { sub.problem("type", "\"\(t)\" is not an identifier type name") }
+                out.append(FieldRule(column: col, type: t, expand: sub.bool("expand") ?? true))
+                sub.rejectUnknownKeys(allowed: ["type", "expand"])
+            } else if let t = m.string(col) {
+                if !IdentifierNormalizer.isValidTypeName(t) {
+                    m.problem(col, "\"\(t)\" is not an identifier type (email, user_id, phone, ip or a custom name in lower case)")
+                }
+                out.append(FieldRule(column: col, type: t, expand: true))
+            }
+        }
+        return out
+    }
+
+    static func rules(_ m: YAMLMap, matchKey: String, allowRetainOnly: Bool) -> RecordRules {
+        var r = RecordRules()
+        if let mm = m.map(matchKey) { r.match = fieldRules(mm) }
+        if m.bool("expand") == false { r.match = r.match.map { var f = $0; f.expand = false; return f } }
+        r.text = m.strings("text") ?? []
+        if let e = m.string("erase") {
+            if let s = EraseStrategy(rawValue: e), s != .dropLine { r.erase = s } else {
+                m.problem("erase", "expected delete, redact or retain")
+            }
+        }
+        r.redact = m.strings("redact") ?? []
+        r.reason = m.string("reason")
+        if r.erase == .retain && (r.reason ?? "").isEmpty {
+            m.problem("erase", "retain needs a `reason:` (the legal hold or statutory retention, shown in the receipt)")
+        }
+        if r.erase == .redact && r.redact.isEmpty {
+            m.problem("erase", "redact needs `redact:` listing the columns to overwrite")
+        }
+        if r.match.isEmpty && r.text.isEmpty && m.path.contains(".") {
+            m.problemHere("give `match:` (column: identifier type) or `text:` columns")
+        }
+        return r
+    }
+
+    /// Checks that every configured table occurs in the dumps (reads their CREATE TABLE / COPY / INSERT).
+    static func checkTables(_ c: ConnectorConfig, _ y: YAMLMap) {
+        var seen = Set<String>()
+        var columns: [String: Set<String>] = [:]
+        for src in c.sources() {
+            guard var reader = try? SQLDumpReader(path: src, dialect: c.dialect) else { continue }
+            try? reader.forEachRow { _ in }
+            for t in reader.tables {
+                seen.insert(t.name)
+                columns[t.name, default: []].formUnion(t.columns)
+            }
+        }
+        guard !c.sources().isEmpty, let tables = y.map("tables") else { return }
+        for t in c.tableOrder {
+            if !seen.contains(t) {
+                tables.problem(t, "the dump does not contain table \"\(t)\" (it has: \(seen.sorted().joined(separator: ", ")))")
+                continue
+            }
+            let cols = columns[t] ?? []
+            guard !cols.isEmpty, let r = c.tables[t] else { continue }
+            for name in r.match.map(\.column) + r.text + r.redact where !cols.contains(name) {
+                tables.problem(t, "table \"\(t)\" has no column \"\(name)\" (it has: \(cols.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+}

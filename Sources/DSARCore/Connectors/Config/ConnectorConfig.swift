@@ -1,0 +1,99 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The kinds of data source dsar reads.
+public enum ConnectorType: String, Sendable, CaseIterable {
+    case csv, sqldump, log, exec
+}
+
+/// What erasure does to a matching record.
+public enum EraseStrategy: String, Sendable, CaseIterable {
+    /// Remove the record (row, line).
+    case delete
+    /// Replace the listed columns' values (logs: every matched identifier) with a placeholder.
+    case redact
+    /// Legal hold or statutory retention: change nothing, list it in the receipt with the reason.
+    case retain
+    /// Logs: remove the whole line.
+    case dropLine = "drop_line"
+}
+
+/// A column (or JSON field) that holds an identifier of a given type.
+public struct FieldRule: Sendable, Equatable {
+    public var column: String
+    public var type: String
+    /// Whether values of this column found in a matching row are added to the subject.
+    public var expand: Bool
+}
+
+/// How records of one table (or one CSV file, or a JSON-lines log) are matched and erased.
+public struct RecordRules: Sendable, Equatable {
+    public var match: [FieldRule] = []
+    /// Free-text columns searched for identifier tokens.
+    public var text: [String] = []
+    public var erase: EraseStrategy = .delete
+    public var redact: [String] = []
+    public var reason: String?
+}
+
+/// One connector's configuration (one YAML file in `connectors/`).
+public struct ConnectorConfig: Sendable {
+    public var name: String
+    public var type: ConnectorType
+    /// The YAML file it came from.
+    public var file: String
+    /// Glob patterns, made absolute (relative ones are relative to the YAML file's directory).
+    public var paths: [String]
+    public var metadata: SourceMetadata
+    public var timeoutSeconds: Double = 3600
+    public var retries: Int = 2
+    /// Replacement text for redacted values.
+    public var placeholder: String = "[REDACTED]"
+
+    // csv
+    public var delimiter: UInt8?
+    public var header: Bool = true
+    // sqldump
+    public var dialect: SQLDialect?
+    public var tables: [String: RecordRules] = [:]
+    public var tableOrder: [String] = []
+    // csv (rules for the file) and log jsonl (fields)
+    public var rules = RecordRules()
+    // log
+    public var logFormat: LogFormat = .text
+    /// Identifier types looked for as tokens in text logs (nil: every type of the request).
+    public var textTypes: [String]?
+    /// Custom identifier types found by a regular expression in text logs.
+    public var patterns: [(type: String, regex: String)] = []
+    // exec
+    public var command: [String] = []
+    public var environment: [String: String] = [:]
+
+    /// Formats of log connectors.
+    public enum LogFormat: String, Sendable { case text, jsonl }
+
+    /// The files the globs match now, sorted, deduplicated.
+    public func sources() -> [String] {
+        var out: [String] = []
+        for pattern in paths {
+            out += ConnectorConfig.glob(pattern)
+        }
+        var seen = Set<String>()
+        return out.filter { seen.insert($0).inserted }
+    }
+
+    /// Expands one glob pattern (no match: empty).
+    public static func glob(_ pattern: String) -> [String] {
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }
+        var out: [String] = []
+        for k in 0..<Int(g.gl_pathc) {
+            if let p = g.gl_pathv[k] { out.append(String(cString: p)) }
+        }
+        return out.sorted()
+    }
+}

@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Streams lines of a plain or gzip file (detected by magic bytes 1f 8b, not by name), without loss: lines that
+/// are not valid UTF-8 are delivered as raw bytes.
+///
+/// Memory is bounded: a 1 MiB line buffer (plus 1 MiB of compressed input for gzip). A line longer than the
+/// buffer grows it for that line only, up to 64 MiB; a longer line is an error.
+public struct LineReader: Sendable {
+    /// The file being read.
+    public let path: String
+    /// Whether the file is gzip-compressed (starts with the bytes 1f 8b).
+    public let isGzip: Bool
+    private var _bytesRead: Int64 = 0
+    private var _bytesDecoded: Int64 = 0
+
+    /// Size of the line buffer (and of each read).
+    static let bufferSize = 1 << 20
+    /// Longest line accepted.
+    static let maxLineLength = 64 << 20
+
+    /// Opens `path` to check that it is readable and whether it is gzip.
+    public init(path: String) throws {
+        self.path = path
+        let fd = try CSVReader.open(path)
+        defer { close(fd) }
+        var magic: (UInt8, UInt8) = (0, 0)
+        let n = try withUnsafeMutableBytes(of: &magic) { try CSVReader.pread(fd, $0, at: 0, path: path) }
+        isGzip = n == 2 && magic == (0x1F, 0x8B)
+    }
+
+    /// Compressed bytes read from disk (all bytes for a plain file).
+    public var bytesRead: Int64 { _bytesRead }
+    /// Bytes of (decompressed) content.
+    public var bytesDecoded: Int64 { _bytesDecoded }
+
+    /// Calls body(line bytes without the terminator, 1-based line number, byte offset of the line start in the
+    /// (decompressed) stream, terminator length 0/1/2 ("\n" or "\r\n")). The buffer is only valid during the call.
+    ///
+    /// Only LF ends a line; a CR right before it is part of the terminator, any other CR is content. The last line
+    /// has terminator length 0 when the file does not end with a line break. Each call reads the file from the start.
+    /// Corrupt or truncated gzip data throws a ``DSARError`` naming the path and the line reached, after the lines
+    /// before it were delivered.
+    public mutating func forEachLine(_ body: (UnsafeRawBufferPointer, Int, Int64, Int) throws -> Void) throws {
+        let fd = try CSVReader.open(path)
+        defer { close(fd) }
+        let gzip = try isGzip ? GzipReader(fd: fd, path: path) : nil
+        let initial = LineReader.bufferSize
+        var capacity = initial
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+
+        var start = 0  // start of the current (partial) line in the buffer
+        var end = 0  // end of valid data in the buffer
+        var lineNumber = 1
+        var lineOffset: Int64 = 0
+        var plainRead: Int64 = 0
+        var decoded: Int64 = 0
+        defer {
+            _bytesRead = gzip?.bytesRead ?? plainRead
+            _bytesDecoded = decoded
+        }
+
+        while true {
+            // Make room: move the partial line to the front, grow only if it fills the whole buffer.
+            if start == end {
+                start = 0
+                end = 0
+            } else if start > 0 && capacity - end < initial / 4 {
+                memmove(buffer, buffer + start, end - start)
+                end -= start
+                start = 0
+            }
+            if capacity > initial && end - start <= initial / 2 {
+                // The long line is done: back to the normal buffer.
+                let smaller = UnsafeMutableRawPointer.allocate(byteCount: initial, alignment: 16)
+                smaller.copyMemory(from: buffer + start, byteCount: end - start)
+                buffer.deallocate()
+                buffer = smaller
+                capacity = initial
+                end -= start
+                start = 0
+            }
+            if end == capacity {
+                guard capacity < LineReader.maxLineLength else {
+                    throw DSARError(
+                        .invalidInput,
+                        "\(path): line \(lineNumber) is longer than \(LineReader.maxLineLength >> 20) MiB", path: path)
+                }
+                let bigger = UnsafeMutableRawPointer.allocate(
+                    byteCount: min(capacity * 2, LineReader.maxLineLength), alignment: 16)
+                bigger.copyMemory(from: buffer + start, byteCount: end - start)
+                buffer.deallocate()
+                buffer = bigger
+                capacity = min(capacity * 2, LineReader.maxLineLength)
+                end -= start
+                start = 0
+            }
+
+            // Fill.
+            let got: Int
+            if let gzip {
+                do {
+                    got = try gzip.fill(buffer + end, capacity: capacity - end)
+                } catch {
+                    throw GzipReader.error(error, path: path, line: lineNumber)
+                }
+            } else {
+                let n = read(fd, buffer + end, capacity - end)
+                if n < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    throw DSARError.syscall("cannot read", path: path)
+                }
+                plainRead += Int64(n)
+                got = n
+            }
+            if got == 0 { break }
+            decoded += Int64(got)
+
+            // Deliver every complete line in the new data.
+            var search = end
+            end += got
+            while search < end, let hit = memchr(buffer + search, 0x0A, end - search) {
+                let lf = buffer.distance(to: hit)
+                var lineEnd = lf
+                var terminator = 1
+                if lineEnd > start && buffer.load(fromByteOffset: lineEnd - 1, as: UInt8.self) == 0x0D {
+                    lineEnd -= 1
+                    terminator = 2
+                }
+                try body(UnsafeRawBufferPointer(start: buffer + start, count: lineEnd - start), lineNumber, lineOffset, terminator)
+                lineOffset += Int64(lf + 1 - start)
+                lineNumber += 1
+                start = lf + 1
+                search = start
+            }
+        }
+        if end > start {
+            try body(UnsafeRawBufferPointer(start: buffer + start, count: end - start), lineNumber, lineOffset, 0)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// Matches structured records (CSV rows, SQL rows, JSON objects) against a batch: `match` columns
+/// by normalised equality, `text` columns by token search; collects identity expansion.
+public struct RowMatcher {
+    public let rules: RecordRules
+    let table: IdentifierTable
+    let text: TextMatcher
+    /// Names used in provenance: "<connector>.<table>".
+    let origin: String
+    private var boundColumns: [String] = []
+    private var matchIndex: [Int?] = []
+    private var textIndex: [Int?] = []
+    private var scratch: [UInt8] = []
+    private var textHits: [TextMatch] = []
+
+    /// How one job matched one row.
+    public struct JobHit: Sendable {
+        public var job: Int
+        public var matchedOn: [String]
+        /// Matched through a `match` column (only such rows expand the identity).
+        public var structured: Bool
+        /// For text columns: the column and the byte ranges (within that value) that matched.
+        public var textRanges: [(column: Int, range: Range<Int>)]
+    }
+
+    public init(rules: RecordRules, table: IdentifierTable, origin: String) {
+        self.rules = rules
+        self.table = table
+        self.text = TextMatcher(table: table, types: nil)
+        self.origin = origin
+    }
+
+    /// Resolves column names to positions (cached while the column list stays the same).
+    public mutating func bind(columns: [String]) {
+        if columns == boundColumns && !matchIndex.isEmpty { return }
+        boundColumns = columns
+        matchIndex = rules.match.map { columns.firstIndex(of: $0.column) }
+        textIndex = rules.text.map { columns.firstIndex(of: $0) }
+    }
+
+    /// The position of a column in the bound column list.
+    public func index(of column: String) -> Int? { boundColumns.firstIndex(of: column) }
+
+    /// Matches one record; `values[k]` holds column k's bytes (nil for NULL / binary).
+    public mutating func match(_ values: [[UInt8]?]) -> [JobHit] {
+        var hits: [JobHit] = []
+        func add(_ job: Int, _ how: String, structured: Bool, text: (Int, Range<Int>)? = nil) {
+            if let k = hits.firstIndex(where: { $0.job == job }) {
+                if !hits[k].matchedOn.contains(how) { hits[k].matchedOn.append(how) }
+                hits[k].structured = hits[k].structured || structured
+                if let text { hits[k].textRanges.append(text) }
+            } else {
+                hits.append(JobHit(job: job, matchedOn: [how], structured: structured, textRanges: text.map { [$0] } ?? []))
+            }
+        }
+        for (r, idx) in zip(rules.match, matchIndex) {
+            guard let idx, idx < values.count, let v = values[idx] else { continue }
+            let entries = v.withUnsafeBytes { table.matchField(type: r.type, $0, scratch: &scratch) }
+            for entry in entries {
+                let how = r.column == r.type ? r.type : "\(r.type) (\(r.column))"
+                for j in table.hit(entry).jobs { add(j, how, structured: true) }
+            }
+        }
+        if !text.isInert {
+            for (name, idx) in zip(rules.text, textIndex) {
+                guard let idx, idx < values.count, let v = values[idx] else { continue }
+                textHits.removeAll(keepingCapacity: true)
+                v.withUnsafeBytes { text.scan($0, into: &textHits) }
+                for m in textHits {
+                    let h = table.hit(m.entry)
+                    for j in h.jobs { add(j, "\(h.identifier.type) in \(name)", structured: false, text: (idx, m.range)) }
+                }
+            }
+        }
+        return hits
+    }
+
+    /// Identifiers this row adds to a job that matched it structurally (identity expansion).
+    public func derived(_ values: [[UInt8]?], hit: JobHit, known: Set<Identifier>) -> [(Identifier, String)] {
+        guard hit.structured else { return [] }
+        var out: [(Identifier, String)] = []
+        let via = hit.matchedOn.first ?? "match"
+        for (r, idx) in zip(rules.match, matchIndex) where r.expand {
+            guard let idx, idx < values.count, let v = values[idx] else { continue }
+            let str = String(decoding: v, as: UTF8.self)
+            guard case .success(let norm) = IdentifierNormalizer.normalize(type: r.type, str) else { continue }
+            let id = Identifier(type: r.type, value: norm)
+            if !known.contains(id) && !out.contains(where: { $0.0 == id }) {
+                out.append((id, "\(r.type) derived from \(origin) via \(via)"))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,222 @@
+@preconcurrency import Crypto
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Constants and key derivations of the age v1 format (C2SP age.md).
+enum AgeFormat {
+    static let versionLine = Array("age-encryption.org/v1\n".utf8)
+    static let x25519Label = Array("age-encryption.org/v1/X25519".utf8)
+    static let chunkSize = 64 * 1024
+    static let tagSize = 16
+    static let encryptedChunkSize = chunkSize + tagSize
+    static let fileKeySize = 16
+    static let payloadNonceSize = 16
+    /// Bytes of stanza body per full 64-column base64 line.
+    static let bytesPerBodyLine = 48
+
+    static func hkdf(ikm: [UInt8], salt: [UInt8], info: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: ikm), salt: salt, info: Array(info.utf8), outputByteCount: 32)
+    }
+
+    static func hkdf(ikm: [UInt8], salt: [UInt8], info: [UInt8]) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: ikm), salt: salt, info: info, outputByteCount: 32)
+    }
+
+    static func bytes(_ key: SymmetricKey) -> [UInt8] { key.withUnsafeBytes { Array($0) } }
+
+    /// X25519; nil when the shared secret is all zero (low-order point), which age forbids.
+    static func x25519(_ priv: Curve25519.KeyAgreement.PrivateKey, _ pub: [UInt8]) -> [UInt8]? {
+        guard let pk = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: pub),
+            let ss = try? priv.sharedSecretFromKeyAgreement(with: pk)
+        else { return nil }
+        let b = ss.withUnsafeBytes { Array($0) }
+        return b.allSatisfy { $0 == 0 } ? nil : b
+    }
+
+    /// The 12-byte STREAM nonce: 11-byte big-endian counter, then the last-chunk flag.
+    static func streamNonce(_ counter: UInt64, last: Bool) -> ChaChaPoly.Nonce {
+        var n = [UInt8](repeating: 0, count: 12)
+        for i in 0..<8 { n[3 + i] = UInt8(truncatingIfNeeded: counter >> UInt64(8 * (7 - i))) }
+        n[11] = last ? 1 : 0
+        return try! ChaChaPoly.Nonce(data: n)
+    }
+
+    static let zeroNonce = try! ChaChaPoly.Nonce(data: [UInt8](repeating: 0, count: 12))
+
+    static func seal(_ plaintext: UnsafeRawBufferPointer, key: SymmetricKey, nonce: ChaChaPoly.Nonce) -> [UInt8] {
+        let box = try! ChaChaPoly.seal(plaintext, using: key, nonce: nonce)
+        var out = box.ciphertext.withUnsafeBytes { Array($0) }
+        box.tag.withUnsafeBytes { out.append(contentsOf: $0) }
+        return out
+    }
+
+    static func open(_ sealed: [UInt8], key: SymmetricKey, nonce: ChaChaPoly.Nonce) -> [UInt8]? {
+        guard sealed.count >= tagSize else { return nil }
+        return sealed.withUnsafeBytes { p -> [UInt8]? in
+            let split = p.count - tagSize
+            guard
+                let box = try? ChaChaPoly.SealedBox(
+                    nonce: nonce, ciphertext: UnsafeRawBufferPointer(rebasing: p[..<split]),
+                    tag: UnsafeRawBufferPointer(rebasing: p[split...])),
+                let pt = try? ChaChaPoly.open(box, using: key)
+            else { return nil }
+            return pt.withUnsafeBytes { Array($0) }
+        }
+    }
+
+    /// A stanza body as base64 lines of 64 columns, always ending with a short (possibly empty) line.
+    static func wrapBody(_ body: [UInt8]) -> [UInt8] {
+        let b64 = Array(CryptoBase64.encode(body, padded: false).utf8)
+        var out: [UInt8] = []
+        var i = 0
+        while true {
+            let end = min(i + 64, b64.count)
+            out.append(contentsOf: b64[i..<end])
+            out.append(0x0A)
+            if end - i < 64 { break }
+            i = end
+        }
+        return out
+    }
+}
+
+/// Streaming age v1 encryption to X25519 recipients.
+///
+/// The header and payload nonce go to the sink when the encryptor is made; plaintext written in any
+/// pieces is sealed in 64 KiB STREAM chunks as they fill. A chunk is only sealed once more
+/// plaintext follows it, so the final chunk (flagged last) is never empty unless the whole
+/// plaintext is, and a plaintext that is a multiple of 64 KiB ends with a full flagged chunk.
+public final class AgeEncryptor {
+    private let sink: ([UInt8]) throws -> Void
+    private let payloadKey: SymmetricKey
+    private var buffer: [UInt8]
+    private var counter: UInt64 = 0
+    private var finished = false
+    /// Plaintext bytes accepted so far.
+    public private(set) var plaintextBytes: Int64 = 0
+
+    /// Writes the header to `sink`. Throws ``AgeError`` `.invalidRecipient` for no recipients or a
+    /// low-order recipient key.
+    public init(recipients: [AgeRecipient], sink: @escaping ([UInt8]) throws -> Void) throws {
+        guard !recipients.isEmpty else { throw AgeError(.invalidRecipient, "age encryption needs at least one recipient") }
+        self.sink = sink
+        let fileKey = AgeFormat.bytes(SymmetricKey(size: .bits128))
+        var header = AgeFormat.versionLine
+        for r in recipients {
+            let ephemeral = Curve25519.KeyAgreement.PrivateKey()
+            let share = Array(ephemeral.publicKey.rawRepresentation)
+            guard let shared = AgeFormat.x25519(ephemeral, r.publicKey) else {
+                throw AgeError(
+                    .invalidRecipient,
+                    "age recipient \(r.string) is a low-order X25519 point (the shared secret would be all zero); refusing to encrypt to it")
+            }
+            let wrapKey = AgeFormat.hkdf(ikm: shared, salt: share + r.publicKey, info: AgeFormat.x25519Label)
+            let body = fileKey.withUnsafeBytes { AgeFormat.seal($0, key: wrapKey, nonce: AgeFormat.zeroNonce) }
+            header.append(contentsOf: Array("-> X25519 \(CryptoBase64.encode(share, padded: false))\n".utf8))
+            header.append(contentsOf: AgeFormat.wrapBody(body))
+        }
+        header.append(contentsOf: Array("---".utf8))
+        let macKey = AgeFormat.hkdf(ikm: fileKey, salt: [], info: "header")
+        let mac = HMAC<SHA256>.authenticationCode(for: header, using: macKey)
+        header.append(contentsOf: Array(" \(CryptoBase64.encode(Array(mac), padded: false))\n".utf8))
+
+        var nonce = [UInt8](repeating: 0, count: AgeFormat.payloadNonceSize)
+        var rng = SystemRandomNumberGenerator()
+        for i in nonce.indices { nonce[i] = rng.next() }
+        payloadKey = AgeFormat.hkdf(ikm: fileKey, salt: nonce, info: "payload")
+        buffer = []
+        buffer.reserveCapacity(AgeFormat.chunkSize)
+        try sink(header + nonce)
+    }
+
+    /// Adds plaintext.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard !finished else { throw DSARError(.processing, "age encryptor: write after finish") }
+        var offset = 0
+        while offset < bytes.count {
+            if buffer.count == AgeFormat.chunkSize { try flush(last: false) }
+            let n = min(AgeFormat.chunkSize - buffer.count, bytes.count - offset)
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n]))
+            offset += n
+        }
+        plaintextBytes += Int64(bytes.count)
+    }
+
+    /// Adds plaintext.
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Seals the final chunk. Further writes throw.
+    public func finish() throws {
+        guard !finished else { return }
+        try flush(last: true)
+        finished = true
+    }
+
+    private func flush(last: Bool) throws {
+        let sealed = buffer.withUnsafeBytes {
+            AgeFormat.seal($0, key: payloadKey, nonce: AgeFormat.streamNonce(counter, last: last))
+        }
+        counter += 1
+        buffer.removeAll(keepingCapacity: true)
+        try sink(sealed)
+    }
+
+    /// Encrypts a whole file to `output` (written atomically, mode 0600).
+    @discardableResult
+    public static func encrypt(file input: String, recipients: [AgeRecipient], to output: String) throws -> Int64 {
+        let inFD = open(input, O_RDONLY | O_CLOEXEC)
+        if inFD < 0 { throw DSARError.syscall("cannot open", path: input) }
+        defer { close(inFD) }
+        return try AgeFileOutput.write(to: output) { put in
+            let enc = try AgeEncryptor(recipients: recipients, sink: put)
+            var buf = [UInt8](repeating: 0, count: AgeFormat.chunkSize)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(inFD, $0.baseAddress, $0.count) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw DSARError.syscall("cannot read", path: input)
+                }
+                if n == 0 { break }
+                try buf.withUnsafeBytes { try enc.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            }
+            try enc.finish()
+            return enc.plaintextBytes
+        }
+    }
+}
+
+/// Writes a file through a temp sibling that is renamed into place only on success.
+enum AgeFileOutput {
+    static func write<T>(to path: String, mode: mode_t = 0o600, _ body: (@escaping ([UInt8]) throws -> Void) throws -> T)
+        throws -> T
+    {
+        let dir = (path as NSString).deletingLastPathComponent
+        let base = (path as NSString).lastPathComponent
+        let tmp = (dir.isEmpty ? "." : dir) + "/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+        if fd < 0 { throw DSARError.syscall("cannot create", path: tmp) }
+        var ok = false
+        defer {
+            if !ok { unlink(tmp) }
+        }
+        let result: T
+        do {
+            defer { close(fd) }
+            if fchmod(fd, mode) != 0 { throw DSARError.syscall("cannot set mode on", path: tmp) }
+            result = try body { bytes in
+                try bytes.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: tmp) }
+            }
+            if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: tmp) }
+        }
+        try FileSystem.rename(tmp, to: path)
+        ok = true
+        try FileSystem.syncDirectory(dir.isEmpty ? "." : dir)
+        return result
+    }
+}

@@ -1,0 +1,196 @@
+@preconcurrency import Crypto
+import Foundation
+
+/// A failure reading or writing an age file, classified like the age test vectors (CCTV) do.
+public struct AgeError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Equatable {
+        /// No identity could unwrap the file key.
+        case noMatch
+        /// The header MAC does not verify under the unwrapped file key.
+        case hmacFailure
+        /// The header is malformed (or a recipient stanza addressed to us is invalid).
+        case headerFailure
+        /// The encrypted payload is malformed, truncated, tampered with or has trailing data.
+        case payloadFailure
+        /// Encryption refused: a recipient is unusable (for example a low-order X25519 point).
+        case invalidRecipient
+    }
+
+    public var kind: Kind
+    public var message: String
+    /// Plaintext bytes handed to the sink before the failure (all of them authenticated chunks).
+    public var plaintextBytesReleased: Int64
+
+    public init(_ kind: Kind, _ message: String, plaintextBytesReleased: Int64 = 0) {
+        self.kind = kind
+        self.message = message
+        self.plaintextBytesReleased = plaintextBytesReleased
+    }
+
+    public var description: String { message }
+
+    /// The same failure as a ``DSARError`` (code `.verification`, or `.invalidInput` for a bad recipient).
+    public var dsarError: DSARError {
+        DSARError(kind == .invalidRecipient ? .invalidInput : .verification, message)
+    }
+}
+
+/// An age X25519 recipient (`age1…`): a Curve25519 public key.
+public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
+    public let publicKey: [UInt8]
+
+    public init(publicKey: [UInt8]) throws {
+        guard publicKey.count == 32 else {
+            throw DSARError(.invalidInput, "an age X25519 recipient is 32 bytes, got \(publicKey.count)")
+        }
+        self.publicKey = publicKey
+    }
+
+    /// Parses `age1…` (Bech32, HRP `age`).
+    public init(parsing text: String) throws {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        let decoded: (hrp: String, data: [UInt8])
+        do {
+            decoded = try Bech32.decode(t)
+        } catch let e as DSARError {
+            throw DSARError(.invalidInput, "\"\(t)\" is not an age recipient: \(e.message)")
+        }
+        guard decoded.hrp == "age" else {
+            throw DSARError(
+                .invalidInput,
+                "\"\(t)\" is not an age X25519 recipient (expected \"age1…\"; only X25519 recipients are supported)")
+        }
+        guard decoded.data.count == 32 else {
+            throw DSARError(.invalidInput, "\"\(t)\" is not an age recipient: the key is \(decoded.data.count) bytes, not 32")
+        }
+        self.publicKey = decoded.data
+    }
+
+    /// The `age1…` form.
+    public var string: String { Bech32.encode(hrp: "age", data: publicKey) }
+    public var description: String { string }
+}
+
+/// An age X25519 identity (`AGE-SECRET-KEY-1…`): a Curve25519 private scalar.
+public struct AgeIdentity: Sendable {
+    let secret: [UInt8]
+
+    init(secret: [UInt8]) {
+        precondition(secret.count == 32)
+        self.secret = secret
+    }
+
+    /// Parses `AGE-SECRET-KEY-1…` (Bech32, HRP `AGE-SECRET-KEY-`).
+    public init(parsing text: String) throws {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        let decoded: (hrp: String, data: [UInt8])
+        do {
+            decoded = try Bech32.decode(t)
+        } catch let e as DSARError {
+            throw DSARError(.invalidInput, "not an age identity: \(e.message)")
+        }
+        guard decoded.hrp == "age-secret-key-" else {
+            throw DSARError(
+                .invalidInput,
+                "not an age X25519 identity (expected \"AGE-SECRET-KEY-1…\"; plugin, post-quantum and passphrase identities are not supported)")
+        }
+        guard decoded.data.count == 32 else {
+            throw DSARError(.invalidInput, "not an age identity: the key is \(decoded.data.count) bytes, not 32")
+        }
+        self.secret = decoded.data
+    }
+
+    /// A fresh random identity.
+    public static func generate() -> AgeIdentity {
+        AgeIdentity(secret: Array(Curve25519.KeyAgreement.PrivateKey().rawRepresentation))
+    }
+
+    var privateKey: Curve25519.KeyAgreement.PrivateKey {
+        // 32 bytes is the only requirement; cannot fail.
+        try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: secret)
+    }
+
+    /// The matching recipient.
+    public var recipient: AgeRecipient {
+        try! AgeRecipient(publicKey: Array(privateKey.publicKey.rawRepresentation))
+    }
+
+    /// The `AGE-SECRET-KEY-1…` form (upper case, as age-keygen writes it).
+    public var string: String { Bech32.encode(hrp: "age-secret-key-", data: secret).uppercased() }
+
+    /// The contents of an identity file in age-keygen's layout.
+    public func fileContents(created: Date = Date()) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return "# created: \(f.string(from: created))\n# public key: \(recipient.string)\n\(string)\n"
+    }
+}
+
+/// Reading age keys from the command line and from files.
+public enum AgeKeys {
+    /// Recipients from an argument: an `age1…` string, or else the path of a file for ``recipients(fromFile:)``.
+    public static func recipients(from argument: String) throws -> [AgeRecipient] {
+        if argument.hasPrefix("age1") || argument.hasPrefix("AGE1") {
+            return [try AgeRecipient(parsing: argument)]
+        }
+        return try recipients(fromFile: argument)
+    }
+
+    /// Recipients from a file: a recipients file (one `age1…` per line) or an age-keygen identity
+    /// file (recipients derived from the `AGE-SECRET-KEY-1…` lines). Blank lines and `#` comments
+    /// are ignored; any other line is an error naming the file and line.
+    public static func recipients(fromFile path: String) throws -> [AgeRecipient] {
+        var out: [AgeRecipient] = []
+        for (number, line) in try lines(path) {
+            do {
+                if line.hasPrefix("AGE-SECRET-KEY-1") {
+                    out.append(try AgeIdentity(parsing: line).recipient)
+                } else {
+                    out.append(try AgeRecipient(parsing: line))
+                }
+            } catch let e as DSARError {
+                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path)
+            }
+        }
+        if out.isEmpty { throw DSARError(.config, "\(path) holds no age recipients", path: path) }
+        return out
+    }
+
+    /// Identities from an age-keygen identity file. Refuses a file that group or others can access.
+    public static func identities(fromFile path: String) throws -> [AgeIdentity] {
+        guard let st = try FileSystem.status(path) else {
+            throw DSARError(.notFound, "age identity file \(path) does not exist", path: path)
+        }
+        if st.mode & 0o077 != 0 {
+            throw DSARError(
+                .permissions,
+                "age identity file \(path) is accessible by group or others (mode \(String(st.mode & 0o777, radix: 8))); run: chmod 600 \(path)",
+                path: path)
+        }
+        var out: [AgeIdentity] = []
+        for (number, line) in try lines(path) {
+            do {
+                out.append(try AgeIdentity(parsing: line))
+            } catch let e as DSARError {
+                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path)
+            }
+        }
+        if out.isEmpty { throw DSARError(.config, "\(path) holds no age identities", path: path) }
+        return out
+    }
+
+    /// Non-blank, non-comment lines with their 1-based numbers, trimmed.
+    static func lines(_ path: String) throws -> [(Int, String)] {
+        let bytes = try FileSystem.readFile(path, limit: 16 << 20)
+        var out: [(Int, String)] = []
+        for (i, raw) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            guard let text = String(validating: raw, as: UTF8.self) else {
+                throw DSARError(.config, "\(path):\(i + 1): not UTF-8 text", path: path)
+            }
+            let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            out.append((i + 1, line))
+        }
+        return out
+    }
+}

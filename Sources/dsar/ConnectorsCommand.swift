@@ -1,0 +1,55 @@
+import ArgumentParser
+import DSARCore
+import Foundation
+
+extension Dsar {
+    struct Connectors: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "connectors",
+            abstract: "Work with connector configs.",
+            subcommands: [Check.self])
+
+        struct Check: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "check",
+                abstract: "Validate every connector config; list each connector with its sources and their sizes.",
+                discussion: "Errors are printed as `file:line: key: what is wrong`; exit 78 when there is any.")
+
+            @OptionGroup var options: SpoolOptions
+            @OptionGroup var connectorOptions: ConnectorOptions
+
+            func run() async throws {
+                try await Exit.guarding {
+                    let dir = try connectorOptions.directory(layout: options.layout, explicitOnly: false)
+                    let configs = try ConnectorCatalog.load(dir: dir, checkSources: true)
+                    print("\(configs.count) connectors in \(dir): OK")
+                    for c in configs {
+                        print("\(c.name)  (\(c.type.rawValue), \((c.file as NSString).lastPathComponent))")
+                        if c.type == .exec {
+                            print("    command: \(c.command.joined(separator: " "))")
+                            continue
+                        }
+                        var total: Int64 = 0
+                        for s in c.sources() {
+                            let size = (try? FileSystem.status(s))??.size ?? 0
+                            total += size
+                            print("    \(s)  \(ByteFormat.human(size))")
+                        }
+                        print("    total \(ByteFormat.human(total))")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where connector configs come from.
+struct ConnectorOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Connector config directory (default: $DSAR_CONNECTORS, config.yaml `connectors:`, else <spool>/../connectors).", valueName: "dir"))
+    var connectors: String?
+
+    /// The directory to use.
+    func directory(layout: SpoolLayout, explicitOnly: Bool) throws -> String {
+        try ConnectorLocator.directory(explicit: connectors, layout: layout)
+    }
+}

@@ -1,0 +1,127 @@
+import DSARCore
+import DSARTestSupport
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `kill -9` at any moment, then `dsar run` again: every request ends exactly once, nothing is lost.
+///
+/// The scenarios are independent spools, so they run a few at a time (the work is mostly waiting
+/// for fsync); problems are collected and asserted on the test's thread.
+final class CrashE2ETests: XCTestCase {
+    /// Points passed once per batch rather than once per job (so there is no second hit).
+    static let oncePerBatch: Set<String> = ["job.scanned"]
+
+    /// Each named crash point, at its first and (for points passed once per job) second hit, on a
+    /// fresh spool of three requests.
+    func testEveryCrashPointRecoversWithEachRequestCompletedExactlyOnce() throws {
+        XCTAssertEqual(CrashPoint.all.count, 8, "update this test when crash points are added: \(CrashPoint.all)")
+        let cases = CrashPoint.all.flatMap { p in (Self.oncePerBatch.contains(p) ? [1] : [1, 2]).map { (p, $0) } }
+        let problems = inParallel(cases.count, width: 3) { k in
+            let (point, hit) = cases[k]
+            return try Self.crashAndRecover(point: point, hit: hit).map { "DSAR_CRASH_AT=\(point):\(hit): \($0)" }
+        }
+        XCTAssertEqual(problems, [])
+    }
+
+    static func crashAndRecover(point: String, hit: Int) throws -> [String] {
+        var problems: [String] = []
+        let spool = try TempSpool()
+        try spool.initialize()
+        let ids = try dropRequests(spool, prefix: "CP", count: 3)
+
+        let crashed = try spool.dsar(["run", "--settle", "0.1"], env: ["DSAR_CRASH_AT": "\(point):\(hit)"], timeout: 30)
+        if !(crashed.signaled && crashed.status == SIGKILL) {
+            problems.append("expected the crash point to SIGKILL dsar, got status \(crashed.status): \(crashed.stderr.suffix(500))")
+        }
+        // Right after the crash nothing is lost: each request is still in the inbox, claimed in
+        // active/, or has a job record.
+        let records = try spool.records()
+        for (k, rid) in ids.enumerated() {
+            let inInbox = spool.kind("inbox/req-CP-\(k + 1).json") != nil
+            let hasRecord = records.contains { $0.requestID == rid }
+            let claimed = spool.list("active").contains { spool.text("active/" + $0).contains("\"\(rid)\"") }
+            if !(inInbox || hasRecord || claimed) { problems.append("\(rid) vanished after the crash") }
+        }
+
+        let again = try spool.dsar(["run", "--settle", "0.1"], timeout: 30)
+        if again.status != 0 { problems.append("rerun exited \(again.status): \(again.stdout) \(again.stderr.suffix(1000))") }
+        problems += try spoolProblems(spool, expected: ids)
+
+        // A third run finds nothing left to do and changes nothing.
+        let before = try spool.records()
+        let third = try spool.dsar(["run", "--settle", "0.1"], timeout: 30)
+        if third.status != 0 || !third.stdout.contains("0 claimed, 0 finished") {
+            problems.append("third run: \(third.status) \(third.stdout)")
+        }
+        if try spool.records() != before { problems.append("a third run changed job records") }
+        return problems
+    }
+
+    /// A real SIGKILL at a random moment on a batch of 200 requests, three times in a row (later kills
+    /// may land in recovery or in a half-recovered batch), then a clean run; on three fresh spools.
+    ///
+    /// So that the kills land in every phase whatever the machine's speed, each one waits for a random
+    /// milestone (a plain delay, N more jobs claimed, or N more jobs published) plus a small random delay.
+    func testRandomKill9DuringABatchOf200LosesNothing() throws {
+        let rounds = 3
+        let midBatch = Counter()
+        let problems = inParallel(rounds, width: rounds) { round in
+            try Self.killRound(round, midBatch: midBatch)
+        }
+        XCTAssertEqual(problems, [])
+        XCTAssertGreaterThan(midBatch.value, 0, "no kill landed in the middle of a batch; the test proved nothing")
+    }
+
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        func add() { lock.withLock { n += 1 } }
+        var value: Int { lock.withLock { n } }
+    }
+
+    static func killRound(_ round: Int, midBatch: Counter) throws -> [String] {
+        var rng = SystemRandomNumberGenerator()
+        var problems: [String] = []
+        let spool = try TempSpool()
+        try spool.initialize()
+        let ids = try dropRequests(spool, prefix: "K\(round)", count: 200)
+        var log: [String] = []
+        for _ in 1...3 {
+            let claimedBefore = spool.recordNames().count
+            let publishedBefore = spool.list("outbox").count
+            let child = try spool.start(["run", "--settle", "0.1"])
+            let n = Int.random(in: 1...60, using: &rng)
+            let milestone: String
+            switch Int.random(in: 0..<3, using: &rng) {
+            case 0:
+                let d = Double.random(in: 0.02...0.6, using: &rng)
+                usleep(UInt32(d * 1e6))
+                milestone = "\(Int(d * 1000)) ms"
+            case 1:
+                waitUntil(timeout: 30) { spool.recordNames().count >= claimedBefore + n || !child.process.isRunning }
+                milestone = "\(n) more claimed"
+            default:
+                waitUntil(timeout: 30) { spool.list("outbox").count >= publishedBefore + n || !child.process.isRunning }
+                milestone = "\(n) more published"
+            }
+            usleep(UInt32.random(in: 0...30_000, using: &rng))
+            child.signal(SIGKILL)
+            let r = try child.wait(timeout: 60)
+            let claimed = spool.recordNames().count
+            let published = spool.list("outbox").count
+            if r.signaled && published < ids.count { midBatch.add() }
+            log.append("kill after \(milestone): \(r.signaled ? "signal \(r.status)" : "had exited \(r.status)"), \(claimed) claimed, \(published) published")
+            if !r.signaled && r.status != 0 { problems.append("a run exited \(r.status): \(r.stderr.suffix(1000))") }
+        }
+        let context = "round \(round) (\(log.joined(separator: "; ")))"
+        let final = try spool.dsar(["run", "--settle", "0.1"], timeout: 120)
+        if final.status != 0 { problems.append("final run exited \(final.status): \(final.stderr.suffix(2000))") }
+        problems += try spoolProblems(spool, expected: ids)
+        if spool.recordNames().count != ids.count { problems.append("\(spool.recordNames().count) job records for \(ids.count) requests") }
+        return problems.map { "\(context): \($0)" }
+    }
+}
