@@ -362,10 +362,22 @@ public struct SQLDumpReader: Sendable {
     private static let tableModifiers: Set<String> = [
         "OR", "REPLACE", "GLOBAL", "LOCAL", "TEMP", "TEMPORARY", "UNLOGGED", "VIRTUAL", "FOREIGN",
     ]
-    private static let constraintWords: Set<String> = [
-        "CONSTRAINT", "PRIMARY", "UNIQUE", "KEY", "INDEX", "FOREIGN", "CHECK", "FULLTEXT", "SPATIAL",
-        "EXCLUDE", "LIKE", "PERIOD",
-    ]
+    /// Words that start a table constraint (reserved in all three dialects, so never a bare column name).
+    private static let constraintWords: Set<String> = ["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"]
+    /// MySQL index definitions (`KEY`, `INDEX` are reserved there; in SQLite `key` is a fine column name).
+    private static let mysqlIndexWords: Set<String> = ["KEY", "INDEX", "FULLTEXT", "SPATIAL"]
+
+    /// Whether the element of a CREATE TABLE list starting with bare word `u` is a constraint, not a column.
+    private static func isConstraint(_ u: String, _ cur: SQLCursor, dialect: SQLDialect) -> Bool {
+        if constraintWords.contains(u) { return true }
+        if dialect == .mysql && mysqlIndexWords.contains(u) { return true }
+        if dialect == .postgres && u == "LIKE" { return true }
+        var look = cur
+        look.skipTrivia()
+        if u == "EXCLUDE" { return look.byte() == SQLByte.lparen || look.keyword(Array("USING".utf8)) }
+        if u == "PERIOD" { return look.keyword(Array("FOR".utf8)) }
+        return false
+    }
 
     private mutating func parseCreateTable(_ st: StatementContext, opts: SQLLexOptions) {
         var cur = SQLCursor(st.b, from: st.start, end: st.end, opts: opts)
@@ -403,7 +415,7 @@ public struct SQLDumpReader: Sendable {
                 let elementStart = cur.i
                 var column: String?
                 if let w = cur.word() {
-                    if !Self.constraintWords.contains(cur.upper(w)) { column = cur.text(w) }
+                    if !Self.isConstraint(cur.upper(w), cur, dialect: opts.dialect) { column = cur.text(w) }
                 } else {
                     cur.i = elementStart
                     column = cur.identifier()
@@ -463,6 +475,17 @@ public struct SQLDumpReader: Sendable {
             listed = cur.identifierList()
             if listed == nil { cur.i = save }  // INSERT INTO t (SELECT …)
             cur.skipTrivia()
+        }
+        if cur.keyword(Array("OVERRIDING".utf8)) {  // pg_dump, identity columns: OVERRIDING SYSTEM VALUE
+            cur.skipTrivia()
+            _ = cur.word()
+            cur.skipTrivia()
+            _ = cur.keyword(Array("VALUE".utf8))
+            cur.skipTrivia()
+        }
+        if listed == nil && opts.dialect == .mysql && cur.keyword(Array("SET".utf8)) {
+            try parseInsertSet(st, &cur, parts: parts, lines: &lines, body)
+            return
         }
         guard cur.keyword(Array("VALUES".utf8)) || cur.keyword(Array("VALUE".utf8)) else { return }  // SELECT, DEFAULT VALUES
         let table = resolve(parts, listed: listed)
@@ -543,6 +566,61 @@ public struct SQLDumpReader: Sendable {
             r.statementRange = st.terminated ? st.range : ByteRange(start: st.base + Int64(st.start), end: st.base + Int64(cur.i))
             try body(r)
         }
+    }
+
+    /// MySQL `INSERT INTO t SET a = 1, b = 'x'`: one row; its `rowRange` is the assignment list.
+    private mutating func parseInsertSet(
+        _ st: StatementContext, _ cur: inout SQLCursor, parts: [String], lines: inout SQLLineCounter,
+        _ body: (SQLRow) throws -> Void
+    ) throws {
+        let b = st.b
+        let table = resolve(parts, listed: nil)
+        var columns: [String] = []
+        var values: [SQLValue] = []
+        var ranges: [ByteRange] = []
+        cur.skipTrivia()
+        let rowStart = cur.i
+        var rowEnd = cur.i
+        while true {
+            cur.skipTrivia()
+            guard let column = cur.qualifiedName().last else { break }
+            cur.skipTrivia()
+            guard cur.byte() == 0x3D else { break }  // "="
+            cur.i += 1
+            cur.skipTrivia()
+            let vs = cur.i
+            var parsed = cur.valueExpression()
+            var ve = cur.i
+            cur.skipTrivia()
+            let next = cur.byte()
+            if parsed == nil || !(next == SQLByte.comma || cur.atEnd || next == SQLByte.semicolon || SQLByte.isLetter(next)) {
+                cur.i = vs
+                cur.skipListItem()
+                ve = min(cur.i, st.end)
+                while ve > vs && (SQLByte.isSpace(b[ve - 1]) || b[ve - 1] == SQLByte.semicolon) { ve -= 1 }
+                parsed = ve > vs ? (.raw(cur.text(vs..<ve)), nil) : nil
+                cur.i = ve
+                cur.skipTrivia()
+            }
+            guard let (value, _) = parsed else { break }
+            columns.append(column)
+            values.append(Self.applyType(value, table.type(of: column), dialect: .mysql))
+            ranges.append(ByteRange(start: st.base + Int64(vs), end: st.base + Int64(ve)))
+            rowEnd = ve
+            guard cur.byte() == SQLByte.comma else { break }
+            cur.i += 1
+        }
+        guard !values.isEmpty else {
+            throw st.error("cannot read the SET list of an INSERT into \(table.name)", line: lines.line(at: rowStart, in: b))
+        }
+        let stmtEnd = st.terminated ? st.end : rowEnd
+        try body(
+            SQLRow(
+                table: parts[parts.count - 1], schema: parts.count >= 2 ? parts[parts.count - 2] : nil, columns: columns,
+                values: values, valueRanges: ranges,
+                rowRange: ByteRange(start: st.base + Int64(rowStart), end: st.base + Int64(rowEnd)),
+                statementRange: ByteRange(start: st.base + Int64(st.start), end: st.base + Int64(stmtEnd)),
+                tupleIndex: 0, line: lines.line(at: rowStart, in: b), kind: .insert))
     }
 
     /// Re-types a parsed INSERT value by the column's declared type (strings in binary columns become blobs).
