@@ -5,7 +5,7 @@ CONNECTORS ?= $(CURDIR)/connectors
 BIN        := $(CURDIR)/.build/debug/dsar
 # Debian packages the build, the demo and the tests use (installed when missing and run as root).
 APT_BUILD  := libarchive-dev zlib1g-dev pkg-config
-APT_TOOLS  := age libarchive-tools unzip sqlite3 openssh-client time
+APT_TOOLS  := age libarchive-tools unzip sqlite3 openssh-client time python3 gzip
 APT        := $(APT_BUILD) $(APT_TOOLS)
 
 .PHONY: all deps build test demo clean
@@ -27,11 +27,18 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
-# The whole pipeline on the sample data in connectors/: keys, config, requests, run, status.
+# The whole pipeline on the sample data in connectors/: keys, config, requests, run, status, and
+# the bundle opened with age and verified with ssh-keygen. Running it again works.
 demo: build
 	@set -e; \
 	d() { "$(BIN)" "$$@" --spool "$(SPOOL)"; }; \
 	d init >/dev/null; \
+	TEAM="$(SPOOL)/demo-team-keys"; \
+	echo "== privacy team keys (demo only: in production the team keeps age.key, you get only age.pub)"; \
+	"$(BIN)" keygen --out "$$TEAM" >/dev/null; \
+	if ! grep -q '^recipients:' "$(SPOOL)/config.yaml"; then \
+	  printf 'recipients: [ demo-team-keys/age.pub ]\n' >> "$(SPOOL)/config.yaml"; fi; \
+	echo "   recipient: $$(cat $$TEAM/age.pub)"; \
 	echo "== copying the sample connectors and data into $(SPOOL)/demo (the repository copy stays untouched)"; \
 	rm -rf "$(SPOOL)/demo"; mkdir -p "$(SPOOL)/demo"; cp -r connectors "$(SPOOL)/demo/"; \
 	gzip -f "$(SPOOL)/demo/connectors/sample-data/logs/access.log.1"; \
@@ -39,14 +46,25 @@ demo: build
 	d connectors check --connectors "$$C"; \
 	stamp=$$(date -u +%Y%m%dT%H%M%S); \
 	echo "== submitting sample requests"; \
-	d submit --request-id DEMO-$$stamp-1 --email alice@example.com --action export; \
-	d submit --request-id DEMO-$$stamp-2 --user-id 1043 --phone "+44 20 7946 0001" --action export; \
+	d submit --request-id DEMO-$$stamp-export --email alice@example.com --action export >/dev/null; \
+	d submit --request-id DEMO-$$stamp-phone --phone "+44 20 7946 0000" --action export >/dev/null; \
+	d submit --request-id DEMO-$$stamp-delete --email alice@example.com --action delete --dry-run >/dev/null; \
 	echo "== dsar run"; \
-	d run --settle 0.2 --connectors "$$C" --log-format text || true; \
+	d run --settle 0.2 --connectors "$$C" --log-format text 2>"$(SPOOL)/demo/run.log" || { cat "$(SPOOL)/demo/run.log"; exit 1; }; \
 	echo "== dsar status"; \
 	d status; \
-	echo; echo "Outbox entries are in $(SPOOL)/outbox/<job-id>/"; \
-	ls -1d $(SPOOL)/outbox/*/ | tail -n 2
+	job=$$(d status --json | python3 -c 'import json,sys; print([j for j in json.load(sys.stdin) if j["request_id"]=="DEMO-'$$stamp'-export"][0]["job_id"])'); \
+	E="$(SPOOL)/outbox/$$job"; \
+	echo; echo "== the bundle: $$E"; ls -l "$$E"; \
+	echo; echo "== open it with age (as the privacy team):"; \
+	echo "   age -d -i $$TEAM/age.key $$E/bundle.zip.age > /tmp/dsar-demo-bundle.zip && unzip -l /tmp/dsar-demo-bundle.zip"; \
+	age -d -i "$$TEAM/age.key" "$$E/bundle.zip.age" > /tmp/dsar-demo-bundle.zip && unzip -l /tmp/dsar-demo-bundle.zip; \
+	echo; echo "== verify the manifest signature with OpenSSH:"; \
+	echo "   ssh-keygen -Y verify -f $(SPOOL)/keys/allowed_signers -I dsar -n dsar-manifest -s $$E/manifest.json.sig < $$E/manifest.json"; \
+	ssh-keygen -Y verify -f "$(SPOOL)/keys/allowed_signers" -I dsar -n dsar-manifest -s "$$E/manifest.json.sig" < "$$E/manifest.json"; \
+	echo; echo "== or all at once with dsar:"; \
+	d verify -i "$$TEAM/age.key" "$$E"; \
+	rm -f /tmp/dsar-demo-bundle.zip
 
 clean:
 	rm -rf .build

@@ -69,6 +69,10 @@ extension Dsar {
                 }
                 let finished = try await p.runPending()
                 printSummary(report, finished)
+                let expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: p.audit)
+                if !expired.isEmpty {
+                    print("removed \(expired.count) outbox entries older than \(session.config.outboxRetentionDays) days: \(expired.joined(separator: ", "))")
+                }
                 if finished.contains(where: { $0.status == .failed || $0.status == .partial }) { return 1 }
                 if !report.rejected.isEmpty { return 2 }
                 return 0

@@ -177,9 +177,13 @@ final class ConnectorsE2ETests: XCTestCase {
         let recs = try s.records()
         XCTAssertEqual(recs.count, 20)
         let size = try XCTUnwrap(try FileSystem.status(dir + "/data/events.jsonl")).size
-        // One pass for the whole batch: each job sees the same pass (same bytes, same duration).
-        let passes = Set(recs.compactMap { $0.connectors.first { $0.name == "events" } }.map { "\($0.details?["bytes_scanned"] ?? "")/\($0.durationMs ?? -1)" })
-        XCTAssertEqual(passes, ["\(size)/\(recs[0].connectors.first { $0.name == "events" }!.durationMs!)"])
+        // One pass for the whole batch: every job reports the same single read of the file, and the
+        // jobs share one pass (one duration) — only the one whose identity grew (user 1042 → e-mail
+        // from accounts.csv) was searched a second time.
+        let events = recs.compactMap { $0.connectors.first { $0.name == "events" } }
+        XCTAssertEqual(Set(events.map { $0.details?["bytes_scanned"] ?? "" }), ["\(size)"])
+        let durations = Dictionary(grouping: events, by: { $0.durationMs ?? -1 }).mapValues(\.count)
+        XCTAssertTrue(durations.values.contains(19) || durations.count == 1, "\(durations)")
         // Matches are routed to their own job: only user 1042 (k = 12) has events.
         XCTAssertEqual(recs.map { $0.connectors.first { $0.name == "events" }?.records ?? -1 }.sorted(), Array(repeating: 0, count: 19) + [2])
     }

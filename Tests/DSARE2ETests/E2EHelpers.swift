@@ -88,7 +88,7 @@ func spoolProblems(_ spool: TempSpool, expected: [String], allowRejected: Bool =
         if let job = jobs.first {
             check(job.status == .completed, "job of \(rid) is \(job.status.rawValue): \(job.error ?? "")")
             check(job.outbox == "outbox/\(job.jobID)", "outbox of \(rid) is \(job.outbox ?? "nil")")
-            check(spool.kind("outbox/\(job.jobID)/summary.json") == .regular, "no outbox/\(job.jobID)/summary.json for \(rid)")
+            check(spool.kind("outbox/\(job.jobID)") == .directory, "no outbox/\(job.jobID)/ entry for \(rid)")
             check(spool.kind("active/\(job.jobID).json") == nil, "claimed request of \(rid) kept in active/")
             check(inRejected == 0, "\(rid) has a job AND was rejected")
         } else if inRejected == 1 && allowRejected {

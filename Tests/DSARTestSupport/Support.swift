@@ -149,10 +149,20 @@ public final class TempSpool: @unchecked Sendable {
         try launch(dsarBinary, args + ["--spool", root, "--log-format", "json"], env: env)
     }
 
-    /// Creates the spool with `dsar init`.
-    public func initialize() throws {
+    /// The privacy team's keys made by `dsar keygen` (outside the spool): `age.key`, `age.pub`, ….
+    public var teamKeys: String { base + "/team-keys" }
+
+    /// Creates the spool with `dsar init`, makes the team's keys with `dsar keygen` and configures
+    /// their age recipient, so export jobs can seal bundles.
+    public func initialize(extraConfig: String = "") throws {
         let r = try dsar(["init"])
         guard r.status == 0 else { throw TestFailure("dsar init failed: \(r.stderr)") }
+        let k = try runCommand(dsarBinary, ["keygen", "--out", teamKeys])
+        guard k.status == 0 else { throw TestFailure("dsar keygen failed: \(k.stderr)") }
+        let recipient = String(decoding: try FileSystem.readFile(teamKeys + "/age.pub"), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let config = "recipients: [ \(recipient) ]\n" + extraConfig
+        try FileSystem.writeAtomically(root + "/config.yaml", Array(config.utf8), mode: 0o640)
     }
 
     /// Writes a file into the inbox directly (atomically via a dot temp file unless `inPlace`).

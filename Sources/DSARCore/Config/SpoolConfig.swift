@@ -18,13 +18,24 @@ public struct SpoolConfig: Sendable {
     public var concurrency = 2
     /// How often `dsar watch` rescans the inbox even without inotify events.
     public var rescanSeconds = 30.0
+    /// Who can open export bundles: `age1…` recipients or files (age-keygen identity or recipients files).
+    public var recipients: [String] = []
+    /// The Ed25519 key (OpenSSH format) that signs manifests, receipts and journal checkpoints.
+    public var signingKey: String?
+    /// The principal named in `allowed_signers` for the signing key.
+    public var signerPrincipal = "dsar"
+    /// Group owning published outbox entries (the privacy team's SFTP group).
+    public var outboxGroup: String?
+    /// Published entries older than this many days are removed by `dsar run`.
+    public var outboxRetentionDays = 30
 
     public init() {}
 
     /// Every key `config.yaml` accepts.
     public static let keys = [
         "max_request_bytes", "settle_seconds", "reject_after_seconds", "default_regulation", "inbox_group",
-        "connectors", "concurrency", "rescan_seconds",
+        "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
+        "outbox_retention_days",
     ]
 
     /// Reads `config.yaml` from the spool; a missing file gives the defaults.
@@ -48,6 +59,17 @@ public struct SpoolConfig: Sendable {
         }
         if let v = y.int("concurrency", range: 1...64) { c.concurrency = v }
         if let v = y.seconds("rescan_seconds", range: 0.1...86400) { c.rescanSeconds = v }
+        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : layout.root + "/" + p }
+        if let r = y.strings("recipients") {
+            c.recipients = r.map { $0.hasPrefix("age1") ? $0 : resolve($0) }
+            for (k, v) in c.recipients.enumerated() where !v.hasPrefix("age1") && !FileSystem.exists(v) {
+                y.problem("recipients", "recipient file \(r[k]) does not exist (looked for \(v))")
+            }
+        }
+        if let v = y.string("signing_key") { c.signingKey = resolve(v) }
+        if let v = y.string("signer_principal") { c.signerPrincipal = v }
+        c.outboxGroup = y.string("outbox_group")
+        if let v = y.int("outbox_retention_days", range: 1...3650) { c.outboxRetentionDays = v }
         y.rejectUnknownKeys(allowed: keys)
         try y.throwIfProblems()
         return c
@@ -64,6 +86,11 @@ public struct SpoolConfig: Sendable {
         # connectors: ../connectors       # connector configs (relative to this spool)
         # concurrency: 2                  # connectors scanned at once
         # rescan_seconds: 30              # dsar watch rescans the inbox this often besides inotify
+        # recipients: [ keys/age.pub ]    # who can open export bundles: age1… keys or files (relative to the spool)
+        # signing_key: keys/signing_key   # Ed25519 (OpenSSH) key signing manifests, receipts, checkpoints
+        # signer_principal: dsar          # the principal in allowed_signers
+        # outbox_group: dsar-sftp         # group owning published outbox entries (files 0640)
+        # outbox_retention_days: 30       # dsar run removes older outbox entries
 
         """
 }

@@ -87,7 +87,7 @@ public final class Processor {
             try FileSystem.removeTree(layout.tmp + "/" + name)
             report.removedWork += 1
         }
-        for name in try FileSystem.list(layout.outbox) where name.hasPrefix(".") && name.hasSuffix(".partial") {
+        for name in try FileSystem.list(layout.outbox) where name.hasPrefix(".") && (name.hasSuffix(".partial") || name.hasSuffix(".expired")) {
             try FileSystem.removeTree(layout.outbox + "/" + name)
             report.removedWork += 1
         }

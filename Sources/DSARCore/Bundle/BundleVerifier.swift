@@ -1,0 +1,142 @@
+import CArchive
+import Foundation
+
+/// Checks a published outbox entry: the manifest signature, the bundle's size and hash, and, with
+/// an identity, every file inside the encrypted ZIP against the manifest.
+public enum BundleVerifier {
+    /// What was checked.
+    public struct Report: Sendable {
+        public var signer: String
+        public var principal: String?
+        public var action: String
+        public var bundleChecked: Bool
+        public var filesChecked: Int
+        public var lines: [String]
+    }
+
+    /// Verifies `entry` (an `outbox/<job-id>` directory). `trusted` are OpenSSH public key lines
+    /// (e.g. the spool's `keys/signing_key.pub`); `allowedSigners` an allowed_signers file.
+    public static func verify(
+        entry: String, identities: [AgeIdentity], trusted: [String], allowedSigners: AllowedSigners?
+    ) throws -> Report {
+        let manifestPath = entry + "/manifest.json"
+        let sigPath = entry + "/manifest.json.sig"
+        guard FileSystem.exists(manifestPath) else { throw DSARError(.notFound, "\(manifestPath) does not exist", path: manifestPath) }
+        guard FileSystem.exists(sigPath) else { throw DSARError(.notFound, "\(sigPath) does not exist", path: sigPath) }
+        let bytes = try FileSystem.readFile(manifestPath, limit: 64 << 20)
+        let sig = String(decoding: try FileSystem.readFile(sigPath, limit: 1 << 20), as: UTF8.self)
+        let blob: [UInt8]
+        do {
+            blob = try SSHSig.verify(armored: sig, message: bytes, namespace: Manifest.namespace)
+        } catch {
+            throw DSARError(.verification, "manifest signature INVALID: \(error)", path: sigPath)
+        }
+        var lines = ["signature: valid (\(SSHSig.fingerprint(of: blob)), namespace \(Manifest.namespace))"]
+        let manifest: JSONValue
+        do { manifest = try JSONParser.parse(bytes) } catch {
+            throw DSARError(.verification, "manifest.json is not valid JSON: \(error)", path: manifestPath)
+        }
+        var principal: String?
+        if case .string(let p)? = manifest["signer"]?["principal"] { principal = p }
+        let keyText = SSHSig.publicKeyText(of: blob)
+        if let allowedSigners {
+            guard let p = principal else { throw DSARError(.verification, "the manifest names no signer principal") }
+            if let why = allowedSigners.check(principal: p, keyBlob: blob, namespace: Manifest.namespace, at: Date()) {
+                throw DSARError(.verification, "signer not allowed by \(allowedSigners.path): \(why)")
+            }
+            lines.append("signer: \(p) allowed by \(allowedSigners.path)")
+        } else if !trusted.isEmpty {
+            let known = trusted.contains { line in
+                let parts = line.split(separator: " ")
+                return parts.count >= 2 && "\(parts[0]) \(parts[1])" == keyText
+            }
+            guard known else { throw DSARError(.verification, "the manifest was signed by \(SSHSig.fingerprint(of: blob)), which is not the trusted signing key") }
+            lines.append("signer: the spool's signing key")
+        } else {
+            lines.append("signer: NOT checked against a trusted key (pass --allowed-signers)")
+        }
+        var action = "?"
+        if case .string(let a)? = manifest["action"] { action = a }
+        var bundleChecked = false
+        var filesChecked = 0
+        if case .object? = manifest["bundle"] {
+            guard case .string(let name)? = manifest["bundle"]?["name"], case .number(let sizeText)? = manifest["bundle"]?["size"],
+                case .string(let want)? = manifest["bundle"]?["sha256"], !name.contains("/")
+            else { throw DSARError(.verification, "manifest bundle entry is malformed") }
+            let path = entry + "/" + name
+            let data = try FileSystem.readFile(path, limit: Int.max)
+            var h = StreamingSHA256()
+            h.update(data)
+            guard String(data.count) == sizeText else {
+                throw DSARError(.verification, "\(name) is \(data.count) bytes, the manifest says \(sizeText)", path: path)
+            }
+            guard h.hexDigest() == want else {
+                throw DSARError(.verification, "\(name) SHA-256 \(h.hexDigest()) does not match the manifest (\(want))", path: path)
+            }
+            bundleChecked = true
+            lines.append("bundle: \(name) \(data.count) bytes, SHA-256 matches")
+            if !identities.isEmpty {
+                var plain: [UInt8] = []
+                do {
+                    try AgeDecryptor.decrypt(data, identities: identities) { plain += $0 }
+                } catch {
+                    throw DSARError(.verification, "cannot decrypt \(name): \(error)", path: path)
+                }
+                let inside = try readZip(plain)
+                var expected: [(String, String, String)] = []
+                if case .array(let files)? = manifest["files"] {
+                    for f in files {
+                        if case .string(let n)? = f["name"], case .number(let s)? = f["size"], case .string(let d)? = f["sha256"] {
+                            expected.append((n, s, d))
+                        }
+                    }
+                }
+                guard inside.count == expected.count else {
+                    throw DSARError(.verification, "the ZIP holds \(inside.count) files, the manifest lists \(expected.count)")
+                }
+                for (got, want) in zip(inside, expected) {
+                    guard got.name == want.0, String(got.size) == want.1, got.sha256 == want.2 else {
+                        throw DSARError(.verification, "file \(got.name) in the ZIP does not match the manifest entry \(want.0)")
+                    }
+                }
+                filesChecked = inside.count
+                lines.append("contents: \(inside.count) files, names, sizes and SHA-256 match the manifest")
+            }
+        }
+        return Report(signer: SSHSig.fingerprint(of: blob), principal: principal, action: action, bundleChecked: bundleChecked, filesChecked: filesChecked, lines: lines)
+    }
+
+    /// Every entry of a ZIP held in memory: name, size, SHA-256.
+    public static func readZip(_ bytes: [UInt8]) throws -> [ZipStreamWriter.Entry] {
+        guard let a = archive_read_new() else { throw DSARError(.io, "libarchive: cannot create a reader") }
+        defer { archive_read_free(a) }
+        archive_read_support_format_zip(a)
+        var out: [ZipStreamWriter.Entry] = []
+        try bytes.withUnsafeBytes { raw in
+            guard archive_read_open_memory(a, raw.baseAddress, raw.count) == ARCHIVE_OK else {
+                throw DSARError(.verification, "not a ZIP archive: \(String(cString: archive_error_string(a)))")
+            }
+            var entry: OpaquePointer?
+            var buf = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let r = archive_read_next_header(a, &entry)
+                if r == ARCHIVE_EOF { break }
+                guard r >= ARCHIVE_WARN, let entry else {
+                    throw DSARError(.verification, "corrupt ZIP: \(String(cString: archive_error_string(a)))")
+                }
+                let name = archive_entry_pathname_utf8(entry).map { String(cString: $0) } ?? ""
+                var h = StreamingSHA256()
+                var size: Int64 = 0
+                while true {
+                    let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
+                    if n < 0 { throw DSARError(.verification, "corrupt ZIP entry \(name): \(String(cString: archive_error_string(a)))") }
+                    if n == 0 { break }
+                    buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                    size += Int64(n)
+                }
+                out.append(ZipStreamWriter.Entry(name: name, size: size, sha256: h.hexDigest()))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Seals an export job: report + data files → ZIP (libarchive, deflate) → age (streamed, never an
+/// unencrypted ZIP on disk) → `bundle.zip.age`, with a signed `manifest.json`, published atomically.
+public struct ExportBundler: JobFinisher {
+    public let recipients: [AgeRecipient]
+    public let signer: ManifestSigner
+    /// Group of the published files (0640), if configured.
+    public let group: gid_t?
+    /// The journal head at sealing time (null before the journal exists).
+    public let journalHead: @Sendable () -> JSONValue
+
+    public init(recipients: [AgeRecipient], signer: ManifestSigner, group: gid_t?, journalHead: @escaping @Sendable () -> JSONValue) {
+        self.recipients = recipients
+        self.signer = signer
+        self.group = group
+        self.journalHead = journalHead
+    }
+
+    public func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> String {
+        guard !recipients.isEmpty else {
+            throw DSARError(.config, "no recipients configured: set `recipients:` in \(layout.config) (age1… keys or files)", path: layout.config)
+        }
+        return try OutboxPublisher.publish(jobID: job.record.jobID, layout: layout) { staging in
+            let now = Date()
+            let dataFiles = try ExportBundler.listFiles(job.workDir, under: "data")
+            let bundlePath = staging + "/bundle.zip.age"
+            let fd = open(bundlePath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            if fd < 0 { throw DSARError.syscall("cannot create", path: bundlePath) }
+            var hasher = StreamingSHA256()
+            var size: Int64 = 0
+            let entries: [ZipStreamWriter.Entry]
+            do {
+                defer { close(fd) }
+                let encryptor = try AgeEncryptor(recipients: recipients) { chunk in
+                    try chunk.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: bundlePath) }
+                    hasher.update(chunk)
+                    size += Int64(chunk.count)
+                }
+                let zip = try ZipStreamWriter(mtime: now) { try encryptor.write($0) }
+                try zip.add("README.txt", bytes: Array(SubjectReport.text(job, files: dataFiles, now: now).utf8))
+                try zip.add("index.html", bytes: Array(SubjectReport.html(job, files: dataFiles, now: now).utf8))
+                CrashPoint.hit("seal.writing")
+                for rel in dataFiles { try zip.add(rel, file: job.workDir + "/" + rel) }
+                try zip.finish()
+                try encryptor.finish()
+                entries = zip.entries
+                if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: bundlePath) }
+            }
+            let manifest = Manifest(
+                jobID: job.record.jobID, requestID: job.record.requestID, action: job.record.action, regulation: job.record.regulation,
+                dryRun: job.record.dryRun, subject: job.record.subject, createdAt: now,
+                bundle: Manifest.File(name: "bundle.zip.age", size: size, sha256: hasher.hexDigest()),
+                files: entries.map { Manifest.File(name: $0.name, size: $0.size, sha256: $0.sha256) },
+                connectors: ExportBundler.connectorSummary(job.outcomes), recipients: recipients.map(\.string),
+                signerPrincipal: signer.principal, signerKey: signer.key.publicKeyLine, journalHead: journalHead())
+            try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
+            if let group { _ = chown(bundlePath, uid_t.max, group) }
+            logger.info(
+                "bundle sealed",
+                metadata: ["job": "\(job.record.jobID)", "files": "\(entries.count)", "bytes": "\(size)"])
+        }
+    }
+
+    /// Per-connector facts for the manifest (no personal data).
+    public static func connectorSummary(_ outcomes: [ConnectorOutcome]) -> [JSONValue] {
+        outcomes.map { o in
+            .obj([
+                "name": .string(o.name), "status": .string(o.status.rawValue), "records": .int(o.findings.records),
+                "category": .str(o.metadata.category), "error": .str(o.error),
+            ])
+        }
+    }
+
+    /// Writes `manifest.json` and `manifest.json.sig` (0640) into `dir`.
+    public static func writeSigned(_ manifest: Manifest, signer: ManifestSigner, into dir: String, group: gid_t?) throws {
+        let bytes = manifest.bytes
+        let sig = try signer.sign(bytes)
+        try FileSystem.writeAtomically(dir + "/manifest.json", bytes, mode: 0o640)
+        try FileSystem.writeAtomically(dir + "/manifest.json.sig", Array(sig.utf8), mode: 0o640)
+        if let group {
+            for n in ["manifest.json", "manifest.json.sig"] { _ = chown(dir + "/" + n, uid_t.max, group) }
+        }
+    }
+
+    /// Regular files under `root/sub`, relative to `root`, in bytewise order (deterministic ZIPs).
+    static func listFiles(_ root: String, under sub: String) throws -> [String] {
+        guard FileSystem.exists(root + "/" + sub) else { return [] }
+        var out: [String] = []
+        func walk(_ rel: String) throws {
+            for name in try FileSystem.list(root + "/" + rel) {
+                let r = rel + "/" + name
+                guard let st = try FileSystem.lstatus(root + "/" + r) else { continue }
+                if st.kind == .directory { try walk(r) } else if st.kind == .regular { out.append(r) }
+            }
+        }
+        try walk(sub)
+        return out.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+}

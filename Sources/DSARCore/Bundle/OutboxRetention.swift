@@ -1,0 +1,24 @@
+import Foundation
+
+/// Removes published outbox entries older than the retention period (by the entry's mtime).
+public enum OutboxRetention {
+    /// Removes expired entries; returns their job ids.
+    public static func expire(_ layout: SpoolLayout, days: Int, now: Date = Date(), audit: any AuditSink) throws -> [String] {
+        let cutoff = now.addingTimeInterval(-Double(days) * 86400)
+        var removed: [String] = []
+        for name in try FileSystem.list(layout.outbox) where UUIDv7.isValid(name) {
+            let path = layout.outbox + "/" + name
+            guard let st = try FileSystem.lstatus(path), st.kind == .directory, st.mtime < cutoff else { continue }
+            // Out of the published namespace first (atomic), then delete.
+            let doomed = layout.outbox + "/.\(name).expired"
+            try FileSystem.rename(path, to: doomed)
+            try FileSystem.syncDirectory(layout.outbox)
+            try FileSystem.removeTree(doomed)
+            try audit.append(AuditEvent("outbox.expired", jobID: name, details: [
+                JSONMember(key: "retention_days", value: .int(days))
+            ]))
+            removed.append(name)
+        }
+        return removed
+    }
+}
