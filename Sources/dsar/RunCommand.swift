@@ -73,6 +73,9 @@ extension Dsar {
                 if !expired.isEmpty {
                     print("removed \(expired.count) outbox entries older than \(session.config.outboxRetentionDays) days: \(expired.joined(separator: ", "))")
                 }
+                if let head = try session.journal.checkpoint() {
+                    print("journal: signed checkpoint at seq \(head.seq)")
+                }
                 if finished.contains(where: { $0.status == .failed || $0.status == .partial }) { return 1 }
                 if !report.rejected.isEmpty { return 2 }
                 return 0
@@ -123,8 +126,17 @@ extension Dsar {
                 let p = session.processor
                 intake.apply(to: p)
                 _ = try p.recover()
-                let loop = WatchLoop(rescanSeconds: rescan ?? session.config.rescanSeconds)
+                var loop = WatchLoop(rescanSeconds: rescan ?? session.config.rescanSeconds)
+                let journal = session.journal
+                let retention = session.config.outboxRetentionDays
+                loop.afterPass = { p in
+                    _ = try OutboxRetention.expire(p.layout, days: retention, audit: journal)
+                    if journal.sinceCheckpoint >= 100 || (journal.sinceCheckpoint > 0 && Date().timeIntervalSince(journal.lastCheckpoint) >= 600) {
+                        try journal.checkpoint()
+                    }
+                }
                 _ = try await loop.run(p, logger: logger) { StopSignal.requested }
+                if journal.sinceCheckpoint > 0 { try journal.checkpoint() }
             }
         }
     }

@@ -111,14 +111,29 @@ extension Dsar {
         func run() async throws {
             try await Exit.guarding {
                 let r = try JobStore(layout: options.layout).load(job)
-                for e in r.history {
+                let journal = try Journal(layout: options.layout, signer: nil)
+                for (segment, line, e) in try journal.entries() where e.jobID == r.jobID {
                     if json {
-                        let v: JSONValue = .obj(["at": .string(e.at), "job_id": .string(r.jobID), "event": .string(e.event), "detail": .str(e.detail)])
-                        print(JSONWriter().string(v))
+                        print(String(decoding: e.line, as: UTF8.self))
                     } else {
-                        print("\(e.at)  \(e.event.padded(18)) \(e.detail ?? "")")
+                        var details = ""
+                        if case .object(let m) = e.details {
+                            details = m.map { "\($0.key)=\(Events.flat($0.value))" }.joined(separator: " ")
+                        }
+                        print("\(e.time)  #\(e.seq)  \(e.type.padded(20)) \(details)  [\(segment):\(line)]")
                     }
                 }
+            }
+        }
+
+        static func flat(_ v: JSONValue) -> String {
+            switch v {
+            case .string(let s): return s.contains(" ") ? "\"\(s)\"" : s
+            case .number(let n): return n
+            case .bool(let b): return String(b)
+            case .null: return "null"
+            case .array(let a): return "[" + a.map(flat).joined(separator: ",") + "]"
+            case .object: return JSONWriter().string(v)
             }
         }
     }
@@ -141,6 +156,10 @@ extension Dsar {
         func run() async throws {
             try await Exit.guarding {
                 let r = try JobStore(layout: options.layout).extend(job, days: days, reason: reason)
+                try Journal(layout: options.layout, signer: nil).append(AuditEvent("deadline.extended", jobID: r.jobID, subject: r.subject, details: [
+                    JSONMember(key: "days", value: .int(days)), JSONMember(key: "deadline", value: .string(r.deadline)),
+                    JSONMember(key: "reason", value: .string(reason)),
+                ]))
                 print("job \(r.jobID): deadline now \(r.deadline)")
             }
         }

@@ -249,6 +249,9 @@ public final class Processor {
         _ = chmod(to, 0o600)
         let rec = try createRecord(jobID: jobID, request: request, dropTime: settled.mtime, note: "claimed from inbox")
         CrashPoint.hit("claim.recorded")
+        try audit.append(AuditEvent("job.claimed", jobID: jobID, subject: rec.subject, details: [
+            JSONMember(key: "file", value: .string("active/\(jobID).json"))
+        ]))
         try audit.append(AuditEvent("request.received", jobID: jobID, subject: rec.subject, details: [
             JSONMember(key: "action", value: .string(request.action.rawValue)),
             JSONMember(key: "regulation", value: .string(request.regulation.rawValue)),
@@ -365,6 +368,13 @@ public final class Processor {
         var roundJobs = scanJobs
         while !roundJobs.isEmpty && round < maxExpansionRounds {
             round += 1
+            for job in roundJobs {
+                for c in connectors {
+                    try audit.append(AuditEvent("connector.started", jobID: job.jobID, subject: subjects[job.jobID], details: [
+                        JSONMember(key: "connector", value: .string(c.name)), JSONMember(key: "round", value: .int(round)),
+                    ]))
+                }
+            }
             let results = await connectorRunner.run(connectors, batch: ScanBatch(jobs: roundJobs), logger: logger)
             var next: [ScanJob] = []
             for job in roundJobs {
@@ -376,6 +386,11 @@ public final class Processor {
                         durationMs: r.durationMs)
                 }
                 for r in results {
+                    if r.attempts > 1 {
+                        try audit.append(AuditEvent("connector.retried", jobID: id, subject: subjects[id], details: [
+                            JSONMember(key: "connector", value: .string(r.name)), JSONMember(key: "attempts", value: .int(r.attempts)),
+                        ]))
+                    }
                     let type = r.error == nil ? "connector.finished" : "connector.failed"
                     var details: [JSONMember] = [
                         JSONMember(key: "connector", value: .string(r.name)),
@@ -433,6 +448,13 @@ public final class Processor {
                         record: rec, request: request, identifiers: request.identifiers + derived.map(\.0), workDir: work,
                         outcomes: outcomes), layout: layout, logger: logger)
                 outbox = path
+                if let m = try? FileSystem.readFile(path + "/manifest.json", limit: 64 << 20) {
+                    var h = StreamingSHA256()
+                    h.update(m)
+                    try audit.append(AuditEvent(request.action == .export ? "bundle.sealed" : "receipt.sealed", jobID: id, subject: record.subject, details: [
+                        JSONMember(key: "manifest_sha256", value: .string(h.hexDigest()))
+                    ]))
+                }
                 try audit.append(AuditEvent("job.published", jobID: id, subject: record.subject, details: [
                     JSONMember(key: "outbox", value: .string(relative(path)))
                 ]))

@@ -8,6 +8,8 @@ public struct SpoolSession {
     public let config: SpoolConfig
     public let lock: SpoolLock
     public let processor: Processor
+    /// The audit journal (torn tail already recovered).
+    public let journal: Journal
 
     /// Opens `layout`, creating it if needed, holding the spool lock until this value is dropped.
     public static func open(
@@ -22,8 +24,14 @@ public struct SpoolSession {
             logger.warning("no connectors configured; jobs will search nothing", metadata: ["connectors": "\(dir)"])
         }
         let lock = try SpoolLock.acquire(layout, wait: wait, purpose: purpose)
-        let processor = try Processor(layout: layout, config: config, connectors: ConnectorFactory.make(configs), logger: logger)
         let signer = try ManifestSigner.load(layout, config: config)
+        let journal = try Journal(layout: layout, signer: signer)
+        let torn = try journal.recoverTornTail()
+        if torn.tornBytes > 0 {
+            logger.warning("journal: a torn last line from a crash was moved aside", metadata: ["file": "\(torn.tornFile ?? "")", "bytes": "\(torn.tornBytes)"])
+        }
+        let processor = try Processor(
+            layout: layout, config: config, connectors: ConnectorFactory.make(configs), audit: journal, logger: logger)
         var recipients: [AgeRecipient] = []
         for r in config.recipients { recipients += try AgeKeys.recipients(from: r) }
         var gid: gid_t?
@@ -33,21 +41,21 @@ public struct SpoolSession {
             }
             gid = gr.pointee.gr_gid
         }
-        let bundler = ExportBundler(recipients: recipients, signer: signer, group: gid, journalHead: { .null })
+        let bundler = ExportBundler(recipients: recipients, signer: signer, group: gid, journalHead: { journal.headJSON })
         var strategies: [String: String] = [:]
         for c in configs {
             strategies[c.name] =
                 c.type == .sqldump
                 ? c.tableOrder.map { "\($0): \(c.tables[$0]!.erase.rawValue)" }.joined(separator: ", ") : c.rules.erase.rawValue
         }
-        let eraser = ErasureReportFinisher(signer: signer, group: gid, strategies: strategies, journalHead: { .null })
+        let eraser = ErasureReportFinisher(signer: signer, group: gid, strategies: strategies, journalHead: { journal.headJSON })
         processor.finisher = { action in
             switch action {
             case .export: bundler
             case .delete: eraser
             }
         }
-        return SpoolSession(layout: layout, config: config, lock: lock, processor: processor)
+        return SpoolSession(layout: layout, config: config, lock: lock, processor: processor, journal: journal)
     }
 
     /// Creates the spool directories, a commented `config.yaml` and the pseudonym key (idempotent).

@@ -1,0 +1,232 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The append-only, tamper-evident audit journal in `spool/journal/`.
+///
+/// Segments `NNNNNN-YYYY-MM.jsonl` hold one canonical JSON entry per line, each hash-chained to the
+/// one before, across segments. Appends use `O_APPEND`, one `write(2)` per line, then `fsync`; a
+/// short lock (`journal/.lock`) serialises writers of different processes. `journal/HEAD` records the
+/// latest sequence and hash, so a journal truncated behind it is detected. A segment is closed
+/// (mode 0400) when the month changes or it grows past `segmentBytes`, and never written again.
+public final class Journal: AuditSink, @unchecked Sendable {
+    public let dir: String
+    public let segmentBytes: Int64
+    private let mutex = NSLock()
+    private var signer: ManifestSigner?
+    /// Entries appended since the last checkpoint (by this process).
+    public private(set) var sinceCheckpoint = 0
+    /// When this process last wrote a checkpoint.
+    public private(set) var lastCheckpoint = Date()
+
+    /// The chain head: the last entry's sequence number and hash.
+    public struct Head: Sendable, Equatable {
+        public var seq: Int
+        public var hash: String
+        public var json: JSONValue { .obj(["seq": .int(seq), "hash": .string(hash)]) }
+    }
+
+    /// What start-up recovery found.
+    public struct Recovery: Sendable {
+        public var tornBytes: Int
+        public var tornFile: String?
+    }
+
+    /// Opens the journal in `dir` (created 0700). `signer` signs checkpoints.
+    public init(dir: String, signer: ManifestSigner?, segmentBytes: Int64 = 64 << 20) throws {
+        self.dir = dir
+        self.signer = signer
+        self.segmentBytes = segmentBytes
+        try FileSystem.makeDirectory(dir, mode: 0o700)
+    }
+
+    /// The journal of a spool.
+    public convenience init(layout: SpoolLayout, signer: ManifestSigner?) throws {
+        try self.init(dir: layout.journal, signer: signer)
+    }
+
+    // MARK: segments
+
+    /// Segment file names in order.
+    public func segments() throws -> [String] {
+        try FileSystem.list(dir).filter { $0.hasSuffix(".jsonl") && !$0.hasPrefix(".") && $0.first?.isNumber == true }
+    }
+
+    static func segmentName(index: Int, date: Date) -> String {
+        String(format: "%06d-", index) + String(Timestamp.formatDay(date).prefix(7)) + ".jsonl"
+    }
+
+    /// Runs `body` under the cross-process journal lock.
+    func locked<T>(_ body: () throws -> T) throws -> T {
+        mutex.lock()
+        defer { mutex.unlock() }
+        let path = dir + "/.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { throw DSARError.syscall("cannot lock", path: path) }
+        }
+        return try body()
+    }
+
+    /// The last complete line of a segment (nil if empty).
+    func lastLine(_ path: String) throws -> [UInt8]? {
+        let data = try FileSystem.readFile(path)
+        guard !data.isEmpty else { return nil }
+        var end = data.count
+        if data[end - 1] == 0x0A { end -= 1 }
+        var start = end
+        while start > 0 && data[start - 1] != 0x0A { start -= 1 }
+        return start < end ? Array(data[start..<end]) : nil
+    }
+
+    /// The current head (nil for an empty journal).
+    public func head() throws -> Head? {
+        try locked { try unlockedHead() }
+    }
+
+    func unlockedHead() throws -> Head? {
+        for name in try segments().reversed() {
+            if let line = try lastLine(dir + "/" + name) {
+                let e = try JournalEntry.parse(line)
+                return Head(seq: e.seq, hash: e.hash)
+            }
+        }
+        return nil
+    }
+
+    /// The head as JSON for manifests (`null` for an empty journal).
+    public var headJSON: JSONValue { ((try? head()) ?? nil)?.json ?? .null }
+
+    // MARK: recovery
+
+    /// Detects a torn last line (a crash mid-append), moves it aside to `<segment>.torn` (never
+    /// dropped), truncates the segment to its last complete line and journals the recovery.
+    @discardableResult
+    public func recoverTornTail() throws -> Recovery {
+        let r: Recovery = try locked {
+            guard let last = try segments().last else { return Recovery(tornBytes: 0, tornFile: nil) }
+            let path = dir + "/" + last
+            let data = try FileSystem.readFile(path)
+            var goodEnd = data.count
+            if let lastNL = data.lastIndex(of: 0x0A) { goodEnd = lastNL + 1 } else { goodEnd = 0 }
+            // A complete last line that does not parse is damage, not a torn write: leave it to verify.
+            guard goodEnd < data.count else { return Recovery(tornBytes: 0, tornFile: nil) }
+            let torn = Array(data[goodEnd...])
+            let tornPath = path + ".torn"
+            let fd = open(tornPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            if fd < 0 { throw DSARError.syscall("cannot create", path: tornPath) }
+            defer { close(fd) }
+            let marker = Array("# \(Timestamp.format(Date())) torn tail of \(last) at byte \(goodEnd), \(torn.count) bytes:\n".utf8)
+            try (marker + torn + [0x0A]).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: tornPath) }
+            if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: tornPath) }
+            if truncate(path, off_t(goodEnd)) != 0 { throw DSARError.syscall("cannot truncate", path: path) }
+            let sfd = open(path, O_RDONLY | O_CLOEXEC)
+            if sfd >= 0 {
+                fsync(sfd)
+                close(sfd)
+            }
+            try FileSystem.syncDirectory(dir)
+            return Recovery(tornBytes: torn.count, tornFile: (tornPath as NSString).lastPathComponent)
+        }
+        if r.tornBytes > 0 {
+            try append(AuditEvent("journal.recovered", details: [
+                JSONMember(key: "torn_bytes", value: .int(r.tornBytes)), JSONMember(key: "torn_file", value: .str(r.tornFile)),
+            ]))
+        }
+        return r
+    }
+
+    // MARK: appending
+
+    /// Appends one event durably (returns after fsync).
+    public func append(_ event: AuditEvent) throws {
+        _ = try appendEntry(event)
+    }
+
+    @discardableResult
+    func appendEntry(_ event: AuditEvent, now: Date = Date()) throws -> JournalEntry {
+        let entry: JournalEntry = try locked {
+            let head = try unlockedHead()
+            var names = try segments()
+            var segment = names.last
+            if let s = segment {
+                let st = try FileSystem.lstatus(dir + "/" + s)
+                let month = String(Timestamp.formatDay(now).prefix(7))
+                if (st?.size ?? 0) >= segmentBytes || !s.contains("-" + month + ".") {
+                    // Close it for good and start the next segment; the chain continues.
+                    _ = chmod(dir + "/" + s, 0o400)
+                    segment = nil
+                }
+            }
+            if segment == nil {
+                let index = (names.last.flatMap { Int($0.prefix(6)) } ?? 0) + 1
+                segment = Journal.segmentName(index: index, date: now)
+                names.append(segment!)
+            }
+            let e = JournalEntry.make(seq: (head?.seq ?? 0) + 1, time: now, event: event, prev: head?.hash ?? JournalEntry.zeroHash)
+            let path = dir + "/" + segment!
+            let created = !FileSystem.exists(path)
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            if fd < 0 { throw DSARError.syscall("cannot open journal segment", path: path) }
+            defer { close(fd) }
+            try (e.line + [0x0A]).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: path) }
+            CrashPoint.hit("journal.appended")
+            if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: path) }
+            if created { try FileSystem.syncDirectory(dir) }
+            try FileSystem.writeAtomically(dir + "/HEAD", Array("\(e.seq) \(e.hash)\n".utf8), mode: 0o600)
+            return e
+        }
+        sinceCheckpoint += 1
+        return entry
+    }
+
+    // MARK: checkpoints
+
+    /// The SSHSIG namespace of checkpoint signatures.
+    public static let namespace = "dsar-journal"
+
+    /// The exact message a checkpoint signs for a head.
+    public static func checkpointMessage(seq: Int, hash: String) -> [UInt8] {
+        Array("dsar-journal checkpoint\nseq: \(seq)\nhash: \(hash)\n".utf8)
+    }
+
+    /// Appends a signed checkpoint over the current head, and writes the message and signature as
+    /// `checkpoints/<seq>.txt` and `.txt.sig` so an auditor can check them with `ssh-keygen -Y verify`.
+    @discardableResult
+    public func checkpoint() throws -> Head? {
+        guard let signer, let head = try head() else { return nil }
+        let message = Journal.checkpointMessage(seq: head.seq, hash: head.hash)
+        let sig = try signer.sign(message, namespace: Journal.namespace)
+        let cdir = dir + "/checkpoints"
+        try FileSystem.makeDirectory(cdir, mode: 0o700)
+        let base = cdir + String(format: "/%09d.txt", head.seq)
+        try FileSystem.writeAtomically(base, message, mode: 0o600)
+        try FileSystem.writeAtomically(base + ".sig", Array(sig.utf8), mode: 0o600)
+        try append(AuditEvent("checkpoint", details: [
+            JSONMember(key: "signed_seq", value: .int(head.seq)), JSONMember(key: "signed_hash", value: .string(head.hash)),
+            JSONMember(key: "namespace", value: .string(Journal.namespace)), JSONMember(key: "principal", value: .string(signer.principal)),
+            JSONMember(key: "signature", value: .string(sig)),
+        ]))
+        sinceCheckpoint = 0
+        lastCheckpoint = Date()
+        return head
+    }
+
+    /// Every entry (for `dsar events`), with its segment and line.
+    public func entries() throws -> [(segment: String, line: Int, entry: JournalEntry)] {
+        var out: [(String, Int, JournalEntry)] = []
+        for name in try segments() {
+            let data = try FileSystem.readFile(dir + "/" + name)
+            var n = 0
+            for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) where !line.isEmpty {
+                n += 1
+                if let e = try? JournalEntry.parse(Array(line)) { out.append((name, n, e)) }
+            }
+        }
+        return out
+    }
+}
