@@ -64,6 +64,8 @@ demo: build
 	ssh-keygen -Y verify -f "$(SPOOL)/keys/allowed_signers" -I dsar -n dsar-manifest -s "$$E/manifest.json.sig" < "$$E/manifest.json"; \
 	echo; echo "== or all at once with dsar:"; \
 	d verify -i "$$TEAM/age.key" "$$E"; \
+	echo; echo "== the audit journal (hash chain, signed checkpoints, this manifest's head in the chain):"; \
+	d audit verify --manifest "$$E/manifest.json"; \
 	rm -f /tmp/dsar-demo-bundle.zip
 
 clean:

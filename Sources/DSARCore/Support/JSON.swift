@@ -401,7 +401,9 @@ public struct JSONWriter {
         }
     }
 
-    /// Appends a JSON string literal: `"` `\` and control characters escaped, everything else raw UTF-8.
+    /// Appends a JSON string literal the way Python's `json.dumps(ensure_ascii=False)` and JavaScript's
+    /// `JSON.stringify` do: `"` `\\` and control characters escaped (short forms where they exist),
+    /// everything else raw UTF-8 — so anyone can recompute a journal hash with a stock JSON library.
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(0x22)
         let hex: [UInt8] = Array("0123456789abcdef".utf8)
@@ -412,7 +414,9 @@ public struct JSONWriter {
             case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
             case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
             case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-            case 0x00..<0x20, 0x7F:
+            case 0x08: out.append(0x5C); out.append(UInt8(ascii: "b"))
+            case 0x0C: out.append(0x5C); out.append(UInt8(ascii: "f"))
+            case 0x00..<0x20:
                 out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
             default: out.append(b)
             }
