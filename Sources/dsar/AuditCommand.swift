@@ -29,16 +29,14 @@ extension Dsar {
                 try await Exit.guarding {
                     let layout = options.layout
                     let allowed = try allowedSigners.map { try AllowedSigners(contentsOf: $0) }
-                    let trusted = (try? FileSystem.readFile(layout.keys + "/signing_key.pub")).map {
-                        String(decoding: $0, as: UTF8.self).split(separator: " ").prefix(2).joined(separator: " ")
-                    }
+                    let trusted = KeyMaterial.trustedSigningKeys(layout)
                     do {
                         let summary = try JournalVerifier.verify(dir: layout.journal, manifests: manifest) { blob, principal in
                             if let allowed {
                                 return allowed.check(principal: principal, keyBlob: blob, namespace: Journal.namespace, at: Date())
                             }
-                            guard let trusted else { return "no trusted key: pass --allowed-signers" }
-                            return SSHSig.publicKeyText(of: blob) == trusted ? nil : "signed by \(SSHSig.fingerprint(of: blob)), not the spool's signing key"
+                            guard !trusted.isEmpty else { return "no trusted key: pass --allowed-signers" }
+                            return trusted.contains(SSHSig.publicKeyText(of: blob)) ? nil : "signed by \(SSHSig.fingerprint(of: blob)), not the spool's signing key"
                         }
                         print(summary.description)
                     } catch let p as JournalVerifier.Problem {

@@ -67,7 +67,7 @@ extension Dsar {
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Check an outbox entry: manifest signature, bundle hash, and with -i every file inside.",
-            discussion: "Without --allowed-signers the signer must be the spool's signing key (keys/signing_key.pub).")
+            discussion: "Without --allowed-signers the signer must be the spool's signing key (signing_key in config.yaml, default keys/signing_key).")
 
         @OptionGroup var options: SpoolOptions
         @Option(name: .short, help: ArgumentHelp("An age identity file to check the files inside the bundle.", valueName: "identity"))
@@ -81,11 +81,7 @@ extension Dsar {
                 var ids: [AgeIdentity] = []
                 for i in identity { ids += try AgeKeys.identities(fromFile: i) }
                 let allowed = try allowedSigners.map { try AllowedSigners(contentsOf: $0) }
-                var trusted: [String] = []
-                let pub = options.layout.keys + "/signing_key.pub"
-                if allowed == nil, let data = try? FileSystem.readFile(pub) {
-                    trusted = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
-                }
+                let trusted = allowed == nil ? KeyMaterial.trustedSigningKeys(options.layout) : []
                 let report = try BundleVerifier.verify(entry: entry, identities: ids, trusted: trusted, allowedSigners: allowed)
                 for l in report.lines { print(l) }
                 print("OK: \(entry) verified")

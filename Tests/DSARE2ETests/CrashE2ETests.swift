@@ -15,11 +15,39 @@ final class CrashE2ETests: XCTestCase {
     /// Points passed once per batch rather than once per job (so there is no second hit).
     static let oncePerBatch: Set<String> = ["job.scanned"]
 
-    /// Each named crash point, at its first and (for points passed once per job) second hit, on a
-    /// fresh spool of three requests.
+    /// Every `CrashPoint.hit("…")` name in Sources/ (found by reading the code).
+    static func pointsInSources() -> Set<String> {
+        var found = Set<String>()
+        let root = repoRoot + "/Sources"
+        guard let e = FileManager.default.enumerator(atPath: root) else { return found }
+        let marker = "CrashPoint.hit(\""
+        while let rel = e.nextObject() as? String {
+            guard rel.hasSuffix(".swift"), let text = try? String(contentsOfFile: root + "/" + rel, encoding: .utf8) else { continue }
+            var rest = text[...]
+            while let r = rest.range(of: marker) {
+                let after = rest[r.upperBound...]
+                if let q = after.firstIndex(of: "\"") { found.insert(String(after[..<q])) }
+                rest = after
+            }
+        }
+        return found
+    }
+
+    /// `CrashPoint.all` is what crash tests loop over, so it must name every point in the code.
+    func testCrashPointListNamesEveryPointInTheCode() {
+        let inCode = Self.pointsInSources()
+        XCTAssertFalse(inCode.isEmpty, "no CrashPoint.hit found under \(repoRoot)/Sources")
+        XCTAssertEqual(
+            inCode.subtracting(CrashPoint.all).sorted(), [],
+            "crash points in the code but missing from CrashPoint.all (so never crash-tested by loops over it)")
+        XCTAssertEqual(Set(CrashPoint.all).subtracting(inCode).sorted(), [], "CrashPoint.all names points the code never hits")
+    }
+
+    /// Each crash point (those in `CrashPoint.all` and any other the code hits), at its first and
+    /// (for points passed once per job) second hit, on a fresh spool of three requests.
     func testEveryCrashPointRecoversWithEachRequestCompletedExactlyOnce() throws {
-        XCTAssertEqual(CrashPoint.all.count, 8, "update this test when crash points are added: \(CrashPoint.all)")
-        let cases = CrashPoint.all.flatMap { p in (Self.oncePerBatch.contains(p) ? [1] : [1, 2]).map { (p, $0) } }
+        let points = CrashPoint.all + Self.pointsInSources().subtracting(CrashPoint.all).sorted()
+        let cases = points.flatMap { p in (Self.oncePerBatch.contains(p) ? [1] : [1, 2]).map { (p, $0) } }
         let problems = inParallel(cases.count, width: 3) { k in
             let (point, hit) = cases[k]
             return try Self.crashAndRecover(point: point, hit: hit).map { "DSAR_CRASH_AT=\(point):\(hit): \($0)" }

@@ -92,10 +92,20 @@ final class IntakeE2ETests: XCTestCase {
         XCTAssertTrue(detail.stdout.contains("TICKET-4711"), detail.stdout)
         XCTAssertTrue(detail.stdout.contains("2026-12-20T09:00:00Z"), detail.stdout)
         XCTAssertFalse(detail.stdout.contains("alice"), detail.stdout)
-        let events = try spool.dsar(["events", fullID])
+        let events = try spool.dsar(["events", fullID, "--json"])
         XCTAssertEqual(events.status, 0, events.stderr)
-        let kinds = events.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true)[1] }
-        XCTAssertEqual(kinds, ["claimed", "started", "completed"], events.stdout)
+        let kinds: [String] = events.stdout.split(separator: "\n").compactMap { line in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return (o["type"] ?? o["event"]) as? String
+        }
+        // The timeline shows the job claimed, then started, then ended (in that order).
+        var rest = kinds[...]
+        for step in ["claimed", "started"] {
+            guard let k = rest.firstIndex(where: { $0.hasSuffix(step) }) else { return XCTFail("no \(step) event in \(kinds)") }
+            rest = rest[(k + 1)...]
+        }
+        XCTAssertTrue(rest.contains { $0.hasSuffix("completed") || $0.hasSuffix("finished") }, "no end event after start: \(kinds)")
+        XCTAssertFalse(events.stdout.contains("alice"), events.stdout)
     }
 
     func testSubmitWritesARequestThatIsProcessed() throws {

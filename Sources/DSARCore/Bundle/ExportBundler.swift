@@ -32,6 +32,11 @@ public struct ExportBundler: JobFinisher {
             let bundlePath = staging + "/bundle.zip.age"
             let fd = open(bundlePath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
             if fd < 0 { throw DSARError.syscall("cannot create", path: bundlePath) }
+            // Exactly 0640 whatever the umask: the privacy team's group must be able to read it.
+            if fchmod(fd, 0o640) != 0 {
+                close(fd)
+                throw DSARError.syscall("cannot set mode on", path: bundlePath)
+            }
             var hasher = StreamingSHA256()
             var size: Int64 = 0
             let entries: [ZipStreamWriter.Entry]

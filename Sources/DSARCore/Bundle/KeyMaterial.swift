@@ -30,6 +30,21 @@ public enum KeyMaterial {
         return key
     }
 
+    /// The public key lines a verifier should trust for this spool: the configured signing key's
+    /// (from its `.pub`, else derived from the key) and the spool's default `keys/signing_key.pub`.
+    public static func trustedSigningKeys(_ layout: SpoolLayout) -> [String] {
+        var out: [String] = []
+        let config = try? SpoolConfig.load(layout)
+        for path in [config?.signingKey, layout.keys + "/signing_key"].compactMap({ $0 }) {
+            if let pub = try? FileSystem.readFile(path + ".pub") {
+                out += String(decoding: pub, as: UTF8.self).split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
+            } else if let key = try? SSHEd25519Key.load(path: path) {
+                out.append(key.publicKeyLine.split(separator: " ").prefix(2).joined(separator: " "))
+            }
+        }
+        return out.filter { !$0.isEmpty }
+    }
+
     /// `dsar keygen`: an age identity + recipient and the signing key set, in `dir` (never overwriting).
     public static func generate(into dir: String, principal: String) throws -> Paths {
         try FileSystem.makeDirectory(dir, mode: 0o700)

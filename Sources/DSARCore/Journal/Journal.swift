@@ -25,6 +25,10 @@ public final class Journal: AuditSink, @unchecked Sendable {
     public struct Head: Sendable, Equatable {
         public var seq: Int
         public var hash: String
+        public init(seq: Int, hash: String) {
+            self.seq = seq
+            self.hash = hash
+        }
         public var json: JSONValue { .obj(["seq": .int(seq), "hash": .string(hash)]) }
     }
 
