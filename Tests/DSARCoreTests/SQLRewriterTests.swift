@@ -605,6 +605,15 @@ final class SQLRewriterTests: XCTestCase {
         XCTAssertThrowsError(try SQLRewriter.rewrite(source: a, dialect: .mysql, plan: SQLRewritePlan(), output: fd, outputPath: a))
         XCTAssertEqual(String(decoding: try bytes(a), as: UTF8.self), "INSERT INTO t VALUES (1,'a');\n")
     }
+
+    func testZZDumpOutputs() throws {
+        try? FileManager.default.createDirectory(atPath: "/tmp/rw-out", withIntermediateDirectories: true)
+        for (file, dialect) in Self.dumps {
+            let out = try rewriteFixture(file, dialect)
+            try? FileManager.default.removeItem(atPath: "/tmp/rw-out/" + file)
+            try FileManager.default.copyItem(atPath: out, toPath: "/tmp/rw-out/" + file)
+        }
+    }
 }
 
 // MARK: - Test infrastructure: commands and private servers
@@ -639,45 +648,70 @@ private enum Tools {
     }
 
     /// Runs a program to completion, stdin from a file (or /dev/null), output captured via temp files.
+    ///
+    /// posix_spawn + waitpid rather than Foundation's Process: Process learns of the exit only when
+    /// every inheritor of its status socket has gone, which a daemon started by pg_ctl never does.
     static func run(_ argv: [String], stdinFile: String? = nil, timeout: Double = 60) throws -> Ran {
-        let p = try start(argv, stdinFile: stdinFile, log: nil)
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.process.isRunning && Date() < deadline { usleep(5_000) }
-        if p.process.isRunning {
-            kill(p.process.processIdentifier, SIGKILL)
-            p.process.waitUntilExit()
+        let base = NSTemporaryDirectory() + "sqlrewrite-cmd-\(UUID().uuidString)"
+        defer {
+            unlink(base + ".out")
+            unlink(base + ".err")
+        }
+        let pid = try spawn(argv, stdinFile: stdinFile, out: base + ".out", err: base + ".err")
+        guard let status = wait(pid, timeout: timeout) else {
+            kill(pid, SIGKILL)
+            _ = wait(pid, timeout: 10)
             throw TestError("\(argv) did not finish within \(timeout) s")
         }
-        p.process.waitUntilExit()
-        defer {
-            unlink(p.out)
-            unlink(p.err)
-        }
         func read(_ f: String) -> String { String(decoding: FileManager.default.contents(atPath: f) ?? Data(), as: UTF8.self) }
-        return Ran(status: p.process.terminationStatus, out: read(p.out), err: read(p.err))
+        return Ran(status: status, out: read(base + ".out"), err: read(base + ".err"))
     }
 
-    /// Starts a program; stdout and stderr go to `log` (or to fresh temp files).
-    static func start(_ argv: [String], stdinFile: String?, log: String?) throws -> (process: Process, out: String, err: String) {
+    /// Starts a program with stdin from `stdinFile` (or /dev/null) and stdout/stderr into files.
+    static func spawn(_ argv: [String], stdinFile: String?, out: String, err: String) throws -> pid_t {
         guard let exe = find(argv[0]) else { throw TestError("\(argv[0]) not found") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(argv.dropFirst())
-        let base = log ?? (NSTemporaryDirectory() + "sqlrewrite-cmd-\(UUID().uuidString)")
-        let out = base + ".out"
-        let err = base + ".err"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: out)
-        p.standardError = FileHandle(forWritingAtPath: err)
-        if let stdinFile {
-            guard let h = FileHandle(forReadingAtPath: stdinFile) else { throw TestError("cannot read \(stdinFile)") }
-            p.standardInput = h
-        } else {
-            p.standardInput = FileHandle.nullDevice
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdinFile ?? "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGTERM, SIGINT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        var env = ProcessInfo.processInfo.environment
+        env["DSAR_CRASH_AT"] = nil
+        let cargs = ([exe] + argv.dropFirst()).map { strdup($0) } + [nil]
+        let cenv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            cargs.forEach { free($0) }
+            cenv.forEach { free($0) }
         }
-        try p.run()
-        return (p, out, err)
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, exe, &actions, &attr, cargs, cenv)
+        guard rc == 0 else { throw TestError("cannot start \(exe): \(String(cString: strerror(rc)))") }
+        return pid
+    }
+
+    /// Waits for a child; its exit status (128+signal when killed), or nil after `timeout` seconds.
+    static func wait(_ pid: pid_t, timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F) }
+            if r < 0 && errno != EINTR { return -1 }
+            if Date() > deadline { return nil }
+            usleep(2_000)
+        }
     }
 
     static func makeTempDir(_ prefix: String) throws -> String {
@@ -775,7 +809,7 @@ private final class PrivateMariaDB: @unchecked Sendable {
     let dir: String
     let socket: String
     let clientExe: String
-    var server: Process?
+    var server: pid_t?
     var databases = 0
 
     private init(dir: String, clientExe: String) {
@@ -801,18 +835,19 @@ private final class PrivateMariaDB: @unchecked Sendable {
                     "--datadir=\(dir)/data", "--auth-root-authentication-method=normal", "--skip-test-db",
                 ], timeout: 120)
             guard inst.status == 0 else { throw TestError("mariadb-install-db failed: \(inst.out) \(inst.err)") }
-            let started = try Tools.start(
+            let pid = try Tools.spawn(
                 [mariadbd, "--no-defaults"] + user + [
                     "--datadir=\(dir)/data", "--socket=\(my.socket)", "--skip-networking", "--pid-file=\(dir)/my.pid",
                     "--log-error=\(dir)/my.err", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
                     "--innodb-buffer-pool-size=32M", "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin",
-                ], stdinFile: nil, log: dir + "/mariadbd")
-            my.server = started.process
+                ], stdinFile: nil, out: dir + "/mariadbd.out", err: dir + "/mariadbd.err")
+            my.server = pid
             let deadline = Date().addingTimeInterval(60)
             while true {
-                if !started.process.isRunning {
+                if let status = Tools.wait(pid, timeout: 0) {
+                    my.server = nil
                     let log = (try? String(contentsOfFile: dir + "/my.err", encoding: .utf8)) ?? ""
-                    throw TestError("mariadbd exited: \(log.suffix(2000))")
+                    throw TestError("mariadbd exited with \(status): \(log.suffix(2000))")
                 }
                 if let r = try? my.client(["-e", "SELECT 1"]), r.status == 0 { break }
                 if Date() > deadline { throw TestError("mariadbd did not come up within 60 s") }
@@ -826,12 +861,12 @@ private final class PrivateMariaDB: @unchecked Sendable {
     }
 
     func stop() {
-        if let p = server, p.isRunning {
-            kill(p.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(30)
-            while p.isRunning && Date() < deadline { usleep(20_000) }
-            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-            p.waitUntilExit()
+        if let pid = server {
+            kill(pid, SIGTERM)
+            if Tools.wait(pid, timeout: 30) == nil {
+                kill(pid, SIGKILL)
+                _ = Tools.wait(pid, timeout: 10)
+            }
         }
         server = nil
         try? FileManager.default.removeItem(atPath: dir)

@@ -44,25 +44,30 @@ final class CrashE2ETests: XCTestCase {
     }
 
     /// Each crash point (those in `CrashPoint.all` and any other the code hits), at its first and
-    /// (for points passed once per job) second hit, on a fresh spool of three requests.
+    /// (for points passed once per job) second hit, on a fresh spool of three export requests.
+    /// Every point of `CrashPoint.all` must fire in this scenario; other points found in the code
+    /// that this scenario never reaches (e.g. erasure points, which need delete jobs with data
+    /// sources) only have to leave the spool consistent.
     func testEveryCrashPointRecoversWithEachRequestCompletedExactlyOnce() throws {
         let points = CrashPoint.all + Self.pointsInSources().subtracting(CrashPoint.all).sorted()
         let cases = points.flatMap { p in (Self.oncePerBatch.contains(p) ? [1] : [1, 2]).map { (p, $0) } }
         let problems = inParallel(cases.count, width: 3) { k in
             let (point, hit) = cases[k]
-            return try Self.crashAndRecover(point: point, hit: hit).map { "DSAR_CRASH_AT=\(point):\(hit): \($0)" }
+            let mustFire = CrashPoint.all.contains(point)
+            return try Self.crashAndRecover(point: point, hit: hit, mustFire: mustFire).map { "DSAR_CRASH_AT=\(point):\(hit): \($0)" }
         }
         XCTAssertEqual(problems, [])
     }
 
-    static func crashAndRecover(point: String, hit: Int) throws -> [String] {
+    static func crashAndRecover(point: String, hit: Int, mustFire: Bool = true) throws -> [String] {
         var problems: [String] = []
         let spool = try TempSpool()
         try spool.initialize()
         let ids = try dropRequests(spool, prefix: "CP", count: 3)
 
         let crashed = try spool.dsar(["run", "--settle", "0.1"], env: ["DSAR_CRASH_AT": "\(point):\(hit)"], timeout: 30)
-        if !(crashed.signaled && crashed.status == SIGKILL) {
+        let fired = crashed.signaled && crashed.status == SIGKILL
+        if !fired && (mustFire || crashed.signaled || crashed.status != 0) {
             problems.append("expected the crash point to SIGKILL dsar, got status \(crashed.status): \(crashed.stderr.suffix(500))")
         }
         // Right after the crash nothing is lost: each request is still in the inbox, claimed in
@@ -100,8 +105,11 @@ final class CrashE2ETests: XCTestCase {
         let problems = inParallel(rounds, width: rounds) { round in
             try Self.killRound(round, midBatch: midBatch)
         }
-        XCTAssertEqual(problems, [])
+        // Requests: each completed exactly once, nothing lost, nothing left in inbox/active/tmp.
+        XCTAssertEqual(problems.filter { !$0.contains("temp file left behind") }, [])
         XCTAssertGreaterThan(midBatch.value, 0, "no kill landed in the middle of a batch; the test proved nothing")
+        // Housekeeping: recovery removes every temp file a killed process left.
+        XCTAssertEqual(problems.filter { $0.contains("temp file left behind") }, [], "stale temp files survive recovery")
     }
 
     final class Counter: @unchecked Sendable {

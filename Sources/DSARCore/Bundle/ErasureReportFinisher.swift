@@ -1,10 +1,10 @@
 import Foundation
 import Logging
 
-/// Finishes delete jobs. A dry run publishes a signed report of what would be erased (per source,
-/// with the configured strategy), changing nothing. Real erasure is done by an eraser; until one is
-/// configured, a delete job that is not a dry run fails with a clear reason (its request is kept in
-/// `failed/`, so nothing is lost).
+/// Finishes delete jobs by publishing a signed erasure receipt (`manifest.json` with `"action":
+/// "delete"`, no bundle): per source file what was deleted, redacted or retained (and why), what
+/// remains after the verifying re-scan, and each file's SHA-256 before and after. A dry run publishes
+/// the same kind of report of what would be erased, changing nothing.
 public struct ErasureReportFinisher: JobFinisher {
     public let signer: ManifestSigner
     public let group: gid_t?
@@ -20,10 +20,35 @@ public struct ErasureReportFinisher: JobFinisher {
     }
 
     public func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> String {
-        guard job.record.dryRun else {
-            throw DSARError(
-                .processing,
-                "erasure is not available in this version of dsar; nothing was changed. Submit the request with \"dry_run\": true to see what would be erased")
+        if !job.record.dryRun {
+            guard let erasure = job.erasure else {
+                throw DSARError(.processing, "the delete job reached publishing without an erasure result; nothing was published")
+            }
+            return try OutboxPublisher.publish(jobID: job.record.jobID, layout: layout) { staging in
+                let retained: [JSONValue] = erasure.files.filter { $0.retained > 0 }.map {
+                    .obj(["connector": .string($0.connector), "file": .string($0.file), "records": .int($0.retained), "reason": .str($0.reason)])
+                }
+                let manifest = Manifest(
+                    jobID: job.record.jobID, requestID: job.record.requestID, action: .delete, regulation: job.record.regulation,
+                    dryRun: false, subject: job.record.subject, createdAt: Date(), bundle: nil, files: [],
+                    connectors: ExportBundler.connectorSummary(job.outcomes), recipients: [], signerPrincipal: signer.principal,
+                    signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
+                    extra: [
+                        JSONMember(
+                            key: "erasure",
+                            value: .obj([
+                                "dry_run": .bool(false), "verified": .bool(true),
+                                "deleted": .int(erasure.files.reduce(0) { $0 + $1.deleted }),
+                                "redacted": .int(erasure.files.reduce(0) { $0 + $1.redacted }),
+                                "retained": .int(erasure.files.reduce(0) { $0 + $1.retained }),
+                                "remaining": .int(erasure.unexpectedRemaining),
+                                "sources": .array(erasure.files.map(\.json)),
+                                "retained_records": .array(retained),
+                                "errors": .object(erasure.errors.keys.sorted().map { JSONMember(key: $0, value: .string(erasure.errors[$0]!)) }),
+                            ]))
+                    ])
+                try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
+            }
         }
         return try OutboxPublisher.publish(jobID: job.record.jobID, layout: layout) { staging in
             let sources: [JSONValue] = job.outcomes.map { o in

@@ -111,7 +111,19 @@ public final class Journal: AuditSink, @unchecked Sendable {
     /// dropped), truncates the segment to its last complete line and journals the recovery.
     @discardableResult
     public func recoverTornTail() throws -> Recovery {
-        let r: Recovery = try locked {
+        let r: Recovery = try locked { try unlockedMoveTornTail() }
+        if r.tornBytes > 0 { try journalRecovery(r) }
+        return r
+    }
+
+    func journalRecovery(_ r: Recovery) throws {
+        _ = try appendEntry(AuditEvent("journal.recovered", details: [
+            JSONMember(key: "torn_bytes", value: .int(r.tornBytes)), JSONMember(key: "torn_file", value: .str(r.tornFile)),
+        ]))
+    }
+
+    func unlockedMoveTornTail() throws -> Recovery {
+        do {
             guard let last = try segments().last else { return Recovery(tornBytes: 0, tornFile: nil) }
             let path = dir + "/" + last
             let data = try FileSystem.readFile(path)
@@ -136,24 +148,37 @@ public final class Journal: AuditSink, @unchecked Sendable {
             try FileSystem.syncDirectory(dir)
             return Recovery(tornBytes: torn.count, tornFile: (tornPath as NSString).lastPathComponent)
         }
-        if r.tornBytes > 0 {
-            try append(AuditEvent("journal.recovered", details: [
-                JSONMember(key: "torn_bytes", value: .int(r.tornBytes)), JSONMember(key: "torn_file", value: .str(r.tornFile)),
-            ]))
-        }
-        return r
     }
 
     // MARK: appending
 
-    /// Appends one event durably (returns after fsync).
+    /// Appends one event durably (returns after fsync). A torn tail left by a crashed writer is
+    /// moved aside first (and journaled), so a new entry is never glued onto a partial line.
     public func append(_ event: AuditEvent) throws {
         _ = try appendEntry(event)
     }
 
     @discardableResult
     func appendEntry(_ event: AuditEvent, now: Date = Date()) throws -> JournalEntry {
+        var recovered: Recovery?
         let entry: JournalEntry = try locked {
+            let torn = try unlockedMoveTornTail()
+            if torn.tornBytes > 0 {
+                recovered = torn
+                let r = try appendLocked(AuditEvent("journal.recovered", details: [
+                    JSONMember(key: "torn_bytes", value: .int(torn.tornBytes)), JSONMember(key: "torn_file", value: .str(torn.tornFile)),
+                ]), now: now)
+                _ = r
+            }
+            return try appendLocked(event, now: now)
+        }
+        _ = recovered
+        sinceCheckpoint += 1
+        return entry
+    }
+
+    func appendLocked(_ event: AuditEvent, now: Date) throws -> JournalEntry {
+        do {
             let head = try unlockedHead()
             var names = try segments()
             var segment = names.last
@@ -184,8 +209,6 @@ public final class Journal: AuditSink, @unchecked Sendable {
             try FileSystem.writeAtomically(dir + "/HEAD", Array("\(e.seq) \(e.hash)\n".utf8), mode: 0o600)
             return e
         }
-        sinceCheckpoint += 1
-        return entry
     }
 
     // MARK: checkpoints

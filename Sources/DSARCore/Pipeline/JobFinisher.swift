@@ -9,6 +9,8 @@ public struct FinishingJob: Sendable {
     public var identifiers: [Identifier]
     public var workDir: String
     public var outcomes: [ConnectorOutcome]
+    /// For delete jobs that were erased: what happened per source file, and connectors that failed to erase.
+    public var erasure: ErasureOutcome?
 
     public init(record: JobRecord, request: DSARRequest, identifiers: [Identifier], workDir: String, outcomes: [ConnectorOutcome]) {
         self.record = record

@@ -91,7 +91,8 @@ public final class Processor {
             try FileSystem.removeTree(layout.outbox + "/" + name)
             report.removedWork += 1
         }
-        for dir in [layout.jobs, layout.active, layout.rejected, layout.failed] {
+        for dir in [layout.jobs, layout.active, layout.rejected, layout.failed, layout.journal, layout.journal + "/checkpoints", layout.root, layout.keys]
+        where FileSystem.exists(dir) {
             for name in try FileSystem.list(dir) where name.hasPrefix(".") && name.hasSuffix(".tmp") {
                 try FileSystem.remove(dir + "/" + name)
             }
@@ -331,30 +332,117 @@ public final class Processor {
                     dryRun: j.record.dryRun, workDir: work))
         }
         logger.info("batch started", metadata: ["jobs": "\(jobs.count)", "connectors": "\(connectors.count)"])
-        let scanned = try await scanWithExpansion(scanJobs, subjects: Dictionary(uniqueKeysWithValues: jobs.map { ($0.record.jobID, $0.record.subject) }))
-        CrashPoint.hit("job.scanned")
-        var finished: [JobRecord] = []
-        for j in jobs {
-            let id = j.record.jobID
-            if shouldStop() {
-                try store.update(id) {
-                    $0.status = .pending
-                    $0.note("requeued", "dsar was asked to stop before this job finished")
-                }
-                try FileSystem.removeTree(layout.workDir(id))
-                continue
+        let subjects = Dictionary(uniqueKeysWithValues: jobs.map { ($0.record.jobID, $0.record.subject) })
+        // Received order, never interleaved: a request that comes after a delete is searched only
+        // once that delete has been carried out (a new segment); consecutive deletes are erased
+        // together, one rewrite per file.
+        var segments: [[Int]] = []
+        for (k, j) in jobs.enumerated() {
+            if let last = segments.last?.last, jobs[last].request.action == .delete, j.request.action != .delete {
+                segments.append([k])
+            } else if segments.isEmpty {
+                segments.append([k])
+            } else {
+                segments[segments.count - 1].append(k)
             }
-            let outcomes: [ConnectorOutcome] = scanned.results[id] ?? []
-            finished.append(
-                try finish(record: j.record, request: j.request, outcomes: outcomes, derived: scanned.derived[id] ?? []))
+        }
+        var finished: [JobRecord] = []
+        for segment in segments {
+            let scanned = try await scanWithExpansion(segment.map { scanJobs[$0] }, subjects: subjects)
+            CrashPoint.hit("job.scanned")
+            let deletes = segment.filter { jobs[$0].request.action == .delete && !jobs[$0].record.dryRun }
+            var finishOrder = segment.filter { !deletes.contains($0) }
+            var erasure: [String: ErasureOutcome] = [:]
+            if !deletes.isEmpty && !shouldStop() {
+                // Exports of this segment were searched before the erasure; seal them first.
+                for k in finishOrder { finished += try finishOne(jobs[k], scanned, shouldStop) }
+                finishOrder = []
+                erasure = try await eraseAll(deletes.map { k in
+                    let id = jobs[k].record.jobID
+                    return EraseJob(jobID: id, identifiers: jobs[k].request.identifiers + (scanned.derived[id] ?? []).map(\.0), dryRun: false)
+                }, subjects: subjects)
+                finishOrder = deletes
+            } else {
+                finishOrder += deletes
+            }
+            for k in finishOrder { finished += try finishOne(jobs[k], scanned, shouldStop, erasure: erasure[jobs[k].record.jobID]) }
         }
         return finished
+    }
+
+    func finishOne(
+        _ j: (record: JobRecord, request: DSARRequest), _ scanned: ScanResult, _ shouldStop: () -> Bool, erasure: ErasureOutcome? = nil
+    ) throws -> [JobRecord] {
+        let id = j.record.jobID
+        if shouldStop() && erasure == nil {
+            try store.update(id) {
+                $0.status = .pending
+                $0.note("requeued", "dsar was asked to stop before this job finished")
+            }
+            try FileSystem.removeTree(layout.workDir(id))
+            return []
+        }
+        let outcomes: [ConnectorOutcome] = scanned.results[id] ?? []
+        return [try finish(record: j.record, request: j.request, outcomes: outcomes, derived: scanned.derived[id] ?? [], erasure: erasure)]
+    }
+
+    /// Runs every erasing connector once for all delete jobs of a segment; journals each changed file.
+    func eraseAll(_ jobs: [EraseJob], subjects: [String: String]) async throws -> [String: ErasureOutcome] {
+        var out: [String: ErasureOutcome] = [:]
+        for j in jobs { out[j.jobID] = ErasureOutcome(files: [], errors: [:]) }
+        for c in connectors {
+            guard let e = c as? any ErasingConnector else {
+                for j in jobs { out[j.jobID]!.errors[c.name] = "this connector cannot erase" }
+                continue
+            }
+            do {
+                let results = try await e.erase(jobs, logger: logger)
+                for j in jobs {
+                    for var f in results[j.jobID] ?? [] {
+                        f.detail = f.detail.map { Processor.scrub($0, j.identifiers) }
+                        out[j.jobID]!.files.append(f)
+                        try audit.append(AuditEvent(f.strategy == "retain" ? "file.retained" : "file.erased", jobID: j.jobID, subject: subjects[j.jobID], details: [
+                            JSONMember(key: "connector", value: .string(f.connector)), JSONMember(key: "file", value: .string(f.file)),
+                            JSONMember(key: "strategy", value: .string(f.strategy)), JSONMember(key: "deleted", value: .int(f.deleted)),
+                            JSONMember(key: "redacted", value: .int(f.redacted)), JSONMember(key: "retained", value: .int(f.retained)),
+                            JSONMember(key: "remaining", value: .int(f.remaining)), JSONMember(key: "sha256_before", value: .str(f.sha256Before)),
+                            JSONMember(key: "sha256_after", value: .str(f.sha256After)),
+                        ]))
+                    }
+                }
+            } catch {
+                logger.error("erasure failed", metadata: ["connector": "\(c.name)", "error": "\(error)"])
+                for j in jobs {
+                    let reason = Processor.scrub("\(error)", j.identifiers)
+                    out[j.jobID]!.errors[c.name] = reason
+                    try audit.append(AuditEvent("connector.failed", jobID: j.jobID, subject: subjects[j.jobID], details: [
+                        JSONMember(key: "connector", value: .string(c.name)), JSONMember(key: "phase", value: .string("erase")),
+                        JSONMember(key: "reason", value: .string(reason)),
+                    ]))
+                }
+            }
+        }
+        return out
     }
 
     /// What the connectors found, per job, after identity expansion reached its fixpoint.
     struct ScanResult {
         var results: [String: [ConnectorOutcome]] = [:]
         var derived: [String: [(Identifier, String)]] = [:]
+    }
+
+    /// Removes a subject's identifier values from free text (a plugin's error message may echo them)
+    /// before it reaches a job record, manifest or the journal.
+    public static func scrub(_ text: String, _ ids: [Identifier]) -> String {
+        var out = text
+        for id in ids.sorted(by: { $0.value.count > $1.value.count }) where !id.value.isEmpty {
+            out = out.replacingOccurrences(of: id.value, with: "<\(id.type)>", options: [.caseInsensitive])
+            if id.type == "email" {
+                out = out.replacingOccurrences(
+                    of: id.value.replacingOccurrences(of: "@", with: "%40"), with: "<\(id.type)>", options: [.caseInsensitive])
+            }
+        }
+        return out
     }
 
     /// Maximum scan rounds: the first, plus re-scans for jobs whose identity grew.
@@ -382,7 +470,7 @@ public final class Processor {
                 out.results[id] = results.map { r in
                     ConnectorOutcome(
                         name: r.name, metadata: r.metadata, status: r.error == nil ? .ok : .failed,
-                        findings: r.findings[id] ?? ConnectorFindings(), error: r.error, attempts: r.attempts,
+                        findings: r.findings[id] ?? ConnectorFindings(), error: r.error.map { Processor.scrub($0, job.identifiers) }, attempts: r.attempts,
                         durationMs: r.durationMs)
                 }
                 for r in results {
@@ -399,7 +487,7 @@ public final class Processor {
                         JSONMember(key: "duration_ms", value: .int(r.durationMs)),
                         JSONMember(key: "attempts", value: .int(r.attempts)), JSONMember(key: "round", value: .int(round)),
                     ]
-                    if let e = r.error { details.append(JSONMember(key: "reason", value: .string(e))) }
+                    if let e = r.error { details.append(JSONMember(key: "reason", value: .string(Processor.scrub(e, job.identifiers)))) }
                     try audit.append(AuditEvent(type, jobID: id, subject: subjects[id], details: details))
                 }
                 var known = Set(job.identifiers)
@@ -425,9 +513,10 @@ public final class Processor {
         return out
     }
 
-    func finish(record: JobRecord, request: DSARRequest, outcomes: [ConnectorOutcome], derived: [(Identifier, String)]) throws
-        -> JobRecord
-    {
+    func finish(
+        record: JobRecord, request: DSARRequest, outcomes: [ConnectorOutcome], derived: [(Identifier, String)],
+        erasure: ErasureOutcome? = nil
+    ) throws -> JobRecord {
         let id = record.jobID
         let work = layout.workDir(id)
         let failedCount = outcomes.filter { $0.status == .failed }.count
@@ -436,6 +525,16 @@ public final class Processor {
         var error: String? =
             failedCount == 0
             ? nil : outcomes.filter { $0.status == .failed }.map { "\($0.name): \($0.error ?? "failed")" }.joined(separator: "; ")
+        if let erasure, status != .failed {
+            var problems = erasure.errors.sorted { $0.key < $1.key }.map { "\($0.key): erasure failed: \($0.value)" }
+            if erasure.unexpectedRemaining > 0 {
+                problems.append("\(erasure.unexpectedRemaining) records of the subject remain after erasure (see the receipt)")
+            }
+            if !problems.isEmpty {
+                status = erasure.files.contains { $0.deleted + $0.redacted > 0 } || status == .partial ? .partial : .failed
+                error = ([error].compactMap { $0 } + problems).joined(separator: "; ")
+            }
+        }
         var outbox: String?
         if status != .failed {
             do {
@@ -444,9 +543,13 @@ public final class Processor {
                 rec.status = status
                 rec.error = error
                 let path = try finisher(request.action).finish(
-                    FinishingJob(
-                        record: rec, request: request, identifiers: request.identifiers + derived.map(\.0), workDir: work,
-                        outcomes: outcomes), layout: layout, logger: logger)
+                    {
+                        var fj = FinishingJob(
+                            record: rec, request: request, identifiers: request.identifiers + derived.map(\.0), workDir: work,
+                            outcomes: outcomes)
+                        fj.erasure = erasure
+                        return fj
+                    }(), layout: layout, logger: logger)
                 outbox = path
                 if let m = try? FileSystem.readFile(path + "/manifest.json", limit: 64 << 20) {
                     var h = StreamingSHA256()

@@ -181,6 +181,11 @@ public struct LogConnector: Connector {
     var textTypes: Set<String>? { config.textTypes.map(Set.init) }
 
     public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
+        try await scan(batch, logger: logger, onlySource: nil)
+    }
+
+    /// Searches every source (or only `onlySource`) once for the whole batch.
+    func scan(_ batch: ScanBatch, logger: Logger, onlySource: String?) async throws -> [String: ConnectorFindings] {
         var collector = FindingsCollector(batch: batch)
         var bytes: Int64 = 0
         let textTypesForPlain: Set<String>? = config.logFormat == .jsonl ? (textTypes ?? Set(config.rules.match.map(\.type))) : textTypes
@@ -188,7 +193,7 @@ public struct LogConnector: Connector {
         let regexes = config.patterns.compactMap { p in (try? NSRegularExpression(pattern: p.regex)).map { (p.type, $0) } }
         var hits: [TextMatch] = []
         var scratch: [UInt8] = []
-        for src in config.sources() {
+        for src in onlySource.map({ [$0] }) ?? config.sources() {
             try Task.checkCancellation()
             var reader = try LineReader(path: src)
             let table = FindingsWriter.tableName(forFile: src)

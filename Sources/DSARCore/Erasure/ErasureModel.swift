@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+
+/// One delete job as an eraser sees it: every identifier (request + derived).
+public struct EraseJob: Sendable {
+    public var jobID: String
+    public var identifiers: [Identifier]
+    public var dryRun: Bool
+    public init(jobID: String, identifiers: [Identifier], dryRun: Bool) {
+        self.jobID = jobID
+        self.identifiers = identifiers
+        self.dryRun = dryRun
+    }
+}
+
+/// What erasure did to one source file for one job (no personal data).
+public struct FileErasure: Sendable, Equatable {
+    public var connector: String
+    public var file: String
+    public var strategy: String
+    public var deleted = 0
+    public var redacted = 0
+    public var retained = 0
+    /// Records of the subject still found after the rewrite (must be `retained`).
+    public var remaining = 0
+    public var sha256Before: String?
+    public var sha256After: String?
+    public var reason: String?
+    public var detail: String?
+
+    public init(connector: String, file: String, strategy: String) {
+        self.connector = connector
+        self.file = file
+        self.strategy = strategy
+    }
+
+    /// As JSON for the receipt.
+    public var json: JSONValue {
+        .obj([
+            "connector": .string(connector), "file": .string(file), "strategy": .string(strategy), "deleted": .int(deleted),
+            "redacted": .int(redacted), "retained": .int(retained), "remaining": .int(remaining),
+            "sha256_before": .str(sha256Before), "sha256_after": .str(sha256After), "reason": .str(reason), "detail": .str(detail),
+        ])
+    }
+}
+
+/// What erasure did for one job.
+public struct ErasureOutcome: Sendable {
+    public var files: [FileErasure]
+    /// Connector name → why it could not erase.
+    public var errors: [String: String]
+    public init(files: [FileErasure], errors: [String: String]) {
+        self.files = files
+        self.errors = errors
+    }
+    /// Records of the subject still present that are not under retention.
+    public var unexpectedRemaining: Int { files.reduce(0) { $0 + max(0, $1.remaining - $1.retained) } }
+}
+
+/// A connector that can erase what it finds.
+public protocol ErasingConnector: Connector {
+    /// Erases every job's records from every source in one rewrite per file, then re-scans to verify.
+    func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]]
+}

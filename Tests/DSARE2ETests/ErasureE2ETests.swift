@@ -1,0 +1,131 @@
+import DSARCore
+import DSARTestSupport
+import Foundation
+import XCTest
+
+/// Erasure through the real binary on CSV, plain, gzip and JSON-lines logs, and exec plugins.
+final class ErasureE2ETests: XCTestCase {
+    func write(_ path: String, _ text: String, mode: Int = 0o644) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, mode_t(mode))
+    }
+
+    let csv = "email;name;note\r\nalice@example.com;Alice;\"likes \"\"quotes\"\"; and semicolons\"\r\nbob@example.org;Bob;\"forwarded by alice@example.com\"\r\nmalice@example.com;Mal;near miss\r\n"
+    let log = """
+        203.0.113.7 GET /account?user=1042 200
+        198.51.100.23 GET /products/10420 200
+        203.0.113.7 POST /unsubscribe?email=alice%40example.com 302
+        192.0.2.44 GET /unsubscribe?email=malice%40example.com 302
+
+        """
+    let jsonl = """
+        {"user_id":1042,"msg":"login by alice@example.com","n":1}
+        {"user_id":10420,"msg":"login","n":2}
+        {"user_id":"1042","msg":"logout","n":3}
+
+        """
+
+    func setUp(_ s: TempSpool, logErase: String = "redact") throws -> String {
+        let dir = s.base + "/connectors"
+        try write(dir + "/data/news.csv", csv)
+        try write(dir + "/data/web.log", log)
+        try write(dir + "/data/old.log", log)
+        XCTAssertEqual(try runCommand("/bin/gzip", ["-f", dir + "/data/old.log"]).status, 0)
+        try write(dir + "/data/app.jsonl", jsonl)
+        try write(dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: { email: email }\ntext: [ note ]\nerase: delete\n")
+        try write(dir + "/web.yaml", "name: web\ntype: log\npaths: [ data/web.log, data/old.log.gz ]\nmatch: [ email, user_id ]\nerase: \(logErase)\n")
+        try write(dir + "/app.yaml", "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { user_id: user_id }\nerase: redact\n")
+        try s.initialize()
+        return dir
+    }
+
+    func lines(_ s: String) -> [String] { s.components(separatedBy: "\n") }
+
+    func testDeleteRedactsAndDropsAndVerifies() throws {
+        let s = try TempSpool()
+        let dir = try setUp(s)
+        try s.drop("d.json", #"{"request_id": "D-1", "action": "delete", "subject": {"email": "alice@example.com", "user_id": "1042"}}"#)
+        let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let rec = try XCTUnwrap(try s.records().first)
+        XCTAssertEqual(rec.status, .completed, rec.error ?? "")
+        // CSV: her row is gone; Bob's row that mentions her keeps its place, only the note is overwritten;
+        // untouched rows byte-identical, quoting and CRLF kept.
+        let news = try String(contentsOfFile: dir + "/data/news.csv", encoding: .utf8)
+        XCTAssertEqual(news, "email;name;note\r\nbob@example.org;Bob;\"[REDACTED]\"\r\nmalice@example.com;Mal;near miss\r\n")
+        // Plain log: tokens replaced, the rest of each line kept; near misses untouched.
+        let web = try String(contentsOfFile: dir + "/data/web.log", encoding: .utf8)
+        let original = lines(log)
+        XCTAssertEqual(lines(web), [
+            "203.0.113.7 GET /account?user=[REDACTED] 200", original[1],
+            "203.0.113.7 POST /unsubscribe?email=[REDACTED] 302", original[3], "",
+        ])
+        // gzip rotation rewritten as gzip with the same content as the plain one.
+        let gz = try runCommand("/bin/gzip", ["-dc", dir + "/data/old.log.gz"])
+        XCTAssertEqual(gz.status, 0)
+        XCTAssertEqual(gz.stdout, web)
+        // JSON lines stay valid JSON; a bare number becomes a string placeholder.
+        let app = lines(try String(contentsOfFile: dir + "/data/app.jsonl", encoding: .utf8)).filter { !$0.isEmpty }
+        XCTAssertEqual(app.count, 3)
+        for l in app { XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(l.utf8)), l) }
+        XCTAssertEqual(app[0], #"{"user_id":"[REDACTED]","msg":"login by [REDACTED]","n":1}"#)
+        XCTAssertEqual(app[1], lines(jsonl)[1])
+        XCTAssertEqual(app[2], #"{"user_id":"[REDACTED]","msg":"logout","n":3}"#)
+        // The signed receipt: 0 remaining, before/after hashes, verified by ssh-keygen.
+        let entry = s.root + "/outbox/" + rec.jobID
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: entry + "/manifest.json"))) as! [String: Any]
+        let erasure = try XCTUnwrap(manifest["erasure"] as? [String: Any])
+        XCTAssertEqual(erasure["remaining"] as? Int, 0)
+        XCTAssertEqual(manifest["action"] as? String, "delete")
+        XCTAssertTrue(manifest["bundle"] is NSNull)
+        let sources = try XCTUnwrap(erasure["sources"] as? [[String: Any]])
+        let newsSource = try XCTUnwrap(sources.first { $0["connector"] as? String == "news" })
+        XCTAssertEqual(newsSource["deleted"] as? Int, 1)
+        XCTAssertEqual(newsSource["redacted"] as? Int, 1)
+        XCTAssertEqual(newsSource["sha256_after"] as? String, try AtomicRewrite.hash(path: dir + "/data/news.csv"))
+        let v = try runCommand("/usr/bin/ssh-keygen", ["-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-manifest", "-s", entry + "/manifest.json.sig"], stdin: String(contentsOfFile: entry + "/manifest.json", encoding: .utf8))
+        XCTAssertEqual(v.status, 0, v.stderr)
+        // Each changed file is a journal entry; the journal verifies.
+        let j = try s.dsar(["audit", "verify"])
+        XCTAssertEqual(j.status, 0, j.stderr)
+        XCTAssertEqual(try Journal(layout: s.layout, signer: nil).entries().filter { $0.entry.type == "file.erased" }.count, 4, "news.csv, web.log, old.log.gz, app.jsonl")
+        // Owner and mode kept; no temp file or backup left next to the sources.
+        XCTAssertEqual(try FileSystem.status(dir + "/data/news.csv")!.mode & 0o777, 0o644)
+        XCTAssertEqual(try FileSystem.list(dir + "/data").filter { $0.hasPrefix(".") }, [])
+    }
+
+    func testDropLineAndDryRunChangesNothing() throws {
+        let s = try TempSpool()
+        let dir = try setUp(s, logErase: "drop_line")
+        let before = try ["news.csv", "web.log", "old.log.gz", "app.jsonl"].map { try AtomicRewrite.hash(path: dir + "/data/" + $0) }
+        try s.drop("d.json", #"{"action": "delete", "email": "alice@example.com", "user_id": "1042", "dry_run": true}"#)
+        XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
+        let after = try ["news.csv", "web.log", "old.log.gz", "app.jsonl"].map { try AtomicRewrite.hash(path: dir + "/data/" + $0) }
+        XCTAssertEqual(before, after, "a dry run changes nothing")
+        let rec = try XCTUnwrap(try s.records().first)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.root + "/outbox/\(rec.jobID)/manifest.json"))) as! [String: Any]
+        XCTAssertEqual((manifest["erasure"] as? [String: Any])?["dry_run"] as? Bool, true)
+        // Now for real, dropping log lines.
+        try s.drop("d2.json", #"{"action": "delete", "email": "alice@example.com", "user_id": "1042"}"#)
+        XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
+        let original = lines(log)
+        XCTAssertEqual(lines(try String(contentsOfFile: dir + "/data/web.log", encoding: .utf8)), [original[1], original[3], ""])
+    }
+
+    func testExportThenDeleteInOneBatchRunInReceivedOrder() throws {
+        let s = try TempSpool()
+        let dir = try setUp(s)
+        try s.drop("1-export.json", #"{"request_id": "E", "action": "export", "email": "alice@example.com"}"#)
+        age(s.root + "/inbox/1-export.json", secondsAgo: 10)
+        try s.drop("2-delete.json", #"{"request_id": "D", "action": "delete", "email": "alice@example.com"}"#)
+        age(s.root + "/inbox/2-delete.json", secondsAgo: 5)
+        try s.drop("3-export.json", #"{"request_id": "E2", "action": "export", "email": "alice@example.com"}"#)
+        XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
+        let recs = try s.records()
+        func records(_ rid: String) -> Int { recs.first { $0.requestID == rid }!.connectors.reduce(0) { $0 + $1.records } }
+        XCTAssertGreaterThan(records("E"), 0, "the export received first saw the data")
+        XCTAssertEqual(records("E2"), 0, "the export received after the delete finds nothing")
+        XCTAssertEqual(recs.first { $0.requestID == "D" }?.status, .completed)
+    }
+}
