@@ -48,7 +48,8 @@ demo: build
 	echo "== submitting sample requests"; \
 	d submit --request-id DEMO-$$stamp-export --email alice@example.com --action export >/dev/null; \
 	d submit --request-id DEMO-$$stamp-phone --phone "+44 20 7946 0000" --action export >/dev/null; \
-	d submit --request-id DEMO-$$stamp-delete --email alice@example.com --action delete --dry-run >/dev/null; \
+	d submit --request-id DEMO-$$stamp-dryrun --email bob@example.org --action delete --dry-run >/dev/null; \
+	sleep 1; d submit --request-id DEMO-$$stamp-delete --email alice@example.com --action delete >/dev/null; \
 	echo "== dsar run"; \
 	d run --settle 0.2 --connectors "$$C" --log-format text 2>"$(SPOOL)/demo/run.log" || { cat "$(SPOOL)/demo/run.log"; exit 1; }; \
 	echo "== dsar status"; \
@@ -64,6 +65,12 @@ demo: build
 	ssh-keygen -Y verify -f "$(SPOOL)/keys/allowed_signers" -I dsar -n dsar-manifest -s "$$E/manifest.json.sig" < "$$E/manifest.json"; \
 	echo; echo "== or all at once with dsar:"; \
 	d verify -i "$$TEAM/age.key" "$$E"; \
+	del=$$(d status --json | python3 -c 'import json,sys; print([j for j in json.load(sys.stdin) if j["request_id"]=="DEMO-'$$stamp'-delete"][0]["job_id"])'); \
+	R="$(SPOOL)/outbox/$$del"; \
+	echo; echo "== the erasure receipt: $$R/manifest.json (signed like the manifest)"; \
+	python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["erasure"]; print("   deleted %d, redacted %d, retained %d (legal hold), remaining %d" % (e["deleted"], e["redacted"], e["retained"], e["remaining"])); [print("   %-10s %-28s deleted %d redacted %d retained %d remaining %d" % (s["connector"], s["strategy"], s["deleted"], s["redacted"], s["retained"], s["remaining"])) for s in e["sources"]]' "$$R/manifest.json"; \
+	ssh-keygen -Y verify -f "$(SPOOL)/keys/allowed_signers" -I dsar -n dsar-manifest -s "$$R/manifest.json.sig" < "$$R/manifest.json"; \
+	echo "   alice@example.com left in the sample sources (near misses like malice@ do not count): $$(grep -riwlF 'alice@example.com' "$$C/sample-data" | wc -l) files"; \
 	echo; echo "== the audit journal (hash chain, signed checkpoints, this manifest's head in the chain):"; \
 	d audit verify --manifest "$$E/manifest.json"; \
 	rm -f /tmp/dsar-demo-bundle.zip

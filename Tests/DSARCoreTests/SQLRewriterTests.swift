@@ -606,12 +606,56 @@ final class SQLRewriterTests: XCTestCase {
         XCTAssertEqual(String(decoding: try bytes(a), as: UTF8.self), "INSERT INTO t VALUES (1,'a');\n")
     }
 
-    func testZZDumpOutputs() throws {
-        try? FileManager.default.createDirectory(atPath: "/tmp/rw-out", withIntermediateDirectories: true)
-        for (file, dialect) in Self.dumps {
-            let out = try rewriteFixture(file, dialect)
-            try? FileManager.default.removeItem(atPath: "/tmp/rw-out/" + file)
-            try FileManager.default.copyItem(atPath: out, toPath: "/tmp/rw-out/" + file)
+    // MARK: - Size (opt-in: DSAR_SQL_REWRITE_BENCH=1)
+
+    /// A large COPY dump and a large extended-INSERT dump (about 150 MB each) with a few thousand edits:
+    /// prints the time and the process's peak RSS. Skipped unless DSAR_SQL_REWRITE_BENCH=1.
+    func testLargeDumpsStreamInBoundedMemory() throws {
+        guard ProcessInfo.processInfo.environment["DSAR_SQL_REWRITE_BENCH"] == "1" else {
+            throw XCTSkip("set DSAR_SQL_REWRITE_BENCH=1 to rewrite two ~150 MB dumps")
+        }
+        let dir = try tempDir()
+        let pad = String(repeating: "x", count: 50)
+        func make(_ name: String, _ head: String, _ line: (Int) -> String, _ tail: String, rows: Int) throws -> String {
+            let path = dir + "/" + name
+            FileManager.default.createFile(atPath: path, contents: nil)
+            let h = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+            defer { try? h.close() }
+            var chunk = head
+            for i in 0..<rows {
+                chunk += line(i)
+                if chunk.utf8.count > 1 << 20 {
+                    h.write(Data(chunk.utf8))
+                    chunk = ""
+                }
+            }
+            h.write(Data((chunk + tail).utf8))
+            return path
+        }
+        let rows = 1_500_000
+        let copy = try make(
+            "big_copy.sql", "CREATE TABLE public.t (id integer, email text, note text);\nCOPY public.t (id, email, note) FROM stdin;\n",
+            { "\($0)\tuser\($0)@example.com\t\(pad)\n" }, "\\.\n", rows: rows)
+        let inserts = try make(
+            "big_insert.sql", "CREATE TABLE `t` (`id` int, `email` text, `note` text);\n",
+            { i in (i % 1000 == 0 ? "INSERT INTO `t` VALUES " : ",") + "(\(i),'user\(i)@example.com','\(pad)')" + (i % 1000 == 999 ? ";\n" : "") },
+            "", rows: rows)
+        for (path, dialect) in [(copy, SQLDialect.postgres), (inserts, SQLDialect.mysql)] {
+            var plan = SQLRewritePlan()
+            var reader = try SQLDumpReader(path: path, dialect: dialect)
+            try reader.forEachRow { r in
+                guard let id = id(r) else { return }
+                if id % 997 == 0 { plan.add(r, .delete) } else if id % 1009 == 0 { plan.add(r, .redact(columns: [1, 2], placeholder: "[REDACTED]")) }
+            }
+            let t0 = Date()
+            let out = try rewrite(path, dialect, plan)
+            let secs = Date().timeIntervalSince(t0)
+            var usage = rusage()
+            getrusage(RUSAGE_SELF, &usage)
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+            print("rewrite \(dialect) \(size >> 20) MiB, \(plan.count) edits: \(String(format: "%.1f", secs)) s, peak RSS \(usage.ru_maxrss >> 10) MiB")
+            XCTAssertEqual(out.deleted + out.redacted, plan.count)
+            try? FileManager.default.removeItem(atPath: out.path)
         }
     }
 }

@@ -18,7 +18,7 @@ public enum CrashPoint {
     /// Every crash point the code has, for tests that loop over them.
     public static let all = [
         "claim.renamed", "claim.recorded", "job.running", "job.scanned", "publish.staged", "publish.renamed",
-        "job.recorded", "job.retired",
+        "job.recorded", "job.retired", "journal.appended", "seal.writing", "erase.synced", "erase.renamed",
     ]
 
     /// Marks a point; kills the process if it is the configured one.

@@ -123,7 +123,7 @@ public enum SQLRewriter {
             for c in s.utf8 {
                 switch c {
                 case SQLByte.quote: out += [SQLByte.quote, SQLByte.quote]
-                case SQLByte.backslash: out += [SQLByte.backslash]
+                case SQLByte.backslash: out += [SQLByte.backslash, SQLByte.backslash]
                 case 0: out += [SQLByte.backslash, 0x30]
                 case SQLByte.lf: out += [SQLByte.backslash, 0x6E]
                 case SQLByte.cr: out += [SQLByte.backslash, 0x72]
