@@ -128,4 +128,83 @@ final class ErasureE2ETests: XCTestCase {
         XCTAssertEqual(records("E2"), 0, "the export received after the delete finds nothing")
         XCTAssertEqual(recs.first { $0.requestID == "D" }?.status, .completed)
     }
+
+    let dump = """
+        CREATE TABLE public.customers (
+            id integer NOT NULL,
+            email text NOT NULL,
+            name text
+        );
+        CREATE TABLE public.orders (
+            id integer NOT NULL,
+            customer_id integer NOT NULL,
+            total numeric(10,2)
+        );
+        COPY public.customers (id, email, name) FROM stdin;
+        1042\talice@example.com\tAlice
+        1043\tbob@example.org\tBob
+        10420\tmalice@example.com\tMal
+        \\.
+
+        COPY public.orders (id, customer_id, total) FROM stdin;
+        1\t1042\t19.99
+        2\t1043\t5.00
+        3\t1042\t7.50
+        \\.
+
+        """
+
+    func sqlSetup(_ s: TempSpool) throws -> String {
+        let dir = s.base + "/connectors"
+        try write(dir + "/data/shop.sql", dump)
+        try write(
+            dir + "/shop.yaml",
+            "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\ntables:\n  customers: { match: { email: email, id: user_id }, erase: delete }\n  orders: { match: { customer_id: user_id }, erase: retain, reason: \"invoices, tax law\" }\n"
+        )
+        try s.initialize()
+        return dir
+    }
+
+    func testRetainedTablesAreUntouchedAndListedInTheReceipt() throws {
+        let s = try TempSpool()
+        let dir = try sqlSetup(s)
+        try s.drop("d.json", #"{"action": "delete", "email": "alice@example.com"}"#)
+        XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
+        let after = try String(contentsOfFile: dir + "/data/shop.sql", encoding: .utf8)
+        XCTAssertEqual(after, dump.replacingOccurrences(of: "1042\talice@example.com\tAlice\n", with: ""), "only her customer row is gone; orders kept")
+        let rec = try XCTUnwrap(try s.records().first)
+        XCTAssertEqual(rec.status, .completed, rec.error ?? "")
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.root + "/outbox/\(rec.jobID)/manifest.json"))) as! [String: Any]
+        let e = try XCTUnwrap(m["erasure"] as? [String: Any])
+        XCTAssertEqual(e["remaining"] as? Int, 0, "retained records do not count as remaining")
+        XCTAssertEqual(e["retained"] as? Int, 2)
+        let kept = try XCTUnwrap((e["retained_records"] as? [[String: Any]])?.first)
+        XCTAssertEqual(kept["reason"] as? String, "invoices, tax law")
+        XCTAssertEqual(kept["records"] as? Int, 2)
+    }
+
+    /// kill -9 at every point of the rewrite, looped: each file is wholly old or wholly new and
+    /// parses fully; the next run finishes the erasure.
+    func testKill9DuringARewriteLeavesEachFileOldOrNew() throws {
+        let newDump = dump.replacingOccurrences(of: "1042\talice@example.com\tAlice\n", with: "")
+        for point in ["erase.synced", "erase.renamed", "job.scanned", "journal.appended:40"] {
+            let s = try TempSpool()
+            let dir = try sqlSetup(s)
+            try s.drop("d.json", #"{"action": "delete", "email": "alice@example.com"}"#)
+            let crashed = try s.dsar(["run", "--settle", "0", "--connectors", dir], env: ["DSAR_CRASH_AT": point])
+            XCTAssertTrue(crashed.signaled || crashed.status == 0, point)
+            let mid = try String(contentsOfFile: dir + "/data/shop.sql", encoding: .utf8)
+            XCTAssertTrue(mid == dump || mid == newDump, "\(point): the dump is neither old nor new")
+            var reader = try SQLDumpReader(path: dir + "/data/shop.sql")
+            var rows = 0
+            try reader.forEachRow { _ in rows += 1 }
+            XCTAssertEqual(rows, mid == dump ? 6 : 5, point)
+            let again = try s.dsar(["run", "--settle", "0", "--connectors", dir])
+            XCTAssertEqual(again.status, 0, "\(point): \(again.stderr)")
+            XCTAssertEqual(try String(contentsOfFile: dir + "/data/shop.sql", encoding: .utf8), newDump, point)
+            XCTAssertEqual(try s.records().first?.status, .completed, point)
+            XCTAssertEqual(try s.dsar(["audit", "verify"]).status, 0, point)
+            XCTAssertEqual(try FileSystem.list(dir + "/data").filter { $0.hasPrefix(".") }, [], "\(point): a temp file was left")
+        }
+    }
 }

@@ -24,6 +24,7 @@ public enum AtomicRewrite {
         var st = stat()
         guard fstat(inFD, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
         let dir = (path as NSString).deletingLastPathComponent
+        removeStaleTemps(for: path)
         let tmp = (dir.isEmpty ? "." : dir) + "/.\((path as NSString).lastPathComponent).dsar-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
         let outFD = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         if outFD < 0 { throw DSARError.syscall("cannot create", path: tmp) }
@@ -52,6 +53,18 @@ public enum AtomicRewrite {
         try FileSystem.syncDirectory(dir.isEmpty ? "." : dir)
         CrashPoint.hit("erase.renamed")
         return Result(before: before, after: after, changed: true)
+    }
+
+    /// Removes temp files a killed rewrite of `path` left behind (`.<name>.dsar-<pid>-<n>.tmp` whose
+    /// process is gone). They hold the new, already-erased content, never the old.
+    static func removeStaleTemps(for path: String) {
+        let dir = (path as NSString).deletingLastPathComponent
+        let prefix = ".\((path as NSString).lastPathComponent).dsar-"
+        for name in (try? FileSystem.list(dir.isEmpty ? "." : dir)) ?? [] where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+            let pid = Int32(name.dropFirst(prefix.count).split(separator: "-").first ?? "") ?? 0
+            if pid > 0 && pid != getpid() && kill(pid, 0) == 0 { continue }
+            unlink((dir.isEmpty ? "." : dir) + "/" + name)
+        }
     }
 
     /// SHA-256 (hex) of a whole file, read with pread from offset 0.
