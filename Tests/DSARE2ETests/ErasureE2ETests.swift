@@ -207,4 +207,20 @@ final class ErasureE2ETests: XCTestCase {
             XCTAssertEqual(try FileSystem.list(dir + "/data").filter { $0.hasPrefix(".") }, [], "\(point): a temp file was left")
         }
     }
+
+    func testSeveralDeletesTouchingOneFileAreAppliedInOneRewrite() throws {
+        let s = try TempSpool()
+        let dir = try sqlSetup(s)
+        try s.drop("a.json", #"{"action": "delete", "email": "alice@example.com"}"#)
+        try s.drop("b.json", #"{"action": "delete", "email": "bob@example.org"}"#)
+        XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
+        let erased = try Journal(layout: s.layout, signer: nil).entries().filter { $0.entry.type == "file.erased" && "\($0.entry.details)".contains("customers") }
+        XCTAssertEqual(erased.count, 2, "one entry per job")
+        // Both jobs saw the same single rewrite: the same before and after hashes.
+        XCTAssertEqual(Set(erased.map { "\($0.entry.details["sha256_before"]!)/\($0.entry.details["sha256_after"]!)" }).count, 1)
+        let after = try String(contentsOfFile: dir + "/data/shop.sql", encoding: .utf8)
+        XCTAssertFalse(after.contains("\talice@example.com\t"))
+        XCTAssertFalse(after.contains("bob@example.org"), after)
+        XCTAssertTrue(after.contains("malice@example.com"))
+    }
 }
