@@ -1,4 +1,5 @@
 import DSARCore
+import DSARTestSupport
 import Foundation
 import XCTest
 
@@ -6,33 +7,13 @@ import XCTest
     import Glibc
 #endif
 
-/// Runs a tool found on PATH; stdin from a file (or /dev/null), stdout and stderr captured in files.
-private func runTool(_ tool: String, _ args: [String], stdinPath: String? = nil) throws -> (
-    status: Int32, stdout: String, stderr: String
-) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [tool] + args
-    let base = NSTemporaryDirectory() + "dsar-sshsigtest-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
-    defer {
-        unlink(base + ".out")
-        unlink(base + ".err")
-    }
-    let out = FileHandle(forWritingAtPath: base + ".out")!
-    let err = FileHandle(forWritingAtPath: base + ".err")!
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = stdinPath.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    try out.close()
-    try err.close()
-    let o = String(decoding: FileManager.default.contents(atPath: base + ".out") ?? Data(), as: UTF8.self)
-    let e = String(decoding: FileManager.default.contents(atPath: base + ".err") ?? Data(), as: UTF8.self)
-    return (p.terminationStatus, o, e)
+/// The shared tool runner, with stdout as text.
+private func runText(_ tool: String, _ args: [String], stdinPath: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    let r = try DSARTestSupport.runTool(tool, args, stdinPath: stdinPath)
+    return (r.status, String(decoding: r.stdout, as: UTF8.self), r.stderr)
 }
+
+/// Runs a tool found on PATH; stdin from a file (or /dev/null), stdout and stderr captured in files.
 
 private func write(_ path: String, _ text: String, mode: Int = 0o600) throws {
     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
@@ -66,7 +47,7 @@ final class SSHSigTests: XCTestCase {
     /// `ssh-keygen -t ed25519 -N '' -f PATH`; returns the private key path.
     func sshKeygen(_ name: String, comment: String = "made-by-ssh-keygen") throws -> String {
         let path = dir + "/" + name
-        let r = try runTool("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path])
+        let r = try runText("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path])
         XCTAssertEqual(r.status, 0, r.stderr)
         return path
     }
@@ -81,7 +62,7 @@ final class SSHSigTests: XCTestCase {
 
     /// `ssh-keygen -Y verify`; true when it accepts.
     func sshVerify(allowed: String, principal: String, namespace: String, sig: String, message: String) throws -> Bool {
-        let r = try runTool(
+        let r = try runText(
             "ssh-keygen", ["-Y", "verify", "-f", allowed, "-I", principal, "-n", namespace, "-s", sig], stdinPath: message)
         return r.status == 0
     }
@@ -91,7 +72,7 @@ final class SSHSigTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: message + ".sig")
         var args = ["-Y", "sign", "-f", key, "-n", namespace]
         if let hashalg { args += ["-O", "hashalg=\(hashalg)"] }
-        let r = try runTool("ssh-keygen", args + [message])
+        let r = try runText("ssh-keygen", args + [message])
         XCTAssertEqual(r.status, 0, r.stderr)
         return read(message + ".sig")
     }
@@ -165,12 +146,12 @@ final class SSHSigTests: XCTestCase {
 
     func testPrivateKeyFileUsableBySSHKeygen() throws {
         let (key, path) = try ourKey("ours")
-        let r = try runTool("ssh-keygen", ["-y", "-f", path])
+        let r = try runText("ssh-keygen", ["-y", "-f", path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), key.publicKeyLine)
         XCTAssertTrue(key.publicKeyLine.hasPrefix("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"))
         // fingerprint matches ssh-keygen -l
-        let l = try runTool("ssh-keygen", ["-l", "-f", path])
+        let l = try runText("ssh-keygen", ["-l", "-f", path])
         XCTAssertTrue(l.stdout.contains(key.fingerprint), l.stdout)
         // re-parsing gives the same key and the same file
         let again = try SSHEd25519Key.load(path: path)
@@ -196,13 +177,13 @@ final class SSHSigTests: XCTestCase {
             XCTAssertTrue(d.message.contains(path) && d.message.contains("chmod 600 \(path)"), d.message)
         }
         let enc = dir + "/enc"
-        let r = try runTool("ssh-keygen", ["-q", "-t", "ed25519", "-N", "a passphrase", "-f", enc])
+        let r = try runText("ssh-keygen", ["-q", "-t", "ed25519", "-N", "a passphrase", "-f", enc])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertThrowsError(try SSHEd25519Key.load(path: enc)) { e in
             XCTAssertTrue("\(e)".contains("encrypted with a passphrase"), "\(e)")
         }
         let ecdsa = dir + "/ecdsa"
-        XCTAssertEqual(try runTool("ssh-keygen", ["-q", "-t", "ecdsa", "-N", "", "-f", ecdsa]).status, 0)
+        XCTAssertEqual(try runText("ssh-keygen", ["-q", "-t", "ecdsa", "-N", "", "-f", ecdsa]).status, 0)
         XCTAssertThrowsError(try SSHEd25519Key.load(path: ecdsa)) { e in
             XCTAssertTrue("\(e)".contains("only ssh-ed25519"), "\(e)")
         }
@@ -230,7 +211,7 @@ final class SSHSigTests: XCTestCase {
         XCTAssertThrowsError(try SSHSig.sign(message, key: key, namespace: "n", hash: "md5"))
         // an ECDSA signature from ssh-keygen: unsupported key type
         let ecdsa = dir + "/ecdsa"
-        XCTAssertEqual(try runTool("ssh-keygen", ["-q", "-t", "ecdsa", "-N", "", "-f", ecdsa]).status, 0)
+        XCTAssertEqual(try runText("ssh-keygen", ["-q", "-t", "ecdsa", "-N", "", "-f", ecdsa]).status, 0)
         try write(dir + "/m", bytes: message)
         let ecSig = try sshSign(key: ecdsa, namespace: namespace, message: dir + "/m")
         XCTAssertThrowsError(try SSHSig.verify(armored: ecSig, message: message, namespace: namespace)) { e in

@@ -250,3 +250,31 @@ public func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
     }
     return condition()
 }
+
+/// Runs a tool found on PATH (via /usr/bin/env) with stdin from a file; stdout as bytes.
+public func runTool(_ tool: String, _ args: [String], stdinPath: String? = nil) throws -> (
+    status: Int32, stdout: [UInt8], stderr: String
+) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = [tool] + args
+    let base = NSTemporaryDirectory() + "dsar-tool-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+        unlink(base + ".out")
+        unlink(base + ".err")
+    }
+    let out = FileHandle(forWritingAtPath: base + ".out")!
+    let err = FileHandle(forWritingAtPath: base + ".err")!
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = stdinPath.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    try out.close()
+    try err.close()
+    let o = [UInt8](FileManager.default.contents(atPath: base + ".out") ?? Data())
+    let e = String(decoding: FileManager.default.contents(atPath: base + ".err") ?? Data(), as: UTF8.self)
+    return (p.terminationStatus, o, e)
+}

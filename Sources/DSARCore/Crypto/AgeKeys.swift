@@ -49,21 +49,9 @@ public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
     /// Parses `age1…` (Bech32, HRP `age`).
     public init(parsing text: String) throws {
         let t = text.trimmingCharacters(in: .whitespaces)
-        let decoded: (hrp: String, data: [UInt8])
-        do {
-            decoded = try Bech32.decode(t)
-        } catch let e as DSARError {
-            throw DSARError(.invalidInput, "\"\(t)\" is not an age recipient: \(e.message)")
-        }
-        guard decoded.hrp == "age" else {
-            throw DSARError(
-                .invalidInput,
-                "\"\(t)\" is not an age X25519 recipient (expected \"age1…\"; only X25519 recipients are supported)")
-        }
-        guard decoded.data.count == 32 else {
-            throw DSARError(.invalidInput, "\"\(t)\" is not an age recipient: the key is \(decoded.data.count) bytes, not 32")
-        }
-        self.publicKey = decoded.data
+        self.publicKey = try AgeKeyText.decode32(
+            t, hrp: "age", what: "\"\(t)\" is not an age recipient",
+            wrongKind: "\"\(t)\" is not an age X25519 recipient (expected \"age1…\"; only X25519 recipients are supported)")
     }
 
     /// The `age1…` form.
@@ -82,22 +70,10 @@ public struct AgeIdentity: Sendable {
 
     /// Parses `AGE-SECRET-KEY-1…` (Bech32, HRP `AGE-SECRET-KEY-`).
     public init(parsing text: String) throws {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        let decoded: (hrp: String, data: [UInt8])
-        do {
-            decoded = try Bech32.decode(t)
-        } catch let e as DSARError {
-            throw DSARError(.invalidInput, "not an age identity: \(e.message)")
-        }
-        guard decoded.hrp == "age-secret-key-" else {
-            throw DSARError(
-                .invalidInput,
-                "not an age X25519 identity (expected \"AGE-SECRET-KEY-1…\"; plugin, post-quantum and passphrase identities are not supported)")
-        }
-        guard decoded.data.count == 32 else {
-            throw DSARError(.invalidInput, "not an age identity: the key is \(decoded.data.count) bytes, not 32")
-        }
-        self.secret = decoded.data
+        // The secret itself never appears in a message.
+        self.secret = try AgeKeyText.decode32(
+            text.trimmingCharacters(in: .whitespaces), hrp: "age-secret-key-", what: "not an age identity",
+            wrongKind: "not an age X25519 identity (expected \"AGE-SECRET-KEY-1…\"; plugin, post-quantum and passphrase identities are not supported)")
     }
 
     /// A fresh random identity.
@@ -192,5 +168,23 @@ public enum AgeKeys {
             out.append((i + 1, line))
         }
         return out
+    }
+}
+
+/// Decoding of the Bech32 key strings of age.
+enum AgeKeyText {
+    /// The 32-byte key of a Bech32 string with the given HRP; errors start with `what`.
+    static func decode32(_ t: String, hrp: String, what: String, wrongKind: String) throws -> [UInt8] {
+        let decoded: (hrp: String, data: [UInt8])
+        do {
+            decoded = try Bech32.decode(t)
+        } catch let e as DSARError {
+            throw DSARError(.invalidInput, "\(what): \(e.message)")
+        }
+        guard decoded.hrp == hrp else { throw DSARError(.invalidInput, wrongKind) }
+        guard decoded.data.count == 32 else {
+            throw DSARError(.invalidInput, "\(what): the key is \(decoded.data.count) bytes, not 32")
+        }
+        return decoded.data
     }
 }
