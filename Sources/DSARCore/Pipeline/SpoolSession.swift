@@ -23,6 +23,7 @@ public struct SpoolSession {
             let dir = try ConnectorLocator.directory(explicit: connectorsDir, layout: layout)
             logger.warning("no connectors configured; jobs will search nothing", metadata: ["connectors": "\(dir)"])
         }
+        try SpoolSession.checkPermissions(layout)
         let lock = try SpoolLock.acquire(layout, wait: wait, purpose: purpose)
         let signer = try ManifestSigner.load(layout, config: config)
         let journal = try Journal(layout: layout, signer: signer)
@@ -56,6 +57,33 @@ public struct SpoolSession {
             }
         }
         return SpoolSession(layout: layout, config: config, lock: lock, processor: processor, journal: journal)
+    }
+
+    /// Refuses to run on a spool whose key directory or journal is group/world-writable, or whose
+    /// private keys are readable by others, naming the path and the fix.
+    public static func checkPermissions(_ layout: SpoolLayout) throws {
+        for dir in [layout.keys, layout.journal] {
+            guard let st = try FileSystem.lstatus(dir) else { continue }
+            if st.kind != .directory {
+                throw DSARError(.permissions, "\(dir) must be a directory, not a \(st.kind.rawValue)", path: dir)
+            }
+            if st.mode & 0o022 != 0 {
+                throw DSARError(
+                    .permissions,
+                    "\(dir) is writable by group or others (mode \(String(st.mode & 0o777, radix: 8))); anyone could forge keys or journal entries. Run: chmod go-w \(dir)",
+                    path: dir)
+            }
+        }
+        for name in (try? FileSystem.list(layout.keys)) ?? [] where !name.hasSuffix(".pub") && name != "allowed_signers" && !name.hasPrefix(".") {
+            let path = layout.keys + "/" + name
+            guard let st = try FileSystem.lstatus(path), st.kind == .regular else { continue }
+            if st.mode & 0o077 != 0 {
+                throw DSARError(
+                    .permissions,
+                    "the private key \(path) is accessible by group or others (mode \(String(st.mode & 0o777, radix: 8))). Run: chmod 600 \(path)",
+                    path: path)
+            }
+        }
     }
 
     /// Creates the spool directories, a commented `config.yaml` and the pseudonym key (idempotent).
