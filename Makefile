@@ -8,7 +8,7 @@ APT_BUILD  := libarchive-dev zlib1g-dev pkg-config
 APT_TOOLS  := age libarchive-tools unzip sqlite3 openssh-client time python3 gzip
 APT        := $(APT_BUILD) $(APT_TOOLS)
 
-.PHONY: all deps build test demo clean
+.PHONY: all deps build test demo bench clean
 
 all: build
 
@@ -36,6 +36,9 @@ demo: build
 	TEAM="$(SPOOL)/demo-team-keys"; \
 	echo "== privacy team keys (demo only: in production the team keeps age.key, you get only age.pub)"; \
 	"$(BIN)" keygen --out "$$TEAM" >/dev/null; \
+	if grep -q '^require_signed_requests: true' "$(SPOOL)/config.yaml"; then \
+	  sed -i 's/^require_signed_requests: true.*/require_signed_requests: false   # DEMO ONLY: production spools require signed requests/' "$(SPOOL)/config.yaml"; fi; \
+	echo "== demo: signed requests are turned OFF in $(SPOOL)/config.yaml (a new spool requires them)"; \
 	if ! grep -q '^recipients:' "$(SPOOL)/config.yaml"; then \
 	  printf 'recipients: [ demo-team-keys/age.pub ]\n' >> "$(SPOOL)/config.yaml"; fi; \
 	echo "   recipient: $$(cat $$TEAM/age.pub)"; \
@@ -74,6 +77,25 @@ demo: build
 	echo; echo "== the audit journal (hash chain, signed checkpoints, this manifest's head in the chain):"; \
 	d audit verify --manifest "$$E/manifest.json"; \
 	rm -f /tmp/dsar-demo-bundle.zip
+
+# Benchmark (see bench/README.md): corpus of BENCH_MB MiB, median of BENCH_RUNS runs, table in bench/RESULTS.md.
+# PROFILE=1 also profiles the 1000-subject case on a 20 MiB corpus; a dsar run is killed after BENCH_TIMEOUT s.
+BENCH_MB      ?= 200
+BENCH_RUNS    ?= 3
+BENCH_TIMEOUT ?= 900
+PROFILE       ?=
+APT_BENCH     := ripgrep time libarchive-tools age $(if $(filter-out 0,$(PROFILE)),valgrind linux-perf)
+
+bench: deps
+	@missing=""; for p in $(APT_BENCH); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing — run: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+	$(SWIFT) build -c release --scratch-path .build-release
+	python3 bench/bench.py --mb $(BENCH_MB) --runs $(BENCH_RUNS) --timeout $(BENCH_TIMEOUT) \
+	  --bin $(CURDIR)/.build-release/release/dsar $(if $(filter-out 0,$(PROFILE)),--profile)
 
 clean:
 	rm -rf .build

@@ -28,6 +28,10 @@ public struct SpoolConfig: Sendable {
     public var outboxGroup: String?
     /// Published entries older than this many days are removed by `dsar run`.
     public var outboxRetentionDays = 30
+    /// Accept `X.json` only with `X.json.sig`, an SSHSIG (namespace `dsar-request`) by a key in `requestSigners`.
+    public var requireSignedRequests = false
+    /// The allowed_signers file for request signatures.
+    public var requestSigners: String?
 
     public init() {}
 
@@ -35,7 +39,7 @@ public struct SpoolConfig: Sendable {
     public static let keys = [
         "max_request_bytes", "settle_seconds", "reject_after_seconds", "default_regulation", "inbox_group",
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
-        "outbox_retention_days",
+        "outbox_retention_days", "require_signed_requests", "request_signers",
     ]
 
     /// Reads `config.yaml` from the spool; a missing file gives the defaults.
@@ -70,6 +74,8 @@ public struct SpoolConfig: Sendable {
         if let v = y.string("signer_principal") { c.signerPrincipal = v }
         c.outboxGroup = y.string("outbox_group")
         if let v = y.int("outbox_retention_days", range: 1...3650) { c.outboxRetentionDays = v }
+        if let v = y.bool("require_signed_requests") { c.requireSignedRequests = v }
+        if let v = y.string("request_signers") { c.requestSigners = resolve(v) }
         y.rejectUnknownKeys(allowed: keys)
         try y.throwIfProblems()
         return c
@@ -78,6 +84,8 @@ public struct SpoolConfig: Sendable {
     /// The commented file `dsar init` writes.
     public static let template = """
         # dsar spool configuration. Every key is optional; the values shown are the defaults.
+        require_signed_requests: true     # X.json is taken only with X.json.sig (ssh-keygen -Y sign -n dsar-request)
+        # request_signers: keys/request_signers   # allowed_signers file of who may sign requests
         # max_request_bytes: 1048576      # larger drops are rejected at once
         # settle_seconds: 2               # a drop must keep its size and mtime this long before it is taken
         # reject_after_seconds: 600       # an unparseable drop is retried this long, then rejected

@@ -34,6 +34,10 @@ public final class Processor {
     public var rejectAfterSeconds: Double
 
     var tracker: SettleTracker
+    /// Who may sign requests (when signed requests are required).
+    let requestSigners: AllowedSigners?
+    /// The SSHSIG namespace of request signatures.
+    public static let requestNamespace = "dsar-request"
     var requestIndex: [String: (jobID: String, status: JobStatus)] = [:]
     let parser: RequestParser
 
@@ -72,6 +76,18 @@ public final class Processor {
         self.tracker = SettleTracker(settle: config.settleSeconds)
         self.rejectAfterSeconds = config.rejectAfterSeconds
         self.parser = RequestParser(defaultRegulation: config.defaultRegulation)
+        if config.requireSignedRequests {
+            let path = config.requestSigners ?? layout.keys + "/request_signers"
+            guard FileSystem.exists(path) else {
+                throw DSARError(
+                    .config,
+                    "require_signed_requests is on but there is no request signers file at \(path): create it in OpenSSH allowed_signers format (principal ssh-ed25519 AAAA…), or set request_signers in \(layout.config)",
+                    path: path)
+            }
+            self.requestSigners = try AllowedSigners(contentsOf: path)
+        } else {
+            self.requestSigners = nil
+        }
         for r in try store.all(onError: { logger.error("\($0.message)") }) {
             if let rid = r.requestID { requestIndex[rid] = (r.jobID, r.status) }
         }
@@ -97,7 +113,7 @@ public final class Processor {
                 try FileSystem.remove(dir + "/" + name)
             }
         }
-        for name in try FileSystem.list(layout.active) where !name.hasPrefix(".") {
+        for name in try FileSystem.list(layout.active) where !name.hasPrefix(".") && !name.hasSuffix(".json.sig") {
             let path = layout.active + "/" + name
             let jobID = name.hasSuffix(".json") ? String(name.dropLast(5)) : ""
             guard UUIDv7.isValid(jobID) else {
@@ -168,7 +184,34 @@ public final class Processor {
                 break
             }
             present.insert(name)
-            guard tracker.observe(name, st, now: now) else {
+            var sigStatus: FileSystem.Status?
+            if requestSigners != nil {
+                // The pickup rule waits for both files.
+                let sigName = name + ".sig"
+                sigStatus = try FileSystem.lstatus(layout.inbox + "/" + sigName)
+                guard let sig = sigStatus else {
+                    if now.timeIntervalSince(st.mtime) >= rejectAfterSeconds {
+                        tracker.forget(name)
+                        try reject(name, reason: "no signature: \(sigName) is missing and signed requests are required (sign with ssh-keygen -Y sign -f KEY -n dsar-request \(name))", into: &report)
+                    } else {
+                        _ = tracker.observe(name, st, now: now)
+                        report.waiting.append(name)
+                    }
+                    continue
+                }
+                guard sig.kind == .regular, sig.size <= 64 * 1024 else {
+                    tracker.forget(name)
+                    try reject(name, reason: "\(sigName) is not a regular file of at most 64 KiB", into: &report)
+                    continue
+                }
+                present.insert(sigName)
+                let sigSettled = tracker.observe(sigName, sig, now: now)
+                let settled = tracker.observe(name, st, now: now)
+                guard sigSettled && settled else {
+                    report.waiting.append(name)
+                    continue
+                }
+            } else if !tracker.observe(name, st, now: now) {
                 report.waiting.append(name)
                 continue
             }
@@ -205,8 +248,19 @@ public final class Processor {
                     into: &report, type: "request.duplicate", jobID: first.jobID)
                 continue
             }
+            var signer: String?
+            if let signers = requestSigners {
+                tracker.forget(name + ".sig")
+                switch verifySignature(name, bytes: bytes, signers: signers, now: now) {
+                case .success(let principal): signer = principal
+                case .failure(let why):
+                    tracker.forget(name)
+                    try reject(name, reason: why.message, into: &report)
+                    continue
+                }
+            }
             tracker.forget(name)
-            if let jobID = try claim(name, request: request, settled: st) {
+            if let jobID = try claim(name, request: request, settled: st, signer: signer) {
                 report.claimed.append(jobID)
             } else {
                 report.waiting.append(name)
@@ -216,11 +270,36 @@ public final class Processor {
         return report
     }
 
+    /// Checks `name.sig` over the request bytes: a valid SSHSIG in namespace `dsar-request` by a key
+    /// that `request_signers` allows now. Returns the signer's principal.
+    func verifySignature(_ name: String, bytes: [UInt8], signers: AllowedSigners, now: Date) -> Result<String, DSARError> {
+        let sigPath = layout.inbox + "/" + name + ".sig"
+        let blob: [UInt8]
+        do {
+            let sig = String(decoding: try FileSystem.readFile(sigPath, limit: 64 * 1024), as: UTF8.self)
+            blob = try SSHSig.verify(armored: sig, message: bytes, namespace: Processor.requestNamespace)
+        } catch {
+            return .failure(DSARError(.verification, "invalid signature \(name).sig: \(error)"))
+        }
+        let principals = signers.principals(for: blob, namespace: Processor.requestNamespace, at: now)
+        if let p = principals.first { return .success(p) }
+        let reasons = signers.entries.filter { $0.keyBlob == blob }.flatMap { e in
+            e.principals.split(separator: ",").map(String.init).compactMap { signers.check(principal: $0, keyBlob: blob, namespace: Processor.requestNamespace, at: now) }
+        }
+        if let why = reasons.first {
+            return .failure(DSARError(.verification, "signature \(name).sig by \(SSHSig.fingerprint(of: blob)) is not accepted: \(why)"))
+        }
+        return .failure(DSARError(.verification, "signature \(name).sig is by an unknown key \(SSHSig.fingerprint(of: blob)) (not in \(signers.path))"))
+    }
+
     /// When the tracker next expects a waiting drop to settle.
     public var nextSettleTime: Date? { tracker.nextSettleTime() }
 
     func reject(_ name: String, reason: String, into report: inout IntakeReport, type: String = "request.rejected", jobID: String? = nil) throws {
         let stored = try inbox.reject(name, reason: reason)
+        if !name.hasSuffix(".sig"), FileSystem.exists(layout.inbox + "/" + name + ".sig") {
+            try inbox.reject(name + ".sig", reason: "the signature of a rejected request: \(reason)")
+        }
         report.rejected.append((name, reason))
         logger.warning("request rejected", metadata: ["file": "\(name)", "rejected_as": "\(stored)", "reason": "\(reason)"])
         try audit.append(AuditEvent(type, jobID: jobID, details: [
@@ -230,10 +309,14 @@ public final class Processor {
     }
 
     /// Moves a settled, valid drop into `active/` under a new job id and writes its PENDING record.
-    func claim(_ name: String, request: DSARRequest, settled: FileSystem.Status) throws -> String? {
+    func claim(_ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil) throws -> String? {
         let jobID = UUIDv7.make()
         let from = layout.inbox + "/" + name
         let to = layout.activeRequest(jobID)
+        if signer != nil {
+            // The signature travels with the request (first, so a crash never leaves a claimed request without it).
+            try FileSystem.rename(from + ".sig", to: to + ".sig")
+        }
         guard try FileSystem.renameNoReplace(from, to: to) else { return nil }
         try FileSystem.syncDirectory(layout.active)
         try FileSystem.syncDirectory(layout.inbox)
@@ -248,7 +331,7 @@ public final class Processor {
             return nil
         }
         _ = chmod(to, 0o600)
-        let rec = try createRecord(jobID: jobID, request: request, dropTime: settled.mtime, note: "claimed from inbox")
+        let rec = try createRecord(jobID: jobID, request: request, dropTime: settled.mtime, note: "claimed from inbox", signer: signer)
         CrashPoint.hit("claim.recorded")
         try audit.append(AuditEvent("job.claimed", jobID: jobID, subject: rec.subject, details: [
             JSONMember(key: "file", value: .string("active/\(jobID).json"))
@@ -257,13 +340,14 @@ public final class Processor {
             JSONMember(key: "action", value: .string(request.action.rawValue)),
             JSONMember(key: "regulation", value: .string(request.regulation.rawValue)),
             JSONMember(key: "identifier_types", value: .array(request.identifiers.map { .string($0.type) })),
+            JSONMember(key: "signer", value: .str(signer)),
         ]))
         logger.info("request claimed", metadata: ["file": "\(name)", "job": "\(jobID)", "action": "\(request.action.rawValue)"])
         return jobID
     }
 
     @discardableResult
-    func createRecord(jobID: String, request: DSARRequest, dropTime: Date, note: String) throws -> JobRecord {
+    func createRecord(jobID: String, request: DSARRequest, dropTime: Date, note: String, signer: String? = nil) throws -> JobRecord {
         let now = Date()
         let received = request.receivedAt ?? dropTime
         let deadline = Deadline.initial(receivedAt: received, regulation: request.regulation)
@@ -275,6 +359,7 @@ public final class Processor {
             identifiers: request.identifiers.map {
                 JobRecord.IdentifierRef(type: $0.type, pseudonym: pseudonymizer.pseudonym($0), provenance: "request")
             })
+        rec.signer = signer
         rec.note("claimed", note, now: now)
         try store.withRecordsLock { try store.save(rec) }
         if let rid = request.requestID { requestIndex[rid] = (jobID, .pending) }
@@ -609,6 +694,7 @@ public final class Processor {
         let path = layout.activeRequest(jobID)
         guard FileSystem.exists(path) else { return }
         if status == .completed {
+            try FileSystem.remove(path + ".sig")
             try FileSystem.remove(path)
             try FileSystem.syncDirectory(layout.active)
         } else {
@@ -619,6 +705,9 @@ public final class Processor {
     func moveActiveAside(_ jobID: String, reason: String) throws {
         let text = "\(Timestamp.format(Date())) job \(jobID): \(reason)\n"
         try FileSystem.writeAtomically(layout.failed + "/\(jobID).reason", Array(text.utf8), mode: 0o600)
+        if FileSystem.exists(layout.activeRequest(jobID) + ".sig") {
+            try FileSystem.rename(layout.activeRequest(jobID) + ".sig", to: layout.failed + "/\(jobID).json.sig")
+        }
         try FileSystem.rename(layout.activeRequest(jobID), to: layout.failed + "/\(jobID).json")
         try FileSystem.syncDirectory(layout.failed)
         try FileSystem.syncDirectory(layout.active)

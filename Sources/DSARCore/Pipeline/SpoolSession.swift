@@ -74,7 +74,7 @@ public struct SpoolSession {
                     path: dir)
             }
         }
-        for name in (try? FileSystem.list(layout.keys)) ?? [] where !name.hasSuffix(".pub") && name != "allowed_signers" && !name.hasPrefix(".") {
+        for name in (try? FileSystem.list(layout.keys)) ?? [] where !name.hasSuffix(".pub") && !name.hasSuffix("signers") && !name.hasPrefix(".") {
             let path = layout.keys + "/" + name
             guard let st = try FileSystem.lstatus(path), st.kind == .regular else { continue }
             if st.mode & 0o077 != 0 {
