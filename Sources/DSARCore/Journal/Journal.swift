@@ -76,15 +76,37 @@ public final class Journal: AuditSink, @unchecked Sendable {
         return try body()
     }
 
-    /// The last complete line of a segment (nil if empty).
+    /// The last complete line of a segment (nil if empty). Reads only the tail of the file, so an
+    /// append costs the same however long the segment is.
     func lastLine(_ path: String) throws -> [UInt8]? {
-        let data = try FileSystem.readFile(path)
-        guard !data.isEmpty else { return nil }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
+        let size = Int(st.st_size)
+        var window = min(size, 64 * 1024)
+        while true {
+            var data = [UInt8](repeating: 0, count: window)
+            let n = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress, window, off_t(size - window)) }
+            guard n == window else { throw DSARError.syscall("cannot read", path: path) }
+            if let line = lastLine(in: data), window == size || line.startIndex > 0 || data.first == 0x0A {
+                return line.isEmpty ? nil : Array(line)
+            }
+            if window == size { return nil }
+            window = min(size, window * 4)
+        }
+    }
+
+    /// The last complete line in `data` (a slice starting after a newline), if `data` holds one.
+    private func lastLine(in data: [UInt8]) -> ArraySlice<UInt8>? {
+        guard !data.isEmpty else { return [] }
         var end = data.count
         if data[end - 1] == 0x0A { end -= 1 }
         var start = end
         while start > 0 && data[start - 1] != 0x0A { start -= 1 }
-        return start < end ? Array(data[start..<end]) : nil
+        // start == 0 means the line may begin before this window (unless the window is the file).
+        return data[start..<end]
     }
 
     /// The current head (nil for an empty journal).
