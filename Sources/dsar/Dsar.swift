@@ -26,7 +26,7 @@ struct Dsar: AsyncParsableCommand {
             """,
         version: DSARVersion.string,
         subcommands: [
-            Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self,
+            Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
         ]
     )
 }
