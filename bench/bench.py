@@ -834,6 +834,14 @@ def tool_version(argv):
         return "?"
 
 
+def git_state():
+    """HEAD and whether the sources differ from it (read-only: no optional index refresh)."""
+    head = tool_version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "--no-optional-locks", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--",
+                            "Sources", "Package.swift"], capture_output=True, text=True).stdout.strip()
+    return head + (" + uncommitted changes in Sources" if dirty else "")
+
+
 def demangle(text):
     dm = shutil.which("swift-demangle") or next(
         (p for p in ("/opt/swift/usr/bin/swift-demangle",) if os.access(p, os.X_OK)), None)
@@ -974,6 +982,7 @@ def main():
         return
     runs = max(1, a.runs)
     t_all = time.time()
+    git_start = git_state()
 
     meta = generate(OUT, a.mb, a.seed, BATCHES)
     files = [f["path"] for f in meta["files"]]
@@ -1044,6 +1053,8 @@ def main():
     scanned = checks[1]["bytes_scanned"]
     mach = machine()
     notes = [m for m, _ in rows if m.note]
+    git_end = git_state()
+    git_note = git_start if git_end == git_start else "%s (HEAD moved to %s during the run)" % (git_start, git_end)
 
     print("\n== dsar benchmark: %.0f MiB corpus (%.0f MiB on disk), median of %d run%s, warm page cache" % (
         logical / MiB, meta["disk_bytes"] / MiB, runs, "" if runs == 1 else "s"))
@@ -1065,7 +1076,8 @@ def main():
     res = RESULTS_TEMPLATE.format(
         date=mach["date"], nproc=mach["nproc"], cpu=mach["cpu"], mem=mach["mem"], kernel=mach["kernel"], mb=a.mb,
         runs=runs, s="" if runs == 1 else "s", seed=a.seed, timeout=a.timeout, slow=SLOW_RUN_S,
-        dsarv=tool_version([dsar, "--version"]), git=tool_version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
+        dsarv=tool_version([dsar, "--version"]), git=git_note,
+        built=datetime.datetime.fromtimestamp(os.path.getmtime(dsar), datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         rgv=tool_version(["rg", "--version"]), agev="age " + tool_version(["age", "--version"]),
         tarv=tool_version(["bsdtar", "--version"]), lmb=logical / MiB, dmb=meta["disk_bytes"] / MiB, users=meta["users"],
         gen=meta["generated_in_s"], total=time.time() - t_all, md=md,
@@ -1092,7 +1104,7 @@ Written by `make bench` (bench/bench.py); see bench/README.md for how to read it
 | date | {date} |
 | machine | {nproc} × {cpu}, {mem} RAM, Linux {kernel} |
 | BENCH_MB / BENCH_RUNS / seed | {mb} / {runs} / {seed} |
-| dsar | {dsarv}, git {git}, `swift build -c release` |
+| dsar | {dsarv}, git {git}, `swift build -c release`, binary built {built} |
 | tools | {rgv}; {agev}; {tarv} |
 | corpus | {lmb:.1f} MiB uncompressed ({dmb:.1f} MiB on disk), {users} users, generated in {gen} s |
 | whole benchmark | {total:.0f} s |
