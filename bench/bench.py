@@ -809,7 +809,7 @@ def table(rows):
     text = "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in body])
     md = "\n".join(["| " + " | ".join(head) + " |",
                     "|" + "|".join(("---:" if i in right else "---") for i in range(len(head))) + "|"]
-                   + ["| " + " | ".join(r) + " |" for r in body])
+                   + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in body])
     return text, md
 
 
@@ -967,7 +967,7 @@ def main():
     ap.add_argument("--seed", type=int, default=int(os.environ.get("BENCH_SEED", 20261129)))
     ap.add_argument("--bin", default=os.path.join(ROOT, ".build-release", "release", "dsar"))
     ap.add_argument("--profile", action="store_true", help="also profile the 1000-subject case (20 MiB corpus)")
-    ap.add_argument("--profile-only", action="store_true", help="only the profile")
+    ap.add_argument("--profile-only", action="store_true", help="only the profile (appended to an existing RESULTS.md)")
     ap.add_argument("--results", default=os.path.join(BENCH, "RESULTS.md"))
     a = ap.parse_args()
     dsar = os.path.abspath(a.bin)
@@ -978,7 +978,14 @@ def main():
             raise SystemExit("bench: %s is missing (apt-get install ripgrep age libarchive-tools time)" % tool)
     os.makedirs(os.path.join(OUT, "logs"), exist_ok=True)
     if a.profile_only:
-        profile(dsar, a.seed, os.path.join(OUT, "logs"), a.timeout)
+        prof = profile(dsar, a.seed, os.path.join(OUT, "logs"), a.timeout)
+        if prof and os.path.exists(a.results):
+            text = open(a.results).read()
+            text = text.split(PROFILE_HEADING)[0].rstrip("\n") + "\n\n"
+            with open(a.results, "w") as f:
+                f.write(text + PROFILE_HEADING + " (run on its own, %s)\n\n```\n%s\n```\n" % (
+                    machine()["date"], prof))
+            print("appended the profile to %s" % os.path.relpath(a.results, ROOT))
         return
     runs = max(1, a.runs)
     t_all = time.time()
@@ -1082,18 +1089,20 @@ def main():
         tarv=tool_version(["bsdtar", "--version"]), lmb=logical / MiB, dmb=meta["disk_bytes"] / MiB, users=meta["users"],
         gen=meta["generated_in_s"], total=time.time() - t_all, md=md,
         starnotes="".join("\n\\* %s: %s\n" % (m.label, m.note) for m in notes),
-        trows="\n".join("| %s | %s | %s |" % (n, v, ok if ok != "no" else "**no**") for n, v, ok in targets),
+        trows="\n".join("| %s | %s | %s |" % (n.replace("|", "\\|"), v, ok if ok != "no" else "**no**") for n, v, ok in targets),
         nids=n_ids, rglines=rg_lines, scsv=meta["seal_csv_bytes"] / MiB, srec=sum(seal["records"].values()),
         scont=seal["content_bytes"] / MiB, sfiles=", ".join(seal["files"]), sbund=seal["bundle_bytes"] / MiB,
         sscan=", ".join("%.1f s" % (v / 1000) for v in seal["scan_ms"].values()),
         bbase=seal.get("baseline_bytes", 0) / MiB, corr="\n".join(corr), where="\n".join(where_time),
         scanned=", ".join("%s %.1f MiB" % (c, b / MiB) for c, b in sorted(scanned.items())), corpus=corpus_rows)
     if prof:
-        res += "\n## Profile (`make bench PROFILE=1`)\n\n```\n" + prof + "\n```\n"
+        res += "\n" + PROFILE_HEADING + "\n\n```\n" + prof + "\n```\n"
     with open(a.results, "w") as f:
         f.write(res)
     print("\nwrote %s (%.0f s in all)" % (os.path.relpath(a.results, ROOT), time.time() - t_all))
 
+
+PROFILE_HEADING = "## Profile (`make bench PROFILE=1`)"
 
 RESULTS_TEMPLATE = """# dsar benchmark results
 
