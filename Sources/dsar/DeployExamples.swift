@@ -20,7 +20,7 @@ enum DeployExamples {
             # logrotate (copytruncate).
             PATH=/usr/local/bin:/usr/bin:/bin
             MAILTO=""
-            0 2 * * * dsar dsar run --spool /srv/dsar/spool --connectors /etc/dsar/connectors --log-format json >> /var/log/dsar.log 2>&1
+            0 2 * * * dsar dsar run --spool /srv/dsar/spool --connectors /etc/dsar/connectors --metrics-file /var/lib/dsar/metrics/dsar.prom --log-format json >> /var/log/dsar.log 2>&1
             """# + "\n"
         ),
         (
@@ -51,7 +51,7 @@ enum DeployExamples {
             # See dsar-watch.service: dsar reads the uploads of, and publishes to, the dsar-sftp group.
             SupplementaryGroups=dsar-sftp
             UMask=0027
-            ExecStart=/usr/local/bin/dsar run --spool /srv/dsar/spool --connectors /etc/dsar/connectors
+            ExecStart=/usr/local/bin/dsar run --spool /srv/dsar/spool --connectors /etc/dsar/connectors --metrics-file /var/lib/dsar/metrics/dsar.prom
             # A batch reads every source once; give it the night, and the machine to interactive work first.
             TimeoutStartSec=6h
             Nice=10
@@ -63,7 +63,7 @@ enum DeployExamples {
             # Hardening: as in dsar-watch.service.
             NoNewPrivileges=yes
             ProtectSystem=strict
-            ReadWritePaths=/srv/dsar/spool
+            ReadWritePaths=/srv/dsar/spool /var/lib/dsar/metrics
             ReadWritePaths=-/srv/data
             PrivateTmp=yes
             ProtectHome=yes
@@ -131,7 +131,7 @@ enum DeployExamples {
             # dsar must be in that group to read the drops and to give published files to it (outbox_group).
             SupplementaryGroups=dsar-sftp
             UMask=0027
-            ExecStart=/usr/local/bin/dsar watch --spool /srv/dsar/spool --connectors /etc/dsar/connectors
+            ExecStart=/usr/local/bin/dsar watch --spool /srv/dsar/spool --connectors /etc/dsar/connectors --metrics-file /var/lib/dsar/metrics/dsar.prom
 
             # SIGTERM: dsar finishes the job in hand, leaves the other claimed jobs queued and exits 0. A job
             # still running after TimeoutStopSec is killed; that is safe (the next start recovers it), it only
@@ -149,7 +149,7 @@ enum DeployExamples {
             # (erasure rewrites them in place: a temp file in the same directory, then rename).
             NoNewPrivileges=yes
             ProtectSystem=strict
-            ReadWritePaths=/srv/dsar/spool
+            ReadWritePaths=/srv/dsar/spool /var/lib/dsar/metrics
             ReadWritePaths=-/srv/data
             PrivateTmp=yes
             ProtectHome=yes
@@ -294,6 +294,8 @@ enum DeployExamples {
             # 4. The spool, created by dsar itself as user dsar (modes, config.yaml, pseudonym and signing keys).
             [ -d "$(dirname "$SPOOL")" ] || run install -d -o root -g root -m 0755 "$(dirname "$SPOOL")"
             [ -d "$SPOOL" ] || run install -d -o dsar -g dsar-sftp -m 0750 "$SPOOL"
+            # Prometheus textfile (point node_exporter's --collector.textfile.directory here)
+            [ -d /var/lib/dsar/metrics ] || run install -d -o dsar -g dsar -m 0755 /var/lib/dsar /var/lib/dsar/metrics
             run runuser -u dsar -- "$DSAR" init --spool "$SPOOL" --group dsar-sftp
 
             # config.yaml: add a key unless it is already set (an existing value is never changed).

@@ -18,18 +18,60 @@ struct IntakeOptions: ParsableArguments {
     @Flag(help: "Report what would be done; change no data source (every job is a dry run).")
     var dryRun = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Write Prometheus metrics (node_exporter textfile format) to this file, atomically, at the end of the run (watch: periodically).",
+            valueName: "path"))
+    var metricsFile: String?
+
+    @Option(help: ArgumentHelp("Scan progress per connector on stderr: auto (on a terminal, after 1 s), always or never.", valueName: "when"))
+    var progress: ProgressMode = .auto
+
     func validate() throws {
         if let s = settle, !(0...3600).contains(s) { throw ValidationError("--settle must be between 0 and 3600 seconds") }
         if let r = rejectAfter, !(0...(30 * 86400)).contains(r) {
             throw ValidationError("--reject-after must be between 0 and 2592000 seconds")
         }
+        if let m = metricsFile {
+            let dir = (FileSystem.absolute(m) as NSString).deletingLastPathComponent
+            guard (try? FileSystem.status(dir))??.kind == .directory else {
+                throw ValidationError("the directory of --metrics-file \(m) does not exist: create \(dir) (writable by dsar) or choose another path")
+            }
+        }
     }
 
-    func apply(to p: Processor) {
+    func apply(to p: Processor, logFormat: LogFormat) {
         if let s = settle { p.settleSeconds = s }
         if let r = rejectAfter { p.rejectAfterSeconds = r }
         p.forceDryRun = dryRun
+        let tty = isatty(2) != 0
+        switch progress {
+        case .never: p.progress = nil
+        case .always: p.progress = ScanProgress(terminal: tty, showAfter: 0)
+        case .auto: p.progress = tty && logFormat != .json ? ScanProgress(terminal: true, showAfter: 1) : nil
+        }
+        if let path = metricsFile { p.stats.lastSuccess = MetricsFile.previousLastSuccess(at: path) }
     }
+
+    /// Writes `--metrics-file` (if given) for the spool's state and what `p` has done. A failure is
+    /// logged, never fatal: monitoring must not stop the processing it watches (a stale file shows it).
+    func writeMetrics(_ p: Processor, mode: String) {
+        guard let path = metricsFile else { return }
+        do {
+            let records = try p.store.all()
+            try MetricsFile.write(
+                path,
+                MetricsFile.render(
+                    layout: p.layout, records: records, stats: p.stats, notificationsPending: p.notifications?.queued().count ?? 0, mode: mode))
+        } catch {
+            p.logger.error("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
+}
+
+/// When scan progress is drawn.
+enum ProgressMode: String, ExpressibleByArgument, CaseIterable {
+    case auto, always, never
 }
 
 extension Dsar {
@@ -53,7 +95,7 @@ extension Dsar {
                     options.layout, connectorsDir: intake.connectorOptions.connectors, wait: intake.wait, purpose: "dsar run",
                     logger: logger)
                 let p = session.processor
-                intake.apply(to: p)
+                intake.apply(to: p, logFormat: options.logFormat)
                 _ = try p.recover()
                 let first = Date()
                 var report = try p.intake(now: first)
@@ -67,12 +109,21 @@ extension Dsar {
                     report.rejected += second.rejected
                     report.waiting = second.waiting
                 }
+                try p.checkOverdue()
                 let finished = try await p.runPending()
                 printSummary(report, finished)
                 let expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: p.audit)
                 if !expired.isEmpty {
                     print("removed \(expired.count) outbox entries older than \(session.config.outboxRetentionDays) days: \(expired.joined(separator: ", "))")
                 }
+                if let n = p.notifications, !n.queued().isEmpty {
+                    // Every queued notification, including ones that failed in earlier runs.
+                    let d = await n.deliver(retryNow: true)
+                    print("notifications: \(d.sent) sent, \(d.failed) failed (kept in notify/, retried on the next run)\(d.abandoned > 0 ? ", \(d.abandoned) dropped (notifier no longer configured)" : "")")
+                }
+                let bad = finished.contains(where: { $0.status == .failed || $0.status == .partial })
+                if !bad { p.stats.lastSuccess = Date() }
+                intake.writeMetrics(p, mode: "run")
                 if let head = try session.journal.checkpoint() {
                     print("journal: signed checkpoint at seq \(head.seq)")
                 }
@@ -124,18 +175,37 @@ extension Dsar {
                     options.layout, connectorsDir: intake.connectorOptions.connectors, wait: intake.wait, purpose: "dsar watch",
                     logger: logger)
                 let p = session.processor
-                intake.apply(to: p)
+                intake.apply(to: p, logFormat: options.logFormat)
                 _ = try p.recover()
+                intake.writeMetrics(p, mode: "watch")
+                var lastMetrics = Date()
+                var unsuccessful = p.stats.unsuccessfulJobs
+                var finishedBefore = 0
                 var loop = WatchLoop(rescanSeconds: rescan ?? session.config.rescanSeconds)
                 let journal = session.journal
                 let retention = session.config.outboxRetentionDays
+                let metrics = intake
                 loop.afterPass = { p in
+                    try p.checkOverdue()
+                    if let n = p.notifications, !n.queued().isEmpty {
+                        let d = await n.deliver()
+                        if d.sent + d.failed > 0 { logger.info("notifications delivered", metadata: ["sent": "\(d.sent)", "failed": "\(d.failed)"]) }
+                    }
+                    let finishedNow = p.stats.jobsFinished.values.reduce(0, +)
+                    if p.stats.unsuccessfulJobs == unsuccessful { p.stats.lastSuccess = Date() }
+                    unsuccessful = p.stats.unsuccessfulJobs
+                    if finishedNow != finishedBefore || Date().timeIntervalSince(lastMetrics) >= 15 {
+                        metrics.writeMetrics(p, mode: "watch")
+                        lastMetrics = Date()
+                        finishedBefore = finishedNow
+                    }
                     _ = try OutboxRetention.expire(p.layout, days: retention, audit: journal)
                     if journal.sinceCheckpoint >= 100 || (journal.sinceCheckpoint > 0 && Date().timeIntervalSince(journal.lastCheckpoint) >= 600) {
                         try journal.checkpoint()
                     }
                 }
                 _ = try await loop.run(p, logger: logger) { StopSignal.requested }
+                intake.writeMetrics(p, mode: "watch")
                 if journal.sinceCheckpoint > 0 { try journal.checkpoint() }
             }
         }

@@ -68,7 +68,8 @@ extension Dsar {
             let count = { (d: String) in ((try? FileSystem.list(d)) ?? []).filter { !$0.hasPrefix(".") }.count }
             let overdue = records.filter { $0.isOverdue(now: now) }.count
             print(
-                "\n\(records.count) jobs, \(overdue) overdue; inbox: \(count(layout.inbox)) entries, rejected: \(count(layout.rejected) / 2), failed requests kept: \(count(layout.failed) / 2)")
+                "\n\(records.count) jobs, \(overdue) overdue; inbox: \(count(layout.inbox)) entries, rejected: \(count(layout.rejected) / 2), failed requests kept: \(count(layout.failed) / 2)"
+                    + (count(layout.notify) > 0 ? ", notifications waiting for a retry: \(count(layout.notify)) (notify/)" : ""))
         }
 
         func printDetail(_ r: JobRecord) {

@@ -156,3 +156,20 @@ func jsonScalars(_ v: Any) -> [String] {
 
 /// Seconds since the epoch, now.
 func now() -> Double { Date().timeIntervalSince1970 }
+
+extension TempSpool {
+    /// Every journal entry in order (segments by name), as dictionaries.
+    func journalEntries() throws -> [[String: Any]] {
+        let dir = root + "/journal"
+        var out: [[String: Any]] = []
+        for seg in try FileSystem.list(dir).filter({ $0.hasSuffix(".jsonl") && $0.first?.isNumber == true }).sorted() {
+            for line in text("journal/" + seg).split(separator: "\n") {
+                if let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { out.append(obj) }
+            }
+        }
+        return out
+    }
+
+    /// Journal entries of one type.
+    func journal(_ type: String) throws -> [[String: Any]] { try journalEntries().filter { $0["type"] as? String == type } }
+}

@@ -32,6 +32,8 @@ public struct SpoolConfig: Sendable {
     public var requireSignedRequests = false
     /// The allowed_signers file for request signatures.
     public var requestSigners: String?
+    /// Commands run when a job ends or becomes overdue (`notify:`).
+    public var notifiers: [NotifierConfig] = []
 
     public init() {}
 
@@ -39,7 +41,7 @@ public struct SpoolConfig: Sendable {
     public static let keys = [
         "max_request_bytes", "settle_seconds", "reject_after_seconds", "default_regulation", "inbox_group",
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
-        "outbox_retention_days", "require_signed_requests", "request_signers",
+        "outbox_retention_days", "require_signed_requests", "request_signers", "notify",
     ]
 
     /// Reads `config.yaml` from the spool; a missing file gives the defaults.
@@ -76,6 +78,7 @@ public struct SpoolConfig: Sendable {
         if let v = y.int("outbox_retention_days", range: 1...3650) { c.outboxRetentionDays = v }
         if let v = y.bool("require_signed_requests") { c.requireSignedRequests = v }
         if let v = y.string("request_signers") { c.requestSigners = resolve(v) }
+        c.notifiers = NotifierConfig.parse(y)
         y.rejectUnknownKeys(allowed: keys)
         try y.throwIfProblems()
         return c
@@ -99,6 +102,11 @@ public struct SpoolConfig: Sendable {
         # signer_principal: dsar          # the principal in allowed_signers
         # outbox_group: dsar-sftp         # group owning published outbox entries (files 0640)
         # outbox_retention_days: 30       # dsar run removes older outbox entries
+        # notify:                         # run when a job ends or becomes overdue; JSON summary on stdin
+        #   - name: privacy-mail
+        #     on: [completed, failed, partial, overdue]
+        #     timeout_seconds: 30
+        #     command: /etc/dsar/notify-mail.sh   # a string runs with /bin/sh -c; a list is argv
 
         """
 }

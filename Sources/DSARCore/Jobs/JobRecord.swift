@@ -82,6 +82,8 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var outbox: String?
     public var error: String?
     public var attempts = 0
+    /// Notification events already queued that must not repeat (e.g. `overdue`).
+    public var notified: [String]?
     public var history: [Event] = []
 
     enum CodingKeys: String, CodingKey {
@@ -96,7 +98,7 @@ public struct JobRecord: Sendable, Codable, Equatable {
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case initialDeadline = "initial_deadline"
-        case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, history
+        case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, notified, history
     }
 
     /// Adds a history line stamped now.

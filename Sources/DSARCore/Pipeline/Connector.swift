@@ -110,11 +110,14 @@ public protocol Connector: Sendable {
     var timeoutSeconds: Double? { get }
     /// Retries on transient I/O errors (nil: the runner's default).
     var retries: Int? { get }
+    /// Total bytes a scan will read, for progress (nil: unknown, e.g. a plugin).
+    func sourceBytes() -> Int64?
 }
 
 extension Connector {
     public var timeoutSeconds: Double? { nil }
     public var retries: Int? { nil }
+    public func sourceBytes() -> Int64? { nil }
 }
 
 /// The outcome of one connector for one job, as handed to the finisher.

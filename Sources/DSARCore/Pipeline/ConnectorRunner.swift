@@ -27,7 +27,7 @@ public struct ConnectorRunner: Sendable {
     }
 
     /// Scans with every connector; results come back in the connectors' order.
-    public func run(_ connectors: [any Connector], batch: ScanBatch, logger: Logger) async -> [BatchResult] {
+    public func run(_ connectors: [any Connector], batch: ScanBatch, logger: Logger, progress: ScanProgress? = nil) async -> [BatchResult] {
         var results = [BatchResult?](repeating: nil, count: connectors.count)
         await withTaskGroup(of: (Int, BatchResult).self) { group in
             var next = 0
@@ -35,7 +35,14 @@ public struct ConnectorRunner: Sendable {
                 let k = next
                 let c = connectors[k]
                 next += 1
-                group.addTask { (k, await self.runOne(c, batch: batch, logger: logger)) }
+                group.addTask {
+                    progress?.started(c.name)
+                    let r = await ProgressCounter.$current.withValue(progress?.counter(c.name)) {
+                        await self.runOne(c, batch: batch, logger: logger)
+                    }
+                    progress?.finished(c.name, failed: r.error != nil)
+                    return (k, r)
+                }
             }
             while next < connectors.count && next < concurrency { launch() }
             while let (k, r) = await group.next() {

@@ -25,6 +25,12 @@ public final class Processor {
     public var connectorRunner: ConnectorRunner
     /// Treat every job as a dry run.
     public var forceDryRun = false
+    /// Where job-ended and overdue notifications are queued (nil: none configured).
+    public var notifications: Notifications?
+    /// What this process has done so far (for `--metrics-file`).
+    public var stats = RunStats()
+    /// Shows scan progress (set by the command line on a terminal).
+    public var progress: ScanProgress?
     /// Seconds a drop must stay unchanged before it is taken.
     public var settleSeconds: Double {
         get { tracker.settle }
@@ -135,6 +141,8 @@ public final class Processor {
                     ]))
                     report.requeued.append(jobID)
                 case .completed, .partial, .failed:
+                    // The crash came after the record was final: its notification may not be queued yet.
+                    queueNotification(rec, status: rec.status)
                     try retireRequest(jobID, status: rec.status, reason: rec.error)
                     report.completedCleanup.append(jobID)
                 }
@@ -301,6 +309,7 @@ public final class Processor {
             try inbox.reject(name + ".sig", reason: "the signature of a rejected request: \(reason)")
         }
         report.rejected.append((name, reason))
+        stats.rejected += 1
         logger.warning("request rejected", metadata: ["file": "\(name)", "rejected_as": "\(stored)", "reason": "\(reason)"])
         try audit.append(AuditEvent(type, jobID: jobID, details: [
             JSONMember(key: "file", value: .string("rejected/" + stored)),
@@ -417,6 +426,9 @@ public final class Processor {
                     dryRun: j.record.dryRun, workDir: work))
         }
         logger.info("batch started", metadata: ["jobs": "\(jobs.count)", "connectors": "\(connectors.count)"])
+        let batchStart = Date()
+        stats.batches += 1
+        defer { stats.lastBatchSeconds = Date().timeIntervalSince(batchStart) }
         let subjects = Dictionary(uniqueKeysWithValues: jobs.map { ($0.record.jobID, $0.record.subject) })
         // Received order, never interleaved: a request that comes after a delete is searched only
         // once that delete has been carried out (a new segment); consecutive deletes are erased
@@ -548,7 +560,24 @@ public final class Processor {
                     ]))
                 }
             }
-            let results = await connectorRunner.run(connectors, batch: ScanBatch(jobs: roundJobs), logger: logger)
+            let batch = ScanBatch(jobs: roundJobs)
+            let runner = connectorRunner
+            let cs = connectors
+            let log = logger
+            let results: [ConnectorRunner.BatchResult]
+            if let progress {
+                results = await progress.track(cs, round: round) { await runner.run(cs, batch: batch, logger: log, progress: progress) }
+            } else {
+                results = await runner.run(cs, batch: batch, logger: log)
+            }
+            for r in results {
+                var t = stats.connectors[r.name] ?? RunStats.ConnectorTotals()
+                t.scans += 1
+                t.seconds += Double(r.durationMs) / 1000
+                if r.error != nil { t.failures += 1 }
+                t.bytesScanned += r.findings.values.first.flatMap { $0.details["bytes_scanned"].flatMap { Int64($0) } } ?? 0
+                stats.connectors[r.name] = t
+            }
             var next: [ScanJob] = []
             for job in roundJobs {
                 let id = job.jobID
@@ -674,6 +703,9 @@ public final class Processor {
             $0.note(finalStatus.rawValue.lowercased(), finalError)
         }
         CrashPoint.hit("job.recorded")
+        queueNotification(rec, status: finalStatus)
+        stats.jobsFinished[finalStatus, default: 0] += 1
+        for o in outcomes { stats.connectors[o.name, default: RunStats.ConnectorTotals()].records += o.findings.records }
         try FileSystem.removeTree(work)
         try retireRequest(id, status: finalStatus, reason: finalError)
         CrashPoint.hit("job.retired")
@@ -715,14 +747,54 @@ public final class Processor {
 
     func fail(_ jobID: String, reason: String) throws {
         if store.exists(jobID) {
-            try store.update(jobID) {
+            let rec = try store.update(jobID) {
                 $0.status = .failed
                 $0.error = reason
                 $0.finishedAt = Timestamp.format(Date())
                 $0.note("failed", reason)
             }
+            queueNotification(rec, status: .failed)
+            stats.jobsFinished[.failed, default: 0] += 1
         }
         try moveActiveAside(jobID, reason: reason)
+    }
+
+    /// Queues the job-ended notification; a queue problem is logged and journaled, never fails the job.
+    func queueNotification(_ rec: JobRecord, status: JobStatus) {
+        guard let n = notifications, let event = NotifierConfig.Event(status: status) else { return }
+        do {
+            try n.enqueue(rec, event: event)
+        } catch {
+            logger.error("cannot queue notification", metadata: ["job": "\(rec.jobID)", "error": "\(error)"])
+            try? audit.append(AuditEvent("notify.failed", jobID: rec.jobID, subject: rec.subject, details: [
+                JSONMember(key: "event", value: .string("job." + event.rawValue)),
+                JSONMember(key: "reason", value: .string("could not be queued: \(error)")),
+            ]))
+        }
+    }
+
+    /// Marks jobs that passed their deadline without ending: journals `job.overdue` and queues the
+    /// `overdue` notification, once per job. Returns the ids newly found overdue.
+    @discardableResult
+    public func checkOverdue(now: Date = Date()) throws -> [String] {
+        var found: [String] = []
+        for r in try store.all(onError: { self.logger.error("\($0.message)") }) where r.isOverdue(now: now) && !(r.notified ?? []).contains("overdue") {
+            let rec = try store.update(r.jobID) {
+                $0.notified = ($0.notified ?? []) + ["overdue"]
+                $0.note("overdue", "deadline \($0.deadline) passed before the job ended")
+            }
+            try audit.append(AuditEvent("job.overdue", jobID: rec.jobID, subject: rec.subject, details: [
+                JSONMember(key: "deadline", value: .string(rec.deadline)), JSONMember(key: "status", value: .string(rec.status.rawValue)),
+            ]))
+            logger.warning("job is overdue", metadata: ["job": "\(rec.jobID)", "deadline": "\(rec.deadline)"])
+            if let n = notifications {
+                do { try n.enqueue(rec, event: .overdue, now: now) } catch {
+                    logger.error("cannot queue notification", metadata: ["job": "\(rec.jobID)", "error": "\(error)"])
+                }
+            }
+            found.append(rec.jobID)
+        }
+        return found
     }
 
     func relative(_ path: String) -> String {

@@ -33,6 +33,7 @@ public struct SpoolSession {
         }
         let processor = try Processor(
             layout: layout, config: config, connectors: ConnectorFactory.make(configs), audit: journal, logger: logger)
+        processor.notifications = Notifications(layout: layout, notifiers: config.notifiers, audit: journal, logger: logger)
         var recipients: [AgeRecipient] = []
         for r in config.recipients { recipients += try AgeKeys.recipients(from: r) }
         var gid: gid_t?

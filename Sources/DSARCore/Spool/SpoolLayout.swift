@@ -17,6 +17,7 @@ import Foundation
 ///   journal/   the audit journal
 ///   keys/      secret keys (0700)
 ///   tmp/       work directories of running jobs (wiped on start)
+///   notify/    queued notifications, one file per job event and notifier (no personal data)
 ///   config.yaml
 /// ```
 public struct SpoolLayout: Sendable {
@@ -34,6 +35,7 @@ public struct SpoolLayout: Sendable {
     public var journal: String { root + "/journal" }
     public var keys: String { root + "/keys" }
     public var tmp: String { root + "/tmp" }
+    public var notify: String { root + "/notify" }
     public var config: String { root + "/config.yaml" }
     public var lockFile: String { root + "/.lock" }
 
@@ -41,7 +43,7 @@ public struct SpoolLayout: Sendable {
     public var directories: [(path: String, mode: mode_t)] {
         [
             (inbox, 0o2770), (active, 0o700), (rejected, 0o700), (failed, 0o700), (outbox, 0o2750),
-            (jobs, 0o700), (journal, 0o700), (keys, 0o700), (tmp, 0o700),
+            (jobs, 0o700), (journal, 0o700), (keys, 0o700), (tmp, 0o700), (notify, 0o700),
         ]
     }
 

@@ -5,7 +5,7 @@ import Logging
 public struct WatchLoop {
     public var rescanSeconds: Double
     /// Called after every pass (for periodic work such as metrics or checkpoints).
-    public var afterPass: (Processor) throws -> Void = { _ in }
+    public var afterPass: (Processor) async throws -> Void = { _ in }
 
     public init(rescanSeconds: Double) { self.rescanSeconds = rescanSeconds }
 
@@ -21,7 +21,7 @@ public struct WatchLoop {
             let now = Date()
             _ = try processor.intake(now: now)
             finished += try await processor.runPending(shouldStop: shouldStop)
-            try afterPass(processor)
+            try await afterPass(processor)
             if Date() >= nextRescan { nextRescan = Date().addingTimeInterval(rescanSeconds) }
             var wakeAt = nextRescan
             if let settle = processor.nextSettleTime, settle < wakeAt { wakeAt = settle.addingTimeInterval(0.01) }

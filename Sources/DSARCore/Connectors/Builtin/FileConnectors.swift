@@ -24,6 +24,13 @@ func jsonText(_ bytes: [UInt8]) -> JSONValue {
     return .obj(["base64": .string(Data(bytes).base64EncodedString())])
 }
 
+extension ConnectorConfig {
+    /// Sum of the sizes of the files a scan reads (compressed sizes for gzip).
+    func totalSourceBytes() -> Int64 {
+        sources().reduce(Int64(0)) { sum, p in sum + (((try? FileSystem.status(p)) ?? nil)?.size ?? 0) }
+    }
+}
+
 /// Accumulates per-job findings during one pass over a source.
 struct FindingsCollector {
     var byJob: [Int: ConnectorFindings] = [:]
@@ -57,6 +64,7 @@ struct FindingsCollector {
 public struct CSVConnector: Connector {
     public let config: ConnectorConfig
     public var name: String { config.name }
+    public func sourceBytes() -> Int64? { config.totalSourceBytes() }
     public var metadata: SourceMetadata { config.metadata }
     public var timeoutSeconds: Double? { config.timeoutSeconds }
     public var retries: Int? { config.retries }
@@ -108,6 +116,7 @@ public struct CSVConnector: Connector {
 public struct SQLDumpConnector: Connector {
     public let config: ConnectorConfig
     public var name: String { config.name }
+    public func sourceBytes() -> Int64? { config.totalSourceBytes() }
     public var metadata: SourceMetadata { config.metadata }
     public var timeoutSeconds: Double? { config.timeoutSeconds }
     public var retries: Int? { config.retries }
@@ -171,6 +180,7 @@ public struct SQLDumpConnector: Connector {
 public struct LogConnector: Connector {
     public let config: ConnectorConfig
     public var name: String { config.name }
+    public func sourceBytes() -> Int64? { config.totalSourceBytes() }
     public var metadata: SourceMetadata { config.metadata }
     public var timeoutSeconds: Double? { config.timeoutSeconds }
     public var retries: Int? { config.retries }

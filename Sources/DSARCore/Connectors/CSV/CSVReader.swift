@@ -136,8 +136,11 @@ public struct CSVReader: Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: CSVReader.blockSize, alignment: 16)
         defer { buffer.deallocate() }
         let expected = header?.count
+        // Progress counts the file once: the header (read by init) here, then each block of data.
+        let progress = ProgressCounter.current
+        progress?.add(Int(dataStart))
         let end = try CSVScanner.scan(
-            fd: fd, path: path, delimiter: delimiter, from: dataStart, line: dataStartLine, buffer: buffer,
+            fd: fd, path: path, delimiter: delimiter, from: dataStart, line: dataStartLine, buffer: buffer, progress: progress,
             onRecord: { record in
                 if let expected, record.fields.count != expected {
                     let n = record.fields.count
@@ -363,7 +366,7 @@ struct CSVScanner {
     /// `onRecord` returns false.
     static func scan(
         fd: Int32, path: String, delimiter: UInt8, from offset: Int64, line: Int,
-        buffer: UnsafeMutableRawBufferPointer,
+        buffer: UnsafeMutableRawBufferPointer, progress: ProgressCounter? = nil,
         onRecord: (CSVRecord) throws -> Bool, onProblem: (CSVProblem) -> Void
     ) throws -> End {
         let blockSize = buffer.count
@@ -380,6 +383,7 @@ struct CSVScanner {
             let want = blockSize - Int(fileOffset % Int64(blockSize))
             let n = try CSVReader.pread(
                 fd, UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: fileOffset, path: path)
+            progress?.add(n)
             if n == 0 {
                 // End of file.
                 let eof = fileOffset

@@ -46,6 +46,8 @@ public struct LineReader: Sendable {
         let fd = try CSVReader.open(path)
         defer { close(fd) }
         let gzip = try isGzip ? GzipReader(fd: fd, path: path) : nil
+        let progress = ProgressCounter.current
+        var reported: Int64 = 0
         let initial = LineReader.bufferSize
         var capacity = initial
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
@@ -114,6 +116,11 @@ public struct LineReader: Sendable {
                 }
                 plainRead += Int64(n)
                 got = n
+            }
+            if let progress {
+                let now = gzip?.bytesRead ?? plainRead
+                progress.add(Int(now - reported))
+                reported = now
             }
             if got == 0 { break }
             decoded += Int64(got)

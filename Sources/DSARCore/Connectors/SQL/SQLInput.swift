@@ -56,6 +56,8 @@ struct SQLInput {
     var mark = 0
     var eof = false
     var bytesRead: Int64 = 0
+    /// Where reads are counted for progress (the scan's task-local counter).
+    let progress = ProgressCounter.current
     var lines = SQLLineCounter()
 
     init(fd: Int32, path: String, chunk: Int = SQLInput.defaultChunk) {
@@ -106,6 +108,7 @@ struct SQLInput {
             return false
         }
         bytesRead += Int64(got)
+        progress?.add(got)
         return true
     }
 

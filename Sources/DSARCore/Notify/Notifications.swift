@@ -1,0 +1,199 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The durable notification queue, `spool/notify/`, and its delivery.
+///
+/// When a job ends (or becomes overdue) one file per subscribed notifier is written atomically:
+/// `notify/<job-id>.<event>.<notifier>.json`, holding the summary sent on stdin. Delivery runs each
+/// command with a timeout; success removes the file and journals `notify.sent`; failure journals
+/// `notify.failed`, keeps the file and retries it on the next run (in `dsar watch`, after a backoff).
+/// A notification never changes a job's status. Delivery is at least once: a crash between a
+/// command's success and the removal of its file sends it again.
+public final class Notifications {
+    public let layout: SpoolLayout
+    public let notifiers: [NotifierConfig]
+    let audit: any AuditSink
+    let logger: Logger
+    /// In-process backoff: when a failed entry may be tried again (a new process tries all at once).
+    var retryAt: [String: Date] = [:]
+
+    public init(layout: SpoolLayout, notifiers: [NotifierConfig], audit: any AuditSink, logger: Logger) {
+        self.layout = layout
+        self.notifiers = notifiers
+        self.audit = audit
+        self.logger = logger
+    }
+
+    /// The queue directory.
+    public var directory: String { layout.notify }
+
+    /// What one delivery pass did.
+    public struct DeliveryReport: Sendable {
+        public var sent = 0
+        public var failed = 0
+        public var abandoned = 0
+        /// Entries still queued afterwards.
+        public var pending = 0
+    }
+
+    /// The summary a notifier receives on stdin: no personal data (pseudonymous ids, counts, paths).
+    public func summary(_ r: JobRecord, event: NotifierConfig.Event, now: Date = Date()) -> JSONValue {
+        let outboxPath = r.outbox.map { $0.hasPrefix("/") ? $0 : layout.root + "/" + $0 }
+        return .object([
+            JSONMember(key: "event", value: .string("job." + event.rawValue)),
+            JSONMember(key: "job_id", value: .string(r.jobID)),
+            JSONMember(key: "request_id", value: .str(r.requestID)),
+            JSONMember(key: "action", value: .string(r.action.rawValue)),
+            JSONMember(key: "regulation", value: .string(r.regulation.rawValue)),
+            JSONMember(key: "dry_run", value: .bool(r.dryRun)),
+            JSONMember(key: "status", value: .string(r.status.rawValue)),
+            JSONMember(key: "received_at", value: .string(r.receivedAt)),
+            JSONMember(key: "finished_at", value: .str(r.finishedAt)),
+            JSONMember(key: "deadline", value: .string(r.deadline)),
+            JSONMember(key: "overdue", value: .bool(event == .overdue || r.deadlineDate < (r.finishedAt.flatMap(Timestamp.parse) ?? now))),
+            JSONMember(key: "outbox", value: .str(r.outbox)),
+            JSONMember(key: "outbox_path", value: .str(outboxPath)),
+            JSONMember(key: "records", value: .int(r.connectors.reduce(0) { $0 + $1.records })),
+            JSONMember(key: "error", value: .str(r.error)),
+            JSONMember(key: "spool", value: .string(layout.root)),
+            JSONMember(key: "host", value: .string(ProcessInfo.processInfo.hostName)),
+            JSONMember(key: "queued_at", value: .string(Timestamp.format(now))),
+        ])
+    }
+
+    /// Queues `event` for every notifier subscribed to it (idempotent: the file name is fixed).
+    public func enqueue(_ record: JobRecord, event: NotifierConfig.Event, now: Date = Date()) throws {
+        let targets = notifiers.filter { $0.events.contains(event) }
+        guard !targets.isEmpty else { return }
+        if !FileSystem.exists(directory) { try FileSystem.makeDirectory(directory, mode: 0o700) }
+        let summary = self.summary(record, event: event, now: now)
+        for n in targets {
+            let entry = JSONValue.object([
+                JSONMember(key: "notifier", value: .string(n.name)),
+                JSONMember(key: "event", value: .string(event.rawValue)),
+                JSONMember(key: "job_id", value: .string(record.jobID)),
+                JSONMember(key: "attempts", value: .int(0)),
+                JSONMember(key: "last_error", value: .null),
+                JSONMember(key: "summary", value: summary),
+            ])
+            let path = directory + "/\(record.jobID).\(event.rawValue).\(n.name).json"
+            try FileSystem.writeAtomically(path, JSONWriter().encode(entry) + [0x0A], mode: 0o600)
+        }
+    }
+
+    /// Queued entries, oldest job first.
+    public func queued() -> [String] {
+        ((try? FileSystem.list(directory)) ?? []).filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// Runs every queued notification whose backoff allows it (`retryNow` ignores the backoff, as a new run does).
+    public func deliver(now: Date = Date(), retryNow: Bool = false) async -> DeliveryReport {
+        var report = DeliveryReport()
+        for name in queued() {
+            let path = directory + "/" + name
+            if !retryNow, let at = retryAt[name], at > now {
+                report.pending += 1
+                continue
+            }
+            do {
+                switch try await deliverOne(path, name: name) {
+                case .sent: report.sent += 1
+                case .failed:
+                    report.failed += 1
+                    report.pending += 1
+                case .abandoned: report.abandoned += 1
+                }
+            } catch {
+                // The queue itself could not be read or written: leave the entry for the next run.
+                logger.error("notification queue entry unusable", metadata: ["file": "\(path)", "error": "\(error)"])
+                report.failed += 1
+                report.pending += 1
+            }
+        }
+        return report
+    }
+
+    enum Outcome { case sent, failed, abandoned }
+
+    func deliverOne(_ path: String, name: String) async throws -> Outcome {
+        let bytes = try FileSystem.readFile(path, limit: 1 << 20)
+        let entry: JSONValue
+        do { entry = try JSONParser.parse(bytes) } catch {
+            throw DSARError(.invalidInput, "\(path): not JSON: \(error)", path: path)
+        }
+        guard case .string(let notifierName)? = entry["notifier"], case .string(let eventName)? = entry["event"],
+            case .string(let jobID)? = entry["job_id"], let summary = entry["summary"]
+        else { throw DSARError(.invalidInput, "\(path): expected notifier, event, job_id and summary", path: path) }
+        var attempts = 0
+        if case .number(let a)? = entry["attempts"] { attempts = Int(a) ?? 0 }
+        attempts += 1
+        let base: [JSONMember] = [
+            JSONMember(key: "notifier", value: .string(notifierName)), JSONMember(key: "event", value: .string("job." + eventName)),
+            JSONMember(key: "attempt", value: .int(attempts)),
+        ]
+        guard let notifier = notifiers.first(where: { $0.name == notifierName }) else {
+            try audit.append(AuditEvent("notify.abandoned", jobID: jobID, details: base + [
+                JSONMember(key: "reason", value: .string("notifier \(notifierName) is no longer configured"))
+            ]))
+            try FileSystem.remove(path)
+            try FileSystem.syncDirectory(directory)
+            logger.warning("notification dropped: its notifier is no longer configured", metadata: ["notifier": "\(notifierName)", "job": "\(jobID)"])
+            return .abandoned
+        }
+        var env = [
+            "DSAR_EVENT": "job." + eventName, "DSAR_JOB_ID": jobID, "DSAR_NOTIFIER": notifierName, "DSAR_ATTEMPT": String(attempts),
+            "DSAR_SPOOL": layout.root,
+        ]
+        if case .string(let s)? = summary["status"] { env["DSAR_STATUS"] = s }
+        if case .string(let s)? = summary["action"] { env["DSAR_ACTION"] = s }
+        if case .string(let s)? = summary["deadline"] { env["DSAR_DEADLINE"] = s }
+        if case .string(let s)? = summary["outbox_path"] { env["DSAR_OUTBOX"] = s }
+        if case .string(let s)? = summary["request_id"] { env["DSAR_REQUEST_ID"] = s }
+        let started = Date()
+        var failure: String?
+        do {
+            let r = try await Subprocess.run(
+                notifier.command, stdin: JSONWriter().encode(summary) + [0x0A], environment: env, timeout: notifier.timeoutSeconds,
+                scratchDir: layout.tmp, maxOutputBytes: 1 << 20)
+            if r.timedOut {
+                failure = "timed out after \(Int(notifier.timeoutSeconds)) s (process group killed)"
+            } else if let sig = r.signal {
+                failure = "killed by signal \(sig)"
+            } else if r.status != 0 {
+                let why = r.lastErrorLine
+                failure = "exited with status \(r.status)" + (why.isEmpty ? "" : ": " + String(why.prefix(300)))
+            }
+        } catch {
+            failure = "\(error)"
+        }
+        let ms = Int(Date().timeIntervalSince(started) * 1000)
+        if let failure {
+            let backoff = min(60 * pow(2, Double(min(attempts, 10) - 1)), 3600)
+            retryAt[name] = Date().addingTimeInterval(backoff)
+            guard case .object(var members) = entry else { return .failed }
+            for k in members.indices {
+                if members[k].key == "attempts" { members[k].value = .int(attempts) }
+                if members[k].key == "last_error" { members[k].value = .string(failure) }
+            }
+            try FileSystem.writeAtomically(path, JSONWriter().encode(.object(members)) + [0x0A], mode: 0o600)
+            try audit.append(AuditEvent("notify.failed", jobID: jobID, details: base + [
+                JSONMember(key: "reason", value: .string(failure)), JSONMember(key: "duration_ms", value: .int(ms)),
+                JSONMember(key: "retry", value: .string("next run")),
+            ]))
+            logger.warning(
+                "notification failed; it is retried on the next run",
+                metadata: ["notifier": "\(notifierName)", "job": "\(jobID)", "event": "\(eventName)", "attempt": "\(attempts)", "reason": "\(failure)"])
+            return .failed
+        }
+        try audit.append(AuditEvent("notify.sent", jobID: jobID, details: base + [JSONMember(key: "duration_ms", value: .int(ms))]))
+        try FileSystem.remove(path)
+        try FileSystem.syncDirectory(directory)
+        retryAt[name] = nil
+        logger.info("notification sent", metadata: ["notifier": "\(notifierName)", "job": "\(jobID)", "event": "\(eventName)"])
+        return .sent
+    }
+}

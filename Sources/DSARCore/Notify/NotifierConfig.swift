@@ -1,0 +1,89 @@
+import Foundation
+
+/// One `notify:` entry of `config.yaml`: a command run with a job summary (JSON, no personal data)
+/// on stdin when a job ends or becomes overdue.
+///
+/// ```yaml
+/// notify:
+///   - name: privacy-mail
+///     on: [completed, failed, partial, overdue]   # default: all four
+///     timeout_seconds: 30                         # default 30
+///     command: /etc/dsar/notify-mail.sh           # a string runs with /bin/sh -c; a list is argv
+/// ```
+public struct NotifierConfig: Sendable, Equatable {
+    /// What a notification is about.
+    public enum Event: String, Sendable, CaseIterable, Codable {
+        case completed, failed, partial, overdue
+
+        /// The event that a job ending with `status` raises.
+        public init?(status: JobStatus) {
+            switch status {
+            case .completed: self = .completed
+            case .failed: self = .failed
+            case .partial: self = .partial
+            case .pending, .running: return nil
+            }
+        }
+    }
+
+    /// Unique name (used in queue file names and the journal).
+    public var name: String
+    /// argv of the command.
+    public var command: [String]
+    /// Events that trigger it.
+    public var events: Set<Event>
+    /// Seconds the command may run before its process group is killed.
+    public var timeoutSeconds: Double
+
+    public init(name: String, command: [String], events: Set<Event> = Set(Event.allCases), timeoutSeconds: Double = 30) {
+        self.name = name
+        self.command = command
+        self.events = events
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    /// Every key one `notify:` entry accepts.
+    static let keys = ["name", "command", "on", "timeout_seconds"]
+
+    /// Reads the `notify:` list, recording `file:line: key: problem` for anything wrong.
+    static func parse(_ y: YAMLMap) -> [NotifierConfig] {
+        guard let items = y.maps("notify") else { return [] }
+        var out: [NotifierConfig] = []
+        var seen = Set<String>()
+        for m in items {
+            let name = m.string("name", required: true) ?? ""
+            if !name.isEmpty {
+                let ok = name.utf8.allSatisfy { b in
+                    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
+                }
+                if !ok || name.count > 64 {
+                    m.problem("name", "expected 1 to 64 letters, digits, '-' or '_' (it names queue files)")
+                } else if !seen.insert(name).inserted {
+                    m.problem("name", "\"\(name)\" is used by another notify entry")
+                }
+            }
+            var command: [String] = []
+            if m.isScalar("command") {
+                if let s = m.string("command"), !s.trimmingCharacters(in: .whitespaces).isEmpty { command = ["/bin/sh", "-c", s] }
+            } else if let argv = m.strings("command") {
+                command = argv
+            }
+            if command.isEmpty {
+                if m.has("command") { m.problem("command", "expected a shell command line or a non-empty list (argv)") }
+                else { m.problemHere("\(name.isEmpty ? "notify entry" : name): command is missing") }
+            }
+            var events = Set(Event.allCases)
+            if let on = m.strings("on") {
+                events = []
+                for e in on {
+                    if let ev = Event(rawValue: e) { events.insert(ev) }
+                    else { m.problem("on", "unknown event \"\(e)\"; expected any of: completed, failed, partial, overdue") }
+                }
+            }
+            let timeout = m.seconds("timeout_seconds", range: 1...3600) ?? 30
+            m.rejectUnknownKeys(allowed: keys)
+            out.append(NotifierConfig(name: name, command: command, events: events, timeoutSeconds: timeout))
+        }
+        return out
+    }
+}
