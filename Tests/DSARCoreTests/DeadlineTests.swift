@@ -38,4 +38,15 @@ final class DeadlineTests: XCTestCase {
         XCTAssertEqual(Array(a)[14], "7")
         XCTAssertFalse(UUIDv7.isValid("../../etc/passwd"))
     }
+
+    func testUUIDv7MadeInTheSameMillisecondStillSortInCreationOrder() {
+        let now = Date()
+        let ids = (0..<5000).map { _ in UUIDv7.make(now: now) }
+        XCTAssertEqual(ids, ids.sorted(), "creation order is sort order")
+        XCTAssertEqual(Set(ids).count, ids.count)
+        XCTAssertTrue(ids.allSatisfy { UUIDv7.isValid($0) && Array($0)[14] == "7" && "89ab".contains(Array($0)[19]) })
+        // A clock that steps back does not break the order either.
+        let earlier = UUIDv7.make(now: now.addingTimeInterval(-5))
+        XCTAssertGreaterThan(earlier, ids.last!)
+    }
 }

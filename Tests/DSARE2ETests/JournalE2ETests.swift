@@ -219,8 +219,11 @@ final class JournalE2ETests: XCTestCase {
         let heads = try manifests.map { try manifestHead($0) }
         let latest = try XCTUnwrap(heads.max { $0.seq < $1.seq })
         XCTAssertEqual(entries[latest.seq - 1].hash, latest.hash, "a manifest head is in the pristine chain")
-        XCTAssertEqual(entries[latest.seq].type, "bundle.sealed")
-        XCTAssertEqual(latest.seq, n - 4, "the last job's head precedes bundle.sealed, job.published, job.finished, checkpoint")
+        // Jobs are sealed in parallel, so the head a manifest records lies before its job's
+        // bundle.sealed entry, possibly before other jobs' entries too.
+        let sealedAt = try XCTUnwrap(entries.firstIndex { $0.type == "bundle.sealed" && $0.seq > latest.seq })
+        XCTAssertGreaterThan(entries[sealedAt].seq, latest.seq)
+        XCTAssertLessThan(latest.seq, n - 3, "the last head precedes at least bundle.sealed, job.published, job.finished, checkpoint")
         try fresh()
         try writeLines(segPath, Array(lines.prefix(latest.seq - 1)))
         try FileSystem.remove(jdir + "/HEAD")
@@ -352,12 +355,13 @@ final class JournalE2ETests: XCTestCase {
 
     enum Tear: String, Sendable { case none, partial, newlineOnly }
 
-    /// `DSAR_CRASH_AT=journal.appended:N` (SIGKILL after the N-th line is written, before its fsync
-    /// and HEAD update) for several N; in some cases the crashed line is then torn by hand as a power
-    /// loss could leave it (a prefix without newline, or the whole entry minus its newline). The next
-    /// `dsar run` recovers, and `dsar audit verify` passes, reporting the recovery.
+    /// `DSAR_CRASH_AT=journal.appended:N` (SIGKILL after the N-th append — one or more lines of one
+    /// step — is written, before its fsync and HEAD update) for several N; in some cases the last
+    /// line is then torn by hand as a power loss could leave it (a prefix without newline, or the
+    /// whole entry minus its newline). The next `dsar run` recovers, and `dsar audit verify` passes,
+    /// reporting the recovery.
     func testKill9AtJournalAppendsThenRunAgainVerifies() throws {
-        let cases: [(Int, Tear)] = [(1, .none), (2, .partial), (7, .newlineOnly), (16, .partial), (23, .none), (30, .newlineOnly)]
+        let cases: [(Int, Tear)] = [(1, .none), (2, .partial), (3, .newlineOnly), (5, .partial), (7, .none), (9, .newlineOnly)]
         let problems = inParallel(cases.count, width: 3) { i in
             let (hit, tear) = cases[i]
             return try Self.crashAtAppend(hit: hit, tear: tear).map { "journal.appended:\(hit) (\(tear.rawValue)): \($0)" }
@@ -382,13 +386,14 @@ final class JournalE2ETests: XCTestCase {
         guard let seg = try journalSegments(jdir).last else { return ["no journal segment after the crash"] }
         let segPath = jdir + "/" + seg
         var lines = try readLines(segPath)
-        if lines.count != hit { problems.append("\(lines.count) journal lines after a crash at append \(hit)") }
-        // HEAD lags by exactly the crashed append.
+        if lines.count < hit { problems.append("\(lines.count) journal lines after a crash at append \(hit)") }
+        // HEAD lags behind the crashed append: it names a complete entry before the last one.
         let head = s.text("journal/HEAD")
+        let entries = lines.compactMap { try? JournalEntry.parse($0) }
         if hit == 1 {
             if !head.isEmpty { problems.append("HEAD exists before the first append completed: \(head)") }
-        } else if let prev = lines.dropLast().last, let e = try? JournalEntry.parse(prev), head != "\(e.seq) \(e.hash)\n" {
-            problems.append("HEAD \(head) is not the entry before the crashed one")
+        } else if !entries.dropLast().contains(where: { head == "\($0.seq) \($0.hash)\n" }) {
+            problems.append("HEAD \(head) is not an entry before the crashed append")
         }
         var tornBytes: [UInt8] = []
         if tear != .none, let last = lines.popLast() {
@@ -397,7 +402,7 @@ final class JournalE2ETests: XCTestCase {
             data += tornBytes
             try Data(data).write(to: URL(fileURLWithPath: segPath))
             let v = try runCommand(dsarBinary, ["audit", "verify", "--spool", s.root])
-            if v.status != 1 || !v.stderr.contains("journal/\(seg):\(hit): torn last line") {
+            if v.status != 1 || !v.stderr.contains("journal/\(seg):\(lines.count + 1): torn last line") {
                 problems.append("verify before recovery: \(v.status) \(v.stderr)")
             }
         }

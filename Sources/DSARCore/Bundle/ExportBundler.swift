@@ -82,12 +82,13 @@ public struct ExportBundler: JobFinisher {
         }
     }
 
-    /// Writes `manifest.json` and `manifest.json.sig` (0640) into `dir`.
+    /// Writes `manifest.json` and `manifest.json.sig` (0640) into the staging directory `dir`
+    /// (``OutboxPublisher`` fsyncs every file before publishing).
     public static func writeSigned(_ manifest: Manifest, signer: ManifestSigner, into dir: String, group: gid_t?) throws {
         let bytes = manifest.bytes
         let sig = try signer.sign(bytes)
-        try FileSystem.writeAtomically(dir + "/manifest.json", bytes, mode: 0o640)
-        try FileSystem.writeAtomically(dir + "/manifest.json.sig", Array(sig.utf8), mode: 0o640)
+        try FileSystem.writeScratch(dir + "/manifest.json", bytes, mode: 0o640)
+        try FileSystem.writeScratch(dir + "/manifest.json.sig", Array(sig.utf8), mode: 0o640)
         if let group {
             for n in ["manifest.json", "manifest.json.sig"] { _ = chown(dir + "/" + n, uid_t.max, group) }
         }

@@ -39,18 +39,22 @@ public struct JobStore: Sendable {
     public func exists(_ jobID: String) -> Bool { FileSystem.exists(layout.jobRecord(jobID)) }
 
     /// Writes a record (atomically, fsynced).
-    public func save(_ record: JobRecord) throws {
+    /// With `syncDirectory: false` the caller calls ``syncDirectory()`` after a batch of saves.
+    public func save(_ record: JobRecord, syncDirectory: Bool = true) throws {
         let data = try JobStore.encoder.encode(record)
-        try FileSystem.writeAtomically(layout.jobRecord(record.jobID), Array(data) + [0x0A], mode: 0o600)
+        try FileSystem.writeAtomically(layout.jobRecord(record.jobID), Array(data) + [0x0A], mode: 0o600, syncDirectory: syncDirectory)
     }
+
+    /// Makes record renames durable (after saves with `syncDirectory: false`).
+    public func syncDirectory() throws { try FileSystem.syncDirectory(layout.jobs) }
 
     /// Read-modify-write of one record under the records lock.
     @discardableResult
-    public func update(_ jobID: String, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord {
+    public func update(_ jobID: String, syncDirectory: Bool = true, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord {
         try withRecordsLock {
             var r = try load(jobID)
             try change(&r)
-            try save(r)
+            try save(r, syncDirectory: syncDirectory)
             return r
         }
     }

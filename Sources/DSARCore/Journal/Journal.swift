@@ -148,6 +148,8 @@ public final class Journal: AuditSink, @unchecked Sendable {
         do {
             guard let last = try segments().last else { return Recovery(tornBytes: 0, tornFile: nil) }
             let path = dir + "/" + last
+            // The common case costs one pread: an empty segment or one ending in a newline is whole.
+            if try Journal.endsCleanly(path) { return Recovery(tornBytes: 0, tornFile: nil) }
             let data = try FileSystem.readFile(path)
             var goodEnd = data.count
             if let lastNL = data.lastIndex(of: 0x0A) { goodEnd = lastNL + 1 } else { goodEnd = 0 }
@@ -172,6 +174,19 @@ public final class Journal: AuditSink, @unchecked Sendable {
         }
     }
 
+    /// Whether a segment is empty or ends with a newline (no torn tail), from its last byte only.
+    static func endsCleanly(_ path: String) throws -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
+        if st.st_size == 0 { return true }
+        var byte: UInt8 = 0
+        guard pread(fd, &byte, 1, off_t(st.st_size - 1)) == 1 else { throw DSARError.syscall("cannot read", path: path) }
+        return byte == 0x0A
+    }
+
     // MARK: appending
 
     /// Appends one event durably (returns after fsync). A torn tail left by a crashed writer is
@@ -180,26 +195,33 @@ public final class Journal: AuditSink, @unchecked Sendable {
         _ = try appendEntry(event)
     }
 
-    @discardableResult
-    func appendEntry(_ event: AuditEvent, now: Date = Date()) throws -> JournalEntry {
-        var recovered: Recovery?
-        let entry: JournalEntry = try locked {
-            let torn = try unlockedMoveTornTail()
-            if torn.tornBytes > 0 {
-                recovered = torn
-                let r = try appendLocked(AuditEvent("journal.recovered", details: [
-                    JSONMember(key: "torn_bytes", value: .int(torn.tornBytes)), JSONMember(key: "torn_file", value: .str(torn.tornFile)),
-                ]), now: now)
-                _ = r
-            }
-            return try appendLocked(event, now: now)
-        }
-        _ = recovered
-        sinceCheckpoint += 1
-        return entry
+    /// Appends several events as consecutive entries with one write, one fsync and one HEAD update
+    /// (a batch's events of one step). A crash leaves a prefix of them, never a gap.
+    public func append(contentsOf events: [AuditEvent]) throws {
+        guard !events.isEmpty else { return }
+        _ = try appendEntries(events, now: Date())
     }
 
-    func appendLocked(_ event: AuditEvent, now: Date) throws -> JournalEntry {
+    @discardableResult
+    func appendEntry(_ event: AuditEvent, now: Date = Date()) throws -> JournalEntry {
+        try appendEntries([event], now: now).last!
+    }
+
+    func appendEntries(_ events: [AuditEvent], now: Date) throws -> [JournalEntry] {
+        let entries: [JournalEntry] = try locked {
+            let torn = try unlockedMoveTornTail()
+            if torn.tornBytes > 0 {
+                _ = try appendLocked([AuditEvent("journal.recovered", details: [
+                    JSONMember(key: "torn_bytes", value: .int(torn.tornBytes)), JSONMember(key: "torn_file", value: .str(torn.tornFile)),
+                ])], now: now)
+            }
+            return try appendLocked(events, now: now)
+        }
+        sinceCheckpoint += entries.count
+        return entries
+    }
+
+    func appendLocked(_ events: [AuditEvent], now: Date) throws -> [JournalEntry] {
         do {
             let head = try unlockedHead()
             var names = try segments()
@@ -218,18 +240,31 @@ public final class Journal: AuditSink, @unchecked Sendable {
                 segment = Journal.segmentName(index: index, date: now)
                 names.append(segment!)
             }
-            let e = JournalEntry.make(seq: (head?.seq ?? 0) + 1, time: now, event: event, prev: head?.hash ?? JournalEntry.zeroHash)
+            var entries: [JournalEntry] = []
+            var bytes: [UInt8] = []
+            var seq = head?.seq ?? 0
+            var prev = head?.hash ?? JournalEntry.zeroHash
+            for event in events {
+                seq += 1
+                let e = JournalEntry.make(seq: seq, time: now, event: event, prev: prev)
+                prev = e.hash
+                entries.append(e)
+                bytes += e.line
+                bytes.append(0x0A)
+            }
             let path = dir + "/" + segment!
             let created = !FileSystem.exists(path)
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
             if fd < 0 { throw DSARError.syscall("cannot open journal segment", path: path) }
             defer { close(fd) }
-            try (e.line + [0x0A]).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: path) }
+            try bytes.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: path) }
             CrashPoint.hit("journal.appended")
             if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: path) }
             if created { try FileSystem.syncDirectory(dir) }
-            try FileSystem.writeAtomically(dir + "/HEAD", Array("\(e.seq) \(e.hash)\n".utf8), mode: 0o600)
-            return e
+            let last = entries.last!
+            // HEAD may lag the journal after a crash (never lead it), so its rename needs no directory fsync.
+            try FileSystem.writeAtomically(dir + "/HEAD", Array("\(last.seq) \(last.hash)\n".utf8), mode: 0o600, syncDirectory: false)
+            return entries
         }
     }
 

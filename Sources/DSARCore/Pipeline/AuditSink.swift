@@ -19,6 +19,14 @@ public struct AuditEvent: Sendable {
 public protocol AuditSink: Sendable {
     /// Appends an event durably.
     func append(_ event: AuditEvent) throws
+    /// Appends several events of one step durably, in order (one write and fsync where possible).
+    func append(contentsOf events: [AuditEvent]) throws
+}
+
+extension AuditSink {
+    public func append(contentsOf events: [AuditEvent]) throws {
+        for e in events { try append(e) }
+    }
 }
 
 /// An audit sink that records nothing (for tools that only read).

@@ -44,8 +44,18 @@ public struct FoundRecord: Sendable {
     public var line: Int
     /// The record's bytes in the source (decompressed offsets for gzip).
     public var range: Range<Int64>?
-    /// Column → value (logs: `{"line": text}`).
-    public var fields: [JSONMember]
+    /// Column → value (logs: `{"line": text}`), kept encoded: the JSON object as the findings file
+    /// holds it (indent 2, nested two levels deep). One allocation per record instead of one per
+    /// field, which bounds the memory of large exports.
+    public var recordJSON: [UInt8]
+    /// The nesting level `recordJSON` is written at.
+    static let recordLevel = 2
+
+    /// Column → value, decoded from ``recordJSON``.
+    public var fields: [JSONMember] {
+        guard let v = try? JSONParser.parse(recordJSON), case .object(let members) = v else { return [] }
+        return members
+    }
     /// The original bytes of the record (CSV row, log line), exported as they are.
     public var raw: [UInt8]?
     /// How it matched, e.g. `email`, `user_id (customer_id)`, `email in body`.
@@ -62,7 +72,9 @@ public struct FoundRecord: Sendable {
         self.source = source
         self.line = line
         self.range = range
-        self.fields = fields
+        var json: [UInt8] = []
+        JSONWriter(indent: 2).write(.object(fields), into: &json, level: FoundRecord.recordLevel)
+        self.recordJSON = json
         self.raw = raw
         self.matchedOn = matchedOn
     }

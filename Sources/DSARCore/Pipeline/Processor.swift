@@ -177,6 +177,20 @@ public final class Processor {
 
     /// One look at the inbox: refuses what must be refused, claims what has settled and parses.
     public func intake(now: Date = Date()) throws -> IntakeReport {
+        var claims: [Claim] = []
+        let report: IntakeReport
+        do {
+            report = try intakePass(now: now, claims: &claims)
+        } catch {
+            // Drops already moved into active/ get their records now (else recovery gives them one).
+            try? commit(claims)
+            throw error
+        }
+        try commit(claims)
+        return report
+    }
+
+    func intakePass(now: Date, claims: inout [Claim]) throws -> IntakeReport {
         var report = IntakeReport()
         var present = Set<String>()
         // Received order: oldest drop first (by mtime, then name).
@@ -268,8 +282,9 @@ public final class Processor {
                 }
             }
             tracker.forget(name)
-            if let jobID = try claim(name, request: request, settled: st, signer: signer) {
-                report.claimed.append(jobID)
+            if let c = try claim(name, request: request, settled: st, signer: signer) {
+                claims.append(c)
+                report.claimed.append(c.jobID)
             } else {
                 report.waiting.append(name)
             }
@@ -317,8 +332,18 @@ public final class Processor {
         ]))
     }
 
-    /// Moves a settled, valid drop into `active/` under a new job id and writes its PENDING record.
-    func claim(_ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil) throws -> String? {
+    /// A drop moved into `active/` whose record is not written yet.
+    struct Claim {
+        var jobID: String
+        var name: String
+        var request: DSARRequest
+        var settled: FileSystem.Status
+        var signer: String?
+    }
+
+    /// Moves a settled, valid drop into `active/` under a new job id (made durable, recorded and
+    /// journaled for the whole pass by ``commit(_:)``).
+    func claim(_ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil) throws -> Claim? {
         let jobID = UUIDv7.make()
         let from = layout.inbox + "/" + name
         let to = layout.activeRequest(jobID)
@@ -327,36 +352,59 @@ public final class Processor {
             try FileSystem.rename(from + ".sig", to: to + ".sig")
         }
         guard try FileSystem.renameNoReplace(from, to: to) else { return nil }
-        try FileSystem.syncDirectory(layout.active)
-        try FileSystem.syncDirectory(layout.inbox)
         CrashPoint.hit("claim.renamed")
         // A writer that resumed between our read and the move: give the file back and look again.
         // (rename changes ctime, so compare what a writer would change: size, mtime, inode.)
         if let now = try FileSystem.lstatus(to),
             now.size != settled.size || now.mtimeNanos != settled.mtimeNanos || now.inode != settled.inode
         {
+            if signer != nil { try FileSystem.rename(to + ".sig", to: from + ".sig") }
             try FileSystem.rename(to, to: from)
             try FileSystem.syncDirectory(layout.inbox)
             return nil
         }
         _ = chmod(to, 0o600)
-        let rec = try createRecord(jobID: jobID, request: request, dropTime: settled.mtime, note: "claimed from inbox", signer: signer)
-        CrashPoint.hit("claim.recorded")
-        try audit.append(AuditEvent("job.claimed", jobID: jobID, subject: rec.subject, details: [
-            JSONMember(key: "file", value: .string("active/\(jobID).json"))
-        ]))
-        try audit.append(AuditEvent("request.received", jobID: jobID, subject: rec.subject, details: [
-            JSONMember(key: "action", value: .string(request.action.rawValue)),
-            JSONMember(key: "regulation", value: .string(request.regulation.rawValue)),
-            JSONMember(key: "identifier_types", value: .array(request.identifiers.map { .string($0.type) })),
-            JSONMember(key: "signer", value: .str(signer)),
-        ]))
-        logger.info("request claimed", metadata: ["file": "\(name)", "job": "\(jobID)", "action": "\(request.action.rawValue)"])
-        return jobID
+        if let rid = request.requestID { requestIndex[rid] = (jobID, .pending) }
+        return Claim(jobID: jobID, name: name, request: request, settled: settled, signer: signer)
     }
 
-    @discardableResult
-    func createRecord(jobID: String, request: DSARRequest, dropTime: Date, note: String, signer: String? = nil) throws -> JobRecord {
+    /// Makes one pass's claims durable: one fsync of `active/` and `inbox/`, one journal write for
+    /// all of them, their PENDING records, one fsync of `jobs/`. A crash at any point is recovered
+    /// (a claimed request without a record gets one on the next start).
+    func commit(_ claims: [Claim]) throws {
+        guard !claims.isEmpty else { return }
+        try FileSystem.syncDirectory(layout.active)
+        try FileSystem.syncDirectory(layout.inbox)
+        let records = claims.map { c in
+            makeRecord(jobID: c.jobID, request: c.request, dropTime: c.settled.mtime, note: "claimed from inbox", signer: c.signer)
+        }
+        var events: [AuditEvent] = []
+        for (c, rec) in zip(claims, records) {
+            events.append(AuditEvent("job.claimed", jobID: c.jobID, subject: rec.subject, details: [
+                JSONMember(key: "file", value: .string("active/\(c.jobID).json"))
+            ]))
+            events.append(AuditEvent("request.received", jobID: c.jobID, subject: rec.subject, details: [
+                JSONMember(key: "action", value: .string(c.request.action.rawValue)),
+                JSONMember(key: "regulation", value: .string(c.request.regulation.rawValue)),
+                JSONMember(key: "identifier_types", value: .array(c.request.identifiers.map { .string($0.type) })),
+                JSONMember(key: "signer", value: .str(c.signer)),
+            ]))
+        }
+        try audit.append(contentsOf: events)
+        try store.withRecordsLock {
+            for rec in records {
+                try store.save(rec, syncDirectory: false)
+                CrashPoint.hit("claim.recorded")
+            }
+            try store.syncDirectory()
+        }
+        for c in claims {
+            logger.info("request claimed", metadata: ["file": "\(c.name)", "job": "\(c.jobID)", "action": "\(c.request.action.rawValue)"])
+        }
+    }
+
+    /// A new PENDING record (not saved).
+    func makeRecord(jobID: String, request: DSARRequest, dropTime: Date, note: String, signer: String? = nil) -> JobRecord {
         let now = Date()
         let received = request.receivedAt ?? dropTime
         let deadline = Deadline.initial(receivedAt: received, regulation: request.regulation)
@@ -370,6 +418,12 @@ public final class Processor {
             })
         rec.signer = signer
         rec.note("claimed", note, now: now)
+        return rec
+    }
+
+    @discardableResult
+    func createRecord(jobID: String, request: DSARRequest, dropTime: Date, note: String, signer: String? = nil) throws -> JobRecord {
+        let rec = makeRecord(jobID: jobID, request: request, dropTime: dropTime, note: note, signer: signer)
         try store.withRecordsLock { try store.save(rec) }
         if let rid = request.requestID { requestIndex[rid] = (jobID, .pending) }
         return rec
@@ -393,6 +447,7 @@ public final class Processor {
         let ids = try pendingJobs()
         guard !ids.isEmpty, !shouldStop() else { return [] }
         var jobs: [(record: JobRecord, request: DSARRequest)] = []
+        var startedEvents: [AuditEvent] = []
         for id in ids {
             let path = layout.activeRequest(id)
             let request: DSARRequest
@@ -402,18 +457,22 @@ public final class Processor {
                 try fail(id, reason: "the claimed request no longer parses: \(error)")
                 continue
             }
-            let rec = try store.update(id) {
+            // RUNNING and PENDING recover the same way, so one directory fsync for the batch suffices.
+            let rec = try store.update(id, syncDirectory: false) {
                 $0.status = .running
                 $0.startedAt = Timestamp.format(Date())
                 $0.attempts += 1
                 $0.note("started", "attempt \($0.attempts)")
             }
-            try audit.append(AuditEvent("job.started", jobID: id, subject: rec.subject, details: [
+            startedEvents.append(AuditEvent("job.started", jobID: id, subject: rec.subject, details: [
                 JSONMember(key: "attempt", value: .int(rec.attempts))
             ]))
             jobs.append((rec, request))
             CrashPoint.hit("job.running")
         }
+        // One journal write for the whole batch's start (before any source is read).
+        try store.syncDirectory()
+        try audit.append(contentsOf: startedEvents)
         guard !jobs.isEmpty else { return [] }
         var scanJobs: [ScanJob] = []
         for j in jobs {
@@ -452,7 +511,7 @@ public final class Processor {
             var erasure: [String: ErasureOutcome] = [:]
             if !deletes.isEmpty && !shouldStop() {
                 // Exports of this segment were searched before the erasure; seal them first.
-                for k in finishOrder { finished += try finishOne(jobs[k], scanned, shouldStop) }
+                finished += try await finishAll(finishOrder.map { jobs[$0] }, scanned, shouldStop)
                 finishOrder = []
                 erasure = try await eraseAll(deletes.map { k in
                     let id = jobs[k].record.jobID
@@ -462,25 +521,134 @@ public final class Processor {
             } else {
                 finishOrder += deletes
             }
-            for k in finishOrder { finished += try finishOne(jobs[k], scanned, shouldStop, erasure: erasure[jobs[k].record.jobID]) }
+            finished += try await finishAll(finishOrder.map { jobs[$0] }, scanned, shouldStop, erasure: erasure)
         }
         return finished
     }
 
-    func finishOne(
-        _ j: (record: JobRecord, request: DSARRequest), _ scanned: ScanResult, _ shouldStop: () -> Bool, erasure: ErasureOutcome? = nil
-    ) throws -> [JobRecord] {
-        let id = j.record.jobID
-        if shouldStop() && erasure == nil {
-            try store.update(id) {
-                $0.status = .pending
-                $0.note("requeued", "dsar was asked to stop before this job finished")
-            }
-            try FileSystem.removeTree(layout.workDir(id))
-            return []
+    /// How many jobs are sealed at once (ZIP, encryption and signing are CPU work per job).
+    public var sealConcurrency = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+
+    /// Finishes jobs: seals them in parallel (``sealConcurrency`` at a time), and records, retires
+    /// and journals each in order as its seal completes. A stop request requeues jobs not yet begun
+    /// (except erased ones, which must be reported).
+    func finishAll(
+        _ list: [(record: JobRecord, request: DSARRequest)], _ scanned: ScanResult, _ shouldStop: () -> Bool,
+        erasure: [String: ErasureOutcome] = [:]
+    ) async throws -> [JobRecord] {
+        let work = list.map { j in
+            prepare(
+                record: j.record, request: j.request, outcomes: scanned.results[j.record.jobID] ?? [],
+                derived: scanned.derived[j.record.jobID] ?? [], erasure: erasure[j.record.jobID])
         }
-        let outcomes: [ConnectorOutcome] = scanned.results[id] ?? []
-        return [try finish(record: j.record, request: j.request, outcomes: outcomes, derived: scanned.derived[id] ?? [], erasure: erasure)]
+        var out: [JobRecord] = []
+        let finisher = self.finisher
+        let layout = self.layout
+        let logger = self.logger
+        let width = sealConcurrency
+        try await withThrowingTaskGroup(of: (Int, SealResult).self) { group in
+            var next = 0
+            var emit = 0
+            var done: [Int: SealResult] = [:]
+            func launch() {
+                let k = next
+                let w = work[k]
+                next += 1
+                if shouldStop() && w.erasure == nil {
+                    group.addTask { (k, .requeue) }
+                } else if w.status == .failed {
+                    group.addTask { (k, .skipped) }
+                } else {
+                    group.addTask { (k, Processor.seal(w, finisher: finisher(w.request.action), layout: layout, logger: logger)) }
+                }
+            }
+            while next < work.count && next < width { launch() }
+            // Concluded in order, in groups: one journal write, one fsync of jobs/ and of active/ per group.
+            var ready: [(SealWork, SealResult)] = []
+            while let (k, r) = try await group.next() {
+                done[k] = r
+                while let r = done.removeValue(forKey: emit) {
+                    ready.append((work[emit], r))
+                    emit += 1
+                }
+                if next < work.count { launch() }
+                if ready.count >= 64 || (emit == work.count && !ready.isEmpty) {
+                    out += try conclude(ready)
+                    ready = []
+                }
+            }
+        }
+        return out
+    }
+
+    /// A job ready to seal: its status before publishing and what the finisher needs.
+    struct SealWork: Sendable {
+        var record: JobRecord
+        var request: DSARRequest
+        var outcomes: [ConnectorOutcome]
+        var derived: [(Identifier, String)]
+        var erasure: ErasureOutcome?
+        var status: JobStatus
+        var error: String?
+    }
+
+    /// How sealing one job ended.
+    enum SealResult: Sendable {
+        case sealed(path: String, manifestSHA256: String?)
+        case failed(String)
+        /// Nothing to publish (every connector failed).
+        case skipped
+        /// Not begun: dsar was asked to stop.
+        case requeue
+    }
+
+    /// The job's status from its connectors (and erasure), before publishing.
+    func prepare(
+        record: JobRecord, request: DSARRequest, outcomes: [ConnectorOutcome], derived: [(Identifier, String)], erasure: ErasureOutcome?
+    ) -> SealWork {
+        let failedCount = outcomes.filter { $0.status == .failed }.count
+        var status: JobStatus =
+            failedCount == 0 ? .completed : (failedCount == outcomes.count ? .failed : .partial)
+        var error: String? =
+            failedCount == 0
+            ? nil : outcomes.filter { $0.status == .failed }.map { "\($0.name): \($0.error ?? "failed")" }.joined(separator: "; ")
+        if let erasure, status != .failed {
+            var problems = erasure.errors.sorted { $0.key < $1.key }.map { "\($0.key): erasure failed: \($0.value)" }
+            if erasure.unexpectedRemaining > 0 {
+                problems.append("\(erasure.unexpectedRemaining) records of the subject remain after erasure (see the receipt)")
+            }
+            if !problems.isEmpty {
+                status = erasure.files.contains { $0.deleted + $0.redacted > 0 } || status == .partial ? .partial : .failed
+                error = ([error].compactMap { $0 } + problems).joined(separator: "; ")
+            }
+        }
+        return SealWork(
+            record: record, request: request, outcomes: outcomes, derived: derived, erasure: erasure, status: status, error: error)
+    }
+
+    /// Writes the job's findings into its work dir and publishes its outbox entry (no shared state:
+    /// runs in parallel with other jobs' seals).
+    static func seal(_ w: SealWork, finisher: any JobFinisher, layout: SpoolLayout, logger: Logger) -> SealResult {
+        let work = layout.workDir(w.record.jobID)
+        do {
+            try FindingsWriter.write(w.outcomes, workDir: work)
+            var rec = w.record
+            rec.status = w.status
+            rec.error = w.error
+            var fj = FinishingJob(
+                record: rec, request: w.request, identifiers: w.request.identifiers + w.derived.map(\.0), workDir: work, outcomes: w.outcomes)
+            fj.erasure = w.erasure
+            let path = try finisher.finish(fj, layout: layout, logger: logger)
+            var sha: String?
+            if let m = try? FileSystem.readFile(path + "/manifest.json", limit: 64 << 20) {
+                var h = StreamingSHA256()
+                h.update(m)
+                sha = h.hexDigest()
+            }
+            return .sealed(path: path, manifestSHA256: sha)
+        } catch {
+            return .failed("\(error)")
+        }
     }
 
     /// Runs every erasing connector once for all delete jobs of a segment; journals each changed file.
@@ -553,13 +721,15 @@ public final class Processor {
         var roundJobs = scanJobs
         while !roundJobs.isEmpty && round < maxExpansionRounds {
             round += 1
+            var started: [AuditEvent] = []
             for job in roundJobs {
                 for c in connectors {
-                    try audit.append(AuditEvent("connector.started", jobID: job.jobID, subject: subjects[job.jobID], details: [
+                    started.append(AuditEvent("connector.started", jobID: job.jobID, subject: subjects[job.jobID], details: [
                         JSONMember(key: "connector", value: .string(c.name)), JSONMember(key: "round", value: .int(round)),
                     ]))
                 }
             }
+            try audit.append(contentsOf: started)
             let batch = ScanBatch(jobs: roundJobs)
             let runner = connectorRunner
             let cs = connectors
@@ -579,6 +749,8 @@ public final class Processor {
                 stats.connectors[r.name] = t
             }
             var next: [ScanJob] = []
+            // The round's outcomes for every job, journaled in one write.
+            var events: [AuditEvent] = []
             for job in roundJobs {
                 let id = job.jobID
                 out.results[id] = results.map { r in
@@ -589,7 +761,7 @@ public final class Processor {
                 }
                 for r in results {
                     if r.attempts > 1 {
-                        try audit.append(AuditEvent("connector.retried", jobID: id, subject: subjects[id], details: [
+                        events.append(AuditEvent("connector.retried", jobID: id, subject: subjects[id], details: [
                             JSONMember(key: "connector", value: .string(r.name)), JSONMember(key: "attempts", value: .int(r.attempts)),
                         ]))
                     }
@@ -602,7 +774,7 @@ public final class Processor {
                         JSONMember(key: "attempts", value: .int(r.attempts)), JSONMember(key: "round", value: .int(round)),
                     ]
                     if let e = r.error { details.append(JSONMember(key: "reason", value: .string(Processor.scrub(e, job.identifiers)))) }
-                    try audit.append(AuditEvent(type, jobID: id, subject: subjects[id], details: details))
+                    events.append(AuditEvent(type, jobID: id, subject: subjects[id], details: details))
                 }
                 var known = Set(job.identifiers)
                 var new: [(Identifier, String)] = []
@@ -614,7 +786,7 @@ public final class Processor {
                 guard !new.isEmpty else { continue }
                 out.derived[id, default: []] += new
                 for (ident, provenance) in new {
-                    try audit.append(AuditEvent("identifiers.derived", jobID: id, subject: subjects[id], details: [
+                    events.append(AuditEvent("identifiers.derived", jobID: id, subject: subjects[id], details: [
                         JSONMember(key: "type", value: .string(ident.type)), JSONMember(key: "provenance", value: .string(provenance)),
                     ]))
                 }
@@ -622,113 +794,108 @@ public final class Processor {
                 grown.identifiers = known.sorted()
                 next.append(grown)
             }
+            try audit.append(contentsOf: events)
             roundJobs = next
         }
         return out
     }
 
-    func finish(
-        record: JobRecord, request: DSARRequest, outcomes: [ConnectorOutcome], derived: [(Identifier, String)],
-        erasure: ErasureOutcome? = nil
-    ) throws -> JobRecord {
-        let id = record.jobID
-        let work = layout.workDir(id)
-        let failedCount = outcomes.filter { $0.status == .failed }.count
-        var status: JobStatus =
-            failedCount == 0 ? .completed : (failedCount == outcomes.count ? .failed : .partial)
-        var error: String? =
-            failedCount == 0
-            ? nil : outcomes.filter { $0.status == .failed }.map { "\($0.name): \($0.error ?? "failed")" }.joined(separator: "; ")
-        if let erasure, status != .failed {
-            var problems = erasure.errors.sorted { $0.key < $1.key }.map { "\($0.key): erasure failed: \($0.value)" }
-            if erasure.unexpectedRemaining > 0 {
-                problems.append("\(erasure.unexpectedRemaining) records of the subject remain after erasure (see the receipt)")
-            }
-            if !problems.isEmpty {
-                status = erasure.files.contains { $0.deleted + $0.redacted > 0 } || status == .partial ? .partial : .failed
-                error = ([error].compactMap { $0 } + problems).joined(separator: "; ")
-            }
-        }
-        var outbox: String?
-        if status != .failed {
-            do {
-                try FindingsWriter.write(outcomes, workDir: work)
-                var rec = record
-                rec.status = status
-                rec.error = error
-                let path = try finisher(request.action).finish(
-                    {
-                        var fj = FinishingJob(
-                            record: rec, request: request, identifiers: request.identifiers + derived.map(\.0), workDir: work,
-                            outcomes: outcomes)
-                        fj.erasure = erasure
-                        return fj
-                    }(), layout: layout, logger: logger)
-                outbox = path
-                if let m = try? FileSystem.readFile(path + "/manifest.json", limit: 64 << 20) {
-                    var h = StreamingSHA256()
-                    h.update(m)
-                    try audit.append(AuditEvent(request.action == .export ? "bundle.sealed" : "receipt.sealed", jobID: id, subject: record.subject, details: [
-                        JSONMember(key: "manifest_sha256", value: .string(h.hexDigest()))
-                    ]))
+    /// Concludes a group of sealed jobs, each in the order: seal journaled, final record written,
+    /// request retired, end journaled — with one journal write per step and one directory fsync per
+    /// directory for the whole group. Jobs put back to PENDING are not returned.
+    func conclude(_ group: [(SealWork, SealResult)]) throws -> [JobRecord] {
+        var sealEvents: [AuditEvent] = []
+        var finals: [(w: SealWork, status: JobStatus, error: String?, outbox: String?)] = []
+        for (w, sealed) in group {
+            let id = w.record.jobID
+            var status = w.status
+            var error = w.error
+            var outbox: String?
+            switch sealed {
+            case .requeue:
+                try store.update(id) {
+                    $0.status = .pending
+                    $0.note("requeued", "dsar was asked to stop before this job finished")
                 }
-                try audit.append(AuditEvent("job.published", jobID: id, subject: record.subject, details: [
-                    JSONMember(key: "outbox", value: .string(relative(path)))
-                ]))
-            } catch let failure {
+                try FileSystem.removeTree(layout.workDir(id))
+                continue
+            case .skipped:
+                break
+            case .failed(let failure):
                 status = .failed
                 error = "publishing failed: \(failure)"
                 logger.error("publishing failed", metadata: ["job": "\(id)", "error": "\(failure)"])
+            case .sealed(let path, let sha):
+                outbox = path
+                if let sha {
+                    sealEvents.append(AuditEvent(w.request.action == .export ? "bundle.sealed" : "receipt.sealed", jobID: id, subject: w.record.subject, details: [
+                        JSONMember(key: "manifest_sha256", value: .string(sha))
+                    ]))
+                }
+                sealEvents.append(AuditEvent("job.published", jobID: id, subject: w.record.subject, details: [
+                    JSONMember(key: "outbox", value: .string(relative(path)))
+                ]))
             }
+            finals.append((w, status, error, outbox))
         }
-        let derivedRefs = derived.map { (ident, provenance) in
-            JobRecord.IdentifierRef(type: ident.type, pseudonym: pseudonymizer.pseudonym(ident), provenance: provenance)
-        }
-        let finalStatus = status
-        let finalError = error
-        let rec = try store.update(id) {
-            $0.status = finalStatus
-            $0.error = finalError
-            $0.finishedAt = Timestamp.format(Date())
-            $0.outbox = outbox.map { self.relative($0) }
-            $0.identifiers += derivedRefs
-            $0.connectors = outcomes.map { o in
-                var c = JobRecord.ConnectorResult(
-                    name: o.name, status: o.status.rawValue, records: o.findings.records, error: o.error)
-                c.attempts = o.attempts
-                c.durationMs = o.durationMs
-                c.details = o.findings.details.isEmpty ? nil : o.findings.details
-                return c
+        try audit.append(contentsOf: sealEvents)
+        var records: [JobRecord] = []
+        for f in finals {
+            let derivedRefs = f.w.derived.map { (ident, provenance) in
+                JobRecord.IdentifierRef(type: ident.type, pseudonym: pseudonymizer.pseudonym(ident), provenance: provenance)
             }
-            $0.note(finalStatus.rawValue.lowercased(), finalError)
+            let rec = try store.update(f.w.record.jobID, syncDirectory: false) {
+                $0.status = f.status
+                $0.error = f.error
+                $0.finishedAt = Timestamp.format(Date())
+                $0.outbox = f.outbox.map { self.relative($0) }
+                $0.identifiers += derivedRefs
+                $0.connectors = f.w.outcomes.map { o in
+                    var c = JobRecord.ConnectorResult(
+                        name: o.name, status: o.status.rawValue, records: o.findings.records, error: o.error)
+                    c.attempts = o.attempts
+                    c.durationMs = o.durationMs
+                    c.details = o.findings.details.isEmpty ? nil : o.findings.details
+                    return c
+                }
+                $0.note(f.status.rawValue.lowercased(), f.error)
+            }
+            records.append(rec)
+            CrashPoint.hit("job.recorded")
         }
-        CrashPoint.hit("job.recorded")
-        queueNotification(rec, status: finalStatus)
-        stats.jobsFinished[finalStatus, default: 0] += 1
-        for o in outcomes { stats.connectors[o.name, default: RunStats.ConnectorTotals()].records += o.findings.records }
-        try FileSystem.removeTree(work)
-        try retireRequest(id, status: finalStatus, reason: finalError)
-        CrashPoint.hit("job.retired")
-        try audit.append(AuditEvent("job.finished", jobID: id, subject: rec.subject, details: [
-            JSONMember(key: "status", value: .string(finalStatus.rawValue)),
-            JSONMember(key: "records", value: .int(outcomes.reduce(0) { $0 + $1.findings.records })),
-        ]))
-        if let rid = rec.requestID { requestIndex[rid] = (id, finalStatus) }
-        logger.info(
-            "job finished",
-            metadata: ["job": "\(id)", "status": "\(finalStatus.rawValue)", "outbox": "\(rec.outbox ?? "-")"])
-        return rec
+        if !finals.isEmpty { try store.syncDirectory() }
+        var endEvents: [AuditEvent] = []
+        for (f, rec) in zip(finals, records) {
+            let id = rec.jobID
+            queueNotification(rec, status: f.status)
+            stats.jobsFinished[f.status, default: 0] += 1
+            for o in f.w.outcomes { stats.connectors[o.name, default: RunStats.ConnectorTotals()].records += o.findings.records }
+            try FileSystem.removeTree(layout.workDir(id))
+            try retireRequest(id, status: f.status, reason: f.error, syncDirectory: false)
+            CrashPoint.hit("job.retired")
+            endEvents.append(AuditEvent("job.finished", jobID: id, subject: rec.subject, details: [
+                JSONMember(key: "status", value: .string(f.status.rawValue)),
+                JSONMember(key: "records", value: .int(f.w.outcomes.reduce(0) { $0 + $1.findings.records })),
+            ]))
+            if let rid = rec.requestID { requestIndex[rid] = (id, f.status) }
+            logger.info(
+                "job finished",
+                metadata: ["job": "\(id)", "status": "\(f.status.rawValue)", "outbox": "\(rec.outbox ?? "-")"])
+        }
+        if !finals.isEmpty { try FileSystem.syncDirectory(layout.active) }
+        try audit.append(contentsOf: endEvents)
+        return records
     }
 
     /// After a job ends, its claimed request (the only copy of the identifiers) is deleted, or, for a
     /// FAILED or PARTIAL job, kept in `failed/` with the reason so that nothing is lost.
-    func retireRequest(_ jobID: String, status: JobStatus, reason: String?) throws {
+    func retireRequest(_ jobID: String, status: JobStatus, reason: String?, syncDirectory: Bool = true) throws {
         let path = layout.activeRequest(jobID)
         guard FileSystem.exists(path) else { return }
         if status == .completed {
             try FileSystem.remove(path + ".sig")
             try FileSystem.remove(path)
-            try FileSystem.syncDirectory(layout.active)
+            if syncDirectory { try FileSystem.syncDirectory(layout.active) }
         } else {
             try moveActiveAside(jobID, reason: reason ?? status.rawValue)
         }

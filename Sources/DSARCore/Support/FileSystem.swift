@@ -106,7 +106,9 @@ public enum FileSystem {
     /// Writes `data` to `path` atomically and durably: sibling temp file, fsync, rename, fsync(dir).
     ///
     /// The temp file is a dot file in the same directory, so an inbox or outbox watcher ignores it.
-    public static func writeAtomically(_ path: String, _ data: [UInt8], mode: mode_t = 0o600) throws {
+    /// With `syncDirectory: false` the rename is not yet durable: the caller fsyncs the directory
+    /// once after a batch of writes (a crash before that shows the old file or the new, never a mix).
+    public static func writeAtomically(_ path: String, _ data: [UInt8], mode: mode_t = 0o600, syncDirectory sync: Bool = true) throws {
         let dir = (path as NSString).deletingLastPathComponent
         let base = (path as NSString).lastPathComponent
         let tmp = (dir.isEmpty ? "." : dir) + "/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
@@ -124,7 +126,18 @@ public enum FileSystem {
         }
         try rename(tmp, to: path)
         ok = true
-        try syncDirectory(dir.isEmpty ? "." : dir)
+        if sync { try syncDirectory(dir.isEmpty ? "." : dir) }
+    }
+
+    /// Writes `data` to a new (or truncated) file without fsync: for scratch files in `tmp/` (wiped
+    /// after a crash) and for files in an outbox staging directory (the publisher fsyncs them all
+    /// before the rename that makes them visible).
+    public static func writeScratch(_ path: String, _ data: [UInt8], mode: mode_t = 0o600) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+        if fd < 0 { throw DSARError.syscall("cannot create", path: path) }
+        defer { close(fd) }
+        if fchmod(fd, mode) != 0 { throw DSARError.syscall("cannot set mode on", path: path) }
+        try data.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
 
     /// `rename(2)`, with an error naming both paths.

@@ -370,7 +370,8 @@ public struct JSONWriter {
         out.append(contentsOf: repeatElement(0x20, count: indent * level))
     }
 
-    private func write(_ value: JSONValue, into out: inout [UInt8], level: Int) {
+    /// Appends the value as if nested `level` deep (its inner lines indented accordingly).
+    public func write(_ value: JSONValue, into out: inout [UInt8], level: Int) {
         switch value {
         case .null: out.append(contentsOf: Array("null".utf8))
         case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
