@@ -28,7 +28,9 @@ public struct ExportBundler: JobFinisher {
         }
         return try OutboxPublisher.publish(jobID: job.record.jobID, layout: layout) { staging in
             let now = Date()
-            let dataFiles = try ExportBundler.listFiles(job.workDir, under: "data")
+            // The findings go straight from memory into the ZIP, file by file, in chunks.
+            let findings = FindingsWriter.plan(job.outcomes)
+            let dataFiles = findings.map(\.name)
             let bundlePath = staging + "/bundle.zip.age"
             let fd = open(bundlePath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
             if fd < 0 { throw DSARError.syscall("cannot create", path: bundlePath) }
@@ -51,7 +53,10 @@ public struct ExportBundler: JobFinisher {
                 try zip.add("README.txt", bytes: Array(SubjectReport.text(job, files: dataFiles, now: now).utf8))
                 try zip.add("index.html", bytes: Array(SubjectReport.html(job, files: dataFiles, now: now).utf8))
                 CrashPoint.hit("seal.writing")
-                for rel in dataFiles { try zip.add(rel, file: job.workDir + "/" + rel) }
+                for f in findings {
+                    let size = try FindingsWriter.size(f, job.outcomes)
+                    try zip.add(f.name, size: size) { emit in try FindingsWriter.produce(f, job.outcomes, emit: emit) }
+                }
                 try zip.finish()
                 try encryptor.finish()
                 entries = zip.entries
@@ -92,20 +97,5 @@ public struct ExportBundler: JobFinisher {
         if let group {
             for n in ["manifest.json", "manifest.json.sig"] { _ = chown(dir + "/" + n, uid_t.max, group) }
         }
-    }
-
-    /// Regular files under `root/sub`, relative to `root`, in bytewise order (deterministic ZIPs).
-    static func listFiles(_ root: String, under sub: String) throws -> [String] {
-        guard FileSystem.exists(root + "/" + sub) else { return [] }
-        var out: [String] = []
-        func walk(_ rel: String) throws {
-            for name in try FileSystem.list(root + "/" + rel) {
-                let r = rel + "/" + name
-                guard let st = try FileSystem.lstatus(root + "/" + r) else { continue }
-                if st.kind == .directory { try walk(r) } else if st.kind == .regular { out.append(r) }
-            }
-        }
-        try walk(sub)
-        return out.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 }

@@ -91,6 +91,24 @@ public final class ZipStreamWriter {
         finishEntry(name, size: Int64(bytes.count), hasher: hasher)
     }
 
+    /// Adds a file of exactly `size` bytes that `produce` delivers in chunks (through the callback
+    /// it is given), so a large file never has to exist whole in memory or on disk.
+    public func add(_ name: String, size: Int64, produce: (_ emit: ([UInt8]) throws -> Void) throws -> Void) throws {
+        try begin(name, size: size)
+        var hasher = SHA256()
+        var total: Int64 = 0
+        try produce { chunk in
+            guard total + Int64(chunk.count) <= size else {
+                throw DSARError(.processing, "\(name): more than the announced \(size) bytes were produced")
+            }
+            try chunk.withUnsafeBytes { try writeData($0) }
+            hasher.update(data: chunk)
+            total += Int64(chunk.count)
+        }
+        guard total == size else { throw DSARError(.processing, "\(name): \(total) bytes produced, \(size) announced") }
+        finishEntry(name, size: size, hasher: hasher)
+    }
+
     /// Adds a file by streaming it from disk.
     public func add(_ name: String, file path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

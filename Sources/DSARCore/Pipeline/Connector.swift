@@ -22,7 +22,7 @@ public struct ScanJob: Sendable {
     public var action: RequestAction
     public var identifiers: [Identifier]
     public var dryRun: Bool
-    /// The job's private work directory (inside `tmp/`, mode 0700).
+    /// A scratch directory (inside `tmp/`, mode 0700; shared by the batch, wiped with it).
     public var workDir: String
 
     public init(jobID: String, action: RequestAction, identifiers: [Identifier], dryRun: Bool, workDir: String) {

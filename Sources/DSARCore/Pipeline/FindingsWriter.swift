@@ -1,6 +1,6 @@
 import Foundation
 
-/// Writes what the connectors found for one job into its work dir, ready for the bundler:
+/// Turns what the connectors found for one job into the files of its bundle:
 /// `data/<connector>/<table>.json` (a JSON array of objects, each with its source file and
 /// location) and, for CSV sources, `data/<connector>/<table>.csv` with the original rows.
 public enum FindingsWriter {
@@ -22,97 +22,90 @@ public enum FindingsWriter {
         return base
     }
 
-    /// Writes the files; returns their paths relative to `workDir`, sorted. Streams: each record is
-    /// encoded into a 1 MiB buffer that is flushed to the file, so memory does not grow with the export.
-    @discardableResult
-    public static func write(_ outcomes: [ConnectorOutcome], workDir: String) throws -> [String] {
-        var written: [String] = []
-        for o in outcomes where !o.findings.found.isEmpty {
+    /// One output file of a job's findings: `data/<connector>/<table>.json`, or `.csv` with the
+    /// original rows for CSV sources.
+    public struct File: Sendable {
+        /// Path inside the bundle.
+        public var name: String
+        let outcome: Int
+        let records: [Int]
+        let csv: Bool
+    }
+
+    /// The files a job's findings make, in bytewise name order (the order of the ZIP).
+    public static func plan(_ outcomes: [ConnectorOutcome]) -> [File] {
+        var files: [File] = []
+        for (oi, o) in outcomes.enumerated() where !o.findings.found.isEmpty {
             let dir = "data/" + safeName(o.name)
-            try FileSystem.makeDirectory(workDir + "/data", mode: 0o700)
-            try FileSystem.makeDirectory(workDir + "/" + dir, mode: 0o700)
             var groups: [String: [Int]] = [:]
             var order: [String] = []
             for (k, r) in o.findings.found.enumerated() {
                 if groups[r.table] == nil { order.append(r.table) }
                 groups[r.table, default: []].append(k)
             }
-            let writer = JSONWriter(indent: 2)
             for table in order {
                 let indices = groups[table]!
-                let rel = dir + "/" + safeName(table) + ".json"
-                var out = try ScratchFile(workDir + "/" + rel)
-                out.append("[")
-                for (n, k) in indices.enumerated() {
-                    let r = o.findings.found[k]
-                    out.append(n == 0 ? "\n  {\n    " : ",\n  {\n    ")
-                    out.append("\"source\": ")
-                    JSONWriter.writeString(r.source, into: &out.buffer)
-                    out.append(",\n    \"location\": ")
-                    var loc: [JSONMember] = [JSONMember(key: "line", value: .int(r.line))]
-                    if let range = r.range {
-                        loc.append(JSONMember(key: "offset", value: .int(range.lowerBound)))
-                        loc.append(JSONMember(key: "length", value: .int(range.upperBound - range.lowerBound)))
-                    }
-                    writer.write(.object(loc), into: &out.buffer, level: 2)
-                    out.append(",\n    \"matched_on\": ")
-                    writer.write(.array(r.matchedOn.map { .string($0) }), into: &out.buffer, level: 2)
-                    out.append(",\n    \"record\": ")
-                    out.buffer += r.recordJSON
-                    out.append("\n  }")
-                    try out.flushIfFull()
-                }
-                out.append(indices.isEmpty ? "]\n" : "\n]\n")
-                try out.close()
-                written.append(rel)
-                if let header = o.findings.found[indices[0]].rawHeader {
-                    let crel = dir + "/" + safeName(table) + ".csv"
-                    var csv = try ScratchFile(workDir + "/" + crel)
-                    csv.buffer += header
-                    if header.last != 0x0A { csv.buffer += [0x0D, 0x0A] }
-                    for k in indices {
-                        guard let raw = o.findings.found[k].raw else { continue }
-                        csv.buffer += raw
-                        if raw.last != 0x0A { csv.buffer += [0x0D, 0x0A] }
-                        try csv.flushIfFull()
-                    }
-                    try csv.close()
-                    written.append(crel)
+                files.append(File(name: dir + "/" + safeName(table) + ".json", outcome: oi, records: indices, csv: false))
+                if o.findings.found[indices[0]].rawHeader != nil {
+                    files.append(File(name: dir + "/" + safeName(table) + ".csv", outcome: oi, records: indices, csv: true))
                 }
             }
         }
-        return written.sorted()
-    }
-}
-
-/// A file in a job's work dir written through a 1 MiB buffer (no fsync: `tmp/` is scratch).
-struct ScratchFile {
-    let path: String
-    let fd: Int32
-    var buffer: [UInt8] = []
-
-    init(_ path: String) throws {
-        self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if fd < 0 { throw DSARError.syscall("cannot create", path: path) }
-        buffer.reserveCapacity(1 << 20 + 64 << 10)
+        return files.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
     }
 
-    mutating func append(_ s: StaticString) {
-        s.withUTF8Buffer { buffer.append(contentsOf: $0) }
+    /// Produces a file's bytes in chunks of about 1 MiB (`emit` gets each chunk), never the whole file at once.
+    public static func produce(_ f: File, _ outcomes: [ConnectorOutcome], emit: ([UInt8]) throws -> Void) throws {
+        let found = outcomes[f.outcome].findings.found
+        var out: [UInt8] = []
+        out.reserveCapacity(1 << 20 + 64 << 10)
+        func flushIfFull() throws {
+            if out.count >= 1 << 20 {
+                try emit(out)
+                out.removeAll(keepingCapacity: true)
+            }
+        }
+        if f.csv {
+            let header = found[f.records[0]].rawHeader ?? []
+            out += header
+            if header.last != 0x0A { out += [0x0D, 0x0A] }
+            for k in f.records {
+                guard let raw = found[k].raw else { continue }
+                out += raw
+                if raw.last != 0x0A { out += [0x0D, 0x0A] }
+                try flushIfFull()
+            }
+        } else {
+            let writer = JSONWriter(indent: 2)
+            func lit(_ s: StaticString) { s.withUTF8Buffer { out.append(contentsOf: $0) } }
+            lit("[")
+            for (n, k) in f.records.enumerated() {
+                let r = found[k]
+                if n == 0 { lit("\n  {\n    \"source\": ") } else { lit(",\n  {\n    \"source\": ") }
+                JSONWriter.writeString(r.source, into: &out)
+                lit(",\n    \"location\": ")
+                var loc: [JSONMember] = [JSONMember(key: "line", value: .int(r.line))]
+                if let range = r.range {
+                    loc.append(JSONMember(key: "offset", value: .int(range.lowerBound)))
+                    loc.append(JSONMember(key: "length", value: .int(range.upperBound - range.lowerBound)))
+                }
+                writer.write(.object(loc), into: &out, level: 2)
+                lit(",\n    \"matched_on\": ")
+                writer.write(.array(r.matchedOn.map { .string($0) }), into: &out, level: 2)
+                lit(",\n    \"record\": ")
+                out += r.recordJSON
+                lit("\n  }")
+                try flushIfFull()
+            }
+            lit(f.records.isEmpty ? "]\n" : "\n]\n")
+        }
+        if !out.isEmpty { try emit(out) }
     }
 
-    mutating func flushIfFull() throws {
-        if buffer.count >= 1 << 20 { try flush() }
-    }
-
-    mutating func flush() throws {
-        try buffer.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: path) }
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    mutating func close() throws {
-        defer { Glibc.close(fd) }
-        try flush()
+    /// The exact size of a file (it is produced once without keeping the bytes).
+    public static func size(_ f: File, _ outcomes: [ConnectorOutcome]) throws -> Int64 {
+        var n: Int64 = 0
+        try produce(f, outcomes) { n += Int64($0.count) }
+        return n
     }
 }

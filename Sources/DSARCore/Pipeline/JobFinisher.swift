@@ -7,16 +7,14 @@ public struct FinishingJob: Sendable {
     public var request: DSARRequest
     /// Every identifier of the subject: the request's plus those derived by identity expansion.
     public var identifiers: [Identifier]
-    public var workDir: String
     public var outcomes: [ConnectorOutcome]
     /// For delete jobs that were erased: what happened per source file, and connectors that failed to erase.
     public var erasure: ErasureOutcome?
 
-    public init(record: JobRecord, request: DSARRequest, identifiers: [Identifier], workDir: String, outcomes: [ConnectorOutcome]) {
+    public init(record: JobRecord, request: DSARRequest, identifiers: [Identifier], outcomes: [ConnectorOutcome]) {
         self.record = record
         self.request = request
         self.identifiers = identifiers
-        self.workDir = workDir
         self.outcomes = outcomes
     }
 }

@@ -475,10 +475,12 @@ public final class Processor {
         try audit.append(contentsOf: startedEvents)
         guard !jobs.isEmpty else { return [] }
         var scanJobs: [ScanJob] = []
+        // One scratch directory for the batch (plugins' capture files); findings stay in memory
+        // until they are sealed, so no job needs a directory of its own.
+        let work = layout.tmp + "/batch"
+        try FileSystem.makeDirectory(work, mode: 0o700)
+        defer { try? FileSystem.removeTree(work) }
         for j in jobs {
-            let work = layout.workDir(j.record.jobID)
-            try FileSystem.removeTree(work)
-            try FileSystem.makeDirectory(work, mode: 0o700)
             scanJobs.append(
                 ScanJob(
                     jobID: j.record.jobID, action: j.request.action, identifiers: j.request.identifiers,
@@ -626,17 +628,15 @@ public final class Processor {
             record: record, request: request, outcomes: outcomes, derived: derived, erasure: erasure, status: status, error: error)
     }
 
-    /// Writes the job's findings into its work dir and publishes its outbox entry (no shared state:
+    /// Publishes the job's outbox entry (bundle with its findings, or receipt) (no shared state:
     /// runs in parallel with other jobs' seals).
     static func seal(_ w: SealWork, finisher: any JobFinisher, layout: SpoolLayout, logger: Logger) -> SealResult {
-        let work = layout.workDir(w.record.jobID)
         do {
-            try FindingsWriter.write(w.outcomes, workDir: work)
             var rec = w.record
             rec.status = w.status
             rec.error = w.error
             var fj = FinishingJob(
-                record: rec, request: w.request, identifiers: w.request.identifiers + w.derived.map(\.0), workDir: work, outcomes: w.outcomes)
+                record: rec, request: w.request, identifiers: w.request.identifiers + w.derived.map(\.0), outcomes: w.outcomes)
             fj.erasure = w.erasure
             let path = try finisher.finish(fj, layout: layout, logger: logger)
             var sha: String?
@@ -817,7 +817,6 @@ public final class Processor {
                     $0.status = .pending
                     $0.note("requeued", "dsar was asked to stop before this job finished")
                 }
-                try FileSystem.removeTree(layout.workDir(id))
                 continue
             case .skipped:
                 break
@@ -870,7 +869,6 @@ public final class Processor {
             queueNotification(rec, status: f.status)
             stats.jobsFinished[f.status, default: 0] += 1
             for o in f.w.outcomes { stats.connectors[o.name, default: RunStats.ConnectorTotals()].records += o.findings.records }
-            try FileSystem.removeTree(layout.workDir(id))
             try retireRequest(id, status: f.status, reason: f.error, syncDirectory: false)
             CrashPoint.hit("job.retired")
             endEvents.append(AuditEvent("job.finished", jobID: id, subject: rec.subject, details: [

@@ -16,7 +16,7 @@ import Foundation
 ///   jobs/      job records: <job-id>.json (no personal data)
 ///   journal/   the audit journal
 ///   keys/      secret keys (0700)
-///   tmp/       work directories of running jobs (wiped on start)
+///   tmp/       scratch of the running batch (wiped on start)
 ///   notify/    queued notifications, one file per job event and notifier (no personal data)
 ///   config.yaml
 /// ```
@@ -51,8 +51,6 @@ public struct SpoolLayout: Sendable {
     public func activeRequest(_ jobID: String) -> String { active + "/\(jobID).json" }
     /// The record of a job.
     public func jobRecord(_ jobID: String) -> String { jobs + "/\(jobID).json" }
-    /// The work directory of a running job.
-    public func workDir(_ jobID: String) -> String { tmp + "/\(jobID)" }
     /// The published outbox entry of a job.
     public func outboxEntry(_ jobID: String) -> String { outbox + "/\(jobID)" }
 
