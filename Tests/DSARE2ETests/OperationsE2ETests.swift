@@ -288,6 +288,20 @@ final class OperationsE2ETests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("the directory of --metrics-file \(s.base)/nope/dsar.prom does not exist"), bad.stderr)
     }
 
+    func testMaxBatchJobsSplitsABatchIntoPassesOverTheSources() throws {
+        let s = try TempSpool()
+        let dir = try makeConnectors(s)
+        try s.initialize(extraConfig: "max_batch_jobs: 2\n")
+        // Five subjects the sources do not know (no identity expansion): passes of 2 + 2 + 1 jobs.
+        for k in 1...5 { try s.drop("r\(k).json", #"{"request_id": "B-\#(k)", "action": "export", "email": "nobody\#(k)@example.net"}"#) }
+        let path = s.base + "/dsar.prom"
+        let r = try s.dsar(["run", "--settle", "0", "--connectors", dir, "--metrics-file", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try s.records().filter { $0.status == .completed }.count, 5)
+        let csvSize = Double(try FileSystem.status(dir + "/data/accounts.csv")!.size)
+        XCTAssertEqual(try parseMetrics(path)[#"dsar_connector_bytes_scanned_total{connector="accounts"}"#], 3 * csvSize, "three passes")
+    }
+
     func testWatchRewritesMetricsWhileRunning() throws {
         let s = try TempSpool()
         let dir = try makeConnectors(s)

@@ -54,8 +54,16 @@ public struct ExportBundler: JobFinisher {
                 try zip.add("index.html", bytes: Array(SubjectReport.html(job, files: dataFiles, now: now).utf8))
                 CrashPoint.hit("seal.writing")
                 for f in findings {
-                    let size = try FindingsWriter.size(f, job.outcomes)
-                    try zip.add(f.name, size: size) { emit in try FindingsWriter.produce(f, job.outcomes, emit: emit) }
+                    if FindingsWriter.estimatedSize(f, job.outcomes) <= 8 << 20 {
+                        // Small: produced once, in memory.
+                        var bytes: [UInt8] = []
+                        try FindingsWriter.produce(f, job.outcomes) { bytes += $0 }
+                        try zip.add(f.name, bytes: bytes)
+                    } else {
+                        // Large: a counting pass for the exact size, then streamed in chunks.
+                        let size = try FindingsWriter.size(f, job.outcomes)
+                        try zip.add(f.name, size: size) { emit in try FindingsWriter.produce(f, job.outcomes, emit: emit) }
+                    }
                 }
                 try zip.finish()
                 try encryptor.finish()

@@ -16,6 +16,8 @@ public struct SpoolConfig: Sendable {
     public var connectorsDir: String?
     /// How many connectors scan at once.
     public var concurrency = 2
+    /// Most jobs searched in one pass over the sources; a larger batch is split (bounds memory).
+    public var maxBatchJobs = 1000
     /// How often `dsar watch` rescans the inbox even without inotify events.
     public var rescanSeconds = 30.0
     /// Who can open export bundles: `age1…` recipients or files (age-keygen identity or recipients files).
@@ -41,7 +43,7 @@ public struct SpoolConfig: Sendable {
     public static let keys = [
         "max_request_bytes", "settle_seconds", "reject_after_seconds", "default_regulation", "inbox_group",
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
-        "outbox_retention_days", "require_signed_requests", "request_signers", "notify",
+        "outbox_retention_days", "require_signed_requests", "request_signers", "notify", "max_batch_jobs",
     ]
 
     /// Reads `config.yaml` from the spool; a missing file gives the defaults.
@@ -64,6 +66,7 @@ public struct SpoolConfig: Sendable {
             c.connectorsDir = v.hasPrefix("/") ? v : layout.root + "/" + v
         }
         if let v = y.int("concurrency", range: 1...64) { c.concurrency = v }
+        if let v = y.int("max_batch_jobs", range: 1...1_000_000) { c.maxBatchJobs = v }
         if let v = y.seconds("rescan_seconds", range: 0.1...86400) { c.rescanSeconds = v }
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : layout.root + "/" + p }
         if let r = y.strings("recipients") {
@@ -96,6 +99,7 @@ public struct SpoolConfig: Sendable {
         # inbox_group: dsar-sftp          # group that may write inbox/ and read outbox/
         # connectors: ../connectors       # connector configs (relative to this spool)
         # concurrency: 2                  # connectors scanned at once
+        # max_batch_jobs: 1000            # jobs searched per pass over the sources (bounds memory)
         # rescan_seconds: 30              # dsar watch rescans the inbox this often besides inotify
         # recipients: [ keys/age.pub ]    # who can open export bundles: age1… keys or files (relative to the spool)
         # signing_key: keys/signing_key   # Ed25519 (OpenSSH) key signing manifests, receipts, checkpoints

@@ -102,6 +102,17 @@ public enum FindingsWriter {
         if !out.isEmpty { try emit(out) }
     }
 
+    /// An upper bound of a file's size that costs no encoding (chooses between in-memory and streamed).
+    public static func estimatedSize(_ f: File, _ outcomes: [ConnectorOutcome]) -> Int {
+        let found = outcomes[f.outcome].findings.found
+        var n = 64
+        for k in f.records {
+            let r = found[k]
+            n += f.csv ? (r.raw?.count ?? 0) + 2 : r.recordJSON.count + 2 * r.source.utf8.count + r.matchedOn.reduce(0) { $0 + 2 * $1.utf8.count + 16 } + 160
+        }
+        return n
+    }
+
     /// The exact size of a file (it is produced once without keeping the bytes).
     public static func size(_ f: File, _ outcomes: [ConnectorOutcome]) throws -> Int64 {
         var n: Int64 = 0

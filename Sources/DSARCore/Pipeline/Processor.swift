@@ -79,6 +79,7 @@ public final class Processor {
         self.connectors = connectors
         self.finisher = finisher
         self.connectorRunner = ConnectorRunner(concurrency: config.concurrency)
+        self.maxBatchJobs = config.maxBatchJobs
         self.tracker = SettleTracker(settle: config.settleSeconds)
         self.rejectAfterSeconds = config.rejectAfterSeconds
         self.parser = RequestParser(defaultRegulation: config.defaultRegulation)
@@ -495,10 +496,12 @@ public final class Processor {
         // once that delete has been carried out (a new segment); consecutive deletes are erased
         // together, one rewrite per file.
         var segments: [[Int]] = []
+        // A segment also ends at `maxBatchJobs`: what was found is held in memory until sealed, so
+        // this bounds memory for very large batches (each segment reads every source once).
         for (k, j) in jobs.enumerated() {
             if let last = segments.last?.last, jobs[last].request.action == .delete, j.request.action != .delete {
                 segments.append([k])
-            } else if segments.isEmpty {
+            } else if segments.isEmpty || segments[segments.count - 1].count >= maxBatchJobs {
                 segments.append([k])
             } else {
                 segments[segments.count - 1].append(k)
@@ -528,8 +531,12 @@ public final class Processor {
         return finished
     }
 
-    /// How many jobs are sealed at once (ZIP, encryption and signing are CPU work per job).
-    public var sealConcurrency = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+    /// Most jobs scanned together in one pass over the sources (`max_batch_jobs`).
+    public var maxBatchJobs = 1000
+
+    /// How many jobs are sealed at once: CPU work (ZIP, encryption, signing) and fsyncs, so twice
+    /// the cores keeps them busy while other seals wait for the disk.
+    public var sealConcurrency = max(2, min(8, 2 * ProcessInfo.processInfo.activeProcessorCount))
 
     /// Finishes jobs: seals them in parallel (``sealConcurrency`` at a time), and records, retires
     /// and journals each in order as its seal completes. A stop request requeues jobs not yet begun

@@ -13,6 +13,11 @@ public struct RowMatcher {
     private var textIndex: [Int?] = []
     private var scratch: [UInt8] = []
     private var textHits: [TextMatch] = []
+    /// Normalized identifiers of raw values already seen (a subject's rows repeat the same values),
+    /// per `match` rule; cleared when it grows past `derivedCacheLimit`.
+    private var derivedCache: [Int: [[UInt8]: Identifier?]] = [:]
+    private var derivedCacheCount = 0
+    static let derivedCacheLimit = 4096
 
     /// How one job matched one row.
     public struct JobHit: Sendable {
@@ -77,15 +82,29 @@ public struct RowMatcher {
     }
 
     /// Identifiers this row adds to a job that matched it structurally (identity expansion).
-    public func derived(_ values: [[UInt8]?], hit: JobHit, known: Set<Identifier>) -> [(Identifier, String)] {
+    public mutating func derived(_ values: [[UInt8]?], hit: JobHit, known: Set<Identifier>) -> [(Identifier, String)] {
         guard hit.structured else { return [] }
         var out: [(Identifier, String)] = []
         let via = hit.matchedOn.first ?? "match"
-        for (r, idx) in zip(rules.match, matchIndex) where r.expand {
+        for (k, (r, idx)) in zip(rules.match, matchIndex).enumerated() where r.expand {
             guard let idx, idx < values.count, let v = values[idx] else { continue }
-            let str = String(decoding: v, as: UTF8.self)
-            guard case .success(let norm) = IdentifierNormalizer.normalize(type: r.type, str) else { continue }
-            let id = Identifier(type: r.type, value: norm)
+            let id: Identifier
+            if let cached = derivedCache[k]?[v] {
+                guard let c = cached else { continue }
+                id = c
+            } else {
+                let str = String(decoding: v, as: UTF8.self)
+                var normalized: Identifier?
+                if case .success(let norm) = IdentifierNormalizer.normalize(type: r.type, str) { normalized = Identifier(type: r.type, value: norm) }
+                if derivedCacheCount >= RowMatcher.derivedCacheLimit {
+                    derivedCache.removeAll(keepingCapacity: true)
+                    derivedCacheCount = 0
+                }
+                derivedCache[k, default: [:]][v] = .some(normalized)
+                derivedCacheCount += 1
+                guard let n = normalized else { continue }
+                id = n
+            }
             if !known.contains(id) && !out.contains(where: { $0.0 == id }) {
                 out.append((id, "\(r.type) derived from \(origin) via \(via)"))
             }
