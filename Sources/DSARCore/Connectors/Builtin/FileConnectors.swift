@@ -203,6 +203,9 @@ public struct LogConnector: Connector {
         let regexes = config.patterns.compactMap { p in (try? NSRegularExpression(pattern: p.regex)).map { (p.type, $0) } }
         var hits: [TextMatch] = []
         var scratch: [UInt8] = []
+        // JSON lines: a validating pass without building the object rules out most lines cheaply.
+        let extractor = config.logFormat == .jsonl ? JSONFieldExtractor(paths: config.rules.match.map(\.column)) : nil
+        var extractScratch = JSONFieldExtractor.Scratch()
         for src in onlySource.map({ [$0] }) ?? config.sources() {
             try Task.checkCancellation()
             var reader = try LineReader(path: src)
@@ -210,6 +213,19 @@ public struct LogConnector: Connector {
             try reader.forEachLine { line, number, offset, terminator in
                 var jobs: [Int: [String]] = [:]
                 var fields: [JSONMember]?
+                if let extractor, line.first == UInt8(ascii: "{"), extractor.extract(line, &extractScratch) {
+                    var any = false
+                    for (k, rule) in config.rules.match.enumerated() {
+                        guard case .bytes(let r) = extractScratch.values[k] else { continue }
+                        let v = UnsafeRawBufferPointer(rebasing: line[r])
+                        if !batch.table.matchField(type: rule.type, v, scratch: &scratch).isEmpty {
+                            any = true
+                            break
+                        }
+                    }
+                    // Valid JSON and no field matches: exactly what the full parse below would conclude.
+                    if !any { return }
+                }
                 if config.logFormat == .jsonl, line.first == UInt8(ascii: "{"),
                     let obj = try? JSONParser.parse(Array(line)), case .object(let members) = obj
                 {
