@@ -239,18 +239,37 @@ public struct JSONParser {
         return String(decoding: bytes[start..<i], as: UTF8.self)
     }
 
+    /// For the first byte of a multi-byte UTF-8 sequence: how many continuation bytes follow and the
+    /// allowed range of the first of them (which rules out overlongs, surrogates and > U+10FFFF).
+    static func utf8Lead(_ b: UInt8) -> (need: Int, lo: UInt8, hi: UInt8)? {
+        switch b {
+        case 0xC2...0xDF: (1, 0x80, 0xBF)
+        case 0xE0: (2, 0xA0, 0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: (2, 0x80, 0xBF)
+        case 0xED: (2, 0x80, 0x9F)
+        case 0xF0: (3, 0x90, 0xBF)
+        case 0xF1...0xF3: (3, 0x80, 0xBF)
+        case 0xF4: (3, 0x80, 0x8F)
+        default: nil
+        }
+    }
+
+    /// The value of one hex digit (either case).
+    static func hexDigit(_ b: UInt8) -> UInt32? {
+        switch b {
+        case 0x30...0x39: UInt32(b - 0x30)
+        case 0x41...0x46: UInt32(b - 0x41 + 10)
+        case 0x61...0x66: UInt32(b - 0x61 + 10)
+        default: nil
+        }
+    }
+
     private mutating func parseHex4() throws(JSONParseError) -> UInt32 {
         var v: UInt32 = 0
         for _ in 0..<4 {
             guard i < bytes.count else { throw endError("the end of a \\u escape") }
             let b = bytes[i]
-            let d: UInt32
-            switch b {
-            case 0x30...0x39: d = UInt32(b - 0x30)
-            case 0x41...0x46: d = UInt32(b - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(b - 0x61 + 10)
-            default: throw error("expected a hex digit in a \\u escape but found \(describe(b))")
-            }
+            guard let d = JSONParser.hexDigit(b) else { throw error("expected a hex digit in a \\u escape but found \(describe(b))") }
             v = v << 4 | d
             i += 1
         }
@@ -312,19 +331,7 @@ public struct JSONParser {
                 continue
             }
             // Multi-byte UTF-8: validate strictly (no overlongs, no surrogates, max U+10FFFF).
-            let need: Int
-            var lo: UInt8 = 0x80
-            var hi: UInt8 = 0xBF
-            switch b {
-            case 0xC2...0xDF: need = 1
-            case 0xE0: need = 2; lo = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: need = 2
-            case 0xED: need = 2; hi = 0x9F
-            case 0xF0: need = 3; lo = 0x90
-            case 0xF1...0xF3: need = 3
-            case 0xF4: need = 3; hi = 0x8F
-            default: throw error("invalid UTF-8 (\(describe(b)))")
-            }
+            guard let (need, lo, hi) = JSONParser.utf8Lead(b) else { throw error("invalid UTF-8 (\(describe(b)))") }
             guard i + need < bytes.count else {
                 // A character cut off at the end of the file: the upload may still be going.
                 throw endError("the end of a UTF-8 character")

@@ -172,14 +172,7 @@ struct JSONFieldExtractor {
             guard at + 4 <= p.count else { return nil }
             var v: UInt32 = 0
             for k in at..<(at + 4) {
-                let b = p[k]
-                let d: UInt32
-                switch b {
-                case 0x30...0x39: d = UInt32(b - 0x30)
-                case 0x41...0x46: d = UInt32(b - 0x41 + 10)
-                case 0x61...0x66: d = UInt32(b - 0x61 + 10)
-                default: return nil
-                }
+                guard let d = JSONParser.hexDigit(p[k]) else { return nil }
                 v = v << 4 | d
             }
             return v
@@ -187,20 +180,7 @@ struct JSONFieldExtractor {
 
         /// One strictly valid multi-byte UTF-8 sequence at `k` (no overlongs, no surrogates, ≤ U+10FFFF); advances `i`.
         mutating func utf8(at k: Int) -> Bool {
-            let b0 = p[k]
-            var need = 0
-            var lo: UInt8 = 0x80
-            var hi: UInt8 = 0xBF
-            switch b0 {
-            case 0xC2...0xDF: need = 1
-            case 0xE0: need = 2; lo = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: need = 2
-            case 0xED: need = 2; hi = 0x9F
-            case 0xF0: need = 3; lo = 0x90
-            case 0xF1...0xF3: need = 3
-            case 0xF4: need = 3; hi = 0x8F
-            default: return false
-            }
+            guard let (need, lo, hi) = JSONParser.utf8Lead(p[k]) else { return false }
             guard k + need < p.count else { return false }
             let b1 = p[k + 1]
             guard b1 >= lo && b1 <= hi else { return false }
