@@ -29,10 +29,14 @@ public struct ConnectorRunner: Sendable {
     /// Scans with every connector; results come back in the connectors' order.
     public func run(_ connectors: [any Connector], batch: ScanBatch, logger: Logger, progress: ScanProgress? = nil) async -> [BatchResult] {
         var results = [BatchResult?](repeating: nil, count: connectors.count)
+        // Largest sources first (plugins, of unknown size, before them), so that the last connector
+        // to finish is a short one and both cores stay busy.
+        let sizes = connectors.map { $0.sourceBytes() ?? Int64.max }
+        let order = connectors.indices.sorted { sizes[$0] != sizes[$1] ? sizes[$0] > sizes[$1] : $0 < $1 }
         await withTaskGroup(of: (Int, BatchResult).self) { group in
             var next = 0
             func launch() {
-                let k = next
+                let k = order[next]
                 let c = connectors[k]
                 next += 1
                 group.addTask {

@@ -149,13 +149,25 @@ public struct SQLDumpConnector: Connector {
         for src in config.sources() {
             try Task.checkCancellation()
             var reader = try SQLDumpReader(path: src, dialect: config.dialect)
-            var matchers: [String: RowMatcher] = [:]
-            for (t, rules) in config.tables { matchers[t] = RowMatcher(rules: rules, table: batch.table, origin: "\(name).\(t)") }
+            // Matchers mutated in place (a copy per row would cost more than the match); rows come
+            // in long runs of one table, so the last lookup is remembered.
+            var matchers: [RowMatcher] = []
+            var matcherIndex: [String: Int] = [:]
+            for (t, rules) in config.tables {
+                matcherIndex[t] = matchers.count
+                matchers.append(RowMatcher(rules: rules, table: batch.table, origin: "\(name).\(t)"))
+            }
+            var lastTable = ""
+            var lastIndex: Int?
             try reader.forEachRow { row in
-                guard var matcher = matchers[row.table] else { return }
-                matcher.bind(columns: row.columns)
+                if row.table != lastTable {
+                    lastTable = row.table
+                    lastIndex = matcherIndex[row.table]
+                }
+                guard let m = lastIndex else { return }
+                matchers[m].bind(columns: row.columns)
                 let values = row.values.map(SQLDumpConnector.bytes)
-                let hits = matcher.match(values)
+                let hits = matchers[m].match(values)
                 if !hits.isEmpty {
                     var fields: [JSONMember] = []
                     for (k, v) in row.values.enumerated() {
@@ -165,10 +177,9 @@ public struct SQLDumpConnector: Connector {
                         let r = FoundRecord(
                             table: row.table, source: src, line: row.line, range: row.rowRange.start..<row.rowRange.end, fields: fields,
                             matchedOn: h.matchedOn)
-                        collector.add(h.job, r, derived: matcher.derived(values, hit: h, known: collector.known[h.job]))
+                        collector.add(h.job, r, derived: matchers[m].derived(values, hit: h, known: collector.known[h.job]))
                     }
                 }
-                matchers[row.table] = matcher
             }
             bytes += reader.bytesRead
         }
