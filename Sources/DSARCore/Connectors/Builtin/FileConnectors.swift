@@ -32,7 +32,7 @@ extension ConnectorConfig {
 }
 
 /// Accumulates per-job findings during one pass over a source.
-struct FindingsCollector {
+struct FindingsCollector: Sendable {
     var byJob: [Int: ConnectorFindings] = [:]
     let batch: ScanBatch
     var known: [Set<Identifier>]
@@ -46,6 +46,16 @@ struct FindingsCollector {
         byJob[job, default: ConnectorFindings()].found.append(record)
         byJob[job]!.records += 1
         for d in derived where known[job].insert(d.0).inserted { byJob[job]!.derived.append(d) }
+    }
+
+    /// Appends what another pass over the same batch found (a later file), keeping derived identifiers unique.
+    mutating func merge(_ other: FindingsCollector) {
+        for job in other.byJob.keys.sorted() {
+            let f = other.byJob[job]!
+            byJob[job, default: ConnectorFindings()].found += f.found
+            byJob[job]!.records += f.records
+            for d in f.derived where known[job].insert(d.0).inserted { byJob[job]!.derived.append(d) }
+        }
     }
 
     func result(bytesScanned: Int64, extra: [String: String] = [:]) -> [String: ConnectorFindings] {
@@ -206,9 +216,46 @@ public struct LogConnector: Connector {
     }
 
     /// Searches every source (or only `onlySource`) once for the whole batch.
+    /// Several files (a log and its rotations) are read in parallel, two at a time; their findings
+    /// are merged in file order, so the result is the same as reading them one after the other.
     func scan(_ batch: ScanBatch, logger: Logger, onlySource: String?) async throws -> [String: ConnectorFindings] {
+        let sources = onlySource.map { [$0] } ?? config.sources()
+        var parts = [(collector: FindingsCollector, bytes: Int64)?](repeating: nil, count: sources.count)
+        if sources.count <= 1 {
+            for (k, src) in sources.enumerated() { parts[k] = try scanSource(src, batch) }
+        } else {
+            let connector = self
+            try await withThrowingTaskGroup(of: (Int, FindingsCollector, Int64).self) { group in
+                var next = 0
+                func launch() {
+                    let k = next
+                    let src = sources[k]
+                    next += 1
+                    group.addTask {
+                        let (c, b) = try connector.scanSource(src, batch)
+                        return (k, c, b)
+                    }
+                }
+                while next < sources.count && next < 2 { launch() }
+                while let (k, c, b) = try await group.next() {
+                    parts[k] = (c, b)
+                    if next < sources.count { launch() }
+                }
+            }
+        }
         var collector = FindingsCollector(batch: batch)
         var bytes: Int64 = 0
+        for part in parts {
+            guard let part else { continue }
+            collector.merge(part.collector)
+            bytes += part.bytes
+        }
+        return collector.result(bytesScanned: bytes)
+    }
+
+    /// Reads one file for the whole batch.
+    func scanSource(_ src: String, _ batch: ScanBatch) throws -> (FindingsCollector, Int64) {
+        var collector = FindingsCollector(batch: batch)
         let textTypesForPlain: Set<String>? = config.logFormat == .jsonl ? (textTypes ?? Set(config.rules.match.map(\.type))) : textTypes
         let text = TextMatcher(table: batch.table, types: textTypesForPlain)
         let regexes = config.patterns.compactMap { p in (try? NSRegularExpression(pattern: p.regex)).map { (p.type, $0) } }
@@ -217,7 +264,7 @@ public struct LogConnector: Connector {
         // JSON lines: a validating pass without building the object rules out most lines cheaply.
         let extractor = config.logFormat == .jsonl ? JSONFieldExtractor(paths: config.rules.match.map(\.column)) : nil
         var extractScratch = JSONFieldExtractor.Scratch()
-        for src in onlySource.map({ [$0] }) ?? config.sources() {
+        do {
             try Task.checkCancellation()
             var reader = try LineReader(path: src)
             let table = FindingsWriter.tableName(forFile: src)
@@ -279,9 +326,8 @@ public struct LogConnector: Connector {
                             fields: recordFields, matchedOn: how))
                 }
             }
-            bytes += reader.bytesRead
+            return (collector, reader.bytesRead)
         }
-        return collector.result(bytesScanned: bytes)
     }
 
     /// A JSON field by dotted path ("user.email"), as bytes (strings and numbers only).

@@ -45,7 +45,9 @@ public struct LineReader: Sendable {
     public mutating func forEachLine(_ body: (UnsafeRawBufferPointer, Int, Int64, Int) throws -> Void) throws {
         let fd = try CSVReader.open(path)
         defer { close(fd) }
-        let gzip = try isGzip ? GzipReader(fd: fd, path: path) : nil
+        // gzip is inflated on its own thread, ahead of the line splitting and matching here.
+        let gzip = try isGzip ? GzipPrefetcher(GzipReader(fd: fd, path: path)) : nil
+        defer { gzip?.stop() }
         let progress = ProgressCounter.current
         var reported: Int64 = 0
         let initial = LineReader.bufferSize
