@@ -443,7 +443,9 @@ public final class Processor {
     }
 
     /// Runs every pending job as one batch: each connector reads its sources once for all of them.
-    /// `shouldStop` is checked before each job is finished; unfinished jobs stay PENDING.
+    /// `shouldStop` is checked before each job is finished; unfinished jobs stay PENDING. Returns the
+    /// finished jobs' records without their history (the whole record is in `jobs/`), so that a
+    /// batch of thousands holds little.
     public func runPending(shouldStop: @Sendable () -> Bool = { false }) async throws -> [JobRecord] {
         let ids = try pendingJobs()
         guard !ids.isEmpty, !shouldStop() else { return [] }
@@ -516,7 +518,7 @@ public final class Processor {
             var erasure: [String: ErasureOutcome] = [:]
             if !deletes.isEmpty && !shouldStop() {
                 // Exports of this segment were searched before the erasure; seal them first.
-                finished += try await finishAll(finishOrder.map { jobs[$0] }, scanned, shouldStop)
+                finished += Processor.withoutHistory(try await finishAll(finishOrder.map { jobs[$0] }, scanned, shouldStop))
                 finishOrder = []
                 erasure = try await eraseAll(deletes.map { k in
                     let id = jobs[k].record.jobID
@@ -526,9 +528,24 @@ public final class Processor {
             } else {
                 finishOrder += deletes
             }
-            finished += try await finishAll(finishOrder.map { jobs[$0] }, scanned, shouldStop, erasure: erasure)
+            finished += Processor.withoutHistory(try await finishAll(finishOrder.map { jobs[$0] }, scanned, shouldStop, erasure: erasure))
+            // What this segment no longer needs is let go now (a large batch runs in many segments).
+            for k in segment {
+                jobs[k].request.identifiers = []
+                jobs[k].record.history = []
+                jobs[k].record.identifiers = []
+                scanJobs[k].identifiers = []
+            }
         }
         return finished
+    }
+
+    static func withoutHistory(_ records: [JobRecord]) -> [JobRecord] {
+        records.map { r in
+            var r = r
+            r.history = []
+            return r
+        }
     }
 
     /// Most jobs scanned together in one pass over the sources (`max_batch_jobs`).

@@ -9,18 +9,19 @@ public struct WatchLoop {
 
     public init(rescanSeconds: Double) { self.rescanSeconds = rescanSeconds }
 
-    /// Runs until `shouldStop` returns true; returns the jobs finished meanwhile.
+    /// Runs until `shouldStop` returns true; returns how many jobs finished meanwhile (their
+    /// records are in `jobs/`; none are kept in memory, however long it runs).
     public func run(_ processor: Processor, logger: Logger, shouldStop: @escaping @Sendable () -> Bool) async throws
-        -> [JobRecord]
+        -> Int
     {
         let watcher = try InboxWatcher(directory: processor.layout.inbox)
-        var finished: [JobRecord] = []
+        var finished = 0
         logger.notice("watching", metadata: ["inbox": "\(processor.layout.inbox)"])
         var nextRescan = Date()
         while !shouldStop() {
             let now = Date()
             _ = try processor.intake(now: now)
-            finished += try await processor.runPending(shouldStop: shouldStop)
+            finished += try await processor.runPending(shouldStop: shouldStop).count
             try await afterPass(processor)
             if Date() >= nextRescan { nextRescan = Date().addingTimeInterval(rescanSeconds) }
             var wakeAt = nextRescan

@@ -40,7 +40,7 @@ final class GzipPrefetcher: @unchecked Sendable {
     /// Compressed bytes behind the data handed out so far.
     private(set) var bytesRead: Int64 = 0
 
-    init(_ gzip: GzipReader, chunkSize: Int = 1 << 20, slots: Int = 3) {
+    init(_ gzip: GzipReader, chunkSize: Int = 1 << 20, slots: Int = 2) {
         self.gzip = gzip
         self.chunkSize = chunkSize
         self.slots = slots
