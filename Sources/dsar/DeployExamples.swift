@@ -5,6 +5,31 @@ import Foundation
 /// Example deployment files (systemd units, timer, crontab, sshd chroot block, setup script),
 /// written out by `dsar deploy-examples --out DIR`.
 enum DeployExamples {
+    /// The systemd sandbox both units share: the file system read-only except the spool, the metrics
+    /// directory and the data sources (erasure rewrites them in place: a temp file beside, then rename).
+    static let hardening = #"""
+        NoNewPrivileges=yes
+        ProtectSystem=strict
+        ReadWritePaths=/srv/dsar/spool /var/lib/dsar/metrics
+        ReadWritePaths=-/srv/data
+        PrivateTmp=yes
+        ProtectHome=yes
+        PrivateDevices=yes
+        ProtectKernelTunables=yes
+        ProtectKernelModules=yes
+        ProtectKernelLogs=yes
+        ProtectControlGroups=yes
+        ProtectClock=yes
+        ProtectHostname=yes
+        RestrictNamespaces=yes
+        RestrictRealtime=yes
+        LockPersonality=yes
+        SystemCallArchitectures=native
+        # exec connectors (plugins) may talk to a database or an API over the network.
+        RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+        CapabilityBoundingSet=
+        """#
+
     static let files: [(name: String, mode: Int, text: String)] = [
         (
             "crontab", 0o644,
@@ -61,25 +86,7 @@ enum DeployExamples {
             KillSignal=SIGTERM
 
             # Hardening: as in dsar-watch.service.
-            NoNewPrivileges=yes
-            ProtectSystem=strict
-            ReadWritePaths=/srv/dsar/spool /var/lib/dsar/metrics
-            ReadWritePaths=-/srv/data
-            PrivateTmp=yes
-            ProtectHome=yes
-            PrivateDevices=yes
-            ProtectKernelTunables=yes
-            ProtectKernelModules=yes
-            ProtectKernelLogs=yes
-            ProtectControlGroups=yes
-            ProtectClock=yes
-            ProtectHostname=yes
-            RestrictNamespaces=yes
-            RestrictRealtime=yes
-            LockPersonality=yes
-            SystemCallArchitectures=native
-            RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-            CapabilityBoundingSet=
+            \#(hardening)
             AmbientCapabilities=
             """# + "\n"
         ),
@@ -147,26 +154,7 @@ enum DeployExamples {
 
             # Hardening. The whole file system is read-only for dsar except the spool and the data sources
             # (erasure rewrites them in place: a temp file in the same directory, then rename).
-            NoNewPrivileges=yes
-            ProtectSystem=strict
-            ReadWritePaths=/srv/dsar/spool /var/lib/dsar/metrics
-            ReadWritePaths=-/srv/data
-            PrivateTmp=yes
-            ProtectHome=yes
-            PrivateDevices=yes
-            ProtectKernelTunables=yes
-            ProtectKernelModules=yes
-            ProtectKernelLogs=yes
-            ProtectControlGroups=yes
-            ProtectClock=yes
-            ProtectHostname=yes
-            RestrictNamespaces=yes
-            RestrictRealtime=yes
-            LockPersonality=yes
-            SystemCallArchitectures=native
-            # exec connectors (plugins) may talk to a database or an API over the network.
-            RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-            CapabilityBoundingSet=
+            \#(hardening)
             AmbientCapabilities=
 
             [Install]

@@ -26,18 +26,13 @@ final class BundleE2ETests: XCTestCase {
         ("shop", "Shop database (pg_dump)", "orders and invoices", "billing & tax law", "10 years"),
     ]
 
-    func write(_ path: String, _ text: String, mode: Int = 0o644) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, mode_t(mode))
-    }
 
     /// A CSV (email → user_id, expanded), a JSON-lines log and a pg_dump-style SQL dump; the subject
     /// is alice@example.com, user 1042 is reachable only through identity expansion. Look-alikes
     /// (10420, 21042, malice@…) must never match.
     func makeConnectors(_ s: TempSpool) throws -> String {
         let dir = s.base + "/connectors"
-        try write(
+        try writeFile(
             dir + "/data/accounts.csv",
             "email,user_id,name\nbob@example.org,7,Bob\nalice@example.com,1042,Alice\nmalice@example.com,10420,Mal\n")
         var log = ""
@@ -61,8 +56,8 @@ final class BundleE2ETests: XCTestCase {
                 log += "{\"user_id\": 21042, \"event\": \"login\"}\n"
             }
         }
-        try write(dir + "/data/events.jsonl", log)
-        try write(
+        try writeFile(dir + "/data/events.jsonl", log)
+        try writeFile(
             dir + "/data/shop.sql",
             """
             --
@@ -124,13 +119,13 @@ final class BundleE2ETests: XCTestCase {
             let m = Self.sources.first { $0.name == name }!
             return "description: \(m.description)\ncategory: \(m.category)\npurpose: \(m.purpose)\nretention: \(m.retention)\n"
         }
-        try write(
+        try writeFile(
             dir + "/accounts.yaml",
             "name: accounts\ntype: csv\npaths: [ data/accounts.csv ]\n" + meta("accounts") + "columns: { email: email, user_id: user_id }\n")
-        try write(
+        try writeFile(
             dir + "/events.yaml",
             "name: events\ntype: log\nformat: jsonl\npaths: [ data/events.jsonl ]\n" + meta("events") + "fields: { user_id: user_id }\n")
-        try write(
+        try writeFile(
             dir + "/shop.yaml",
             "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\n" + meta("shop")
                 + "tables:\n  customers: { match: { email: email, id: user_id } }\n  orders: { match: { customer_id: user_id } }\n")
@@ -425,14 +420,14 @@ final class BundleE2ETests: XCTestCase {
         chmod(third, 0o600)
         let y = try runCommand(keygen, ["-y", third])
         XCTAssertEqual(y.status, 0, y.stderr)
-        try write(s.base + "/third.pub", "# the archive team\n" + y.stdout)
+        try writeFile(s.base + "/third.pub", "# the archive team\n" + y.stdout)
         let y2 = try runCommand(keygen, ["-y", second])
         let secondRecipient = y2.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let thirdRecipient = y.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
         try s.initialize()
         let team = String(decoding: try readBytes(s.teamKeys + "/age.pub"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        try write(s.root + "/config.yaml", "recipients: [ \(team), \(second), ../third.pub ]\n", mode: 0o640)
+        try writeFile(s.root + "/config.yaml", "recipients: [ \(team), \(second), ../third.pub ]\n", mode: 0o640)
         try s.drop("req.json", #"{"request_id": "R2", "action": "export", "email": "alice@example.com"}"#)
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -540,7 +535,7 @@ final class BundleE2ETests: XCTestCase {
         // The manifest edited (a claim changed; a byte flipped) or its signature removed.
         let text = String(decoding: try readBytes(e.entry + "/manifest.json"), as: UTF8.self)
         let edited = try copyEntry("edited")
-        try write(edited + "/manifest.json", text.replacingOccurrences(of: "\"dry_run\": false", with: "\"dry_run\": true"))
+        try writeFile(edited + "/manifest.json", text.replacingOccurrences(of: "\"dry_run\": false", with: "\"dry_run\": true"))
         XCTAssertNotEqual(text, text.replacingOccurrences(of: "\"dry_run\": false", with: "\"dry_run\": true"), "fixture: the edit must change something")
         let r1 = try e.spool.dsar(["verify", edited, "-i", id])
         XCTAssertNotEqual(r1.status, 0, "dsar verify accepted an edited manifest")
@@ -583,7 +578,7 @@ final class BundleE2ETests: XCTestCase {
         ]
         for (k, (line, want)) in variants.enumerated() {
             let allowed = e.spool.base + "/allowed-\(k)"
-            try write(allowed, line + "\n")
+            try writeFile(allowed, line + "\n")
             let ssh = try sshVerify(allowed: allowed, principal: "dsar", namespace: "dsar-manifest", sig: e.entry + "/manifest.json.sig", message: e.entry + "/manifest.json")
             XCTAssertEqual(ssh.status == 0, want, "oracle: ssh-keygen on `\(line)`: \(ssh.stdout) \(ssh.stderr)")
             let ours = try e.spool.dsar(["verify", e.entry, "--allowed-signers", allowed])
@@ -606,7 +601,7 @@ final class BundleE2ETests: XCTestCase {
         let c = e.spool.base + "/resigned"
         try FileManager.default.copyItem(atPath: e.entry, toPath: c)
         try FileSystem.remove(c + "/manifest.json.sig")
-        try write(c + "/manifest.json", lie)
+        try writeFile(c + "/manifest.json", lie)
         let sign = try runCommand(keygen, ["-Y", "sign", "-f", e.spool.root + "/keys/signing_key", "-n", "dsar-manifest", c + "/manifest.json"])
         XCTAssertEqual(sign.status, 0, sign.stderr)
         // ssh-keygen's own signature is accepted by dsar (interoperability in that direction too) …
@@ -639,7 +634,7 @@ final class BundleE2ETests: XCTestCase {
         let pubFields = String(decoding: try readBytes(key + ".pub"), as: UTF8.self).split(separator: " ")
         let pub = pubFields[0] + " " + pubFields[1]
         let allowed = s.base + "/ops/allowed_signers"
-        try write(allowed, "privacy-bot@example.com namespaces=\"dsar-manifest\" \(pub)\n")
+        try writeFile(allowed, "privacy-bot@example.com namespaces=\"dsar-manifest\" \(pub)\n")
         let ok = try sshVerify(allowed: allowed, principal: "privacy-bot@example.com", namespace: "dsar-manifest", sig: entry + "/manifest.json.sig", message: entry + "/manifest.json")
         XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
         // Not by the spool's own (dsar init) key.
@@ -690,7 +685,7 @@ final class BundleE2ETests: XCTestCase {
         chmod(key, 0o600)
         let recipient = try runCommand(keygen, ["-y", key]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(recipient.hasPrefix("age1"))
-        try write(base + "/recipients.txt", "# team\n\(recipient)\n")
+        try writeFile(base + "/recipients.txt", "# team\n\(recipient)\n")
         var rng = SystemRandomNumberGenerator()
         for size in [0, 1, 65536, 200_000] {
             let plain = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }

@@ -6,17 +6,12 @@ import XCTest
 /// Connectors through the real binary: identity expansion across connectors, a failing plugin,
 /// config errors with file:line.
 final class ConnectorsE2ETests: XCTestCase {
-    func write(_ path: String, _ text: String, mode: Int = 0o644) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, mode_t(mode))
-    }
 
     /// accounts.csv knows email → user_id; the event log knows only user_id.
     func makeConnectors(_ s: TempSpool) throws -> String {
         let dir = s.base + "/connectors"
-        try write(dir + "/data/accounts.csv", "email,user_id,name\nalice@example.com,1042,Alice\nmalice@example.com,10420,Mal\n")
-        try write(
+        try writeFile(dir + "/data/accounts.csv", "email,user_id,name\nalice@example.com,1042,Alice\nmalice@example.com,10420,Mal\n")
+        try writeFile(
             dir + "/data/events.jsonl",
             """
             {"user_id": "1042", "event": "login"}
@@ -25,7 +20,7 @@ final class ConnectorsE2ETests: XCTestCase {
             {"user_id": "21042", "event": "login"}
 
             """)
-        try write(
+        try writeFile(
             dir + "/accounts.yaml",
             """
             name: accounts
@@ -35,7 +30,7 @@ final class ConnectorsE2ETests: XCTestCase {
             columns: { email: email, user_id: user_id }
 
             """)
-        try write(
+        try writeFile(
             dir + "/events.yaml",
             """
             name: events
@@ -71,7 +66,7 @@ final class ConnectorsE2ETests: XCTestCase {
     func testExpansionCanBeTurnedOff() throws {
         let s = try TempSpool()
         let dir = try makeConnectors(s)
-        try write(
+        try writeFile(
             dir + "/accounts.yaml",
             """
             name: accounts
@@ -91,10 +86,10 @@ final class ConnectorsE2ETests: XCTestCase {
     func testFailingPluginMakesJobPartialWithReason() throws {
         let s = try TempSpool()
         let dir = try makeConnectors(s)
-        try write(dir + "/broken.sh", "#!/bin/sh\necho 'connecting to crm' >&2\necho 'crm unreachable: connection refused' >&2\nexit 3\n", mode: 0o755)
-        try write(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\n")
-        try write(dir + "/slow.sh", "#!/bin/sh\nsleep 30\n", mode: 0o755)
-        try write(dir + "/slow.yaml", "name: slow\ntype: exec\ncommand: [ ./slow.sh ]\ntimeout: 1\n")
+        try writeFile(dir + "/broken.sh", "#!/bin/sh\necho 'connecting to crm' >&2\necho 'crm unreachable: connection refused' >&2\nexit 3\n", mode: 0o755)
+        try writeFile(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\n")
+        try writeFile(dir + "/slow.sh", "#!/bin/sh\nsleep 30\n", mode: 0o755)
+        try writeFile(dir + "/slow.yaml", "name: slow\ntype: exec\ncommand: [ ./slow.sh ]\ntimeout: 1\n")
         try s.initialize()
         try s.drop("r.json", #"{"action": "export", "email": "alice@example.com"}"#)
         let start = Date()
@@ -115,8 +110,8 @@ final class ConnectorsE2ETests: XCTestCase {
     func testAllConnectorsFailingMakesJobFailed() throws {
         let s = try TempSpool()
         let dir = s.base + "/connectors"
-        try write(dir + "/broken.sh", "#!/bin/sh\necho 'no database' >&2\nexit 1\n", mode: 0o755)
-        try write(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\n")
+        try writeFile(dir + "/broken.sh", "#!/bin/sh\necho 'no database' >&2\nexit 1\n", mode: 0o755)
+        try writeFile(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\n")
         try s.initialize()
         try s.drop("r.json", #"{"action": "export", "user_id": "1"}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 1)
@@ -127,8 +122,8 @@ final class ConnectorsE2ETests: XCTestCase {
     func testConfigErrorsAreReportedWithFileAndLine() throws {
         let s = try TempSpool()
         let dir = s.base + "/connectors"
-        try write(dir + "/data/x.csv", "email\n")
-        try write(
+        try writeFile(dir + "/data/x.csv", "email\n")
+        try writeFile(
             dir + "/bad.yaml",
             """
             name: bad
@@ -138,7 +133,7 @@ final class ConnectorsE2ETests: XCTestCase {
             columns: { email: e-mail }
 
             """)
-        try write(dir + "/worse.yaml", "name: worse\ntype: spreadsheet\npaths: [ x ]\n")
+        try writeFile(dir + "/worse.yaml", "name: worse\ntype: spreadsheet\npaths: [ x ]\n")
         try s.initialize()
         let r = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(r.status, 78)
@@ -161,8 +156,8 @@ final class ConnectorsE2ETests: XCTestCase {
         XCTAssertTrue(ok.stdout.contains("accounts  (csv, accounts.yaml)"), ok.stdout)
         let size = try XCTUnwrap(try FileSystem.status(dir + "/data/accounts.csv")).size
         XCTAssertTrue(ok.stdout.contains("\(dir)/data/accounts.csv  \(size) B"), ok.stdout)
-        try write(dir + "/data/dump.sql", "CREATE TABLE customers (id integer, email text);\nINSERT INTO customers VALUES (1, 'a@b.co');\n")
-        try write(dir + "/db.yaml", "name: db\ntype: sqldump\npaths: [ data/dump.sql ]\ntables:\n  customers: { match: { email: email } }\n  invoices: { match: { customer: user_id } }\n")
+        try writeFile(dir + "/data/dump.sql", "CREATE TABLE customers (id integer, email text);\nINSERT INTO customers VALUES (1, 'a@b.co');\n")
+        try writeFile(dir + "/db.yaml", "name: db\ntype: sqldump\npaths: [ data/dump.sql ]\ntables:\n  customers: { match: { email: email } }\n  invoices: { match: { customer: user_id } }\n")
         let bad = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(bad.status, 78)
         XCTAssertTrue(bad.stderr.contains("\(dir)/db.yaml:6: tables.invoices: the dump does not contain table \"invoices\""), bad.stderr)
@@ -193,7 +188,7 @@ final class ConnectorsE2ETests: XCTestCase {
         let dir = try makeConnectors(s)
         // A directory where a log file should be: opening works, reading fails with EISDIR (an I/O error).
         try FileManager.default.createDirectory(atPath: dir + "/data/broken.log", withIntermediateDirectories: true)
-        try write(dir + "/broken.yaml", "name: broken\ntype: log\npaths: [ data/broken.log ]\nretries: 2\n")
+        try writeFile(dir + "/broken.yaml", "name: broken\ntype: log\npaths: [ data/broken.log ]\nretries: 2\n")
         try s.initialize()
         try s.drop("r.json", #"{"action": "export", "email": "alice@example.com"}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 1)

@@ -9,6 +9,13 @@ import XCTest
 
 // Small helpers shared by the end-to-end tests (all of them drive the real `dsar` binary).
 
+/// Writes a text file, creating its directory, with the given mode (connector configs, data, scripts).
+func writeFile(_ path: String, _ text: String, mode: Int = 0o644) throws {
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    chmod(path, mode_t(mode))
+}
+
 /// A compact request body: `{"request_id": …, "user_id": …, "action": …}`.
 func requestJSON(_ requestID: String?, user: String, action: String = "export", extra: String = "") -> String {
     var s = "{"

@@ -5,11 +5,6 @@ import XCTest
 
 /// Erasure through the real binary on CSV, plain, gzip and JSON-lines logs, and exec plugins.
 final class ErasureE2ETests: XCTestCase {
-    func write(_ path: String, _ text: String, mode: Int = 0o644) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, mode_t(mode))
-    }
 
     let csv = "email;name;note\r\nalice@example.com;Alice;\"likes \"\"quotes\"\"; and semicolons\"\r\nbob@example.org;Bob;\"forwarded by alice@example.com\"\r\nmalice@example.com;Mal;near miss\r\n"
     let log = """
@@ -28,14 +23,14 @@ final class ErasureE2ETests: XCTestCase {
 
     func setUp(_ s: TempSpool, logErase: String = "redact") throws -> String {
         let dir = s.base + "/connectors"
-        try write(dir + "/data/news.csv", csv)
-        try write(dir + "/data/web.log", log)
-        try write(dir + "/data/old.log", log)
+        try writeFile(dir + "/data/news.csv", csv)
+        try writeFile(dir + "/data/web.log", log)
+        try writeFile(dir + "/data/old.log", log)
         XCTAssertEqual(try runCommand("/bin/gzip", ["-f", dir + "/data/old.log"]).status, 0)
-        try write(dir + "/data/app.jsonl", jsonl)
-        try write(dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: { email: email }\ntext: [ note ]\nerase: delete\n")
-        try write(dir + "/web.yaml", "name: web\ntype: log\npaths: [ data/web.log, data/old.log.gz ]\nmatch: [ email, user_id ]\nerase: \(logErase)\n")
-        try write(dir + "/app.yaml", "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { user_id: user_id }\nerase: redact\n")
+        try writeFile(dir + "/data/app.jsonl", jsonl)
+        try writeFile(dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: { email: email }\ntext: [ note ]\nerase: delete\n")
+        try writeFile(dir + "/web.yaml", "name: web\ntype: log\npaths: [ data/web.log, data/old.log.gz ]\nmatch: [ email, user_id ]\nerase: \(logErase)\n")
+        try writeFile(dir + "/app.yaml", "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { user_id: user_id }\nerase: redact\n")
         try s.initialize()
         return dir
     }
@@ -156,8 +151,8 @@ final class ErasureE2ETests: XCTestCase {
 
     func sqlSetup(_ s: TempSpool) throws -> String {
         let dir = s.base + "/connectors"
-        try write(dir + "/data/shop.sql", dump)
-        try write(
+        try writeFile(dir + "/data/shop.sql", dump)
+        try writeFile(
             dir + "/shop.yaml",
             "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\ntables:\n  customers: { match: { email: email, id: user_id }, erase: delete }\n  orders: { match: { customer_id: user_id }, erase: retain, reason: \"invoices, tax law\" }\n"
         )

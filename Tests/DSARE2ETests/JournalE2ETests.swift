@@ -18,7 +18,7 @@ final class JournalE2ETests: XCTestCase {
     /// expansion); the event log knows user_id and ip.
     static func makeConnectors(_ s: TempSpool) throws -> String {
         let dir = s.base + "/connectors"
-        try write(
+        try writeFile(
             dir + "/data/accounts.csv",
             """
             email,user_id,phone,name
@@ -27,7 +27,7 @@ final class JournalE2ETests: XCTestCase {
             malice@example.com,9042170,+49 30 5550000,Mal
 
             """)
-        try write(
+        try writeFile(
             dir + "/data/events.jsonl",
             """
             {"user_id": "904217", "ip": "198.51.100.23", "event": "login"}
@@ -36,7 +36,7 @@ final class JournalE2ETests: XCTestCase {
             {"user_id": "9042170", "event": "login"}
 
             """)
-        try write(
+        try writeFile(
             dir + "/accounts.yaml",
             """
             name: accounts
@@ -46,7 +46,7 @@ final class JournalE2ETests: XCTestCase {
             columns: { email: email, user_id: user_id, phone: phone }
 
             """)
-        try write(
+        try writeFile(
             dir + "/events.yaml",
             """
             name: events
@@ -59,11 +59,6 @@ final class JournalE2ETests: XCTestCase {
         return dir
     }
 
-    static func write(_ path: String, _ text: String, mode: Int = 0o644) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, mode_t(mode))
-    }
 
     /// A spool whose journal comes from two real `dsar run`s with connectors (3 then 2 export
     /// requests, one of them growing through identity expansion): job, connector, derivation,
@@ -604,7 +599,7 @@ final class JournalE2ETests: XCTestCase {
     func testFailingPluginStderrDoesNotCarryIdentifiersIntoTheJournal() throws {
         let s = try TempSpool()
         let dir = try Self.makeConnectors(s)
-        try Self.write(
+        try writeFile(
             dir + "/crm.sh",
             """
             #!/bin/sh
@@ -613,7 +608,7 @@ final class JournalE2ETests: XCTestCase {
             exit 2
 
             """, mode: 0o755)
-        try Self.write(dir + "/crm.yaml", "name: crm\ntype: exec\ncommand: [ ./crm.sh ]\n")
+        try writeFile(dir + "/crm.yaml", "name: crm\ntype: exec\ncommand: [ ./crm.sh ]\n")
         try s.initialize()
         try s.drop("a.json", #"{"action": "export", "email": "zoe@example.com"}"#)
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])

@@ -10,24 +10,19 @@ import XCTest
 /// Operations through the real binary: `notify:` commands (payload, events, timeouts, retry on the
 /// next run), the Prometheus textfile of `--metrics-file`, and scan progress on a terminal.
 final class OperationsE2ETests: XCTestCase {
-    func write(_ path: String, _ text: String, mode: Int = 0o644) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, mode_t(mode))
-    }
 
     /// A CSV source holding alice (email, user_id 1042) and a `crm` plugin that fails when `failing`.
     func makeConnectors(_ s: TempSpool, failingPlugin: Bool = false, slowPlugin: Double? = nil) throws -> String {
         let dir = s.base + "/connectors"
-        try write(dir + "/data/accounts.csv", "email,user_id,name\nalice@example.com,1042,Alice\nbob@example.com,7,Bob\n")
-        try write(dir + "/accounts.yaml", "name: accounts\ntype: csv\npaths: [ data/accounts.csv ]\ncolumns: { email: email, user_id: user_id }\n")
+        try writeFile(dir + "/data/accounts.csv", "email,user_id,name\nalice@example.com,1042,Alice\nbob@example.com,7,Bob\n")
+        try writeFile(dir + "/accounts.yaml", "name: accounts\ntype: csv\npaths: [ data/accounts.csv ]\ncolumns: { email: email, user_id: user_id }\n")
         if failingPlugin {
-            try write(dir + "/broken.sh", "#!/bin/sh\necho 'crm unreachable' >&2\nexit 3\n", mode: 0o755)
-            try write(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\nretries: 0\n")
+            try writeFile(dir + "/broken.sh", "#!/bin/sh\necho 'crm unreachable' >&2\nexit 3\n", mode: 0o755)
+            try writeFile(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\nretries: 0\n")
         }
         if let slow = slowPlugin {
-            try write(dir + "/slow.sh", "#!/bin/sh\ncat >/dev/null\nsleep \(slow)\n", mode: 0o755)
-            try write(dir + "/slow.yaml", "name: slowcrm\ntype: exec\ncommand: [ ./slow.sh ]\n")
+            try writeFile(dir + "/slow.sh", "#!/bin/sh\ncat >/dev/null\nsleep \(slow)\n", mode: 0o755)
+            try writeFile(dir + "/slow.yaml", "name: slowcrm\ntype: exec\ncommand: [ ./slow.sh ]\n")
         }
         return dir
     }
@@ -269,8 +264,8 @@ final class OperationsE2ETests: XCTestCase {
         for pd in ["alice", "1042", "M-1"] { XCTAssertFalse(text.contains(pd), "metrics leak \(pd)") }
 
         // A failing run keeps the earlier last-success time and counts the failure.
-        try write(dir + "/broken.sh", "#!/bin/sh\nexit 1\n", mode: 0o755)
-        try write(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\nretries: 0\n")
+        try writeFile(dir + "/broken.sh", "#!/bin/sh\nexit 1\n", mode: 0o755)
+        try writeFile(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\nretries: 0\n")
         sleep(1)
         try s.drop("c.json", #"{"request_id": "M-3", "action": "export", "email": "alice@example.com"}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir, "--metrics-file", path]).status, 1)

@@ -22,19 +22,14 @@ final class SFTPE2ETests: XCTestCase {
         super.tearDown()
     }
 
-    func write(_ path: String, _ text: String, mode: Int = 0o644) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, mode_t(mode))
-    }
 
     /// One CSV source that knows both subjects.
     func makeConnectors(_ s: TempSpool) throws -> String {
         let dir = s.base + "/connectors"
-        try write(
+        try writeFile(
             dir + "/data/accounts.csv",
             "email,user_id,name\nalice@example.com,1042,Alice\nbob@example.org,7,Bob\nmalice@example.com,10420,Mal\n")
-        try write(
+        try writeFile(
             dir + "/accounts.yaml",
             """
             name: accounts
@@ -56,13 +51,13 @@ final class SFTPE2ETests: XCTestCase {
         // The privacy team's side: request files on its own disk, signed with its request-signing
         // key, which the spool's request_signers file allows (require_signed_requests: true).
         let local = s.base + "/team"
-        try write(local + "/req1.json", #"{"request_id": "SFTP-1", "action": "export", "user_id": "1042"}"# + "\n")
-        try write(local + "/req2.json", #"{"request_id": "SFTP-2", "action": "export", "email": "Bob@Example.org"}"# + "\n")
+        try writeFile(local + "/req1.json", #"{"request_id": "SFTP-1", "action": "export", "user_id": "1042"}"# + "\n")
+        try writeFile(local + "/req2.json", #"{"request_id": "SFTP-2", "action": "export", "email": "Bob@Example.org"}"# + "\n")
         let key = local + "/request_key"
         let k = try runCommand(which("ssh-keygen")!, ["-q", "-t", "ed25519", "-N", "", "-C", "privacy team", "-f", key])
         XCTAssertEqual(k.status, 0, k.stderr)
         let pub = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        try write(s.base + "/request_signers", "privacy-team namespaces=\"dsar-request\" \(pub)\n")
+        try writeFile(s.base + "/request_signers", "privacy-team namespaces=\"dsar-request\" \(pub)\n")
         let extraConfig = "require_signed_requests: true\nrequest_signers: \(s.base)/request_signers\n"
         for name in ["req1.json", "req2.json"] {
             let r = try runCommand(which("ssh-keygen")!, ["-q", "-Y", "sign", "-f", key, "-n", "dsar-request", local + "/" + name])
