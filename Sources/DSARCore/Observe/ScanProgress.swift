@@ -64,7 +64,7 @@ public final class ScanProgress: Sendable {
             let first = terminal ? showAfter : max(showAfter, interval)
             if first > 0 { try? await Task.sleep(nanoseconds: UInt64(first * 1e9)) }
             while !Task.isCancelled {
-                draw(now: Date(), final: false)
+                draw(now: Date())
                 try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
             }
         }
@@ -73,7 +73,7 @@ public final class ScanProgress: Sendable {
         _ = await drawer.result
         // A batch that drew anything (or is always shown) ends with its final state.
         let drawn = state.withLock { $0.drawnLines }
-        if drawn > 0 || (showAfter <= 0) || Date().timeIntervalSince(start) >= showAfter { draw(now: Date(), final: true) }
+        if drawn > 0 || (showAfter <= 0) || Date().timeIntervalSince(start) >= showAfter { draw(now: Date()) }
         return result
     }
 
@@ -138,7 +138,7 @@ public final class ScanProgress: Sendable {
         }
     }
 
-    func draw(now: Date, final: Bool) {
+    func draw(now: Date) {
         let lines = self.lines(now: now)
         var text = ""
         state.withLock { s in
@@ -151,7 +151,6 @@ public final class ScanProgress: Sendable {
                 s.drawnLines = lines.count
             }
         }
-        _ = final
         let bytes = Array(text.utf8)
         bytes.withUnsafeBytes { p in
             var off = 0
