@@ -71,15 +71,9 @@ extension CSVConnector: ErasingConnector {
                 try scan(src, delimiter: delimiter, batch: batch) { _, hits, _ in
                     for h in hits { results[h.job].remaining += 1 }
                 }
-                for k in results.indices where results[k].deleted + results[k].redacted > 0 {
-                    results[k].sha256Before = r.before
-                    results[k].sha256After = r.after
-                }
+                FileErasure.stampHashes(&results, before: r.before, after: r.after)
             }
-            for (k, job) in jobs.enumerated() {
-                let f = results[k]
-                if f.deleted + f.redacted + f.retained + f.remaining > 0 { out[job.jobID, default: []].append(f) }
-            }
+            FileErasure.collect(results, for: jobs, into: &out)
         }
         return out
     }

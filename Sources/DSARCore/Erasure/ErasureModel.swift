@@ -34,6 +34,22 @@ public struct FileErasure: Sendable, Equatable {
         self.strategy = strategy
     }
 
+    /// Records the file's hashes before and after the rewrite on each result that changed something.
+    static func stampHashes(_ results: inout [FileErasure], before: String?, after: String?) {
+        for k in results.indices where results[k].deleted + results[k].redacted > 0 {
+            results[k].sha256Before = before
+            results[k].sha256After = after
+        }
+    }
+
+    /// Adds to `out` the results (one per job, in `jobs` order) that concern their job's subject.
+    static func collect(_ results: [FileErasure], for jobs: [EraseJob], into out: inout [String: [FileErasure]]) {
+        for (k, job) in jobs.enumerated() {
+            let f = results[k]
+            if f.deleted + f.redacted + f.retained + f.remaining > 0 { out[job.jobID, default: []].append(f) }
+        }
+    }
+
     /// As JSON for the receipt.
     public var json: JSONValue {
         .obj([

@@ -74,18 +74,10 @@ extension LogConnector: ErasingConnector {
                 }
                 // Verify.
                 let again = try await scan(batch, logger: logger, onlySource: src)
-                for (k, job) in jobs.enumerated() {
-                    results[k].remaining = again[job.jobID]?.found.count ?? 0
-                    if results[k].deleted + results[k].redacted > 0 {
-                        results[k].sha256Before = r.before
-                        results[k].sha256After = r.after
-                    }
-                }
+                for (k, job) in jobs.enumerated() { results[k].remaining = again[job.jobID]?.found.count ?? 0 }
+                FileErasure.stampHashes(&results, before: r.before, after: r.after)
             }
-            for (k, job) in jobs.enumerated() {
-                let f = results[k]
-                if f.deleted + f.redacted + f.retained + f.remaining > 0 { out[job.jobID, default: []].append(f) }
-            }
+            FileErasure.collect(results, for: jobs, into: &out)
         }
         return out
     }

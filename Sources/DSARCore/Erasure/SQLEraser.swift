@@ -65,13 +65,8 @@ extension SQLDumpConnector: ErasingConnector {
                     }
                 }
                 for (t, var r) in results {
-                    for k in r.indices {
-                        r[k].remaining = remaining[t]?[k] ?? 0
-                        if r[k].deleted + r[k].redacted > 0 {
-                            r[k].sha256Before = rw.before
-                            r[k].sha256After = rw.after
-                        }
-                    }
+                    for k in r.indices { r[k].remaining = remaining[t]?[k] ?? 0 }
+                    FileErasure.stampHashes(&r, before: rw.before, after: rw.after)
                     results[t] = r
                 }
             } else {
@@ -80,12 +75,7 @@ extension SQLDumpConnector: ErasingConnector {
                     results[t] = r
                 }
             }
-            for t in results.keys.sorted() {
-                for (k, job) in jobs.enumerated() {
-                    let f = results[t]![k]
-                    if f.deleted + f.redacted + f.retained + f.remaining > 0 { out[job.jobID, default: []].append(f) }
-                }
-            }
+            for t in results.keys.sorted() { FileErasure.collect(results[t]!, for: jobs, into: &out) }
         }
         return out
     }
