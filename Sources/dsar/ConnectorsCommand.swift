@@ -21,7 +21,15 @@ extension Dsar {
             func run() async throws {
                 try await Exit.guarding {
                     let dir = try connectorOptions.directory(layout: options.layout, explicitOnly: false)
-                    let configs = try ConnectorCatalog.load(dir: dir, checkSources: true)
+                    let layout = options.layout
+                    // The spool's settings are checked too when there is a spool (recipients, signing key, custom types).
+                    let config = FileSystem.exists(layout.config) ? try SpoolConfig.load(layout) : nil
+                    if config == nil {
+                        FileHandle.standardError.write(Data("dsar: note: no spool at \(layout.root): its settings (recipients, signing key, identifier_types) were not checked\n".utf8))
+                    }
+                    let result = Preflight.check(layout: layout, config: config, connectorsDir: dir, full: true)
+                    if !result.problems.isEmpty { throw ConfigProblems(result.problems) }
+                    let configs = result.configs
                     print("\(configs.count) connectors in \(dir): OK")
                     for c in configs {
                         print("\(c.name)  (\(c.type.rawValue), \((c.file as NSString).lastPathComponent))")

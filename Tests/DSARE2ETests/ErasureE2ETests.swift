@@ -111,17 +111,19 @@ final class ErasureE2ETests: XCTestCase {
     func testExportThenDeleteInOneBatchRunInReceivedOrder() throws {
         let s = try TempSpool()
         let dir = try setUp(s)
-        try s.drop("1-export.json", #"{"request_id": "E", "action": "export", "email": "alice@example.com"}"#)
+        // With her user id too: the JSON-lines log names her e-mail only in a free-text field, found
+        // through the user_id field of the same line (an e-mail alone there is a coverage gap).
+        try s.drop("1-export.json", #"{"request_id": "E", "action": "export", "email": "alice@example.com", "user_id": "1042"}"#)
         age(s.root + "/inbox/1-export.json", secondsAgo: 10)
-        try s.drop("2-delete.json", #"{"request_id": "D", "action": "delete", "email": "alice@example.com"}"#)
+        try s.drop("2-delete.json", #"{"request_id": "D", "action": "delete", "email": "alice@example.com", "user_id": "1042"}"#)
         age(s.root + "/inbox/2-delete.json", secondsAgo: 5)
-        try s.drop("3-export.json", #"{"request_id": "E2", "action": "export", "email": "alice@example.com"}"#)
+        try s.drop("3-export.json", #"{"request_id": "E2", "action": "export", "email": "alice@example.com", "user_id": "1042"}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
         let recs = try s.records()
         func records(_ rid: String) -> Int { recs.first { $0.requestID == rid }!.connectors.reduce(0) { $0 + $1.records } }
         XCTAssertGreaterThan(records("E"), 0, "the export received first saw the data")
-        XCTAssertEqual(records("E2"), 0, "the export received after the delete finds nothing")
-        XCTAssertEqual(recs.first { $0.requestID == "D" }?.status, .completed)
+        XCTAssertEqual(records("E2"), 0, "the export received after the delete finds nothing: \(recs.first { $0.requestID == "E2" }!.connectors.map { "\($0.name)=\($0.records)" })")
+        XCTAssertEqual(recs.first { $0.requestID == "D" }?.status, .completed, recs.first { $0.requestID == "D" }?.error ?? "")
     }
 
     let dump = """

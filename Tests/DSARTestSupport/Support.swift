@@ -163,6 +163,20 @@ public final class TempSpool: @unchecked Sendable {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let config = "recipients: [ \(recipient) ]\n" + extraConfig
         try FileSystem.writeAtomically(root + "/config.yaml", Array(config.utf8), mode: 0o640)
+        try addBaselineConnectorIfNone()
+    }
+
+    /// dsar refuses to run without connectors, so a spool whose default connector directory
+    /// (`<base>/connectors`) holds no config gets one small CSV source of an unrelated person.
+    public func addBaselineConnectorIfNone() throws {
+        let dir = base + "/connectors"
+        let existing = ((try? FileSystem.list(dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
+        guard existing.isEmpty else { return }
+        try FileManager.default.createDirectory(atPath: dir + "/baseline-data", withIntermediateDirectories: true)
+        try FileSystem.writeAtomically(dir + "/baseline-data/baseline.csv", Array("email,user_id\nnobody@example.invalid,999999999\n".utf8), mode: 0o644)
+        try FileSystem.writeAtomically(
+            dir + "/baseline.yaml", Array("name: baseline\ntype: csv\npaths: [ baseline-data/baseline.csv ]\ncolumns: { email: email, user_id: user_id }\n".utf8),
+            mode: 0o644)
     }
 
     /// Writes a file into the inbox directly (atomically via a dot temp file unless `inPlace`).

@@ -34,10 +34,16 @@ public struct ErasureReportFinisher: JobFinisher {
                     connectors: ExportBundler.connectorSummary(job.outcomes), recipients: [], signerPrincipal: signer.principal,
                     signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
                     extra: [
+                        ExportBundler.coverageMember(job, extraGaps: erasure.verification),
                         JSONMember(
                             key: "erasure",
                             value: .obj([
-                                "dry_run": .bool(false), "verified": .bool(true),
+                                "dry_run": .bool(false),
+                                // True only when the job is COMPLETED: every source searched, every
+                                // occurrence accounted for, and the second search found nothing unexpected.
+                                "verified": .bool(job.record.status == .completed && erasure.verification.isEmpty && erasure.errors.isEmpty
+                                    && erasure.unexpectedRemaining == 0),
+                                "verification_gaps": .array(erasure.verification.map(\.json)),
                                 "deleted": .int(erasure.files.reduce(0) { $0 + $1.deleted }),
                                 "redacted": .int(erasure.files.reduce(0) { $0 + $1.redacted }),
                                 "retained": .int(erasure.files.reduce(0) { $0 + $1.retained }),
@@ -65,7 +71,10 @@ public struct ErasureReportFinisher: JobFinisher {
                 dryRun: true, subject: job.record.subject, createdAt: Date(), bundle: nil, files: [],
                 connectors: ExportBundler.connectorSummary(job.outcomes), recipients: [], signerPrincipal: signer.principal,
                 signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
-                extra: [JSONMember(key: "erasure", value: .obj(["dry_run": .bool(true), "sources": .array(sources)]))])
+                extra: [
+                    ExportBundler.coverageMember(job),
+                    JSONMember(key: "erasure", value: .obj(["dry_run": .bool(true), "sources": .array(sources)])),
+                ])
             try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
         }
     }

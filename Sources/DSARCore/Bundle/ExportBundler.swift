@@ -76,7 +76,8 @@ public struct ExportBundler: JobFinisher {
                 bundle: Manifest.File(name: "bundle.zip.age", size: size, sha256: hasher.hexDigest()),
                 files: entries.map { Manifest.File(name: $0.name, size: $0.size, sha256: $0.sha256) },
                 connectors: ExportBundler.connectorSummary(job.outcomes), recipients: recipients.map(\.string),
-                signerPrincipal: signer.principal, signerKey: signer.key.publicKeyLine, journalHead: journalHead())
+                signerPrincipal: signer.principal, signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
+                extra: [ExportBundler.coverageMember(job)])
             try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
             if let group { _ = chown(bundlePath, uid_t.max, group) }
             logger.info(
@@ -91,8 +92,30 @@ public struct ExportBundler: JobFinisher {
             .obj([
                 "name": .string(o.name), "status": .string(o.status.rawValue), "records": .int(o.findings.records),
                 "category": .str(o.metadata.category), "error": .str(o.error),
+                "sources": .array(o.findings.coverage.map(\.json)),
+                "gaps": .array(o.findings.gaps.map(\.json)),
             ])
         }
+    }
+
+    /// The statement of coverage: whether every configured connector searched every source it
+    /// names and accounted for every occurrence of the subject's identifiers (see README "What
+    /// verified means"). `complete` is true only for a COMPLETED job.
+    public static func coverageMember(_ job: FinishingJob, extraGaps: [CoverageGap] = []) -> JSONMember {
+        let gaps = job.outcomes.flatMap(\.findings.gaps) + extraGaps
+        let failed = job.outcomes.filter { $0.status != .ok }.map(\.name)
+        let sources = job.outcomes.reduce(0) { $0 + $1.findings.coverage.count }
+        let unparsed = job.outcomes.reduce(0) { $0 + $1.findings.coverage.reduce(0) { $0 + $1.unparsed } }
+        return JSONMember(
+            key: "coverage",
+            value: .obj([
+                "complete": .bool(job.record.status == .completed && gaps.isEmpty && failed.isEmpty && !job.outcomes.isEmpty),
+                "connectors_configured": .int(job.outcomes.count),
+                "connectors_failed": .array(failed.map { .string($0) }),
+                "source_files": .int(sources),
+                "unparsed_records": .int(unparsed),
+                "gaps": .array(gaps.map(\.json)),
+            ]))
     }
 
     /// Writes `manifest.json` and `manifest.json.sig` (0640) into the staging directory `dir`

@@ -36,6 +36,11 @@ public struct SpoolConfig: Sendable {
     public var requestSigners: String?
     /// Commands run when a job ends or becomes overdue (`notify:`).
     public var notifiers: [NotifierConfig] = []
+    /// Custom identifier types (besides email, user_id, phone, ip) that requests and connectors may use.
+    public var identifierTypes: [String] = []
+
+    /// Every identifier type requests and connectors may name: the built-in ones and `identifier_types`.
+    public var knownIdentifierTypes: Set<String> { ConnectorCatalog.builtinTypes.union(identifierTypes) }
 
     public init() {}
 
@@ -44,6 +49,7 @@ public struct SpoolConfig: Sendable {
         "max_request_bytes", "settle_seconds", "reject_after_seconds", "default_regulation", "inbox_group",
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
         "outbox_retention_days", "require_signed_requests", "request_signers", "notify", "max_batch_jobs",
+        "identifier_types",
     ]
 
     /// Reads `config.yaml` from the spool; a missing file gives the defaults.
@@ -82,6 +88,12 @@ public struct SpoolConfig: Sendable {
         if let v = y.bool("require_signed_requests") { c.requireSignedRequests = v }
         if let v = y.string("request_signers") { c.requestSigners = resolve(v) }
         c.notifiers = NotifierConfig.parse(y)
+        if let types = y.strings("identifier_types") {
+            for t in types where !IdentifierNormalizer.isValidTypeName(t) {
+                y.problem("identifier_types", "\"\(t)\" is not an identifier type name; use lower-case letters, digits and '_' (e.g. loyalty_card)")
+            }
+            c.identifierTypes = types
+        }
         y.rejectUnknownKeys(allowed: keys)
         try y.throwIfProblems()
         return c
@@ -106,6 +118,7 @@ public struct SpoolConfig: Sendable {
         # signer_principal: dsar          # the principal in allowed_signers
         # outbox_group: dsar-sftp         # group owning published outbox entries (files 0640)
         # outbox_retention_days: 30       # dsar run removes older outbox entries
+        # identifier_types: [ loyalty_card ]   # custom identifier types besides email, user_id, phone, ip
         # notify:                         # run when a job ends or becomes overdue; JSON summary on stdin
         #   - name: privacy-mail
         #     on: [completed, failed, partial, overdue]

@@ -15,7 +15,7 @@ public struct ConfigProblem: Error, Sendable, CustomStringConvertible, Equatable
         self.message = message
     }
 
-    public var description: String { "\(file):\(line): \(key): \(message)" }
+    public var description: String { line > 0 ? "\(file):\(line): \(key): \(message)" : "\(file): \(key): \(message)" }
 }
 
 /// Several configuration problems at once (all of a file are reported, not just the first).
@@ -35,6 +35,15 @@ public final class YAMLMap {
     let pairs: [(key: String, keyLine: Int, value: Node)]
     let sink: ProblemSink
     private var used = Set<String>()
+    /// Identifier types a config may name (nil: any well-formed name); set by the catalog.
+    public var knownTypes: Set<String>?
+
+    /// Why `type` may not be used here (nil: it may): not built in and not declared in `config.yaml`.
+    public func unknownType(_ type: String) -> String? {
+        guard let known = knownTypes, !known.contains(type) else { return nil }
+        let hint = ConfigSuggest.didYouMean(type, among: known.sorted()).map { " (did you mean \"\($0)\"?)" } ?? ""
+        return "\"\(type)\" is not a known identifier type\(hint); known: \(known.sorted().joined(separator: ", ")). Declare a custom type in config.yaml: identifier_types: [ \(type) ]"
+    }
 
     final class ProblemSink {
         var problems: [ConfigProblem] = []

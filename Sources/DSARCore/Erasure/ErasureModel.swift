@@ -65,6 +65,8 @@ public struct ErasureOutcome: Sendable {
     public var files: [FileErasure]
     /// Connector name → why it could not erase.
     public var errors: [String: String]
+    /// What the second search after erasure found that must not be there (any entry makes the job PARTIAL).
+    public var verification: [CoverageGap] = []
     public init(files: [FileErasure], errors: [String: String]) {
         self.files = files
         self.errors = errors

@@ -90,6 +90,10 @@ public struct ConnectorFindings: Sendable {
     public var details: [String: String]
     /// Records found (plugins may report a count without records).
     public var records: Int
+    /// Every source file the scan read, with size, hash and parse counts (the same for every job of a batch).
+    public var coverage: [SourceCoverage] = []
+    /// Where this job's data may be that the scan did not account for; any gap makes the job PARTIAL.
+    public var gaps: [CoverageGap] = []
 
     public init(found: [FoundRecord] = [], derived: [(Identifier, String)] = [], details: [String: String] = [:], records: Int? = nil) {
         self.found = found
@@ -124,12 +128,16 @@ public protocol Connector: Sendable {
     var retries: Int? { get }
     /// Total bytes a scan will read, for progress (nil: unknown, e.g. a plugin).
     func sourceBytes() -> Int64?
+    /// Whether records of `table` (a found record's ``FoundRecord/table``) are kept by erasure
+    /// (`erase: retain`), so that finding them after erasure is expected.
+    func retains(table: String) -> Bool
 }
 
 extension Connector {
     public var timeoutSeconds: Double? { nil }
     public var retries: Int? { nil }
     public func sourceBytes() -> Int64? { nil }
+    public func retains(table: String) -> Bool { false }
 }
 
 /// The outcome of one connector for one job, as handed to the finisher.

@@ -263,6 +263,16 @@ public final class Processor {
                 try reject(name, reason: error.message, into: &report)
                 continue
             }
+            let unknown = Set(request.identifiers.map(\.type)).subtracting(config.knownIdentifierTypes).sorted()
+            if let t = unknown.first {
+                tracker.forget(name)
+                let hint = ConfigSuggest.didYouMean(t, among: config.knownIdentifierTypes.sorted()).map { " (did you mean \"\($0)\"?)" } ?? ""
+                try reject(
+                    name,
+                    reason: "identifier type \"\(t)\" is not known\(hint): no connector could search for it, so the answer would be empty. Known types: \(config.knownIdentifierTypes.sorted().joined(separator: ", ")); declare custom types in config.yaml (identifier_types: [ \(t) ])",
+                    into: &report)
+                continue
+            }
             if let rid = request.requestID, let first = requestIndex[rid] {
                 tracker.forget(name)
                 try reject(
@@ -520,10 +530,12 @@ public final class Processor {
                 // Exports of this segment were searched before the erasure; seal them first.
                 finished += Processor.withoutHistory(try await finishAll(finishOrder.map { jobs[$0] }, scanned, shouldStop))
                 finishOrder = []
-                erasure = try await eraseAll(deletes.map { k in
+                let eraseJobs = deletes.map { k in
                     let id = jobs[k].record.jobID
                     return EraseJob(jobID: id, identifiers: jobs[k].request.identifiers + (scanned.derived[id] ?? []).map(\.0), dryRun: false)
-                }, subjects: subjects)
+                }
+                erasure = try await eraseAll(eraseJobs, subjects: subjects)
+                for (id, gaps) in try await verifyErasure(eraseJobs, subjects: subjects) { erasure[id]?.verification = gaps }
                 finishOrder = deletes
             } else {
                 finishOrder += deletes
@@ -638,10 +650,27 @@ public final class Processor {
         var error: String? =
             failedCount == 0
             ? nil : outcomes.filter { $0.status == .failed }.map { "\($0.name): \($0.error ?? "failed")" }.joined(separator: "; ")
+        if outcomes.isEmpty {
+            // Never certify a search of nothing (the run refuses to start without connectors).
+            status = .failed
+            error = "no connectors are configured: nothing was searched"
+        }
+        // Coverage: a source that was not searched completely, or an occurrence of the subject's
+        // identifiers that no matched record accounts for, means the statement would not be true.
+        let gaps = outcomes.filter { $0.status == .ok }.flatMap(\.findings.gaps)
+        if !gaps.isEmpty && status == .completed {
+            status = .partial
+            error = Processor.describe(gaps, lead: "not everything could be accounted for")
+        } else if !gaps.isEmpty, let e = error {
+            error = e + "; " + Processor.describe(gaps, lead: "also")
+        }
         if let erasure, status != .failed {
             var problems = erasure.errors.sorted { $0.key < $1.key }.map { "\($0.key): erasure failed: \($0.value)" }
             if erasure.unexpectedRemaining > 0 {
                 problems.append("\(erasure.unexpectedRemaining) records of the subject remain after erasure (see the receipt)")
+            }
+            if !erasure.verification.isEmpty {
+                problems.append(Processor.describe(erasure.verification, lead: "the search after erasure still finds the subject"))
             }
             if !problems.isEmpty {
                 status = erasure.files.contains { $0.deleted + $0.redacted > 0 } || status == .partial ? .partial : .failed
@@ -650,6 +679,13 @@ public final class Processor {
         }
         return SealWork(
             record: record, request: request, outcomes: outcomes, derived: derived, erasure: erasure, status: status, error: error)
+    }
+
+    /// One sentence for a job's error: how many gaps, and the first few with their locations.
+    static func describe(_ gaps: [CoverageGap], lead: String) -> String {
+        let shown = gaps.prefix(3).map(\.located).joined(separator: "; ")
+        let more = gaps.count > 3 ? "; and \(gaps.count - 3) more (see the manifest's coverage)" : ""
+        return "\(lead) (\(gaps.count) gap\(gaps.count == 1 ? "" : "s")): \(shown)\(more)"
     }
 
     /// Publishes the job's outbox entry (bundle with its findings, or receipt) (no shared state:
@@ -711,6 +747,52 @@ public final class Processor {
                 }
             }
         }
+        return out
+    }
+
+    /// The second search after erasure: every file connector searches its sources again for every
+    /// identifier of each delete job (derived ones included), structured and raw. A record found
+    /// outside a retained table, a raw occurrence outside every retained record, a source that
+    /// cannot be read completely, or a failed search is a gap: the receipt cannot say "0 remaining".
+    /// (Plugins report their own remaining counts.)
+    func verifyErasure(_ jobs: [EraseJob], subjects: [String: String]) async throws -> [String: [CoverageGap]] {
+        var out: [String: [CoverageGap]] = [:]
+        let searchers = connectors.filter { !($0 is ExecConnector) }
+        guard !jobs.isEmpty, !searchers.isEmpty else { return out }
+        let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
+        let results = await connectorRunner.run(searchers, batch: batch, logger: logger)
+        var events: [AuditEvent] = []
+        for j in jobs {
+            var gaps: [CoverageGap] = []
+            for (c, r) in zip(searchers, results) {
+                if let e = r.error {
+                    gaps.append(CoverageGap(kind: .remaining, connector: r.name, file: nil, message: "the search after erasure failed: \(Processor.scrub(e, j.identifiers))"))
+                    continue
+                }
+                guard let f = r.findings[j.jobID] else { continue }
+                for rec in f.found where !c.retains(table: rec.table) {
+                    gaps.append(
+                        CoverageGap(
+                            kind: .remaining, connector: r.name, file: rec.source, line: rec.line,
+                            message: "a record of the subject is still there after erasure (\(rec.matchedOn.joined(separator: ", ")))"))
+                }
+                for g in f.gaps {
+                    var g = g
+                    if g.kind == .unmatched {
+                        g.kind = .remaining
+                        g.message = "the subject's \(g.type ?? "identifier") is still in the file after erasure, outside every retained record"
+                    }
+                    gaps.append(g)
+                }
+            }
+            out[j.jobID] = gaps
+            events.append(AuditEvent("erasure.verified", jobID: j.jobID, subject: subjects[j.jobID], details: [
+                JSONMember(key: "connectors", value: .int(searchers.count)),
+                JSONMember(key: "source_files", value: .int(results.reduce(0) { $0 + ($1.findings[j.jobID]?.coverage.count ?? 0) })),
+                JSONMember(key: "gaps", value: .int(gaps.count)),
+            ]))
+        }
+        try audit.append(contentsOf: events)
         return out
     }
 

@@ -18,12 +18,12 @@ public struct SpoolSession {
         if !layout.exists { try SpoolSession.initialize(layout) }
         let config = try SpoolConfig.load(layout)
         if config.signingKey == nil { try KeyMaterial.ensureSigningKey(in: layout.keys, principal: config.signerPrincipal) }
-        let configs = try ConnectorLocator.load(explicit: connectorsDir, layout: layout)
-        if configs.isEmpty {
-            let dir = try ConnectorLocator.directory(explicit: connectorsDir, layout: layout)
-            logger.warning("no connectors configured; jobs will search nothing", metadata: ["connectors": "\(dir)"])
-        }
         try SpoolSession.checkPermissions(layout)
+        // Every problem of the connectors and settings, before anything is claimed (exit 78).
+        let dir = try ConnectorLocator.directory(explicit: connectorsDir, layout: layout)
+        let preflight = Preflight.check(layout: layout, config: config, connectorsDir: dir, full: false)
+        if !preflight.problems.isEmpty { throw ConfigProblems(preflight.problems) }
+        let configs = preflight.configs
         let lock = try SpoolLock.acquire(layout, wait: wait, purpose: purpose)
         let signer = try ManifestSigner.load(layout, config: config)
         let journal = try Journal(layout: layout, signer: signer)

@@ -36,6 +36,12 @@ struct FindingsCollector: Sendable {
     var byJob: [Int: ConnectorFindings] = [:]
     let batch: ScanBatch
     var known: [Set<Identifier>]
+    /// Every source read, in order.
+    var coverage: [SourceCoverage] = []
+    /// Gaps per batch job index.
+    var gaps: [Int: [CoverageGap]] = [:]
+    /// Gaps that concern every job (truncation, missing columns, no sources).
+    var sourceGaps: [CoverageGap] = []
 
     init(batch: ScanBatch) {
         self.batch = batch
@@ -56,12 +62,52 @@ struct FindingsCollector: Sendable {
             byJob[job]!.records += f.records
             for d in f.derived where known[job].insert(d.0).inserted { byJob[job]!.derived.append(d) }
         }
+        coverage += other.coverage
+        sourceGaps += other.sourceGaps
+        for (j, g) in other.gaps { gaps[j, default: []] += g }
+    }
+
+    /// Records what the scan of `src` established: size and hash as stored, records parsed and
+    /// unparsed, truncation; with `rawSearch`, searches the raw bytes (``RawVerifier``) for hits
+    /// outside the records matched so far for each job.
+    mutating func cover(
+        _ src: String, connector: String, records: Int, unparsedLines: [Int] = [], unparsedCount: Int? = nil,
+        truncated: String? = nil, rawSearch: Bool
+    ) throws {
+        let (size, sha) = try RawVerifier.hash(src)
+        var c = SourceCoverage(file: src, bytes: size, sha256: sha, records: records, truncated: truncated, rawSearched: rawSearch)
+        for l in unparsedLines { c.addUnparsed(line: l) }
+        if let unparsedCount { c.unparsed = unparsedCount }
+        coverage.append(c)
+        if let truncated {
+            sourceGaps.append(CoverageGap(kind: .truncated, connector: connector, file: src, message: truncated))
+        }
+        guard rawSearch else { return }
+        var accounted: [Int: [Range<Int64>]] = [:]
+        for (j, f) in byJob {
+            for r in f.found where r.source == src {
+                if let range = r.range { accounted[j, default: []].append(range) }
+            }
+        }
+        let found = try RawVerifier.search(
+            path: src, connector: connector, batch: batch, accounted: accounted, unparsedLines: Set(unparsedLines))
+        for (j, g) in found { gaps[j, default: []] += g }
+    }
+
+    /// A gap for every job: the connector's paths match no file.
+    mutating func noSources(connector: String, paths: [String]) {
+        sourceGaps.append(
+            CoverageGap(
+                kind: .noSources, connector: connector, file: nil,
+                message: "no file matches its paths (\(paths.joined(separator: ", "))): nothing was searched"))
     }
 
     func result(bytesScanned: Int64, extra: [String: String] = [:]) -> [String: ConnectorFindings] {
         var out: [String: ConnectorFindings] = [:]
         for (k, job) in batch.jobs.enumerated() {
             var f = byJob[k] ?? ConnectorFindings()
+            f.coverage = coverage
+            f.gaps = sourceGaps + (gaps[k] ?? [])
             f.details["bytes_scanned"] = String(bytesScanned)
             for (key, v) in extra { f.details[key] = v }
             out[job.jobID] = f
@@ -81,20 +127,47 @@ public struct CSVConnector: Connector {
 
     public init(config: ConnectorConfig) { self.config = config }
 
+    public func retains(table: String) -> Bool { config.rules.erase == .retain }
+
+    /// The configured columns (`columns`, `text`, `redact`) that `header` lacks (names are case-sensitive).
+    static func missingColumns(_ config: ConnectorConfig, header: [String], connector: String, file: String) -> [CoverageGap] {
+        let have = Set(header)
+        var out: [CoverageGap] = []
+        var seen = Set<String>()
+        for col in config.rules.match.map(\.column) + config.rules.text + config.rules.redact where !have.contains(col) && seen.insert(col).inserted {
+            let hint = ConfigSuggest.didYouMean(col, among: header).map { " (did you mean \"\($0)\"?)" } ?? ""
+            out.append(
+                CoverageGap(
+                    kind: .missingColumn, connector: connector, file: file, line: 1,
+                    message: "the header has no column \"\(col)\"\(hint); it has: \(header.joined(separator: ", "))"))
+        }
+        return out
+    }
+
     public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
         var collector = FindingsCollector(batch: batch)
         var bytes: Int64 = 0
         var malformed = 0
-        for src in config.sources() {
+        let sources = config.sources()
+        if sources.isEmpty { collector.noSources(connector: name, paths: config.paths) }
+        for src in sources {
             try Task.checkCancellation()
             let delimiter = try config.delimiter ?? CSVReader.detectDelimiter(path: src)
             var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: config.header)
             let table = FindingsWriter.tableName(forFile: src)
             var matcher = RowMatcher(rules: config.rules, table: batch.table, origin: "\(name).\(table)")
             let header = reader.header
+            if let header {
+                for gap in CSVConnector.missingColumns(config, header: header, connector: name, file: src) {
+                    collector.sourceGaps.append(gap)
+                }
+            }
             let rawHeader = reader.headerFields.map { CSVWriter.record($0, delimiter: delimiter) }
             var columns: [String] = []
+            var records = 0
+            var unparsed: [Int] = []
             try reader.forEachRecord({ rec in
+                records += 1
                 if columns.isEmpty || columns.count != rec.fields.count {
                     columns = header ?? (1...max(1, rec.fields.count)).map(String.init)
                     matcher.bind(columns: columns)
@@ -114,9 +187,11 @@ public struct CSVConnector: Connector {
                 }
             }, onProblem: { p in
                 malformed += 1
-                logger.warning("malformed CSV row skipped", metadata: ["connector": "\(name)", "file": "\(src)", "line": "\(p.line)", "problem": "\(p.message)"])
+                unparsed.append(p.line)
+                logger.warning("malformed CSV record", metadata: ["connector": "\(name)", "file": "\(src)", "line": "\(p.line)", "problem": "\(p.message)"])
             })
             bytes += reader.bytesRead
+            try collector.cover(src, connector: name, records: records, unparsedLines: unparsed, rawSearch: true)
         }
         return collector.result(bytesScanned: bytes, extra: malformed > 0 ? ["malformed_rows": String(malformed)] : [:])
     }
@@ -132,6 +207,8 @@ public struct SQLDumpConnector: Connector {
     public var retries: Int? { config.retries }
 
     public init(config: ConnectorConfig) { self.config = config }
+
+    public func retains(table: String) -> Bool { config.tables[table]?.erase == .retain }
 
     static func bytes(_ v: SQLValue) -> [UInt8]? {
         switch v {
@@ -156,9 +233,12 @@ public struct SQLDumpConnector: Connector {
     public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
         var collector = FindingsCollector(batch: batch)
         var bytes: Int64 = 0
-        for src in config.sources() {
+        let sources = config.sources()
+        if sources.isEmpty { collector.noSources(connector: name, paths: config.paths) }
+        for src in sources {
             try Task.checkCancellation()
             var reader = try SQLDumpReader(path: src, dialect: config.dialect)
+            var records = 0
             // Matchers mutated in place (a copy per row would cost more than the match); rows come
             // in long runs of one table, so the last lookup is remembered.
             var matchers: [RowMatcher] = []
@@ -170,6 +250,7 @@ public struct SQLDumpConnector: Connector {
             var lastTable = ""
             var lastIndex: Int?
             try reader.forEachRow { row in
+                records += 1
                 if row.table != lastTable {
                     lastTable = row.table
                     lastIndex = matcherIndex[row.table]
@@ -192,8 +273,41 @@ public struct SQLDumpConnector: Connector {
                 }
             }
             bytes += reader.bytesRead
+            collector.sourceGaps += SQLDumpConnector.missingTables(config, reader.tables, connector: name, file: src)
+            try collector.cover(src, connector: name, records: records, truncated: truncation(reader), rawSearch: true)
         }
         return collector.result(bytesScanned: bytes)
+    }
+
+    /// Why the dump looks cut off (nil: complete, or `allow_truncated`).
+    func truncation(_ reader: SQLDumpReader) -> String? {
+        nil
+    }
+
+    /// Configured tables the dump lacks, and configured columns a table lacks.
+    static func missingTables(_ config: ConnectorConfig, _ tables: [(name: String, columns: [String])], connector: String, file: String) -> [CoverageGap] {
+        var columns: [String: Set<String>] = [:]
+        for t in tables { columns[t.name, default: []].formUnion(t.columns) }
+        var out: [CoverageGap] = []
+        for t in config.tableOrder {
+            guard let have = columns[t] else {
+                let hint = ConfigSuggest.didYouMean(t, among: Array(columns.keys)).map { " (did you mean \"\($0)\"?)" } ?? ""
+                out.append(
+                    CoverageGap(
+                        kind: .missingColumn, connector: connector, file: file,
+                        message: "the dump has no table \"\(t)\"\(hint); it has: \(columns.keys.sorted().joined(separator: ", "))"))
+                continue
+            }
+            guard !have.isEmpty, let r = config.tables[t] else { continue }
+            for col in Set(r.match.map(\.column) + r.text + r.redact).sorted() where !have.contains(col) {
+                let hint = ConfigSuggest.didYouMean(col, among: Array(have)).map { " (did you mean \"\($0)\"?)" } ?? ""
+                out.append(
+                    CoverageGap(
+                        kind: .missingColumn, connector: connector, file: file,
+                        message: "table \"\(t)\" has no column \"\(col)\"\(hint); it has: \(have.sorted().joined(separator: ", "))"))
+            }
+        }
+        return out
     }
 }
 
@@ -207,6 +321,8 @@ public struct LogConnector: Connector {
     public var retries: Int? { config.retries }
 
     public init(config: ConnectorConfig) { self.config = config }
+
+    public func retains(table: String) -> Bool { config.rules.erase == .retain }
 
     /// Types searched as text: the configured `match:` list, else every type of the batch.
     var textTypes: Set<String>? { config.textTypes.map(Set.init) }
@@ -244,6 +360,7 @@ public struct LogConnector: Connector {
             }
         }
         var collector = FindingsCollector(batch: batch)
+        if sources.isEmpty { collector.noSources(connector: name, paths: config.paths) }
         var bytes: Int64 = 0
         for part in parts {
             guard let part else { continue }
@@ -268,7 +385,10 @@ public struct LogConnector: Connector {
             try Task.checkCancellation()
             var reader = try LineReader(path: src)
             let table = FindingsWriter.tableName(forFile: src)
+            var records = 0
+            var unparsed: [Int] = []
             try reader.forEachLine { line, number, offset, terminator in
+                records += 1
                 var jobs: [Int: [String]] = [:]
                 var fields: [JSONMember]?
                 if let extractor, line.first == UInt8(ascii: "{"), extractor.extract(line, &extractScratch) {
@@ -284,9 +404,12 @@ public struct LogConnector: Connector {
                     // Valid JSON and no field matches: exactly what the full parse below would conclude.
                     if !any { return }
                 }
-                if config.logFormat == .jsonl, line.first == UInt8(ascii: "{"),
-                    let obj = try? JSONParser.parse(Array(line)), case .object(let members) = obj
-                {
+                var parsed: JSONValue?
+                if config.logFormat == .jsonl, line.first == UInt8(ascii: "{") {
+                    parsed = try? JSONParser.parse(Array(line))
+                    if parsed == nil { unparsed.append(number) }
+                }
+                if let obj = parsed, case .object(let members) = obj {
                     for rule in config.rules.match {
                         guard let v = LogConnector.lookup(obj, path: rule.column) else { continue }
                         let entries = v.withUnsafeBytes { batch.table.matchField(type: rule.type, $0, scratch: &scratch) }
@@ -326,6 +449,10 @@ public struct LogConnector: Connector {
                             fields: recordFields, matchedOn: how))
                 }
             }
+            // A text log's scan already is a raw token search of every line; JSON lines are also
+            // searched raw, for identifiers in fields the rules do not name.
+            try collector.cover(
+                src, connector: name, records: records, unparsedLines: unparsed, rawSearch: config.logFormat == .jsonl)
             return (collector, reader.bytesRead)
         }
     }

@@ -14,13 +14,45 @@ public enum ConnectorCatalog {
             .map { dir + "/" + $0 }
     }
 
+    /// The identifier types every spool knows; others must be declared in `config.yaml`
+    /// (`identifier_types:`), so that a typo such as `emial` is an error, not a search for nothing.
+    public static let builtinTypes: Set<String> = ["email", "user_id", "phone", "ip"]
+
+    /// How deeply configs are checked against the data they name.
+    public struct Checks: Sendable {
+        /// Identifier types allowed (nil: any well-formed name).
+        public var knownTypes: Set<String>?
+        /// Read the header of every CSV source that exists (cheap: the first record).
+        public var headers: Bool
+        /// Everything `connectors check` checks: every glob matches a file, dumps hold the configured tables and columns.
+        public var sources: Bool
+
+        public init(knownTypes: Set<String>? = nil, headers: Bool = false, sources: Bool = false) {
+            self.knownTypes = knownTypes
+            self.headers = headers || sources
+            self.sources = sources
+        }
+    }
+
     /// Loads every connector; throws ``ConfigProblems`` listing every problem of every file.
     public static func load(dir: String, checkSources: Bool = false) throws -> [ConnectorConfig] {
+        try load(dir: dir, checks: Checks(sources: checkSources))
+    }
+
+    /// Loads every connector with `checks`; throws ``ConfigProblems`` listing every problem of every file.
+    public static func load(dir: String, checks: Checks) throws -> [ConnectorConfig] {
+        let (configs, problems) = try loadAll(dir: dir, checks: checks)
+        if !problems.isEmpty { throw ConfigProblems(problems) }
+        return configs
+    }
+
+    /// Loads every connector with `checks`, returning the usable configs and every problem.
+    public static func loadAll(dir: String, checks: Checks) throws -> ([ConnectorConfig], [ConfigProblem]) {
         var configs: [ConnectorConfig] = []
         var problems: [ConfigProblem] = []
         for file in try files(in: dir) {
             do {
-                let (c, p) = try parse(file: file, checkSources: checkSources)
+                let (c, p) = try parse(file: file, checks: checks)
                 problems += p
                 if let c { configs.append(c) }
             } catch let e as ConfigProblems {
@@ -34,13 +66,19 @@ public enum ConnectorCatalog {
             }
             names[c.name] = c.file
         }
-        if !problems.isEmpty { throw ConfigProblems(problems) }
-        return configs
+        return (configs, problems)
     }
 
     /// Parses one file. Returns the config (nil if unusable) and its problems.
     public static func parse(file: String, checkSources: Bool = false) throws -> (ConnectorConfig?, [ConfigProblem]) {
+        try parse(file: file, checks: Checks(sources: checkSources))
+    }
+
+    /// Parses one file with `checks`. Returns the config (nil if unusable) and its problems.
+    public static func parse(file: String, checks: Checks) throws -> (ConnectorConfig?, [ConfigProblem]) {
+        let checkSources = checks.sources
         let y = try YAMLMap.load(file: file)
+        y.knownTypes = checks.knownTypes
         let dir = (file as NSString).deletingLastPathComponent
         let base = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         let name = y.string("name") ?? base
@@ -83,10 +121,12 @@ public enum ConnectorCatalog {
                 }
             }
             if let h = y.bool("header") { c.header = h }
-            c.rules = rules(y, matchKey: y.has("columns") ? "columns" : "match", allowRetainOnly: false)
+            let matchKey = y.has("columns") ? "columns" : "match"
+            c.rules = rules(y, matchKey: matchKey, allowRetainOnly: false)
             if c.rules.match.isEmpty && c.rules.text.isEmpty {
                 y.problemHere("a csv connector needs `columns:` (column: identifier type) or `text:` columns to search")
             }
+            if checks.headers && c.header && y.problems.isEmpty { checkHeaders(c, y, matchKey: matchKey) }
         case .sqldump:
             allowed += ["dialect", "tables"]
             if let d = y.string("dialect") {
@@ -97,6 +137,7 @@ public enum ConnectorCatalog {
             if let t = y.map("tables", required: true) {
                 for table in t.keys {
                     guard let m = t.map(table) else { continue }
+                    m.knownTypes = y.knownTypes
                     c.tables[table] = rules(m, matchKey: "match", allowRetainOnly: true)
                     c.tableOrder.append(table)
                     m.rejectUnknownKeys(allowed: ruleKeys)
@@ -110,23 +151,30 @@ public enum ConnectorCatalog {
                 if let v = ConnectorConfig.LogFormat(rawValue: f) { c.logFormat = v } else { y.problem("format", "expected text or jsonl") }
             }
             if let types = y.strings("match") {
-                for t in types where !IdentifierNormalizer.isValidTypeName(t) {
-                    y.problem("match", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
+                for t in types {
+                    if !IdentifierNormalizer.isValidTypeName(t) {
+                        y.problem("match", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
+                    } else if let why = y.unknownType(t) {
+                        y.problem("match", why)
+                    }
                 }
                 c.textTypes = types
             }
             if let f = y.map("fields") {
+                f.knownTypes = y.knownTypes
                 c.rules.match = fieldRules(f)
             }
             if c.logFormat == .jsonl && c.rules.match.isEmpty && c.textTypes == nil {
                 y.problemHere("a jsonl log needs `fields:` (JSON field: identifier type) or `match:` types to search as text")
             }
             if let p = y.map("patterns") {
+                p.knownTypes = y.knownTypes
                 for k in p.keys {
                     guard IdentifierNormalizer.isValidTypeName(k) else {
                         p.problem(k, "not an identifier type name")
                         continue
                     }
+                    if let why = p.unknownType(k) { p.problem(k, why) }
                     guard let rx = p.string(k) else { continue }
                     if (try? NSRegularExpression(pattern: rx)) == nil {
                         p.problem(k, "invalid regular expression")
@@ -150,7 +198,14 @@ public enum ConnectorCatalog {
             // A list is argv (a relative program path is relative to this file); a string is a
             // shell command run in this file's directory.
             let isShell = y.isScalar("command")
-            if let cmd = y.strings("command", required: true), !cmd.isEmpty {
+            let given = y.strings("command", required: true)
+            if let cmd = given, cmd.first?.trimmingCharacters(in: .whitespaces).isEmpty ?? true {
+                y.problem(
+                    "command",
+                    isShell
+                        ? "is empty: give the shell command that runs the plugin"
+                        : "needs the program as its first element (a list is argv: [ plugins/lookup.py, arg ]); it is \(cmd.isEmpty ? "empty" : "an empty string")")
+            } else if let cmd = given {
                 if isShell {
                     c.command = ["/bin/sh", "-c", "cd \"$DSAR_CONNECTOR_DIR\" && " + cmd[0]]
                 } else {
@@ -179,14 +234,25 @@ public enum ConnectorCatalog {
     static func fieldRules(_ m: YAMLMap) -> [FieldRule] {
         var out: [FieldRule] = []
         for col in m.keys {
+            if col.trimmingCharacters(in: .whitespaces).isEmpty {
+                m.problem(col, "a column or field name cannot be empty")
+                continue
+            }
             if m.isMap(col), let sub = m.map(col) {
+                sub.knownTypes = m.knownTypes
                 guard let t = sub.string("type", required: true) else { continue }
-                if !IdentifierNormalizer.isValidTypeName(t) { sub.problem("type", "\"\(t)\" is not an identifier type name") }
+                if !IdentifierNormalizer.isValidTypeName(t) {
+                    sub.problem("type", "\"\(t)\" is not an identifier type name")
+                } else if let why = sub.unknownType(t) {
+                    sub.problem("type", why)
+                }
                 out.append(FieldRule(column: col, type: t, expand: sub.bool("expand") ?? true))
                 sub.rejectUnknownKeys(allowed: ["type", "expand"])
             } else if let t = m.string(col) {
                 if !IdentifierNormalizer.isValidTypeName(t) {
                     m.problem(col, "\"\(t)\" is not an identifier type (email, user_id, phone, ip or a custom name in lower case)")
+                } else if let why = m.unknownType(t) {
+                    m.problem(col, why)
                 }
                 out.append(FieldRule(column: col, type: t, expand: true))
             }
@@ -194,11 +260,43 @@ public enum ConnectorCatalog {
         return out
     }
 
+    /// Checks that every source's header has the configured columns (`columns`, `text`, `redact`;
+    /// case-sensitive, with a did-you-mean).
+    static func checkHeaders(_ c: ConnectorConfig, _ y: YAMLMap, matchKey: String) {
+        for src in c.sources() {
+            let header: [String]?
+            do {
+                let delimiter = try c.delimiter ?? CSVReader.detectDelimiter(path: src)
+                header = try CSVReader(path: src, delimiter: delimiter, hasHeader: true).header
+            } catch {
+                y.problem("paths", "cannot read the header of \(src): \(error)")
+                continue
+            }
+            guard let header else { continue }  // an empty file
+            let have = Set(header)
+            let keys: [(String, [String])] = [(matchKey, c.rules.match.map(\.column)), ("text", c.rules.text), ("redact", c.rules.redact)]
+            for (key, names) in keys {
+                for name in names where !have.contains(name) {
+                    let hint = ConfigSuggest.didYouMean(name, among: header).map { " (did you mean \"\($0)\"?)" } ?? ""
+                    y.problem(
+                        key,
+                        "the header of \(src) has no column \"\(name)\"\(hint); it has: \(header.joined(separator: ", ")) (names are case-sensitive)")
+                }
+            }
+        }
+    }
+
     static func rules(_ m: YAMLMap, matchKey: String, allowRetainOnly: Bool) -> RecordRules {
         var r = RecordRules()
-        if let mm = m.map(matchKey) { r.match = fieldRules(mm) }
+        if let mm = m.map(matchKey) {
+            mm.knownTypes = m.knownTypes
+            r.match = fieldRules(mm)
+        }
         if m.bool("expand") == false { r.match = r.match.map { var f = $0; f.expand = false; return f } }
         r.text = m.strings("text") ?? []
+        for (key, list) in [("text", r.text)] where list.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            m.problem(key, "a column name cannot be empty")
+        }
         if let e = m.string("erase") {
             if let s = EraseStrategy(rawValue: e), s != .dropLine { r.erase = s } else {
                 m.problem("erase", "expected delete, redact or retain")
