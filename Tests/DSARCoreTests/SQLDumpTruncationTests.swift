@@ -335,6 +335,64 @@ final class SQLDumpTruncationTests: XCTestCase {
         XCTAssertNil(reader.truncation)
     }
 
+    // MARK: - Config and `connectors check`
+
+    /// Parses a sqldump connector over `dump` with sources checked; returns the config and the problems.
+    func parseConnector(dump: String, extra: String = "") throws -> (ConnectorConfig?, [String]) {
+        let dir = (dump as NSString).deletingLastPathComponent
+        let yaml = dir + "/shop.yaml"
+        try """
+            name: shop
+            type: sqldump
+            paths: [ \((dump as NSString).lastPathComponent) ]
+            \(extra)tables:
+              customers: { match: { email: email } }
+
+            """.write(toFile: yaml, atomically: true, encoding: .utf8)
+        let (c, problems) = try ConnectorCatalog.parse(file: yaml, checkSources: true)
+        return (c, problems.map(\.description))
+    }
+
+    func testAllowTruncatedIsParsedAndCheckReportsACutDumpUnlessAllowed() throws {
+        let data = try fixture("pg_default.sql")
+        let complete = try temp(data)
+        let (ok, okProblems) = try parseConnector(dump: complete)
+        XCTAssertEqual(okProblems, [])
+        XCTAssertEqual(ok?.allowTruncated, false)
+
+        let copy = offset(of: "COPY public.orders ", in: data)
+        let cut = try temp(Array(data[0..<(copy + 200)]))
+        let (bad, problems) = try parseConnector(dump: cut)
+        XCTAssertNil(bad)
+        XCTAssertEqual(
+            problems,
+            [
+                "\((cut as NSString).deletingLastPathComponent)/shop.yaml:3: paths: \(cut):\(line(at: copy, in: data)): "
+                    + "COPY public.orders (line \(line(at: copy, in: data))) has no terminating \\. line and its last data line is "
+                    + "cut off mid-line (not read): the dump is cut off (set `allow_truncated: true` on this connector to accept it)"
+            ])
+        assertNoData(problems.joined())
+
+        let (allowed, allowedProblems) = try parseConnector(dump: cut, extra: "allow_truncated: true\n")
+        XCTAssertEqual(allowedProblems, [])
+        XCTAssertEqual(allowed?.allowTruncated, true)
+        let (_, typo) = try parseConnector(dump: cut, extra: "allow_truncated: maybe\n")
+        XCTAssertTrue(typo.contains { $0.contains("allow_truncated: expected true or false") }, "\(typo)")
+    }
+
+    func testCheckReportsAnInsertCutInARowEvenWhenTruncationIsAllowed() throws {
+        let data = try fixture("mysql_default.sql")
+        let insert = offset(of: "INSERT INTO `orders` VALUES", in: data)
+        let tuple = offset(of: "\n(4,", in: data, from: insert) + 1
+        let cut = try temp(Array(data[0..<(tuple + 3)]))
+        for extra in ["", "allow_truncated: true\n"] {
+            let (c, problems) = try parseConnector(dump: cut, extra: extra)
+            XCTAssertNil(c)
+            XCTAssertEqual(problems.count, 1, "\(problems)")
+            XCTAssertTrue(problems.first?.contains("\(cut): line \(line(at: tuple, in: data)): INSERT into orders is cut off inside a tuple") ?? false, "\(problems)")
+        }
+    }
+
     // MARK: - Erasure keeps the ending as it is
 
     func testRewritingADumpNeitherAddsNorRemovesATrailer() throws {

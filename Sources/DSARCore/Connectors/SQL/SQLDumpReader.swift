@@ -166,7 +166,8 @@ public struct SQLDumpReader: Sendable {
     ///
     /// Throws `DSARError(.io)` when the file cannot be read and `DSARError(.invalidInput)` for an INSERT
     /// whose VALUES cannot be parsed (a truncated dump, say) — rows are never silently dropped.
-    /// Calling it again re-reads the file from the start.
+    /// A dump that is cut off elsewhere is read to its end and ``truncation`` says where and why (a COPY
+    /// data line cut mid-line at end of file is not emitted). Calling it again re-reads the file from the start.
     public mutating func forEachRow(_ body: (SQLRow) throws -> Void) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
