@@ -9,6 +9,7 @@
 # to sql/expected.json, so tests can compare every dump's parsed rows with it.
 #
 # The output is committed; run this only to regenerate it:  bash Tests/Fixtures/make-sql-fixtures.sh
+# Truncated dumps are not stored: SQLDumpTruncationTests cuts these complete ones at computed offsets.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

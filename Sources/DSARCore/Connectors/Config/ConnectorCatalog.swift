@@ -128,7 +128,8 @@ public enum ConnectorCatalog {
             }
             if checks.headers && c.header && y.problems.isEmpty { checkHeaders(c, y, matchKey: matchKey) }
         case .sqldump:
-            allowed += ["dialect", "tables"]
+            allowed += ["dialect", "tables", "allow_truncated"]
+            if let a = y.bool("allow_truncated") { c.allowTruncated = a }
             if let d = y.string("dialect") {
                 if let v = SQLDialect(rawValue: d) { c.dialect = v } else {
                     y.problem("dialect", "expected one of: \(SQLDialect.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -316,13 +317,25 @@ public enum ConnectorCatalog {
         return r
     }
 
-    /// Checks that every configured table occurs in the dumps (reads their CREATE TABLE / COPY / INSERT).
+    /// Checks that every configured table occurs in the dumps (reads their CREATE TABLE / COPY / INSERT),
+    /// and that every dump can be read to its end and is complete (unless `allow_truncated`).
     static func checkTables(_ c: ConnectorConfig, _ y: YAMLMap) {
         var seen = Set<String>()
         var columns: [String: Set<String>] = [:]
         for src in c.sources() {
             guard var reader = try? SQLDumpReader(path: src, dialect: c.dialect) else { continue }
-            try? reader.forEachRow { _ in }
+            do {
+                try reader.forEachRow { _ in }
+                if let t = reader.truncation, !c.allowTruncated {
+                    y.problem(
+                        "paths",
+                        "\(src):\(t.line): \(t.message) (set `allow_truncated: true` on this connector to accept it)")
+                }
+            } catch let e as DSARError {
+                y.problem("paths", e.message.hasPrefix(src) ? e.message : "\(src): \(e.message)")
+            } catch {
+                y.problem("paths", "cannot read \(src) to its end: \(error)")
+            }
             for t in reader.tables {
                 seen.insert(t.name)
                 columns[t.name, default: []].formUnion(t.columns)

@@ -60,6 +60,9 @@ public struct ConnectorConfig: Sendable {
     public var dialect: SQLDialect?
     public var tables: [String: RecordRules] = [:]
     public var tableOrder: [String] = []
+    /// `allow_truncated: true`: a dump that is cut off (``SQLDumpReader/truncation``) is read as it is
+    /// instead of making the job PARTIAL, and `connectors check` does not report it.
+    public var allowTruncated: Bool = false
     // csv (rules for the file) and log jsonl (fields)
     public var rules = RecordRules()
     // log

@@ -30,6 +30,66 @@ public struct SQLDumpReader: Sendable {
     public private(set) var bytesRead: Int64 = 0
     /// Bytes per read (tests of the buffer-boundary handling use tiny ones).
     var chunkSize = SQLInput.defaultChunk
+    /// The tool that wrote the dump, recognised by its header (after `forEachRow`).
+    public private(set) var producer: Producer = .unknown
+    /// Why the dump is known to be incomplete, or nil when it is complete (after `forEachRow` has
+    /// returned; also set when it threw because the file ends inside an INSERT).
+    ///
+    /// Rules: a COPY block must end with its `\.` line; no statement or `/* */` comment may be open
+    /// at end of file; and a dump whose header names its producer must end with that producer's
+    /// trailer (``Producer/trailer``), followed by nothing but blank lines (and, for pg_dump, `--`
+    /// lines and psql `\unrestrict` commands). Only the last bytes of the file are read for the trailer.
+    public private(set) var truncation: Truncation?
+
+    /// The tool that wrote a dump, as told by its first lines.
+    public enum Producer: String, Sendable, CaseIterable {
+        /// `pg_dump`: a `-- PostgreSQL database dump` header line.
+        case pgDump = "pg_dump"
+        /// `pg_dumpall`: a `-- PostgreSQL database cluster dump` header line.
+        case pgDumpAll = "pg_dumpall"
+        /// `mysqldump` / `mariadb-dump`: a line starting `-- MySQL dump` or `-- MariaDB dump`.
+        case mysqldump
+        /// SQLite's `.dump`: the first line is `PRAGMA foreign_keys=OFF;` or `BEGIN TRANSACTION;`.
+        case sqlite = "sqlite3"
+        /// No recognised header: no trailer is required.
+        case unknown
+
+        /// The line the tool writes last (for mysqldump: how that line starts), nil for `unknown`.
+        public var trailer: String? {
+            switch self {
+            case .pgDump: "-- PostgreSQL database dump complete"
+            case .pgDumpAll: "-- PostgreSQL database cluster dump complete"
+            case .mysqldump: "-- Dump completed"
+            case .sqlite: "COMMIT;"
+            case .unknown: nil
+            }
+        }
+    }
+
+    /// Where and why a dump stops before its end (see ``SQLDumpReader/truncation``).
+    public struct Truncation: Sendable, Equatable, CustomStringConvertible {
+        /// What is missing.
+        public enum Kind: String, Sendable, CaseIterable {
+            /// A COPY block has no `\.` line (its last data line may be cut mid-line).
+            case copyUnterminated = "copy_unterminated"
+            /// Every statement is complete but the producer's trailer line is missing.
+            case missingTrailer = "missing_trailer"
+            /// The file ends inside a statement (no terminating `;`).
+            case insideStatement = "inside_statement"
+            /// The file ends inside a `/* … */` comment (MySQL `/*! … */` included).
+            case insideComment = "inside_comment"
+        }
+
+        public let kind: Kind
+        /// 1-based line: where the open COPY block, statement or comment began; for `missingTrailer`
+        /// the last non-blank line of the file.
+        public let line: Int
+        /// What is wrong, for an operator (names tables and lines, never data values).
+        public let message: String
+
+        /// `line N: message`.
+        public var description: String { "line \(line): \(message)" }
+    }
 
     /// Tables seen so far (after `forEachRow`: all) with their columns from CREATE TABLE or COPY/INSERT
     /// column lists, in file order.
@@ -106,7 +166,8 @@ public struct SQLDumpReader: Sendable {
     ///
     /// Throws `DSARError(.io)` when the file cannot be read and `DSARError(.invalidInput)` for an INSERT
     /// whose VALUES cannot be parsed (a truncated dump, say) — rows are never silently dropped.
-    /// Calling it again re-reads the file from the start.
+    /// A dump that is cut off elsewhere is read to its end and ``truncation`` says where and why (a COPY
+    /// data line cut mid-line at end of file is not emitted). Calling it again re-reads the file from the start.
     public mutating func forEachRow(_ body: (SQLRow) throws -> Void) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
@@ -114,6 +175,8 @@ public struct SQLDumpReader: Sendable {
         tableInfos = []
         tableIndex = [:]
         bytesRead = 0
+        truncation = nil
+        producer = try Self.detectProducer(fd: fd, path: path)
         var input = SQLInput(fd: fd, path: path, chunk: chunkSize)
         defer { bytesRead = input.bytesRead }
         let opts = SQLLexOptions(dialect)
@@ -141,27 +204,212 @@ public struct SQLDumpReader: Sendable {
             let isCreate = kw == Self.kwCreate
             let isTrigger = isCreate && dialect == .sqlite && words.dropFirst().prefix(3).contains(Array("TRIGGER".utf8))
             let keep = isInsert || isCopy || (isCreate && words.dropFirst().prefix(5).contains(Array("TABLE".utf8)))
+            let stmtOffset = input.base + Int64(input.mark)
             let (end, terminated) = try scanStatement(&input, opts: opts, delimiter: delimiter, keep: keep, trigger: isTrigger)
             let stmtStart = input.mark
             input.pos = end
+            if !terminated {
+                // Only at end of file: the statement has no terminator, so the dump is cut off in it.
+                let what = Self.keywordLabel(kw)
+                truncation = Truncation(
+                    kind: .insideStatement, line: try lineNumber(ofOffset: stmtOffset, &input),
+                    message: "the dump ends inside \(what) that has no terminating \(String(decoding: delimiter, as: UTF8.self)): the dump is cut off")
+            }
             guard keep else { continue }
             let path = self.path
             var lines = input.lines
             let base = input.base
-            var copyColumns: (SQLTableInfo, [String])? = nil
-            try input.buf.withUnsafeBufferPointer { b in
-                let st = StatementContext(b: b, start: stmtStart, end: end, terminated: terminated, base: base, path: path)
-                if isInsert {
-                    try parseInsert(st, opts: opts, lines: &lines, body)
-                } else if isCopy {
-                    copyColumns = parseCopyHeader(st, opts: opts)
-                } else {
-                    parseCreateTable(st, opts: opts)
+            var copyColumns: (SQLTableInfo, [String], label: String, line: Int)? = nil
+            do {
+                try input.buf.withUnsafeBufferPointer { b in
+                    let st = StatementContext(b: b, start: stmtStart, end: end, terminated: terminated, base: base, path: path)
+                    if isInsert {
+                        try parseInsert(st, opts: opts, lines: &lines, body)
+                    } else if isCopy {
+                        if let (t, c, label) = parseCopyHeader(st, opts: opts) {
+                            copyColumns = (t, c, label, lines.line(at: stmtStart, in: b))
+                        }
+                    } else {
+                        parseCreateTable(st, opts: opts)
+                    }
                 }
+            } catch {
+                if !terminated, let t = truncation {
+                    truncation = Truncation(
+                        kind: .insideStatement, line: t.line,
+                        message: "the dump ends inside an INSERT (line \(t.line)) cut off in a row: the dump is cut off")
+                }
+                throw error
             }
             input.lines = lines
-            if let (table, columns) = copyColumns {
-                try readCopyData(&input, table: table, columns: columns, body)
+            if let (table, columns, label, line) = copyColumns {
+                let end = try readCopyData(&input, table: table, columns: columns, body)
+                if end != .terminated {
+                    truncation = Truncation(
+                        kind: .copyUnterminated, line: line,
+                        message: "\(label) (line \(line)) has no terminating \\. line"
+                            + (end == .cutLine ? " and its last data line is cut off mid-line (not read)" : "")
+                            + ": the dump is cut off")
+                    return
+                }
+            }
+        }
+        if truncation == nil, input.eof, let trailer = producer.trailer {
+            truncation = try checkTrailer(&input, trailer: trailer)
+        }
+    }
+
+    // MARK: - Truncation
+
+    /// The tool named by the dump's first lines (its first 4 KiB, at most 12 lines).
+    static func detectProducer(fd: Int32, path: String) throws -> Producer {
+        var head = [UInt8](repeating: 0, count: 4096)
+        var n = 0
+        while n < head.count {
+            let k = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + n, $0.count - n, off_t(n)) }
+            if k < 0 {
+                if errno == EINTR { continue }
+                throw DSARError.syscall("cannot read", path: path)
+            }
+            if k == 0 { break }
+            n += k
+        }
+        var i = n >= 3 && head[0] == 0xEF && head[1] == 0xBB && head[2] == 0xBF ? 3 : 0
+        var lineNo = 0
+        while i < n && lineNo < 12 {
+            var e = i
+            while e < n && head[e] != SQLByte.lf { e += 1 }
+            var te = e
+            while te > i && SQLByte.isSpace(head[te - 1]) { te -= 1 }
+            let line = head[i..<te]
+            if lineNo == 0 && (line.elementsEqual("PRAGMA foreign_keys=OFF;".utf8) || line.elementsEqual("BEGIN TRANSACTION;".utf8)) {
+                return .sqlite
+            }
+            if line.elementsEqual("-- PostgreSQL database dump".utf8) { return .pgDump }
+            if line.elementsEqual("-- PostgreSQL database cluster dump".utf8) { return .pgDumpAll }
+            if line.starts(with: "-- MySQL dump".utf8) || line.starts(with: "-- MariaDB dump".utf8) { return .mysqldump }
+            i = e + 1
+            lineNo += 1
+        }
+        return .unknown
+    }
+
+    /// A statement's leading keyword for messages: `an INSERT`, `a CREATE statement`, or `a statement`.
+    private static func keywordLabel(_ kw: [UInt8]) -> String {
+        guard !kw.isEmpty, kw.count <= 12, kw.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }) else { return "a statement" }
+        let w = String(decoding: kw, as: UTF8.self)
+        if w == "INSERT" { return "an INSERT" }
+        if w == "REPLACE" { return "a REPLACE" }
+        return (w.first.map { "AEIOU".contains($0) } ?? false ? "an " : "a ") + w + " statement"
+    }
+
+    /// The 1-based line of file offset `offset` (at or before the end of what has been read), found by
+    /// counting back from the end of the data: only the bytes from `offset` on are looked at again.
+    private func lineNumber(ofOffset offset: Int64, _ input: inout SQLInput) throws -> Int {
+        let buf = input.buf
+        let count = buf.count
+        let endLine = buf.withUnsafeBufferPointer { input.lines.line(at: count, in: $0) }
+        let end = input.base + Int64(count)
+        if offset >= input.base {
+            let from = Int(offset - input.base)
+            return endLine - buf.withUnsafeBufferPointer { b in
+                var n = 0
+                var i = from
+                while let nl = SQLScanner.find(SQLByte.lf, b, from: i, to: b.count) {
+                    n += 1
+                    i = nl + 1
+                }
+                return n
+            }
+        }
+        return endLine - (try Self.newlines(fd: input.fd, path: path, from: offset, to: end))
+    }
+
+    /// Counts `\n` in the file's bytes `[from, to)` with `pread`, 1 MiB at a time.
+    private static func newlines(fd: Int32, path: String, from: Int64, to: Int64) throws -> Int {
+        var n = 0
+        var at = from
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while at < to {
+            let want = Int(min(Int64(chunk.count), to - at))
+            let got = try chunk.withUnsafeMutableBytes { raw -> Int in
+                while true {
+                    let k = pread(fd, raw.baseAddress!, want, off_t(at))
+                    if k >= 0 { return k }
+                    if errno != EINTR { throw DSARError.syscall("cannot read", path: path) }
+                }
+            }
+            if got == 0 { break }
+            chunk.withUnsafeBufferPointer { b in
+                var i = 0
+                while let nl = SQLScanner.find(SQLByte.lf, b, from: i, to: got) {
+                    n += 1
+                    i = nl + 1
+                }
+            }
+            at += Int64(got)
+        }
+        return n
+    }
+
+    private static let unrestrict = Array("\\unrestrict".utf8)
+
+    /// At end of file: nil if the dump's last non-blank lines are the producer's trailer, else a
+    /// `missingTrailer` truncation. Reads back from the end only as far as trailing blank space goes.
+    private func checkTrailer(_ input: inout SQLInput, trailer: String) throws -> Truncation? {
+        let fileEnd = input.base + Int64(input.buf.count)
+        let window: Int64 = 64 * 1024
+        var e = fileEnd
+        var w: [UInt8] = []
+        var s: Int64 = 0
+        while e > 0 {
+            s = max(0, e - window)
+            w = try Self.readBytes(fd: input.fd, path: path, from: s, count: Int(e - s))
+            while let last = w.last, SQLByte.isSpace(last) { w.removeLast() }
+            if !w.isEmpty { break }
+            e = s
+        }
+        if w.isEmpty { return Truncation(kind: .missingTrailer, line: 1, message: "the dump is empty: the dump is cut off") }
+        let lastContent = s + Int64(w.count - 1)
+        let t = Array(trailer.utf8)
+        var le = w.count
+        var found = false
+        while le > 0 {
+            var ls = le
+            while ls > 0 && w[ls - 1] != SQLByte.lf { ls -= 1 }
+            if ls == 0 && s > 0 { break }  // longer than the window: not a trailer
+            var te = le
+            while te > ls && SQLByte.isSpace(w[te - 1]) { te -= 1 }
+            let line = w[ls..<te]
+            if producer == .mysqldump ? line.starts(with: t) : line.elementsEqual(t) {
+                found = true
+                break
+            }
+            // After pg_dump's trailer: "--" lines and psql's "\unrestrict key" (possibly cut: no data is lost).
+            let pgTail = producer == .pgDump || producer == .pgDumpAll
+            let meta = line.starts(with: Self.unrestrict) || (!line.isEmpty && Self.unrestrict.starts(with: line))
+            guard pgTail && (line.isEmpty || line.elementsEqual("--".utf8) || meta) else { break }
+            le = ls > 0 ? ls - 1 : 0
+        }
+        if found { return nil }
+        let line = try lineNumber(ofOffset: lastContent, &input)
+        return Truncation(
+            kind: .missingTrailer, line: line,
+            message: "the \(producer.rawValue) dump does not end with its \"\(trailer)\" line (it stops at line \(line)): the dump is cut off")
+    }
+
+    /// Reads `count` bytes at `from` (fewer at end of file).
+    private static func readBytes(fd: Int32, path: String, from: Int64, count: Int) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: count) { raw, n in
+            n = 0
+            while n < count {
+                let k = Glibc.pread(fd, raw.baseAddress! + n, count - n, off_t(from) + off_t(n))
+                if k < 0 {
+                    if errno == EINTR { continue }
+                    throw DSARError.syscall("cannot read", path: path)
+                }
+                if k == 0 { break }
+                n += k
             }
         }
     }
@@ -169,7 +417,7 @@ public struct SQLDumpReader: Sendable {
     // MARK: - Statement boundaries
 
     /// Skips whitespace, comments and empty statements between statements; false at end of file.
-    private func skipTrivia(_ input: inout SQLInput, opts: SQLLexOptions, atStart: Bool) throws -> Bool {
+    private mutating func skipTrivia(_ input: inout SQLInput, opts: SQLLexOptions, atStart: Bool) throws -> Bool {
         if atStart, try input.ensure(3), input.buf[0] == 0xEF && input.buf[1] == 0xBB && input.buf[2] == 0xBF {
             input.pos = 3
         }
@@ -186,6 +434,7 @@ public struct SQLDumpReader: Sendable {
                 continue
             }
             if c == SQLByte.minus || c == SQLByte.slash {
+                let at = input.base + Int64(input.pos)
                 _ = try input.ensure(3)
                 let p = input.pos
                 let n = input.buf.count
@@ -197,7 +446,12 @@ public struct SQLDumpReader: Sendable {
                     continue
                 }
                 if c == SQLByte.slash && c1 == SQLByte.star {
-                    try skipComment(&input, opts: opts)
+                    if try !skipComment(&input, opts: opts) {
+                        let line = try lineNumber(ofOffset: at, &input)
+                        truncation = Truncation(
+                            kind: .insideComment, line: line,
+                            message: "the dump ends inside a /* comment opened at line \(line): the dump is cut off")
+                    }
                     continue
                 }
             }
@@ -219,8 +473,9 @@ public struct SQLDumpReader: Sendable {
         }
     }
 
-    /// Skips a block comment starting at `pos` (`/*`), MySQL `/*! … */` included.
-    private func skipComment(_ input: inout SQLInput, opts: SQLLexOptions) throws {
+    /// Skips a block comment starting at `pos` (`/*`), MySQL `/*! … */` included; false if the file
+    /// ends before it is closed.
+    private func skipComment(_ input: inout SQLInput, opts: SQLLexOptions) throws -> Bool {
         var depth = 1
         input.pos += 2
         while true {
@@ -247,11 +502,11 @@ public struct SQLDumpReader: Sendable {
                 }
             }
             input.pos = i
-            if depth == 0 { return }
+            if depth == 0 { return true }
             input.mark = i
             if try !input.fill() {
                 input.pos = input.buf.count
-                return
+                return false
             }
         }
     }
@@ -632,8 +887,9 @@ public struct SQLDumpReader: Sendable {
 
     // MARK: - COPY
 
-    /// Reads `COPY name (cols) FROM stdin …;`; returns the table and columns when data lines follow.
-    private mutating func parseCopyHeader(_ st: StatementContext, opts: SQLLexOptions) -> (SQLTableInfo, [String])? {
+    /// Reads `COPY name (cols) FROM stdin …;`; returns the table, the columns and `COPY schema.name`
+    /// (for messages) when data lines follow.
+    private mutating func parseCopyHeader(_ st: StatementContext, opts: SQLLexOptions) -> (SQLTableInfo, [String], String)? {
         var cur = SQLCursor(st.b, from: st.start, end: st.end, opts: opts)
         cur.skipTrivia()
         guard cur.keyword(Self.kwCopy) else { return nil }
@@ -668,13 +924,17 @@ public struct SQLDumpReader: Sendable {
         guard stdin else { return nil }
         var info = table
         if !textFormat { info.name = "" }  // data is skipped, not decoded
-        return (info, listed ?? table.columns)
+        return (info, listed ?? table.columns, "COPY " + parts.joined(separator: "."))
     }
 
+    /// How a COPY block ended.
+    private enum CopyEnd { case terminated, endOfFile, cutLine }
+
     /// Reads the data lines after `COPY … FROM stdin;` up to the `\.` line, emitting one row per line.
+    /// At end of file without `\.` a last line with no `\n` is cut off: it is not emitted (`.cutLine`).
     private func readCopyData(
         _ input: inout SQLInput, table: SQLTableInfo, columns: [String], _ body: (SQLRow) throws -> Void
-    ) throws {
+    ) throws -> CopyEnd {
         try skipLine(&input)  // the rest of the COPY line
         let types = columns.map { table.type(of: $0) }
         let decode = !table.name.isEmpty
@@ -683,10 +943,11 @@ public struct SQLDumpReader: Sendable {
         while true {
             let (ls, le) = try readLine(&input)
             let next = input.pos
-            if next == ls { return }  // end of file without "\."
+            if next == ls { return .endOfFile }  // end of file without "\."
             var ce = le
             if ce > ls && input.buf[ce - 1] == SQLByte.cr { ce -= 1 }
-            if ce - ls == 2 && input.buf[ls] == SQLByte.backslash && input.buf[ls + 1] == SQLByte.dot { return }
+            if ce - ls == 2 && input.buf[ls] == SQLByte.backslash && input.buf[ls + 1] == SQLByte.dot { return .terminated }
+            if next == le { return .cutLine }  // the file ends in this line: it has no "\n"
             if decode {
                 values.removeAll(keepingCapacity: true)
                 ranges.removeAll(keepingCapacity: true)
