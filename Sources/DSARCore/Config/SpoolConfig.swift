@@ -36,6 +36,8 @@ public struct SpoolConfig: Sendable {
     public var requestSigners: String?
     /// Commands run when a job ends or becomes overdue (`notify:`).
     public var notifiers: [NotifierConfig] = []
+    /// The command that receives every signed journal checkpoint (`witness:`, `witness_timeout_seconds`).
+    public var witness: WitnessConfig?
 
     public init() {}
 
@@ -44,6 +46,7 @@ public struct SpoolConfig: Sendable {
         "max_request_bytes", "settle_seconds", "reject_after_seconds", "default_regulation", "inbox_group",
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
         "outbox_retention_days", "require_signed_requests", "request_signers", "notify", "max_batch_jobs",
+        "witness", "witness_timeout_seconds",
     ]
 
     /// Reads `config.yaml` from the spool; a missing file gives the defaults.
@@ -82,6 +85,7 @@ public struct SpoolConfig: Sendable {
         if let v = y.bool("require_signed_requests") { c.requireSignedRequests = v }
         if let v = y.string("request_signers") { c.requestSigners = resolve(v) }
         c.notifiers = NotifierConfig.parse(y)
+        c.witness = WitnessConfig.parse(y)
         y.rejectUnknownKeys(allowed: keys)
         try y.throwIfProblems()
         return c
@@ -111,6 +115,8 @@ public struct SpoolConfig: Sendable {
         #     on: [completed, failed, partial, overdue]
         #     timeout_seconds: 30
         #     command: /etc/dsar/notify-mail.sh   # a string runs with /bin/sh -c; a list is argv
+        # witness: logger -t dsar-witness     # gets every signed journal checkpoint on stdin, to keep outside the spool
+        # witness_timeout_seconds: 30
 
         """
 }
