@@ -376,6 +376,33 @@ final class TrustE2ETests: XCTestCase {
         XCTAssertEqual(v.status, 0, v.stderr)
         XCTAssertTrue(v.stdout.contains("2 witnessed checkpoints"), v.stdout)
     }
+
+    /// `dsar watch` signs a checkpoint when it stops; the witness gets it from that code path too.
+    func testWatchHandsItsCheckpointToTheWitness() throws {
+        let s = try TempSpool()
+        let dir = try JournalE2ETests.makeConnectors(s)
+        let file = s.base + "/witness.txt"
+        try s.initialize(extraConfig: "witness: cat >> '\(file)'\n")
+        let w = try s.start(["watch", "--settle", "0", "--rescan", "60", "--connectors", dir])
+        addTeardownBlock {
+            if w.process.isRunning {
+                w.signal(SIGKILL)
+                _ = try? w.wait(timeout: 5)
+            }
+        }
+        XCTAssertTrue(waitUntil(timeout: 10) { w.stderrSoFar().contains("\"message\":\"watching\"") }, w.stderrSoFar())
+        try s.drop("a.json", #"{"request_id": "WW-1", "action": "export", "user_id": "733105"}"#)
+        XCTAssertTrue(waitUntil(timeout: 30) { ((try? s.records()) ?? []).contains { $0.status == .completed } }, w.stderrSoFar())
+        w.signal(SIGTERM)
+        let r = try w.wait(timeout: 30)
+        XCTAssertEqual(r.status, 0, r.stderr.suffix(2000).description)
+        let records = try WitnessFile.parse(try FileSystem.readFile(file), path: file)
+        let cps = try s.journal("checkpoint").compactMap { ($0["details"] as? [String: Any])?["signed_seq"] as? Int }
+        XCTAssertFalse(cps.isEmpty)
+        XCTAssertEqual(records.map(\.seq), cps)
+        let v = try auditVerify(s.root, ["--witness", file])
+        XCTAssertEqual(v.status, 0, v.stderr)
+    }
 }
 
 // MARK: - helpers

@@ -9,6 +9,7 @@ public struct WitnessConfig: Sendable, Equatable {
     /// Seconds the command may run before its process group is killed (`witness_timeout_seconds`).
     public var timeoutSeconds: Double
 
+    /// A witness running `command` (argv) with `timeoutSeconds` to finish.
     public init(command: [String], timeoutSeconds: Double = 30) {
         self.command = command
         self.timeoutSeconds = timeoutSeconds
@@ -48,7 +49,9 @@ public struct WitnessConfig: Sendable, Equatable {
 public enum WitnessFile {
     /// One witnessed checkpoint.
     public struct Record: Sendable, Equatable {
+        /// The checkpointed journal seq.
         public var seq: Int
+        /// The chain hash of that entry, as signed.
         public var hash: String
         /// The armored SSHSIG block (ends with a newline).
         public var signature: String
@@ -120,11 +123,14 @@ public enum WitnessFile {
 /// it never changes the journal or a job. Delivery is at least once (a crash after the command's
 /// success and before `WITNESSED` is updated sends that checkpoint again).
 public struct Witness: Sendable {
+    /// The command and its timeout.
     public let config: WitnessConfig
     /// Directory for the subprocess capture files (the spool's `tmp/`).
     public let scratchDir: String
+    /// Where failures and deliveries are logged (the caller's logger; the library never bootstraps logging).
     public let logger: Logger
 
+    /// A witness for `config`, capturing output in `scratchDir`, logging to `logger`.
     public init(config: WitnessConfig, scratchDir: String, logger: Logger) {
         self.config = config
         self.scratchDir = scratchDir
@@ -133,7 +139,9 @@ public struct Witness: Sendable {
 
     /// What one delivery pass did.
     public struct Report: Sendable {
+        /// Checkpoints the witness accepted in this pass.
         public var sent = 0
+        /// 1 when the pass stopped at a failure.
         public var failed = 0
         /// Checkpoints still waiting for the witness.
         public var pending = 0
