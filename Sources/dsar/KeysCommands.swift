@@ -67,14 +67,27 @@ extension Dsar {
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Check an outbox entry: manifest signature, bundle hash, and with -i every file inside.",
-            discussion: "Without --allowed-signers the signer must be the spool's signing key (signing_key in config.yaml, default keys/signing_key).")
+            discussion: """
+                The signer must be trusted: listed in --allowed-signers, else the spool's signing key (signing_key in
+                config.yaml, default keys/signing_key, of --spool / $DSAR_SPOOL / ./spool). With neither, verify exits 1:
+                a valid signature by an unknown key proves nothing. --insecure-skip-signer checks integrity only and
+                says so (WARNING on stderr, "signer NOT verified" in the report).
+                """)
 
         @OptionGroup var options: SpoolOptions
         @Option(name: .short, help: ArgumentHelp("An age identity file to check the files inside the bundle.", valueName: "identity"))
         var identity: [String] = []
         @Option(help: ArgumentHelp("An OpenSSH allowed_signers file to check the signer against.", valueName: "file"))
         var allowedSigners: String?
+        @Flag(help: "Check integrity only when no trust anchor is available (the signer is NOT verified; printed as a WARNING).")
+        var insecureSkipSigner = false
         @Argument(help: "The outbox entry directory (outbox/<job-id>).") var entry: String
+
+        func validate() throws {
+            if insecureSkipSigner && allowedSigners != nil {
+                throw ValidationError("--insecure-skip-signer and --allowed-signers contradict each other: drop one")
+            }
+        }
 
         func run() async throws {
             try await Exit.guarding {
@@ -82,9 +95,14 @@ extension Dsar {
                 for i in identity { ids += try AgeKeys.identities(fromFile: i) }
                 let allowed = try allowedSigners.map { try AllowedSigners(contentsOf: $0) }
                 let trusted = allowed == nil ? KeyMaterial.trustedSigningKeys(options.layout) : []
-                let report = try BundleVerifier.verify(entry: entry, identities: ids, trusted: trusted, allowedSigners: allowed)
+                let report = try BundleVerifier.verify(
+                    entry: entry, identities: ids, trusted: trusted, allowedSigners: allowed, skipSignerCheck: insecureSkipSigner)
+                if !report.signerVerified {
+                    FileHandle.standardError.write(
+                        Data("WARNING: signer NOT verified (--insecure-skip-signer): anyone could have signed \(entry); only its integrity was checked\n".utf8))
+                }
                 for l in report.lines { print(l) }
-                print("OK: \(entry) verified")
+                print(report.signerVerified ? "OK: \(entry) verified" : "OK: \(entry) integrity verified; WARNING: signer NOT verified")
             }
         }
     }

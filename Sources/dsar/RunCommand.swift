@@ -124,7 +124,7 @@ extension Dsar {
                 let bad = finished.contains(where: { $0.status == .failed || $0.status == .partial })
                 if !bad { p.stats.lastSuccess = Date() }
                 intake.writeMetrics(p, mode: "run")
-                if let head = try session.journal.checkpoint() {
+                if let head = try await session.journal.checkpointAndWitness() {
                     print("journal: signed checkpoint at seq \(head.seq)")
                 }
                 if finished.contains(where: { $0.status == .failed || $0.status == .partial }) { return 1 }
@@ -201,12 +201,12 @@ extension Dsar {
                     }
                     _ = try OutboxRetention.expire(p.layout, days: retention, audit: journal)
                     if journal.sinceCheckpoint >= 100 || (journal.sinceCheckpoint > 0 && Date().timeIntervalSince(journal.lastCheckpoint) >= 600) {
-                        try journal.checkpoint()
+                        try await journal.checkpointAndWitness()
                     }
                 }
                 _ = try await loop.run(p, logger: logger) { StopSignal.requested }
                 intake.writeMetrics(p, mode: "watch")
-                if journal.sinceCheckpoint > 0 { try journal.checkpoint() }
+                if journal.sinceCheckpoint > 0 { try await journal.checkpointAndWitness() }
             }
         }
     }

@@ -11,9 +11,10 @@ final class DeployExamplesE2ETests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(
             try FileSystem.list(dir),
-            ["crontab", "dsar-nightly.service", "dsar-nightly.timer", "dsar-watch.service", "setup.sh", "sshd_config.d-dsar.conf"])
+            ["crontab", "dsar-nightly.service", "dsar-nightly.timer", "dsar-watch.service", "setup.sh", "sshd_config.d-dsar.conf", "witness-syslog.sh"])
         XCTAssertEqual(try FileSystem.status(dir + "/setup.sh")!.mode & 0o777, 0o755)
         XCTAssertEqual(try runCommand("/bin/bash", ["-n", dir + "/setup.sh"]).status, 0, "setup.sh parses")
+        XCTAssertEqual(try runCommand("/bin/sh", ["-n", dir + "/witness-syslog.sh"]).status, 0, "witness-syslog.sh parses")
         let timer = try String(contentsOfFile: dir + "/dsar-nightly.timer", encoding: .utf8)
         XCTAssertTrue(timer.contains("OnCalendar=*-*-* 02:00:00"), timer)
         let sshd = try String(contentsOfFile: dir + "/sshd_config.d-dsar.conf", encoding: .utf8)

@@ -12,12 +12,17 @@ public enum BundleVerifier {
         public var bundleChecked: Bool
         public var filesChecked: Int
         public var lines: [String]
+        /// False only with `skipSignerCheck` and no trust anchor: the signature is valid, but by anyone's key.
+        public var signerVerified: Bool
     }
 
-    /// Verifies `entry` (an `outbox/<job-id>` directory). `trusted` are OpenSSH public key lines
-    /// (e.g. the spool's `keys/signing_key.pub`); `allowedSigners` an allowed_signers file.
+    /// Verifies `entry` (an `outbox/<job-id>` directory). The trust anchor is `allowedSigners` (an
+    /// allowed_signers file), else `trusted` (OpenSSH public key lines, e.g. the spool's
+    /// `keys/signing_key.pub`). Without either it throws, since a valid signature by an unknown key
+    /// proves nothing, unless `skipSignerCheck` (`--insecure-skip-signer`): then the report says
+    /// `signerVerified == false`.
     public static func verify(
-        entry: String, identities: [AgeIdentity], trusted: [String], allowedSigners: AllowedSigners?
+        entry: String, identities: [AgeIdentity], trusted: [String], allowedSigners: AllowedSigners?, skipSignerCheck: Bool = false
     ) throws -> Report {
         let manifestPath = entry + "/manifest.json"
         let sigPath = entry + "/manifest.json.sig"
@@ -52,8 +57,16 @@ public enum BundleVerifier {
             }
             guard known else { throw DSARError(.verification, "the manifest was signed by \(SSHSig.fingerprint(of: blob)), which is not the trusted signing key") }
             lines.append("signer: the spool's signing key")
+        } else if skipSignerCheck {
+            lines.append("signer: NOT verified (--insecure-skip-signer): signed by \(SSHSig.fingerprint(of: blob)), a key nothing vouches for; anyone could have signed it")
         } else {
-            lines.append("signer: NOT checked against a trusted key (pass --allowed-signers)")
+            throw DSARError(
+                .verification,
+                "no trust anchor for the manifest signer: it is signed by \(SSHSig.fingerprint(of: blob)), but no allowed_signers file was given "
+                    + "and no spool signing key is reachable, so the signature proves nothing. Pass --allowed-signers FILE (a copy of the "
+                    + "spool's keys/allowed_signers you trust) or --spool DIR (the spool that signed it); --insecure-skip-signer checks "
+                    + "integrity only",
+                path: sigPath)
         }
         var action = "?"
         if case .string(let a)? = manifest["action"] { action = a }
@@ -103,7 +116,8 @@ public enum BundleVerifier {
                 lines.append("contents: \(inside.count) files, names, sizes and SHA-256 match the manifest")
             }
         }
-        return Report(signer: SSHSig.fingerprint(of: blob), principal: principal, action: action, bundleChecked: bundleChecked, filesChecked: filesChecked, lines: lines)
+        return Report(signer: SSHSig.fingerprint(of: blob), principal: principal, action: action, bundleChecked: bundleChecked, filesChecked: filesChecked, lines: lines,
+            signerVerified: allowedSigners != nil || !trusted.isEmpty)
     }
 
     /// Every entry of a ZIP held in memory: name, size, SHA-256.

@@ -41,6 +41,8 @@ public struct SpoolConfig: Sendable {
 
     /// Every identifier type requests and connectors may name: the built-in ones and `identifier_types`.
     public var knownIdentifierTypes: Set<String> { ConnectorCatalog.builtinTypes.union(identifierTypes) }
+    /// The command that receives every signed journal checkpoint (`witness:`, `witness_timeout_seconds`).
+    public var witness: WitnessConfig?
 
     public init() {}
 
@@ -50,6 +52,7 @@ public struct SpoolConfig: Sendable {
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
         "outbox_retention_days", "require_signed_requests", "request_signers", "notify", "max_batch_jobs",
         "identifier_types",
+        "witness", "witness_timeout_seconds",
     ]
 
     /// Reads `config.yaml` from the spool; a missing file gives the defaults.
@@ -94,6 +97,7 @@ public struct SpoolConfig: Sendable {
             }
             c.identifierTypes = types
         }
+        c.witness = WitnessConfig.parse(y)
         y.rejectUnknownKeys(allowed: keys)
         try y.throwIfProblems()
         return c
@@ -124,6 +128,8 @@ public struct SpoolConfig: Sendable {
         #     on: [completed, failed, partial, overdue]
         #     timeout_seconds: 30
         #     command: /etc/dsar/notify-mail.sh   # a string runs with /bin/sh -c; a list is argv
+        # witness: logger -t dsar-witness     # gets every signed journal checkpoint on stdin, to keep outside the spool
+        # witness_timeout_seconds: 30
 
         """
 }

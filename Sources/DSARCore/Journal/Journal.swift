@@ -20,6 +20,8 @@ public final class Journal: AuditSink, @unchecked Sendable {
     public private(set) var sinceCheckpoint = 0
     /// When this process last wrote a checkpoint.
     public private(set) var lastCheckpoint = Date()
+    /// Receives every signed checkpoint (``checkpointAndWitness()``); set once when the spool is opened.
+    public var witness: Witness?
 
     /// The chain head: the last entry's sequence number and hash.
     public struct Head: Sendable, Equatable {
@@ -288,8 +290,10 @@ public final class Journal: AuditSink, @unchecked Sendable {
         let cdir = dir + "/checkpoints"
         try FileSystem.makeDirectory(cdir, mode: 0o700)
         let base = cdir + String(format: "/%09d.txt", head.seq)
-        try FileSystem.writeAtomically(base, message, mode: 0o600)
+        // The signature first: a crash in between leaves a lone .sig (still checked against the
+        // chain), never a .txt without its signature, which `audit verify` reports as tampering.
         try FileSystem.writeAtomically(base + ".sig", Array(sig.utf8), mode: 0o600)
+        try FileSystem.writeAtomically(base, message, mode: 0o600)
         try append(AuditEvent("checkpoint", details: [
             JSONMember(key: "signed_seq", value: .int(head.seq)), JSONMember(key: "signed_hash", value: .string(head.hash)),
             JSONMember(key: "namespace", value: .string(Journal.namespace)), JSONMember(key: "principal", value: .string(signer.principal)),
@@ -297,6 +301,16 @@ public final class Journal: AuditSink, @unchecked Sendable {
         ]))
         sinceCheckpoint = 0
         lastCheckpoint = Date()
+        return head
+    }
+
+    /// ``checkpoint()``, then hands every checkpoint the ``witness`` has not accepted yet to it. A
+    /// witness failure is logged and journaled (`witness.failed`), never thrown: the checkpoint is
+    /// written either way and is sent again at the next checkpoint.
+    @discardableResult
+    public func checkpointAndWitness() async throws -> Head? {
+        let head = try checkpoint()
+        if let witness { await witness.deliverPending(self) }
         return head
     }
 

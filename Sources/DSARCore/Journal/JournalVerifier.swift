@@ -1,14 +1,22 @@
 import Foundation
 
 /// `dsar audit verify`: walks every segment and checks every hash link, sequence number and
-/// checkpoint signature, that `HEAD` and each given manifest's journal head are in the chain.
+/// checkpoint signature, that `HEAD` and each given manifest's journal head are in the chain, that
+/// every `checkpoints/<seq>.txt(.sig)` matches the chain and is signed by a trusted key, and that
+/// every checkpoint of a witness file (kept outside the spool) does too.
 public enum JournalVerifier {
     /// The first problem found: where and what.
     public struct Problem: Error, Sendable, CustomStringConvertible {
         public var segment: String
         public var line: Int
         public var message: String
-        public var description: String { "journal/\(segment):\(line): \(message)" }
+        /// A file outside the journal (a witness file) the problem is in; overrides `segment`.
+        public var file: String? = nil
+        public var description: String {
+            if let file { return "\(file):\(line): \(message)" }
+            if line == 0 { return segment == "-" ? "journal: \(message)" : "journal/\(segment): \(message)" }
+            return "journal/\(segment):\(line): \(message)"
+        }
     }
 
     /// What a successful walk saw.
@@ -20,28 +28,39 @@ public enum JournalVerifier {
         public var first: String?
         public var last: String?
         public var manifests = 0
+        /// `checkpoints/<seq>.txt(.sig)` files checked against the chain.
+        public var checkpointFiles = 0
+        /// Checkpoints of the witness files found in the chain.
+        public var witnessed = 0
         public var description: String {
             var s = "OK: \(entries) entries in \(segments) segment\(segments == 1 ? "" : "s"), \(checkpoints) signed checkpoint\(checkpoints == 1 ? "" : "s")"
             if let first, let last { s += ", \(first) … \(last)" }
             if recovered > 0 { s += "; \(recovered) torn tail\(recovered == 1 ? "" : "s") recovered after a crash (kept in *.torn)" }
             if manifests > 0 { s += "; \(manifests) manifest head\(manifests == 1 ? "" : "s") found in the chain" }
+            if witnessed > 0 { s += "; \(witnessed) witnessed checkpoint\(witnessed == 1 ? "" : "s") match the chain" }
             return s
         }
     }
 
-    /// Verifies the journal in `dir`. `isTrusted(keyBlob, principal)` decides whether a checkpoint
-    /// signer is acceptable (nil reason = yes).
+    /// Verifies the journal in `dir`. `witnesses` are witness files (``WitnessFile`` format).
+    /// `isTrusted(keyBlob, principal)` decides whether a checkpoint signer is acceptable (nil reason
+    /// = yes); for checkpoint files and witness records the principal is the one the chain's
+    /// checkpoint entry names (empty when the chain has none for that seq).
     public static func verify(
-        dir: String, manifests: [String] = [], isTrusted: (_ keyBlob: [UInt8], _ principal: String) -> String?
+        dir: String, manifests: [String] = [], witnesses: [String] = [], isTrusted: (_ keyBlob: [UInt8], _ principal: String) -> String?
     ) throws -> Summary {
         let segments = try FileSystem.list(dir).filter { $0.hasSuffix(".jsonl") && !$0.hasPrefix(".") && $0.first?.isNumber == true }
         var summary = Summary()
         summary.segments = segments.count
         var hashes: [Int: String] = [:]
+        /// seq → (segment index, line) of every entry, to point at the entry a witness contradicts.
+        var locations: [Int: (Int, Int)] = [:]
+        /// signed seq → principal of the chain's checkpoint entries.
+        var principals: [Int: String] = [:]
         var prevHash = JournalEntry.zeroHash
         var expectedSeq = 1
         var lastLocation = ("-", 0)
-        for name in segments {
+        for (segIndex, name) in segments.enumerated() {
             let data = try FileSystem.readFile(dir + "/" + name)
             var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
             let endsWithNewline = data.last == 0x0A || data.isEmpty
@@ -80,10 +99,12 @@ public enum JournalVerifier {
                     var principal = ""
                     if case .string(let p)? = e.details["principal"] { principal = p }
                     if let why = isTrusted(blob, principal) { throw fail("checkpoint signer not trusted: \(why)") }
+                    principals[signedSeq] = principal
                     summary.checkpoints += 1
                 }
                 if e.type == "journal.recovered" { summary.recovered += 1 }
                 hashes[e.seq] = e.hash
+                locations[e.seq] = (segIndex, lineNo)
                 prevHash = e.hash
                 expectedSeq += 1
                 summary.entries += 1
@@ -92,17 +113,21 @@ public enum JournalVerifier {
                 lastLocation = (name, lineNo)
             }
         }
+        let lastSeq = expectedSeq - 1
+        func atEnd(_ m: String) -> Problem { Problem(segment: lastLocation.0, line: lastLocation.1, message: m) }
         // HEAD: the journal must reach at least as far as the last recorded append.
-        if let headData = try? FileSystem.readFile(dir + "/HEAD") {
-            let parts = String(decoding: headData, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
-            if parts.count == 2, let seq = Int(parts[0]) {
-                if hashes[seq] != String(parts[1]) {
-                    throw Problem(
-                        segment: lastLocation.0, line: lastLocation.1,
-                        message: hashes[seq] == nil
-                            ? "the journal ends at seq \(expectedSeq - 1) but HEAD records seq \(seq): entries after this line were truncated"
-                            : "HEAD records a different hash for seq \(seq): the chain was rewritten")
-                }
+        let headPath = dir + "/HEAD"
+        let headExists = FileSystem.exists(headPath)
+        if headExists {
+            let parts = String(decoding: try FileSystem.readFile(headPath, limit: 4096), as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+            guard parts.count == 2, let seq = Int(parts[0]) else {
+                throw Problem(segment: "HEAD", line: 0, message: "malformed: expected \"<seq> <hash>\" (dsar never writes anything else there: it was altered)")
+            }
+            if hashes[seq] != String(parts[1]) {
+                throw atEnd(
+                    hashes[seq] == nil
+                        ? "the journal ends at seq \(lastSeq) but HEAD records seq \(seq): entries after this line were truncated"
+                        : "HEAD records a different hash for seq \(seq): the chain was rewritten")
             }
         }
         for m in manifests {
@@ -111,14 +136,95 @@ public enum JournalVerifier {
                 throw Problem(segment: "-", line: 0, message: "\(m) has no journal_head")
             }
             guard let have = hashes[seq] else {
-                throw Problem(
-                    segment: lastLocation.0, line: lastLocation.1,
-                    message: "\(m) was sealed under journal seq \(seq), but the journal ends at seq \(expectedSeq - 1): it was truncated after this line")
+                throw atEnd("\(m) was sealed under journal seq \(seq), but the journal ends at seq \(lastSeq): it was truncated after this line")
             }
             guard have == h else {
                 throw Problem(segment: "-", line: 0, message: "\(m) was sealed under seq \(seq) with hash \(h), but the chain has \(have) there")
             }
             summary.manifests += 1
+        }
+        /// The principal to check a checkpoint signature of `seq` for: the chain's, else the latest one.
+        let latestPrincipal = principals.max { $0.key < $1.key }?.value ?? ""
+        func principal(_ seq: Int) -> String { principals[seq] ?? latestPrincipal }
+
+        // checkpoints/<seq>.txt and .txt.sig: copies of the chain's checkpoints, each must match it.
+        let cdir = dir + "/checkpoints"
+        let names = FileSystem.exists(cdir) ? try FileSystem.list(cdir) : []
+        let present = Set(names)
+        var seqs: [(seq: Int, name: String)] = []
+        for n in names where n.first?.isNumber == true {
+            let stem = n.hasSuffix(".txt") ? n.dropLast(4) : n.hasSuffix(".txt.sig") ? n.dropLast(8) : nil
+            guard let stem, stem.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let seq = Int(stem) else { continue }
+            // A lone .sig (a crash between writing the signature and its message) is checked on its own.
+            if n.hasSuffix(".txt") || !present.contains(String(stem) + ".txt") { seqs.append((seq, String(stem) + ".txt")) }
+        }
+        seqs.sort { $0.seq < $1.seq }
+        if let beyond = seqs.last, beyond.seq > lastSeq {
+            throw atEnd(
+                "the journal ends at seq \(lastSeq), but checkpoints/\(beyond.name) is a signed checkpoint of seq \(beyond.seq): "
+                    + "entries \(lastSeq + 1)…\(beyond.seq) (at least) were truncated after this line. Compare with your witness "
+                    + "(dsar audit verify --witness FILE) and backups; do not run dsar on this spool until you know what happened")
+        }
+        for (seq, name) in seqs {
+            let rel = "checkpoints/" + name
+            func bad(_ m: String) -> Problem { Problem(segment: rel, line: 0, message: m) }
+            guard let hash = hashes[seq] else { throw bad("names seq \(seq), which is not in the chain") }
+            let message = Journal.checkpointMessage(seq: seq, hash: hash)
+            if present.contains(name) {
+                let text = try FileSystem.readFile(cdir + "/" + name, limit: 1 << 16)
+                guard text == message else {
+                    throw bad("does not match the chain: the chain has hash \(hash) at seq \(seq) (the file was edited, or the chain rewritten)")
+                }
+                guard present.contains(name + ".sig") else {
+                    throw bad("has no \(name).sig: a checkpoint message without its signature (the signature was deleted)")
+                }
+            }
+            let sig = String(decoding: try FileSystem.readFile(cdir + "/" + name + ".sig", limit: 1 << 16), as: UTF8.self)
+            let blob: [UInt8]
+            do { blob = try SSHSig.verify(armored: sig, message: message, namespace: Journal.namespace) } catch {
+                throw Problem(segment: rel + ".sig", line: 0, message: "signature INVALID for seq \(seq) with the chain's hash: \(error)")
+            }
+            if let why = isTrusted(blob, principal(seq)) {
+                throw Problem(segment: rel + ".sig", line: 0, message: "signer not trusted: \(why)")
+            }
+            summary.checkpointFiles += 1
+        }
+
+        // Witness files: checkpoints kept outside the spool, which someone who rewrites the whole spool cannot reach.
+        for w in witnesses {
+            let records = try WitnessFile.parse(try FileSystem.readFile(w, limit: 256 << 20), path: w)
+            guard !records.isEmpty else {
+                throw Problem(segment: "-", line: 0, message: "the witness file holds no checkpoint, so it proves nothing", file: w)
+            }
+            for r in records {
+                func bad(_ m: String) -> Problem { Problem(segment: "-", line: r.line, message: m, file: w) }
+                let blob: [UInt8]
+                do { blob = try SSHSig.verify(armored: r.signature, message: r.message, namespace: Journal.namespace) } catch {
+                    throw bad("witnessed checkpoint of seq \(r.seq): signature INVALID: \(error)")
+                }
+                if let why = isTrusted(blob, principal(r.seq)) { throw bad("witnessed checkpoint of seq \(r.seq): signer not trusted: \(why)") }
+                guard let have = hashes[r.seq] else {
+                    throw atEnd(
+                        "the journal ends at seq \(lastSeq), but the witness \(w) (line \(r.line)) holds a signed checkpoint of seq \(r.seq): "
+                            + "the journal was truncated after this line")
+                }
+                guard have == r.hash else {
+                    let (si, line) = locations[r.seq] ?? (0, 0)
+                    throw Problem(
+                        segment: segments.isEmpty ? "-" : segments[si], line: line,
+                        message: "seq \(r.seq) has hash \(have), but the witness \(w) (line \(r.line)) holds a signed checkpoint of hash "
+                            + "\(r.hash) for it: history was rewritten at or before this entry")
+                }
+                summary.witnessed += 1
+            }
+        }
+
+        if !headExists && summary.entries > 0 {
+            throw Problem(
+                segment: "HEAD", line: 0,
+                message: "is missing while the journal has \(summary.entries) entries (dsar rewrites it on every append): the journal "
+                    + "may have been truncated, with HEAD deleted to hide it. Compare with a witness (dsar audit verify --witness FILE), "
+                    + "the manifests sent out (--manifest) and backups of journal/; `dsar events` shows the last entries kept")
         }
         return summary
     }

@@ -27,6 +27,7 @@ public struct SpoolSession {
         let lock = try SpoolLock.acquire(layout, wait: wait, purpose: purpose)
         let signer = try ManifestSigner.load(layout, config: config)
         let journal = try Journal(layout: layout, signer: signer)
+        if let w = config.witness { journal.witness = Witness(config: w, scratchDir: layout.tmp, logger: logger) }
         let torn = try journal.recoverTornTail()
         if torn.tornBytes > 0 {
             logger.warning("journal: a torn last line from a crash was moved aside", metadata: ["file": "\(torn.tornFile ?? "")", "bytes": "\(torn.tornBytes)"])
