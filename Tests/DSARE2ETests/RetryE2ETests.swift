@@ -68,6 +68,8 @@ final class RetryE2ETests: XCTestCase {
         XCTAssertEqual(entries.first { $0["type"] == "loyalty_card" }?["value"], card)
         XCTAssertEqual(entries.first { $0["type"] == "loyalty_card" }?["provenance"], "loyalty_card derived from customers.customers via email")
         XCTAssertEqual(s.kind("active/\(id).identity.json"), nil)
+        let kept = try s.dsar(["status"])
+        XCTAssertTrue(kept.stdout.contains("failed requests kept: 1 "), kept.stdout)
 
         // The fix, then the retry: same job, PENDING, nothing left in failed/.
         try repair(dir)
