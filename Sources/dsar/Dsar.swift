@@ -18,6 +18,7 @@ struct Dsar: AsyncParsableCommand {
               2   some requests were rejected (moved to rejected/ with a reason), no job failed
               64  usage error (bad arguments)
               65  bad input (e.g. a request `dsar submit` would write is invalid)
+              64  also: `dsar retry` of a job that is not FAILED or PARTIAL
               66  not found (unknown job id, missing file)
               74  I/O error
               75  spool busy: another dsar holds the lock (rerun, or use --wait)
@@ -26,7 +27,7 @@ struct Dsar: AsyncParsableCommand {
             """,
         version: DSARVersion.string,
         subcommands: [
-            Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
+            Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Retry.self, Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
         ]
     )
 }

@@ -68,8 +68,15 @@ extension Dsar {
             let count = { (d: String) in ((try? FileSystem.list(d)) ?? []).filter { !$0.hasPrefix(".") }.count }
             let overdue = records.filter { $0.isOverdue(now: now) }.count
             print(
-                "\n\(records.count) jobs, \(overdue) overdue; inbox: \(count(layout.inbox)) entries, rejected: \(count(layout.rejected) / 2), failed requests kept: \(count(layout.failed) / 2)"
+                "\n\(records.count) jobs, \(overdue) overdue; inbox: \(count(layout.inbox)) entries, rejected: \(count(layout.rejected) / 2), failed requests kept: \(failedRequests(layout)) (`dsar retry JOB` runs one again)"
                     + (count(layout.notify) > 0 ? ", notifications waiting for a retry: \(count(layout.notify)) (notify/)" : ""))
+        }
+
+        /// Requests kept in `failed/` (not their signatures, reasons or identity sets).
+        func failedRequests(_ layout: SpoolLayout) -> Int {
+            ((try? FileSystem.list(layout.failed)) ?? []).filter {
+                !$0.hasPrefix(".") && $0.hasSuffix(".json") && !IdentityClosure.isIdentityFile($0)
+            }.count
         }
 
         func printDetail(_ r: JobRecord) {
@@ -79,6 +86,7 @@ extension Dsar {
             print("action:     \(r.action.rawValue)\(r.dryRun ? " (dry run)" : "")")
             print("regulation: \(r.regulation.rawValue)")
             print("status:     \(r.status.rawValue)\(r.error.map { " — \($0)" } ?? "")")
+            if r.attempts > 0 { print("attempts:   \(r.attempts)\(r.status == .pending ? " (the next run is attempt \(r.attempts + 1))" : "")") }
             print("subject:    \(r.subject)")
             print("received:   \(r.receivedAt)")
             var dl = "deadline:   \(r.deadline)"

@@ -120,7 +120,7 @@ public final class Processor {
                 try FileSystem.remove(dir + "/" + name)
             }
         }
-        for name in try FileSystem.list(layout.active) where !name.hasPrefix(".") && !name.hasSuffix(".json.sig") {
+        for name in try FileSystem.list(layout.active) where !name.hasPrefix(".") && !name.hasSuffix(".json.sig") && !IdentityClosure.isIdentityFile(name) {
             let path = layout.active + "/" + name
             let jobID = name.hasSuffix(".json") ? String(name.dropLast(5)) : ""
             guard UUIDv7.isValid(jobID) else {
@@ -163,6 +163,7 @@ public final class Processor {
                 }
             }
         }
+        try recoverIdentityFiles()
         if !report.isEmpty {
             logger.notice(
                 "recovered after an interrupted run",
@@ -172,6 +173,30 @@ public final class Processor {
                 ])
         }
         return report
+    }
+
+    /// Identity sets whose request is gone from `active/` follow it (to `failed/`, or deleted when the
+    /// job completed); a `failed/<id>.reason` of a job that was retried (PENDING again) is removed.
+    func recoverIdentityFiles() throws {
+        for name in try FileSystem.list(layout.active) where IdentityClosure.isIdentityFile(name) && !name.hasPrefix(".") {
+            let jobID = String(name.dropLast(".identity.json".count))
+            guard UUIDv7.isValid(jobID), !FileSystem.exists(layout.activeRequest(jobID)) else { continue }
+            if FileSystem.exists(layout.failed + "/\(jobID).json") {
+                try FileSystem.rename(layout.activeIdentity(jobID), to: layout.failedIdentity(jobID))
+                try FileSystem.syncDirectory(layout.failed)
+            } else if let rec = try? store.load(jobID), rec.status == .completed {
+                try FileSystem.remove(layout.activeIdentity(jobID))
+            } else {
+                logger.warning("identity file without its request left alone", metadata: ["path": "\(layout.activeIdentity(jobID))"])
+            }
+        }
+        for name in try FileSystem.list(layout.failed) where name.hasSuffix(".reason") && !name.hasPrefix(".") {
+            let jobID = String(name.dropLast(".reason".count))
+            guard UUIDv7.isValid(jobID), !FileSystem.exists(layout.failed + "/\(jobID).json"),
+                let rec = try? store.load(jobID), !rec.status.isTerminal
+            else { continue }
+            try FileSystem.remove(layout.failed + "/" + name)
+        }
     }
 
     // MARK: - Intake
@@ -273,7 +298,10 @@ public final class Processor {
                     into: &report)
                 continue
             }
-            if let rid = request.requestID, let first = requestIndex[rid] {
+            // A dry run that has ended does not use up its request_id (one still pending or running does).
+            if let rid = request.requestID, let first = requestIndex[rid],
+                !((try? store.load(first.jobID)).map { $0.dryRun && $0.status.isTerminal } ?? false)
+            {
                 tracker.forget(name)
                 try reject(
                     name,
@@ -461,6 +489,8 @@ public final class Processor {
         guard !ids.isEmpty, !shouldStop() else { return [] }
         var jobs: [(record: JobRecord, request: DSARRequest)] = []
         var startedEvents: [AuditEvent] = []
+        // Each job's whole identity: the request's identifiers and those an earlier attempt learnt.
+        var closures: [String: IdentityClosure] = [:]
         for id in ids {
             let path = layout.activeRequest(id)
             let request: DSARRequest
@@ -468,6 +498,14 @@ public final class Processor {
                 request = try parser.parse(try FileSystem.readFile(path, limit: config.maxRequestBytes))
             } catch {
                 try fail(id, reason: "the claimed request no longer parses: \(error)")
+                continue
+            }
+            do {
+                var closure = try IdentityClosure.load(layout.activeIdentity(id)) ?? IdentityClosure(jobID: id, request: [])
+                closure.merge(request.identifiers.map { ($0, "request") })
+                closures[id] = closure
+            } catch {
+                try fail(id, reason: "\(error)")
                 continue
             }
             // RUNNING and PENDING recover the same way, so one directory fsync for the batch suffices.
@@ -496,7 +534,7 @@ public final class Processor {
         for j in jobs {
             scanJobs.append(
                 ScanJob(
-                    jobID: j.record.jobID, action: j.request.action, identifiers: j.request.identifiers,
+                    jobID: j.record.jobID, action: j.request.action, identifiers: closures[j.record.jobID]!.identifiers.sorted(),
                     dryRun: j.record.dryRun, workDir: work))
         }
         logger.info("batch started", metadata: ["jobs": "\(jobs.count)", "connectors": "\(connectors.count)"])
@@ -530,9 +568,11 @@ public final class Processor {
                 // Exports of this segment were searched before the erasure; seal them first.
                 finished += Processor.withoutHistory(try await finishAll(finishOrder.map { jobs[$0] }, scanned, shouldStop))
                 finishOrder = []
+                try keepClosures(deletes.map { jobs[$0].record.jobID }, &closures, scanned)
+                // Erased and verified (the second search after erasure) with the whole set.
                 let eraseJobs = deletes.map { k in
                     let id = jobs[k].record.jobID
-                    return EraseJob(jobID: id, identifiers: jobs[k].request.identifiers + (scanned.derived[id] ?? []).map(\.0), dryRun: false)
+                    return EraseJob(jobID: id, identifiers: closures[id]!.identifiers, dryRun: false)
                 }
                 erasure = try await eraseAll(eraseJobs, subjects: subjects)
                 for (id, gaps) in try await verifyErasure(eraseJobs, subjects: subjects) { erasure[id]?.verification = gaps }
@@ -547,9 +587,23 @@ public final class Processor {
                 jobs[k].record.history = []
                 jobs[k].record.identifiers = []
                 scanJobs[k].identifiers = []
+                closures[jobs[k].record.jobID] = nil
             }
         }
         return finished
+    }
+
+    /// Before any source changes: merges what the scans derived into each delete job's identity set
+    /// and writes it next to the request (`active/<job-id>.identity.json`, one fsync of `active/` for
+    /// all), so that a retry after a partial erasure still knows identifiers whose link is erased.
+    func keepClosures(_ ids: [String], _ closures: inout [String: IdentityClosure], _ scanned: ScanResult) throws {
+        guard !ids.isEmpty else { return }
+        for id in ids {
+            closures[id]!.merge(scanned.derived[id] ?? [])
+            try closures[id]!.write(layout.activeIdentity(id), syncDirectory: false)
+        }
+        try FileSystem.syncDirectory(layout.active)
+        CrashPoint.hit("identity.written")
     }
 
     static func withoutHistory(_ records: [JobRecord]) -> [JobRecord] {
@@ -997,6 +1051,7 @@ public final class Processor {
         let path = layout.activeRequest(jobID)
         guard FileSystem.exists(path) else { return }
         if status == .completed {
+            try FileSystem.remove(layout.activeIdentity(jobID))
             try FileSystem.remove(path + ".sig")
             try FileSystem.remove(path)
             if syncDirectory { try FileSystem.syncDirectory(layout.active) }
@@ -1010,6 +1065,10 @@ public final class Processor {
         try FileSystem.writeAtomically(layout.failed + "/\(jobID).reason", Array(text.utf8), mode: 0o600)
         if FileSystem.exists(layout.activeRequest(jobID) + ".sig") {
             try FileSystem.rename(layout.activeRequest(jobID) + ".sig", to: layout.failed + "/\(jobID).json.sig")
+        }
+        // The identity set goes with the request (before it, so a request in failed/ always has it).
+        if FileSystem.exists(layout.activeIdentity(jobID)) {
+            try FileSystem.rename(layout.activeIdentity(jobID), to: layout.failedIdentity(jobID))
         }
         try FileSystem.rename(layout.activeRequest(jobID), to: layout.failed + "/\(jobID).json")
         try FileSystem.syncDirectory(layout.failed)

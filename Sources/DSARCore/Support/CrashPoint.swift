@@ -19,6 +19,7 @@ public enum CrashPoint {
     public static let all = [
         "claim.renamed", "claim.recorded", "job.running", "job.scanned", "publish.staged", "publish.renamed",
         "job.recorded", "job.retired", "journal.appended", "seal.writing", "erase.synced", "erase.renamed",
+        "identity.written", "retry.moved",
     ]
 
     /// Marks a point; kills the process if it is the configured one.

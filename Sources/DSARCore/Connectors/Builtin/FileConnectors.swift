@@ -72,15 +72,18 @@ struct FindingsCollector: Sendable {
     /// outside the records matched so far for each job.
     mutating func cover(
         _ src: String, connector: String, records: Int, unparsedLines: [Int] = [], unparsedCount: Int? = nil,
-        truncated: String? = nil, rawSearch: Bool
+        truncated: String? = nil, truncatedLine: Int? = nil, truncationAllowed: Bool = false, rawSearch: Bool
     ) throws {
         let (size, sha) = try RawVerifier.hash(src)
         var c = SourceCoverage(file: src, bytes: size, sha256: sha, records: records, truncated: truncated, rawSearched: rawSearch)
         for l in unparsedLines { c.addUnparsed(line: l) }
         if let unparsedCount { c.unparsed = unparsedCount }
         coverage.append(c)
-        if let truncated {
-            sourceGaps.append(CoverageGap(kind: .truncated, connector: connector, file: src, message: truncated))
+        if let truncated, !truncationAllowed {
+            sourceGaps.append(
+                CoverageGap(
+                    kind: .truncated, connector: connector, file: src, line: truncatedLine,
+                    message: truncated + " (if that is expected, set allow_truncated: true on the connector)"))
         }
         guard rawSearch else { return }
         var accounted: [Int: [Range<Int64>]] = [:]
@@ -274,14 +277,11 @@ public struct SQLDumpConnector: Connector {
             }
             bytes += reader.bytesRead
             collector.sourceGaps += SQLDumpConnector.missingTables(config, reader.tables, connector: name, file: src)
-            try collector.cover(src, connector: name, records: records, truncated: truncation(reader), rawSearch: true)
+            try collector.cover(
+                src, connector: name, records: records, truncated: reader.truncation?.message, truncatedLine: reader.truncation?.line,
+                truncationAllowed: config.allowTruncated, rawSearch: true)
         }
         return collector.result(bytesScanned: bytes)
-    }
-
-    /// Why the dump looks cut off (nil: complete, or `allow_truncated`).
-    func truncation(_ reader: SQLDumpReader) -> String? {
-        nil
     }
 
     /// Configured tables the dump lacks, and configured columns a table lacks.
