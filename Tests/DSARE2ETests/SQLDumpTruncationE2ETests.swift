@@ -36,4 +36,97 @@ final class SQLDumpTruncationE2ETests: XCTestCase {
         let complete = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(complete.status, 0, complete.stdout + complete.stderr)
     }
+
+    // MARK: - Runs on dumps made by the real tools, cut
+
+    let tables = """
+        tables:
+          customers:       { match: { email: email, id: user_id }, erase: delete }
+          orders:          { match: { customer_id: user_id }, text: [ note ], erase: retain, reason: "invoices" }
+          support_tickets: { match: { customer_email: email }, text: [ body ], erase: delete }
+
+        """
+
+    /// The fixture cut just after the first line that contains `marker` (a whole line kept).
+    func cut(_ bytes: [UInt8], afterLineContaining marker: String) throws -> [UInt8] {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let r = try XCTUnwrap(text.range(of: marker), marker)
+        let end = try XCTUnwrap(text[r.upperBound...].firstIndex(of: "\n"))
+        return Array(bytes[0...text.utf8.distance(from: text.startIndex, to: end)])
+    }
+
+    func run(_ dump: [UInt8], action: String, allow: Bool = false) throws -> (JobRecord, [String: Any], String) {
+        let s = try TempSpool()
+        let dir = s.base + "/connectors"
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        try Data(dump).write(to: URL(fileURLWithPath: dir + "/data/shop.sql"))
+        try writeFile(dir + "/shop.yaml", "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\n" + (allow ? "allow_truncated: true\n" : "") + tables)
+        try s.initialize()
+        try s.drop("r.json", "{\"action\": \"\(action)\", \"email\": \"alice@example.com\", \"user_id\": \"1042\"}")
+        let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
+        XCTAssertTrue([0, 1].contains(r.status), r.stderr)
+        let rec = try XCTUnwrap(try s.records().first)
+        let data = try Data(contentsOf: URL(fileURLWithPath: s.root + "/outbox/\(rec.jobID)/manifest.json"))
+        let m = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        return (rec, m, String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/data/shop.sql")), as: UTF8.self))
+    }
+
+    func testCutDumpsOfAllThreeToolsMakeExportAndDeletePartial() throws {
+        // (fixture, a line of her customer row, the line that ends the customers data)
+        let dumps: [(String, String, String)] = [
+            ("pg_default.sql", "1042\talice@example.com", "1042\talice@example.com"),
+            ("mysql_default.sql", "INSERT INTO `customers`", "(21042,'alice@example.com.evil.org'"),
+            ("sqlite.sql", "INSERT INTO customers VALUES(1042", "INSERT INTO customers VALUES(21042"),
+        ]
+        for (fixture, _, endOfCustomers) in dumps {
+            let full = Array(try Data(contentsOf: URL(fileURLWithPath: repoRoot + "/Tests/Fixtures/sql/" + fixture)))
+            // The complete dump: every record, COMPLETED.
+            let (ok, okManifest, _) = try run(full, action: "export")
+            XCTAssertEqual(ok.status, .completed, "\(fixture): \(ok.error ?? "")")
+            XCTAssertEqual((okManifest["coverage"] as? [String: Any])?["complete"] as? Bool, true)
+            let all = ok.connectors.first?.records ?? 0
+            XCTAssertGreaterThanOrEqual(all, 4, fixture)
+            // Cut after her customer row: what was found is exported, and the job says the dump is cut off.
+            let cutDump = try cut(full, afterLineContaining: endOfCustomers)
+            for action in ["export", "delete"] {
+                let (rec, m, after) = try run(cutDump, action: action)
+                XCTAssertEqual(rec.status, .partial, "\(fixture) \(action): a cut dump is never COMPLETED")
+                let err = rec.error ?? ""
+                XCTAssertTrue(err.contains("shop.sql"), err)
+                XCTAssertTrue(err.contains("cut off") || err.contains("trailer") || err.contains("ends"), "\(fixture): \(err)")
+                XCTAssertFalse(err.contains("alice@"), err)
+                XCTAssertLessThan(rec.connectors.first?.records ?? 0, all, fixture)
+                let gaps = (m["coverage"] as? [String: Any])?["gaps"] as? [[String: Any]] ?? []
+                XCTAssertTrue(gaps.contains { $0["kind"] as? String == "truncated" }, "\(fixture): \(gaps)")
+                let src = ((m["connectors"] as? [[String: Any]])?.first?["sources"] as? [[String: Any]])?.first
+                XCTAssertNotNil(src?["truncated"] as? String, fixture)
+                if action == "delete" {
+                    XCTAssertEqual((m["erasure"] as? [String: Any])?["verified"] as? Bool, false, fixture)
+                    XCTAssertFalse(after.contains("1042\talice@example.com") || after.contains("(1042,'alice@example.com'"), "her row found before the cut is still erased")
+                }
+            }
+            // The operator accepts cut dumps of this source: the cut is no longer a gap, but on record.
+            // (pg_dump declares every table first; in the others the tables after the cut are simply
+            // not there, which is still a gap.)
+            let (allowed, am, _) = try run(cutDump, action: "export", allow: true)
+            XCTAssertFalse((allowed.error ?? "").contains("cut off"), "\(fixture): \(allowed.error ?? "")")
+            if fixture.hasPrefix("pg") {
+                XCTAssertEqual(allowed.status, .completed, "\(fixture): \(allowed.error ?? "")")
+            } else {
+                XCTAssertTrue((allowed.error ?? "").contains("the dump has no table \"orders\""), allowed.error ?? "")
+            }
+            let src = ((am["connectors"] as? [[String: Any]])?.first?["sources"] as? [[String: Any]])?.first
+            XCTAssertNotNil(src?["truncated"] as? String, "the coverage still says it was cut")
+        }
+    }
+
+    /// A pg_dump whose last COPY block and trailer are missing (cut right after a COPY line's data).
+    func testPgDumpWithoutItsTrailerIsPartial() throws {
+        let full = Array(try Data(contentsOf: URL(fileURLWithPath: repoRoot + "/Tests/Fixtures/sql/pg_default.sql")))
+        let text = String(decoding: full, as: UTF8.self)
+        let trailer = try XCTUnwrap(text.range(of: "-- PostgreSQL database dump complete"))
+        let (rec, _, _) = try run(Array(full[0..<text.utf8.distance(from: text.startIndex, to: trailer.lowerBound)]), action: "export")
+        XCTAssertEqual(rec.status, .partial)
+        XCTAssertTrue((rec.error ?? "").contains("dump complete"), rec.error ?? "")
+    }
 }
