@@ -25,7 +25,7 @@ final class RetryE2ETests: XCTestCase {
         }
         try writeFile(dir + "/customers.yaml", "name: customers\ntype: csv\npaths: [ data/customers.csv ]\ndelimiter: \",\"\ncolumns: { email: email, loyalty_card: loyalty_card }\nerase: delete\n")
         try writeFile(dir + "/cards.yaml", "name: cards\ntype: csv\npaths: [ data/cards.csv ]\ndelimiter: \",\"\ncolumns: { loyalty_card: loyalty_card }\nerase: delete\n")
-        try s.initialize()
+        try s.initialize(extraConfig: "identifier_types: [ loyalty_card ]\n")
         return dir
     }
 

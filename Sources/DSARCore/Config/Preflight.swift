@@ -62,6 +62,19 @@ public enum Preflight {
                 problems.append(ConfigProblem(file: layout.config, line: line("recipients"), key: "recipients", message: "\(r): \(error)"))
             }
         }
+        if config.requireSignedRequests {
+            let path = config.requestSigners ?? layout.keys + "/request_signers"
+            if !FileSystem.exists(path) {
+                problems.append(
+                    ConfigProblem(
+                        file: layout.config, line: line("require_signed_requests"), key: "require_signed_requests",
+                        message: "signed requests are required but there is no request signers file at \(path): create it in OpenSSH allowed_signers format (principal ssh-ed25519 AAAA…), or set request_signers"))
+            } else {
+                do { _ = try AllowedSigners(contentsOf: path) } catch {
+                    problems.append(ConfigProblem(file: layout.config, line: line("request_signers"), key: "request_signers", message: "\(error)"))
+                }
+            }
+        }
         let keyPath = config.signingKey ?? layout.keys + "/signing_key"
         if config.signingKey != nil || FileSystem.exists(keyPath) {
             do {

@@ -19,13 +19,14 @@ public struct SpoolSession {
         let config = try SpoolConfig.load(layout)
         if config.signingKey == nil { try KeyMaterial.ensureSigningKey(in: layout.keys, principal: config.signerPrincipal) }
         try SpoolSession.checkPermissions(layout)
+        // The signing key first: a key readable by others is a permission error (exit 77).
+        let signer = try ManifestSigner.load(layout, config: config)
         // Every problem of the connectors and settings, before anything is claimed (exit 78).
         let dir = try ConnectorLocator.directory(explicit: connectorsDir, layout: layout)
         let preflight = Preflight.check(layout: layout, config: config, connectorsDir: dir, full: false)
         if !preflight.problems.isEmpty { throw ConfigProblems(preflight.problems) }
         let configs = preflight.configs
         let lock = try SpoolLock.acquire(layout, wait: wait, purpose: purpose)
-        let signer = try ManifestSigner.load(layout, config: config)
         let journal = try Journal(layout: layout, signer: signer)
         if let w = config.witness { journal.witness = Witness(config: w, scratchDir: layout.tmp, logger: logger) }
         let torn = try journal.recoverTornTail()

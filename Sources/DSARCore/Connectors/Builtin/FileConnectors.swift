@@ -74,7 +74,8 @@ struct FindingsCollector: Sendable {
         _ src: String, connector: String, records: Int, unparsedLines: [Int] = [], unparsedCount: Int? = nil,
         truncated: String? = nil, truncatedLine: Int? = nil, truncationAllowed: Bool = false, rawSearch: Bool
     ) throws {
-        let (size, sha) = try RawVerifier.hash(src)
+        // The second read is not scan progress (the bar counts each source once).
+        let (size, sha) = try ProgressCounter.$current.withValue(nil) { try RawVerifier.hash(src) }
         var c = SourceCoverage(file: src, bytes: size, sha256: sha, records: records, truncated: truncated, rawSearched: rawSearch)
         for l in unparsedLines { c.addUnparsed(line: l) }
         if let unparsedCount { c.unparsed = unparsedCount }
@@ -92,8 +93,9 @@ struct FindingsCollector: Sendable {
                 if let range = r.range { accounted[j, default: []].append(range) }
             }
         }
-        let found = try RawVerifier.search(
-            path: src, connector: connector, batch: batch, accounted: accounted, unparsedLines: Set(unparsedLines))
+        let found = try ProgressCounter.$current.withValue(nil) {
+            try RawVerifier.search(path: src, connector: connector, batch: batch, accounted: accounted, unparsedLines: Set(unparsedLines))
+        }
         for (j, g) in found { gaps[j, default: []] += g }
     }
 

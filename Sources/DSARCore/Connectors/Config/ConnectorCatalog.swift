@@ -126,7 +126,7 @@ public enum ConnectorCatalog {
             if c.rules.match.isEmpty && c.rules.text.isEmpty {
                 y.problemHere("a csv connector needs `columns:` (column: identifier type) or `text:` columns to search")
             }
-            if checks.headers && c.header && y.problems.isEmpty { checkHeaders(c, y, matchKey: matchKey) }
+            if checks.headers && c.header && y.problems.isEmpty { checkHeaders(c, y, matchKey: matchKey, reportUnreadable: checks.sources) }
         case .sqldump:
             allowed += ["dialect", "tables", "allow_truncated"]
             if let a = y.bool("allow_truncated") { c.allowTruncated = a }
@@ -263,14 +263,16 @@ public enum ConnectorCatalog {
 
     /// Checks that every source's header has the configured columns (`columns`, `text`, `redact`;
     /// case-sensitive, with a did-you-mean).
-    static func checkHeaders(_ c: ConnectorConfig, _ y: YAMLMap, matchKey: String) {
+    /// A source that cannot be read is a problem only with `reportUnreadable` (`connectors check`); at
+    /// run time the scan reports it for the jobs (the connector fails, the jobs are PARTIAL).
+    static func checkHeaders(_ c: ConnectorConfig, _ y: YAMLMap, matchKey: String, reportUnreadable: Bool) {
         for src in c.sources() {
             let header: [String]?
             do {
                 let delimiter = try c.delimiter ?? CSVReader.detectDelimiter(path: src)
                 header = try CSVReader(path: src, delimiter: delimiter, hasHeader: true).header
             } catch {
-                y.problem("paths", "cannot read the header of \(src): \(error)")
+                if reportUnreadable { y.problem("paths", "cannot read the header of \(src): \(error)") }
                 continue
             }
             guard let header else { continue }  // an empty file
