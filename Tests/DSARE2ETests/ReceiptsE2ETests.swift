@@ -225,4 +225,25 @@ final class ReceiptsE2ETests: XCTestCase {
         XCTAssertEqual(try s.records().map(\.status), [.completed])
         XCTAssertTrue(s.reason("b.json").contains("identifier type \"emial\" is not known (did you mean \"email\"?)"), s.reason("b.json"))
     }
+
+    /// A connector whose globs match no file tonight (the export was not delivered): the run goes on,
+    /// and the job says that source was not searched instead of certifying it.
+    func testSourcesThatAreNotThereMakeTheJobPartial() throws {
+        let s = try TempSpool()
+        let dir = s.base + "/connectors"
+        try writeFile(dir + "/data/news.csv", goodCSV)
+        try csvConnector(dir)
+        try writeFile(dir + "/shop.yaml", "name: shop\ntype: sqldump\npaths: [ data/shop-*.sql ]\ntables:\n  customers: { match: { email: email } }\n")
+        try s.initialize()
+        XCTAssertEqual(try s.dsar(["connectors", "check", "--connectors", dir]).status, 78, "connectors check reports the empty glob")
+        try s.drop("r.json", #"{"action": "delete", "email": "alice@example.com"}"#)
+        XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 1)
+        let rec = try XCTUnwrap(try s.records().first)
+        XCTAssertEqual(rec.status, .partial)
+        XCTAssertTrue((rec.error ?? "").contains("shop: no file matches its paths"), rec.error ?? "")
+        let m = try manifest(s, rec.jobID)
+        XCTAssertEqual((m["erasure"] as? [String: Any])?["verified"] as? Bool, false)
+        XCTAssertTrue(gaps(m).contains { $0["kind"] as? String == "no_sources" })
+        XCTAssertFalse(try String(contentsOfFile: dir + "/data/news.csv", encoding: .utf8).contains("\nalice@"), "the sources that are there are erased")
+    }
 }

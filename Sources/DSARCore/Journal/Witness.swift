@@ -181,14 +181,7 @@ public struct Witness: Sendable {
                     config.command, stdin: WitnessFile.record(message: message, signature: sig),
                     environment: ["DSAR_CHECKPOINT_SEQ": String(seq), "DSAR_JOURNAL": journal.dir], timeout: config.timeoutSeconds,
                     scratchDir: scratchDir, maxOutputBytes: 1 << 20)
-                if r.timedOut {
-                    failure = "timed out after \(Int(config.timeoutSeconds)) s (process group killed)"
-                } else if let s = r.signal {
-                    failure = "killed by signal \(s)"
-                } else if r.status != 0 {
-                    let why = r.lastErrorLine
-                    failure = "exited with status \(r.status)" + (why.isEmpty ? "" : ": " + String(why.prefix(300)))
-                }
+                failure = r.failure(timeout: config.timeoutSeconds)
             } catch {
                 failure = "\(error)"
             }

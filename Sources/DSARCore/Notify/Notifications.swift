@@ -159,14 +159,7 @@ public final class Notifications {
             let r = try await Subprocess.run(
                 notifier.command, stdin: JSONWriter().encode(summary) + [0x0A], environment: env, timeout: notifier.timeoutSeconds,
                 scratchDir: layout.tmp, maxOutputBytes: 1 << 20)
-            if r.timedOut {
-                failure = "timed out after \(Int(notifier.timeoutSeconds)) s (process group killed)"
-            } else if let sig = r.signal {
-                failure = "killed by signal \(sig)"
-            } else if r.status != 0 {
-                let why = r.lastErrorLine
-                failure = "exited with status \(r.status)" + (why.isEmpty ? "" : ": " + String(why.prefix(300)))
-            }
+            failure = r.failure(timeout: notifier.timeoutSeconds)
         } catch {
             failure = "\(error)"
         }

@@ -22,6 +22,15 @@ public enum Subprocess {
         public var lastErrorLine: String {
             String(decoding: stderr, as: UTF8.self).split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
         }
+
+        /// Why the command did not succeed (nil: it exited 0), for logs and the journal.
+        public func failure(timeout: Double) -> String? {
+            if timedOut { return "timed out after \(Int(timeout)) s (process group killed)" }
+            if let s = signal { return "killed by signal \(s)" }
+            guard status != 0 else { return nil }
+            let why = lastErrorLine
+            return "exited with status \(status)" + (why.isEmpty ? "" : ": " + String(why.prefix(300)))
+        }
     }
 
     /// Runs `argv` (argv[0] a path, or a name looked up in PATH), feeding `stdin`, waiting at most
@@ -30,7 +39,9 @@ public enum Subprocess {
         _ argv: [String], stdin: [UInt8], environment: [String: String] = [:], timeout: Double, scratchDir: String,
         maxOutputBytes: Int = 256 << 20
     ) async throws -> Result {
-        precondition(!argv.isEmpty)
+        guard let program = argv.first, !program.isEmpty else {
+            throw DSARError(.config, "no command to run: the command is empty")
+        }
         let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let inPath = scratchDir + "/.in-\(tag)"
         let outPath = scratchDir + "/.out-\(tag)"
