@@ -211,6 +211,54 @@ public struct LogConnector: Connector {
     /// Types searched as text: the configured `match:` list, else every type of the batch.
     var textTypes: Set<String>? { config.textTypes.map(Set.init) }
 
+    /// The regular expressions of a text log, compiled once per file: `patterns:` (the whole match is
+    /// the identifier) and context patterns of `match:` (capture group 1 is the identifier).
+    struct LinePatterns {
+        var items: [(type: String, rx: NSRegularExpression, group: Int)] = []
+
+        init(_ config: ConnectorConfig) {
+            for p in config.patterns {
+                if let rx = try? NSRegularExpression(pattern: p.regex) { items.append((p.type, rx, 0)) }
+            }
+            for p in config.contextPatterns {
+                if let rx = try? NSRegularExpression(pattern: p.regex), rx.numberOfCaptureGroups >= 1 { items.append((p.type, rx, 1)) }
+            }
+        }
+
+        /// Appends the identifiers the expressions find in `line`, with the byte range of exactly the
+        /// part compared (the whole match or the capture), which is what redaction replaces.
+        func scan(_ line: UnsafeRawBufferPointer, table: IdentifierTable, scratch: inout [UInt8], into out: inout [TextMatch]) {
+            guard !items.isEmpty else { return }
+            // Valid UTF-8 is searched as Unicode text; anything else byte for byte (Latin-1), so
+            // offsets always map back to bytes.
+            let bytes = Array(line)
+            let utf8 = String(validating: bytes, as: UTF8.self)
+            let s = utf8 ?? String(bytes.map { Character(Unicode.Scalar($0)) })
+            let whole = NSRange(s.startIndex..., in: s)
+            for (type, rx, group) in items {
+                guard let code = table.code(of: type) else { continue }
+                for m in rx.matches(in: s, range: whole) {
+                    let nr = m.range(at: group)
+                    guard nr.location != NSNotFound, let r = Range(nr, in: s) else { continue }
+                    let lo: Int
+                    let hi: Int
+                    if utf8 != nil {
+                        lo = s.utf8.distance(from: s.startIndex, to: r.lowerBound)
+                        hi = lo + s.utf8.distance(from: r.lowerBound, to: r.upperBound)
+                    } else {
+                        lo = s.unicodeScalars.distance(from: s.startIndex, to: r.lowerBound)
+                        hi = lo + s.unicodeScalars.distance(from: r.lowerBound, to: r.upperBound)
+                    }
+                    guard lo < hi, hi <= line.count else { continue }
+                    let entries = table.matchField(type: type, UnsafeRawBufferPointer(rebasing: line[lo..<hi]), scratch: &scratch)
+                    for e in entries where table.entryType(e) == code && !out.contains(where: { $0.entry == e && $0.range == lo..<hi }) {
+                        out.append(TextMatch(entry: e, range: lo..<hi))
+                    }
+                }
+            }
+        }
+    }
+
     public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
         try await scan(batch, logger: logger, onlySource: nil)
     }
@@ -256,9 +304,13 @@ public struct LogConnector: Connector {
     /// Reads one file for the whole batch.
     func scanSource(_ src: String, _ batch: ScanBatch) throws -> (FindingsCollector, Int64) {
         var collector = FindingsCollector(batch: batch)
-        let textTypesForPlain: Set<String>? = config.logFormat == .jsonl ? (textTypes ?? Set(config.rules.match.map(\.type))) : textTypes
+        var textTypesForPlain: Set<String>? = config.logFormat == .jsonl ? (textTypes ?? Set(config.rules.match.map(\.type))) : textTypes
+        // A type scoped to a context is never matched bare.
+        if !config.contextPatterns.isEmpty {
+            textTypesForPlain = (textTypesForPlain ?? Set(batch.table.types)).subtracting(config.contextPatterns.map(\.type))
+        }
         let text = TextMatcher(table: batch.table, types: textTypesForPlain)
-        let regexes = config.patterns.compactMap { p in (try? NSRegularExpression(pattern: p.regex)).map { (p.type, $0) } }
+        let linePatterns = LinePatterns(config)
         var hits: [TextMatch] = []
         var scratch: [UInt8] = []
         // JSON lines: a validating pass without building the object rules out most lines cheaply.
@@ -299,20 +351,10 @@ public struct LogConnector: Connector {
                 } else {
                     hits.removeAll(keepingCapacity: true)
                     text.scan(line, into: &hits)
+                    linePatterns.scan(line, table: batch.table, scratch: &scratch, into: &hits)
                     for m in hits {
                         let h = batch.table.hit(m.entry)
                         for j in h.jobs where !(jobs[j] ?? []).contains(h.identifier.type) { jobs[j, default: []].append(h.identifier.type) }
-                    }
-                    if !regexes.isEmpty {
-                        let s = String(decoding: line, as: UTF8.self)
-                        for (type, rx) in regexes {
-                            for m in rx.matches(in: s, range: NSRange(s.startIndex..., in: s)) {
-                                guard let r = Range(m.range, in: s) else { continue }
-                                let token = Array(s[r].utf8)
-                                let entries = token.withUnsafeBytes { batch.table.matchField(type: type, $0, scratch: &scratch) }
-                                for e in entries { for j in batch.table.hit(e).jobs { jobs[j, default: []].append(type) } }
-                            }
-                        }
                     }
                     if jobs.isEmpty { return }
                 }
