@@ -122,6 +122,14 @@ final class TextMatcherTests: XCTestCase {
         XCTAssertEqual(emails("bob/alice@example.com", ["bob/alice@example.com", "alice@example.com"]).sorted(), ["alice@example.com", "bob/alice@example.com"])
     }
 
+    func testLongAtextRunsAreBounded() {
+        let a = ["alice@example.com"]
+        let run = String(repeating: "x", count: 300)
+        XCTAssertEqual(emails(run + "alice@example.com", a), [])
+        XCTAssertEqual(emails(run + "=alice@example.com", a), ["alice@example.com"])
+        XCTAssertEqual(emails(String(repeating: "a/", count: 5000) + "alice%40example.com", a), ["alice%40example.com"])
+    }
+
     func testInternationalisedDomains() {
         XCTAssertEqual(emails("to jose@xn--bcher-kva.example", ["jose@bücher.example"]), ["jose@xn--bcher-kva.example"])
         XCTAssertEqual(emails("to jose@XN--BCHER-KVA.example.", ["jose@bücher.example"]), ["jose@XN--BCHER-KVA.example"])

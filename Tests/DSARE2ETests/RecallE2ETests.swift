@@ -134,4 +134,41 @@ final class RecallE2ETests: XCTestCase {
         XCTAssertEqual(bad.status, 78, bad.stdout + bad.stderr)
         XCTAssertTrue(bad.stderr.contains("\(dir)/nogroup.yaml:6: match[1].pattern: has no capture group"), bad.stderr)
     }
+
+    func testWholeMatchPatternsAndCapturesOnLinesThatAreNotUTF8() throws {
+        let s = try TempSpool()
+        let dir = s.base + "/connectors"
+        // Line 1 is not valid UTF-8 (Latin-1 "é"): offsets of the capture must still be byte offsets.
+        let log: [[UInt8]] = [
+            Array("caf".utf8) + [0xE9] + Array(" card=LC-123456 GET /users/1042 bytes 1042".utf8),
+            Array("card=LC-1234567 GET /users/10420 bytes 1042".utf8),
+            [],
+        ]
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/data/shop.log", contents: Data(Array(log.joined(separator: [0x0A])))))
+        try writeFile(
+            dir + "/shop.yaml",
+            """
+            name: shop
+            type: log
+            paths: [ data/shop.log ]
+            match: [ { type: user_id, pattern: '/users/([0-9]+)' } ]
+            patterns: { loyalty_card: 'LC-[0-9]{6}' }
+
+            """)
+        try s.initialize()
+        let check = try s.dsar(["connectors", "check", "--connectors", dir])
+        XCTAssertEqual(check.status, 0, check.stderr)
+        XCTAssertFalse(check.stderr.contains("warning"), check.stderr)
+        try s.drop("d.json", #"{"request_id": "S-D", "action": "delete", "subject": {"user_id": "1042", "loyalty_card": "LC-123456"}}"#)
+        let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let d = try XCTUnwrap(try s.record(requestID: "S-D"))
+        XCTAssertEqual(d.status, .completed, d.error ?? "")
+        let after = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/data/shop.log")))
+        let expected: [UInt8] =
+            Array("caf".utf8) + [0xE9] + Array(" card=[REDACTED] GET /users/[REDACTED] bytes 1042\n".utf8) + log[1] + [0x0A]
+        XCTAssertEqual(String(decoding: after, as: UTF8.self), String(decoding: expected, as: UTF8.self))
+        XCTAssertEqual(after, expected)
+    }
 }

@@ -228,8 +228,11 @@ public struct TextMatcher: Sendable {
         guard de > ds else { return }
         // Local part: left over atext, stopping at another `%40`; a run right after an address's
         // `@` is a domain, not a local part.
+        // At most 3 × 64 bytes (a local part is at most 64 octets, URL-encoded thrice that): the
+        // work per `@` stays bounded; a run cut there never starts a candidate at the cut.
+        let floor = max(0, a - 192)
         var l = a
-        while l > 0 {
+        while l > floor {
             let b = text[l - 1]
             if cls[Int(b)] & TextMatcher.clsLocal == 0 { break }
             if b >= 0x80 { nonASCII = true }
@@ -239,11 +242,12 @@ public struct TextMatcher: Sendable {
         if l > 0 && text[l - 1] == 0x40 { return }
         if l >= 3 && text[l - 1] == 0x30 && text[l - 2] == 0x34 && text[l - 3] == 0x25 { return }
         guard l < a else { return }
+        let cut = l == floor && l > 0 && cls[Int(text[l - 1])] & TextMatcher.clsLocal != 0
         let domainLength = de - ds
         var s = l
         while s < a {
             let b = text[s]
-            var candidate = s == l
+            var candidate = s == l && !cut
             if !candidate {
                 let p = text[s - 1]
                 if cls[Int(p)] & TextMatcher.clsSeparator != 0 {
