@@ -42,8 +42,11 @@ public struct RecordRules: Sendable, Equatable {
 /// An identifier type found in text logs only inside a context: the regular expression's first
 /// capture group is the identifier, compared exactly after normalising.
 public struct ContextPattern: Sendable, Equatable {
+    /// The identifier type the capture is compared as (`user_id`).
     public var type: String
+    /// The regular expression (ICU syntax) with at least one capture group (`/users/([0-9]+)`).
     public var regex: String
+    /// A pattern for `type`.
     public init(type: String, regex: String) {
         self.type = type
         self.regex = regex
