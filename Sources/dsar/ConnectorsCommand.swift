@@ -13,7 +13,7 @@ extension Dsar {
             static let configuration = CommandConfiguration(
                 commandName: "check",
                 abstract: "Validate every connector config; list each connector with its sources and their sizes.",
-                discussion: "Errors are printed as `file:line: key: what is wrong`; exit 78 when there is any.")
+                discussion: "Errors are printed as `file:line: key: what is wrong`; exit 78 when there is any. Warnings (`file:line: warning: …`, e.g. a numeric identifier type matched bare in a text log) do not change the exit status.")
 
             @OptionGroup var options: SpoolOptions
             @OptionGroup var connectorOptions: ConnectorOptions
@@ -31,6 +31,10 @@ extension Dsar {
                     if !result.problems.isEmpty { throw ConfigProblems(result.problems) }
                     let configs = result.configs
                     print("\(configs.count) connectors in \(dir): OK")
+                    // Warnings do not fail the check (exit 0): `file:line: warning: key: what`.
+                    for w in configs.flatMap(\.warnings) {
+                        FileHandle.standardError.write(Data("\(w.file):\(w.line): warning: \(w.key): \(w.message)\n".utf8))
+                    }
                     for c in configs {
                         print("\(c.name)  (\(c.type.rawValue), \((c.file as NSString).lastPathComponent))")
                         if c.type == .exec {

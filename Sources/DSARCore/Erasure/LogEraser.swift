@@ -13,8 +13,12 @@ extension LogConnector: ErasingConnector {
         let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
         let strategy = config.rules.erase
         var out: [String: [FileErasure]] = [:]
-        // Everything of the subject is searched as text on redaction, whatever the configured types.
-        let text = TextMatcher(table: batch.table, types: nil)
+        // Everything of the subject is searched as text on redaction, whatever the configured types,
+        // except types scoped to a context: of those exactly the capture is redacted.
+        let scoped = Set(config.contextPatterns.map(\.type))
+        let text = TextMatcher(table: batch.table, types: scoped.isEmpty ? nil : Set(batch.table.types).subtracting(scoped))
+        let linePatterns = LinePatterns(config)
+        var scratch: [UInt8] = []
         let placeholder = Array(config.placeholder.utf8)
         for src in config.sources() {
             try Task.checkCancellation()
@@ -53,6 +57,7 @@ extension LogConnector: ErasingConnector {
                         }
                         hits.removeAll(keepingCapacity: true)
                         text.scan(line, into: &hits)
+                        linePatterns.scan(line, table: batch.table, scratch: &scratch, into: &hits)
                         let isJSON = config.logFormat == .jsonl && line.first == UInt8(ascii: "{")
                         let inString = isJSON ? LogConnector.stringMask(line) : []
                         var newLine: [UInt8] = []

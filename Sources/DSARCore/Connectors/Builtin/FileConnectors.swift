@@ -329,6 +329,112 @@ public struct LogConnector: Connector {
     /// Types searched as text: the configured `match:` list, else every type of the batch.
     var textTypes: Set<String>? { config.textTypes.map(Set.init) }
 
+    /// The regular expressions of a text log, compiled once per file: `patterns:` (the whole match is
+    /// the identifier) and context patterns of `match:` (capture group 1 is the identifier).
+    struct LinePatterns {
+        var items: [(type: String, rx: NSRegularExpression, group: Int, literal: [UInt8])] = []
+
+        init(_ config: ConnectorConfig) {
+            for p in config.patterns {
+                if let rx = try? NSRegularExpression(pattern: p.regex) { items.append((p.type, rx, 0, LinePatterns.literalPrefix(p.regex))) }
+            }
+            for p in config.contextPatterns {
+                if let rx = try? NSRegularExpression(pattern: p.regex), rx.numberOfCaptureGroups >= 1 {
+                    items.append((p.type, rx, 1, LinePatterns.literalPrefix(p.regex)))
+                }
+            }
+        }
+
+        /// Whether two adjacent bytes are both digits or both ASCII letters.
+        @inline(__always)
+        static func sameRun(_ a: UInt8, _ b: UInt8) -> Bool {
+            func digit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+            func letter(_ c: UInt8) -> Bool { c | 0x20 >= 0x61 && c | 0x20 <= 0x7A }
+            return (digit(a) && digit(b)) || (letter(a) && letter(b))
+        }
+
+        /// Whether `needle` occurs in `line` (memchr for its first byte, then memcmp).
+        static func contains(_ line: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
+            let n = line.count
+            let m = needle.count
+            guard m > 0, n >= m, let base = line.baseAddress else { return m == 0 }
+            return needle.withUnsafeBytes { nd in
+                var i = 0
+                while i <= n - m, let hit = memchr(base + i, Int32(nd[0]), n - m + 1 - i) {
+                    let k = base.distance(to: UnsafeRawPointer(hit))
+                    if memcmp(base + k, nd.baseAddress!, m) == 0 { return true }
+                    i = k + 1
+                }
+                return false
+            }
+        }
+
+        /// Bytes every match must contain (the pattern's leading plain characters, e.g. `/users/`),
+        /// so most lines are ruled out by a byte search instead of the regex engine; empty when unsure
+        /// (an alternation, a flag, a leading metacharacter).
+        static func literalPrefix(_ regex: String) -> [UInt8] {
+            let b = Array(regex.utf8)
+            guard !b.contains(UInt8(ascii: "|")) else { return [] }
+            var out: [UInt8] = []
+            for c in b {
+                let plain = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || Array("/_=:&-@#%,;<>'\" ~".utf8).contains(c)
+                if !plain {
+                    // An optional or repeated last character is not required.
+                    if c == UInt8(ascii: "?") || c == UInt8(ascii: "*") || c == UInt8(ascii: "{") { out.removeLast(min(1, out.count)) }
+                    break
+                }
+                out.append(c)
+            }
+            return out.count >= 2 ? out : []
+        }
+
+        /// Appends the identifiers the expressions find in `line`, with the byte range of exactly the
+        /// part compared (the whole match or the capture), which is what redaction replaces.
+        func scan(_ line: UnsafeRawBufferPointer, table: IdentifierTable, scratch: inout [UInt8], into out: inout [TextMatch]) {
+            guard !items.isEmpty, line.count > 0 else { return }
+            var text: (s: String, utf8: Bool)?
+            for (type, rx, group, literal) in items {
+                guard let code = table.code(of: type) else { continue }
+                if !literal.isEmpty {
+                    if !LinePatterns.contains(line, literal) { continue }
+                }
+                // Valid UTF-8 is searched as Unicode text; anything else byte for byte (Latin-1), so
+                // offsets always map back to bytes.
+                if text == nil {
+                    let bytes = Array(line)
+                    if let u = String(validating: bytes, as: UTF8.self) {
+                        text = (u, true)
+                    } else {
+                        text = (String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) })), false)
+                    }
+                }
+                let (s, utf8) = text!
+                let whole = NSRange(s.startIndex..., in: s)
+                for m in rx.matches(in: s, range: whole) {
+                    let nr = m.range(at: group)
+                    guard nr.location != NSNotFound, let r = Range(nr, in: s) else { continue }
+                    let lo: Int
+                    let hi: Int
+                    if utf8 {
+                        lo = s.utf8.distance(from: s.startIndex, to: r.lowerBound)
+                        hi = lo + s.utf8.distance(from: r.lowerBound, to: r.upperBound)
+                    } else {
+                        lo = s.unicodeScalars.distance(from: s.startIndex, to: r.lowerBound)
+                        hi = lo + s.unicodeScalars.distance(from: r.lowerBound, to: r.upperBound)
+                    }
+                    guard lo < hi, hi <= line.count else { continue }
+                    // Never a piece of a longer number or word: `LC-[0-9]{6}` is not in `LC-1234567`.
+                    if lo > 0 && LinePatterns.sameRun(line[lo - 1], line[lo]) { continue }
+                    if hi < line.count && LinePatterns.sameRun(line[hi - 1], line[hi]) { continue }
+                    let entries = table.matchField(type: type, UnsafeRawBufferPointer(rebasing: line[lo..<hi]), scratch: &scratch)
+                    for e in entries where table.entryType(e) == code && !out.contains(where: { $0.entry == e && $0.range == lo..<hi }) {
+                        out.append(TextMatch(entry: e, range: lo..<hi))
+                    }
+                }
+            }
+        }
+    }
+
     public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
         try await scan(batch, logger: logger, onlySource: nil)
     }
@@ -375,9 +481,13 @@ public struct LogConnector: Connector {
     /// Reads one file for the whole batch.
     func scanSource(_ src: String, _ batch: ScanBatch) throws -> (FindingsCollector, Int64) {
         var collector = FindingsCollector(batch: batch)
-        let textTypesForPlain: Set<String>? = config.logFormat == .jsonl ? (textTypes ?? Set(config.rules.match.map(\.type))) : textTypes
+        var textTypesForPlain: Set<String>? = config.logFormat == .jsonl ? (textTypes ?? Set(config.rules.match.map(\.type))) : textTypes
+        // A type scoped to a context is never matched bare.
+        if !config.contextPatterns.isEmpty {
+            textTypesForPlain = (textTypesForPlain ?? Set(batch.table.types)).subtracting(config.contextPatterns.map(\.type))
+        }
         let text = TextMatcher(table: batch.table, types: textTypesForPlain)
-        let regexes = config.patterns.compactMap { p in (try? NSRegularExpression(pattern: p.regex)).map { (p.type, $0) } }
+        let linePatterns = LinePatterns(config)
         var hits: [TextMatch] = []
         var scratch: [UInt8] = []
         // JSON lines: a validating pass without building the object rules out most lines cheaply.
@@ -424,20 +534,10 @@ public struct LogConnector: Connector {
                 } else {
                     hits.removeAll(keepingCapacity: true)
                     text.scan(line, into: &hits)
+                    linePatterns.scan(line, table: batch.table, scratch: &scratch, into: &hits)
                     for m in hits {
                         let h = batch.table.hit(m.entry)
                         for j in h.jobs where !(jobs[j] ?? []).contains(h.identifier.type) { jobs[j, default: []].append(h.identifier.type) }
-                    }
-                    if !regexes.isEmpty {
-                        let s = String(decoding: line, as: UTF8.self)
-                        for (type, rx) in regexes {
-                            for m in rx.matches(in: s, range: NSRange(s.startIndex..., in: s)) {
-                                guard let r = Range(m.range, in: s) else { continue }
-                                let token = Array(s[r].utf8)
-                                let entries = token.withUnsafeBytes { batch.table.matchField(type: type, $0, scratch: &scratch) }
-                                for e in entries { for j in batch.table.hit(e).jobs { jobs[j, default: []].append(type) } }
-                            }
-                        }
                     }
                     if jobs.isEmpty { return }
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// Reads every connector config in a directory, reporting all problems as `file:line: key: what`.
 public enum ConnectorCatalog {
@@ -151,16 +152,7 @@ public enum ConnectorCatalog {
             if let f = y.string("format") {
                 if let v = ConnectorConfig.LogFormat(rawValue: f) { c.logFormat = v } else { y.problem("format", "expected text or jsonl") }
             }
-            if let types = y.strings("match") {
-                for t in types {
-                    if !IdentifierNormalizer.isValidTypeName(t) {
-                        y.problem("match", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
-                    } else if let why = y.unknownType(t) {
-                        y.problem("match", why)
-                    }
-                }
-                c.textTypes = types
-            }
+            logMatch(y, &c)
             if let f = y.map("fields") {
                 f.knownTypes = y.knownTypes
                 c.rules.match = fieldRules(f)
@@ -184,6 +176,7 @@ public enum ConnectorCatalog {
                     c.patterns.append((k, rx))
                 }
             }
+            numericWarnings(y, &c)
             if let e = y.string("erase") {
                 switch EraseStrategy(rawValue: e) {
                 case .redact?, .dropLine?, .retain?: c.rules.erase = EraseStrategy(rawValue: e)!
@@ -225,6 +218,80 @@ public enum ConnectorCatalog {
         }
         y.rejectUnknownKeys(allowed: allowed)
         return (y.problems.isEmpty ? c : nil, y.problems)
+    }
+
+    /// A log's `match:` list: type names matched as bare tokens, or `{ type: …, pattern: '…(…)…' }`
+    /// to find a type only in a context (capture group 1 is the identifier; then never bare).
+    static func logMatch(_ y: YAMLMap, _ c: inout ConnectorConfig) {
+        guard let n = y.node("match") else { return }
+        let expected = "expected a list of identifier types, each a name (email, user_id, phone, ip or a custom name) or { type: user_id, pattern: '/users/([0-9]+)' }"
+        var items: [Node] = []
+        if n.scalar != nil {
+            items = [n]
+        } else if let seq = n.sequence {
+            items = Array(seq)
+        } else {
+            y.problem("match", expected)
+            return
+        }
+        var bare: [String] = []
+        for (k, item) in items.enumerated() {
+            if item.scalar != nil, let t = item.string {
+                if !IdentifierNormalizer.isValidTypeName(t) {
+                    y.problem("match", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
+                } else if let why = y.unknownType(t) {
+                    y.problem("match", why)
+                }
+                bare.append(t)
+            } else if let m = YAMLMap.from(item, file: y.file, path: "match[\(k)]", sink: y.sink) {
+                let t = m.string("type", required: true)
+                let rx = m.string("pattern", required: true)
+                m.rejectUnknownKeys(allowed: ["type", "pattern"])
+                guard let t, let rx else { continue }
+                if !IdentifierNormalizer.isValidTypeName(t) {
+                    m.problem("type", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
+                    continue
+                } else if let why = y.unknownType(t) {
+                    m.problem("type", why)
+                    continue
+                }
+                do {
+                    let compiled = try NSRegularExpression(pattern: rx)
+                    if compiled.numberOfCaptureGroups == 0 {
+                        m.problem("pattern", "has no capture group: put the identifier in parentheses, e.g. '/users/([0-9]+)' (group 1 is compared)")
+                        continue
+                    }
+                } catch {
+                    m.problem("pattern", "is not a valid regular expression (ICU syntax)")
+                    continue
+                }
+                c.contextPatterns.append(ContextPattern(type: t, regex: rx))
+            } else {
+                y.problem("match", "item \(k + 1): " + expected)
+            }
+        }
+        let scoped = Set(c.contextPatterns.map(\.type))
+        c.textTypes = bare.filter { !scoped.contains($0) }
+    }
+
+    /// Warns (does not fail) when a numeric identifier type is matched as a bare token in text: a
+    /// number in a log is usually a byte count, a port or a duration, not user 1042.
+    static func numericWarnings(_ y: YAMLMap, _ c: inout ConnectorConfig) {
+        func isNumeric(_ t: String) -> Bool { t == "user_id" || t.hasSuffix("_id") }
+        let advice = "scope it to a context, e.g. match: [ email, { type: user_id, pattern: '/users/([0-9]+)' } ]"
+        if let types = c.textTypes {
+            for t in types where isNumeric(t) {
+                c.warnings.append(
+                    ConfigProblem(
+                        file: y.file, line: y.line(of: "match"), key: "match",
+                        message: "\(t) is matched as a bare number anywhere in a line (a byte count or a port can equal a user id); \(advice)"))
+            }
+        } else if c.logFormat == .text {
+            c.warnings.append(
+                ConfigProblem(
+                    file: y.file, line: y.line(of: "type"), key: "match",
+                    message: "no `match:` list, so every type of a request is searched as a bare token, user_id and other *_id numbers too (a byte count or a port can equal a user id); list the types and \(advice)"))
+        }
     }
 
     static func isSafeName(_ s: String) -> Bool {

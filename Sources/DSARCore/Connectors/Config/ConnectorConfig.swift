@@ -39,6 +39,20 @@ public struct RecordRules: Sendable, Equatable {
     public var reason: String?
 }
 
+/// An identifier type found in text logs only inside a context: the regular expression's first
+/// capture group is the identifier, compared exactly after normalising.
+public struct ContextPattern: Sendable, Equatable {
+    /// The identifier type the capture is compared as (`user_id`).
+    public var type: String
+    /// The regular expression (ICU syntax) with at least one capture group (`/users/([0-9]+)`).
+    public var regex: String
+    /// A pattern for `type`.
+    public init(type: String, regex: String) {
+        self.type = type
+        self.regex = regex
+    }
+}
+
 /// One connector's configuration (one YAML file in `connectors/`).
 public struct ConnectorConfig: Sendable {
     public var name: String
@@ -71,6 +85,11 @@ public struct ConnectorConfig: Sendable {
     public var textTypes: [String]?
     /// Custom identifier types found by a regular expression in text logs.
     public var patterns: [(type: String, regex: String)] = []
+    /// Identifier types scoped to a context in text logs (`match: [ { type: user_id, pattern: '/users/([0-9]+)' } ]`):
+    /// only capture group 1 is compared, and the type is not matched as a bare token.
+    public var contextPatterns: [ContextPattern] = []
+    /// Things that work but are likely wrong (a numeric type matched bare in text), as `file:line`.
+    public var warnings: [ConfigProblem] = []
     // exec
     public var command: [String] = []
     public var environment: [String: String] = [:]

@@ -21,6 +21,9 @@ public final class IdentifierTable: @unchecked Sendable {
         var type: Int32
         var jobsStart: Int32
         var jobsCount: Int32
+        /// The identifier's own value in the pool (differs from start/length for an alias spelling).
+        var idStart: Int32
+        var idLength: Int32
     }
 
     /// A hit: the identifier and the batch indexes of the jobs that asked for it.
@@ -39,23 +42,34 @@ public final class IdentifierTable: @unchecked Sendable {
         for id in byKey.keys.sorted() where !typeList.contains(id.type) { typeList.append(id.type) }
         types = typeList
         kinds = typeList.map(IdentifierKind.init(type:))
+        // An internationalised e-mail is also found under its other spellings (xn-- / Unicode):
+        // alias entries that report the identifier as requested.
+        let sorted = byKey.sorted(by: { $0.key < $1.key })
+        let allForms = sorted.map { $0.key.type == "email" ? IDNA.emailForms($0.key.value) : [$0.key.value] }
+        let formCount = allForms.reduce(0) { $0 + $1.count }
         var cap = 16
-        while cap < byKey.count * 2 { cap <<= 1 }
+        while cap < formCount * 2 { cap <<= 1 }
         slots = [Int32](repeating: -1, count: cap)
         mask = cap - 1
-        for (id, jobList) in byKey.sorted(by: { $0.key < $1.key }) {
-            let bytes = Array(id.value.utf8)
-            let h = IdentifierTable.hash(bytes)
-            let e = Entry(
-                hash: h, start: Int32(pool.count), length: Int32(bytes.count), type: Int32(typeList.firstIndex(of: id.type)!),
-                jobsStart: Int32(jobsFlat.count), jobsCount: Int32(jobList.count))
-            pool += bytes
+        for ((id, jobList), forms) in zip(sorted, allForms) {
+            let type = Int32(typeList.firstIndex(of: id.type)!)
+            let jobsStart = Int32(jobsFlat.count)
             jobsFlat += jobList
-            var slot = Int(truncatingIfNeeded: h) & mask
-            while slots[slot] >= 0 { slot = (slot + 1) & mask }
-            slots[slot] = Int32(entries.count)
-            entries.append(e)
-            if bytes.count < 576 { lengthBits[bytes.count >> 6] |= 1 << UInt64(bytes.count & 63) }
+            let idStart = Int32(pool.count)
+            let idLength = Int32(id.value.utf8.count)
+            for form in forms {
+                let bytes = Array(form.utf8)
+                let h = IdentifierTable.hash(bytes)
+                let e = Entry(
+                    hash: h, start: Int32(pool.count), length: Int32(bytes.count), type: type,
+                    jobsStart: jobsStart, jobsCount: Int32(jobList.count), idStart: idStart, idLength: idLength)
+                pool += bytes
+                var slot = Int(truncatingIfNeeded: h) & mask
+                while slots[slot] >= 0 { slot = (slot + 1) & mask }
+                slots[slot] = Int32(entries.count)
+                entries.append(e)
+                if bytes.count < 576 { lengthBits[bytes.count >> 6] |= 1 << UInt64(bytes.count & 63) }
+            }
         }
     }
 
@@ -108,7 +122,7 @@ public final class IdentifierTable: @unchecked Sendable {
     /// The identifier and jobs of an entry.
     public func hit(_ entryIndex: Int) -> Hit {
         let e = entries[entryIndex]
-        let value = String(decoding: pool[Int(e.start)..<Int(e.start + e.length)], as: UTF8.self)
+        let value = String(decoding: pool[Int(e.idStart)..<Int(e.idStart + e.idLength)], as: UTF8.self)
         let jobs = jobsFlat[Int(e.jobsStart)..<Int(e.jobsStart + e.jobsCount)].map(Int.init)
         return Hit(identifier: Identifier(type: types[Int(e.type)], value: value), jobs: jobs)
     }

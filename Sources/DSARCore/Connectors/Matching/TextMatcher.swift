@@ -11,7 +11,18 @@ public struct TextMatch: Sendable, Equatable {
 
 /// Finds identifiers in free text (log lines, `text:` columns) on token boundaries:
 /// `alice@example.com` never matches `malice@example.com` or `alice@example.com.evil.org`, and
-/// `1042` never matches `10420` or `21042`. Emails match case-insensitively and URL-encoded.
+/// `1042` never matches `10420` or `21042`. Emails match case-insensitively, URL-encoded and with an
+/// internationalised domain in either spelling (UTF-8 or `xn--`).
+///
+/// Tokens (user ids, IPs, custom types) are runs of letters, digits, `. _ % + - @ :` and non-ASCII
+/// bytes. E-mail addresses are found around each `@` (or `%40`) instead: the domain extends right
+/// over letters, digits, `-`, `.` and non-ASCII (trailing `.`/`-` and non-ASCII punctuation are not
+/// part of it) and must not be followed by `@`, `_` or a `%XX` that decodes to a domain byte or `@`;
+/// the local part extends left over RFC 5322 atext (letters, digits, ``! # $ % & ' * + - / = ? ^ _ ` { | } ~``,
+/// `.`, and non-ASCII), and every start inside that run is tried that begins the run or follows a
+/// separator — atext punctuation other than `. - _ +` (so `email=`, `?u=`, `/u/`, `'…'` and `|` work), `..`,
+/// a `%XX` that decodes to a separator or a non-atext byte, or non-ASCII punctuation (`“…”`). The
+/// candidate is compared exactly with the normalised requested value.
 public struct TextMatcher: Sendable {
     let table: IdentifierTable
     /// Type codes to look for (nil: every type in the table).
@@ -29,6 +40,24 @@ public struct TextMatcher: Sendable {
         if c >= 0x80 { return true }
         if (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) { return true }
         return [UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), UInt8(ascii: ":")].contains(c)
+    }
+
+    static let clsToken: UInt8 = 1
+    static let clsLocal: UInt8 = 2
+    static let clsSeparator: UInt8 = 4
+    static let clsDomain: UInt8 = 8
+
+    /// Byte classes for the scan: token, e-mail local part (atext, `.`, non-ASCII), separator inside
+    /// a local-part run (atext punctuation except `. - _ +`), domain (letters, digits, `-`, `.`, non-ASCII).
+    static let byteClass: [UInt8] = (0..<256).map { b in
+        let c = UInt8(b)
+        var k: UInt8 = tokenByte[b] ? clsToken : 0
+        let alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+        let punct = Array("!#$%&'*/=?^`{|}~".utf8)
+        if alnum || c >= 0x80 || c == 0x2E || c == 0x2D || c == 0x5F || c == 0x2B || punct.contains(c) { k |= clsLocal }
+        if punct.contains(c) && c != 0x25 { k |= clsSeparator }
+        if alnum || c >= 0x80 || c == 0x2E || c == 0x2D { k |= clsDomain }
+        return k
     }
 
     /// A matcher for `types` (nil: all types of the batch).
@@ -56,18 +85,27 @@ public struct TextMatcher: Sendable {
         let n = text.count
         var i = 0
         var scratch: [UInt8] = []
-        TextMatcher.tokenByte.withUnsafeBufferPointer { tok in
+        let emails = wantEmail
+        TextMatcher.byteClass.withUnsafeBufferPointer { cls in
             while i < n {
-                while i < n && !tok[Int(text[i])] { i += 1 }
+                while i < n && cls[Int(text[i])] & 1 == 0 { i += 1 }
                 let start = i
                 var special = false
                 while i < n {
                     let b = text[i]
-                    if !tok[Int(b)] { break }
-                    if b == 0x40 || b == 0x25 || b == 0x3A { special = true }
+                    if cls[Int(b)] & 1 == 0 { break }
+                    if b == 0x40 {
+                        if emails { email(text, at: i, width: 1, cls, scratch: &scratch, into: &out) }
+                    } else if b == 0x25 {
+                        if emails && i + 2 < n && text[i + 1] == 0x34 && text[i + 2] == 0x30 {
+                            email(text, at: i, width: 3, cls, scratch: &scratch, into: &out)
+                        }
+                    } else if b == 0x3A {
+                        special = true
+                    }
                     i += 1
                 }
-                if start < i { token(text, start, i, special: special, scratch: &scratch, into: &out) }
+                if start < i { token(text, start, i, special: special, into: &out) }
             }
         }
         if wantPhone { phones(text, into: &out) }
@@ -78,9 +116,7 @@ public struct TextMatcher: Sendable {
         if !out.contains(where: { $0.entry == entry && $0.range == r }) { out.append(TextMatch(entry: entry, range: r)) }
     }
 
-    func token(
-        _ text: UnsafeRawBufferPointer, _ s0: Int, _ e0: Int, special: Bool, scratch: inout [UInt8], into out: inout [TextMatch]
-    ) {
+    func token(_ text: UnsafeRawBufferPointer, _ s0: Int, _ e0: Int, special: Bool, into out: inout [TextMatch]) {
         var s = s0
         var e = e0
         // Sentence punctuation around a token is not part of it: "id 1042." / "(user:1042)".
@@ -89,14 +125,13 @@ public struct TextMatcher: Sendable {
         guard s < e else { return }
         plain(text, s, e, into: &out)
         guard special else { return }
-        // Split on ':' for "mailto:x@y", "uid:1042"; IPv6 is tried whole.
+        // Split on ':' for "uid:1042"; IPv6 is tried whole.
         var segStart = s
         var sawColon = false
         for k in s...e {
             if k == e || text[k] == 0x3A {
                 if k < e { sawColon = true }
                 if sawColon && segStart < k { plain(text, segStart, k, into: &out) }
-                if sawColon || k == e { emailCandidate(text, segStart, k, scratch: &scratch, into: &out) }
                 segStart = k + 1
             }
         }
@@ -121,28 +156,153 @@ public struct TextMatcher: Sendable {
         }
     }
 
-    /// An e-mail address, lower-cased, with `%40` decoded to `@`.
-    func emailCandidate(_ text: UnsafeRawBufferPointer, _ s: Int, _ e: Int, scratch: inout [UInt8], into out: inout [TextMatch]) {
-        guard wantEmail, let emailCode, e > s else { return }
-        scratch.removeAll(keepingCapacity: true)
-        var k = s
-        var at = 0
-        while k < e {
-            var b = text[k]
-            if b == 0x25 && k + 2 < e && text[k + 1] == 0x34 && text[k + 2] == 0x30 {
-                scratch.append(0x40)
-                at += 1
-                k += 3
-                continue
-            }
-            if b == 0x40 { at += 1 }
-            if b >= 0x41 && b <= 0x5A { b += 0x20 }
-            scratch.append(b)
-            k += 1
+    @inline(__always)
+    static func hexValue(_ b: UInt8) -> UInt8? {
+        switch b {
+        case 0x30...0x39: b - 0x30
+        case 0x41...0x46: b - 0x41 + 10
+        case 0x61...0x66: b - 0x61 + 10
+        default: nil
         }
-        guard at == 1 else { return }
-        while let last = scratch.last, last == 0x2E { scratch.removeLast() }
-        scratch.withUnsafeBytes { p in table.lookup(p, type: emailCode) { emit($0, s..<e, &out) } }
+    }
+
+    /// The byte a `%XX` at `k` stands for.
+    @inline(__always)
+    static func percentDecoded(_ text: UnsafeRawBufferPointer, _ k: Int, limit: Int) -> UInt8? {
+        guard k + 2 < limit, text[k] == 0x25, let h = hexValue(text[k + 1]), let l = hexValue(text[k + 2]) else { return nil }
+        return h << 4 | l
+    }
+
+    /// The Unicode scalar whose UTF-8 encoding ends at byte `end - 1` (not before `floor`), and its length.
+    static func scalar(endingAt end: Int, _ text: UnsafeRawBufferPointer, floor: Int) -> (Unicode.Scalar, Int)? {
+        var k = end - 1
+        while k > floor && k > end - 4 && text[k] & 0xC0 == 0x80 { k -= 1 }
+        guard k >= floor else { return nil }
+        let bytes = UnsafeRawBufferPointer(rebasing: text[k..<end])
+        let str = String(decoding: bytes, as: UTF8.self)
+        guard str.unicodeScalars.count == 1, let s = str.unicodeScalars.first, s.value != 0xFFFD else { return nil }
+        return (s, end - k)
+    }
+
+    /// Non-ASCII punctuation or symbols (curly quotes, guillemets, `。`) end a local part or a domain.
+    static func isBoundaryScalar(_ s: Unicode.Scalar) -> Bool {
+        !(s.properties.isAlphabetic || s.properties.numericType != nil || s.properties.generalCategory == .nonspacingMark
+            || s.properties.generalCategory == .spacingMark)
+    }
+
+    /// E-mail candidates around the `@` (`width` 1) or `%40` (`width` 3) at `a`.
+    func email(
+        _ text: UnsafeRawBufferPointer, at a: Int, width w: Int, _ cls: UnsafeBufferPointer<UInt8>, scratch: inout [UInt8],
+        into out: inout [TextMatch]
+    ) {
+        guard let emailCode else { return }
+        let n = text.count
+        // Domain: right over domain bytes; what follows must not continue an address.
+        let ds = a + w
+        var d = ds
+        var nonASCII = false
+        while d < n {
+            let b = text[d]
+            if cls[Int(b)] & TextMatcher.clsDomain == 0 { break }
+            if b >= 0x80 { nonASCII = true }
+            d += 1
+        }
+        if d < n {
+            let b = text[d]
+            if b == 0x40 || b == 0x5F { return }
+            if b == 0x25, let c = TextMatcher.percentDecoded(text, d, limit: n), c == 0x40 || c == 0x5F || cls[Int(c)] & TextMatcher.clsDomain != 0 {
+                return
+            }
+        }
+        var de = d
+        while de > ds {
+            let b = text[de - 1]
+            if b == 0x2E || b == 0x2D {
+                de -= 1
+            } else if nonASCII && b >= 0x80, let sc = TextMatcher.scalar(endingAt: de, text, floor: ds), TextMatcher.isBoundaryScalar(sc.0) {
+                de -= sc.1
+            } else {
+                break
+            }
+        }
+        guard de > ds else { return }
+        // Local part: left over atext, stopping at another `%40`; a run right after an address's
+        // `@` is a domain, not a local part.
+        // At most 3 × 64 bytes (a local part is at most 64 octets, URL-encoded thrice that): the
+        // work per `@` stays bounded; a run cut there never starts a candidate at the cut.
+        let floor = max(0, a - 192)
+        var l = a
+        while l > floor {
+            let b = text[l - 1]
+            if cls[Int(b)] & TextMatcher.clsLocal == 0 { break }
+            if b >= 0x80 { nonASCII = true }
+            if b == 0x30 && l >= 3 && text[l - 2] == 0x34 && text[l - 3] == 0x25 { break }
+            l -= 1
+        }
+        if l > 0 && text[l - 1] == 0x40 { return }
+        if l >= 3 && text[l - 1] == 0x30 && text[l - 2] == 0x34 && text[l - 3] == 0x25 { return }
+        guard l < a else { return }
+        let cut = l == floor && l > 0 && cls[Int(text[l - 1])] & TextMatcher.clsLocal != 0
+        let domainLength = de - ds
+        var s = l
+        while s < a {
+            let b = text[s]
+            var candidate = s == l && !cut
+            if !candidate {
+                let p = text[s - 1]
+                if cls[Int(p)] & TextMatcher.clsSeparator != 0 {
+                    candidate = true
+                } else if p == 0x2E && s - 2 >= l && text[s - 2] == 0x2E {
+                    candidate = true  // after "..": no dot-atom has two dots in a row ("see...alice@x.org")
+                } else if s - 3 >= l, let c = TextMatcher.percentDecoded(text, s - 3, limit: a),
+                    cls[Int(c)] & TextMatcher.clsSeparator != 0 || cls[Int(c)] & TextMatcher.clsLocal == 0
+                {
+                    candidate = true
+                } else if p >= 0x80 && b & 0xC0 != 0x80, let sc = TextMatcher.scalar(endingAt: s, text, floor: l),
+                    TextMatcher.isBoundaryScalar(sc.0)
+                {
+                    candidate = true
+                }
+            }
+            if candidate && b != 0x2E && (w == 3 || nonASCII || table.lengthPresent(a - s + 1 + domainLength)) {
+                emailCandidate(text, s, a, w, de, emailCode, scratch: &scratch, into: &out)
+            }
+            s += 1
+        }
+    }
+
+    /// Looks up the address `text[s..<a] @ text[a+w..<de]`, lower-cased (`%XX` decoded in a
+    /// URL-encoded one; non-ASCII lower-cased and composed, NFC).
+    func emailCandidate(
+        _ text: UnsafeRawBufferPointer, _ s: Int, _ a: Int, _ w: Int, _ de: Int, _ emailCode: Int, scratch: inout [UInt8],
+        into out: inout [TextMatch]
+    ) {
+        scratch.removeAll(keepingCapacity: true)
+        var ascii = true
+        var k = s
+        while k < a {
+            var b = text[k]
+            if w == 3, b == 0x25, let c = TextMatcher.percentDecoded(text, k, limit: a) {
+                b = c
+                k += 3
+            } else {
+                k += 1
+            }
+            if b >= 0x80 { ascii = false } else if b >= 0x41 && b <= 0x5A { b += 0x20 }
+            scratch.append(b)
+        }
+        scratch.append(0x40)
+        for k in (a + w)..<de {
+            var b = text[k]
+            if b >= 0x80 { ascii = false } else if b >= 0x41 && b <= 0x5A { b += 0x20 }
+            scratch.append(b)
+        }
+        if !ascii {
+            let str = String(decoding: scratch, as: UTF8.self).precomposedStringWithCanonicalMapping.lowercased()
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(contentsOf: str.utf8)
+        }
+        scratch.withUnsafeBytes { p in table.lookup(p, type: emailCode) { emit($0, s..<de, &out) } }
     }
 
     /// Phone numbers written with separators: "+44 20 7946 0000", "(020) 7946-0000".
