@@ -156,7 +156,7 @@ final class RecallE2ETests: XCTestCase {
             patterns: { loyalty_card: 'LC-[0-9]{6}' }
 
             """)
-        try s.initialize()
+        try s.initialize(extraConfig: "identifier_types: [ loyalty_card ]\n")
         let check = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(check.status, 0, check.stderr)
         XCTAssertFalse(check.stderr.contains("warning"), check.stderr)

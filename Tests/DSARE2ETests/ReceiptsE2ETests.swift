@@ -169,12 +169,13 @@ final class ReceiptsE2ETests: XCTestCase {
             XCTAssertEqual(check.status, 78, check.stdout)
             for e in c.expect { XCTAssertTrue(check.stderr.contains(e), "\(c): \(check.stderr)") }
             XCTAssertTrue(check.stderr.contains("news.yaml:"), check.stderr)
-            // dsar run makes the same check before claiming anything.
+            // dsar run makes the same check before claiming anything, for an export as for a delete.
             try s.drop("d.json", #"{"action": "delete", "email": "alice@example.com"}"#)
+            try s.drop("e.json", #"{"action": "export", "email": "alice@example.com"}"#)
             let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
             XCTAssertEqual(r.status, 78, r.stderr)
             for e in c.expect { XCTAssertTrue(r.stderr.contains(e), r.stderr) }
-            XCTAssertEqual(s.list("inbox"), ["d.json"])
+            XCTAssertEqual(s.list("inbox").sorted(), ["d.json", "e.json"])
             XCTAssertEqual(s.recordNames(), [])
             XCTAssertEqual(try String(contentsOfFile: dir + "/data/news.csv", encoding: .utf8), goodCSV)
         }
