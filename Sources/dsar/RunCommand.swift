@@ -96,7 +96,10 @@ extension Dsar {
                     logger: logger)
                 let p = session.processor
                 intake.apply(to: p, logFormat: options.logFormat)
-                _ = try p.recover()
+                let recovery = try p.recover()
+                for id in recovery.setAside {
+                    print("  \(id)  set aside as FAILED: runs died while it was running \(session.config.maxCrashes) times (see dsar status \(id))")
+                }
                 let first = Date()
                 var report = try p.intake(now: first)
                 if !report.waiting.isEmpty {
@@ -127,7 +130,7 @@ extension Dsar {
                 if let head = try await session.journal.checkpointAndWitness() {
                     print("journal: signed checkpoint at seq \(head.seq)")
                 }
-                if finished.contains(where: { $0.status == .failed || $0.status == .partial }) { return 1 }
+                if !recovery.setAside.isEmpty || finished.contains(where: { $0.status == .failed || $0.status == .partial }) { return 1 }
                 if !report.rejected.isEmpty { return 2 }
                 return 0
             }

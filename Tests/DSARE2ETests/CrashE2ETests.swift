@@ -116,6 +116,39 @@ final class CrashE2ETests: XCTestCase {
         XCTAssertEqual(problems.filter { $0.contains("temp file left behind") }, [], "stale temp files survive recovery")
     }
 
+    /// A job in hand every time a run dies (here: a SIGKILL at the same point, three runs in a row)
+    /// is set aside as FAILED at the next start, with its request kept in failed/, so it cannot stop
+    /// every run; a job that arrives later runs normally, and `dsar retry` gives the poison job a
+    /// fresh start.
+    func testAJobThatCrashedThreeRunsIsSetAsideAsFailed() throws {
+        let s = try TempSpool()
+        try s.initialize()
+        try s.drop("poison.json", requestJSON("POISON", user: "7001"))
+        for k in 1...3 {
+            let r = try s.dsar(["run", "--settle", "0"], env: ["DSAR_CRASH_AT": "job.scanned"], timeout: 60)
+            XCTAssertTrue(r.signaled && r.status == SIGKILL, "run \(k) should die at the crash point: \(r.status) \(r.stderr.suffix(300))")
+        }
+        XCTAssertEqual(try s.record(requestID: "POISON")?.status, .running)
+        XCTAssertEqual(try s.record(requestID: "POISON")?.crashes, 2, "two recoveries so far")
+        try s.drop("innocent.json", requestJSON("INNOCENT", user: "7002"))
+        let r = try s.dsar(["run", "--settle", "0"], timeout: 60)
+        XCTAssertEqual(r.status, 1, "a job FAILED: \(r.stderr.suffix(500))")
+        let poison = try XCTUnwrap(try s.record(requestID: "POISON"))
+        XCTAssertEqual(poison.status, .failed)
+        XCTAssertEqual(poison.crashes, 3)
+        XCTAssertTrue((poison.error ?? "").contains("3 times (max_crashes: 3)"), poison.error ?? "")
+        XCTAssertEqual(try s.record(requestID: "INNOCENT")?.status, .completed)
+        XCTAssertTrue(s.list("failed").contains("\(poison.jobID).json"), "the request is kept")
+        let events = try s.dsar(["events", poison.jobID, "--json"])
+        XCTAssertTrue(events.stdout.contains("\"crashes\":3") || events.stdout.contains("\"crashes\": 3"), events.stdout)
+        XCTAssertEqual(try s.dsar(["audit", "verify"]).status, 0)
+        // Fixed (no more crash point): a retry runs it to the end.
+        XCTAssertEqual(try s.dsar(["retry", poison.jobID]).status, 0)
+        XCTAssertEqual(try s.dsar(["run", "--settle", "0"]).status, 0)
+        XCTAssertEqual(try s.record(requestID: "POISON")?.status, .completed)
+        XCTAssertNil(try s.record(requestID: "POISON")?.crashes)
+    }
+
     final class Counter: @unchecked Sendable {
         private let lock = NSLock()
         private var n = 0
@@ -127,7 +160,8 @@ final class CrashE2ETests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         var problems: [String] = []
         let spool = try TempSpool()
-        try spool.initialize()
+        // Killed on purpose up to 3 times per job: more than the default max_crashes allows.
+        try spool.initialize(extraConfig: "max_crashes: 10\n")
         let ids = try dropRequests(spool, prefix: "K\(round)", count: 200)
         var log: [String] = []
         for _ in 1...3 {

@@ -36,6 +36,8 @@ public struct SpoolConfig: Sendable {
     public var requestSigners: String?
     /// Commands run when a job ends or becomes overdue (`notify:`).
     public var notifiers: [NotifierConfig] = []
+    /// A job found RUNNING after this many interrupted runs is set aside as FAILED (a poison job).
+    public var maxCrashes = 3
     /// Custom identifier types (besides email, user_id, phone, ip) that requests and connectors may use.
     public var identifierTypes: [String] = []
 
@@ -51,7 +53,7 @@ public struct SpoolConfig: Sendable {
         "max_request_bytes", "settle_seconds", "reject_after_seconds", "default_regulation", "inbox_group",
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
         "outbox_retention_days", "require_signed_requests", "request_signers", "notify", "max_batch_jobs",
-        "identifier_types",
+        "identifier_types", "max_crashes",
         "witness", "witness_timeout_seconds",
     ]
 
@@ -91,6 +93,7 @@ public struct SpoolConfig: Sendable {
         if let v = y.bool("require_signed_requests") { c.requireSignedRequests = v }
         if let v = y.string("request_signers") { c.requestSigners = resolve(v) }
         c.notifiers = NotifierConfig.parse(y)
+        if let v = y.int("max_crashes", range: 1...100) { c.maxCrashes = v }
         if let types = y.strings("identifier_types") {
             for t in types where !IdentifierNormalizer.isValidTypeName(t) {
                 y.problem("identifier_types", "\"\(t)\" is not an identifier type name; use lower-case letters, digits and '_' (e.g. loyalty_card)")
@@ -123,6 +126,7 @@ public struct SpoolConfig: Sendable {
         # outbox_group: dsar-sftp         # group owning published outbox entries (files 0640)
         # outbox_retention_days: 30       # dsar run removes older outbox entries
         # identifier_types: [ loyalty_card ]   # custom identifier types besides email, user_id, phone, ip
+        # max_crashes: 3                  # a job RUNNING when this many runs died is set aside as FAILED
         # notify:                         # run when a job ends or becomes overdue; JSON summary on stdin
         #   - name: privacy-mail
         #     on: [completed, failed, partial, overdue]

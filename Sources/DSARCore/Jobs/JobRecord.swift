@@ -82,6 +82,9 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var outbox: String?
     public var error: String?
     public var attempts = 0
+    /// How many times a run stopped (crash, kill) while this job was RUNNING; at `max_crashes`
+    /// the job is set aside as FAILED so that it cannot stop every run.
+    public var crashes: Int?
     /// Notification events already queued that must not repeat (e.g. `overdue`).
     public var notified: [String]?
     public var history: [Event] = []
@@ -98,7 +101,7 @@ public struct JobRecord: Sendable, Codable, Equatable {
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case initialDeadline = "initial_deadline"
-        case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, notified, history
+        case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, crashes, notified, history
     }
 
     /// Adds a history line stamped now.

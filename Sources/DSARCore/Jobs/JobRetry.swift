@@ -71,6 +71,7 @@ public enum JobRetry {
             r.finishedAt = nil
             r.outbox = nil
             r.connectors = []
+            r.crashes = nil
             r.note(
                 "retried",
                 "after \(was.rawValue); attempt \(r.attempts + 1) runs at the next `dsar run`" + (withdrawn ? "; the previous outbox entry was withdrawn" : ""),

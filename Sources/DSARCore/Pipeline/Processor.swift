@@ -58,10 +58,12 @@ public final class Processor {
     /// What crash recovery found and fixed.
     public struct RecoveryReport: Sendable {
         public var requeued: [String] = []
+        /// Jobs set aside as FAILED after `max_crashes` interrupted runs.
+        public var setAside: [String] = []
         public var recreated: [String] = []
         public var removedWork: Int = 0
         public var completedCleanup: [String] = []
-        public var isEmpty: Bool { requeued.isEmpty && recreated.isEmpty && removedWork == 0 && completedCleanup.isEmpty }
+        public var isEmpty: Bool { requeued.isEmpty && setAside.isEmpty && recreated.isEmpty && removedWork == 0 && completedCleanup.isEmpty }
     }
 
     public init(
@@ -133,12 +135,32 @@ public final class Processor {
                 case .pending:
                     continue
                 case .running:
+                    let crashes = (rec.crashes ?? 0) + 1
+                    if crashes >= config.maxCrashes {
+                        // A job that was in hand every time a run died may be what kills it: set it
+                        // aside (request kept in failed/) so the other jobs can run.
+                        let reason =
+                            "a run stopped (crashed or was killed) while this job was running \(crashes) times (max_crashes: \(config.maxCrashes)); it is set aside so that it cannot stop every run. Look at the logs of those runs, fix the cause, then `dsar retry \(jobID)`"
+                        try audit.append(AuditEvent("crash.recovered", jobID: jobID, subject: rec.subject, details: [
+                            JSONMember(key: "was", value: .string("RUNNING")), JSONMember(key: "crashes", value: .int(crashes)),
+                            JSONMember(key: "now", value: .string("FAILED")),
+                        ]))
+                        try store.update(jobID) { $0.crashes = crashes }
+                        try fail(jobID, reason: reason)
+                        try audit.append(AuditEvent("job.finished", jobID: jobID, subject: rec.subject, details: [
+                            JSONMember(key: "status", value: .string("FAILED")), JSONMember(key: "records", value: .int(0)),
+                        ]))
+                        logger.error("job set aside after repeated crashes", metadata: ["job": "\(jobID)", "crashes": "\(crashes)"])
+                        report.setAside.append(jobID)
+                        continue
+                    }
                     try store.update(jobID) {
                         $0.status = .pending
-                        $0.note("recovered", "the previous run stopped while this job was running; it is run again")
+                        $0.crashes = crashes
+                        $0.note("recovered", "the previous run stopped while this job was running (\(crashes) of \(self.config.maxCrashes) allowed); it is run again")
                     }
                     try audit.append(AuditEvent("crash.recovered", jobID: jobID, subject: rec.subject, details: [
-                        JSONMember(key: "was", value: .string("RUNNING"))
+                        JSONMember(key: "was", value: .string("RUNNING")), JSONMember(key: "crashes", value: .int(crashes)),
                     ]))
                     report.requeued.append(jobID)
                 case .completed, .partial, .failed:
