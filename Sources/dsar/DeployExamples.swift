@@ -140,9 +140,10 @@ enum DeployExamples {
             UMask=0027
             ExecStart=/usr/local/bin/dsar watch --spool /srv/dsar/spool --connectors /etc/dsar/connectors --metrics-file /var/lib/dsar/metrics/dsar.prom
 
-            # SIGTERM: dsar finishes the job in hand, leaves the other claimed jobs queued and exits 0. A job
-            # still running after TimeoutStopSec is killed; that is safe (the next start recovers it), it only
-            # costs the work done so far.
+            # SIGTERM: dsar lets the jobs in hand finish (sealed and published) for --grace seconds (default
+            # 30), puts back to PENDING what is still being searched after that, and exits 0. Keep
+            # TimeoutStopSec above the grace period; a job still running when systemd kills dsar is safe
+            # (the next start recovers it), it only costs the work done so far.
             KillSignal=SIGTERM
             KillMode=mixed
             TimeoutStopSec=300

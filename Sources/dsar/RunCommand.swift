@@ -27,8 +27,15 @@ struct IntakeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Scan progress per connector on stderr: auto (on a terminal, after 1 s), always or never.", valueName: "when"))
     var progress: ProgressMode = .auto
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds the jobs in hand may take to finish (sealed and published) after SIGTERM/SIGINT; past it they are put back to PENDING.",
+            valueName: "seconds"))
+    var grace: Double = 30
+
     func validate() throws {
         if let s = settle, !(0...3600).contains(s) { throw ValidationError("--settle must be between 0 and 3600 seconds") }
+        if !(0...3600).contains(grace) { throw ValidationError("--grace must be between 0 and 3600 seconds") }
         if let r = rejectAfter, !(0...(30 * 86400)).contains(r) {
             throw ValidationError("--reject-after must be between 0 and 2592000 seconds")
         }
@@ -90,6 +97,8 @@ extension Dsar {
 
         func run() async throws {
             let logger = LogSetup.logger(options)
+            // SIGTERM/SIGINT: the jobs in hand finish within --grace, then the run exits.
+            StopSignal.install()
             let code = try await Exit.guarding { () -> Int32 in
                 let session = try SpoolSession.open(
                     options.layout, connectorsDir: intake.connectorOptions.connectors, wait: intake.wait, purpose: "dsar run",
@@ -113,7 +122,7 @@ extension Dsar {
                     report.waiting = second.waiting
                 }
                 try p.checkOverdue()
-                let finished = try await p.runPending()
+                let finished = try await p.runPending(stop: StopSignal.policy(grace: intake.grace))
                 printSummary(report, finished)
                 let expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: p.audit)
                 if !expired.isEmpty {
@@ -207,7 +216,7 @@ extension Dsar {
                         try await journal.checkpointAndWitness()
                     }
                 }
-                _ = try await loop.run(p, logger: logger) { StopSignal.requested }
+                _ = try await loop.run(p, logger: logger, stop: StopSignal.policy(grace: intake.grace))
                 intake.writeMetrics(p, mode: "watch")
                 if journal.sinceCheckpoint > 0 { try await journal.checkpointAndWitness() }
             }

@@ -172,6 +172,60 @@ final class WatchE2ETests: XCTestCase {
         try assertSpoolAccountsFor(spool, expected: ids, context: "after SIGTERM (\(byStatus)) and a run")
     }
 
+    /// A connector that takes `seconds` to scan (a plugin that reads its request and sleeps).
+    func slowConnectors(_ spool: TempSpool, seconds: Double) throws -> String {
+        let dir = spool.base + "/connectors"
+        try writeFile(dir + "/slow.sh", "#!/bin/sh\ncat >/dev/null\nsleep \(seconds)\n", mode: 0o755)
+        try writeFile(dir + "/slow.yaml", "name: slowcrm\ntype: exec\ncommand: [ ./slow.sh ]\nretries: 0\n")
+        return dir
+    }
+
+    /// SIGTERM while the job in hand is being searched: the search ends, the job is sealed and
+    /// published, and watch exits 0; nothing is left to scan again.
+    func testSigtermLetsTheJobInHandFinishWithinTheGracePeriod() throws {
+        let spool = try TempSpool()
+        let dir = try slowConnectors(spool, seconds: 2)
+        try spool.initialize()
+        let w = try startWatch(spool, settle: 0.1, extra: ["--connectors", dir, "--grace", "30"])
+        try spool.drop("a.json", requestJSON("GRACE-1", user: "4711"))
+        XCTAssertTrue(waitUntil(timeout: 20) { ((try? spool.records()) ?? []).contains { $0.requestID == "GRACE-1" && $0.status == .running } }, w.stderrSoFar())
+        let t0 = Date()
+        w.signal(SIGTERM)
+        let r = try w.wait(timeout: 40)
+        XCTAssertFalse(r.signaled)
+        XCTAssertEqual(r.status, 0, r.stderr.suffix(1000).description)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 20)
+        let rec = try XCTUnwrap(try spool.record(requestID: "GRACE-1"))
+        XCTAssertEqual(rec.status, .completed, "the job in hand finished instead of going back to PENDING")
+        XCTAssertEqual(rec.attempts, 1)
+        XCTAssertEqual(spool.kind("outbox/\(rec.jobID)"), .directory)
+        let again = try spool.dsar(["run", "--settle", "0", "--connectors", dir])
+        XCTAssertTrue(again.stdout.contains("0 claimed, 0 finished"), "nothing is scanned again: \(again.stdout)")
+    }
+
+    /// Past the grace period the search is abandoned: watch exits 0 promptly, the job is PENDING with
+    /// its request kept, and the next run completes it.
+    func testPastTheGracePeriodTheJobGoesBackToPending() throws {
+        let spool = try TempSpool()
+        let dir = try slowConnectors(spool, seconds: 60)
+        try spool.initialize()
+        let w = try startWatch(spool, settle: 0.1, extra: ["--connectors", dir, "--grace", "1"])
+        try spool.drop("a.json", requestJSON("GRACE-2", user: "4712"))
+        XCTAssertTrue(waitUntil(timeout: 20) { ((try? spool.records()) ?? []).contains { $0.requestID == "GRACE-2" && $0.status == .running } }, w.stderrSoFar())
+        let t0 = Date()
+        w.signal(SIGTERM)
+        let r = try w.wait(timeout: 30)
+        XCTAssertEqual(r.status, 0, r.stderr.suffix(1000).description)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 10, "the 60 s scan was abandoned after the 1 s grace period")
+        let rec = try XCTUnwrap(try spool.record(requestID: "GRACE-2"))
+        XCTAssertEqual(rec.status, .pending)
+        XCTAssertEqual(spool.kind("active/\(rec.jobID).json"), .regular)
+        XCTAssertNil(rec.crashes, "a clean stop is not a crash")
+        _ = try slowConnectors(spool, seconds: 0)
+        XCTAssertEqual(try spool.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
+        XCTAssertEqual(try spool.record(requestID: "GRACE-2")?.status, .completed)
+    }
+
     /// An incomplete drop that is still young waits, and watch waits with it: it must not spin
     /// re-reading the file and logging in a tight loop until reject_after passes.
     func testWatchDoesNotSpinOnAnIncompleteDrop() throws {

@@ -506,9 +506,9 @@ public final class Processor {
     /// `shouldStop` is checked before each job is finished; unfinished jobs stay PENDING. Returns the
     /// finished jobs' records without their history (the whole record is in `jobs/`), so that a
     /// batch of thousands holds little.
-    public func runPending(shouldStop: @Sendable () -> Bool = { false }) async throws -> [JobRecord] {
+    public func runPending(stop: StopPolicy = .never) async throws -> [JobRecord] {
         let ids = try pendingJobs()
-        guard !ids.isEmpty, !shouldStop() else { return [] }
+        guard !ids.isEmpty, !stop.requested() else { return [] }
         var jobs: [(record: JobRecord, request: DSARRequest)] = []
         var startedEvents: [AuditEvent] = []
         // Each job's whole identity: the request's identifiers and those an earlier attempt learnt.
@@ -580,13 +580,27 @@ public final class Processor {
             }
         }
         var finished: [JobRecord] = []
-        for segment in segments {
-            let scanned = try await scanWithExpansion(segment.map { scanJobs[$0] }, subjects: subjects)
+        for (n, segment) in segments.enumerated() {
+            // A stop asked for before a segment starts: its jobs (and the rest) wait for the next run.
+            if n > 0 && stop.requested() {
+                try requeue(segments[n...].flatMap { $0 }.map { jobs[$0].record.jobID })
+                break
+            }
+            // The scan of the job in hand goes on through a stop, until the grace period ends.
+            let scanned: ScanResult
+            do {
+                scanned = try await scanWithExpansion(segment.map { scanJobs[$0] }, subjects: subjects, stop: stop)
+            } catch is GraceExpired {
+                logger.notice("grace period over during a scan; its jobs are put back", metadata: ["jobs": "\(segment.count)"])
+                try requeue(segments[n...].flatMap { $0 }.map { jobs[$0].record.jobID })
+                break
+            }
             CrashPoint.hit("job.scanned")
             let deletes = segment.filter { jobs[$0].request.action == .delete && !jobs[$0].record.dryRun }
             var finishOrder = segment.filter { !deletes.contains($0) }
             var erasure: [String: ErasureOutcome] = [:]
-            if !deletes.isEmpty && !shouldStop() {
+            let shouldStop = stop.expired
+            if !deletes.isEmpty && !stop.expired() {
                 // Exports of this segment were searched before the erasure; seal them first.
                 finished += Processor.withoutHistory(try await finishAll(finishOrder.map { jobs[$0] }, scanned, shouldStop))
                 finishOrder = []
@@ -626,6 +640,41 @@ public final class Processor {
         }
         try FileSystem.syncDirectory(layout.active)
         CrashPoint.hit("identity.written")
+    }
+
+    /// Thrown when a stop's grace period ends during a scan.
+    struct GraceExpired: Error {}
+
+    /// Runs `body` unless the stop policy's grace period runs out first (then `body` is cancelled
+    /// and nil returned). Without a stop request it simply runs `body`.
+    static func unlessExpired<T: Sendable>(_ stop: StopPolicy, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while !stop.expired() {
+                    try await Task.sleep(nanoseconds: 100_000_000)
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let r = try await group.next() {
+                if let r { return r }
+                return nil
+            }
+            return nil
+        }
+    }
+
+    /// Puts jobs that were set RUNNING back to PENDING (a clean stop before they were finished).
+    func requeue(_ ids: [String]) throws {
+        guard !ids.isEmpty else { return }
+        for id in ids {
+            try store.update(id, syncDirectory: false) {
+                $0.status = .pending
+                $0.note("requeued", "dsar was asked to stop before this job finished")
+            }
+        }
+        try store.syncDirectory()
     }
 
     static func withoutHistory(_ records: [JobRecord]) -> [JobRecord] {
@@ -897,7 +946,7 @@ public final class Processor {
 
     /// Runs all connectors over the batch; jobs whose rows revealed new identifiers (identity
     /// expansion) are scanned again with the larger set, until nothing new appears (bounded).
-    func scanWithExpansion(_ scanJobs: [ScanJob], subjects: [String: String]) async throws -> ScanResult {
+    func scanWithExpansion(_ scanJobs: [ScanJob], subjects: [String: String], stop: StopPolicy = .never) async throws -> ScanResult {
         var out = ScanResult()
         var round = 0
         var roundJobs = scanJobs
@@ -916,12 +965,17 @@ public final class Processor {
             let runner = connectorRunner
             let cs = connectors
             let log = logger
-            let results: [ConnectorRunner.BatchResult]
-            if let progress {
-                results = await progress.track(cs, round: round) { await runner.run(cs, batch: batch, logger: log, progress: progress) }
-            } else {
-                results = await runner.run(cs, batch: batch, logger: log)
-            }
+            let progress = self.progress
+            let thisRound = round
+            // Past a stop's grace period the scan is abandoned (its jobs are requeued, nothing of it journaled).
+            guard
+                let results = try await Processor.unlessExpired(stop, {
+                    if let progress {
+                        return await progress.track(cs, round: thisRound) { await runner.run(cs, batch: batch, logger: log, progress: progress) }
+                    }
+                    return await runner.run(cs, batch: batch, logger: log)
+                })
+            else { throw GraceExpired() }
             for r in results {
                 var t = stats.connectors[r.name] ?? RunStats.ConnectorTotals()
                 t.scans += 1

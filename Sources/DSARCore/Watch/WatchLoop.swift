@@ -9,11 +9,11 @@ public struct WatchLoop {
 
     public init(rescanSeconds: Double) { self.rescanSeconds = rescanSeconds }
 
-    /// Runs until `shouldStop` returns true; returns how many jobs finished meanwhile (their
-    /// records are in `jobs/`; none are kept in memory, however long it runs).
-    public func run(_ processor: Processor, logger: Logger, shouldStop: @escaping @Sendable () -> Bool) async throws
-        -> Int
-    {
+    /// Runs until a stop is requested; returns how many jobs finished meanwhile (their records are
+    /// in `jobs/`; none are kept in memory, however long it runs). The job in hand finishes within
+    /// the policy's grace period.
+    public func run(_ processor: Processor, logger: Logger, stop: StopPolicy) async throws -> Int {
+        let shouldStop = stop.requested
         let watcher = try InboxWatcher(directory: processor.layout.inbox)
         var finished = 0
         logger.notice("watching", metadata: ["inbox": "\(processor.layout.inbox)"])
@@ -21,7 +21,7 @@ public struct WatchLoop {
         while !shouldStop() {
             let now = Date()
             _ = try processor.intake(now: now)
-            finished += try await processor.runPending(shouldStop: shouldStop).count
+            finished += try await processor.runPending(stop: stop).count
             try await afterPass(processor)
             if Date() >= nextRescan { nextRescan = Date().addingTimeInterval(rescanSeconds) }
             var wakeAt = nextRescan
