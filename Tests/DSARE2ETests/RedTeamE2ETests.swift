@@ -120,4 +120,29 @@ final class RedTeamE2ETests: XCTestCase {
         let web2 = try XCTUnwrap((try manifest(s2, r2.jobID)["connectors"] as? [[String: Any]])?.first { $0["name"] as? String == "web" })
         XCTAssertEqual(web2["records"] as? Int, 1, "\(web2)")
     }
+
+    // MARK: - Personal data in operator output (fixed)
+
+    /// A header-less CSV with the default `header: true`: the first data row is read as the
+    /// header, and "it has: alice@example.com, Alice Smith, 10420001" went to `connectors check`,
+    /// `dsar run`'s log (cron's /var/log/dsar.log) and, at run time, job records and manifests. Now
+    /// the message says the row looks like data and what to set; a real header is still listed.
+    func testHeaderlessCSVIsNotEchoedIntoLogs() throws {
+        let s = try TempSpool()
+        let dir = s.base + "/connectors"
+        try writeFile(dir + "/data/news.csv", "alice@example.com,Alice Smith,10420001\nbob@example.org,Bob,7\n")
+        try writeFile(dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ncolumns: { email: email }\n")
+        try writeFile(dir + "/data/crm.csv", "Email,name\ncarol@example.net,Carol\n")
+        try writeFile(dir + "/crm.yaml", "name: crm\ntype: csv\npaths: [ data/crm.csv ]\ncolumns: { email: email }\n")
+        try s.initialize()
+        let c = try s.dsar(["connectors", "check", "--connectors", dir])
+        XCTAssertEqual(c.status, 78, c.stdout + c.stderr)
+        XCTAssertTrue((c.stdout + c.stderr).contains("news.yaml:4: columns: "), c.stdout + c.stderr)
+        XCTAssertTrue((c.stdout + c.stderr).contains("header: false"), c.stdout + c.stderr)
+        XCTAssertTrue((c.stdout + c.stderr).contains("did you mean \"Email\""), "a real header still gets its hint: \(c.stderr)")
+        try s.drop("r.json", #"{"action": "export", "email": "carol@example.net"}"#)
+        let r = try run(s, dir)
+        XCTAssertEqual(r.status, 78, r.stderr)
+        for v in ["alice@example.com", "Alice Smith", "10420001"] { assertNoPersonalData(s, v, also: [c.stdout, c.stderr, r.stdout, r.stderr]) }
+    }
 }
