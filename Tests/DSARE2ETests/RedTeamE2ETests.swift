@@ -145,4 +145,37 @@ final class RedTeamE2ETests: XCTestCase {
         XCTAssertEqual(r.status, 78, r.stderr)
         for v in ["alice@example.com", "Alice Smith", "10420001"] { assertNoPersonalData(s, v, also: [c.stdout, c.stderr, r.stdout, r.stderr]) }
     }
+
+    // MARK: - dsar verify (fixed)
+
+    /// Someone with write access to the outbox copies Carol's signed export into Alice's
+    /// `outbox/<alice-job>/`: every signature and hash is valid, and `dsar verify` said
+    /// "OK: outbox/<alice-job> verified" — the team would send Carol's data to Alice. Now the entry
+    /// of a job id must hold that job's manifest, and the report names the job.
+    func testVerifyRefusesAnotherJobsEntryUnderAJobsDirectory() throws {
+        let s = try TempSpool()
+        let dir = s.base + "/connectors"
+        try writeFile(dir + "/data/news.csv", "email,name\nalice@example.com,Alice\ncarol@example.net,Carol\n")
+        try writeFile(dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ncolumns: { email: email }\n")
+        try s.initialize()
+        try s.drop("a.json", #"{"request_id": "A", "action": "export", "email": "alice@example.com"}"#)
+        try s.drop("c.json", #"{"request_id": "C", "action": "export", "email": "carol@example.net"}"#)
+        XCTAssertEqual(try run(s, dir).status, 0)
+        let alice = try XCTUnwrap(try s.record(requestID: "A")).jobID
+        let carol = try XCTUnwrap(try s.record(requestID: "C")).jobID
+        let key = s.teamKeys + "/age.key"
+        let ok = try s.dsar(["verify", "-i", key, s.root + "/outbox/\(carol)"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("job: \(carol) (export, request C)"), ok.stdout)
+        for f in ["bundle.zip.age", "manifest.json", "manifest.json.sig"] {
+            let from = s.root + "/outbox/\(carol)/" + f
+            let to = s.root + "/outbox/\(alice)/" + f
+            try FileManager.default.removeItem(atPath: to)
+            try FileManager.default.copyItem(atPath: from, toPath: to)
+        }
+        let swapped = try s.dsar(["verify", "-i", key, s.root + "/outbox/\(alice)"])
+        XCTAssertEqual(swapped.status, 1, swapped.stdout)
+        XCTAssertFalse(swapped.stdout.contains("OK:"), swapped.stdout)
+        XCTAssertTrue(swapped.stderr.contains("holds the manifest of job \(carol)"), swapped.stderr)
+    }
 }
