@@ -70,6 +70,20 @@ public enum BundleVerifier {
         }
         var action = "?"
         if case .string(let a)? = manifest["action"] { action = a }
+        // The signature vouches for the manifest, not for where it lies: another job's entry
+        // copied into `outbox/<this-job>/` is validly signed too. The directory of a job id must
+        // hold that job's manifest.
+        guard case .string(let jobID)? = manifest["job_id"] else { throw DSARError(.verification, "the manifest names no job_id", path: manifestPath) }
+        let dirName = URL(fileURLWithPath: entry).standardizedFileURL.lastPathComponent
+        if dirName != jobID, UUID(uuidString: dirName) != nil {
+            throw DSARError(
+                .verification,
+                "\(entry) holds the manifest of job \(jobID), not of job \(dirName): the entry was moved or swapped with another job's",
+                path: manifestPath)
+        }
+        var requestText = ""
+        if case .string(let r)? = manifest["request_id"] { requestText = ", request \(r)" }
+        lines.append("job: \(jobID) (\(action)\(requestText))")
         var bundleChecked = false
         var filesChecked = 0
         if case .object? = manifest["bundle"] {

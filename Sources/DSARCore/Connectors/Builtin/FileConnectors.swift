@@ -140,13 +140,31 @@ public struct CSVConnector: Connector {
         var out: [CoverageGap] = []
         var seen = Set<String>()
         for col in config.rules.match.map(\.column) + config.rules.text + config.rules.redact where !have.contains(col) && seen.insert(col).inserted {
-            let hint = ConfigSuggest.didYouMean(col, among: header).map { " (did you mean \"\($0)\"?)" } ?? ""
             out.append(
                 CoverageGap(
                     kind: .missingColumn, connector: connector, file: file, line: 1,
-                    message: "the header has no column \"\(col)\"\(hint); it has: \(header.joined(separator: ", "))"))
+                    message: "the header has no column \"\(col)\"\(CSVConnector.describeHeader(header, missing: col))"))
         }
         return out
+    }
+
+    /// Whether a header field looks like a value rather than a column name (an address, a long
+    /// number): the first row of a header-less file holds someone's personal data.
+    static func looksLikeData(_ field: String) -> Bool {
+        let u = field.utf8
+        if u.contains(UInt8(ascii: "@")) || field.lowercased().contains("%40") { return true }
+        return u.reduce(0) { $0 + ($1 >= 0x30 && $1 <= 0x39 ? 1 : 0) } >= 5
+    }
+
+    /// What follows "the header has no column X" in a message: a did-you-mean and the header's
+    /// names, or, when the first row looks like data (a header-less file), a hint instead of the
+    /// row, which would put personal data into logs, job records and manifests.
+    static func describeHeader(_ header: [String], missing: String) -> String {
+        if header.contains(where: CSVConnector.looksLikeData) {
+            return "; its first row looks like data, not column names (a file without a header row needs header: false, columns are then 1, 2, …)"
+        }
+        let hint = ConfigSuggest.didYouMean(missing, among: header).map { " (did you mean \"\($0)\"?)" } ?? ""
+        return "\(hint); it has: \(header.joined(separator: ", "))"
     }
 
     public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {

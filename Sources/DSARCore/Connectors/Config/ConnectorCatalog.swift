@@ -347,10 +347,10 @@ public enum ConnectorCatalog {
             let keys: [(String, [String])] = [(matchKey, c.rules.match.map(\.column)), ("text", c.rules.text), ("redact", c.rules.redact)]
             for (key, names) in keys {
                 for name in names where !have.contains(name) {
-                    let hint = ConfigSuggest.didYouMean(name, among: header).map { " (did you mean \"\($0)\"?)" } ?? ""
+                    let rest = CSVConnector.describeHeader(header, missing: name)
                     y.problem(
                         key,
-                        "the header of \(src) has no column \"\(name)\"\(hint); it has: \(header.joined(separator: ", ")) (names are case-sensitive)")
+                        "the header of \(src) has no column \"\(name)\"\(rest)\(rest.hasPrefix("; its first row") ? "" : " (names are case-sensitive)")")
                 }
             }
         }

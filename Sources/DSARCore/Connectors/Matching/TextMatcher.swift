@@ -105,7 +105,11 @@ public struct TextMatcher: Sendable {
                     }
                     i += 1
                 }
-                if start < i { token(text, start, i, special: special, into: &out) }
+                if start < i {
+                    token(text, start, i, special: special, into: &out)
+                    // `\t1042` in a COPY row or a JSON string is a tab, then the token.
+                    if start + 1 < i && TextMatcher.afterEscape(text, start + 1) { token(text, start + 1, i, special: special, into: &out) }
+                }
             }
         }
         if wantPhone { phones(text, into: &out) }
@@ -154,6 +158,27 @@ public struct TextMatcher: Sendable {
             let t = table.entryType(idx)
             if wanted[t] && t != emailCode { emit(idx, s..<e, &out) }
         }
+    }
+
+    /// Whether `k` follows a backslash escape that stands for a control character (`\n`, `\t`,
+    /// `\r`, `\b`, `\f`, `\v`: JSON strings, PostgreSQL COPY text, MySQL strings, C-style logs),
+    /// i.e. `text[k - 1]` is one of those letters preceded by an odd number of backslashes. The
+    /// letter belongs to the escape, not to the identifier after it: `\nalice@example.com` is a
+    /// line break, then `alice@example.com`.
+    @inline(__always)
+    static func afterEscape(_ text: UnsafeRawBufferPointer, _ k: Int) -> Bool {
+        guard k >= 2 else { return false }
+        switch text[k - 1] {
+        case 0x6E, 0x74, 0x72, 0x62, 0x66, 0x76: break
+        default: return false
+        }
+        var backslashes = 0
+        var j = k - 2
+        while j >= 0 && text[j] == 0x5C {
+            backslashes += 1
+            j -= 1
+        }
+        return backslashes % 2 == 1
     }
 
     @inline(__always)
@@ -247,7 +272,8 @@ public struct TextMatcher: Sendable {
         var s = l
         while s < a {
             let b = text[s]
-            var candidate = s == l && !cut
+            // The run may begin with the letter of an escape (`\nalice@…`): the address starts after it.
+            var candidate = (s == l && !cut) || (s == l + 1 && TextMatcher.afterEscape(text, s))
             if !candidate {
                 let p = text[s - 1]
                 if cls[Int(p)] & TextMatcher.clsSeparator != 0 {
@@ -315,7 +341,7 @@ public struct TextMatcher: Sendable {
         func isAlnum(_ b: UInt8) -> Bool { isDigit(b) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) }
         while i < n {
             let b = text[i]
-            guard b == 0x2B || isDigit(b) || b == 0x28, i == 0 || !isAlnum(text[i - 1]) else {
+            guard b == 0x2B || isDigit(b) || b == 0x28, i == 0 || !isAlnum(text[i - 1]) || TextMatcher.afterEscape(text, i) else {
                 i += 1
                 continue
             }
@@ -324,25 +350,8 @@ public struct TextMatcher: Sendable {
             let plus = b == 0x2B
             if plus { i += 1 }
             var lastDigitEnd = i
-            while i < n {
-                let c = text[i]
-                if isDigit(c) {
-                    digits.append(c)
-                    i += 1
-                    lastDigitEnd = i
-                } else if c == 0x20 || c == 0x2D || c == 0x2E || c == 0x28 || c == 0x29 || c == 0x2F {
-                    // A separator only continues the number if a digit (or '(') follows soon.
-                    if i + 1 < n && (isDigit(text[i + 1]) || text[i + 1] == 0x28) { i += 1 } else { break }
-                } else {
-                    break
-                }
-            }
-            let end = lastDigitEnd
-            if end < n && isAlnum(text[end]) {
-                i = max(end, start + 1)
-                continue
-            }
-            if digits.count >= 5 && digits.count <= 17 {
+            func lookup(_ end: Int) {
+                guard digits.count >= 5 && digits.count <= 17 else { return }
                 var norm = digits
                 if !plus && norm.count > 4 && norm[0] == 0x30 && norm[1] == 0x30 {
                     norm.removeFirst(2)
@@ -352,6 +361,32 @@ public struct TextMatcher: Sendable {
                 }
                 norm.withUnsafeBytes { p in table.lookup(p, type: phoneCode) { emit($0, start..<end, &out) } }
             }
+            while i < n {
+                let c = text[i]
+                if isDigit(c) {
+                    digits.append(c)
+                    i += 1
+                    lastDigitEnd = i
+                } else if c == 0x20 || c == 0x2D || c == 0x2E || c == 0x28 || c == 0x29 || c == 0x2F {
+                    // A separator only continues the number if a digit (or '(') follows soon; the
+                    // number so far is a candidate too, since a space may just as well end it
+                    // ("+44 20 7946 0000 200": the phone, then a status code).
+                    if i + 1 < n && (isDigit(text[i + 1]) || text[i + 1] == 0x28) {
+                        if c == 0x20 { lookup(lastDigitEnd) }
+                        i += 1
+                    } else {
+                        break
+                    }
+                } else {
+                    break
+                }
+            }
+            let end = lastDigitEnd
+            if end < n && isAlnum(text[end]) {
+                i = max(end, start + 1)
+                continue
+            }
+            lookup(end)
             i = max(end, start + 1)
         }
     }
