@@ -28,6 +28,11 @@ enum DeployExamples {
         # exec connectors (plugins) may talk to a database or an API over the network.
         RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
         CapabilityBoundingSet=
+        # A crash must not leave the data dsar handles anywhere: no core dump (dsar also sets its own
+        # core limit to 0 at start), and no register or memory dump on stderr (the journal) from the
+        # Swift runtime's backtracer, which reads SWIFT_BACKTRACE before dsar's code runs.
+        LimitCORE=0
+        Environment=SWIFT_BACKTRACE=enable=no
         """#
 
     static let files: [(name: String, mode: Int, text: String)] = [
@@ -45,6 +50,8 @@ enum DeployExamples {
             # logrotate (copytruncate).
             PATH=/usr/local/bin:/usr/bin:/bin
             MAILTO=""
+            # No register or memory dump from the Swift runtime on a crash: the log would hold personal data.
+            SWIFT_BACKTRACE=enable=no
             0 2 * * * dsar dsar run --spool /srv/dsar/spool --connectors /etc/dsar/connectors --metrics-file /var/lib/dsar/metrics/dsar.prom --log-format json >> /var/log/dsar.log 2>&1
             """# + "\n"
         ),

@@ -30,6 +30,22 @@ struct Dsar: AsyncParsableCommand {
             Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Retry.self, Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
         ]
     )
+
+    /// The process entry point: no core dumps (they would hold personal data), then the usual
+    /// argument parsing and dispatch of `AsyncParsableCommand.main()`.
+    static func main() async {
+        ProcessHardening.disableCoreDumps()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every spool command takes.

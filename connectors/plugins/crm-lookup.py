@@ -8,6 +8,23 @@ on stdout ({"table": ..., "record": {...}, "identifiers": [...]}); for delete, o
 """
 import json, os, sys, tempfile
 
+def write_atomically(path, value):
+    """Writes `value` as JSON to a temp file beside `path`, fsyncs it and renames it over `path`.
+    On any failure (a full disk included) the temp file is removed and the error re-raised."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".crm-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
 def main():
     db_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", sys.argv[1])
     req = json.load(sys.stdin)
@@ -26,11 +43,12 @@ def main():
     elif req["action"] == "delete":
         if not req.get("dry_run"):
             keep = [c for c in contacts if not matches(c)]
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(db_path), prefix=".crm-")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(keep, f, indent=2)
-                f.flush(); os.fsync(f.fileno())
-            os.replace(tmp, db_path)
+            try:
+                write_atomically(db_path, keep)
+            except OSError as e:
+                # e.g. ENOSPC: the CRM file is unchanged and no temp file is left behind.
+                print(f"crm-lookup: cannot rewrite {db_path}: {e.strerror or e}", file=sys.stderr)
+                return 1
         remaining = 0 if not req.get("dry_run") else len(hits)
         print(json.dumps({"deleted": len(hits) if not req.get("dry_run") else 0, "remaining": remaining}))
     else:

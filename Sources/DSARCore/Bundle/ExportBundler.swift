@@ -41,10 +41,17 @@ public struct ExportBundler: JobFinisher {
             }
             var hasher = StreamingSHA256()
             var size: Int64 = 0
+            // Cleared when the descriptor is closed: a write after that (there must be none) would
+            // land in whatever file reused the number.
+            var fdOpen = true
             let entries: [ZipStreamWriter.Entry]
             do {
-                defer { close(fd) }
+                defer {
+                    fdOpen = false
+                    close(fd)
+                }
                 let encryptor = try AgeEncryptor(recipients: recipients) { chunk in
+                    guard fdOpen else { throw DSARError(.processing, "bundle writer used after \(bundlePath) was closed", path: bundlePath) }
                     try chunk.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: bundlePath) }
                     hasher.update(chunk)
                     size += Int64(chunk.count)
@@ -79,7 +86,9 @@ public struct ExportBundler: JobFinisher {
                 signerPrincipal: signer.principal, signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
                 extra: [ExportBundler.coverageMember(job)])
             try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
-            if let group { _ = chown(bundlePath, uid_t.max, group) }
+            if let group, chown(bundlePath, uid_t.max, group) != 0 {
+                throw DSARError.syscall("cannot set group \(group) on", path: bundlePath)
+            }
             logger.info(
                 "bundle sealed",
                 metadata: ["job": "\(job.record.jobID)", "files": "\(entries.count)", "bytes": "\(size)"])
@@ -126,7 +135,9 @@ public struct ExportBundler: JobFinisher {
         try FileSystem.writeScratch(dir + "/manifest.json", bytes, mode: 0o640)
         try FileSystem.writeScratch(dir + "/manifest.json.sig", Array(sig.utf8), mode: 0o640)
         if let group {
-            for n in ["manifest.json", "manifest.json.sig"] { _ = chown(dir + "/" + n, uid_t.max, group) }
+            for n in ["manifest.json", "manifest.json.sig"] where chown(dir + "/" + n, uid_t.max, group) != 0 {
+                throw DSARError.syscall("cannot set group \(group) on", path: dir + "/" + n)
+            }
         }
     }
 }

@@ -4,6 +4,12 @@ import Foundation
 
 /// Writes a ZIP (deflate) with libarchive straight into a sink (the age encryptor), so no
 /// unencrypted archive ever touches the disk. Entries must be added with their exact size.
+///
+/// Every libarchive result is checked. After the first failure (the sink threw, e.g. the disk is
+/// full, or libarchive reported an error) the writer is *failed*: every further call throws that
+/// first error, the write callback refuses to hand anything more to the sink, and the archive is
+/// released with `archive_write_fail` + `archive_write_free`, which never deflates or writes again
+/// (a plain close would finish the entry: deflate over input that no longer exists).
 public final class ZipStreamWriter {
     /// One file written into the archive, with what the manifest lists about it.
     public struct Entry: Sendable, Equatable {
@@ -15,6 +21,8 @@ public final class ZipStreamWriter {
     final class SinkBox {
         let sink: ([UInt8]) throws -> Void
         var error: Error?
+        /// Set on the first failure; from then on the callback never calls the sink again.
+        var failed = false
         var bytes: Int64 = 0
         init(_ sink: @escaping ([UInt8]) throws -> Void) { self.sink = sink }
     }
@@ -22,6 +30,7 @@ public final class ZipStreamWriter {
     private let archive: OpaquePointer
     private let box: SinkBox
     private let mtime: Date
+    /// `archive_write_close` succeeded: the archive is complete.
     private var closed = false
     /// Entries written so far, in order.
     public private(set) var entries: [Entry] = []
@@ -42,6 +51,8 @@ public final class ZipStreamWriter {
         let writeCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeRawPointer?, Int) -> Int = {
             _, client, buffer, length in
             let box = Unmanaged<SinkBox>.fromOpaque(client!).takeUnretainedValue()
+            // A failed archive writes nothing more, whatever libarchive still tries to flush.
+            if box.failed { return -1 }
             guard let buffer, length > 0 else { return 0 }
             do {
                 try box.sink(Array(UnsafeRawBufferPointer(start: buffer, count: length)))
@@ -49,6 +60,7 @@ public final class ZipStreamWriter {
                 return length
             } catch {
                 box.error = error
+                box.failed = true
                 return -1
             }
         }
@@ -57,15 +69,40 @@ public final class ZipStreamWriter {
     }
 
     deinit {
-        if !closed { archive_write_close(archive) }
+        // Never close here: closing finishes the current entry (deflate, then a write). An archive
+        // that was not finished cleanly is marked fatal, so that free releases it without writing.
+        if !closed { archive_write_fail(archive) }
         archive_write_free(archive)
     }
 
+    /// Whether an earlier call failed (every later call throws).
+    public var failed: Bool { box.failed }
+
     private func check(_ rc: Int32, _ what: String) throws {
         if rc < ARCHIVE_WARN {
+            box.failed = true
             if let e = box.error { throw e }
             let msg = archive_error_string(archive).map { String(cString: $0) } ?? "error \(rc)"
-            throw DSARError(.io, "libarchive: cannot \(what): \(msg)")
+            let err = archive_errno(archive)
+            let e = DSARError(.io, "libarchive: cannot \(what): \(msg)", errno: err > 0 ? err : nil)
+            box.error = e
+            throw e
+        }
+    }
+
+    /// Runs one public operation: refuses after a failure, and marks the writer failed when the
+    /// operation throws (an entry left half-written must never be finished).
+    private func guarded<T>(_ body: () throws -> T) throws -> T {
+        if box.failed { throw box.error ?? DSARError(.io, "libarchive: the archive already failed") }
+        guard !closed else { throw DSARError(.processing, "libarchive: the archive is already finished") }
+        do {
+            return try body()
+        } catch {
+            if !box.failed {
+                box.failed = true
+                box.error = error
+            }
+            throw error
         }
     }
 
@@ -82,6 +119,10 @@ public final class ZipStreamWriter {
 
     /// Adds a file from bytes.
     public func add(_ name: String, bytes: [UInt8]) throws {
+        try guarded { try addBytes(name, bytes) }
+    }
+
+    private func addBytes(_ name: String, _ bytes: [UInt8]) throws {
         try begin(name, size: Int64(bytes.count))
         var hasher = SHA256()
         if !bytes.isEmpty {
@@ -94,6 +135,10 @@ public final class ZipStreamWriter {
     /// Adds a file of exactly `size` bytes that `produce` delivers in chunks (through the callback
     /// it is given), so a large file never has to exist whole in memory or on disk.
     public func add(_ name: String, size: Int64, produce: (_ emit: ([UInt8]) throws -> Void) throws -> Void) throws {
+        try guarded { try addProduced(name, size: size, produce: produce) }
+    }
+
+    private func addProduced(_ name: String, size: Int64, produce: (_ emit: ([UInt8]) throws -> Void) throws -> Void) throws {
         try begin(name, size: size)
         var hasher = SHA256()
         var total: Int64 = 0
@@ -111,6 +156,10 @@ public final class ZipStreamWriter {
 
     /// Adds a file by streaming it from disk.
     public func add(_ name: String, file path: String) throws {
+        try guarded { try addFile(name, path) }
+    }
+
+    private func addFile(_ name: String, _ path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
         defer { close(fd) }
@@ -153,8 +202,12 @@ public final class ZipStreamWriter {
         var off = 0
         while off < p.count {
             let n = archive_write_data(archive, p.baseAddress! + off, p.count - off)
-            if n < 0 { try check(Int32(n), "write data"); return }
-            if n == 0 { throw box.error ?? DSARError(.io, "libarchive: write returned 0") }
+            if n < 0 {
+                try check(Int32(truncatingIfNeeded: n), "write data")
+                // A warning-level result with no progress: treat as a failure rather than loop.
+                try check(ARCHIVE_FATAL, "write data")
+            }
+            if n == 0 { try check(ARCHIVE_FATAL, "write data (no progress)") }
             off += n
         }
     }
@@ -166,8 +219,9 @@ public final class ZipStreamWriter {
     /// Writes the central directory and flushes everything to the sink.
     public func finish() throws {
         guard !closed else { return }
-        closed = true
+        if box.failed { throw box.error ?? DSARError(.io, "libarchive: the archive already failed") }
         try check(archive_write_close(archive), "finish the archive")
-        if let e = box.error { throw e }
+        if box.failed { throw box.error ?? DSARError(.io, "libarchive: the archive failed while finishing") }
+        closed = true
     }
 }

@@ -90,12 +90,17 @@ enum AgeFormat {
 /// pieces is sealed in 64 KiB STREAM chunks as they fill. A chunk is only sealed once more
 /// plaintext follows it, so the final chunk (flagged last) is never empty unless the whole
 /// plaintext is, and a plaintext that is a multiple of 64 KiB ends with a full flagged chunk.
+///
+/// When the sink throws (e.g. the disk is full) the encryptor is failed: the stream written so far
+/// is unusable, and every later ``write(_:)-([UInt8])`` or ``finish()`` throws that first error.
 public final class AgeEncryptor {
     private let sink: ([UInt8]) throws -> Void
     private let payloadKey: SymmetricKey
     private var buffer: [UInt8]
     private var counter: UInt64 = 0
     private var finished = false
+    /// The sink's first error; set, the stream is broken and nothing more is written.
+    private var failure: Error?
     /// Plaintext bytes accepted so far.
     public private(set) var plaintextBytes: Int64 = 0
 
@@ -136,6 +141,7 @@ public final class AgeEncryptor {
     /// Adds plaintext.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard !finished else { throw DSARError(.processing, "age encryptor: write after finish") }
+        if let failure { throw failure }
         var offset = 0
         while offset < bytes.count {
             if buffer.count == AgeFormat.chunkSize { try flush(last: false) }
@@ -154,6 +160,7 @@ public final class AgeEncryptor {
     /// Seals the final chunk. Further writes throw.
     public func finish() throws {
         guard !finished else { return }
+        if let failure { throw failure }
         try flush(last: true)
         finished = true
     }
@@ -164,7 +171,12 @@ public final class AgeEncryptor {
         }
         counter += 1
         buffer.removeAll(keepingCapacity: true)
-        try sink(sealed)
+        do {
+            try sink(sealed)
+        } catch {
+            failure = error
+            throw error
+        }
     }
 
     /// Encrypts a whole file to `output` (written atomically, mode 0600).

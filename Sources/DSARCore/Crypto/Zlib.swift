@@ -27,6 +27,9 @@ public enum Zlib {
                 }
                 out.append(contentsOf: chunk[0..<produced])
                 if out.count > limit { throw DSARError(.processing, "zlib: output larger than \(limit) bytes") }
+                if status == Z_BUF_ERROR && stream.avail_in == 0 {
+                    throw DSARError(.processing, "zlib: truncated stream")
+                }
                 if status != Z_OK && status != Z_STREAM_END {
                     throw DSARError(.processing, "zlib: malformed stream (code \(status))")
                 }

@@ -259,9 +259,22 @@ public final class Journal: AuditSink, @unchecked Sendable {
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
             if fd < 0 { throw DSARError.syscall("cannot open journal segment", path: path) }
             defer { close(fd) }
-            try bytes.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: path) }
+            // A write that fails part-way (no space left on device) is undone, so the journal never
+            // keeps a torn line from a failure that dsar saw and reported.
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
+            do {
+                try bytes.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: path) }
+            } catch {
+                _ = ftruncate(fd, st.st_size)
+                throw error
+            }
             CrashPoint.hit("journal.appended")
-            if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: path) }
+            if fsync(fd) != 0 {
+                let e = DSARError.syscall("cannot fsync", path: path)
+                _ = ftruncate(fd, st.st_size)
+                throw e
+            }
             if created { try FileSystem.syncDirectory(dir) }
             let last = entries.last!
             // HEAD may lag the journal after a crash (never lead it), so its rename needs no directory fsync.

@@ -41,11 +41,14 @@ public enum OutboxPublisher {
         do {
             try build(staging)
             for name in try FileSystem.list(staging) {
-                let fd = open(staging + "/" + name, O_RDONLY | O_CLOEXEC)
-                if fd >= 0 {
-                    fsync(fd)
-                    close(fd)
-                }
+                let path = staging + "/" + name
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
+                // Delayed allocation can report a full disk only here: never publish such a file.
+                let synced = fsync(fd) == 0
+                let err = errno
+                close(fd)
+                if !synced { throw DSARError.syscall("cannot fsync", path: path, errno: err) }
             }
             try FileSystem.syncDirectory(staging)
             CrashPoint.hit("publish.staged")

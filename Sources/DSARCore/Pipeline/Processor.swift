@@ -831,9 +831,23 @@ public final class Processor {
                 sha = h.hexDigest()
             }
             return .sealed(path: path, manifestSHA256: sha)
+        } catch let e as DSARError where e.errno == ENOSPC || e.errno == EDQUOT {
+            return .failed(Processor.outOfSpace(e, jobID: w.record.jobID, layout: layout))
         } catch {
             return .failed("\(error)")
         }
+    }
+
+    /// The reason of a seal that ran out of space: which directory's file system filled up, the
+    /// write that failed, and what to do. The staging directory is gone by then (nothing was
+    /// published), so the directory named is its parent, `outbox/`.
+    static func outOfSpace(_ e: DSARError, jobID: String, layout: SpoolLayout) -> String {
+        let what = e.errno == EDQUOT ? "Disk quota exceeded" : "No space left on device"
+        var dir = e.path.map { ($0 as NSString).deletingLastPathComponent } ?? layout.outbox
+        let last = (dir as NSString).lastPathComponent
+        if last.hasPrefix(".") && last.hasSuffix(".partial") { dir = (dir as NSString).deletingLastPathComponent }
+        return "\(what) (\(dir)): \(e.message); the partial output was removed and nothing was published. "
+            + "Free space on that file system, then run `dsar retry \(jobID)`"
     }
 
     /// Runs every erasing connector once for all delete jobs of a segment; journals each changed file.

@@ -104,7 +104,8 @@ public final class GzipReader {
                     if inputEOF { return 0 }
                     continue
                 }
-                inflateReset(strm)
+                let reset = inflateReset(strm)
+                if reset != Z_OK { throw .corrupt("cannot start the next gzip member (zlib error \(reset))") }
                 memberEnded = false
             }
             strm.pointee.next_out = dest.assumingMemoryBound(to: Bytef.self)
@@ -134,6 +135,8 @@ public final class GzipReader {
 ///
 /// Output is written as it is produced, through a 256 KiB buffer. The caller keeps ownership of `fd`
 /// (and fsyncs and closes it). Call ``finish()`` once at the end; without it the output is truncated.
+/// After a failed write (e.g. the disk is full) the writer is failed: every later call throws that
+/// first error, and `deinit` only releases zlib's state (`deflateEnd`, which writes nothing).
 public final class GzipWriter {
     let fd: Int32
     /// The file, for error messages.
@@ -142,6 +145,8 @@ public final class GzipWriter {
     private let output: UnsafeMutableRawPointer
     private let outputCapacity = 256 * 1024
     private var ended = false
+    /// The first error; set, the output is incomplete and nothing more is written.
+    private var failure: Error?
     /// Uncompressed bytes accepted so far.
     public private(set) var bytesIn: Int64 = 0
     /// Compressed bytes written so far.
@@ -174,6 +179,7 @@ public final class GzipWriter {
     /// Compresses and writes `bytes`.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard !ended else { throw DSARError(.processing, "gzip stream for \(path) already finished", path: path) }
+        if let failure { throw failure }
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         var offset = 0
         while offset < bytes.count {
@@ -196,11 +202,13 @@ public final class GzipWriter {
     /// Flushes the rest of the stream and the gzip trailer, and releases zlib's state.
     public func finish() throws {
         guard !ended else { return }
+        if let failure { throw failure }
         strm.pointee.next_in = nil
         strm.pointee.avail_in = 0
         while try deflateStep(Z_FINISH) != Z_STREAM_END {}
-        deflateEnd(strm)
+        let r = deflateEnd(strm)
         ended = true
+        if r != Z_OK { throw DSARError(.processing, "zlib deflateEnd failed (error \(r)) for \(path)", path: path) }
     }
 
     /// Runs deflate once with a fresh output buffer and writes what it produced.
@@ -210,11 +218,18 @@ public final class GzipWriter {
         strm.pointee.avail_out = UInt32(outputCapacity)
         let r = deflate(strm, flush)
         if r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR {
-            throw DSARError(.processing, "zlib deflate failed (error \(r)) for \(path)", path: path)
+            let e = DSARError(.processing, "zlib deflate failed (error \(r)) for \(path)", path: path)
+            failure = e
+            throw e
         }
         let produced = outputCapacity - Int(strm.pointee.avail_out)
         if produced > 0 {
-            try FileSystem.writeAll(fd, UnsafeRawBufferPointer(start: output, count: produced), path: path)
+            do {
+                try FileSystem.writeAll(fd, UnsafeRawBufferPointer(start: output, count: produced), path: path)
+            } catch {
+                failure = error
+                throw error
+            }
             bytesOut += Int64(produced)
         }
         return r
