@@ -111,6 +111,49 @@ final class HostileSourcesE2ETests: XCTestCase {
         XCTAssertEqual(ok.status, 0, ok.stderr)
         let size = "2026-01-02 logout \(email)\n".utf8.count
         XCTAssertTrue(ok.stdout.contains("\(dir)/data/linked.log  \(size) B  regular file"), ok.stdout)
+
+        // A delete through the followed link rewrites the file it leads to; the link stays a link.
+        try s.drop("d.json", #"{"request_id": "D-1", "action": "delete", "email": "\#(email)"}"#)
+        let (d, _) = try run(s, dir)
+        XCTAssertEqual(d.status, 0, d.stdout + d.stderr)
+        let del = try XCTUnwrap(try s.record(requestID: "D-1"))
+        XCTAssertEqual(del.status, .completed, del.error ?? "")
+        XCTAssertEqual(try FileSystem.lstatus(dir + "/data/linked.log")?.kind, .symlink)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/real/target.txt", encoding: .utf8), "2026-01-02 logout [REDACTED]\n")
+        let grep = try runCommand("/bin/grep", ["-rF", email, dir + "/data", dir + "/real"])
+        XCTAssertEqual(grep.status, 1, "grep still finds the subject: \(grep.stdout)")
+    }
+
+    func testFIFOsAmongCSVAndSQLDumpSourcesAndFilesOverTheSizeLimit() throws {
+        let s = try TempSpool()
+        let dir = s.base + "/connectors"
+        try writeFile(dir + "/data/people.csv", "email,name\n\(email),Alice\n")
+        XCTAssertEqual(mkfifo(dir + "/data/pipe.csv", 0o644), 0)
+        try writeFile(dir + "/people.yaml", "name: people\ntype: csv\npaths: [ data/*.csv ]\ncolumns: { email: email }\ntimeout: 5\n")
+        XCTAssertEqual(mkfifo(dir + "/data/shop.sql", 0o644), 0)
+        try writeFile(dir + "/shop.yaml", "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\ntables:\n  customers: { match: { email: email } }\ntimeout: 5\n")
+        // Over a 50-byte limit: refused, not read.
+        let big = String(repeating: "2026-01-01 login \(email) ok   \n", count: 2)
+        try writeFile(dir + "/data/big.log", big)
+        try writeFile(dir + "/big.yaml", "name: big\ntype: log\npaths: [ data/big.log ]\nmax_file_bytes: 50\n")
+        try s.initialize()
+        try s.drop("r.json", #"{"action": "export", "email": "\#(email)"}"#)
+        let (r, took) = try run(s, dir)
+        XCTAssertLessThan(took, 20, "a FIFO was waited for")
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        let rec = try XCTUnwrap(try s.records().first)
+        XCTAssertEqual(rec.status, .partial)
+        let error = rec.error ?? ""
+        XCTAssertTrue(error.contains("\(dir)/data/pipe.csv: not read: a FIFO (named pipe)"), error)
+        XCTAssertTrue(error.contains("\(dir)/data/shop.sql: not read: a FIFO (named pipe)"), error)
+        XCTAssertTrue(error.contains("\(dir)/data/big.log: not read: it is \(big.utf8.count) bytes, more than max_file_bytes: 50"), error)
+        XCTAssertEqual(rec.connectors.first { $0.name == "people" }?.records, 1)
+        XCTAssertEqual(rec.connectors.first { $0.name == "big" }?.records, 0)
+        let check = try s.dsar(["connectors", "check", "--connectors", dir], timeout: 30)
+        XCTAssertEqual(check.status, 78)
+        for name in ["pipe.csv", "shop.sql", "big.log"] {
+            XCTAssertTrue(check.stderr.contains("\(dir)/data/\(name) is not read: "), check.stderr)
+        }
     }
 
     func testTimeoutStopsABuiltInReaderAndReleasesTheSpool() throws {
