@@ -12,7 +12,7 @@ extension Dsar {
         struct Check: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "check",
-                abstract: "Validate every connector config; list each connector with its sources and their sizes.",
+                abstract: "Validate every connector config; list each connector with its sources, their kinds and sizes.",
                 discussion: "Errors are printed as `file:line: key: what is wrong`; exit 78 when there is any. Warnings (`file:line: warning: …`, e.g. a numeric identifier type matched bare in a text log) do not change the exit status.")
 
             @OptionGroup var options: SpoolOptions
@@ -42,10 +42,10 @@ extension Dsar {
                             continue
                         }
                         var total: Int64 = 0
-                        for s in c.sources() {
-                            let size = (try? FileSystem.status(s))??.size ?? 0
-                            total += size
-                            print("    \(s)  \(ByteFormat.human(size))")
+                        // Each file with its kind; one that is not a regular file was reported as a problem above.
+                        for e in c.inspectSources() {
+                            total += e.size
+                            print("    \(e.path)  \(ByteFormat.human(e.size))  \(SourceFile.describe(e.kind))\(e.problem.map { "  NOT READ: \($0)" } ?? "")")
                         }
                         print("    total \(ByteFormat.human(total))")
                     }

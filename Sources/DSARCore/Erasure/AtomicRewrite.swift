@@ -18,11 +18,16 @@ public enum AtomicRewrite {
     /// Calls `body(input fd, output fd)`; `body` reads the source from the first and writes the new
     /// content to the second. Fails (leaving the source untouched) if the source changes meanwhile.
     public static func rewrite(_ path: String, _ body: (Int32, Int32, String) throws -> Void) throws -> Result {
-        let inFD = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // Never blocks (a FIFO put in its place); the file is checked to be regular below.
+        let inFD = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         if inFD < 0 { throw DSARError.syscall("cannot open", path: path) }
         defer { close(inFD) }
         var st = stat()
         guard fstat(inFD, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            let kind = FileSystem.Status(st).kind
+            throw SourceFile.refusal(path, kind: kind, SourceFile.problem(kind: kind, size: 0, options: SourceFile.Options()) ?? "not a regular file")
+        }
         let dir = (path as NSString).deletingLastPathComponent
         removeStaleTemps(for: path)
         let tmp = (dir.isEmpty ? "." : dir) + "/.\((path as NSString).lastPathComponent).dsar-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
@@ -87,8 +92,7 @@ public enum AtomicRewrite {
 
     /// SHA-256 (hex) of a file by path.
     public static func hash(path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
+        let fd = try SourceFile.open(path)
         defer { close(fd) }
         return try hash(fd: fd, path: path)
     }
@@ -99,6 +103,7 @@ public enum AtomicRewrite {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         func copy(until end: Int64?) throws {
             while end == nil || pos < end! {
+                try SourceFile.checkCancelled(path)
                 let want = end.map { Int(min(Int64(buf.count), $0 - pos)) } ?? buf.count
                 let n = buf.withUnsafeMutableBytes { pread(inFD, $0.baseAddress, want, off_t(pos)) }
                 if n < 0 {

@@ -8,10 +8,11 @@ extension CSVConnector: ErasingConnector {
         let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
         var out: [String: [FileErasure]] = [:]
         let strategy = config.rules.erase
-        for src in config.sources() {
+        let options = config.sourceOptions
+        for src in try config.erasableSources() {
             try Task.checkCancellation()
             var results = jobs.map { _ in FileErasure(connector: name, file: src, strategy: strategy.rawValue) }
-            let delimiter = try config.delimiter ?? CSVReader.detectDelimiter(path: src)
+            let delimiter = try config.delimiter ?? CSVReader.detectDelimiter(path: src, options: options)
             var edits: [(range: Range<Int64>, bytes: [UInt8])] = []
             let redactNames = config.rules.redact
             try scan(src, delimiter: delimiter, batch: batch) { rec, hits, columns in
@@ -64,7 +65,7 @@ extension CSVConnector: ErasingConnector {
                     results[k].remaining = results[k].retained
                 }
             } else if !edits.isEmpty {
-                let r = try AtomicRewrite.rewrite(src) { inFD, outFD, tmp in
+                let r = try AtomicRewrite.rewrite(SourceFile.rewriteTarget(src, options: options)) { inFD, outFD, tmp in
                     try AtomicRewrite.splice(from: inFD, path: src, edits: edits) { try FileSystem.writeAll(outFD, $0, path: tmp) }
                 }
                 // Verify: search the new file for every identifier of every job again.
@@ -80,7 +81,7 @@ extension CSVConnector: ErasingConnector {
 
     /// Every record of `src` that matches a job, with the hits and the column names.
     func scan(_ src: String, delimiter: UInt8, batch: ScanBatch, _ body: (CSVRecord, [RowMatcher.JobHit], [String]) throws -> Void) throws {
-        var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: config.header)
+        var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: config.header, options: config.sourceOptions)
         let header = reader.header
         var matcher = RowMatcher(rules: config.rules, table: batch.table, origin: name)
         var columns: [String] = []

@@ -20,7 +20,8 @@ extension LogConnector: ErasingConnector {
         let linePatterns = LinePatterns(config)
         var scratch: [UInt8] = []
         let placeholder = Array(config.placeholder.utf8)
-        for src in config.sources() {
+        let options = config.sourceOptions
+        for src in try config.erasableSources() {
             try Task.checkCancellation()
             var results = jobs.map { _ in FileErasure(connector: name, file: src, strategy: strategy.rawValue) }
             // Which lines match which jobs (the same matching as the search).
@@ -36,10 +37,10 @@ extension LogConnector: ErasingConnector {
                     if strategy == .retain { results[k].reason = config.rules.reason }
                 }
             } else {
-                var reader = try LineReader(path: src)
+                var reader = try LineReader(path: src, options: options)
                 let gzip = reader.isGzip
                 var hits: [TextMatch] = []
-                let r = try AtomicRewrite.rewrite(src) { _, outFD, tmp in
+                let r = try AtomicRewrite.rewrite(SourceFile.rewriteTarget(src, options: options)) { _, outFD, tmp in
                     let gz = gzip ? try GzipWriter(fd: outFD, path: tmp) : nil
                     func emit(_ p: UnsafeRawBufferPointer) throws {
                         if let gz { try gz.write(p) } else { try FileSystem.writeAll(outFD, p, path: tmp) }

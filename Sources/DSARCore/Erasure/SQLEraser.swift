@@ -9,14 +9,15 @@ extension SQLDumpConnector: ErasingConnector {
     public func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
         let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
         var out: [String: [FileErasure]] = [:]
-        for src in config.sources() {
+        let options = config.sourceOptions
+        for src in try config.erasableSources() {
             try Task.checkCancellation()
             var results: [String: [FileErasure]] = [:]  // table → per job
             func result(_ table: String) -> [FileErasure] {
                 results[table] ?? jobs.map { _ in FileErasure(connector: name, file: src, strategy: "\(table): \(config.tables[table]?.erase.rawValue ?? "-")") }
             }
             var plan = SQLRewritePlan()
-            var reader = try SQLDumpReader(path: src, dialect: config.dialect)
+            var reader = try SQLDumpReader(path: src, dialect: config.dialect, options: options)
             let dialect = reader.dialect
             var matchers: [String: RowMatcher] = [:]
             for (t, rules) in config.tables { matchers[t] = RowMatcher(rules: rules, table: batch.table, origin: "\(name).\(t)") }
@@ -53,8 +54,9 @@ extension SQLDumpConnector: ErasingConnector {
                 results[row.table] = r
             }
             if !plan.isEmpty {
-                let rw = try AtomicRewrite.rewrite(src) { _, outFD, tmp in
-                    _ = try SQLRewriter.rewrite(source: src, dialect: dialect, plan: plan, output: outFD, outputPath: tmp)
+                let target = SourceFile.rewriteTarget(src, options: options)
+                let rw = try AtomicRewrite.rewrite(target) { _, outFD, tmp in
+                    _ = try SQLRewriter.rewrite(source: target, dialect: dialect, plan: plan, output: outFD, outputPath: tmp)
                 }
                 // Verify: search the rewritten dump again for every identifier of every job.
                 let again = try await scan(batch, logger: logger)

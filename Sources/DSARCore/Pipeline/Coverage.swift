@@ -68,6 +68,9 @@ public struct CoverageGap: Sendable, Equatable {
         case missingColumn = "missing_column"
         /// The connector's paths match no file.
         case noSources = "no_sources"
+        /// A path the globs match cannot be read as a source (a FIFO, device, socket, directory, a
+        /// symlink without `follow_symlinks`, a file over `max_file_bytes`): it was not searched.
+        case unreadable = "unreadable_source"
         /// The identifier is still in the source after erasure, outside every retained record.
         case remaining
     }

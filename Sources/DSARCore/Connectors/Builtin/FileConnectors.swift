@@ -72,10 +72,11 @@ struct FindingsCollector: Sendable {
     /// outside the records matched so far for each job.
     mutating func cover(
         _ src: String, connector: String, records: Int, unparsedLines: [Int] = [], unparsedCount: Int? = nil,
-        truncated: String? = nil, truncatedLine: Int? = nil, truncationAllowed: Bool = false, rawSearch: Bool
+        truncated: String? = nil, truncatedLine: Int? = nil, truncationAllowed: Bool = false, rawSearch: Bool,
+        options: SourceFile.Options = SourceFile.Options()
     ) throws {
         // The second read is not scan progress (the bar counts each source once).
-        let (size, sha) = try ProgressCounter.$current.withValue(nil) { try RawVerifier.hash(src) }
+        let (size, sha) = try ProgressCounter.$current.withValue(nil) { try RawVerifier.hash(src, options: options) }
         var c = SourceCoverage(file: src, bytes: size, sha256: sha, records: records, truncated: truncated, rawSearched: rawSearch)
         for l in unparsedLines { c.addUnparsed(line: l) }
         if let unparsedCount { c.unparsed = unparsedCount }
@@ -94,9 +95,17 @@ struct FindingsCollector: Sendable {
             }
         }
         let found = try ProgressCounter.$current.withValue(nil) {
-            try RawVerifier.search(path: src, connector: connector, batch: batch, accounted: accounted, unparsedLines: Set(unparsedLines))
+            try RawVerifier.search(
+                path: src, connector: connector, batch: batch, accounted: accounted, unparsedLines: Set(unparsedLines), options: options)
         }
         for (j, g) in found { gaps[j, default: []] += g }
+    }
+
+    /// A gap for every job: a path the globs match is not a regular file (or is over
+    /// `max_file_bytes`), so it was not searched.
+    mutating func unreadable(_ entry: SourceFile.Entry, connector: String) {
+        sourceGaps.append(
+            CoverageGap(kind: .unreadable, connector: connector, file: entry.path, message: "not read: \(entry.problem ?? "not a regular file")"))
     }
 
     /// A gap for every job: the connector's paths match no file.
@@ -171,12 +180,18 @@ public struct CSVConnector: Connector {
         var collector = FindingsCollector(batch: batch)
         var bytes: Int64 = 0
         var malformed = 0
-        let sources = config.sources()
-        if sources.isEmpty { collector.noSources(connector: name, paths: config.paths) }
-        for src in sources {
+        let entries = config.inspectSources()
+        if entries.isEmpty { collector.noSources(connector: name, paths: config.paths) }
+        let options = config.sourceOptions
+        for entry in entries {
             try Task.checkCancellation()
-            let delimiter = try config.delimiter ?? CSVReader.detectDelimiter(path: src)
-            var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: config.header)
+            let src = entry.path
+            if entry.problem != nil {
+                collector.unreadable(entry, connector: name)
+                continue
+            }
+            let delimiter = try config.delimiter ?? CSVReader.detectDelimiter(path: src, options: options)
+            var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: config.header, options: options)
             let table = FindingsWriter.tableName(forFile: src)
             var matcher = RowMatcher(rules: config.rules, table: batch.table, origin: "\(name).\(table)")
             let header = reader.header
@@ -214,7 +229,7 @@ public struct CSVConnector: Connector {
                 logger.warning("malformed CSV record", metadata: ["connector": "\(name)", "file": "\(src)", "line": "\(p.line)", "problem": "\(p.message)"])
             })
             bytes += reader.bytesRead
-            try collector.cover(src, connector: name, records: records, unparsedLines: unparsed, rawSearch: true)
+            try collector.cover(src, connector: name, records: records, unparsedLines: unparsed, rawSearch: true, options: options)
         }
         return collector.result(bytesScanned: bytes, extra: malformed > 0 ? ["malformed_rows": String(malformed)] : [:])
     }
@@ -256,11 +271,17 @@ public struct SQLDumpConnector: Connector {
     public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
         var collector = FindingsCollector(batch: batch)
         var bytes: Int64 = 0
-        let sources = config.sources()
-        if sources.isEmpty { collector.noSources(connector: name, paths: config.paths) }
-        for src in sources {
+        let entries = config.inspectSources()
+        if entries.isEmpty { collector.noSources(connector: name, paths: config.paths) }
+        let options = config.sourceOptions
+        for entry in entries {
             try Task.checkCancellation()
-            var reader = try SQLDumpReader(path: src, dialect: config.dialect)
+            let src = entry.path
+            if entry.problem != nil {
+                collector.unreadable(entry, connector: name)
+                continue
+            }
+            var reader = try SQLDumpReader(path: src, dialect: config.dialect, options: options)
             var records = 0
             // Matchers mutated in place (a copy per row would cost more than the match); rows come
             // in long runs of one table, so the last lookup is remembered.
@@ -299,7 +320,7 @@ public struct SQLDumpConnector: Connector {
             collector.sourceGaps += SQLDumpConnector.missingTables(config, reader.tables, connector: name, file: src)
             try collector.cover(
                 src, connector: name, records: records, truncated: reader.truncation?.message, truncatedLine: reader.truncation?.line,
-                truncationAllowed: config.allowTruncated, rawSearch: true)
+                truncationAllowed: config.allowTruncated, rawSearch: true, options: options)
         }
         return collector.result(bytesScanned: bytes)
     }
@@ -460,8 +481,10 @@ public struct LogConnector: Connector {
     /// Searches every source (or only `onlySource`) once for the whole batch.
     /// Several files (a log and its rotations) are read in parallel, two at a time; their findings
     /// are merged in file order, so the result is the same as reading them one after the other.
+    /// A path that is not a regular file is not read: it is a gap (``CoverageGap/Kind/unreadable``) for every job.
     func scan(_ batch: ScanBatch, logger: Logger, onlySource: String?) async throws -> [String: ConnectorFindings] {
-        let sources = onlySource.map { [$0] } ?? config.sources()
+        let entries = onlySource.map { [SourceFile.inspect($0, options: config.sourceOptions)] } ?? config.inspectSources()
+        let sources = entries.filter { $0.problem == nil }.map(\.path)
         var parts = [(collector: FindingsCollector, bytes: Int64)?](repeating: nil, count: sources.count)
         if sources.count <= 1 {
             for (k, src) in sources.enumerated() { parts[k] = try scanSource(src, batch) }
@@ -486,7 +509,8 @@ public struct LogConnector: Connector {
             }
         }
         var collector = FindingsCollector(batch: batch)
-        if sources.isEmpty { collector.noSources(connector: name, paths: config.paths) }
+        if entries.isEmpty { collector.noSources(connector: name, paths: config.paths) }
+        for e in entries where e.problem != nil { collector.unreadable(e, connector: name) }
         var bytes: Int64 = 0
         for part in parts {
             guard let part else { continue }
@@ -513,7 +537,7 @@ public struct LogConnector: Connector {
         var extractScratch = JSONFieldExtractor.Scratch()
         do {
             try Task.checkCancellation()
-            var reader = try LineReader(path: src)
+            var reader = try LineReader(path: src, options: config.sourceOptions)
             let table = FindingsWriter.tableName(forFile: src)
             var records = 0
             var unparsed: [Int] = []
@@ -572,7 +596,8 @@ public struct LogConnector: Connector {
             // A text log's scan already is a raw token search of every line; JSON lines are also
             // searched raw, for identifiers in fields the rules do not name.
             try collector.cover(
-                src, connector: name, records: records, unparsedLines: unparsed, rawSearch: config.logFormat == .jsonl)
+                src, connector: name, records: records, unparsedLines: unparsed, rawSearch: config.logFormat == .jsonl,
+                options: config.sourceOptions)
             return (collector, reader.bytesRead)
         }
     }

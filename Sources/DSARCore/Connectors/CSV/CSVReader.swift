@@ -56,6 +56,8 @@ public struct CSVReader: Sendable {
     public let path: String
     /// The field delimiter byte.
     public let delimiter: UInt8
+    /// How the file is opened (``SourceFile``: regular files only, symlinks per the connector).
+    public let options: SourceFile.Options
     /// Whether the first non-blank record is a header.
     public let hasHeader: Bool
     /// Header names (BOM stripped) once read; nil without a header.
@@ -78,16 +80,20 @@ public struct CSVReader: Sendable {
 
     /// Opens a CSV file and, with `hasHeader`, reads its header.
     ///
-    /// Throws when the file cannot be read, the delimiter is a quote or line break, or the header is malformed.
-    public init(path: String, delimiter: UInt8 = UInt8(ascii: ","), hasHeader: Bool = true) throws {
+    /// Throws when the file cannot be read (or is not a regular file, see ``SourceFile``), the delimiter is a
+    /// quote or line break, or the header is malformed.
+    public init(
+        path: String, delimiter: UInt8 = UInt8(ascii: ","), hasHeader: Bool = true, options: SourceFile.Options = SourceFile.Options()
+    ) throws {
         if delimiter == CSVScanner.quote || delimiter == CSVScanner.lf || delimiter == CSVScanner.cr {
             throw DSARError(.usage, "a CSV delimiter cannot be a quote or a line break", path: path)
         }
         self.path = path
         self.delimiter = delimiter
         self.hasHeader = hasHeader
+        self.options = options
 
-        let fd = try CSVReader.open(path)
+        let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         // A UTF-8 byte order mark at the start is skipped; offsets stay true file offsets.
         var bom: (UInt8, UInt8, UInt8) = (0, 0, 0)
@@ -131,7 +137,7 @@ public struct CSVReader: Sendable {
     /// With a header, a record whose field count differs from the header's is a problem ("3 fields, expected 4").
     /// Each call scans from the first data record again. Errors thrown by `body` stop the scan and are rethrown.
     public mutating func forEachRecord(_ body: (CSVRecord) throws -> Void, onProblem: (CSVProblem) -> Void) throws {
-        let fd = try CSVReader.open(path)
+        let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: CSVReader.blockSize, alignment: 16)
         defer { buffer.deallocate() }
@@ -158,8 +164,8 @@ public struct CSVReader: Sendable {
     ///
     /// Picks the candidate that appears the same non-zero number of times on the most lines (quotes respected),
     /// preferring more occurrences, then the order `,` `;` tab `|`. Falls back to `,`.
-    public static func detectDelimiter(path: String) throws -> UInt8 {
-        let fd = try open(path)
+    public static func detectDelimiter(path: String, options: SourceFile.Options = SourceFile.Options()) throws -> UInt8 {
+        let fd = try open(path, options: options)
         defer { close(fd) }
         let cap = 64 * 1024
         var bytes = [UInt8](repeating: 0, count: cap)
@@ -213,14 +219,15 @@ public struct CSVReader: Sendable {
         return best
     }
 
-    static func open(_ path: String) throws -> Int32 {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
-        return fd
+    /// Opens a source file (``SourceFile/open(_:options:)``: regular files only, never blocking).
+    static func open(_ path: String, options: SourceFile.Options = SourceFile.Options()) throws -> Int32 {
+        try SourceFile.open(path, options: options)
     }
 
-    /// `pread(2)` retrying on EINTR; returns 0 at end of file.
+    /// `pread(2)` retrying on EINTR; returns 0 at end of file. Throws once the reading task is
+    /// cancelled (the connector's timeout), so that every block read is a cancellation point.
     static func pread(_ fd: Int32, _ into: UnsafeMutableRawBufferPointer, at offset: Int64, path: String) throws -> Int {
+        try SourceFile.checkCancelled(path)
         while true {
             let n = Glibc.pread(fd, into.baseAddress, into.count, off_t(offset))
             if n >= 0 { return n }

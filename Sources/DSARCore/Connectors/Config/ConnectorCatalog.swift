@@ -103,9 +103,16 @@ public enum ConnectorCatalog {
         if type != .exec {
             let globs = y.strings("paths", required: true) ?? []
             c.paths = globs.map { $0.hasPrefix("/") ? $0 : dir + "/" + $0 }
+            allowed += ["follow_symlinks", "max_file_bytes"]
+            if let f = y.bool("follow_symlinks") { c.followSymlinks = f }
+            if let m = y.int("max_file_bytes", range: 1...Int.max) { c.maxFileBytes = Int64(m) }
             if checkSources {
                 for (g, abs) in zip(globs, c.paths) where ConnectorConfig.glob(abs).isEmpty {
                     y.problem("paths", "no file matches \"\(g)\" (looked for \(abs))")
+                }
+                // Whatever a glob matches that is not a regular file is a problem, never skipped.
+                for e in c.inspectSources() {
+                    if let problem = e.problem { y.problem("paths", "\(e.path) is not read: \(problem)") }
                 }
             }
         }
@@ -336,8 +343,10 @@ public enum ConnectorCatalog {
         for src in c.sources() {
             let header: [String]?
             do {
-                let delimiter = try c.delimiter ?? CSVReader.detectDelimiter(path: src)
-                header = try CSVReader(path: src, delimiter: delimiter, hasHeader: true).header
+                // A FIFO or device is never opened (``SourceFile``); with `reportUnreadable` it is reported above.
+                if SourceFile.inspect(src, options: c.sourceOptions).problem != nil { continue }
+                let delimiter = try c.delimiter ?? CSVReader.detectDelimiter(path: src, options: c.sourceOptions)
+                header = try CSVReader(path: src, delimiter: delimiter, hasHeader: true, options: c.sourceOptions).header
             } catch {
                 if reportUnreadable { y.problem("paths", "cannot read the header of \(src): \(error)") }
                 continue
@@ -392,7 +401,7 @@ public enum ConnectorCatalog {
         var seen = Set<String>()
         var columns: [String: Set<String>] = [:]
         for src in c.sources() {
-            guard var reader = try? SQLDumpReader(path: src, dialect: c.dialect) else { continue }
+            guard var reader = try? SQLDumpReader(path: src, dialect: c.dialect, options: c.sourceOptions) else { continue }
             do {
                 try reader.forEachRow { _ in }
                 if let t = reader.truncation, !c.allowTruncated {

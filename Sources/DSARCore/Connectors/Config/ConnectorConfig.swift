@@ -66,6 +66,14 @@ public struct ConnectorConfig: Sendable {
     public var retries: Int = 2
     /// Replacement text for redacted values.
     public var placeholder: String = "[REDACTED]"
+    /// `follow_symlinks: true`: a source that is a symlink is read through it (the target must still
+    /// be a regular file); by default a symlink is refused like any file that is not regular.
+    public var followSymlinks: Bool = false
+    /// `max_file_bytes:`: a larger source is refused (not read), making its jobs PARTIAL; nil: any size.
+    public var maxFileBytes: Int64?
+
+    /// How this connector's sources are opened (``SourceFile``).
+    public var sourceOptions: SourceFile.Options { SourceFile.Options(followSymlinks: followSymlinks, maxBytes: maxFileBytes) }
 
     // csv
     public var delimiter: UInt8?
@@ -97,7 +105,24 @@ public struct ConnectorConfig: Sendable {
     /// Formats of log connectors.
     public enum LogFormat: String, Sendable { case text, jsonl }
 
-    /// The files the globs match now, sorted, deduplicated.
+    /// Everything the globs match now (``sources()``), each with its kind and, for what cannot be
+    /// read as a source (a FIFO, device, socket, directory, a symlink without `follow_symlinks`, a
+    /// file over `max_file_bytes`), why not. Nothing a glob matches is silently dropped.
+    public func inspectSources() -> [SourceFile.Entry] {
+        sources().map { SourceFile.inspect($0, options: sourceOptions) }
+    }
+
+    /// The sources an eraser may rewrite: all of ``sources()``, or an error naming the first one that
+    /// is not a regular file, thrown before anything is changed (an erasure never skips a source).
+    public func erasableSources() throws -> [String] {
+        let entries = inspectSources()
+        if let bad = entries.first(where: { $0.problem != nil }) {
+            throw DSARError(.invalidInput, "\(bad.path) is not read: \(bad.problem!); nothing of connector \(name) was erased", path: bad.path)
+        }
+        return entries.map(\.path)
+    }
+
+    /// The files the globs match now, sorted, deduplicated; of every kind (see ``inspectSources()``).
     public func sources() -> [String] {
         var out: [String] = []
         for pattern in paths {

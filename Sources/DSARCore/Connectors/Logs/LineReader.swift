@@ -12,6 +12,8 @@ public struct LineReader: Sendable {
     public let path: String
     /// Whether the file is gzip-compressed (starts with the bytes 1f 8b).
     public let isGzip: Bool
+    /// How the file is opened (``SourceFile``).
+    public let options: SourceFile.Options
     private var _bytesRead: Int64 = 0
     private var _bytesDecoded: Int64 = 0
 
@@ -20,10 +22,11 @@ public struct LineReader: Sendable {
     /// Longest line accepted.
     static let maxLineLength = 64 << 20
 
-    /// Opens `path` to check that it is readable and whether it is gzip.
-    public init(path: String) throws {
+    /// Opens `path` to check that it is readable (a regular file, see ``SourceFile``) and whether it is gzip.
+    public init(path: String, options: SourceFile.Options = SourceFile.Options()) throws {
         self.path = path
-        let fd = try CSVReader.open(path)
+        self.options = options
+        let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         var magic: (UInt8, UInt8) = (0, 0)
         let n = try withUnsafeMutableBytes(of: &magic) { try CSVReader.pread(fd, $0, at: 0, path: path) }
@@ -41,9 +44,10 @@ public struct LineReader: Sendable {
     /// Only LF ends a line; a CR right before it is part of the terminator, any other CR is content. The last line
     /// has terminator length 0 when the file does not end with a line break. Each call reads the file from the start.
     /// Corrupt or truncated gzip data throws a ``DSARError`` naming the path and the line reached, after the lines
-    /// before it were delivered.
+    /// before it were delivered. Once the reading task is cancelled (the connector's timeout) the next block
+    /// read throws.
     public mutating func forEachLine(_ body: (UnsafeRawBufferPointer, Int, Int64, Int) throws -> Void) throws {
-        let fd = try CSVReader.open(path)
+        let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         // gzip is inflated on its own thread, ahead of the line splitting and matching here.
         let gzip = try isGzip ? GzipPrefetcher(GzipReader(fd: fd, path: path)) : nil
@@ -102,7 +106,8 @@ public struct LineReader: Sendable {
                 start = 0
             }
 
-            // Fill.
+            // Fill (a cancellation point per block).
+            try SourceFile.checkCancelled(path)
             let got: Int
             if let gzip {
                 do {

@@ -25,8 +25,8 @@ enum RawVerifier {
     }
 
     /// Size and SHA-256 of a file as stored.
-    static func hash(_ path: String) throws -> (bytes: Int64, sha256: String) {
-        let fd = try CSVReader.open(path)
+    static func hash(_ path: String, options: SourceFile.Options = SourceFile.Options()) throws -> (bytes: Int64, sha256: String) {
+        let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         var h = StreamingSHA256()
         var total: Int64 = 0
@@ -34,6 +34,7 @@ enum RawVerifier {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { buf.deallocate() }
         while true {
+            try SourceFile.checkCancelled(path)
             let n = read(fd, buf.baseAddress, size)
             if n < 0 {
                 if errno == EINTR { continue }
@@ -51,7 +52,7 @@ enum RawVerifier {
     /// `unparsedLines` the lines where unparsed records start.
     static func search(
         path: String, connector: String, batch: ScanBatch, accounted: [Int: [Range<Int64>]], unparsedLines: Set<Int>,
-        outside: CoverageGap.Kind = .unmatched
+        outside: CoverageGap.Kind = .unmatched, options: SourceFile.Options = SourceFile.Options()
     ) throws -> [Int: [CoverageGap]] {
         let matcher = TextMatcher(table: batch.table, types: nil)
         guard !matcher.isInert else { return [:] }
@@ -60,7 +61,7 @@ enum RawVerifier {
         var extra: [Int: Int] = [:]
         var hits: [TextMatch] = []
         var distinctive: [Int: Bool] = [:]
-        var reader = try LineReader(path: path)
+        var reader = try LineReader(path: path, options: options)
         try reader.forEachLine { line, number, offset, _ in
             hits.removeAll(keepingCapacity: true)
             matcher.scan(line, into: &hits)

@@ -22,6 +22,8 @@
 public struct SQLDumpReader: Sendable {
     /// The dump file.
     public let path: String
+    /// How the file is opened (``SourceFile``).
+    public let options: SourceFile.Options
     /// The dialect used for reading (given, or detected from the start of the file).
     public let dialect: SQLDialect
     private var tableInfos: [SQLTableInfo] = []
@@ -98,16 +100,13 @@ public struct SQLDumpReader: Sendable {
     /// Opens a dump. With `dialect` nil it is detected from the first 64 KiB: a pg_dump header, `COPY`,
     /// `SET search_path` → postgres; `-- MySQL dump`/`-- MariaDB dump`, `/*!40101`, backticks → mysql;
     /// `PRAGMA foreign_keys`, `BEGIN TRANSACTION` → sqlite; nothing conclusive → postgres.
-    public init(path: String, dialect: SQLDialect? = nil) throws {
+    /// The file must be a regular file (``SourceFile``: a FIFO, device, directory or, unless
+    /// `options.followSymlinks`, a symlink is refused).
+    public init(path: String, dialect: SQLDialect? = nil, options: SourceFile.Options = SourceFile.Options()) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
+        self.options = options
+        let fd = try SourceFile.open(path, options: options)
         defer { close(fd) }
-        var st = stat()
-        if fstat(fd, &st) != 0 { throw DSARError.syscall("cannot stat", path: path) }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            throw DSARError(.invalidInput, "\(path) is a directory, not an SQL dump", path: path)
-        }
         if let dialect {
             self.dialect = dialect
             return
@@ -169,8 +168,7 @@ public struct SQLDumpReader: Sendable {
     /// A dump that is cut off elsewhere is read to its end and ``truncation`` says where and why (a COPY
     /// data line cut mid-line at end of file is not emitted). Calling it again re-reads the file from the start.
     public mutating func forEachRow(_ body: (SQLRow) throws -> Void) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
+        let fd = try SourceFile.open(path, options: options)
         defer { close(fd) }
         tableInfos = []
         tableIndex = [:]

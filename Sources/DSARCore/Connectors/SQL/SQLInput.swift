@@ -85,6 +85,7 @@ struct SQLInput {
                 buf = fresh
             }
         }
+        try SourceFile.checkCancelled(path)
         let size = chunk
         let data = try [UInt8](unsafeUninitializedCapacity: size) { raw, count in
             count = 0

@@ -42,8 +42,7 @@ public enum SQLRewriter {
         source: String, dialect: SQLDialect, plan: SQLRewritePlan, output fd: Int32, outputPath: String,
         bufferSize: Int, readerChunk: Int?
     ) throws -> (deleted: Int, redacted: Int) {
-        let src = open(source, O_RDONLY | O_CLOEXEC)
-        if src < 0 { throw DSARError.syscall("cannot open", path: source) }
+        let src = try SourceFile.open(source)
         defer { close(src) }
         var a = stat()
         var b = stat()
