@@ -20,7 +20,10 @@ final class IdentifierScrubberTests: XCTestCase {
         let s = IdentifierScrubber(ids)
         XCTAssertEqual(s.scrub("user 42 failed"), "user <user_id> failed")
         XCTAssertEqual(s.scrub("id=42,"), "id=<user_id>,")
-        XCTAssertEqual(s.scrub("1042 and 421 and x42"), "1042 and 421 and x42")
+        XCTAssertEqual(s.scrub("1042 and 421 and 4.2"), "1042 and 421 and 4.2")
+        XCTAssertEqual(s.scrub("customer42 not found"), "customer<user_id> not found")
+        let card = IdentifierScrubber([Identifier(type: "loyalty_card", value: "ab12")])
+        XCTAssertEqual(card.scrub("card ab12, xab12, ab123"), "card <loyalty_card>, xab12, ab123")
         XCTAssertEqual(Processor.scrub("user 42, 1042", ids), "user <user_id>, 1042")
     }
 

@@ -2,17 +2,21 @@ import Foundation
 import Logging
 
 /// Replaces a set of identifier values in free text with `<type>`: case-insensitively (ASCII), also
-/// in their URL-encoded forms (`alice%40example.com`, every reserved byte as `%XX`). A value made
-/// only of letters and digits (a user id, a loyalty number) is replaced only where it is not part of
-/// a longer run of letters and digits, so user id `42` does not eat the `42` of `1042`.
+/// in their URL-encoded forms (`alice%40example.com`, every reserved byte as `%XX`). A value of
+/// digits only (a user id) is replaced wherever it is not part of a longer number (`user42` and
+/// `id=42` are scrubbed, `1042` is not); one of letters and digits only, wherever it is not part of a
+/// longer run of letters and digits. Any other value is replaced wherever it occurs.
 ///
 /// Built once for many texts: one pass over each text's bytes, whatever the number of identifiers.
 public struct IdentifierScrubber: Sendable {
     struct Pattern: Sendable {
         var bytes: [UInt8]
         var replacement: [UInt8]
-        var wordOnly: Bool
+        /// Bytes that must not touch the match on either side (none, digits, or letters and digits).
+        var boundary: Boundary
     }
+
+    enum Boundary: Sendable { case none, digits, word }
 
     /// Patterns by their first two (lower-cased) bytes, longest first.
     private var byPrefix: [UInt16: [Pattern]] = [:]
@@ -34,7 +38,9 @@ public struct IdentifierScrubber: Sendable {
             for f in forms {
                 let lower = f.map(IdentifierScrubber.lower)
                 guard seen.insert(lower).inserted else { continue }
-                let p = Pattern(bytes: lower, replacement: replacement, wordOnly: lower.allSatisfy(IdentifierScrubber.isWordByte))
+                let boundary: Boundary =
+                    lower.allSatisfy(IdentifierScrubber.isDigit) ? .digits : lower.allSatisfy(IdentifierScrubber.isWordByte) ? .word : .none
+                let p = Pattern(bytes: lower, replacement: replacement, boundary: boundary)
                 if lower.count == 1 {
                     single[lower[0]] = p
                 } else {
@@ -79,14 +85,21 @@ public struct IdentifierScrubber: Sendable {
         return nil
     }
 
-    /// A word-only pattern must not touch a letter or digit on either side.
+    /// A number must not touch a digit, a word not a letter or digit, on either side.
     private func fits(_ p: Pattern, _ b: [UInt8], at i: Int) -> Bool {
-        guard p.wordOnly else { return true }
-        if i > 0 && IdentifierScrubber.isWordByte(b[i - 1]) { return false }
+        let touches: (UInt8) -> Bool
+        switch p.boundary {
+        case .none: return true
+        case .digits: touches = IdentifierScrubber.isDigit
+        case .word: touches = IdentifierScrubber.isWordByte
+        }
+        if i > 0 && touches(b[i - 1]) { return false }
         let end = i + p.bytes.count
-        if end < b.count && IdentifierScrubber.isWordByte(b[end]) { return false }
+        if end < b.count && touches(b[end]) { return false }
         return true
     }
+
+    static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
     static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c + 0x20 : c }
 
