@@ -21,9 +21,7 @@ extension Dsar {
         func run() async throws {
             try await Exit.guarding {
                 let layout = options.layout
-                guard layout.exists else {
-                    throw DSARError(.notFound, "no spool at \(layout.root); create it with `dsar init` or pass --spool", path: layout.root)
-                }
+                try SpoolSession.requireExisting(layout)
                 let config = try SpoolConfig.load(layout)
                 let lock = try SpoolLock.acquire(layout, wait: wait, purpose: "dsar retry")
                 defer { withExtendedLifetime(lock) {} }

@@ -120,6 +120,7 @@ extension Dsar {
                     report.claimed += second.claimed
                     report.rejected += second.rejected
                     report.waiting = second.waiting
+                    report.waitingFor = second.waitingFor
                 }
                 try p.checkOverdue()
                 let finished = try await p.runPending(stop: StopSignal.policy(grace: intake.grace))
@@ -156,7 +157,13 @@ extension Dsar {
                 print("  \(r.jobID)  \(r.action.rawValue.padded(6))  \(r.status.rawValue.padded(9))  \(r.outbox ?? r.error ?? "")")
             }
             for r in report.rejected { print("  rejected \(r.name): \(r.reason)") }
-            for w in report.waiting { print("  waiting  \(w) (not settled or incomplete; taken by a later run)") }
+            for w in report.waiting {
+                if let what = report.waitingFor[w] {
+                    print("  waiting  \(w) for \(what) (signed requests are required; rejected after --reject-after)")
+                } else {
+                    print("  waiting  \(w) (not settled or incomplete; taken by a later run)")
+                }
+            }
         }
     }
 

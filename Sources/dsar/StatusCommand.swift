@@ -17,14 +17,12 @@ extension Dsar {
         func run() async throws {
             try await Exit.guarding {
                 let layout = options.layout
-                guard layout.exists else {
-                    throw DSARError(.notFound, "no spool at \(layout.root); create it with `dsar init` or pass --spool", path: layout.root)
-                }
+                try SpoolSession.requireExisting(layout)
                 let store = JobStore(layout: layout)
                 if let job {
                     let r = try store.load(job)
                     if json {
-                        print(String(decoding: try encoder.encode(r), as: UTF8.self))
+                        print(Status.withNumbers(try encoder.encode(r)))
                     } else {
                         printDetail(r)
                     }
@@ -32,11 +30,53 @@ extension Dsar {
                 }
                 let records = try store.all { Exit.printError($0.message) }
                 if json {
-                    print(String(decoding: try encoder.encode(records), as: UTF8.self))
+                    print(Status.withNumbers(try encoder.encode(records)))
                     return
                 }
                 printTable(records, layout: layout)
             }
+        }
+
+        /// The encoded records with the connectors' `details` (stored as strings) as JSON numbers where
+        /// they are numbers (`"bytes_scanned": 603`), so that `jq '.bytes_scanned > 0'` works.
+        static func withNumbers(_ data: Data) -> String {
+            guard let root = try? JSONParser.parse(Array(data)) else { return String(decoding: data, as: UTF8.self) }
+            func isNumber(_ s: String) -> Bool {
+                let b = Array(s.utf8)
+                var i = 0
+                if i < b.count && b[i] == 0x2D { i += 1 }
+                let start = i
+                while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+                guard i > start, i - start == 1 || b[start] != 0x30 else { return false }
+                if i < b.count && b[i] == 0x2E {
+                    i += 1
+                    let f = i
+                    while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+                    guard i > f else { return false }
+                }
+                return i == b.count && b.count <= 20
+            }
+            func walk(_ v: JSONValue) -> JSONValue {
+                switch v {
+                case .object(let members):
+                    return .object(members.map { m in
+                        var m = m
+                        if m.key == "details", case .object(let details) = m.value {
+                            m.value = .object(details.map { d in
+                                var d = d
+                                if case .string(let s) = d.value, isNumber(s) { d.value = .number(s) }
+                                return d
+                            })
+                        } else {
+                            m.value = walk(m.value)
+                        }
+                        return m
+                    })
+                case .array(let items): return .array(items.map(walk))
+                default: return v
+                }
+            }
+            return JSONWriter(indent: 2).string(walk(root))
         }
 
         var encoder: JSONEncoder {
@@ -119,6 +159,7 @@ extension Dsar {
 
         func run() async throws {
             try await Exit.guarding {
+                try SpoolSession.requireExisting(options.layout)
                 let r = try JobStore(layout: options.layout).load(job)
                 let journal = try Journal(layout: options.layout, signer: nil)
                 for (segment, line, e) in try journal.entries() where e.jobID == r.jobID {
@@ -164,6 +205,7 @@ extension Dsar {
 
         func run() async throws {
             try await Exit.guarding {
+                try SpoolSession.requireExisting(options.layout)
                 let r = try JobStore(layout: options.layout).extend(job, days: days, reason: reason)
                 try Journal(layout: options.layout, signer: nil).append(AuditEvent("deadline.extended", jobID: r.jobID, subject: r.subject, details: [
                     JSONMember(key: "days", value: .int(days)), JSONMember(key: "deadline", value: .string(r.deadline)),

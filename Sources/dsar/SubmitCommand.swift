@@ -22,6 +22,11 @@ extension Dsar {
         @Option(help: "gdpr or ccpa (default: the spool's default_regulation).") var regulation: Regulation?
         @Option(name: .customLong("received-at"), help: ArgumentHelp("When the request was received (RFC 3339).", valueName: "time")) var receivedAt: String?
         @Flag(name: .customLong("dry-run"), help: "Ask for a report only; change nothing.") var dryRun = false
+        @Option(
+            help: ArgumentHelp(
+                "Sign the request with this OpenSSH Ed25519 private key (as ssh-keygen -Y sign -n dsar-request would), writing X.json.sig before X.json. Required when the spool has require_signed_requests.",
+                valueName: "key"))
+        var sign: String?
 
         func validate() throws {
             if email.isEmpty && userID.isEmpty && phone.isEmpty && ip.isEmpty && custom.isEmpty {
@@ -36,7 +41,17 @@ extension Dsar {
         func run() async throws {
             try await Exit.guarding {
                 let layout = options.layout
-                if !layout.exists { try SpoolSession.initialize(layout) }
+                // Only `dsar init` creates a spool: a mistyped --spool must not swallow requests.
+                try SpoolSession.requireExisting(layout)
+                let config = try SpoolConfig.load(layout)
+                // Loaded first: a bad key fails before anything is written.
+                let key = try sign.map { try SSHEd25519Key.load(path: $0) }
+                if config.requireSignedRequests && key == nil {
+                    throw DSARError(
+                        .usage,
+                        "the spool \(layout.root) requires signed requests (require_signed_requests): give --sign KEY with an Ed25519 key listed in its request signers file; an unsigned request would wait for its .sig and then be rejected",
+                        path: layout.config)
+                }
                 var subject: [JSONMember] = []
                 func add(_ type: String, _ values: [String]) {
                     guard !values.isEmpty else { return }
@@ -61,11 +76,16 @@ extension Dsar {
                 if dryRun { doc.append(JSONMember(key: "dry_run", value: .bool(true))) }
                 let bytes = JSONWriter(indent: 2).encode(.object(doc)) + [0x0A]
                 do {
-                    _ = try RequestParser().parse(bytes)
+                    _ = try RequestParser(defaultRegulation: config.defaultRegulation).parse(bytes)
                 } catch let problem as RequestProblem {
                     throw DSARError(.invalidInput, "the request is invalid: \(problem.message)")
                 }
                 let name = "submit-\(UUIDv7.make()).json"
+                if let key {
+                    // The signature lands first, so the request is never seen without it.
+                    let sig = try SSHSig.sign(bytes, key: key, namespace: Processor.requestNamespace)
+                    try FileSystem.writeAtomically(layout.inbox + "/" + name + ".sig", Array(sig.utf8), mode: 0o640)
+                }
                 try FileSystem.writeAtomically(layout.inbox + "/" + name, bytes, mode: 0o640)
                 print(layout.inbox + "/" + name)
             }

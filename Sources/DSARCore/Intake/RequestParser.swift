@@ -26,6 +26,12 @@ public struct RequestParser: Sendable {
     /// Regulation used when a request names none.
     public var defaultRegulation: Regulation
 
+    /// The clock `received_at` is checked against.
+    public var now: @Sendable () -> Date = { Date() }
+
+    /// How far `received_at` may lie in the future (clock skew between systems): one day.
+    public static let maxFutureSeconds: Double = 86400
+
     public init(defaultRegulation: Regulation = .gdpr) {
         self.defaultRegulation = defaultRegulation
     }
@@ -99,6 +105,11 @@ public struct RequestParser: Sendable {
             guard case .string(let s) = m.value, let d = Timestamp.parse(s) else {
                 throw RequestProblem(
                     "field \"received_at\" at \(m.position) is \(describe(m.value)); expected an RFC 3339 time such as \"2026-11-20T09:00:00Z\"")
+            }
+            // A time in the future would push the deadline out of reach: the job would never be overdue.
+            if d.timeIntervalSince(now()) > Self.maxFutureSeconds {
+                throw RequestProblem(
+                    "field \"received_at\" at \(m.position) is \(s), more than a day after now (\(Timestamp.format(now()))); it must say when the request was received (a typo in the year?)")
             }
             receivedAt = d
         }

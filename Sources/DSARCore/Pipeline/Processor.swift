@@ -16,7 +16,12 @@ public final class Processor {
     public let inbox: Inbox
     public let pseudonymizer: Pseudonymizer
     public let audit: any AuditSink
+    /// The log, with the identifiers of the batch in hand scrubbed from every line (``logScrubber``).
     public let logger: Logger
+    /// What ``logger`` scrubs: every identifier of the running batch (none between batches).
+    public let logScrubber = LogScrubber()
+    /// The identifiers of the running batch (requested and derived so far).
+    var batchIdentifiers = Set<Identifier>()
     /// The data sources searched for every job.
     public var connectors: [any Connector]
     /// Chooses the finisher for a job (bundler for export, eraser for delete, summary otherwise).
@@ -53,6 +58,8 @@ public final class Processor {
         public var rejected: [(name: String, reason: String)] = []
         /// Candidates not taken yet (not settled, or incomplete and young).
         public var waiting: [String] = []
+        /// What a waiting drop waits for, when it is not just settling (e.g. its signature file).
+        public var waitingFor: [String: String] = [:]
     }
 
     /// What crash recovery found and fixed.
@@ -77,7 +84,7 @@ public final class Processor {
         self.inbox = Inbox(layout: layout)
         self.pseudonymizer = try Pseudonymizer.load(layout)
         self.audit = audit
-        self.logger = logger
+        self.logger = logScrubber.wrap(logger)
         self.connectors = connectors
         self.finisher = finisher
         self.connectorRunner = ConnectorRunner(concurrency: config.concurrency)
@@ -241,6 +248,7 @@ public final class Processor {
     func intakePass(now: Date, claims: inout [Claim]) throws -> IntakeReport {
         var report = IntakeReport()
         var present = Set<String>()
+        try rejectUndecodableNames(into: &report)
         // Received order: oldest drop first (by mtime, then name).
         let entries = try inbox.entries().sorted { ($0.status.mtimeNanos, $0.name) < ($1.status.mtimeNanos, $1.name) }
         for (name, st) in entries {
@@ -266,6 +274,12 @@ public final class Processor {
                     } else {
                         _ = tracker.observe(name, st, now: now)
                         report.waiting.append(name)
+                        report.waitingFor[name] = sigName
+                        if sigWaitLogged.insert(name).inserted {
+                            logger.info(
+                                "drop is waiting for its .sig (signed requests are required)",
+                                metadata: ["drop": "\(pseudonymizer.dropName(name))", "reject_in_s": "\(Int(rejectAfterSeconds - now.timeIntervalSince(st.mtime)))"])
+                        }
                     }
                     continue
                 }
@@ -302,7 +316,7 @@ public final class Processor {
                     tracker.postpone(name, until: now.addingTimeInterval(max(settleSeconds, 1)))
                     logger.info(
                         "drop is incomplete; waiting for the rest",
-                        metadata: ["file": "\(name)", "retry_for_s": "\(Int(rejectAfterSeconds - age))"])
+                        metadata: ["drop": "\(pseudonymizer.dropName(name))", "retry_for_s": "\(Int(rejectAfterSeconds - age))"])
                     report.waiting.append(name)
                     continue
                 }
@@ -351,6 +365,7 @@ public final class Processor {
             }
         }
         tracker.retain(present)
+        sigWaitLogged.formIntersection(present)
         return report
     }
 
@@ -379,18 +394,60 @@ public final class Processor {
     /// When the tracker next expects a waiting drop to settle.
     public var nextSettleTime: Date? { tracker.nextSettleTime() }
 
+    /// Drops already logged as waiting for their signature (logged once, not on every pass).
+    var sigWaitLogged = Set<String>()
+
+    /// Moves a drop to `rejected/` (its name kept there, with the reason) and journals and logs it
+    /// under its pseudonym only: a file name may be personal data (`alice@example.com.json`).
     func reject(_ name: String, reason: String, into report: inout IntakeReport, type: String = "request.rejected", jobID: String? = nil) throws {
-        let stored = try inbox.reject(name, reason: reason)
+        let drop = pseudonymizer.dropName(name)
+        try inbox.reject(name, reason: reason, pseudonym: drop)
         if !name.hasSuffix(".sig"), FileSystem.exists(layout.inbox + "/" + name + ".sig") {
-            try inbox.reject(name + ".sig", reason: "the signature of a rejected request: \(reason)")
+            try inbox.reject(name + ".sig", reason: "the signature of a rejected request: \(reason)", pseudonym: drop)
         }
         report.rejected.append((name, reason))
-        stats.rejected += 1
-        logger.warning("request rejected", metadata: ["file": "\(name)", "rejected_as": "\(stored)", "reason": "\(reason)"])
+        recordRejection(drop: drop, reason: Processor.withoutName(reason, name, drop), type: type, jobID: jobID)
         try audit.append(AuditEvent(type, jobID: jobID, details: [
-            JSONMember(key: "file", value: .string("rejected/" + stored)),
-            JSONMember(key: "reason", value: .string(reason)),
+            JSONMember(key: "drop", value: .string(drop)),
+            JSONMember(key: "reason", value: .string(Processor.withoutName(reason, name, drop))),
         ]))
+    }
+
+    func recordRejection(drop: String, reason: String, type: String, jobID: String?) {
+        stats.rejected += 1
+        logger.warning(
+            type == "request.duplicate" ? "duplicate request rejected" : "request rejected",
+            metadata: ["drop": "\(drop)", "reason": "\(reason)", "see": "rejected/*.reason (grep \(drop))"])
+    }
+
+    /// A reason with the drop's file name (which may be personal data) replaced by its pseudonym.
+    static func withoutName(_ reason: String, _ name: String, _ drop: String) -> String {
+        var out = reason.replacingOccurrences(of: name, with: drop)
+        if name.hasSuffix(".json") { out = out.replacingOccurrences(of: String(name.dropLast(5)), with: drop) }
+        return out
+    }
+
+    /// Inbox entries whose names are not valid UTF-8 cannot be handled by name: each `*.json` one is
+    /// moved to `rejected/` under a safe name, with a reason that shows the name escaped (`\xff`).
+    func rejectUndecodableNames(into report: inout IntakeReport) throws {
+        for raw in try inbox.undecodableNames() {
+            let escaped = Inbox.escape(raw)
+            // The same names as valid ones are ignored (dotfiles, uploads in progress, non-JSON).
+            if escaped.hasPrefix(".") || !escaped.hasSuffix(".json") || PickupRules.partialSuffixes.contains(where: { escaped.hasSuffix($0) }) {
+                continue
+            }
+            let drop = pseudonymizer.dropName(raw)
+            let reason =
+                "the file name \"\(escaped)\" is not valid UTF-8 (bytes shown as \\xNN); rename the file using UTF-8 (e.g. only letters, digits, '-', '_' and '.') and upload it again"
+            let stored = try inbox.rejectRaw(raw, as: "\(drop).json", reason: reason, escapedName: escaped, pseudonym: drop)
+            report.rejected.append((stored, reason))
+            recordRejection(drop: drop, reason: "the file name is not valid UTF-8; it was moved to rejected/\(stored)", type: "request.rejected", jobID: nil)
+            try audit.append(AuditEvent("request.rejected", details: [
+                JSONMember(key: "drop", value: .string(drop)),
+                JSONMember(key: "file", value: .string("rejected/" + stored)),
+                JSONMember(key: "reason", value: .string("the file name is not valid UTF-8")),
+            ]))
+        }
     }
 
     /// A drop moved into `active/` whose record is not written yet.
@@ -460,7 +517,7 @@ public final class Processor {
             try store.syncDirectory()
         }
         for c in claims {
-            logger.info("request claimed", metadata: ["file": "\(c.name)", "job": "\(c.jobID)", "action": "\(c.request.action.rawValue)"])
+            logger.info("request claimed", metadata: ["drop": "\(pseudonymizer.dropName(c.name))", "job": "\(c.jobID)", "action": "\(c.request.action.rawValue)"])
         }
     }
 
@@ -547,6 +604,13 @@ public final class Processor {
         try store.syncDirectory()
         try audit.append(contentsOf: startedEvents)
         guard !jobs.isEmpty else { return [] }
+        // Logs are per batch: every line written while it runs is scrubbed of all its identifiers.
+        batchIdentifiers = Set(closures.values.flatMap { $0.identifiers })
+        logScrubber.set(batchIdentifiers)
+        defer {
+            batchIdentifiers = []
+            logScrubber.clear()
+        }
         var scanJobs: [ScanJob] = []
         // One scratch directory for the batch (plugins' capture files); findings stay in memory
         // until they are sealed, so no job needs a directory of its own.
@@ -863,7 +927,7 @@ public final class Processor {
                 let results = try await e.erase(jobs, logger: logger)
                 for j in jobs {
                     for var f in results[j.jobID] ?? [] {
-                        f.detail = f.detail.map { Processor.scrub($0, j.identifiers) }
+                        f.detail = f.detail.map { logScrubber.scrubber.scrub(Processor.scrub($0, j.identifiers)) }
                         out[j.jobID]!.files.append(f)
                         try audit.append(AuditEvent(f.strategy == "retain" ? "file.retained" : "file.erased", jobID: j.jobID, subject: subjects[j.jobID], details: [
                             JSONMember(key: "connector", value: .string(f.connector)), JSONMember(key: "file", value: .string(f.file)),
@@ -877,7 +941,7 @@ public final class Processor {
             } catch {
                 logger.error("erasure failed", metadata: ["connector": "\(c.name)", "error": "\(error)"])
                 for j in jobs {
-                    let reason = Processor.scrub("\(error)", j.identifiers)
+                    let reason = logScrubber.scrubber.scrub(Processor.scrub("\(error)", j.identifiers))
                     out[j.jobID]!.errors[c.name] = reason
                     try audit.append(AuditEvent("connector.failed", jobID: j.jobID, subject: subjects[j.jobID], details: [
                         JSONMember(key: "connector", value: .string(c.name)), JSONMember(key: "phase", value: .string("erase")),
@@ -905,7 +969,7 @@ public final class Processor {
             var gaps: [CoverageGap] = []
             for (c, r) in zip(searchers, results) {
                 if let e = r.error {
-                    gaps.append(CoverageGap(kind: .remaining, connector: r.name, file: nil, message: "the search after erasure failed: \(Processor.scrub(e, j.identifiers))"))
+                    gaps.append(CoverageGap(kind: .remaining, connector: r.name, file: nil, message: "the search after erasure failed: \(logScrubber.scrubber.scrub(Processor.scrub(e, j.identifiers)))"))
                     continue
                 }
                 guard let f = r.findings[j.jobID] else { continue }
@@ -943,16 +1007,9 @@ public final class Processor {
 
     /// Removes a subject's identifier values from free text (a plugin's error message may echo them)
     /// before it reaches a job record, manifest or the journal.
+    /// (Case-insensitive, URL-encoded forms too; see ``IdentifierScrubber``.)
     public static func scrub(_ text: String, _ ids: [Identifier]) -> String {
-        var out = text
-        for id in ids.sorted(by: { $0.value.count > $1.value.count }) where !id.value.isEmpty {
-            out = out.replacingOccurrences(of: id.value, with: "<\(id.type)>", options: [.caseInsensitive])
-            if id.type == "email" {
-                out = out.replacingOccurrences(
-                    of: id.value.replacingOccurrences(of: "@", with: "%40"), with: "<\(id.type)>", options: [.caseInsensitive])
-            }
-        }
-        return out
+        IdentifierScrubber(ids).scrub(text)
     }
 
     /// Maximum scan rounds: the first, plus re-scans for jobs whose identity grew.
@@ -998,18 +1055,22 @@ public final class Processor {
                 t.bytesScanned += r.findings.values.first.flatMap { $0.details["bytes_scanned"].flatMap { Int64($0) } } ?? 0
                 stats.connectors[r.name] = t
             }
+            // A connector's error is the batch's: scrubbed of every identifier of the batch (it may
+            // name another job's subject), then of the job's own.
+            let batchScrub = logScrubber.scrubber
+            let errors = results.map { $0.error.map { batchScrub.scrub($0) } }
             var next: [ScanJob] = []
             // The round's outcomes for every job, journaled in one write.
             var events: [AuditEvent] = []
             for job in roundJobs {
                 let id = job.jobID
-                out.results[id] = results.map { r in
+                out.results[id] = zip(results, errors).map { r, e in
                     ConnectorOutcome(
                         name: r.name, metadata: r.metadata, status: r.error == nil ? .ok : .failed,
-                        findings: r.findings[id] ?? ConnectorFindings(), error: r.error.map { Processor.scrub($0, job.identifiers) }, attempts: r.attempts,
+                        findings: r.findings[id] ?? ConnectorFindings(), error: e.map { Processor.scrub($0, job.identifiers) }, attempts: r.attempts,
                         durationMs: r.durationMs)
                 }
-                for r in results {
+                for (r, scrubbed) in zip(results, errors) {
                     if r.attempts > 1 {
                         events.append(AuditEvent("connector.retried", jobID: id, subject: subjects[id], details: [
                             JSONMember(key: "connector", value: .string(r.name)), JSONMember(key: "attempts", value: .int(r.attempts)),
@@ -1023,7 +1084,7 @@ public final class Processor {
                         JSONMember(key: "duration_ms", value: .int(r.durationMs)),
                         JSONMember(key: "attempts", value: .int(r.attempts)), JSONMember(key: "round", value: .int(round)),
                     ]
-                    if let e = r.error { details.append(JSONMember(key: "reason", value: .string(Processor.scrub(e, job.identifiers)))) }
+                    if let e = scrubbed { details.append(JSONMember(key: "reason", value: .string(Processor.scrub(e, job.identifiers)))) }
                     events.append(AuditEvent(type, jobID: id, subject: subjects[id], details: details))
                 }
                 var known = Set(job.identifiers)
@@ -1034,6 +1095,8 @@ public final class Processor {
                     }
                 }
                 guard !new.isEmpty else { continue }
+                batchIdentifiers.formUnion(new.map(\.0))
+                logScrubber.set(batchIdentifiers)
                 out.derived[id, default: []] += new
                 for (ident, provenance) in new {
                     events.append(AuditEvent("identifiers.derived", jobID: id, subject: subjects[id], details: [
@@ -1071,6 +1134,7 @@ public final class Processor {
             case .skipped:
                 break
             case .failed(let failure):
+                let failure = logScrubber.scrubber.scrub(Processor.scrub(failure, w.request.identifiers + w.derived.map(\.0)))
                 status = .failed
                 error = "publishing failed: \(failure)"
                 logger.error("publishing failed", metadata: ["job": "\(id)", "error": "\(failure)"])

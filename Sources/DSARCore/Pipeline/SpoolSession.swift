@@ -11,11 +11,12 @@ public struct SpoolSession {
     /// The audit journal (torn tail already recovered).
     public let journal: Journal
 
-    /// Opens `layout`, creating it if needed, holding the spool lock until this value is dropped.
+    /// Opens an existing spool (only `dsar init` creates one), holding the spool lock until this
+    /// value is dropped.
     public static func open(
         _ layout: SpoolLayout, connectorsDir: String? = nil, wait: Bool, purpose: String, logger: Logger
     ) throws -> SpoolSession {
-        if !layout.exists { try SpoolSession.initialize(layout) }
+        try SpoolSession.requireExisting(layout)
         let config = try SpoolConfig.load(layout)
         if config.signingKey == nil { try KeyMaterial.ensureSigningKey(in: layout.keys, principal: config.signerPrincipal) }
         try SpoolSession.checkPermissions(layout)
@@ -60,6 +61,17 @@ public struct SpoolSession {
             }
         }
         return SpoolSession(layout: layout, config: config, lock: lock, processor: processor, journal: journal)
+    }
+
+    /// Throws `.notFound` (exit 66) when `layout` is not an initialised spool: a mistyped `--spool`
+    /// must not silently create an empty spool (and report an empty inbox).
+    public static func requireExisting(_ layout: SpoolLayout) throws {
+        guard layout.exists else {
+            throw DSARError(
+                .notFound,
+                "no spool at \(layout.root) (dsar init creates one: dsar init --spool \(layout.root)); check --spool or DSAR_SPOOL",
+                path: layout.root)
+        }
     }
 
     /// Refuses to run on a spool whose key directory or journal is group/world-writable, or whose

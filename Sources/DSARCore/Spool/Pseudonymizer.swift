@@ -47,6 +47,17 @@ public struct Pseudonymizer: Sendable {
         return Hex.encode(Array(mac))
     }
 
+    /// The pseudonym of an inbox drop's file name (its raw bytes), which may itself be personal data
+    /// (`alice@example.com.json`): what the journal and the log say instead of the name.
+    /// `drop-` and 24 hex digits of HMAC-SHA256 over `file:` and the name.
+    public func dropName<S: Sequence>(_ name: S) -> String where S.Element == UInt8 {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("file:".utf8) + Array(name), using: key)
+        return "drop-" + Hex.encode(Array(mac).prefix(12))
+    }
+
+    /// The pseudonym of a drop's file name.
+    public func dropName(_ name: String) -> String { dropName(Array(name.utf8)) }
+
     /// The subject's pseudonym: that of its primary identifier (email, then user_id, phone, ip, then
     /// custom types by name), so the same person gets the same pseudonym across jobs.
     public func subjectPseudonym(_ ids: [Identifier]) -> String {
