@@ -124,7 +124,7 @@ extension Dsar {
                 }
                 try p.checkOverdue()
                 let finished = try await p.runPending(stop: StopSignal.policy(grace: intake.grace))
-                printSummary(report, finished)
+                printSummary(report, finished, pseudonymizer: p.pseudonymizer)
                 let expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: p.audit)
                 if !expired.isEmpty {
                     print("removed \(expired.count) outbox entries older than \(session.config.outboxRetentionDays) days: \(expired.joined(separator: ", "))")
@@ -147,7 +147,7 @@ extension Dsar {
             if code != 0 { throw ExitCode(code) }
         }
 
-        func printSummary(_ report: Processor.IntakeReport, _ finished: [JobRecord]) {
+        func printSummary(_ report: Processor.IntakeReport, _ finished: [JobRecord], pseudonymizer: Pseudonymizer) {
             let count = { (s: JobStatus) in finished.filter { $0.status == s }.count }
             print(
                 "dsar run: \(report.claimed.count) claimed, \(finished.count) finished "
@@ -156,12 +156,18 @@ extension Dsar {
             for r in finished {
                 print("  \(r.jobID)  \(r.action.rawValue.padded(6))  \(r.status.rawValue.padded(9))  \(r.outbox ?? r.error ?? "")")
             }
-            for r in report.rejected { print("  rejected \(r.name): \(r.reason)") }
+            // Drop names may be personal data (alice@example.com.json) and this output may end up in a
+            // log (cron mail, journald): drops are named by their pseudonyms, which the `.reason`
+            // files in rejected/ also give next to the name.
+            func pseudonym(_ name: String) -> String { pseudonymizer.dropName(name) }
+            for r in report.rejected {
+                print("  rejected \(pseudonym(r.name)): \(r.reason.replacingOccurrences(of: r.name, with: pseudonym(r.name)))")
+            }
             for w in report.waiting {
                 if let what = report.waitingFor[w] {
-                    print("  waiting  \(w) for \(what) (signed requests are required; rejected after --reject-after)")
+                    print("  waiting  \(pseudonym(w)) for its .sig\(what.hasSuffix(".sig") ? "" : " (\(what))") (signed requests are required; rejected after --reject-after)")
                 } else {
-                    print("  waiting  \(w) (not settled or incomplete; taken by a later run)")
+                    print("  waiting  \(pseudonym(w)) (not settled or incomplete; taken by a later run)")
                 }
             }
         }

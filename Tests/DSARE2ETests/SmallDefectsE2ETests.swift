@@ -112,7 +112,9 @@ final class SmallDefectsE2ETests: XCTestCase {
         let r = try s.dsar(["run", "--settle", "0"])
         XCTAssertEqual(r.status, 0, "\(r.stdout)\n\(r.stderr)")
         XCTAssertEqual(try s.record(requestID: "SIG-1")?.signer, "privacy-team")
-        XCTAssertTrue(r.stdout.contains("waiting  plain.json for plain.json.sig"), r.stdout)
+        let drop = try Pseudonymizer.load(s.layout).dropName("plain.json")
+        XCTAssertTrue(r.stdout.contains("waiting  \(drop) for its .sig"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("plain.json"), "the summary names drops by pseudonym: \(r.stdout)")
         XCTAssertTrue(r.stderr.contains("waiting for its .sig"), r.stderr)
         XCTAssertFalse(r.stderr.contains("plain.json"), "the log names drops by pseudonym: \(r.stderr)")
     }
