@@ -779,6 +779,11 @@ public final class Processor {
                 for j in jobs {
                     for var f in results[j.jobID] ?? [] {
                         f.detail = f.detail.map { Processor.scrub($0, j.identifiers) }
+                        f.error = f.error.map { Processor.scrub($0, j.identifiers) }
+                        if let e = f.error {
+                            // A file that could not be erased, or a failed `reopen:`: the job is PARTIAL with the reason.
+                            out[j.jobID]!.errors[c.name] = (out[j.jobID]!.errors[c.name].map { $0 + "; " } ?? "") + e
+                        }
                         out[j.jobID]!.files.append(f)
                         try audit.append(AuditEvent(f.strategy == "retain" ? "file.retained" : "file.erased", jobID: j.jobID, subject: subjects[j.jobID], details: [
                             JSONMember(key: "connector", value: .string(f.connector)), JSONMember(key: "file", value: .string(f.file)),
