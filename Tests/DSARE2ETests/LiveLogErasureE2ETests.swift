@@ -99,10 +99,14 @@ final class LiveLogErasureE2ETests: XCTestCase {
     }
 
     func erase(_ s: TempSpool, _ dir: String, exit: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> JobRecord {
+        try eraseRun(s, dir, exit: exit, file: file, line: line).0
+    }
+
+    func eraseRun(_ s: TempSpool, _ dir: String, exit: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> (JobRecord, CommandResult) {
         try s.drop("d.json", #"{"request_id": "D-1", "action": "delete", "subject": {"email": "alice@example.com"}}"#)
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(r.status, exit, r.stdout + r.stderr, file: file, line: line)
-        return try XCTUnwrap(try s.records().first, file: file, line: line)
+        return (try XCTUnwrap(try s.records().first, file: file, line: line), r)
     }
 
     func testWriterThatReopensPerLineLosesNoLine() throws {
@@ -111,7 +115,9 @@ final class LiveLogErasureE2ETests: XCTestCase {
         let (dir, log) = try makeLog(s, lines: 150_000)
         let w = try launch(py, ["-c", Self.writer, log, "reopen"])
         XCTAssert(waitUntil(timeout: 10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("live seq=20 ") })
-        let rec = try erase(s, dir)
+        let (rec, run) = try eraseRun(s, dir)
+        // It did grow during the rewrite (the old code left such a file untouched, FAILED).
+        XCTAssertTrue(run.stderr.contains("lines appended during the rewrite were processed too"), run.stderr)
         usleep(300_000)
         w.signal(SIGTERM)
         let out = try w.wait(timeout: 20)
@@ -133,7 +139,9 @@ final class LiveLogErasureE2ETests: XCTestCase {
         }
         let w = try XCTUnwrap(writer)
         XCTAssert(waitUntil(timeout: 10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("live seq=20 ") })
-        let rec = try erase(s, dir)
+        let (rec, run) = try eraseRun(s, dir)
+        // Between the rename and its SIGHUP the writer wrote into the replaced file: taken over.
+        XCTAssertTrue(run.stderr.contains("lines written into the replaced file were appended to the new one"), run.stderr)
         usleep(300_000)
         w.signal(SIGTERM)
         let out = try w.wait(timeout: 20)
@@ -179,5 +187,18 @@ final class LiveLogErasureE2ETests: XCTestCase {
         XCTAssertEqual(aclAfter.stdout, aclBefore.stdout)
         XCTAssert(aclAfter.stdout.contains("user:nobody:r--"), aclAfter.stdout)
         XCTAssertFalse(try String(contentsOfFile: log, encoding: .utf8).contains("alice@example.com"))
+    }
+
+    func testReopenConfigIsChecked() throws {
+        let s = try TempSpool()
+        let (dir, _) = try makeLog(s, lines: 1)
+        try writeFile(dir + "/empty.yaml", "name: empty\ntype: log\npaths: [ data/live.log ]\nreopen: \"\"\n")
+        try writeFile(dir + "/slow.yaml", "name: slow\ntype: log\npaths: [ data/live.log ]\nreopen: [ /bin/true ]\nreopen_timeout: 0\n")
+        try writeFile(dir + "/csv.yaml", "name: csv\ntype: csv\npaths: [ data/live.log ]\ncolumns: { email: email }\nreopen: /bin/true\n")
+        let r = try s.dsar(["connectors", "check", "--connectors", dir])
+        XCTAssertEqual(r.status, 78, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(dir)/empty.yaml:4: reopen: is empty"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(dir)/slow.yaml:5: reopen_timeout: expected a number of seconds"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(dir)/csv.yaml:5: reopen: unknown key"), r.stderr)
     }
 }
