@@ -201,4 +201,34 @@ final class LiveLogErasureE2ETests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("\(dir)/slow.yaml:5: reopen_timeout: expected a number of seconds"), r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/csv.yaml:5: reopen: unknown key"), r.stderr)
     }
+
+    /// dsar not root, the log owned by root: the rewritten file could not get the owner, so the
+    /// file is left untouched and the job FAILED (its only source) naming why (never a file with another owner).
+    func testOwnerThatCannotBeCopiedFailsThatFileUntouched() throws {
+        guard geteuid() == 0 else { throw XCTSkip("needs root to run dsar as another user (setpriv)") }
+        guard let setpriv = which("setpriv") else { throw XCTSkip("setpriv is not installed (util-linux)") }
+        let s = try TempSpool()
+        let (dir, log) = try makeLog(s, lines: 20)
+        try s.drop("d.json", #"{"request_id": "D-1", "action": "delete", "subject": {"email": "alice@example.com"}}"#)
+        // Everything belongs to nobody except the log (root's, 0644) and the binary.
+        XCTAssertEqual(try runCommand("/bin/chown", ["-R", "65534:65534", s.base]).status, 0)
+        XCTAssertEqual(chown(log, 0, 0), 0)
+        XCTAssertEqual(chmod(log, 0o644), 0)
+        let before = try String(contentsOfFile: log, encoding: .utf8)
+        var st0 = stat()
+        XCTAssertEqual(stat(log, &st0), 0)
+        let r = try runCommand(
+            setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", dsarBinary, "run", "--settle", "0", "--connectors", dir, "--spool", s.root],
+            env: ["HOME": s.base])
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        let rec = try XCTUnwrap(try s.records().first)
+        XCTAssertEqual(rec.status, .failed, "nothing could be erased: " + r.stdout + r.stderr)
+        XCTAssertTrue((rec.error ?? "").contains("cannot give the rewritten file the owner 0:0 of the original: run dsar as root or as the file's owner"), rec.error ?? "")
+        var st1 = stat()
+        XCTAssertEqual(stat(log, &st1), 0)
+        XCTAssertEqual(st1.st_ino, st0.st_ino, "left untouched")
+        XCTAssertEqual(st1.st_uid, 0)
+        XCTAssertEqual(try String(contentsOfFile: log, encoding: .utf8), before)
+        XCTAssertEqual(try FileSystem.list(dir + "/data").filter { $0.hasPrefix(".") }, [], "no temp file left")
+    }
 }
