@@ -80,7 +80,8 @@ final class AtomicRewriteTests: XCTestCase {
         let rescued = try AtomicRewrite.rescueTail(path, sourceFD: fd, consumed: r.consumed, settle: 0.05) { out, p, range in
             try upper(fd, range, to: out, p)
         }
-        XCTAssertEqual(rescued, 5)
+        XCTAssertEqual(rescued.bytes, 5)
+        XCTAssertFalse(rescued.stillGrowing)
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "A\nB\nLINE1\nLINE2\nLINE3\nLATE\n")
     }
 

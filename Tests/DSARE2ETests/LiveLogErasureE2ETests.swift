@@ -231,4 +231,31 @@ final class LiveLogErasureE2ETests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: log, encoding: .utf8), before)
         XCTAssertEqual(try FileSystem.list(dir + "/data").filter { $0.hasPrefix(".") }, [], "no temp file left")
     }
+
+    /// A writer that keeps the log open and no `reopen:`: its lines after the rename would go into
+    /// the replaced file, so the job says so (PARTIAL, naming the process) instead of claiming all is well;
+    /// a reader (`tail -f`) that keeps it open is no such problem.
+    func testWriterThatNeverReopensIsReported() throws {
+        let py = try python()
+        let s = try TempSpool()
+        var writer: Child?
+        var reader: Child?
+        defer {
+            if let w = writer, w.process.isRunning { w.signal(SIGKILL) }
+            if let r = reader, r.process.isRunning { r.signal(SIGKILL) }
+        }
+        let (dir, log) = try makeLog(s, lines: 1000) { log in
+            writer = try launch(py, ["-c", Self.writer, log, "hold"])
+            reader = try launch("/usr/bin/tail", ["-f", log])
+            return ""
+        }
+        XCTAssert(waitUntil(timeout: 10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("live seq=20 ") })
+        let rec = try erase(s, dir, exit: 1)
+        XCTAssertEqual(rec.status, .partial)
+        let pid = try XCTUnwrap(writer).pid
+        XCTAssertTrue((rec.error ?? "").contains("but process \(pid) ("), rec.error ?? "")
+        XCTAssertTrue((rec.error ?? "").contains(") still writes into the replaced file (set `reopen:` on the connector)"), rec.error ?? "")
+        XCTAssertFalse((rec.error ?? "").contains("(tail)"), rec.error ?? "")
+        XCTAssertFalse(try String(contentsOfFile: log, encoding: .utf8).contains("alice@example.com"))
+    }
 }

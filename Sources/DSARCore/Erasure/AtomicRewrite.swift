@@ -150,11 +150,12 @@ public enum AtomicRewrite {
     /// After a rename: bytes a writer still holding the old file open wrote into the old inode
     /// (`sourceFD`) beyond `consumed`. Waits until the old inode stopped growing for `settle`
     /// seconds (at most `maxWait`), then passes each new range to `body(out fd, out path, range)`
-    /// with `out` the new file opened `O_APPEND`. Returns the bytes taken over.
+    /// with `out` the new file opened `O_APPEND`. Returns the bytes taken over, and whether the old
+    /// inode was still growing at `maxWait` (a writer that never reopens: its later lines are lost).
     public static func rescueTail(
-        _ path: String, sourceFD: Int32, consumed: Int64, settle: Double = 0.3, maxWait: Double = 10,
+        _ path: String, sourceFD: Int32, consumed: Int64, settle: Double = 0.3, maxWait: Double = 5,
         _ body: (Int32, String, Range<Int64>) throws -> Void
-    ) throws -> Int64 {
+    ) throws -> (bytes: Int64, stillGrowing: Bool) {
         var done = consumed
         let deadline = Date().addingTimeInterval(maxWait)
         var lastGrowth = Date()
@@ -173,11 +174,45 @@ public enum AtomicRewrite {
                 done = size
                 lastGrowth = Date()
             }
-            if Date().timeIntervalSince(lastGrowth) >= settle || Date() >= deadline { break }
+            if Date().timeIntervalSince(lastGrowth) >= settle { break }
+            if Date() >= deadline {
+                if out >= 0 && fsync(out) != 0 { throw DSARError.syscall("cannot fsync", path: path) }
+                return (done - consumed, true)
+            }
             usleep(20_000)
         }
         if out >= 0 && fsync(out) != 0 { throw DSARError.syscall("cannot fsync", path: path) }
-        return done - consumed
+        return (done - consumed, false)
+    }
+
+    /// Other processes that still have the file `fd` refers to open for writing (`pid (command)`),
+    /// found through `/proc/<pid>/fd` and `fdinfo` (readers such as `tail -f` do not count; only the
+    /// processes this one may inspect: all of them as root).
+    public static func otherHolders(of fd: Int32) -> [String] {
+        var target = stat()
+        guard fstat(fd, &target) == 0, let procs = try? FileSystem.list("/proc") else { return [] }
+        var out: [String] = []
+        for p in procs {
+            guard let pid = Int32(p), pid != getpid(), let fds = try? FileSystem.list("/proc/\(p)/fd") else { continue }
+            for f in fds {
+                var st = stat()
+                if stat("/proc/\(p)/fd/\(f)", &st) == 0, st.st_ino == target.st_ino, st.st_dev == target.st_dev, openForWriting(pid: p, fd: f) {
+                    let comm = ((try? String(contentsOfFile: "/proc/\(p)/comm", encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
+                    out.append("\(pid) (\(comm))")
+                    break
+                }
+            }
+        }
+        return out
+    }
+
+    /// Whether `/proc/<pid>/fdinfo/<fd>` says the descriptor is open O_WRONLY or O_RDWR (unknown: yes).
+    static func openForWriting(pid: String, fd: String) -> Bool {
+        guard let info = try? String(contentsOfFile: "/proc/\(pid)/fdinfo/\(fd)", encoding: .utf8),
+            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags:") }),
+            let flags = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8)
+        else { return true }
+        return flags & 3 != 0
     }
 
     /// Takes `flock(LOCK_EX)` on `fd`, waiting at most `wait` seconds for a writer that holds it.

@@ -46,7 +46,7 @@ extension LogConnector: ErasingConnector {
                     var hits: [TextMatch] = []
                     try reader.forEachLine { line, number, _, terminator in
                         // Whole lines per write: an O_APPEND rescue never splits a line of ours.
-                        defer { if buffer.count >= 1 << 20 { try? flush() } }
+                        if buffer.count >= 1 << 20 { try flush() }
                         func term() {
                             if terminator == 2 { buffer += [0x0D, 0x0A] } else if terminator == 1 { buffer.append(0x0A) }
                         }
@@ -122,10 +122,16 @@ extension LogConnector: ErasingConnector {
                         if a.result.changed {
                             failure = await reopen(src)
                             // Writers that kept the old file open until the reopen wrote into the old inode.
-                            let rescued = try AtomicRewrite.rescueTail(src, sourceFD: inFD, consumed: a.consumed, settle: config.reopenCommand.isEmpty ? 0.05 : 0.3) { out, path, range in
+                            let rescue = try AtomicRewrite.rescueTail(src, sourceFD: inFD, consumed: a.consumed, settle: config.reopenCommand.isEmpty ? 0.05 : 0.3) { out, path, range in
                                 try rewriteRange(range, of: old, to: out, path: path)
                             }
-                            if rescued > 0 { logger.info("lines written into the replaced file were appended to the new one", metadata: ["file": "\(src)", "bytes": "\(rescued)"]) }
+                            if rescue.bytes > 0 { logger.info("lines written into the replaced file were appended to the new one", metadata: ["file": "\(src)", "bytes": "\(rescue.bytes)"]) }
+                            let holders = AtomicRewrite.otherHolders(of: inFD)
+                            if rescue.stillGrowing || !holders.isEmpty {
+                                let who = holders.isEmpty ? "a process" : "process\(holders.count == 1 ? "" : "es") \(holders.prefix(5).joined(separator: ", "))"
+                                let why = "\(src) was rewritten, but \(who) still \(rescue.stillGrowing ? "writes into" : "has open") the replaced file\(config.reopenCommand.isEmpty ? " (set `reopen:` on the connector)" : " after the reopen command"): lines it writes there from now on are not in the log"
+                                failure = [failure, why].compactMap { $0 }.joined(separator: "; ")
+                            }
                         }
                     } catch {
                         // Before the rename: the file is untouched. After it: the rescue of the old inode failed.
