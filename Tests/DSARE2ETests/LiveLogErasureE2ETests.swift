@@ -195,11 +195,13 @@ final class LiveLogErasureE2ETests: XCTestCase {
         try writeFile(dir + "/empty.yaml", "name: empty\ntype: log\npaths: [ data/live.log ]\nreopen: \"\"\n")
         try writeFile(dir + "/slow.yaml", "name: slow\ntype: log\npaths: [ data/live.log ]\nreopen: [ /bin/true ]\nreopen_timeout: 0\n")
         try writeFile(dir + "/csv.yaml", "name: csv\ntype: csv\npaths: [ data/live.log ]\ncolumns: { email: email }\nreopen: /bin/true\n")
+        try writeFile(dir + "/gone.yaml", "name: gone\ntype: log\npaths: [ data/live.log ]\nreopen: [ bin/reopen-nginx, now ]\n")
         let r = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(r.status, 78, r.stdout + r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/empty.yaml:4: reopen: is empty"), r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/slow.yaml:5: reopen_timeout: expected a number of seconds"), r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/csv.yaml:5: reopen: unknown key"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(dir)/gone.yaml:4: reopen: \(dir)/bin/reopen-nginx is not an executable file"), r.stderr)
     }
 
     /// dsar not root, the log owned by root: the rewritten file could not get the owner, so the

@@ -198,6 +198,9 @@ public enum ConnectorCatalog {
                     } else {
                         c.reopenCommand = cmd
                         if cmd[0].contains("/") && !cmd[0].hasPrefix("/") { c.reopenCommand[0] = (dir + "/" + cmd[0] as NSString).standardizingPath }
+                        if checkSources && cmd[0].contains("/") && access(c.reopenCommand[0], X_OK) != 0 {
+                            y.problem("reopen", "\(c.reopenCommand[0]) is not an executable file")
+                        }
                     }
                 }
             }
