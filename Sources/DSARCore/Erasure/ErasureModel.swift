@@ -27,6 +27,9 @@ public struct FileErasure: Sendable, Equatable {
     public var sha256After: String?
     public var reason: String?
     public var detail: String?
+    /// Why the file could not be (completely) erased, or what failed after it was (the `reopen:`
+    /// command); the job is PARTIAL with it (``ErasureOutcome/errors``).
+    public var error: String?
 
     public init(connector: String, file: String, strategy: String) {
         self.connector = connector
@@ -46,7 +49,7 @@ public struct FileErasure: Sendable, Equatable {
     static func collect(_ results: [FileErasure], for jobs: [EraseJob], into out: inout [String: [FileErasure]]) {
         for (k, job) in jobs.enumerated() {
             let f = results[k]
-            if f.deleted + f.redacted + f.retained + f.remaining > 0 { out[job.jobID, default: []].append(f) }
+            if f.deleted + f.redacted + f.retained + f.remaining > 0 || f.error != nil { out[job.jobID, default: []].append(f) }
         }
     }
 
@@ -56,6 +59,7 @@ public struct FileErasure: Sendable, Equatable {
             "connector": .string(connector), "file": .string(file), "strategy": .string(strategy), "deleted": .int(deleted),
             "redacted": .int(redacted), "retained": .int(retained), "remaining": .int(remaining),
             "sha256_before": .str(sha256Before), "sha256_after": .str(sha256After), "reason": .str(reason), "detail": .str(detail),
+            "error": .str(error),
         ])
     }
 }

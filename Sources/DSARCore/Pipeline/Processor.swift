@@ -928,6 +928,11 @@ public final class Processor {
                 for j in jobs {
                     for var f in results[j.jobID] ?? [] {
                         f.detail = f.detail.map { logScrubber.scrubber.scrub(Processor.scrub($0, j.identifiers)) }
+                        f.error = f.error.map { logScrubber.scrubber.scrub(Processor.scrub($0, j.identifiers)) }
+                        if let e = f.error {
+                            // A file that could not be erased, or a failed `reopen:`: the job is PARTIAL with the reason.
+                            out[j.jobID]!.errors[c.name] = (out[j.jobID]!.errors[c.name].map { $0 + "; " } ?? "") + e
+                        }
                         out[j.jobID]!.files.append(f)
                         try audit.append(AuditEvent(f.strategy == "retain" ? "file.retained" : "file.erased", jobID: j.jobID, subject: subjects[j.jobID], details: [
                             JSONMember(key: "connector", value: .string(f.connector)), JSONMember(key: "file", value: .string(f.file)),

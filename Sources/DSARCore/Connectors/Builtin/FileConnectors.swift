@@ -520,8 +520,8 @@ public struct LogConnector: Connector {
         return collector.result(bytesScanned: bytes)
     }
 
-    /// Reads one file for the whole batch.
-    func scanSource(_ src: String, _ batch: ScanBatch) throws -> (FindingsCollector, Int64) {
+    /// Reads one file (or only the bytes `range` of a plain file) for the whole batch.
+    func scanSource(_ src: String, _ batch: ScanBatch, range: Range<Int64>? = nil) throws -> (FindingsCollector, Int64) {
         var collector = FindingsCollector(batch: batch)
         var textTypesForPlain: Set<String>? = config.logFormat == .jsonl ? (textTypes ?? Set(config.rules.match.map(\.type))) : textTypes
         // A type scoped to a context is never matched bare.
@@ -538,6 +538,7 @@ public struct LogConnector: Connector {
         do {
             try Task.checkCancellation()
             var reader = try LineReader(path: src, options: config.sourceOptions)
+            reader.range = range
             let table = FindingsWriter.tableName(forFile: src)
             var records = 0
             var unparsed: [Int] = []
@@ -594,10 +595,13 @@ public struct LogConnector: Connector {
                 }
             }
             // A text log's scan already is a raw token search of every line; JSON lines are also
-            // searched raw, for identifiers in fields the rules do not name.
-            try collector.cover(
-                src, connector: name, records: records, unparsedLines: unparsed, rawSearch: config.logFormat == .jsonl,
-                options: config.sourceOptions)
+            // searched raw, for identifiers in fields the rules do not name. (Not for a part of a
+            // file: the tail an erasure processes is no coverage claim.)
+            if range == nil {
+                try collector.cover(
+                    src, connector: name, records: records, unparsedLines: unparsed, rawSearch: config.logFormat == .jsonl,
+                    options: config.sourceOptions)
+            }
             return (collector, reader.bytesRead)
         }
     }

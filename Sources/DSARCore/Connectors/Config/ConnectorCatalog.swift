@@ -194,6 +194,24 @@ public enum ConnectorCatalog {
             }
             if c.rules.erase == .retain { c.rules.reason = y.string("reason", required: true) }
             allowed.append("reason")
+            allowed += ["reopen", "reopen_timeout"]
+            if y.has("reopen") {
+                let isShell = y.isScalar("reopen")
+                if let cmd = y.strings("reopen") {
+                    if cmd.first?.trimmingCharacters(in: .whitespaces).isEmpty ?? true {
+                        y.problem("reopen", "is empty: give the command that makes the log's writers reopen it (`nginx -s reopen`), or leave `reopen:` out")
+                    } else if isShell {
+                        c.reopenCommand = ["/bin/sh", "-c", cmd[0]]
+                    } else {
+                        c.reopenCommand = cmd
+                        if cmd[0].contains("/") && !cmd[0].hasPrefix("/") { c.reopenCommand[0] = (dir + "/" + cmd[0] as NSString).standardizingPath }
+                        if checkSources && cmd[0].contains("/") && access(c.reopenCommand[0], X_OK) != 0 {
+                            y.problem("reopen", "\(c.reopenCommand[0]) is not an executable file")
+                        }
+                    }
+                }
+            }
+            if let t = y.seconds("reopen_timeout", range: 1...3600) { c.reopenTimeout = t }
         case .exec:
             allowed += ["command", "env"]
             // A list is argv (a relative program path is relative to this file); a string is a

@@ -96,6 +96,12 @@ public struct ConnectorConfig: Sendable {
     /// Identifier types scoped to a context in text logs (`match: [ { type: user_id, pattern: '/users/([0-9]+)' } ]`):
     /// only capture group 1 is compared, and the type is not matched as a bare token.
     public var contextPatterns: [ContextPattern] = []
+    /// Logs: the command run after a rewritten file was renamed into place, so that writers that
+    /// keep the file open reopen it (`nginx -s reopen`, like logrotate's `postrotate`). A `reopen:`
+    /// string runs as `/bin/sh -c`, a list is argv. Empty: none.
+    public var reopenCommand: [String] = []
+    /// Logs: how long `reopen:` may run (`reopen_timeout:`, seconds).
+    public var reopenTimeout: Double = 30
     /// Things that work but are likely wrong (a numeric type matched bare in text), as `file:line`.
     public var warnings: [ConfigProblem] = []
     // exec

@@ -16,6 +16,9 @@ public struct LineReader: Sendable {
     public let options: SourceFile.Options
     private var _bytesRead: Int64 = 0
     private var _bytesDecoded: Int64 = 0
+    /// Plain files only: read just these bytes (offsets stay offsets in the file; line numbers start
+    /// at 1 at `lowerBound`). nil: the whole file, to its end at the time of reading.
+    public var range: Range<Int64>?
 
     /// Size of the line buffer (and of each read).
     static let bufferSize = 1 << 20
@@ -64,6 +67,11 @@ public struct LineReader: Sendable {
         var lineNumber = 1
         var lineOffset: Int64 = 0
         var plainRead: Int64 = 0
+        let range = isGzip ? nil : self.range
+        if let range, range.lowerBound > 0 {
+            guard lseek(fd, off_t(range.lowerBound), SEEK_SET) == off_t(range.lowerBound) else { throw DSARError.syscall("cannot seek in", path: path) }
+            lineOffset = range.lowerBound
+        }
         var decoded: Int64 = 0
         defer {
             _bytesRead = gzip?.bytesRead ?? plainRead
@@ -116,7 +124,12 @@ public struct LineReader: Sendable {
                     throw GzipReader.error(error, path: path, line: lineNumber)
                 }
             } else {
-                let n = read(fd, buffer + end, capacity - end)
+                var want = capacity - end
+                if let range {
+                    let left: Int64 = max(0, range.upperBound - range.lowerBound - plainRead)
+                    want = Int(min(Int64(want), left))
+                }
+                let n = want == 0 ? 0 : read(fd, buffer + end, want)
                 if n < 0 {
                     if errno == EINTR || errno == EAGAIN { continue }
                     throw DSARError.syscall("cannot read", path: path)
