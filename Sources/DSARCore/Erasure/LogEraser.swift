@@ -85,8 +85,10 @@ extension LogConnector: ErasingConnector {
                 /// /proc path: the old inode, also after the rename), matched and rewritten with the same rules.
                 func rewriteRange(_ range: Range<Int64>, of source: String, to out: Int32, path outPath: String, known: [Int: [Int]]? = nil) throws {
                     guard !range.isEmpty else { return }
-                    let m = try known ?? LogConnector.matchedLines(scanSource(source, batch, range: range).0, jobs: jobs.count)
-                    var reader = try LineReader(path: source)
+                    // The descriptor's /proc link is ours to follow (it names the file already opened).
+                    let viaFD = SourceFile.Options(followSymlinks: true)
+                    let m = try known ?? LogConnector.matchedLines(scanSource(source, batch, range: range, options: viaFD).0, jobs: jobs.count)
+                    var reader = try LineReader(path: source, options: viaFD)
                     reader.range = range
                     try rewriteLines(&reader, m, to: out, path: outPath, gzip: nil)
                 }

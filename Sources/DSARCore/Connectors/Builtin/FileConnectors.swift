@@ -521,7 +521,9 @@ public struct LogConnector: Connector {
     }
 
     /// Reads one file (or only the bytes `range` of a plain file) for the whole batch.
-    func scanSource(_ src: String, _ batch: ScanBatch, range: Range<Int64>? = nil) throws -> (FindingsCollector, Int64) {
+    /// `options` overrides the connector's source options (the erasure reads the old inode through
+    /// its `/proc/self/fd/N` link, which must be followed).
+    func scanSource(_ src: String, _ batch: ScanBatch, range: Range<Int64>? = nil, options: SourceFile.Options? = nil) throws -> (FindingsCollector, Int64) {
         var collector = FindingsCollector(batch: batch)
         var textTypesForPlain: Set<String>? = config.logFormat == .jsonl ? (textTypes ?? Set(config.rules.match.map(\.type))) : textTypes
         // A type scoped to a context is never matched bare.
@@ -537,7 +539,7 @@ public struct LogConnector: Connector {
         var extractScratch = JSONFieldExtractor.Scratch()
         do {
             try Task.checkCancellation()
-            var reader = try LineReader(path: src, options: config.sourceOptions)
+            var reader = try LineReader(path: src, options: options ?? config.sourceOptions)
             reader.range = range
             let table = FindingsWriter.tableName(forFile: src)
             var records = 0
