@@ -33,6 +33,9 @@ public final class YAMLMap {
     public let path: String
     let line: Int
     let pairs: [(key: String, keyLine: Int, value: Node)]
+    /// Position in `pairs` of each key (its first occurrence): lookups are O(1), so a mapping of
+    /// 60,000 tables is read in linear time.
+    private let index: [String: Int]
     let sink: ProblemSink
     private var used = Set<String>()
     /// Identifier types a config may name (nil: any well-formed name); set by the catalog.
@@ -54,20 +57,63 @@ public final class YAMLMap {
         self.path = path
         self.line = line
         self.pairs = pairs.map { (key: $0.0, keyLine: $0.1, value: $0.2) }
+        var index: [String: Int] = [:]
+        index.reserveCapacity(pairs.count)
+        for (i, p) in pairs.enumerated() where index[p.0] == nil { index[p.0] = i }
+        self.index = index
         self.sink = sink
     }
 
-    /// Parses a YAML file whose top level must be a mapping.
+    /// Largest configuration file read (4 MiB).
+    public static let maxFileBytes = 4 << 20
+
+    /// The pair of `key` (its first occurrence).
+    private func pair(_ key: String) -> (key: String, keyLine: Int, value: Node)? { index[key].map { pairs[$0] } }
+
+    /// Parses a YAML file whose top level must be a mapping. Every way the file cannot be read (a
+    /// directory, a FIFO or device, no permission, larger than ``maxFileBytes``, not UTF-8) is thrown
+    /// as one ``ConfigProblems`` naming the file, so a caller checking many files goes on with the others.
     public static func load(file: String) throws -> YAMLMap {
-        let bytes = try FileSystem.readFile(file, limit: 4 << 20)
-        guard let text = String(validatingUTF8: bytes.map { CChar(bitPattern: $0) } + [0]) else {
+        let bytes = try readConfigFile(file, limit: maxFileBytes)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigProblems([ConfigProblem(file: file, line: 1, key: "-", message: "the file is not valid UTF-8")])
         }
         return try parse(text, file: file)
     }
 
-    /// Parses YAML text whose top level must be a mapping.
+    /// The bytes of a configuration file: a regular file of at most `limit` bytes (checked before
+    /// reading; opened non-blocking, so a FIFO named `x.yaml` cannot hang the check).
+    static func readConfigFile(_ file: String, limit: Int) throws -> [UInt8] {
+        func fail(_ message: String) -> ConfigProblems { ConfigProblems([ConfigProblem(file: file, line: 0, key: "-", message: message)]) }
+        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        if fd < 0 {
+            let why = String(cString: strerror(errno))
+            throw fail("cannot open the file: \(why)\(errno == EACCES ? " (the user running dsar needs read permission)" : "")")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw fail("cannot read the file's status: \(String(cString: strerror(errno)))") }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw fail("is a directory, not a YAML file (rename it, or move it out of this directory)")
+        default: throw fail("is not a regular file (a FIFO, socket or device); a config must be a plain file")
+        }
+        let tooLarge = "is larger than \(limit >> 20) MiB (\(limit) bytes), the most a config file may be"
+        if Int(st.st_size) > limit { throw fail("\(tooLarge): it has \(st.st_size) bytes") }
+        do {
+            return try FileSystem.readAll(fd: fd, path: file, limit: limit)
+        } catch let e as DSARError {
+            throw fail(e.code == .invalidInput ? "\(tooLarge) (it grew while being read)" : e.message)
+        }
+    }
+
+    /// Parses YAML text whose top level must be a mapping. The text is first checked by
+    /// ``YAMLLimits`` (aliases as keys, alias bombs, duplicate keys, a second document, syntax), so
+    /// that composing it is linear and every problem has its line.
     public static func parse(_ text: String, file: String) throws -> YAMLMap {
+        var text = text
+        let limits = text.withUTF8 { YAMLLimits.check($0, file: file) }
+        if !limits.isEmpty { throw ConfigProblems(limits) }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -78,6 +124,12 @@ public final class YAMLMap {
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
                 line = mark.line
                 msg = "YAML syntax error: \(problem)"
+            case .composer(_, let problem, let mark, _):
+                line = mark.line
+                msg = "YAML error: \(problem)"
+            case .duplicatedKeysInMapping(let keys, let context):
+                line = context.mark.line
+                msg = "duplicate keys: \(keys.map(YAMLLimits.printable).joined(separator: ", "))"
             default: break
             }
             throw ConfigProblems([ConfigProblem(file: file, line: line, key: "-", message: msg)])
@@ -96,16 +148,20 @@ public final class YAMLMap {
         guard let m = node.mapping else { return nil }
         var pairs: [(String, Int, Node)] = []
         for (k, v) in m {
-            pairs.append((k.string ?? "\(k)", k.mark?.line ?? 0, v))
+            pairs.append((k.string ?? "-", k.mark?.line ?? 0, v))
         }
         return YAMLMap(file: file, path: path, line: node.mark?.line ?? 1, pairs: pairs, sink: sink)
     }
 
-    private func qualified(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    /// The dotted path of `key` as printed (each key at most 80 characters, see ``YAMLLimits/printable(_:)``).
+    private func qualified(_ key: String) -> String {
+        let k = YAMLLimits.printable(key)
+        return path.isEmpty ? k : "\(path).\(k)"
+    }
 
     /// Records a problem at a key of this mapping.
     public func problem(_ key: String, _ message: String) {
-        let line = pairs.first { $0.key == key }?.keyLine ?? self.line
+        let line = pair(key)?.keyLine ?? self.line
         sink.problems.append(ConfigProblem(file: file, line: line, key: qualified(key), message: message))
     }
 
@@ -118,14 +174,14 @@ public final class YAMLMap {
     public var keys: [String] { pairs.map(\.key) }
 
     /// The line a key is on (or this mapping's line).
-    public func line(of key: String) -> Int { pairs.first { $0.key == key }?.keyLine ?? line }
+    public func line(of key: String) -> Int { pair(key)?.keyLine ?? line }
 
     /// Whether the key is present.
-    public func has(_ key: String) -> Bool { pairs.contains { $0.key == key } }
+    public func has(_ key: String) -> Bool { index[key] != nil }
 
     func node(_ key: String) -> Node? {
         used.insert(key)
-        return pairs.first { $0.key == key }?.value
+        return pair(key)?.value
     }
 
     /// A string value; `required` records a problem when missing.
@@ -194,10 +250,10 @@ public final class YAMLMap {
     }
 
     /// Whether the key holds a mapping (without recording a problem either way).
-    public func isMap(_ key: String) -> Bool { pairs.first { $0.key == key }?.value.mapping != nil }
+    public func isMap(_ key: String) -> Bool { pair(key)?.value.mapping != nil }
 
     /// Whether the key holds a single scalar (not a list or mapping).
-    public func isScalar(_ key: String) -> Bool { pairs.first { $0.key == key }?.value.scalar != nil }
+    public func isScalar(_ key: String) -> Bool { pair(key)?.value.scalar != nil }
 
     /// A nested mapping.
     public func map(_ key: String, required: Bool = false) -> YAMLMap? {
@@ -232,7 +288,8 @@ public final class YAMLMap {
 
     /// Records "unknown key" for every key not read so far, naming the allowed ones.
     public func rejectUnknownKeys(allowed: [String]) {
-        for p in pairs where !used.contains(p.key) && !allowed.contains(p.key) {
+        let allowedSet = Set(allowed)
+        for p in pairs where !used.contains(p.key) && !allowedSet.contains(p.key) {
             sink.problems.append(
                 ConfigProblem(
                     file: file, line: p.keyLine, key: qualified(p.key),

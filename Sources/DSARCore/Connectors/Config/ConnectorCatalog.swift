@@ -58,6 +58,11 @@ public enum ConnectorCatalog {
                 if let c { configs.append(c) }
             } catch let e as ConfigProblems {
                 problems += e.problems
+            } catch let e as DSARError {
+                // One unusable file is one problem: the other files are still checked.
+                problems.append(ConfigProblem(file: file, line: 0, key: "-", message: e.message))
+            } catch {
+                problems.append(ConfigProblem(file: file, line: 0, key: "-", message: "\(error)"))
             }
         }
         var names: [String: String] = [:]
