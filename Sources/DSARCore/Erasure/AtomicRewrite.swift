@@ -27,12 +27,7 @@ public enum AtomicRewrite {
         let inFD = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         if inFD < 0 { throw DSARError.syscall("cannot open", path: path) }
         defer { close(inFD) }
-        var st = stat()
-        guard fstat(inFD, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            let kind = FileSystem.Status(st).kind
-            throw SourceFile.refusal(path, kind: kind, SourceFile.problem(kind: kind, size: 0, options: SourceFile.Options()) ?? "not a regular file")
-        }
+        let st = try regularStatus(inFD, path: path)
         let (tmp, outFD) = try createTemp(for: path, like: st, source: inFD)
         var renamed = false
         defer {
@@ -92,12 +87,7 @@ public enum AtomicRewrite {
         _ path: String, sourceFD inFD: Int32, maxRounds: Int = maxAppendRounds,
         _ body: (Int32, String, Range<Int64>, Bool) throws -> Void
     ) throws -> AppendResult {
-        var st = stat()
-        guard fstat(inFD, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            let kind = FileSystem.Status(st).kind
-            throw SourceFile.refusal(path, kind: kind, SourceFile.problem(kind: kind, size: 0, options: SourceFile.Options()) ?? "not a regular file")
-        }
+        let st = try regularStatus(inFD, path: path)
         let (tmp, outFD) = try createTemp(for: path, like: st, source: inFD)
         var renamed = false
         var locked = false
@@ -246,6 +236,18 @@ public enum AtomicRewrite {
     /// Creates the sibling temp file with the source's owner, group, mode and extended attributes
     /// (ACLs are the xattrs `system.posix_acl_access`/`_default`), or throws naming what could not
     /// be copied (the source untouched).
+    /// The status of the open source, which must be a regular file (a rewrite never replaces
+    /// anything else).
+    static func regularStatus(_ fd: Int32, path: String) throws -> stat {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            let kind = FileSystem.Status(st).kind
+            throw SourceFile.refusal(path, kind: kind, SourceFile.problem(kind: kind, size: 0, options: SourceFile.Options()) ?? "not a regular file")
+        }
+        return st
+    }
+
     static func createTemp(for path: String, like st: stat, source inFD: Int32) throws -> (String, Int32) {
         removeStaleTemps(for: path)
         let tmp = directory(of: path) + "/.\((path as NSString).lastPathComponent).dsar-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
