@@ -952,6 +952,9 @@ def crash_points():
             "identity.written", "retry.moved"]
 
 
+KILL_STATS = {"mid-run": 0, "after the end": 0, "point reached": 0, "point not reached": 0}
+
+
 def kill_spool(kind):
     """A spool with a batch: 3 exports, and for 'delete' 2 deletes (erasing from a CSV and a log)."""
     sp = Spool("kill")
@@ -966,12 +969,12 @@ def kill_spool(kind):
     write(os.path.join(sp.connectors, "web.yaml"),
           "name: web\ntype: log\npaths: [ data/access.log* ]\nformat: text\nmatch: [ email ]\nerase: redact\n")
     rids = []
-    for k in range(3):
+    for k in range(5):
         rid = "K-EXP-%d" % k
         sp.drop("exp-%d.json" % k, request(rid, email="user%d@example.net" % k))
         rids.append(rid)
     if kind == "delete":
-        for k in range(2):
+        for k in range(3):
             rid = "K-DEL-%d" % k
             sp.drop("del-%d.json" % k, request(rid, email="user%d@example.net" % (10 + k), action="delete"))
             rids.append(rid)
@@ -1002,7 +1005,9 @@ def kill_random_trial(args):
     sp, rids = kill_spool(kind)
     p = sp.start(["run", "--settle", "0", "--connectors", sp.connectors])
     time.sleep(delay)
+    alive = p.poll() is None
     kill_group(p)
+    KILL_STATS["mid-run" if alive else "after the end"] += 1
     try:
         p.communicate(timeout=10)
     except subprocess.TimeoutExpired:
@@ -1017,6 +1022,7 @@ def kill_point_trial(args):
         rc, out, err = sp.run_batch(timeout=60, env={"DSAR_CRASH_AT": point})
     except Hang as h:
         return "run with DSAR_CRASH_AT=%s: hang" % point
+    KILL_STATS["point reached" if rc == -signal.SIGKILL else "point not reached"] += 1
     if crashed(rc) and rc != -signal.SIGKILL:
         return "run with DSAR_CRASH_AT=%s crashed otherwise (%s)" % (point, rcname(rc))
     return kill_check(sp, rids)
@@ -1072,15 +1078,18 @@ def area_kill9(pool):
         sp.run_batch(timeout=120)
     except Hang:
         pass
-    span = max(0.3, (time.time() - t0) * 1.2)
+    span = max(0.3, (time.time() - t0) * 1.1)
     n = 10 if QUICK else max(80, 118 - len(trials))
     if QUICK:
         trials = trials[::4]
     for k in range(n):
         kind = "delete" if k % 2 else "export"
-        delay = round(RNG.uniform(0.0, span), 3)
+        delay = round(RNG.uniform(0.01, span * 0.8), 3)
         trials.append(("kill9", "kill -9 at %.3f s (%s batch)" % (delay, kind), kill_random_trial, (kind, delay)))
     res = list(pool.map(lambda t: t[2](t[3]), trials))
+    print("kill9: clean batch %.2f s; random kills: %d mid-run, %d after the run had ended; crash points: %d reached, %d not reached"
+          % (span / 1.2, KILL_STATS["mid-run"], KILL_STATS["after the end"], KILL_STATS["point reached"], KILL_STATS["point not reached"]),
+          file=sys.stderr)
     return [(a, label, r) for (a, label, _, _), r in zip(trials, res)]
 
 
@@ -1615,6 +1624,9 @@ def area_concurrency(pool):
 # Area: disk full
 # ----------------------------------------------------------------------------------------------
 
+DF_NOTES = []
+
+
 def area_diskfull(pool):
     mnt_root = new_dir("diskfull")
     probe = os.path.join(mnt_root, "probe")
@@ -1630,8 +1642,11 @@ def area_diskfull(pool):
               ("delete", 1 * MiB), ("delete", 3 * MiB), ("mixed", 2 * MiB)]
     if QUICK:
         levels = levels[::3]
+    res = list(pool.map(lambda a: diskfull_case(*a), levels))
+    for n in sorted(DF_NOTES):
+        print("diskfull: " + n, file=sys.stderr)
     return [("diskfull", "%s, %s free on a 16 MiB tmpfs" % (k, human(free)), r)
-            for (k, free), r in zip(levels, pool.map(lambda a: diskfull_case(*a), levels))]
+            for (k, free), r in zip(levels, res)]
 
 
 def human(n):
@@ -1693,6 +1708,8 @@ def diskfull_inner(kind, free, d, mnt):
         return "dsar run crashed on a full disk (%s): %s" % (rcname(rc), last_line(err))
     # judge the state on the full disk
     recs = sp.records()
+    DF_NOTES.append("%s %s free: exit %d, jobs %s%s" % (kind, human(free), rc, [r.get("status") for r in recs],
+                    " (ENOSPC reported)" if "No space left" in err or any("No space left" in job_text(r) for r in recs) else ""))
     for j in recs:
         st_ = j.get("status")
         if st_ in ("FAILED", "PARTIAL"):
