@@ -1084,7 +1084,7 @@ def area_kill9(pool):
         trials = trials[::4]
     for k in range(n):
         kind = "delete" if k % 2 else "export"
-        delay = round(RNG.uniform(0.01, span * 0.8), 3)
+        delay = round(RNG.uniform(0.01, span * 0.35), 3)
         trials.append(("kill9", "kill -9 at %.3f s (%s batch)" % (delay, kind), kill_random_trial, (kind, delay)))
     res = list(pool.map(lambda t: t[2](t[3]), trials))
     print("kill9: clean batch %.2f s; random kills: %d mid-run, %d after the run had ended; crash points: %d reached, %d not reached"
