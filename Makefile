@@ -11,7 +11,7 @@ APT        := $(APT_BUILD) $(APT_TOOLS)
 # package, when one is missing and make is not run as root.
 APT_TEST   := postgresql mariadb-server mariadb-client openssh-server python3-prometheus-client acl
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench redteam clean
 
 all: build
 
@@ -100,6 +100,15 @@ bench: deps
 	$(SWIFT) build -c release --scratch-path .build-release
 	python3 bench/bench.py --mb $(BENCH_MB) --runs $(BENCH_RUNS) --timeout $(BENCH_TIMEOUT) \
 	  --bin $(CURDIR)/.build-release/release/dsar $(if $(filter-out 0,$(PROFILE)),--profile)
+
+# Red-team harness (bench/redteam.py): hostile and broken inputs against the debug binary, one table of
+# area | tried | correct | incorrect and every incorrect case; exits 0 only when all are correct.
+# REDTEAM_ARGS passes options, e.g. REDTEAM_ARGS="--only journal,kill9 --quick --keep".
+REDTEAM_ARGS ?=
+
+redteam: deps
+	$(SWIFT) build --product dsar
+	python3 bench/redteam.py --bin .build/debug/dsar $(REDTEAM_ARGS)
 
 clean:
 	rm -rf .build
