@@ -192,6 +192,8 @@ final class ReceiptsE2ETests: XCTestCase {
         try writeFile(dir + "/p2.yaml", "name: p2\ntype: exec\ncommand: \"\"\n")
         try writeFile(dir + "/p3.yaml", "name: p3\ntype: exec\ncommand: [ \"\" ]\n")
         try writeFile(dir + "/app.yaml", "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { '': email }\n")
+        try writeFile(dir + "/nothing.yaml", "name: nothing\ntype: csv\npaths: []\ncolumns: { email: email }\n")
+        try writeFile(dir + "/noname.yaml", "name: ''\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: { email: email }\n")
         try s.initialize()
         try writeFile(s.root + "/config.yaml", "require_signed_requests: false\n", mode: 0o640)  // no recipients
         let c = try s.dsar(["connectors", "check", "--connectors", dir])
@@ -200,7 +202,8 @@ final class ReceiptsE2ETests: XCTestCase {
             "news.yaml:5: columns.email: \"emial\" is not a known identifier type (did you mean \"email\"?)",
             "\"loyalty_card\" is not a known identifier type", "identifier_types: [ loyalty_card ]",
             "p1.yaml:3: command:", "p2.yaml:3: command: is empty", "p3.yaml:3: command:",
-            "app.yaml:5: fields.: a column or field name cannot be empty", "config.yaml:", "recipients: no recipients",
+            "app.yaml:5: fields.: a column or field name cannot be empty",
+            "nothing.yaml:3: paths: lists no file", "noname.yaml:1: name: is empty", "config.yaml:", "recipients: no recipients",
         ]
         for e in expected { XCTAssertTrue(c.stderr.contains(e), "missing \(e) in:\n\(c.stderr)") }
         try s.drop("r.json", #"{"action": "export", "email": "alice@example.com"}"#)

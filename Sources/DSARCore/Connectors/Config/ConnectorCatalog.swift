@@ -88,7 +88,9 @@ public enum ConnectorCatalog {
         let dir = (file as NSString).deletingLastPathComponent
         let base = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         let name = y.string("name") ?? base
-        if !name.isEmpty && !isSafeName(name) {
+        if name.isEmpty {
+            y.problem("name", "is empty: give the connector a name (letters, digits, '-', '_', '.'), or leave the key out to use the file name")
+        } else if !isSafeName(name) {
             y.problem("name", "\"\(name)\" may only contain letters, digits, '-', '_' and '.' (it names output folders)")
         }
         guard let typeText = y.string("type", required: true) else { return (nil, y.problems) }
@@ -107,6 +109,9 @@ public enum ConnectorCatalog {
         var allowed = commonKeys
         if type != .exec {
             let globs = y.strings("paths", required: true) ?? []
+            if y.has("paths") && globs.filter({ !$0.trimmingCharacters(in: .whitespaces).isEmpty }).isEmpty {
+                y.problem("paths", "lists no file: give the files or globs this connector searches (relative to this file)")
+            }
             c.paths = globs.map { $0.hasPrefix("/") ? $0 : dir + "/" + $0 }
             allowed += ["follow_symlinks", "max_file_bytes"]
             if let f = y.bool("follow_symlinks") { c.followSymlinks = f }
