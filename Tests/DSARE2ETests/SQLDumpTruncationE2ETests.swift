@@ -129,4 +129,17 @@ final class SQLDumpTruncationE2ETests: XCTestCase {
         XCTAssertEqual(rec.status, .partial)
         XCTAssertTrue((rec.error ?? "").contains("dump complete"), rec.error ?? "")
     }
+
+    /// Cut inside her COPY row (mid e-mail): even with allow_truncated, the partial last record is an
+    /// unparsed record, and it still holds her user id, so the export is not COMPLETED.
+    func testACutInsideHerRowIsAGapEvenWhenCutsAreAllowed() throws {
+        let full = Array(try Data(contentsOf: URL(fileURLWithPath: repoRoot + "/Tests/Fixtures/sql/pg_default.sql")))
+        let text = String(decoding: full, as: UTF8.self)
+        let at = text.utf8.distance(from: text.startIndex, to: try XCTUnwrap(text.range(of: "1042\talice@example.com")).lowerBound)
+        let (rec, m, _) = try run(Array(full[0..<(at + 10)]), action: "export", allow: true)
+        XCTAssertEqual(rec.status, .partial, rec.error ?? "")
+        let gaps = (m["coverage"] as? [String: Any])?["gaps"] as? [[String: Any]] ?? []
+        XCTAssertTrue(gaps.contains { $0["kind"] as? String == "unparsed_record" && $0["identifier_type"] as? String == "user_id" }, "\(gaps)")
+        XCTAssertFalse(gaps.contains { $0["kind"] as? String == "truncated" }, "the cut itself is accepted")
+    }
 }

@@ -566,6 +566,19 @@ public final class Processor {
     public func runPending(stop: StopPolicy = .never) async throws -> [JobRecord] {
         let ids = try pendingJobs()
         guard !ids.isEmpty, !stop.requested() else { return [] }
+        do {
+            return try await runBatch(ids, stop: stop)
+        } catch {
+            // An error that stops the batch (a full disk under the journal, say) is not a crash: the
+            // jobs it left RUNNING go back to PENDING now, where that still works (else recovery does it).
+            for id in ids {
+                if let r = try? store.load(id), r.status == .running { try? requeue([id]) }
+            }
+            throw error
+        }
+    }
+
+    func runBatch(_ ids: [String], stop: StopPolicy) async throws -> [JobRecord] {
         var jobs: [(record: JobRecord, request: DSARRequest)] = []
         var startedEvents: [AuditEvent] = []
         // Each job's whole identity: the request's identifiers and those an earlier attempt learnt.

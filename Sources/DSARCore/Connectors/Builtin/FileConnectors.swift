@@ -76,10 +76,13 @@ struct FindingsCollector: Sendable {
         options: SourceFile.Options = SourceFile.Options()
     ) throws {
         // The second read is not scan progress (the bar counts each source once).
-        let (size, sha) = try ProgressCounter.$current.withValue(nil) { try RawVerifier.hash(src, options: options) }
+        let (size, sha, endsWithNewline) = try ProgressCounter.$current.withValue(nil) { try RawVerifier.hash(src, options: options) }
         var c = SourceCoverage(file: src, bytes: size, sha256: sha, records: records, truncated: truncated, rawSearched: rawSearch)
         for l in unparsedLines { c.addUnparsed(line: l) }
         if let unparsedCount { c.unparsed = unparsedCount }
+        // A cut source that ends mid-line ends with a partial record, whether the cut is accepted or not.
+        let cutTail = truncated != nil && !endsWithNewline && size > 0
+        if cutTail { c.unparsed += 1 }
         coverage.append(c)
         if let truncated, !truncationAllowed {
             sourceGaps.append(
@@ -96,7 +99,8 @@ struct FindingsCollector: Sendable {
         }
         let found = try ProgressCounter.$current.withValue(nil) {
             try RawVerifier.search(
-                path: src, connector: connector, batch: batch, accounted: accounted, unparsedLines: Set(unparsedLines), options: options)
+                path: src, connector: connector, batch: batch, accounted: accounted, unparsedLines: Set(unparsedLines), cutTail: cutTail,
+                options: options)
         }
         for (j, g) in found { gaps[j, default: []] += g }
     }

@@ -25,11 +25,13 @@ enum RawVerifier {
     }
 
     /// Size and SHA-256 of a file as stored.
-    static func hash(_ path: String, options: SourceFile.Options = SourceFile.Options()) throws -> (bytes: Int64, sha256: String) {
+    /// Size, SHA-256 and whether the file ends with a line break (a cut source may end mid-record).
+    static func hash(_ path: String, options: SourceFile.Options = SourceFile.Options()) throws -> (bytes: Int64, sha256: String, endsWithNewline: Bool) {
         let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         var h = StreamingSHA256()
         var total: Int64 = 0
+        var last: UInt8 = 0x0A
         let size = 1 << 20
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { buf.deallocate() }
@@ -43,16 +45,18 @@ enum RawVerifier {
             if n == 0 { break }
             h.update(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
             total += Int64(n)
+            last = buf[n - 1]
         }
-        return (total, h.hexDigest())
+        return (total, h.hexDigest(), last == 0x0A)
     }
 
     /// Searches `path` for the batch's identifiers; returns the gaps per batch job index.
     /// `accounted[j]` are the byte ranges (sorted or not) of records matched for job j in this file;
-    /// `unparsedLines` the lines where unparsed records start.
+    /// `unparsedLines` the lines where unparsed records start; with `cutTail`, a last line without a
+    /// line break (a cut source's partial record) counts as unparsed too.
     static func search(
         path: String, connector: String, batch: ScanBatch, accounted: [Int: [Range<Int64>]], unparsedLines: Set<Int>,
-        outside: CoverageGap.Kind = .unmatched, options: SourceFile.Options = SourceFile.Options()
+        cutTail: Bool = false, outside: CoverageGap.Kind = .unmatched, options: SourceFile.Options = SourceFile.Options()
     ) throws -> [Int: [CoverageGap]] {
         let matcher = TextMatcher(table: batch.table, types: nil)
         guard !matcher.isInert else { return [:] }
@@ -62,11 +66,11 @@ enum RawVerifier {
         var hits: [TextMatch] = []
         var distinctive: [Int: Bool] = [:]
         var reader = try LineReader(path: path, options: options)
-        try reader.forEachLine { line, number, offset, _ in
+        try reader.forEachLine { line, number, offset, terminator in
             hits.removeAll(keepingCapacity: true)
             matcher.scan(line, into: &hits)
             guard !hits.isEmpty else { return }
-            let unparsed = unparsedLines.contains(number)
+            let unparsed = unparsedLines.contains(number) || (cutTail && terminator == 0)
             for m in hits {
                 let hit = batch.table.hit(m.entry)
                 let at = offset + Int64(m.range.lowerBound)
