@@ -1532,16 +1532,15 @@ def conc_retry_vs_run(wait):
     for k in range(2):
         sp.drop("c-%d.json" % k, request("C-%d" % k, email="user%d@example.net" % k))
         rids.append("C-%d" % k)
-    a = sp.start(["run", "--settle", "0", "--connectors", sp.connectors])
-    try:
-        if not wait_for(lambda: running(sp)):
-            kill_group(a)
-            return "the run never started a job"
-        rc, out, err = sp.dsar(["retry", job] + (["--wait"] if wait else []), timeout=60)
-        finish(a, 60)
-    except Hang as h:
-        kill_group(a)
-        return "hang: %s" % h
+    got = {}
+
+    def act():
+        got["r"] = sp.dsar(["retry", job] + (["--wait"] if wait else []), timeout=60)
+
+    problem = while_running(sp, act)
+    if problem:
+        return problem
+    rc, out, err = got["r"]
     if not wait:
         if rc != 75:
             return "retry while a run holds the lock exited %d (expected 75)" % rc
@@ -1553,33 +1552,42 @@ def conc_retry_vs_run(wait):
     return final_check(sp, rids)
 
 
-def conc_submit_during_run():
-    sp, rids = slow_spool()
+def while_running(sp, act):
+    """Starts `dsar run` on `sp`, calls act() once a job is RUNNING, lets the run finish.
+    Returns None, or why the case is already incorrect (act's own answer, a run that never
+    started a job, a hang)."""
     a = sp.start(["run", "--settle", "0", "--connectors", sp.connectors])
     try:
         if not wait_for(lambda: running(sp)):
             kill_group(a)
             return "the run never started a job"
-        for k in range(3):
-            rc, out, err = sp.dsar(["submit", "--action", "export", "--email", "sub%d@example.net" % k, "--request-id", "C-SUB-%d" % k])
-            if rc != 0:
-                kill_group(a)
-                return "submit during a run exited %d: %s" % (rc, last_line(err))
-            rids.append("C-SUB-%d" % k)
+        problem = act()
+        if problem:
+            kill_group(a)
+            return problem
         finish(a, 60)
     except Hang as h:
         kill_group(a)
         return "hang: %s" % h
-    return final_check(sp, rids)
+    return None
+
+
+def conc_submit_during_run():
+    sp, rids = slow_spool()
+    def act():
+        for k in range(3):
+            rc, out, err = sp.dsar(["submit", "--action", "export", "--email", "sub%d@example.net" % k, "--request-id", "C-SUB-%d" % k])
+            if rc != 0:
+                return "submit during a run exited %d: %s" % (rc, last_line(err))
+            rids.append("C-SUB-%d" % k)
+        return None
+
+    return while_running(sp, act) or final_check(sp, rids)
 
 
 def conc_drops_during_batch():
     sp, rids = slow_spool()
-    a = sp.start(["run", "--settle", "0", "--connectors", sp.connectors])
-    try:
-        if not wait_for(lambda: running(sp)):
-            kill_group(a)
-            return "the run never started a job"
+    def act():
         for k in range(4):
             rid = "C-DROP-%d" % k
             body = request(rid, email="drop%d@example.net" % k).encode()
@@ -1590,10 +1598,11 @@ def conc_drops_during_batch():
                 time.sleep(0.2)
                 f.write(body[len(body) // 2:])
             rids.append(rid)
-        finish(a, 60)
-    except Hang as h:
-        kill_group(a)
-        return "hang: %s" % h
+        return None
+
+    problem = while_running(sp, act)
+    if problem:
+        return problem
     time.sleep(0.1)
     return final_check(sp, rids)
 
