@@ -151,18 +151,28 @@ final class WatchE2ETests: XCTestCase {
 
     /// SIGTERM in the middle of a batch: watch exits 0, jobs it did not finish are left PENDING (never
     /// RUNNING), and the next `dsar run` finishes them; every request ends exactly once.
-    func testSigtermDuringABatchRequeuesUnfinishedJobsAndExitsZero() throws {
+    /// SIGTERM mid-seal (after the first of 60 bundles is published): within the grace period the
+    /// jobs in hand are all sealed and published, none is requeued, and watch exits 0.
+    func testSigtermMidSealFinishesTheJobsInHandAndExitsZero() throws {
         let spool = try TempSpool()
         try spool.initialize()
         let ids = try dropRequests(spool, prefix: "TERM", count: 60)
-        let w = try startWatch(spool, settle: 0.1)
+        // The 5th seal pauses for 1.5 s: the signal lands while the batch is being sealed.
+        let w = try spool.start(["watch", "--settle", "0.1", "--rescan", "60"], env: ["DSAR_PAUSE_AT": "seal.writing:5:1.5"])
+        addTeardownBlock { if w.process.isRunning { w.signal(SIGKILL); _ = try? w.wait(timeout: 5) } }
         XCTAssertTrue(waitUntil(timeout: 20) { !spool.list("outbox").isEmpty }, w.stderrSoFar())
+        let publishedAtSignal = spool.list("outbox").count
+        XCTAssertLessThan(publishedAtSignal, ids.count, "the signal must land mid-batch for this test to prove anything")
         _ = try stop(w)
         let records = try spool.records()
         let byStatus = Dictionary(grouping: records, by: \.status).mapValues(\.count)
         XCTAssertEqual(byStatus[.running], nil, "no job may be left RUNNING after a clean stop: \(byStatus)")
         XCTAssertEqual(Set(records.map(\.status)).subtracting([.completed, .pending]), [], "\(byStatus)")
         XCTAssertGreaterThan(byStatus[.completed] ?? 0, 0)
+        // The batch was in hand: sealing went on through the stop (only jobs claimed by a later pass
+        // of the inbox, which SIGTERM prevents, could still be PENDING, and they have no record).
+        XCTAssertEqual(byStatus[.pending], nil, "jobs in hand were requeued instead of finished: \(byStatus)")
+        XCTAssertTrue(records.allSatisfy { $0.attempts <= 1 }, "no job was started twice")
         for r in records where r.status == .pending {
             XCTAssertEqual(spool.kind("active/\(r.jobID).json"), .regular, "a queued job keeps its claimed request")
             XCTAssertNil(spool.kind("tmp/\(r.jobID)"), "work dir of a requeued job is removed")

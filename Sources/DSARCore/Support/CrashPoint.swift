@@ -14,6 +14,15 @@ public enum CrashPoint {
         return (String(parts[0]), parts.count > 1 ? Int(parts[1]) ?? 1 : 1)
     }()
     private static let hits = HitCounter()
+    /// `DSAR_PAUSE_AT=name:N:seconds`: the N-th hit of `name` sleeps that long (tests send signals
+    /// into a known phase with it, e.g. SIGTERM in the middle of sealing).
+    private static let pauseTarget: (name: String, count: Int, seconds: Double)? = {
+        guard let v = ProcessInfo.processInfo.environment["DSAR_PAUSE_AT"], !v.isEmpty else { return nil }
+        let parts = v.split(separator: ":")
+        guard parts.count == 3, let n = Int(parts[1]), let s = Double(parts[2]) else { return nil }
+        return (String(parts[0]), n, s)
+    }()
+    private static let pauseHits = HitCounter()
 
     /// Every crash point the code has, for tests that loop over them.
     public static let all = [
@@ -25,6 +34,9 @@ public enum CrashPoint {
     /// Marks a point; kills the process if it is the configured one.
     @inline(__always)
     public static func hit(_ name: String) {
+        if let pauseTarget, pauseTarget.name == name, pauseHits.increment() == pauseTarget.count {
+            usleep(UInt32(pauseTarget.seconds * 1e6))
+        }
         guard let target, target.name == name else { return }
         if hits.increment() >= target.count {
             kill(getpid(), SIGKILL)
