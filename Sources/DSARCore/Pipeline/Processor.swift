@@ -940,8 +940,8 @@ public final class Processor {
                 let results = try await e.erase(jobs, logger: logger)
                 for j in jobs {
                     for var f in results[j.jobID] ?? [] {
-                        f.detail = f.detail.map { logScrubber.scrubber.scrub(Processor.scrub($0, j.identifiers)) }
-                        f.error = f.error.map { logScrubber.scrubber.scrub(Processor.scrub($0, j.identifiers)) }
+                        f.detail = f.detail.map { scrubbed($0, j.identifiers) }
+                        f.error = f.error.map { scrubbed($0, j.identifiers) }
                         if let e = f.error {
                             // A file that could not be erased, or a failed `reopen:`: the job is PARTIAL with the reason.
                             out[j.jobID]!.errors[c.name] = (out[j.jobID]!.errors[c.name].map { $0 + "; " } ?? "") + e
@@ -959,7 +959,7 @@ public final class Processor {
             } catch {
                 logger.error("erasure failed", metadata: ["connector": "\(c.name)", "error": "\(error)"])
                 for j in jobs {
-                    let reason = logScrubber.scrubber.scrub(Processor.scrub("\(error)", j.identifiers))
+                    let reason = scrubbed("\(error)", j.identifiers)
                     out[j.jobID]!.errors[c.name] = reason
                     try audit.append(AuditEvent("connector.failed", jobID: j.jobID, subject: subjects[j.jobID], details: [
                         JSONMember(key: "connector", value: .string(c.name)), JSONMember(key: "phase", value: .string("erase")),
@@ -987,7 +987,7 @@ public final class Processor {
             var gaps: [CoverageGap] = []
             for (c, r) in zip(searchers, results) {
                 if let e = r.error {
-                    gaps.append(CoverageGap(kind: .remaining, connector: r.name, file: nil, message: "the search after erasure failed: \(logScrubber.scrubber.scrub(Processor.scrub(e, j.identifiers)))"))
+                    gaps.append(CoverageGap(kind: .remaining, connector: r.name, file: nil, message: "the search after erasure failed: \(scrubbed(e, j.identifiers))"))
                     continue
                 }
                 guard let f = r.findings[j.jobID] else { continue }
@@ -1028,6 +1028,12 @@ public final class Processor {
     /// (Case-insensitive, URL-encoded forms too; see ``IdentifierScrubber``.)
     public static func scrub(_ text: String, _ ids: [Identifier]) -> String {
         IdentifierScrubber(ids).scrub(text)
+    }
+
+    /// Error text of a job made safe for records, receipts and the journal: without the job's own
+    /// identifiers (its whole identity set) nor those of any other job of the batch.
+    func scrubbed(_ text: String, _ ids: [Identifier]) -> String {
+        logScrubber.scrubber.scrub(Processor.scrub(text, ids))
     }
 
     /// Maximum scan rounds: the first, plus re-scans for jobs whose identity grew.
@@ -1152,7 +1158,7 @@ public final class Processor {
             case .skipped:
                 break
             case .failed(let failure):
-                let failure = logScrubber.scrubber.scrub(Processor.scrub(failure, w.request.identifiers + w.derived.map(\.0)))
+                let failure = scrubbed(failure, w.request.identifiers + w.derived.map(\.0))
                 status = .failed
                 error = "publishing failed: \(failure)"
                 logger.error("publishing failed", metadata: ["job": "\(id)", "error": "\(failure)"])
