@@ -195,7 +195,8 @@ final class ReceiptsE2ETests: XCTestCase {
         try writeFile(dir + "/nothing.yaml", "name: nothing\ntype: csv\npaths: []\ncolumns: { email: email }\n")
         try writeFile(dir + "/noname.yaml", "name: ''\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: { email: email }\n")
         try s.initialize()
-        try writeFile(s.root + "/config.yaml", "require_signed_requests: false\n", mode: 0o640)  // no recipients
+        // No recipients, and a signing key that is not there.
+        try writeFile(s.root + "/config.yaml", "require_signed_requests: false\nsigning_key: keys/no_such_key\n", mode: 0o640)
         let c = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(c.status, 78)
         let expected = [
@@ -203,7 +204,7 @@ final class ReceiptsE2ETests: XCTestCase {
             "\"loyalty_card\" is not a known identifier type", "identifier_types: [ loyalty_card ]",
             "p1.yaml:3: command:", "p2.yaml:3: command: is empty", "p3.yaml:3: command:",
             "app.yaml:5: fields.: a column or field name cannot be empty",
-            "nothing.yaml:3: paths: lists no file", "noname.yaml:1: name: is empty", "config.yaml:", "recipients: no recipients",
+            "nothing.yaml:3: paths: lists no file", "noname.yaml:1: name: is empty", "config.yaml:", "recipients: no recipients", "signing_key: the signing key",
         ]
         for e in expected { XCTAssertTrue(c.stderr.contains(e), "missing \(e) in:\n\(c.stderr)") }
         try s.drop("r.json", #"{"action": "export", "email": "alice@example.com"}"#)

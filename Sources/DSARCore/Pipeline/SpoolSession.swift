@@ -20,13 +20,15 @@ public struct SpoolSession {
         let config = try SpoolConfig.load(layout)
         if config.signingKey == nil { try KeyMaterial.ensureSigningKey(in: layout.keys, principal: config.signerPrincipal) }
         try SpoolSession.checkPermissions(layout)
-        // The signing key first: a key readable by others is a permission error (exit 77).
-        let signer = try ManifestSigner.load(layout, config: config)
+        // A signing key readable by others is a permission error (exit 77), reported before the
+        // configuration check; any other problem with it is one of the configuration problems.
+        do { _ = try ManifestSigner.load(layout, config: config) } catch let e as DSARError where e.code == .permissions { throw e } catch {}
         // Every problem of the connectors and settings, before anything is claimed (exit 78).
         let dir = try ConnectorLocator.directory(explicit: connectorsDir, layout: layout)
         let preflight = Preflight.check(layout: layout, config: config, connectorsDir: dir, full: false)
         if !preflight.problems.isEmpty { throw ConfigProblems(preflight.problems) }
         let configs = preflight.configs
+        let signer = try ManifestSigner.load(layout, config: config)
         let lock = try SpoolLock.acquire(layout, wait: wait, purpose: purpose)
         let journal = try Journal(layout: layout, signer: signer)
         if let w = config.witness { journal.witness = Witness(config: w, scratchDir: layout.tmp, logger: logger) }
