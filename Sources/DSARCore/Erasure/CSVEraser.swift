@@ -11,7 +11,7 @@ extension CSVConnector: ErasingConnector {
         let options = config.sourceOptions
         for src in try config.erasableSources() {
             try Task.checkCancellation()
-            var results = jobs.map { _ in FileErasure(connector: name, file: src, strategy: strategy.rawValue) }
+            var results = jobs.map { _ in FileErasure(connector: name, file: src, strategy: strategy) }
             let delimiter = try config.delimiter ?? CSVReader.detectDelimiter(path: src, options: options)
             var edits: [(range: Range<Int64>, bytes: [UInt8])] = []
             let redactNames = config.rules.redact
@@ -26,7 +26,7 @@ extension CSVConnector: ErasingConnector {
                     redactIdx = Set(hits.flatMap { $0.textRanges.map(\.column) })
                 }
                 switch effective {
-                case .retain:
+                case .retain, .plugin:  // (.plugin is never configured for this kind: change nothing)
                     for h in hits { results[h.job].retained += 1 }
                 case .delete, .dropLine:
                     edits.append((rec.range.start..<rec.range.end, []))

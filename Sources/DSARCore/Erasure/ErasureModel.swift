@@ -17,7 +17,10 @@ public struct EraseJob: Sendable {
 public struct FileErasure: Sendable, Equatable {
     public var connector: String
     public var file: String
-    public var strategy: String
+    /// The SQL table the counts are for (nil for sources without tables).
+    public var table: String?
+    /// What erasure was configured to do to the subject's records here (`retain`: nothing changed).
+    public var strategy: EraseStrategy
     public var deleted = 0
     public var redacted = 0
     public var retained = 0
@@ -31,9 +34,10 @@ public struct FileErasure: Sendable, Equatable {
     /// command); the job is PARTIAL with it (``ErasureOutcome/errors``).
     public var error: String?
 
-    public init(connector: String, file: String, strategy: String) {
+    public init(connector: String, file: String, table: String? = nil, strategy: EraseStrategy) {
         self.connector = connector
         self.file = file
+        self.table = table
         self.strategy = strategy
     }
 
@@ -56,7 +60,7 @@ public struct FileErasure: Sendable, Equatable {
     /// As JSON for the receipt.
     public var json: JSONValue {
         .obj([
-            "connector": .string(connector), "file": .string(file), "strategy": .string(strategy), "deleted": .int(deleted),
+            "connector": .string(connector), "file": .string(file), "table": .str(table), "strategy": .string(strategy.rawValue), "deleted": .int(deleted),
             "redacted": .int(redacted), "retained": .int(retained), "remaining": .int(remaining),
             "sha256_before": .str(sha256Before), "sha256_after": .str(sha256After), "reason": .str(reason), "detail": .str(detail),
             "error": .str(error),

@@ -12,7 +12,7 @@ extension ExecConnector: ErasingConnector {
         for job in jobs {
             let scan = ScanJob(jobID: job.jobID, action: .delete, identifiers: job.identifiers, dryRun: job.dryRun, workDir: scratch)
             let r = try await invoke(job: scan, action: .delete, logger: logger)
-            var f = FileErasure(connector: name, file: "exec:\(name)", strategy: "plugin")
+            var f = FileErasure(connector: name, file: "exec:\(name)", strategy: .plugin)
             let lines = r.stdout.split(separator: 0x0A, omittingEmptySubsequences: true)
             guard let last = lines.last, let v = try? JSONParser.parse(Array(last)), case .object = v else {
                 throw DSARError(.processing, "plugin \(name) did not report {\"deleted\": N, \"remaining\": N} on stdout")

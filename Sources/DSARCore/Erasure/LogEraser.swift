@@ -23,7 +23,7 @@ extension LogConnector: ErasingConnector {
         let options = config.sourceOptions
         for src in try config.erasableSources() {
             try Task.checkCancellation()
-            var results = jobs.map { _ in FileErasure(connector: name, file: src, strategy: strategy.rawValue) }
+            var results = jobs.map { _ in FileErasure(connector: name, file: src, strategy: strategy) }
             // Which lines match which jobs (the same matching as the search).
             let (prescan, scannedBytes) = try scanSource(src, batch)
             let matched = LogConnector.matchedLines(prescan, jobs: jobs.count)

@@ -14,7 +14,7 @@ extension SQLDumpConnector: ErasingConnector {
             try Task.checkCancellation()
             var results: [String: [FileErasure]] = [:]  // table → per job
             func result(_ table: String) -> [FileErasure] {
-                results[table] ?? jobs.map { _ in FileErasure(connector: name, file: src, strategy: "\(table): \(config.tables[table]?.erase.rawValue ?? "-")") }
+                results[table] ?? jobs.map { _ in FileErasure(connector: name, file: src, table: table, strategy: config.tables[table]?.erase ?? .delete) }
             }
             var plan = SQLRewritePlan()
             var reader = try SQLDumpReader(path: src, dialect: config.dialect, options: options)
@@ -30,7 +30,7 @@ extension SQLDumpConnector: ErasingConnector {
                 var r = result(row.table)
                 let textOnly = !hits.contains { $0.structured }
                 switch rules.erase {
-                case .retain:
+                case .retain, .plugin:  // (.plugin is never configured for this kind: change nothing)
                     for h in hits {
                         r[h.job].retained += 1
                         r[h.job].reason = rules.reason

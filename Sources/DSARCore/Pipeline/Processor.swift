@@ -947,9 +947,9 @@ public final class Processor {
                             out[j.jobID]!.errors[c.name] = (out[j.jobID]!.errors[c.name].map { $0 + "; " } ?? "") + e
                         }
                         out[j.jobID]!.files.append(f)
-                        try audit.append(AuditEvent(f.strategy == "retain" ? "file.retained" : "file.erased", jobID: j.jobID, subject: subjects[j.jobID], details: [
+                        try audit.append(AuditEvent(f.strategy == .retain ? "file.retained" : "file.erased", jobID: j.jobID, subject: subjects[j.jobID], details: [
                             JSONMember(key: "connector", value: .string(f.connector)), JSONMember(key: "file", value: .string(f.file)),
-                            JSONMember(key: "strategy", value: .string(f.strategy)), JSONMember(key: "deleted", value: .int(f.deleted)),
+                            JSONMember(key: "table", value: .str(f.table)), JSONMember(key: "strategy", value: .string(f.strategy.rawValue)), JSONMember(key: "deleted", value: .int(f.deleted)),
                             JSONMember(key: "redacted", value: .int(f.redacted)), JSONMember(key: "retained", value: .int(f.retained)),
                             JSONMember(key: "remaining", value: .int(f.remaining)), JSONMember(key: "sha256_before", value: .str(f.sha256Before)),
                             JSONMember(key: "sha256_after", value: .str(f.sha256After)),

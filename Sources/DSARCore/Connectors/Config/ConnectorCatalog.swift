@@ -405,7 +405,7 @@ public enum ConnectorCatalog {
             m.problem(key, "a column name cannot be empty")
         }
         if let e = m.string("erase") {
-            if let s = EraseStrategy(rawValue: e), s != .dropLine { r.erase = s } else {
+            if let s = EraseStrategy(rawValue: e), s != .dropLine, s != .plugin { r.erase = s } else {
                 m.problem("erase", "expected delete, redact or retain")
             }
         }

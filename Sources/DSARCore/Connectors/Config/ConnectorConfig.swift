@@ -10,7 +10,7 @@ public enum ConnectorType: String, Sendable, CaseIterable {
 }
 
 /// What erasure does to a matching record.
-public enum EraseStrategy: String, Sendable, CaseIterable {
+public enum EraseStrategy: String, Sendable, CaseIterable, Codable {
     /// Remove the record (row, line).
     case delete
     /// Replace the listed columns' values (logs: every matched identifier) with a placeholder.
@@ -19,6 +19,11 @@ public enum EraseStrategy: String, Sendable, CaseIterable {
     case retain
     /// Logs: remove the whole line.
     case dropLine = "drop_line"
+    /// Exec plugins: the plugin's own `erase` action decides (not accepted in YAML).
+    case plugin
+
+    /// The strategies an operator may write in a connector's `erase:`.
+    public static let configurable: [EraseStrategy] = [.delete, .redact, .retain, .dropLine]
 }
 
 /// A column (or JSON field) that holds an identifier of a given type.
