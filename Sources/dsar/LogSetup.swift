@@ -57,12 +57,12 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var members: [JSONMember] = [
-            JSONMember(key: "time", value: .string(Timestamp.format(Date()))),
-            JSONMember(key: "level", value: .string(event.level.rawValue)),
-            JSONMember(key: "message", value: .string("\(event.message)")),
-            JSONMember(key: "label", value: .string(label)),
-        ]
+        var members = JSONValue.members([
+            "time": .string(Timestamp.format(Date())),
+            "level": .string(event.level.rawValue),
+            "message": .string("\(event.message)"),
+            "label": .string(label),
+        ])
         for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
             members.append(JSONMember(key: k, value: .string("\(v)")))
         }

@@ -168,7 +168,10 @@ extension Dsar {
                     } else {
                         var details = ""
                         if case .object(let m) = e.details {
-                            details = m.map { "\($0.key)=\(Events.flat($0.value))" }.joined(separator: " ")
+                            // In the order the event type defines its fields (unknown ones last).
+                            let order = AuditEventType(rawValue: e.type)?.fields.map(\.name) ?? []
+                            let sorted = m.sorted { (order.firstIndex(of: $0.key) ?? order.count) < (order.firstIndex(of: $1.key) ?? order.count) }
+                            details = sorted.map { "\($0.key)=\(Events.flat($0.value))" }.joined(separator: " ")
                         }
                         print("\(e.time)  #\(e.seq)  \(e.type.padded(20)) \(details)  [\(segment):\(line)]")
                     }
@@ -207,10 +210,7 @@ extension Dsar {
             try await Exit.guarding {
                 try SpoolSession.requireExisting(options.layout)
                 let r = try JobStore(layout: options.layout).extend(job, days: days, reason: reason)
-                try Journal(layout: options.layout, signer: nil).append(AuditEvent("deadline.extended", jobID: r.jobID, subject: r.subject, details: [
-                    JSONMember(key: "days", value: .int(days)), JSONMember(key: "deadline", value: .string(r.deadline)),
-                    JSONMember(key: "reason", value: .string(reason)),
-                ]))
+                try Journal(layout: options.layout, signer: nil).append(AuditEvent.deadlineExtended(job: r.jobID, subject: r.subject, days: days, deadline: r.deadline, reason: reason))
                 print("job \(r.jobID): deadline now \(r.deadline)")
             }
         }

@@ -67,14 +67,12 @@ extension Dsar {
                     customs[String(parts[0]), default: []].append(parts.count > 1 ? String(parts[1]) : "")
                 }
                 for k in customs.keys.sorted() { add(k, customs[k]!) }
-                var doc: [JSONMember] = []
-                if let requestID { doc.append(JSONMember(key: "request_id", value: .string(requestID))) }
-                doc.append(JSONMember(key: "action", value: .string(action.rawValue)))
-                doc.append(JSONMember(key: "subject", value: .object(subject)))
-                if let receivedAt { doc.append(JSONMember(key: "received_at", value: .string(receivedAt))) }
-                if let regulation { doc.append(JSONMember(key: "regulation", value: .string(regulation.rawValue))) }
-                if dryRun { doc.append(JSONMember(key: "dry_run", value: .bool(true))) }
-                let bytes = JSONWriter(indent: 2).encode(.object(doc)) + [0x0A]
+                let doc = JSONValue.obj(omittingNil: [
+                    "request_id": requestID.map { .string($0) }, "action": .string(action.rawValue), "subject": .object(subject),
+                    "received_at": receivedAt.map { .string($0) }, "regulation": regulation.map { .string($0.rawValue) },
+                    "dry_run": dryRun ? .bool(true) : nil,
+                ])
+                let bytes = JSONWriter(indent: 2).encode(doc) + [0x0A]
                 do {
                     _ = try RequestParser(defaultRegulation: config.defaultRegulation).parse(bytes)
                 } catch let problem as RequestProblem {

@@ -48,10 +48,9 @@ final class JournalTests: XCTestCase {
     }
 
     func event(_ k: Int, job: String = "01a00000-0000-7000-8000-000000000001") -> AuditEvent {
-        AuditEvent("connector.finished", jobID: job, subject: String(repeating: "ab", count: 32), details: [
-            JSONMember(key: "connector", value: .string("accounts")), JSONMember(key: "records", value: .int(k)),
-            JSONMember(key: "note", value: .string("padding so that a few dozen entries fill several 2000-byte segments")),
-        ])
+        AuditEvent.connectorScanned(
+            job: job, subject: String(repeating: "ab", count: 32), connector: "accounts", records: k, bytesScanned: 0, durationMs: 0,
+            attempts: 1, round: 1, failure: "padding so that a few dozen entries fill several 2000-byte segments")
     }
 
     func lines(_ name: String) throws -> [[UInt8]] {
@@ -68,23 +67,21 @@ final class JournalTests: XCTestCase {
         let prev = String(repeating: "7", count: 64)
         let e = JournalEntry.make(
             seq: 42, time: date,
-            event: AuditEvent("job.claimed", jobID: "J", subject: nil, details: [
-                JSONMember(key: "z", value: .int(1)), JSONMember(key: "a", value: .string("x\ny\"é")),
-            ]), prev: prev)
+            event: AuditEvent.connectorRetried(job: "J", subject: nil, connector: "x\ny\"é", attempts: 1), prev: prev)
         let time = Timestamp.format(date)
-        let body = #"{"details":{"a":"x\ny\"é","z":1},"job_id":"J","prev":"\#(prev)","seq":42,"subject":null,"time":"\#(time)","type":"job.claimed"}"#
+        let body = #"{"details":{"attempts":1,"connector":"x\ny\"é"},"job_id":"J","prev":"\#(prev)","seq":42,"subject":null,"time":"\#(time)","type":"connector.retried"}"#
         var h = StreamingSHA256()
         h.update(Array(body.utf8))
         XCTAssertEqual(e.hash, h.hexDigest())
-        let line = #"{"details":{"a":"x\ny\"é","z":1},"hash":"\#(e.hash)","job_id":"J","prev":"\#(prev)","seq":42,"subject":null,"time":"\#(time)","type":"job.claimed"}"#
+        let line = #"{"details":{"attempts":1,"connector":"x\ny\"é"},"hash":"\#(e.hash)","job_id":"J","prev":"\#(prev)","seq":42,"subject":null,"time":"\#(time)","type":"connector.retried"}"#
         XCTAssertEqual(String(decoding: e.line, as: UTF8.self), line)
         let parsed = try JournalEntry.parse(e.line)
         XCTAssertEqual(parsed.line, e.line)
         XCTAssertEqual(parsed.computedHash, e.hash)
         // Non-canonical spellings of the same entry are refused (a space, unsorted keys, an escape).
         XCTAssertThrowsError(try JournalEntry.parse(Array(line.replacingOccurrences(of: ",\"seq\":42", with: ", \"seq\":42").utf8)))
-        XCTAssertThrowsError(try JournalEntry.parse(Array(line.replacingOccurrences(of: #"{"a":"x\ny\"é","z":1}"#, with: #"{"z":1,"a":"x\ny\"é"}"#).utf8)))
-        XCTAssertThrowsError(try JournalEntry.parse(Array(line.replacingOccurrences(of: "job.claimed", with: "job\\u002eclaimed").utf8)))
+        XCTAssertThrowsError(try JournalEntry.parse(Array(line.replacingOccurrences(of: #"{"attempts":1,"connector":"x\ny\"é"}"#, with: #"{"connector":"x\ny\"é","attempts":1}"#).utf8)))
+        XCTAssertThrowsError(try JournalEntry.parse(Array(line.replacingOccurrences(of: "connector.retried", with: "connector\\u002eretried").utf8)))
     }
 
     // MARK: - appending, HEAD, checkpoints
@@ -211,7 +208,7 @@ final class JournalTests: XCTestCase {
         try Data(data).write(to: URL(fileURLWithPath: path))
 
         let other = try Journal(dir: dir, signer: nil)
-        _ = try? other.append(AuditEvent("deadline.extended", jobID: "J", details: [JSONMember(key: "days", value: .int(5))]))
+        _ = try? other.append(AuditEvent.deadlineExtended(job: "J", subject: "s", days: 5, deadline: "d", reason: "r"))
         for l in try lines(seg) {
             XCTAssertNoThrow(try JournalEntry.parse(l), "a line holds two entries: \(String(decoding: l, as: UTF8.self).prefix(400))…")
         }

@@ -220,4 +220,31 @@ final class ErasureE2ETests: XCTestCase {
         XCTAssertFalse(after.contains("bob@example.org"), after)
         XCTAssertTrue(after.contains("malice@example.com"))
     }
+
+    /// A retained table is journaled as file.retained (typed strategy and table), never file.erased;
+    /// the erased table of the same dump is file.erased. (It was once "orders: retain" as a string
+    /// and so journaled as file.erased.)
+    func testARetainedTableIsJournaledAsFileRetained() throws {
+        let s = try TempSpool()
+        let dir = try sqlSetup(s)
+        try s.drop("d.json", #"{"action": "delete", "email": "alice@example.com"}"#)
+        XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
+        let entries = try Journal(layout: s.layout, signer: nil).entries().map(\.entry)
+        let retained = entries.filter { $0.type == "file.retained" }
+        XCTAssertEqual(retained.count, 1, "\(entries.map(\.type))")
+        XCTAssertEqual(retained.first?.details["table"], .string("orders"))
+        XCTAssertEqual(retained.first?.details["strategy"], .string("retain"))
+        XCTAssertEqual(retained.first?.details["retained"], .number("2"))
+        XCTAssertEqual(retained.first?.details["deleted"], .number("0"))
+        let erased = entries.filter { $0.type == "file.erased" }
+        XCTAssertEqual(erased.map { $0.details["table"] }, [.string("customers")])
+        XCTAssertEqual(erased.first?.details["strategy"], .string("delete"))
+        XCTAssertEqual(erased.first?.details["deleted"], .number("1"))
+        // Every entry fits its type's definition (what `dsar audit verify` checks).
+        for e in entries {
+            let type = try XCTUnwrap(AuditEventType(rawValue: e.type), e.type)
+            XCTAssertNil(type.problem(with: e.details), e.type)
+        }
+        XCTAssertEqual(try s.dsar(["audit", "verify"]).status, 0)
+    }
 }

@@ -772,9 +772,7 @@ private func forgedEntry(after entry: JournalEntry) throws -> [UInt8] {
     let line = #"{"details":{"records":0,"status":"COMPLETED"},"hash":"\#(hash)","job_id":"\#(job)","prev":"\#(entry.hash)","seq":\#(entry.seq + 1),"subject":"\#(subject)","time":"\#(time)","type":"job.finished"}"#
     let made = JournalEntry.make(
         seq: entry.seq + 1, time: date,
-        event: AuditEvent("job.finished", jobID: job, subject: subject, details: [
-            JSONMember(key: "status", value: .string("COMPLETED")), JSONMember(key: "records", value: .int(0)),
-        ]), prev: entry.hash)
+        event: AuditEvent.jobFinished(job: job, subject: subject, status: .completed, records: 0), prev: entry.hash)
     XCTAssertEqual(String(decoding: made.line, as: UTF8.self), line, "the documented canonical rule")
     XCTAssertEqual(try JournalEntry.parse(Array(line.utf8)).computedHash, hash)
     return Array(line.utf8)

@@ -66,27 +66,25 @@ public struct Manifest: Sendable {
 
     /// The manifest as a JSON document (member order fixed).
     public var json: JSONValue {
-        var m: [JSONMember] = [
-            JSONMember(key: "format", value: .string(Manifest.format)),
-            JSONMember(key: "job_id", value: .string(jobID)),
-            JSONMember(key: "request_id", value: .str(requestID)),
-            JSONMember(key: "action", value: .string(action.rawValue)),
-            JSONMember(key: "regulation", value: .string(regulation.rawValue)),
-            JSONMember(key: "dry_run", value: .bool(dryRun)),
-            JSONMember(key: "subject_pseudonym", value: .string(subject)),
-            JSONMember(key: "created_at", value: .string(Timestamp.format(createdAt))),
-            JSONMember(key: "tool", value: .string("dsar \(DSARVersion.string)")),
-            JSONMember(key: "bundle", value: bundle.map(Manifest.fileJSON) ?? .null),
-            JSONMember(key: "files", value: .array(files.map(Manifest.fileJSON))),
-            JSONMember(key: "connectors", value: .array(connectors)),
-            JSONMember(key: "recipients", value: .array(recipients.map { .string($0) })),
-            JSONMember(
-                key: "signer",
-                value: .obj([
+        var m = JSONValue.members([
+            "format": .string(Manifest.format),
+            "job_id": .string(jobID),
+            "request_id": .str(requestID),
+            "action": .string(action.rawValue),
+            "regulation": .string(regulation.rawValue),
+            "dry_run": .bool(dryRun),
+            "subject_pseudonym": .string(subject),
+            "created_at": .string(Timestamp.format(createdAt)),
+            "tool": .string("dsar \(DSARVersion.string)"),
+            "bundle": bundle.map(Manifest.fileJSON) ?? .null,
+            "files": .array(files.map(Manifest.fileJSON)),
+            "connectors": .array(connectors),
+            "recipients": .array(recipients.map { .string($0) }),
+            "signer": .obj([
                     "principal": .string(signerPrincipal), "public_key": .string(signerKey), "namespace": .string(Manifest.namespace),
-                ])),
-            JSONMember(key: "journal_head", value: journalHead),
-        ]
+                ]),
+            "journal_head": journalHead,
+        ])
         m += extra
         return .object(m)
     }

@@ -14,9 +14,7 @@ public enum OutboxRetention {
             try FileSystem.rename(path, to: doomed)
             try FileSystem.syncDirectory(layout.outbox)
             try FileSystem.removeTree(doomed)
-            try audit.append(AuditEvent("outbox.expired", jobID: name, details: [
-                JSONMember(key: "retention_days", value: .int(days))
-            ]))
+            try audit.append(AuditEvent.outboxExpired(job: name, retentionDays: days))
             removed.append(name)
         }
         return removed

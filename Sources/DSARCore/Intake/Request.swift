@@ -72,13 +72,10 @@ public struct DSARRequest: Sendable, Equatable {
         for (t, vs) in byType {
             subject.append(JSONMember(key: t, value: vs.count == 1 ? .string(vs[0]) : .array(vs.map { .string($0) })))
         }
-        var m: [JSONMember] = []
-        if let requestID { m.append(JSONMember(key: "request_id", value: .string(requestID))) }
-        m.append(JSONMember(key: "action", value: .string(action.rawValue)))
-        m.append(JSONMember(key: "subject", value: .object(subject)))
-        if let receivedAt { m.append(JSONMember(key: "received_at", value: .string(Timestamp.format(receivedAt)))) }
-        m.append(JSONMember(key: "regulation", value: .string(regulation.rawValue)))
-        if dryRun { m.append(JSONMember(key: "dry_run", value: .bool(true))) }
-        return .object(m)
+        return .obj(omittingNil: [
+            "request_id": requestID.map { .string($0) }, "action": .string(action.rawValue), "subject": .object(subject),
+            "received_at": receivedAt.map { .string(Timestamp.format($0)) }, "regulation": .string(regulation.rawValue),
+            "dry_run": dryRun ? .bool(true) : nil,
+        ])
     }
 }

@@ -77,10 +77,7 @@ public enum JobRetry {
                 "after \(was.rawValue); attempt \(r.attempts + 1) runs at the next `dsar run`" + (withdrawn ? "; the previous outbox entry was withdrawn" : ""),
                 now: now)
         }
-        try audit.append(AuditEvent("job.retried", jobID: jobID, subject: updated.subject, details: [
-            JSONMember(key: "attempt", value: .int(updated.attempts + 1)), JSONMember(key: "was", value: .string(was.rawValue)),
-            JSONMember(key: "outbox_withdrawn", value: .bool(withdrawn)),
-        ]))
+        try audit.append(AuditEvent.jobRetried(job: jobID, subject: updated.subject, attempt: updated.attempts + 1, was: was, outboxWithdrawn: withdrawn))
         try FileSystem.remove(layout.failed + "/\(jobID).reason")
         try FileSystem.syncDirectory(layout.failed)
         return updated

@@ -141,9 +141,7 @@ public final class Journal: AuditSink, @unchecked Sendable {
     }
 
     func journalRecovery(_ r: Recovery) throws {
-        _ = try appendEntry(AuditEvent("journal.recovered", details: [
-            JSONMember(key: "torn_bytes", value: .int(r.tornBytes)), JSONMember(key: "torn_file", value: .str(r.tornFile)),
-        ]))
+        _ = try appendEntry(AuditEvent.journalRecovered(tornBytes: r.tornBytes, tornFile: r.tornFile))
     }
 
     func unlockedMoveTornTail() throws -> Recovery {
@@ -213,9 +211,7 @@ public final class Journal: AuditSink, @unchecked Sendable {
         let entries: [JournalEntry] = try locked {
             let torn = try unlockedMoveTornTail()
             if torn.tornBytes > 0 {
-                _ = try appendLocked([AuditEvent("journal.recovered", details: [
-                    JSONMember(key: "torn_bytes", value: .int(torn.tornBytes)), JSONMember(key: "torn_file", value: .str(torn.tornFile)),
-                ])], now: now)
+                _ = try appendLocked([AuditEvent.journalRecovered(tornBytes: torn.tornBytes, tornFile: torn.tornFile)], now: now)
             }
             return try appendLocked(events, now: now)
         }
@@ -307,11 +303,7 @@ public final class Journal: AuditSink, @unchecked Sendable {
         // chain), never a .txt without its signature, which `audit verify` reports as tampering.
         try FileSystem.writeAtomically(base + ".sig", Array(sig.utf8), mode: 0o600)
         try FileSystem.writeAtomically(base, message, mode: 0o600)
-        try append(AuditEvent("checkpoint", details: [
-            JSONMember(key: "signed_seq", value: .int(head.seq)), JSONMember(key: "signed_hash", value: .string(head.hash)),
-            JSONMember(key: "namespace", value: .string(Journal.namespace)), JSONMember(key: "principal", value: .string(signer.principal)),
-            JSONMember(key: "signature", value: .string(sig)),
-        ]))
+        try append(AuditEvent.checkpoint(signedSeq: head.seq, signedHash: head.hash, namespace: Journal.namespace, principal: signer.principal, signature: sig))
         sinceCheckpoint = 0
         lastCheckpoint = Date()
         return head

@@ -18,13 +18,13 @@ public struct JournalEntry: Sendable, Equatable {
     public static let zeroHash = String(repeating: "0", count: 64)
 
     func members(includeHash: Bool) -> [JSONMember] {
-        var m: [JSONMember] = [
-            JSONMember(key: "seq", value: .int(seq)), JSONMember(key: "time", value: .string(time)),
-            JSONMember(key: "job_id", value: .str(jobID)), JSONMember(key: "subject", value: .str(subject)),
-            JSONMember(key: "type", value: .string(type)), JSONMember(key: "details", value: details),
-            JSONMember(key: "prev", value: .string(prev)),
-        ]
-        if includeHash { m.append(JSONMember(key: "hash", value: .string(hash))) }
+        var m = JSONValue.members([
+            "seq": .int(seq), "time": .string(time),
+            "job_id": .str(jobID), "subject": .str(subject),
+            "type": .string(type), "details": details,
+            "prev": .string(prev),
+        ])
+        if includeHash { m += JSONValue.members(["hash": .string(hash)]) }
         return m
     }
 
@@ -41,7 +41,7 @@ public struct JournalEntry: Sendable, Equatable {
     /// Makes an entry and computes its hash.
     public static func make(seq: Int, time: Date, event: AuditEvent, prev: String) -> JournalEntry {
         var e = JournalEntry(
-            seq: seq, time: Timestamp.format(time), jobID: event.jobID, subject: event.subject, type: event.type,
+            seq: seq, time: Timestamp.format(time), jobID: event.jobID, subject: event.subject, type: event.type.rawValue,
             details: .object(event.details), prev: prev, hash: "")
         e.hash = e.computedHash
         return e

@@ -83,7 +83,12 @@ public enum JournalVerifier {
                 if e.prev != prevHash {
                     throw fail("broken link: prev does not match the hash of the entry before (the entry before was deleted, inserted, moved or altered)")
                 }
-                if e.type == "checkpoint" {
+                // Every entry is an event dsar defines, with exactly its fields (AuditEventType).
+                guard let type = AuditEventType(rawValue: e.type) else {
+                    throw fail("\"\(e.type)\" is not an audit event type dsar writes (seq \(e.seq))")
+                }
+                if let why = type.problem(with: e.details) { throw fail("seq \(e.seq): \(why)") }
+                if type == .checkpoint {
                     guard case .number(let sText)? = e.details["signed_seq"], let signedSeq = Int(sText),
                         case .string(let signedHash)? = e.details["signed_hash"], case .string(let sig)? = e.details["signature"]
                     else { throw fail("checkpoint without signed_seq, signed_hash and signature") }
@@ -102,7 +107,7 @@ public enum JournalVerifier {
                     principals[signedSeq] = principal
                     summary.checkpoints += 1
                 }
-                if e.type == "journal.recovered" { summary.recovered += 1 }
+                if type == .journalRecovered { summary.recovered += 1 }
                 hashes[e.seq] = e.hash
                 locations[e.seq] = (segIndex, lineNo)
                 prevHash = e.hash

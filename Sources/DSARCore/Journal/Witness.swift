@@ -192,12 +192,9 @@ public struct Witness: Sendable {
                     "witness failed; the checkpoint stays pending and is sent again at the next checkpoint",
                     metadata: ["seq": "\(seq)", "pending": "\(report.pending)", "reason": "\(failure)", "command": "\(config.command.first ?? "")"])
                 do {
-                    try journal.append(AuditEvent("witness.failed", details: [
-                        JSONMember(key: "signed_seq", value: .int(seq)), JSONMember(key: "reason", value: .string(failure)),
-                        JSONMember(key: "pending", value: .int(report.pending)),
-                        JSONMember(key: "duration_ms", value: .int(Int(Date().timeIntervalSince(started) * 1000))),
-                        JSONMember(key: "retry", value: .string("next checkpoint")),
-                    ]))
+                    try journal.append(AuditEvent.witnessFailed(
+                            signedSeq: seq, reason: failure, pending: report.pending,
+                            durationMs: Int(Date().timeIntervalSince(started) * 1000), retry: "next checkpoint"))
                 } catch {
                     logger.error("cannot journal the witness failure", metadata: ["seq": "\(seq)", "error": "\(error)"])
                 }

@@ -43,25 +43,25 @@ public final class Notifications {
     /// The summary a notifier receives on stdin: no personal data (pseudonymous ids, counts, paths).
     public func summary(_ r: JobRecord, event: NotifierConfig.Event, now: Date = Date()) -> JSONValue {
         let outboxPath = r.outbox.map { $0.hasPrefix("/") ? $0 : layout.root + "/" + $0 }
-        return .object([
-            JSONMember(key: "event", value: .string("job." + event.rawValue)),
-            JSONMember(key: "job_id", value: .string(r.jobID)),
-            JSONMember(key: "request_id", value: .str(r.requestID)),
-            JSONMember(key: "action", value: .string(r.action.rawValue)),
-            JSONMember(key: "regulation", value: .string(r.regulation.rawValue)),
-            JSONMember(key: "dry_run", value: .bool(r.dryRun)),
-            JSONMember(key: "status", value: .string(r.status.rawValue)),
-            JSONMember(key: "received_at", value: .string(r.receivedAt)),
-            JSONMember(key: "finished_at", value: .str(r.finishedAt)),
-            JSONMember(key: "deadline", value: .string(r.deadline)),
-            JSONMember(key: "overdue", value: .bool(event == .overdue || r.deadlineDate < (r.finishedAt.flatMap(Timestamp.parse) ?? now))),
-            JSONMember(key: "outbox", value: .str(r.outbox)),
-            JSONMember(key: "outbox_path", value: .str(outboxPath)),
-            JSONMember(key: "records", value: .int(r.connectors.reduce(0) { $0 + $1.records })),
-            JSONMember(key: "error", value: .str(r.error)),
-            JSONMember(key: "spool", value: .string(layout.root)),
-            JSONMember(key: "host", value: .string(ProcessInfo.processInfo.hostName)),
-            JSONMember(key: "queued_at", value: .string(Timestamp.format(now))),
+        return .obj([
+            "event": .string("job." + event.rawValue),
+            "job_id": .string(r.jobID),
+            "request_id": .str(r.requestID),
+            "action": .string(r.action.rawValue),
+            "regulation": .string(r.regulation.rawValue),
+            "dry_run": .bool(r.dryRun),
+            "status": .string(r.status.rawValue),
+            "received_at": .string(r.receivedAt),
+            "finished_at": .str(r.finishedAt),
+            "deadline": .string(r.deadline),
+            "overdue": .bool(event == .overdue || r.deadlineDate < (r.finishedAt.flatMap(Timestamp.parse) ?? now)),
+            "outbox": .str(r.outbox),
+            "outbox_path": .str(outboxPath),
+            "records": .int(r.connectors.reduce(0) { $0 + $1.records }),
+            "error": .str(r.error),
+            "spool": .string(layout.root),
+            "host": .string(ProcessInfo.processInfo.hostName),
+            "queued_at": .string(Timestamp.format(now)),
         ])
     }
 
@@ -72,13 +72,13 @@ public final class Notifications {
         if !FileSystem.exists(directory) { try FileSystem.makeDirectory(directory, mode: 0o700) }
         let summary = self.summary(record, event: event, now: now)
         for n in targets {
-            let entry = JSONValue.object([
-                JSONMember(key: "notifier", value: .string(n.name)),
-                JSONMember(key: "event", value: .string(event.rawValue)),
-                JSONMember(key: "job_id", value: .string(record.jobID)),
-                JSONMember(key: "attempts", value: .int(0)),
-                JSONMember(key: "last_error", value: .null),
-                JSONMember(key: "summary", value: summary),
+            let entry = JSONValue.obj([
+                "notifier": .string(n.name),
+                "event": .string(event.rawValue),
+                "job_id": .string(record.jobID),
+                "attempts": .int(0),
+                "last_error": .null,
+                "summary": summary,
             ])
             let path = directory + "/\(record.jobID).\(event.rawValue).\(n.name).json"
             try FileSystem.writeAtomically(path, JSONWriter().encode(entry) + [0x0A], mode: 0o600)
@@ -131,14 +131,8 @@ public final class Notifications {
         var attempts = 0
         if case .number(let a)? = entry["attempts"] { attempts = Int(a) ?? 0 }
         attempts += 1
-        let base: [JSONMember] = [
-            JSONMember(key: "notifier", value: .string(notifierName)), JSONMember(key: "event", value: .string("job." + eventName)),
-            JSONMember(key: "attempt", value: .int(attempts)),
-        ]
         guard let notifier = notifiers.first(where: { $0.name == notifierName }) else {
-            try audit.append(AuditEvent("notify.abandoned", jobID: jobID, details: base + [
-                JSONMember(key: "reason", value: .string("notifier \(notifierName) is no longer configured"))
-            ]))
+            try audit.append(AuditEvent.notifyAbandoned(job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, reason: "notifier \(notifierName) is no longer configured"))
             try FileSystem.remove(path)
             try FileSystem.syncDirectory(directory)
             logger.warning("notification dropped: its notifier is no longer configured", metadata: ["notifier": "\(notifierName)", "job": "\(jobID)"])
@@ -173,16 +167,15 @@ public final class Notifications {
                 if members[k].key == "last_error" { members[k].value = .string(failure) }
             }
             try FileSystem.writeAtomically(path, JSONWriter().encode(.object(members)) + [0x0A], mode: 0o600)
-            try audit.append(AuditEvent("notify.failed", jobID: jobID, details: base + [
-                JSONMember(key: "reason", value: .string(failure)), JSONMember(key: "duration_ms", value: .int(ms)),
-                JSONMember(key: "retry", value: .string("next run")),
-            ]))
+            try audit.append(AuditEvent.notifyFailed(
+                    job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, reason: failure, durationMs: ms,
+                    retry: "next run"))
             logger.warning(
                 "notification failed; it is retried on the next run",
                 metadata: ["notifier": "\(notifierName)", "job": "\(jobID)", "event": "\(eventName)", "attempt": "\(attempts)", "reason": "\(failure)"])
             return .failed
         }
-        try audit.append(AuditEvent("notify.sent", jobID: jobID, details: base + [JSONMember(key: "duration_ms", value: .int(ms))]))
+        try audit.append(AuditEvent.notifySent(job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, durationMs: ms))
         try FileSystem.remove(path)
         try FileSystem.syncDirectory(directory)
         retryAt[name] = nil

@@ -84,12 +84,11 @@ public enum FindingsWriter {
                 if n == 0 { lit("\n  {\n    \"source\": ") } else { lit(",\n  {\n    \"source\": ") }
                 JSONWriter.writeString(r.source, into: &out)
                 lit(",\n    \"location\": ")
-                var loc: [JSONMember] = [JSONMember(key: "line", value: .int(r.line))]
-                if let range = r.range {
-                    loc.append(JSONMember(key: "offset", value: .int(range.lowerBound)))
-                    loc.append(JSONMember(key: "length", value: .int(range.upperBound - range.lowerBound)))
-                }
-                writer.write(.object(loc), into: &out, level: 2)
+                let loc = JSONValue.obj(omittingNil: [
+                    "line": .int(r.line), "offset": r.range.map { .int($0.lowerBound) },
+                    "length": r.range.map { .int($0.upperBound - $0.lowerBound) },
+                ])
+                writer.write(loc, into: &out, level: 2)
                 lit(",\n    \"matched_on\": ")
                 writer.write(.array(r.matchedOn.map { .string($0) }), into: &out, level: 2)
                 lit(",\n    \"record\": ")

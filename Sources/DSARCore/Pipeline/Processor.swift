@@ -148,15 +148,10 @@ public final class Processor {
                         // aside (request kept in failed/) so the other jobs can run.
                         let reason =
                             "a run stopped (crashed or was killed) while this job was running \(crashes) times (max_crashes: \(config.maxCrashes)); it is set aside so that it cannot stop every run. Look at the logs of those runs, fix the cause, then `dsar retry \(jobID)`"
-                        try audit.append(AuditEvent("crash.recovered", jobID: jobID, subject: rec.subject, details: [
-                            JSONMember(key: "was", value: .string("RUNNING")), JSONMember(key: "crashes", value: .int(crashes)),
-                            JSONMember(key: "now", value: .string("FAILED")),
-                        ]))
+                        try audit.append(AuditEvent.crashRecovered(job: jobID, subject: rec.subject, was: "RUNNING", crashes: crashes, now: .failed))
                         try store.update(jobID) { $0.crashes = crashes }
                         try fail(jobID, reason: reason)
-                        try audit.append(AuditEvent("job.finished", jobID: jobID, subject: rec.subject, details: [
-                            JSONMember(key: "status", value: .string("FAILED")), JSONMember(key: "records", value: .int(0)),
-                        ]))
+                        try audit.append(AuditEvent.jobFinished(job: jobID, subject: rec.subject, status: .failed, records: 0))
                         logger.error("job set aside after repeated crashes", metadata: ["job": "\(jobID)", "crashes": "\(crashes)"])
                         report.setAside.append(jobID)
                         continue
@@ -166,9 +161,7 @@ public final class Processor {
                         $0.crashes = crashes
                         $0.note("recovered", "the previous run stopped while this job was running (\(crashes) of \(self.config.maxCrashes) allowed); it is run again")
                     }
-                    try audit.append(AuditEvent("crash.recovered", jobID: jobID, subject: rec.subject, details: [
-                        JSONMember(key: "was", value: .string("RUNNING")), JSONMember(key: "crashes", value: .int(crashes)),
-                    ]))
+                    try audit.append(AuditEvent.crashRecovered(job: jobID, subject: rec.subject, was: "RUNNING", crashes: crashes))
                     report.requeued.append(jobID)
                 case .completed, .partial, .failed:
                     // The crash came after the record was final: its notification may not be queued yet.
@@ -183,9 +176,7 @@ public final class Processor {
                 do {
                     let req = try parser.parse(bytes)
                     let rec = try createRecord(jobID: jobID, request: req, dropTime: st?.mtime ?? Date(), note: "recovered: claimed before a crash")
-                    try audit.append(AuditEvent("crash.recovered", jobID: jobID, subject: rec.subject, details: [
-                        JSONMember(key: "was", value: .string("CLAIMED"))
-                    ]))
+                    try audit.append(AuditEvent.crashRecovered(job: jobID, subject: rec.subject, was: "CLAIMED"))
                     report.recreated.append(jobID)
                 } catch {
                     try moveActiveAside(jobID, reason: "the claimed request no longer parses: \(error)")
@@ -342,7 +333,7 @@ public final class Processor {
                 try reject(
                     name,
                     reason: "duplicate: request_id \"\(rid)\" was already received as job \(first.jobID) (\(first.status.rawValue)); no second job was started",
-                    into: &report, type: "request.duplicate", jobID: first.jobID)
+                    into: &report, duplicateOf: first.jobID)
                 continue
             }
             var signer: String?
@@ -399,24 +390,21 @@ public final class Processor {
 
     /// Moves a drop to `rejected/` (its name kept there, with the reason) and journals and logs it
     /// under its pseudonym only: a file name may be personal data (`alice@example.com.json`).
-    func reject(_ name: String, reason: String, into report: inout IntakeReport, type: String = "request.rejected", jobID: String? = nil) throws {
+    func reject(_ name: String, reason: String, into report: inout IntakeReport, duplicateOf jobID: String? = nil) throws {
         let drop = pseudonymizer.dropName(name)
         try inbox.reject(name, reason: reason, pseudonym: drop)
         if !name.hasSuffix(".sig"), FileSystem.exists(layout.inbox + "/" + name + ".sig") {
             try inbox.reject(name + ".sig", reason: "the signature of a rejected request: \(reason)", pseudonym: drop)
         }
         report.rejected.append((name, reason))
-        recordRejection(drop: drop, reason: Processor.withoutName(reason, name, drop), type: type, jobID: jobID)
-        try audit.append(AuditEvent(type, jobID: jobID, details: [
-            JSONMember(key: "drop", value: .string(drop)),
-            JSONMember(key: "reason", value: .string(Processor.withoutName(reason, name, drop))),
-        ]))
+        recordRejection(drop: drop, reason: Processor.withoutName(reason, name, drop), duplicate: jobID != nil)
+        try audit.append((jobID.map { AuditEvent.requestDuplicate(firstJob: $0, drop: drop, reason: Processor.withoutName(reason, name, drop)) } ?? .requestRejected(drop: drop, reason: Processor.withoutName(reason, name, drop))))
     }
 
-    func recordRejection(drop: String, reason: String, type: String, jobID: String?) {
+    func recordRejection(drop: String, reason: String, duplicate: Bool) {
         stats.rejected += 1
         logger.warning(
-            type == "request.duplicate" ? "duplicate request rejected" : "request rejected",
+            duplicate ? "duplicate request rejected" : "request rejected",
             metadata: ["drop": "\(drop)", "reason": "\(reason)", "see": "rejected/*.reason (grep \(drop))"])
     }
 
@@ -441,12 +429,8 @@ public final class Processor {
                 "the file name \"\(escaped)\" is not valid UTF-8 (bytes shown as \\xNN); rename the file using UTF-8 (e.g. only letters, digits, '-', '_' and '.') and upload it again"
             let stored = try inbox.rejectRaw(raw, as: "\(drop).json", reason: reason, escapedName: escaped, pseudonym: drop)
             report.rejected.append((stored, reason))
-            recordRejection(drop: drop, reason: "the file name is not valid UTF-8; it was moved to rejected/\(stored)", type: "request.rejected", jobID: nil)
-            try audit.append(AuditEvent("request.rejected", details: [
-                JSONMember(key: "drop", value: .string(drop)),
-                JSONMember(key: "file", value: .string("rejected/" + stored)),
-                JSONMember(key: "reason", value: .string("the file name is not valid UTF-8")),
-            ]))
+            recordRejection(drop: drop, reason: "the file name is not valid UTF-8; it was moved to rejected/\(stored)", duplicate: false)
+            try audit.append(AuditEvent.requestRejected(drop: drop, reason: "the file name is not valid UTF-8", file: "rejected/" + stored))
         }
     }
 
@@ -498,15 +482,8 @@ public final class Processor {
         }
         var events: [AuditEvent] = []
         for (c, rec) in zip(claims, records) {
-            events.append(AuditEvent("job.claimed", jobID: c.jobID, subject: rec.subject, details: [
-                JSONMember(key: "file", value: .string("active/\(c.jobID).json"))
-            ]))
-            events.append(AuditEvent("request.received", jobID: c.jobID, subject: rec.subject, details: [
-                JSONMember(key: "action", value: .string(c.request.action.rawValue)),
-                JSONMember(key: "regulation", value: .string(c.request.regulation.rawValue)),
-                JSONMember(key: "identifier_types", value: .array(c.request.identifiers.map { .string($0.type) })),
-                JSONMember(key: "signer", value: .str(c.signer)),
-            ]))
+            events.append(AuditEvent.jobClaimed(job: c.jobID, subject: rec.subject, file: "active/\(c.jobID).json"))
+            events.append(AuditEvent.requestReceived(job: c.jobID, subject: rec.subject, request: c.request, signer: c.signer))
         }
         try audit.append(contentsOf: events)
         try store.withRecordsLock {
@@ -607,9 +584,7 @@ public final class Processor {
                 $0.attempts += 1
                 $0.note("started", "attempt \($0.attempts)")
             }
-            startedEvents.append(AuditEvent("job.started", jobID: id, subject: rec.subject, details: [
-                JSONMember(key: "attempt", value: .int(rec.attempts))
-            ]))
+            startedEvents.append(AuditEvent.jobStarted(job: id, subject: rec.subject, attempt: rec.attempts))
             jobs.append((rec, request))
             CrashPoint.hit("job.running")
         }
@@ -947,13 +922,7 @@ public final class Processor {
                             out[j.jobID]!.errors[c.name] = (out[j.jobID]!.errors[c.name].map { $0 + "; " } ?? "") + e
                         }
                         out[j.jobID]!.files.append(f)
-                        try audit.append(AuditEvent(f.strategy == .retain ? "file.retained" : "file.erased", jobID: j.jobID, subject: subjects[j.jobID], details: [
-                            JSONMember(key: "connector", value: .string(f.connector)), JSONMember(key: "file", value: .string(f.file)),
-                            JSONMember(key: "table", value: .str(f.table)), JSONMember(key: "strategy", value: .string(f.strategy.rawValue)), JSONMember(key: "deleted", value: .int(f.deleted)),
-                            JSONMember(key: "redacted", value: .int(f.redacted)), JSONMember(key: "retained", value: .int(f.retained)),
-                            JSONMember(key: "remaining", value: .int(f.remaining)), JSONMember(key: "sha256_before", value: .str(f.sha256Before)),
-                            JSONMember(key: "sha256_after", value: .str(f.sha256After)),
-                        ]))
+                        try audit.append(AuditEvent.fileErasure(job: j.jobID, subject: subjects[j.jobID], f))
                     }
                 }
             } catch {
@@ -961,10 +930,7 @@ public final class Processor {
                 for j in jobs {
                     let reason = scrubbed("\(error)", j.identifiers)
                     out[j.jobID]!.errors[c.name] = reason
-                    try audit.append(AuditEvent("connector.failed", jobID: j.jobID, subject: subjects[j.jobID], details: [
-                        JSONMember(key: "connector", value: .string(c.name)), JSONMember(key: "phase", value: .string("erase")),
-                        JSONMember(key: "reason", value: .string(reason)),
-                    ]))
+                    try audit.append(AuditEvent.connectorEraseFailed(job: j.jobID, subject: subjects[j.jobID], connector: c.name, reason: reason))
                 }
             }
         }
@@ -1007,11 +973,9 @@ public final class Processor {
                 }
             }
             out[j.jobID] = gaps
-            events.append(AuditEvent("erasure.verified", jobID: j.jobID, subject: subjects[j.jobID], details: [
-                JSONMember(key: "connectors", value: .int(searchers.count)),
-                JSONMember(key: "source_files", value: .int(results.reduce(0) { $0 + ($1.findings[j.jobID]?.coverage.count ?? 0) })),
-                JSONMember(key: "gaps", value: .int(gaps.count)),
-            ]))
+            events.append(AuditEvent.erasureVerified(
+                    job: j.jobID, subject: subjects[j.jobID], connectors: searchers.count,
+                    sourceFiles: results.reduce(0) { $0 + ($1.findings[j.jobID]?.coverage.count ?? 0) }, gaps: gaps.count))
         }
         try audit.append(contentsOf: events)
         return out
@@ -1050,9 +1014,7 @@ public final class Processor {
             var started: [AuditEvent] = []
             for job in roundJobs {
                 for c in connectors {
-                    started.append(AuditEvent("connector.started", jobID: job.jobID, subject: subjects[job.jobID], details: [
-                        JSONMember(key: "connector", value: .string(c.name)), JSONMember(key: "round", value: .int(round)),
-                    ]))
+                    started.append(AuditEvent.connectorStarted(job: job.jobID, subject: subjects[job.jobID], connector: c.name, round: round))
                 }
             }
             try audit.append(contentsOf: started)
@@ -1096,20 +1058,13 @@ public final class Processor {
                 }
                 for (r, scrubbed) in zip(results, errors) {
                     if r.attempts > 1 {
-                        events.append(AuditEvent("connector.retried", jobID: id, subject: subjects[id], details: [
-                            JSONMember(key: "connector", value: .string(r.name)), JSONMember(key: "attempts", value: .int(r.attempts)),
-                        ]))
+                        events.append(AuditEvent.connectorRetried(job: id, subject: subjects[id], connector: r.name, attempts: r.attempts))
                     }
-                    let type = r.error == nil ? "connector.finished" : "connector.failed"
-                    var details: [JSONMember] = [
-                        JSONMember(key: "connector", value: .string(r.name)),
-                        JSONMember(key: "records", value: .int(r.findings[id]?.records ?? 0)),
-                        JSONMember(key: "bytes_scanned", value: .number(r.findings[id]?.details["bytes_scanned"] ?? "0")),
-                        JSONMember(key: "duration_ms", value: .int(r.durationMs)),
-                        JSONMember(key: "attempts", value: .int(r.attempts)), JSONMember(key: "round", value: .int(round)),
-                    ]
-                    if let e = scrubbed { details.append(JSONMember(key: "reason", value: .string(Processor.scrub(e, job.identifiers)))) }
-                    events.append(AuditEvent(type, jobID: id, subject: subjects[id], details: details))
+                    events.append(
+                        .connectorScanned(
+                            job: id, subject: subjects[id], connector: r.name, records: r.findings[id]?.records ?? 0,
+                            bytesScanned: r.findings[id]?.details["bytes_scanned"].flatMap { Int64($0) } ?? 0, durationMs: r.durationMs,
+                            attempts: r.attempts, round: round, failure: scrubbed.map { Processor.scrub($0, job.identifiers) }))
                 }
                 var known = Set(job.identifiers)
                 var new: [(Identifier, String)] = []
@@ -1123,9 +1078,7 @@ public final class Processor {
                 logScrubber.set(batchIdentifiers)
                 out.derived[id, default: []] += new
                 for (ident, provenance) in new {
-                    events.append(AuditEvent("identifiers.derived", jobID: id, subject: subjects[id], details: [
-                        JSONMember(key: "type", value: .string(ident.type)), JSONMember(key: "provenance", value: .string(provenance)),
-                    ]))
+                    events.append(AuditEvent.identifierDerived(job: id, subject: subjects[id], type: ident.type, provenance: provenance))
                 }
                 var grown = job
                 grown.identifiers = known.sorted()
@@ -1165,13 +1118,9 @@ public final class Processor {
             case .sealed(let path, let sha):
                 outbox = path
                 if let sha {
-                    sealEvents.append(AuditEvent(w.request.action == .export ? "bundle.sealed" : "receipt.sealed", jobID: id, subject: w.record.subject, details: [
-                        JSONMember(key: "manifest_sha256", value: .string(sha))
-                    ]))
+                    sealEvents.append(AuditEvent.sealed(job: id, subject: w.record.subject, action: w.request.action, manifestSHA256: sha))
                 }
-                sealEvents.append(AuditEvent("job.published", jobID: id, subject: w.record.subject, details: [
-                    JSONMember(key: "outbox", value: .string(relative(path)))
-                ]))
+                sealEvents.append(AuditEvent.jobPublished(job: id, subject: w.record.subject, outbox: relative(path)))
             }
             finals.append((w, status, error, outbox))
         }
@@ -1209,10 +1158,8 @@ public final class Processor {
             for o in f.w.outcomes { stats.connectors[o.name, default: RunStats.ConnectorTotals()].records += o.findings.records }
             try retireRequest(id, status: f.status, reason: f.error, syncDirectory: false)
             CrashPoint.hit("job.retired")
-            endEvents.append(AuditEvent("job.finished", jobID: id, subject: rec.subject, details: [
-                JSONMember(key: "status", value: .string(f.status.rawValue)),
-                JSONMember(key: "records", value: .int(f.w.outcomes.reduce(0) { $0 + $1.findings.records })),
-            ]))
+            endEvents.append(AuditEvent.jobFinished(
+                    job: id, subject: rec.subject, status: f.status, records: f.w.outcomes.reduce(0) { $0 + $1.findings.records }))
             if let rid = rec.requestID { requestIndex[rid] = (id, f.status) }
             logger.info(
                 "job finished",
@@ -1274,10 +1221,7 @@ public final class Processor {
             try n.enqueue(rec, event: event)
         } catch {
             logger.error("cannot queue notification", metadata: ["job": "\(rec.jobID)", "error": "\(error)"])
-            try? audit.append(AuditEvent("notify.failed", jobID: rec.jobID, subject: rec.subject, details: [
-                JSONMember(key: "event", value: .string("job." + event.rawValue)),
-                JSONMember(key: "reason", value: .string("could not be queued: \(error)")),
-            ]))
+            try? audit.append(AuditEvent.notifyFailed(job: rec.jobID, subject: rec.subject, event: "job." + event.rawValue, reason: "could not be queued: \(error)"))
         }
     }
 
@@ -1291,9 +1235,7 @@ public final class Processor {
                 $0.notified = ($0.notified ?? []) + ["overdue"]
                 $0.note("overdue", "deadline \($0.deadline) passed before the job ended")
             }
-            try audit.append(AuditEvent("job.overdue", jobID: rec.jobID, subject: rec.subject, details: [
-                JSONMember(key: "deadline", value: .string(rec.deadline)), JSONMember(key: "status", value: .string(rec.status.rawValue)),
-            ]))
+            try audit.append(AuditEvent.jobOverdue(job: rec.jobID, subject: rec.subject, deadline: rec.deadline, status: rec.status))
             logger.warning("job is overdue", metadata: ["job": "\(rec.jobID)", "deadline": "\(rec.deadline)"])
             if let n = notifications {
                 do { try n.enqueue(rec, event: .overdue, now: now) } catch {

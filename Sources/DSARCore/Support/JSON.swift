@@ -457,7 +457,17 @@ public struct JSONWriter {
 extension JSONValue {
     /// Builds an object from ordered pairs.
     public static func obj(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
-        .object(pairs.map { JSONMember(key: $0.key, value: $0.value) })
+        .object(members(pairs))
+    }
+
+    /// An object from literal pairs, in order, where a nil value leaves its member out.
+    public static func obj(omittingNil pairs: KeyValuePairs<String, JSONValue?>) -> JSONValue {
+        .object(pairs.compactMap { k, v in v.map { JSONMember(key: k, value: $0) } })
+    }
+
+    /// The members of literal pairs, in order.
+    public static func members(_ pairs: KeyValuePairs<String, JSONValue>) -> [JSONMember] {
+        pairs.map { JSONMember(key: $0.key, value: $0.value) }
     }
 
     /// A string, or null when nil.
