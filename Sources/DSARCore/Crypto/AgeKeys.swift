@@ -125,7 +125,7 @@ public enum AgeKeys {
                     out.append(try AgeRecipient(parsing: line))
                 }
             } catch let e as DSARError {
-                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path)
+                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path, cause: e)
             }
         }
         if out.isEmpty { throw DSARError(.config, "\(path) holds no age recipients", path: path) }
@@ -140,7 +140,7 @@ public enum AgeKeys {
             do {
                 out.append(try AgeIdentity(parsing: line))
             } catch let e as DSARError {
-                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path)
+                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path, cause: e)
             }
         }
         if out.isEmpty { throw DSARError(.config, "\(path) holds no age identities", path: path) }
@@ -175,7 +175,7 @@ enum AgeKeyText {
         do {
             decoded = try Bech32.decode(t)
         } catch let e as DSARError {
-            throw DSARError(.invalidInput, "\(what): \(e.message)")
+            throw DSARError(.invalidInput, "\(what): \(e.message)", cause: e)
         }
         guard decoded.hrp == hrp else { throw DSARError(.invalidInput, wrongKind) }
         guard decoded.data.count == 32 else {

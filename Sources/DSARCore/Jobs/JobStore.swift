@@ -31,7 +31,7 @@ public struct JobStore: Sendable {
         } catch let e as DSARError {
             throw e
         } catch {
-            throw DSARError(.io, "job record \(path) is unreadable: \(error)", path: path)
+            throw DSARError(.io, "job record \(path) is unreadable: \(error)", path: path, cause: error)
         }
     }
 
