@@ -11,7 +11,7 @@ APT        := $(APT_BUILD) $(APT_TOOLS)
 # package, when one is missing and make is not run as root.
 APT_TEST   := postgresql mariadb-server mariadb-client openssh-server python3-prometheus-client acl
 
-.PHONY: all deps build test demo bench redteam clean
+.PHONY: all deps build test demo bench redteam lint clean
 
 all: build
 
@@ -109,6 +109,10 @@ REDTEAM_ARGS ?=
 redteam: deps
 	$(SWIFT) build --product dsar
 	python3 bench/redteam.py --bin .build/debug/dsar $(REDTEAM_ARGS)
+
+# Style check with swift-format (rules in .swift-format); not part of `make test` yet.
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 
 clean:
 	rm -rf .build

@@ -43,7 +43,8 @@ let package = Package(
                 "DSARCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            resources: [.copy("Resources/deploy")]
         ),
         .target(
             name: "DSARTestSupport",

@@ -4,439 +4,54 @@ import Foundation
 
 /// Example deployment files (systemd units, timer, crontab, sshd chroot block, setup script),
 /// written out by `dsar deploy-examples --out DIR`.
+///
+/// The texts are resource files in `Sources/dsar/Resources/deploy/` (in the build: the
+/// `dsar_dsar.resources` bundle next to the binary). `{{name}}` tokens in them are replaced with
+/// the resource `name.inc` (without its final newline): the systemd sandbox both units share.
 enum DeployExamples {
-    /// The systemd sandbox both units share: the file system read-only except the spool, the metrics
-    /// directory and the data sources (erasure rewrites them in place: a temp file beside, then rename).
-    static let hardening = #"""
-        NoNewPrivileges=yes
-        ProtectSystem=strict
-        ReadWritePaths=/srv/dsar/spool /var/lib/dsar/metrics
-        ReadWritePaths=-/srv/data
-        PrivateTmp=yes
-        ProtectHome=yes
-        PrivateDevices=yes
-        ProtectKernelTunables=yes
-        ProtectKernelModules=yes
-        ProtectKernelLogs=yes
-        ProtectControlGroups=yes
-        ProtectClock=yes
-        ProtectHostname=yes
-        RestrictNamespaces=yes
-        RestrictRealtime=yes
-        LockPersonality=yes
-        SystemCallArchitectures=native
-        # exec connectors (plugins) may talk to a database or an API over the network.
-        RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-        CapabilityBoundingSet=
-        # A crash must not leave the data dsar handles anywhere: no core dump (dsar also sets its own
-        # core limit to 0 at start), and no register or memory dump on stderr (the journal) from the
-        # Swift runtime's backtracer, which reads SWIFT_BACKTRACE before dsar's code runs.
-        LimitCORE=0
-        Environment=SWIFT_BACKTRACE=enable=no
-        """#
-
-    static let files: [(name: String, mode: Int, text: String)] = [
-        (
-            "crontab", 0o644,
-            #"""
-            # /etc/cron.d/dsar — the nightly batch from cron, for hosts without systemd timers.
-            # Use this OR dsar-nightly.timer OR dsar-watch.service. Install with:
-            #   install -o root -g root -m 0644 crontab /etc/cron.d/dsar
-            #   install -o dsar -g dsar -m 0640 /dev/null /var/log/dsar.log
-            # In /etc/cron.d the user (here: dsar) follows the schedule; cron's default PATH lacks /usr/local/bin.
-            # The log gets the JSON log lines (stderr) and the run summary (stdout, plain text). The exit code
-            # (1 = a job FAILED/PARTIAL, 2 = rejected drops, 75 = spool busy) is not recorded here: watch
-            # `dsar status` (OVERDUE, FAILED, PARTIAL) and the log's "level":"error" lines. Rotate the log with
-            # logrotate (copytruncate).
-            PATH=/usr/local/bin:/usr/bin:/bin
-            MAILTO=""
-            # No register or memory dump from the Swift runtime on a crash: the log would hold personal data.
-            SWIFT_BACKTRACE=enable=no
-            0 2 * * * dsar dsar run --spool /srv/dsar/spool --connectors /etc/dsar/connectors --metrics-file /var/lib/dsar/metrics/dsar.prom --log-format json >> /var/log/dsar.log 2>&1
-            """# + "\n"
-        ),
-        (
-            "dsar-nightly.service", 0o644,
-            #"""
-            # /etc/systemd/system/dsar-nightly.service — one `dsar run` over the spool, started by
-            # dsar-nightly.timer (02:00 every night). Use this OR dsar-watch.service, not both.
-            #
-            #   install -m 0644 dsar-nightly.service dsar-nightly.timer /etc/systemd/system/
-            #   systemctl daemon-reload && systemctl enable --now dsar-nightly.timer
-            #   systemctl start dsar-nightly.service     # a run now, by hand
-            #   systemctl list-timers dsar-nightly.timer # when the next run is due
-            #
-            # The unit fails (systemctl --failed, OnFailure= hooks) on any non-zero exit: 1 = a job ended FAILED
-            # or PARTIAL, 2 = requests were rejected, 75 = another dsar held the spool lock, 77/78 = permissions
-            # or configuration. Add `SuccessExitStatus=2` if rejected drops should not count as a failure.
-
-            [Unit]
-            Description=dsar: nightly batch over the data-subject request spool
-            After=local-fs.target network-online.target
-            Wants=network-online.target
-            RequiresMountsFor=/srv/dsar/spool
-
-            [Service]
-            Type=oneshot
-            User=dsar
-            Group=dsar
-            # See dsar-watch.service: dsar reads the uploads of, and publishes to, the dsar-sftp group.
-            SupplementaryGroups=dsar-sftp
-            UMask=0027
-            ExecStart=/usr/local/bin/dsar run --spool /srv/dsar/spool --connectors /etc/dsar/connectors --metrics-file /var/lib/dsar/metrics/dsar.prom
-            # A batch reads every source once; give it the night, and the machine to interactive work first.
-            TimeoutStartSec=6h
-            Nice=10
-            IOSchedulingClass=best-effort
-            IOSchedulingPriority=7
-            # Killing a run (stop, timeout) is safe: the next run recovers every claimed job.
-            KillSignal=SIGTERM
-
-            # Hardening: as in dsar-watch.service.
-            \#(hardening)
-            AmbientCapabilities=
-            """# + "\n"
-        ),
-        (
-            "dsar-nightly.timer", 0o644,
-            #"""
-            # /etc/systemd/system/dsar-nightly.timer — starts dsar-nightly.service every night at 02:00.
-            # Persistent=true: a run missed while the machine was off happens at the next boot.
-
-            [Unit]
-            Description=dsar: nightly batch at 02:00
-
-            [Timer]
-            OnCalendar=*-*-* 02:00:00
-            Persistent=true
-            Unit=dsar-nightly.service
-
-            [Install]
-            WantedBy=timers.target
-            """# + "\n"
-        ),
-        (
-            "dsar-watch.service", 0o644,
-            #"""
-            # /etc/systemd/system/dsar-watch.service — dsar processing requests as they arrive.
-            #
-            # Use this OR the nightly timer (dsar-nightly.timer), not both: one dsar holds the spool lock at a time
-            # and a `dsar run` started while the watcher runs exits with code 75.
-            #
-            #   install -m 0644 dsar-watch.service /etc/systemd/system/
-            #   systemctl daemon-reload && systemctl enable --now dsar-watch.service
-            #   journalctl -u dsar-watch -o cat          # one JSON object per line (stderr is not a terminal)
-            #
-            # Paths: the spool is /srv/dsar/spool, connector configs are in /etc/dsar/connectors, and the data
-            # sources the connectors read (and rewrite on erasure) are under /srv/data — adjust ReadWritePaths
-            # to wherever your dumps, CSV exports and logs really are.
-
-            [Unit]
-            Description=dsar: answer data-subject requests from the spool as they arrive
-            After=local-fs.target network-online.target
-            Wants=network-online.target
-            RequiresMountsFor=/srv/dsar/spool
-
-            [Service]
-            Type=simple
-            User=dsar
-            Group=dsar
-            # Members of dsar-sftp upload the requests (files 0660/0640, group dsar-sftp) and read the outbox:
-            # dsar must be in that group to read the drops and to give published files to it (outbox_group).
-            SupplementaryGroups=dsar-sftp
-            UMask=0027
-            ExecStart=/usr/local/bin/dsar watch --spool /srv/dsar/spool --connectors /etc/dsar/connectors --metrics-file /var/lib/dsar/metrics/dsar.prom
-
-            # SIGTERM: dsar lets the jobs in hand finish (sealed and published) for --grace seconds (default
-            # 30), puts back to PENDING what is still being searched after that, and exits 0. Keep
-            # TimeoutStopSec above the grace period; a job still running when systemd kills dsar is safe
-            # (the next start recovers it), it only costs the work done so far.
-            KillSignal=SIGTERM
-            KillMode=mixed
-            TimeoutStopSec=300
-            Restart=on-failure
-            RestartSec=30
-            # Do not restart into the same wall: usage (64), permissions (77) and configuration (78) errors
-            # need a person. 75 (spool busy: a manual `dsar run` holds the lock) is retried.
-            RestartPreventExitStatus=64 77 78
-
-            # Hardening. The whole file system is read-only for dsar except the spool and the data sources
-            # (erasure rewrites them in place: a temp file in the same directory, then rename).
-            \#(hardening)
-            AmbientCapabilities=
-
-            [Install]
-            WantedBy=multi-user.target
-            """# + "\n"
-        ),
-        (
-            "setup.sh", 0o755,
-            #"""
-            #!/bin/sh
-            # setup.sh — prepare a Debian 12 host for dsar: a system user, the privacy team's SFTP group, the
-            # spool, an SFTP chroot that shows the team only the inbox and the outbox, sshd, systemd units.
-            #
-            # Read it first: every step is one plain command. Run as root to apply it; as any other user it only
-            # prints the commands. It is idempotent: run it again after changing a variable.
-            #
-            #   sudo TEAM_RECIPIENT=age1… ./setup.sh
-            #
-            # Variables (environment):
-            #   TEAM_RECIPIENT  the privacy team's age recipient (age1…, from `age-keygen -y team.key`); export
-            #                   bundles are encrypted to it. Without it, set `recipients:` in config.yaml later.
-            #   TEAM_SIGNING_KEY  the team's OpenSSH public key (.pub) for signed requests, written to
-            #                   SPOOL/keys/request_signers when config.yaml has `require_signed_requests: true`.
-            #   SPOOL=/srv/dsar/spool  CHROOT=/srv/dsar/chroot  CONNECTORS=/etc/dsar/connectors
-            #   DSAR=/usr/local/bin/dsar  (installed from the repository's .build/release/dsar when missing)
-            #
-            # The result:
-            #   user  dsar (system, no login shell)  runs dsar; member of dsar-sftp so it can read the uploads
-            #                                        and give published files to that group
-            #   group dsar-sftp                      the privacy team's SFTP accounts
-            #   /srv/dsar/spool        dsar:dsar-sftp 0750  the spool (`dsar init --group dsar-sftp`):
-            #        inbox/ 2770 and outbox/ 2750 belong to dsar-sftp, everything else is dsar's alone (0700)
-            #   /srv/dsar/chroot       root:root 0755  the team's SFTP root (ChrootDirectory), holding only
-            #        inbox/   bind mount of /srv/dsar/spool/inbox   — the team uploads here
-            #        outbox/  bind mount of /srv/dsar/spool/outbox, read-only — the team downloads from here
-            #   /etc/dsar/connectors   root:dsar 0750  one YAML file per data source
-            #   /etc/ssh/sshd_config.d/dsar.conf     the `Match Group dsar-sftp` block (sshd_config.d-dsar.conf)
-            #   /etc/systemd/system/dsar-watch.service, dsar-nightly.service, dsar-nightly.timer  (not enabled:
-            #                                        pick the watch service or the nightly timer, see the end)
-            #
-            # Why bind mounts: sshd accepts a ChrootDirectory only if it and every directory above it are owned
-            # by root and writable by nobody else, so the spool itself (owned by dsar) cannot be the chroot; and
-            # the team must not see jobs/, journal/, keys/ or failed/. A bind mount makes the spool's own inbox/
-            # and outbox/ directories appear inside the chroot — the same directories, not copies — so an
-            # upload's rename from NAME.json.part to NAME.json is an ordinary atomic rename in the real inbox.
-            # The lines this script adds to /etc/fstab (so the mounts come back at boot):
-            #
-            #   /srv/dsar/spool/inbox   /srv/dsar/chroot/inbox   none  bind,nodev,nosuid,noexec     0 0
-            #   /srv/dsar/spool/outbox  /srv/dsar/chroot/outbox  none  bind,ro,nodev,nosuid,noexec  0 0
-            #
-            # Privacy-team accounts (one per person, SFTP only, key login only) — not done by this script:
-            #
-            #   adduser --disabled-password --gecos '' --shell /usr/sbin/nologin --ingroup dsar-sftp alice
-            #   install -d -o alice -g dsar-sftp -m 0700 /home/alice/.ssh
-            #   install -o alice -g dsar-sftp -m 0600 alice.pub /home/alice/.ssh/authorized_keys
-            #
-            # alice then runs `sftp alice@server` and sees /inbox and /outbox.
-
-            set -eu
-
-            SPOOL=${SPOOL:-/srv/dsar/spool}
-            CHROOT=${CHROOT:-/srv/dsar/chroot}
-            CONNECTORS=${CONNECTORS:-/etc/dsar/connectors}
-            DSAR=${DSAR:-/usr/local/bin/dsar}
-            TEAM_RECIPIENT=${TEAM_RECIPIENT:-}
-            TEAM_SIGNING_KEY=${TEAM_SIGNING_KEY:-}
-            HERE=$(cd "$(dirname "$0")" && pwd)
-            REPO=$(cd "$HERE/../.." && pwd)
-
-            if [ "$(id -u)" = 0 ]; then APPLY=yes; else APPLY=no; fi
-
-            # run CMD…: print the command; as root, also run it.
-            run() {
-                printf '+ %s\n' "$*"
-                if [ "$APPLY" = yes ]; then "$@"; fi
-            }
-
-            # write FILE: the text on stdin becomes FILE (printed only, without root).
-            write() {
-                if [ "$APPLY" = yes ]; then
-                    printf '+ cat > %s\n' "$1"
-                    cat > "$1"
-                else
-                    printf '+ cat > %s\n' "$1"
-                    cat > /dev/null
-                fi
-            }
-
-            # localized FILE: a file of this folder with the default paths replaced by the ones chosen above.
-            localized() {
-                sed -e "s|/srv/dsar/spool|$SPOOL|g" -e "s|/srv/dsar/chroot|$CHROOT|g" \
-                    -e "s|/etc/dsar/connectors|$CONNECTORS|g" -e "s|/usr/local/bin/dsar|$DSAR|g" "$HERE/$1"
-            }
-
-            [ "$APPLY" = yes ] || echo "# not root: printing the commands only (run as root to apply them)"
-
-            # 1. Packages: sshd, and what the dsar binary links against (built with --static-swift-stdlib it
-            #    needs no Swift runtime on this host).
-            missing=""
-            for p in openssh-server libarchive13 zlib1g; do
-                dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-            done
-            if [ -n "$missing" ]; then
-                run apt-get update -qq
-                # shellcheck disable=SC2086
-                run apt-get install -y --no-install-recommends $missing
-            fi
-
-            # 2. The binary.
-            if [ ! -x "$DSAR" ]; then
-                if [ -x "$REPO/.build/release/dsar" ]; then
-                    run install -o root -g root -m 0755 "$REPO/.build/release/dsar" "$DSAR"
-                elif [ "$APPLY" = yes ]; then
-                    echo "no $DSAR: build it first (in $REPO: swift build -c release --static-swift-stdlib)" >&2
-                    exit 1
-                fi
-            fi
-
-            # 3. The system user and the team's group; dsar joins dsar-sftp.
-            getent group dsar-sftp >/dev/null || run groupadd --system dsar-sftp
-            getent passwd dsar >/dev/null ||
-                run useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin dsar
-            id -nG dsar 2>/dev/null | tr ' ' '\n' | grep -qx dsar-sftp || run usermod -a -G dsar-sftp dsar
-
-            # 4. The spool, created by dsar itself as user dsar (modes, config.yaml, pseudonym and signing keys).
-            [ -d "$(dirname "$SPOOL")" ] || run install -d -o root -g root -m 0755 "$(dirname "$SPOOL")"
-            [ -d "$SPOOL" ] || run install -d -o dsar -g dsar-sftp -m 0750 "$SPOOL"
-            # Prometheus textfile (point node_exporter's --collector.textfile.directory here)
-            [ -d /var/lib/dsar/metrics ] || run install -d -o dsar -g dsar -m 0755 /var/lib/dsar /var/lib/dsar/metrics
-            run runuser -u dsar -- "$DSAR" init --spool "$SPOOL" --group dsar-sftp
-
-            # config.yaml: add a key unless it is already set (an existing value is never changed).
-            config() {
-                if [ -f "$SPOOL/config.yaml" ] && grep -q "^$1:" "$SPOOL/config.yaml"; then
-                    echo "# config.yaml already sets $1 (kept)"
-                elif [ "$APPLY" = yes ]; then
-                    printf '+ echo "%s: %s" >> %s\n' "$1" "$2" "$SPOOL/config.yaml"
-                    printf '%s: %s\n' "$1" "$2" >> "$SPOOL/config.yaml"
-                else
-                    printf '+ echo "%s: %s" >> %s\n' "$1" "$2" "$SPOOL/config.yaml"
-                fi
-            }
-            config inbox_group dsar-sftp
-            config outbox_group dsar-sftp
-            config connectors "$CONNECTORS"
-            if [ -n "$TEAM_RECIPIENT" ]; then
-                config recipients "[ $TEAM_RECIPIENT ]"
-            else
-                echo "# TEAM_RECIPIENT not given: add 'recipients: [ age1… ]' to $SPOOL/config.yaml before the first export"
-            fi
-
-            # Signed requests, when this dsar's config.yaml asks for them: who may sign (OpenSSH allowed_signers).
-            if [ -f "$SPOOL/config.yaml" ] && grep -q '^require_signed_requests: *true' "$SPOOL/config.yaml" &&
-                [ ! -e "$SPOOL/keys/request_signers" ]; then
-                if [ -n "$TEAM_SIGNING_KEY" ]; then
-                    printf 'privacy-team namespaces="dsar-request" %s\n' "$(cat "$TEAM_SIGNING_KEY")" | write "$SPOOL/keys/request_signers"
-                    run chown dsar:dsar "$SPOOL/keys/request_signers"
-                    run chmod 0644 "$SPOOL/keys/request_signers"
-                else
-                    echo "# config.yaml requires signed requests: put the team's key in $SPOOL/keys/request_signers" \
-                        "(privacy-team namespaces=\"dsar-request\" ssh-ed25519 AAAA…) or set TEAM_SIGNING_KEY"
-                fi
-            fi
-
-            # 5. Connector configs (owned by root, readable by dsar).
-            run install -d -o root -g dsar -m 0750 "$(dirname "$CONNECTORS")" "$CONNECTORS"
-
-            # 6. The chroot: root-owned all the way up, with two empty mount points (never touch them once
-            #    mounted: they are then the spool's own directories).
-            run install -d -o root -g root -m 0755 "$CHROOT"
-            for d in inbox outbox; do
-                mountpoint -q "$CHROOT/$d" || run install -d -o root -g root -m 0755 "$CHROOT/$d"
-            done
-            fstab_line() { # SOURCE TARGET OPTIONS
-                if grep -qs "^[^#]*[[:space:]]$2[[:space:]]" /etc/fstab; then
-                    echo "# /etc/fstab already mounts $2 (kept)"
-                elif [ "$APPLY" = yes ]; then
-                    printf '+ echo "%s  %s  none  %s  0 0" >> /etc/fstab\n' "$1" "$2" "$3"
-                    printf '%s  %s  none  %s  0 0\n' "$1" "$2" "$3" >> /etc/fstab
-                else
-                    printf '+ echo "%s  %s  none  %s  0 0" >> /etc/fstab\n' "$1" "$2" "$3"
-                fi
-            }
-            fstab_line "$SPOOL/inbox" "$CHROOT/inbox" bind,nodev,nosuid,noexec
-            fstab_line "$SPOOL/outbox" "$CHROOT/outbox" bind,ro,nodev,nosuid,noexec
-            if [ -d /run/systemd/system ]; then run systemctl daemon-reload; fi
-            for d in inbox outbox; do
-                mountpoint -q "$CHROOT/$d" || run mount "$CHROOT/$d"
-            done
-
-            # 7. sshd: the Match Group dsar-sftp block; check the whole config before reloading.
-            localized sshd_config.d-dsar.conf | write /etc/ssh/sshd_config.d/dsar.conf
-            run chmod 0644 /etc/ssh/sshd_config.d/dsar.conf
-            run sshd -t
-            if [ -d /run/systemd/system ]; then run systemctl reload-or-restart ssh; fi
-
-            # 8. systemd units (and the log file the cron variant appends to).
-            for u in dsar-watch.service dsar-nightly.service dsar-nightly.timer; do
-                localized "$u" | write "/etc/systemd/system/$u"
-                run chmod 0644 "/etc/systemd/system/$u"
-            done
-            if [ -d /run/systemd/system ]; then run systemctl daemon-reload; fi
-            [ -e /var/log/dsar.log ] || run install -o dsar -g dsar -m 0640 /dev/null /var/log/dsar.log
-
-            cat <<EOF
-
-            # Done. Next:
-            #   - connector configs into $CONNECTORS, then: runuser -u dsar -- $DSAR connectors check --spool $SPOOL
-            #     (data sources outside /srv/data: add them to ReadWritePaths= in the units)
-            #   - the team's accounts in group dsar-sftp (see the top of this script)
-            #   - one way to run it:
-            #       systemctl enable --now dsar-watch.service     # continuously
-            #       systemctl enable --now dsar-nightly.timer     # or every night at 02:00
-            #       install -m 0644 $HERE/crontab /etc/cron.d/dsar  # or from cron
-            #   - give the team $SPOOL/keys/allowed_signers (to verify manifests with ssh-keygen -Y verify)
-            EOF
-            """# + "\n"
-        ),
-        (
-            "sshd_config.d-dsar.conf", 0o644,
-            #"""
-            # /etc/ssh/sshd_config.d/dsar.conf — SFTP-only access for the privacy team (members of dsar-sftp).
-            #
-            # Debian's /etc/ssh/sshd_config includes /etc/ssh/sshd_config.d/*.conf at its top; a Match block in
-            # an included file ends with that file, so the global settings below the Include are unaffected.
-            #   install -m 0644 sshd_config.d-dsar.conf /etc/ssh/sshd_config.d/dsar.conf
-            #   sshd -t && systemctl reload ssh
-            #
-            # Inside the chroot a team member sees only:
-            #   /inbox    the spool's inbox (bind mount; write requests here: upload as NAME.json.part, then
-            #             rename to NAME.json)
-            #   /outbox   the spool's outbox (bind mount, read-only; published entries <job-id>/)
-            # /srv/dsar/chroot and every directory above it must be owned by root and writable by nobody else
-            # (sshd refuses the login otherwise). setup.sh creates this layout.
-            #
-            # internal-sftp needs no files inside the chroot. -u 0007: uploads are at most 0660 (group dsar-sftp
-            # through the setgid inbox), so dsar — a member of dsar-sftp — can read them and nobody else can.
-            # -d /: start in the chroot's root (the users' home directories do not exist in there).
-            # Logins are by key only: put each member's public key in ~/.ssh/authorized_keys of their account
-            # (read before the chroot is entered).
-
-            Match Group dsar-sftp
-                ChrootDirectory /srv/dsar/chroot
-                ForceCommand internal-sftp -u 0007 -d /
-                AuthenticationMethods publickey
-                AllowTcpForwarding no
-                AllowStreamLocalForwarding no
-                AllowAgentForwarding no
-                X11Forwarding no
-                PermitTunnel no
-                PermitTTY no
-                PermitUserRC no
-            """# + "\n"
-        ),
-        (
-            "witness-syslog.sh", 0o755,
-            #"""
-            #!/bin/sh
-            # witness-syslog.sh — the audit journal's witness: keeps every signed checkpoint outside the spool.
-            #   install -m 0755 witness-syslog.sh /etc/dsar/      # config.yaml: witness: /etc/dsar/witness-syslog.sh
-            # dsar pipes each checkpoint to it (3 message lines, then the SSH SIGNATURE block) and sends it again
-            # at the next checkpoint if this exits non-zero. Each line goes to syslog with tag dsar-witness, on a
-            # log host the dsar host cannot rewrite (WITNESS_HOST, TCP 514; else the local syslog, which must
-            # forward it, e.g. rsyslog `*.* @@loghost:514`). To audit, on the log host:
-            #   journalctl -t dsar-witness -o cat > witness.txt
-            #   dsar audit verify --spool /srv/dsar/spool --witness witness.txt
-            set -eu
-            if [ -n "${WITNESS_HOST:-}" ]; then
-                exec logger -t dsar-witness -n "$WITNESS_HOST" -T -P 514
-            fi
-            exec logger -t dsar-witness
-            """# + "\n"
-        ),
+    /// The files written, in order, with their modes.
+    static let files: [(name: String, mode: Int)] = [
+        ("crontab", 0o644),
+        ("dsar-nightly.service", 0o644),
+        ("dsar-nightly.timer", 0o644),
+        ("dsar-watch.service", 0o644),
+        ("setup.sh", 0o755),
+        ("sshd_config.d-dsar.conf", 0o644),
+        ("witness-syslog.sh", 0o755),
     ]
+
+    /// Tokens replaced in every file, each by the resource `<token>.inc`.
+    static let includes = ["hardening"]
+
+    /// The directory holding the resource files, or an error saying how to get it.
+    ///
+    /// Checked before `Bundle.module` is touched: its accessor stops the process (`fatalError`) when
+    /// the bundle is missing, as it is next to a binary copied on its own.
+    static func directory() throws -> String {
+        let bundleName = "dsar_dsar.resources"
+        let beside = Bundle.main.bundleURL.appendingPathComponent(bundleName).path
+        guard FileSystem.exists(beside + "/deploy") else {
+            throw DSARError(
+                .notFound,
+                "the deployment examples are resource files in \(bundleName) beside the dsar binary, and \(beside) does not exist: copy \(bundleName) from the build directory (.build/debug or .build/release) next to \(Bundle.main.bundleURL.path)/dsar, or run dsar deploy-examples from the build directory",
+                path: beside)
+        }
+        guard let url = Bundle.module.url(forResource: "deploy", withExtension: nil) else {
+            throw DSARError(.notFound, "\(beside)/deploy is not a resource directory of dsar", path: beside)
+        }
+        return url.path
+    }
+
+    /// The bytes of one example, its `{{token}}`s replaced.
+    static func text(_ name: String, in dir: String) throws -> [UInt8] {
+        var text = String(decoding: try FileSystem.readFile(dir + "/" + name, limit: 1 << 20), as: UTF8.self)
+        for token in includes where text.contains("{{\(token)}}") {
+            var part = String(decoding: try FileSystem.readFile(dir + "/" + token + ".inc", limit: 1 << 20), as: UTF8.self)
+            if part.hasSuffix("\n") { part.removeLast() }
+            text = text.replacingOccurrences(of: "{{\(token)}}", with: part)
+        }
+        return Array(text.utf8)
+    }
 }
 
 extension Dsar {
@@ -450,6 +65,7 @@ extension Dsar {
 
         func run() async throws {
             try await Exit.guarding {
+                let resources = try DeployExamples.directory()
                 let dir = FileSystem.absolute(out)
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 for f in DeployExamples.files {
@@ -458,7 +74,7 @@ extension Dsar {
                         print("kept     \(path) (exists)")
                         continue
                     }
-                    try FileSystem.writeAtomically(path, Array(f.text.utf8), mode: mode_t(f.mode))
+                    try FileSystem.writeAtomically(path, try DeployExamples.text(f.name, in: resources), mode: mode_t(f.mode))
                     print("written  \(path)")
                 }
             }

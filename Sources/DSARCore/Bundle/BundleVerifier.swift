@@ -34,12 +34,12 @@ public enum BundleVerifier {
         do {
             blob = try SSHSig.verify(armored: sig, message: bytes, namespace: Manifest.namespace)
         } catch {
-            throw DSARError(.verification, "manifest signature INVALID: \(error)", path: sigPath)
+            throw DSARError(.verification, "manifest signature INVALID: \(error)", path: sigPath, cause: error)
         }
         var lines = ["signature: valid (\(SSHSig.fingerprint(of: blob)), namespace \(Manifest.namespace))"]
         let manifest: JSONValue
         do { manifest = try JSONParser.parse(bytes) } catch {
-            throw DSARError(.verification, "manifest.json is not valid JSON: \(error)", path: manifestPath)
+            throw DSARError(.verification, "manifest.json is not valid JSON: \(error)", path: manifestPath, cause: error)
         }
         var principal: String?
         if case .string(let p)? = manifest["signer"]?["principal"] { principal = p }
@@ -107,7 +107,7 @@ public enum BundleVerifier {
                 do {
                     try AgeDecryptor.decrypt(data, identities: identities) { plain += $0 }
                 } catch {
-                    throw DSARError(.verification, "cannot decrypt \(name): \(error)", path: path)
+                    throw DSARError(.verification, "cannot decrypt \(name): \(error)", path: path, cause: error)
                 }
                 let inside = try readZip(plain)
                 var expected: [(String, String, String)] = []

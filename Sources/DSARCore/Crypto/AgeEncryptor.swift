@@ -208,11 +208,8 @@ enum AgeFileOutput {
     static func write<T>(to path: String, mode: mode_t = 0o600, _ body: (@escaping ([UInt8]) throws -> Void) throws -> T)
         throws -> T
     {
-        let dir = (path as NSString).deletingLastPathComponent
-        let base = (path as NSString).lastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        if fd < 0 { throw DSARError.syscall("cannot create", path: tmp) }
+        let temp = try TempFile.create(near: path, mode: mode)
+        let (tmp, fd) = (temp.path, temp.fd)
         var ok = false
         defer {
             if !ok { unlink(tmp) }
@@ -220,7 +217,6 @@ enum AgeFileOutput {
         let result: T
         do {
             defer { close(fd) }
-            if fchmod(fd, mode) != 0 { throw DSARError.syscall("cannot set mode on", path: tmp) }
             result = try body { bytes in
                 try bytes.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: tmp) }
             }
@@ -228,7 +224,7 @@ enum AgeFileOutput {
         }
         try FileSystem.rename(tmp, to: path)
         ok = true
-        try FileSystem.syncDirectory(dir.isEmpty ? "." : dir)
+        try FileSystem.syncDirectory(TempFile.directory(of: path))
         return result
     }
 }

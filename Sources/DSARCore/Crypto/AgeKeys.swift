@@ -125,7 +125,7 @@ public enum AgeKeys {
                     out.append(try AgeRecipient(parsing: line))
                 }
             } catch let e as DSARError {
-                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path)
+                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path, cause: e)
             }
         }
         if out.isEmpty { throw DSARError(.config, "\(path) holds no age recipients", path: path) }
@@ -134,21 +134,13 @@ public enum AgeKeys {
 
     /// Identities from an age-keygen identity file. Refuses a file that group or others can access.
     public static func identities(fromFile path: String) throws -> [AgeIdentity] {
-        guard let st = try FileSystem.status(path) else {
-            throw DSARError(.notFound, "age identity file \(path) does not exist", path: path)
-        }
-        if st.mode & 0o077 != 0 {
-            throw DSARError(
-                .permissions,
-                "age identity file \(path) is accessible by group or others (mode \(String(st.mode & 0o777, radix: 8))); run: chmod 600 \(path)",
-                path: path)
-        }
+        let bytes = try SecretFile.read(path, what: "age identity file", limit: 16 << 20)
         var out: [AgeIdentity] = []
-        for (number, line) in try lines(path) {
+        for (number, line) in try lines(path, bytes) {
             do {
                 out.append(try AgeIdentity(parsing: line))
             } catch let e as DSARError {
-                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path)
+                throw DSARError(.config, "\(path):\(number): \(e.message)", path: path, cause: e)
             }
         }
         if out.isEmpty { throw DSARError(.config, "\(path) holds no age identities", path: path) }
@@ -157,7 +149,11 @@ public enum AgeKeys {
 
     /// Non-blank, non-comment lines with their 1-based numbers, trimmed.
     static func lines(_ path: String) throws -> [(Int, String)] {
-        let bytes = try FileSystem.readFile(path, limit: 16 << 20)
+        try lines(path, try FileSystem.readFile(path, limit: 16 << 20))
+    }
+
+    /// ``lines(_:)`` of bytes already read from `path`.
+    static func lines(_ path: String, _ bytes: [UInt8]) throws -> [(Int, String)] {
         var out: [(Int, String)] = []
         for (i, raw) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             guard let text = String(validating: raw, as: UTF8.self) else {
@@ -179,7 +175,7 @@ enum AgeKeyText {
         do {
             decoded = try Bech32.decode(t)
         } catch let e as DSARError {
-            throw DSARError(.invalidInput, "\(what): \(e.message)")
+            throw DSARError(.invalidInput, "\(what): \(e.message)", cause: e)
         }
         guard decoded.hrp == hrp else { throw DSARError(.invalidInput, wrongKind) }
         guard decoded.data.count == 32 else {

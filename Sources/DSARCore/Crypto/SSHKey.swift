@@ -91,16 +91,7 @@ public struct SSHEd25519Key: Sendable {
 
     /// Loads a private key file, refusing one that group or others can access.
     public static func load(path: String) throws -> SSHEd25519Key {
-        guard let st = try FileSystem.status(path) else {
-            throw DSARError(.notFound, "signing key \(path) does not exist", path: path)
-        }
-        if st.mode & 0o077 != 0 {
-            throw DSARError(
-                .permissions,
-                "signing key \(path) is accessible by group or others (mode \(String(st.mode & 0o777, radix: 8))); run: chmod 600 \(path)",
-                path: path)
-        }
-        let bytes = try FileSystem.readFile(path, limit: 1 << 20)
+        let bytes = try SecretFile.read(path, what: "signing key", limit: 1 << 20)
         return try SSHEd25519Key(openSSHPrivateKey: String(decoding: bytes, as: UTF8.self), path: path)
     }
 

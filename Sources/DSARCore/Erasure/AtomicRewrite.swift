@@ -39,7 +39,7 @@ public enum AtomicRewrite {
         let before = try hash(fd: inFD, path: path)
         let after = try hash(fd: outFD, path: tmp)
         try lock(inFD, path: path)
-        defer { flock(inFD, LOCK_UN) }
+        defer { FileLock.unlock(fd: inFD) }
         // Never rewrite blindly: the source must be exactly what was read.
         var now = stat()
         guard stat(path, &now) == 0, now.st_ino == st.st_ino, now.st_dev == st.st_dev, now.st_size == st.st_size,
@@ -92,7 +92,7 @@ public enum AtomicRewrite {
         var renamed = false
         var locked = false
         defer {
-            if locked { flock(inFD, LOCK_UN) }
+            if locked { FileLock.unlock(fd: inFD) }
             close(outFD)
             if !renamed { unlink(tmp) }
         }
@@ -108,7 +108,7 @@ public enum AtomicRewrite {
             }
             if size > consumed {
                 if locked {
-                    flock(inFD, LOCK_UN)
+                    FileLock.unlock(fd: inFD)
                     locked = false
                 }
                 guard rounds < maxRounds else {
@@ -139,7 +139,7 @@ public enum AtomicRewrite {
         CrashPoint.hit("erase.synced")
         try FileSystem.rename(tmp, to: path)
         renamed = true
-        flock(inFD, LOCK_UN)
+        FileLock.unlock(fd: inFD)
         locked = false
         try FileSystem.syncDirectory(directory(of: path))
         CrashPoint.hit("erase.renamed")
@@ -216,15 +216,8 @@ public enum AtomicRewrite {
 
     /// Takes `flock(LOCK_EX)` on `fd`, waiting at most `wait` seconds for a writer that holds it.
     static func lock(_ fd: Int32, path: String, wait: Double = 10) throws {
-        let deadline = Date().addingTimeInterval(wait)
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR else { throw DSARError.syscall("cannot lock", path: path) }
-            guard Date() < deadline else {
-                throw DSARError(
-                    .processing, "\(path) is locked by another process (flock) for more than \(Int(wait)) s; it was left untouched (rerun to erase)",
-                    path: path)
-            }
-            usleep(10_000)
+        do { try FileLock.lock(fd: fd, path: path, wait: .seconds(wait)) } catch let timeout as FileLock.Timeout {
+            throw DSARError(.processing, "\(timeout); it was left untouched (rerun to erase)", path: path, cause: timeout)
         }
     }
 
@@ -250,9 +243,8 @@ public enum AtomicRewrite {
 
     static func createTemp(for path: String, like st: stat, source inFD: Int32) throws -> (String, Int32) {
         removeStaleTemps(for: path)
-        let tmp = directory(of: path) + "/.\((path as NSString).lastPathComponent).dsar-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
-        let outFD = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if outFD < 0 { throw DSARError.syscall("cannot create", path: tmp) }
+        let temp = try TempFile.create(near: path, mode: 0o600)
+        let (tmp, outFD) = (temp.path, temp.fd)
         do {
             try copyMetadata(from: inFD, st, to: outFD, path: path)
         } catch {
@@ -330,13 +322,7 @@ public enum AtomicRewrite {
     /// Removes temp files a killed rewrite of `path` left behind (`.<name>.dsar-<pid>-<n>.tmp` whose
     /// process is gone). They hold the new, already-erased content, never the old.
     static func removeStaleTemps(for path: String) {
-        let dir = (path as NSString).deletingLastPathComponent
-        let prefix = ".\((path as NSString).lastPathComponent).dsar-"
-        for name in (try? FileSystem.list(dir.isEmpty ? "." : dir)) ?? [] where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
-            let pid = Int32(name.dropFirst(prefix.count).split(separator: "-").first ?? "") ?? 0
-            if pid > 0 && pid != getpid() && kill(pid, 0) == 0 { continue }
-            unlink((dir.isEmpty ? "." : dir) + "/" + name)
-        }
+        TempFile.removeStale(near: path)
     }
 
     /// SHA-256 (hex) of a whole file (or its first `limit` bytes), read with pread from offset 0.

@@ -31,7 +31,7 @@ public struct JobStore: Sendable {
         } catch let e as DSARError {
             throw e
         } catch {
-            throw DSARError(.io, "job record \(path) is unreadable: \(error)", path: path)
+            throw DSARError(.io, "job record \(path) is unreadable: \(error)", path: path, cause: error)
         }
     }
 
@@ -61,14 +61,7 @@ public struct JobStore: Sendable {
 
     /// Runs `body` holding `jobs/.lock` (held only for the length of a record update).
     public func withRecordsLock<T>(_ body: () throws -> T) throws -> T {
-        let path = layout.jobs + "/.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { throw DSARError.syscall("cannot lock", path: path) }
-        }
-        return try body()
+        try FileLock.withExclusive(path: layout.jobs + "/.lock", body)
     }
 
     /// Every job id with a record, oldest first.

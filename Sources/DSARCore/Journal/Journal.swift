@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -11,17 +12,38 @@ import Foundation
 /// short lock (`journal/.lock`) serialises writers of different processes. `journal/HEAD` records the
 /// latest sequence and hash, so a journal truncated behind it is detected. A segment is closed
 /// (mode 0400) when the month changes or it grows past `segmentBytes`, and never written again.
-public final class Journal: AuditSink, @unchecked Sendable {
+public final class Journal: AuditSink, Sendable {
     public let dir: String
     public let segmentBytes: Int64
+    /// Serialises this process's journal I/O (``locked(_:)``); guards no state of its own.
     private let mutex = NSLock()
-    private var signer: ManifestSigner?
+    private let signer: ManifestSigner?
+
+    /// Everything about a journal that changes, behind ``state``.
+    private struct State: Sendable {
+        var sinceCheckpoint = 0
+        var lastCheckpoint = Date()
+        var witness: Witness?
+    }
+
+    /// The one lock over all mutable state.
+    private let state = Mutex(State())
+
     /// Entries appended since the last checkpoint (by this process).
-    public private(set) var sinceCheckpoint = 0
+    public private(set) var sinceCheckpoint: Int {
+        get { state.withLock { $0.sinceCheckpoint } }
+        set { state.withLock { $0.sinceCheckpoint = newValue } }
+    }
     /// When this process last wrote a checkpoint.
-    public private(set) var lastCheckpoint = Date()
+    public private(set) var lastCheckpoint: Date {
+        get { state.withLock { $0.lastCheckpoint } }
+        set { state.withLock { $0.lastCheckpoint = newValue } }
+    }
     /// Receives every signed checkpoint (``checkpointAndWitness()``); set once when the spool is opened.
-    public var witness: Witness?
+    public var witness: Witness? {
+        get { state.withLock { $0.witness } }
+        set { state.withLock { $0.witness = newValue } }
+    }
 
     /// The chain head: the last entry's sequence number and hash.
     public struct Head: Sendable, Equatable {
@@ -68,14 +90,7 @@ public final class Journal: AuditSink, @unchecked Sendable {
     func locked<T>(_ body: () throws -> T) throws -> T {
         mutex.lock()
         defer { mutex.unlock() }
-        let path = dir + "/.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { throw DSARError.syscall("cannot lock", path: path) }
-        }
-        return try body()
+        return try FileLock.withExclusive(path: dir + "/.lock", body)
     }
 
     /// The last complete line of a segment (nil if empty). Reads only the tail of the file, so an
@@ -215,7 +230,7 @@ public final class Journal: AuditSink, @unchecked Sendable {
             }
             return try appendLocked(events, now: now)
         }
-        sinceCheckpoint += entries.count
+        state.withLock { $0.sinceCheckpoint += entries.count }
         return entries
     }
 

@@ -123,7 +123,7 @@ public final class Notifications {
         let bytes = try FileSystem.readFile(path, limit: 1 << 20)
         let entry: JSONValue
         do { entry = try JSONParser.parse(bytes) } catch {
-            throw DSARError(.invalidInput, "\(path): not JSON: \(error)", path: path)
+            throw DSARError(.invalidInput, "\(path): not JSON: \(error)", path: path, cause: error)
         }
         guard case .string(let notifierName)? = entry["notifier"], case .string(let eventName)? = entry["event"],
             case .string(let jobID)? = entry["job_id"], let summary = entry["summary"]

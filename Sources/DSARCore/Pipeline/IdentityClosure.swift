@@ -74,7 +74,7 @@ public struct IdentityClosure: Sendable, Equatable {
             throw DSARError(
                 .io,
                 "the identity file \(path) is unreadable (\(error)); it must be a JSON object with format 1, job_id and identifiers [{type, value, provenance}]",
-                path: path)
+                path: path, cause: error)
         }
         guard doc.format == 1 else {
             throw DSARError(.io, "the identity file \(path) has format \(doc.format); this dsar reads format 1", path: path)

@@ -93,13 +93,8 @@ public struct SpoolSession {
         }
         for name in (try? FileSystem.list(layout.keys)) ?? [] where !name.hasSuffix(".pub") && !name.hasSuffix("signers") && !name.hasPrefix(".") {
             let path = layout.keys + "/" + name
-            guard let st = try FileSystem.lstatus(path), st.kind == .regular else { continue }
-            if st.mode & 0o077 != 0 {
-                throw DSARError(
-                    .permissions,
-                    "the private key \(path) is accessible by group or others (mode \(String(st.mode & 0o777, radix: 8))). Run: chmod 600 \(path)",
-                    path: path)
-            }
+            guard let st = try FileSystem.lstatus(path), st.kind == .regular || st.kind == .symlink else { continue }
+            try SecretFile.check(path, what: "the private key")
         }
     }
 

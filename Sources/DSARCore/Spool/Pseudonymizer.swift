@@ -24,16 +24,7 @@ public struct Pseudonymizer: Sendable {
             try FileSystem.makeDirectory(layout.keys, mode: 0o700)
             try FileSystem.writeAtomically(path, Array(hex.utf8), mode: 0o600)
         }
-        guard let st = try FileSystem.lstatus(path), st.kind == .regular else {
-            throw DSARError(.permissions, "\(path) must be a regular file", path: path)
-        }
-        if st.mode & 0o077 != 0 {
-            throw DSARError(
-                .permissions,
-                "the pseudonym key \(path) is readable by others (mode \(String(st.mode & 0o777, radix: 8))); run: chmod 600 \(path)",
-                path: path)
-        }
-        let text = String(decoding: try FileSystem.readFile(path, limit: 4096), as: UTF8.self)
+        let text = String(decoding: try SecretFile.read(path, what: "the pseudonym key", limit: 4096), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         guard let bytes = Hex.decode(text), bytes.count >= 32 else {
             throw DSARError(.config, "\(path) must hold at least 32 bytes as hex", path: path)

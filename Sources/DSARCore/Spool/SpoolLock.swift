@@ -22,13 +22,13 @@ public final class SpoolLock: Sendable {
     /// Takes the lock. With `wait`, blocks until it is free; otherwise fails at once naming the holder.
     public static func acquire(_ layout: SpoolLayout, wait: Bool, purpose: String) throws -> SpoolLock {
         let path = layout.lockFile
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if fd < 0 { throw DSARError.syscall("cannot open lock file", path: path) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK else {
-                close(fd)
-                throw DSARError.syscall("cannot lock", path: path)
-            }
+        let fd = try FileLock.openLockFile(path)
+        let taken: Bool
+        do { taken = try FileLock.tryLock(fd: fd, path: path) } catch {
+            close(fd)
+            throw error
+        }
+        if !taken {
             let holder = (try? FileSystem.readFile(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
             if !wait {
@@ -40,10 +40,9 @@ public final class SpoolLock: Sendable {
                     path: path)
             }
             FileHandle.standardError.write(Data("dsar: waiting for the spool lock held by \(holder)\n".utf8))
-            while flock(fd, LOCK_EX) != 0 {
-                if errno == EINTR { continue }
+            do { try FileLock.lock(fd: fd, path: path, wait: .forever) } catch {
                 close(fd)
-                throw DSARError.syscall("cannot lock", path: path)
+                throw error
             }
         }
         let note = Array("pid \(getpid()), \(purpose), since \(Timestamp.format(Date()))\n".utf8)

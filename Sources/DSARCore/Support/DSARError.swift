@@ -37,13 +37,34 @@ public struct DSARError: Error, Sendable, CustomStringConvertible, Equatable {
     public var path: String?
     /// The OS error number, if a system call failed.
     public var errno: Int32?
+    /// The error this one was made from, if any (a parser's, a lower layer's DSARError, a
+    /// ``FileLock/Timeout``): kept for programs and logs; ``message`` already says what it means.
+    /// Not part of equality.
+    public var cause: (any Error)?
 
-    /// Makes an error.
-    public init(_ code: Code, _ message: String, path: String? = nil, errno: Int32? = nil) {
+    /// Makes an error; `cause` is the error it wraps, if any.
+    public init(_ code: Code, _ message: String, path: String? = nil, errno: Int32? = nil, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.path = path
         self.errno = errno
+        self.cause = cause
+    }
+
+    /// Equal when code, message, path and errno are (the ``cause`` is not compared).
+    public static func == (a: DSARError, b: DSARError) -> Bool {
+        a.code == b.code && a.message == b.message && a.path == b.path && a.errno == b.errno
+    }
+
+    /// The chain of causes, innermost last (this error excluded).
+    public var causes: [any Error] {
+        var out: [any Error] = []
+        var next = cause
+        while let e = next {
+            out.append(e)
+            next = (e as? DSARError)?.cause
+        }
+        return out
     }
 
     /// An error for a failed system call, reading the current `errno`.

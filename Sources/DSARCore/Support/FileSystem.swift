@@ -109,24 +109,21 @@ public enum FileSystem {
     /// With `syncDirectory: false` the rename is not yet durable: the caller fsyncs the directory
     /// once after a batch of writes (a crash before that shows the old file or the new, never a mix).
     public static func writeAtomically(_ path: String, _ data: [UInt8], mode: mode_t = 0o600, syncDirectory sync: Bool = true) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let base = (path as NSString).lastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/.\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        if fd < 0 { throw DSARError.syscall("cannot create", path: tmp) }
+        let dir = TempFile.directory(of: path)
+        let temp = try TempFile.create(near: path, mode: mode)
+        let (tmp, fd) = (temp.path, temp.fd)
         var ok = false
         defer {
             if !ok { unlink(tmp) }
         }
         do {
             defer { close(fd) }
-            if fchmod(fd, mode) != 0 { throw DSARError.syscall("cannot set mode on", path: tmp) }
             try data.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
             if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: tmp) }
         }
         try rename(tmp, to: path)
         ok = true
-        if sync { try syncDirectory(dir.isEmpty ? "." : dir) }
+        if sync { try syncDirectory(dir) }
     }
 
     /// Writes `data` to a new (or truncated) file without fsync: for scratch files in `tmp/` (wiped

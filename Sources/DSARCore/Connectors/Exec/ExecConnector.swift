@@ -66,7 +66,7 @@ public struct ExecConnector: Connector {
                 lineNo += 1
                 let value: JSONValue
                 do { value = try JSONParser.parse(Array(line)) } catch {
-                    throw DSARError(.processing, "plugin output line \(lineNo) is not JSON: \(error)")
+                    throw DSARError(.processing, "plugin output line \(lineNo) is not JSON: \(error)", cause: error)
                 }
                 guard case .object = value else {
                     throw DSARError(.processing, "plugin output line \(lineNo) must be a JSON object")
