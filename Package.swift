@@ -44,7 +44,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.copy("Resources/deploy")]
+            // Embedded in the binary (PackageResources.<name>): an installed dsar needs no bundle beside it.
+            resources: [
+                .embedInCode("Resources/deploy/crontab"), .embedInCode("Resources/deploy/dsar-nightly.service"),
+                .embedInCode("Resources/deploy/dsar-nightly.timer"), .embedInCode("Resources/deploy/dsar-watch.service"),
+                .embedInCode("Resources/deploy/setup.sh"), .embedInCode("Resources/deploy/sshd_config.d-dsar.conf"),
+                .embedInCode("Resources/deploy/witness-syslog.sh"), .embedInCode("Resources/deploy/hardening.inc"),
+            ]
         ),
         .target(
             name: "DSARTestSupport",

@@ -5,50 +5,32 @@ import Foundation
 /// Example deployment files (systemd units, timer, crontab, sshd chroot block, setup script),
 /// written out by `dsar deploy-examples --out DIR`.
 ///
-/// The texts are resource files in `Sources/dsar/Resources/deploy/` (in the build: the
-/// `dsar_dsar.resources` bundle next to the binary). `{{name}}` tokens in them are replaced with
-/// the resource `name.inc` (without its final newline): the systemd sandbox both units share.
+/// The texts are the files in `Sources/dsar/Resources/deploy/`, embedded into the binary at build
+/// time (`PackageResources`), so an installed `dsar` carries them. `{{name}}` tokens in them are
+/// replaced with the resource `name.inc` (without its final newline): the systemd sandbox both
+/// units share.
 enum DeployExamples {
-    /// The files written, in order, with their modes.
-    static let files: [(name: String, mode: Int)] = [
-        ("crontab", 0o644),
-        ("dsar-nightly.service", 0o644),
-        ("dsar-nightly.timer", 0o644),
-        ("dsar-watch.service", 0o644),
-        ("setup.sh", 0o755),
-        ("sshd_config.d-dsar.conf", 0o644),
-        ("witness-syslog.sh", 0o755),
+    /// The files written, in order, with their modes and embedded bytes.
+    static let files: [(name: String, mode: Int, bytes: [UInt8])] = [
+        ("crontab", 0o644, PackageResources.crontab),
+        ("dsar-nightly.service", 0o644, PackageResources.dsar_nightly_service),
+        ("dsar-nightly.timer", 0o644, PackageResources.dsar_nightly_timer),
+        ("dsar-watch.service", 0o644, PackageResources.dsar_watch_service),
+        ("setup.sh", 0o755, PackageResources.setup_sh),
+        ("sshd_config.d-dsar.conf", 0o644, PackageResources.sshd_config_d_dsar_conf),
+        ("witness-syslog.sh", 0o755, PackageResources.witness_syslog_sh),
     ]
 
     /// Tokens replaced in every file, each by the resource `<token>.inc`.
-    static let includes = ["hardening"]
-
-    /// The directory holding the resource files, or an error saying how to get it.
-    ///
-    /// Checked before `Bundle.module` is touched: its accessor stops the process (`fatalError`) when
-    /// the bundle is missing, as it is next to a binary copied on its own.
-    static func directory() throws -> String {
-        let bundleName = "dsar_dsar.resources"
-        let beside = Bundle.main.bundleURL.appendingPathComponent(bundleName).path
-        guard FileSystem.exists(beside + "/deploy") else {
-            throw DSARError(
-                .notFound,
-                "the deployment examples are resource files in \(bundleName) beside the dsar binary, and \(beside) does not exist: copy \(bundleName) from the build directory (.build/debug or .build/release) next to \(Bundle.main.bundleURL.path)/dsar, or run dsar deploy-examples from the build directory",
-                path: beside)
-        }
-        guard let url = Bundle.module.url(forResource: "deploy", withExtension: nil) else {
-            throw DSARError(.notFound, "\(beside)/deploy is not a resource directory of dsar", path: beside)
-        }
-        return url.path
-    }
+    static let includes: [(token: String, bytes: [UInt8])] = [("hardening", PackageResources.hardening_inc)]
 
     /// The bytes of one example, its `{{token}}`s replaced.
-    static func text(_ name: String, in dir: String) throws -> [UInt8] {
-        var text = String(decoding: try FileSystem.readFile(dir + "/" + name, limit: 1 << 20), as: UTF8.self)
-        for token in includes where text.contains("{{\(token)}}") {
-            var part = String(decoding: try FileSystem.readFile(dir + "/" + token + ".inc", limit: 1 << 20), as: UTF8.self)
+    static func text(_ bytes: [UInt8]) -> [UInt8] {
+        var text = String(decoding: bytes, as: UTF8.self)
+        for inc in includes where text.contains("{{\(inc.token)}}") {
+            var part = String(decoding: inc.bytes, as: UTF8.self)
             if part.hasSuffix("\n") { part.removeLast() }
-            text = text.replacingOccurrences(of: "{{\(token)}}", with: part)
+            text = text.replacingOccurrences(of: "{{\(inc.token)}}", with: part)
         }
         return Array(text.utf8)
     }
@@ -65,7 +47,6 @@ extension Dsar {
 
         func run() async throws {
             try await Exit.guarding {
-                let resources = try DeployExamples.directory()
                 let dir = FileSystem.absolute(out)
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 for f in DeployExamples.files {
@@ -74,7 +55,7 @@ extension Dsar {
                         print("kept     \(path) (exists)")
                         continue
                     }
-                    try FileSystem.writeAtomically(path, try DeployExamples.text(f.name, in: resources), mode: mode_t(f.mode))
+                    try FileSystem.writeAtomically(path, DeployExamples.text(f.bytes), mode: mode_t(f.mode))
                     print("written  \(path)")
                 }
             }
