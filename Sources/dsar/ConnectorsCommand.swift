@@ -36,9 +36,9 @@ extension Dsar {
                         FileHandle.standardError.write(Data("\(w.file):\(w.line): warning: \(w.key): \(w.message)\n".utf8))
                     }
                     for c in configs {
-                        print("\(c.name)  (\(c.type.rawValue), \((c.file as NSString).lastPathComponent))")
-                        if c.type == .exec {
-                            print("    command: \(c.command.joined(separator: " "))")
+                        print("\(c.name)  (\(c.type), \((c.file as NSString).lastPathComponent))")
+                        if !c.readsFiles {
+                            for line in c.settings.summary { print("    \(line)") }
                             continue
                         }
                         var total: Int64 = 0

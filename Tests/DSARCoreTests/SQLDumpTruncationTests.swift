@@ -358,7 +358,7 @@ final class SQLDumpTruncationTests: XCTestCase {
         let complete = try temp(data)
         let (ok, okProblems) = try parseConnector(dump: complete)
         XCTAssertEqual(okProblems, [])
-        XCTAssertEqual(ok?.allowTruncated, false)
+        XCTAssertEqual((ok?.settings as? SQLDumpSettings)?.allowTruncated, false)
 
         let copy = offset(of: "COPY public.orders ", in: data)
         let cut = try temp(Array(data[0..<(copy + 200)]))
@@ -375,7 +375,7 @@ final class SQLDumpTruncationTests: XCTestCase {
 
         let (allowed, allowedProblems) = try parseConnector(dump: cut, extra: "allow_truncated: true\n")
         XCTAssertEqual(allowedProblems, [])
-        XCTAssertEqual(allowed?.allowTruncated, true)
+        XCTAssertEqual((allowed?.settings as? SQLDumpSettings)?.allowTruncated, true)
         let (_, typo) = try parseConnector(dump: cut, extra: "allow_truncated: maybe\n")
         XCTAssertTrue(typo.contains { $0.contains("allow_truncated: expected true or false") }, "\(typo)")
     }

@@ -41,7 +41,9 @@ final class ScanProgressTests: XCTestCase {
         try FileSystem.writeAtomically(dir + "/big.log", big)
         let gate = PausingConnector.Gate()
         let connectors: [any Connector] = [
-            LogConnector(config: ConnectorConfig(name: "logs", type: .log, file: dir + "/logs.yaml", paths: [dir + "/big.log"], metadata: SourceMetadata())),
+            LogConnector(
+                config: ConnectorConfig(name: "logs", file: dir + "/logs.yaml", paths: [dir + "/big.log"], metadata: SourceMetadata(), settings: LogSettings()),
+                settings: LogSettings()),
             PausingConnector(name: "pausing", path: dir + "/big.log", pauseAtLine: 1500, gate: gate),
         ]
         let progress = ScanProgress(terminal: false, showAfter: 3600, output: -1)

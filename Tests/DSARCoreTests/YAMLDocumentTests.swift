@@ -152,9 +152,9 @@ final class YAMLDocumentTests: XCTestCase {
             let (c, p) = try ConnectorCatalog.parse(file: file, checks: .init(knownTypes: ConnectorCatalog.builtinTypes))
             let elapsed = Date().timeIntervalSince(start)
             XCTAssertTrue(p.isEmpty, "\(p.prefix(3))")
-            XCTAssertEqual(c?.tableOrder.count, count)
-            XCTAssertEqual(c?.tableOrder.last, "t\(count - 1)")
-            XCTAssertEqual(c?.tables["t123"]?.match.first?.type, "email")
+            XCTAssertEqual((c?.settings as? SQLDumpSettings)?.tableOrder.count, count)
+            XCTAssertEqual((c?.settings as? SQLDumpSettings)?.tableOrder.last, "t\(count - 1)")
+            XCTAssertEqual((c?.settings as? SQLDumpSettings)?.tables["t123"]?.match.first?.type, "email")
             return elapsed
         }
         let small = try parse(6_000)

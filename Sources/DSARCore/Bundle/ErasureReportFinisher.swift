@@ -9,10 +9,10 @@ public struct ErasureReportFinisher: JobFinisher {
     public let signer: ManifestSigner
     public let group: gid_t?
     public let journalHead: @Sendable () -> JSONValue
-    /// Erasure strategy per connector name (for the report).
-    public let strategies: [String: String]
+    /// What erasure does per connector name (``ErasingConnector/eraseStrategies``), for the report.
+    public let strategies: [String: [EraseStrategyEntry]]
 
-    public init(signer: ManifestSigner, group: gid_t?, strategies: [String: String], journalHead: @escaping @Sendable () -> JSONValue) {
+    public init(signer: ManifestSigner, group: gid_t?, strategies: [String: [EraseStrategyEntry]], journalHead: @escaping @Sendable () -> JSONValue) {
         self.signer = signer
         self.group = group
         self.strategies = strategies
@@ -62,7 +62,7 @@ public struct ErasureReportFinisher: JobFinisher {
                 for r in o.findings.found { byTable[r.table, default: 0] += 1 }
                 return .obj([
                     "name": .string(o.name), "status": .string(o.status.rawValue), "would_erase": .int(o.findings.records),
-                    "strategy": .str(strategies[o.name]),
+                    "strategy": ErasureReportFinisher.render(strategies[o.name]),
                     "tables": .object(byTable.keys.sorted().map { JSONMember(key: $0, value: .int(byTable[$0]!)) }),
                 ])
             }
@@ -77,5 +77,13 @@ public struct ErasureReportFinisher: JobFinisher {
                 ])
             try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
         }
+    }
+
+    /// A connector's strategies in the dry-run report: the strategy's name for a source without
+    /// tables, a list of `{table, strategy, reason}` for one with tables (SQL dumps), null when unknown.
+    static func render(_ entries: [EraseStrategyEntry]?) -> JSONValue {
+        guard let entries, !entries.isEmpty else { return .null }
+        if entries.count == 1, entries[0].table == nil { return .string(entries[0].strategy.rawValue) }
+        return .array(entries.map(\.json))
     }
 }

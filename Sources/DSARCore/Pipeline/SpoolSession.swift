@@ -36,8 +36,8 @@ public struct SpoolSession {
         if torn.tornBytes > 0 {
             logger.warning("journal: a torn last line from a crash was moved aside", metadata: ["file": "\(torn.tornFile ?? "")", "bytes": "\(torn.tornBytes)"])
         }
-        let processor = try Processor(
-            layout: layout, config: config, connectors: ConnectorFactory.make(configs), audit: journal, logger: logger)
+        let connectors = ConnectorRegistry.make(configs)
+        let processor = try Processor(layout: layout, config: config, connectors: connectors, audit: journal, logger: logger)
         processor.notifications = Notifications(layout: layout, notifiers: config.notifiers, audit: journal, logger: logger)
         var recipients: [AgeRecipient] = []
         for r in config.recipients { recipients += try AgeKeys.recipients(from: r) }
@@ -49,12 +49,9 @@ public struct SpoolSession {
             gid = gr.pointee.gr_gid
         }
         let bundler = ExportBundler(recipients: recipients, signer: signer, group: gid, journalHead: { journal.headJSON })
-        var strategies: [String: String] = [:]
-        for c in configs {
-            strategies[c.name] =
-                c.type == .sqldump
-                ? c.tableOrder.map { "\($0): \(c.tables[$0]!.erase.rawValue)" }.joined(separator: ", ") : c.rules.erase.rawValue
-        }
+        // What each connector's erasure does, as the connector reports it (per table for SQL dumps).
+        var strategies: [String: [EraseStrategyEntry]] = [:]
+        for case let c as any ErasingConnector in connectors { strategies[c.name] = c.eraseStrategies }
         let eraser = ErasureReportFinisher(signer: signer, group: gid, strategies: strategies, journalHead: { journal.headJSON })
         processor.finisher = { action in
             switch action {

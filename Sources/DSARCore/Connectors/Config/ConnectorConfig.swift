@@ -4,11 +4,6 @@ import Foundation
     import Glibc
 #endif
 
-/// The kinds of data source dsar reads.
-public enum ConnectorType: String, Sendable, CaseIterable {
-    case csv, sqldump, log, exec
-}
-
 /// What erasure does to a matching record.
 public enum EraseStrategy: String, Sendable, CaseIterable, Codable {
     /// Remove the record (row, line).
@@ -44,24 +39,10 @@ public struct RecordRules: Sendable, Equatable {
     public var reason: String?
 }
 
-/// An identifier type found in text logs only inside a context: the regular expression's first
-/// capture group is the identifier, compared exactly after normalising.
-public struct ContextPattern: Sendable, Equatable {
-    /// The identifier type the capture is compared as (`user_id`).
-    public var type: String
-    /// The regular expression (ICU syntax) with at least one capture group (`/users/([0-9]+)`).
-    public var regex: String
-    /// A pattern for `type`.
-    public init(type: String, regex: String) {
-        self.type = type
-        self.regex = regex
-    }
-}
-
 /// One connector's configuration (one YAML file in `connectors/`).
+/// The fields every kind has; what is particular to a kind is in ``settings``.
 public struct ConnectorConfig: Sendable {
     public var name: String
-    public var type: ConnectorType
     /// The YAML file it came from.
     public var file: String
     /// Glob patterns, made absolute (relative ones are relative to the YAML file's directory).
@@ -80,41 +61,36 @@ public struct ConnectorConfig: Sendable {
     /// How this connector's sources are opened (``SourceFile``).
     public var sourceOptions: SourceFile.Options { SourceFile.Options(followSymlinks: followSymlinks, maxBytes: maxFileBytes) }
 
-    // csv
-    public var delimiter: UInt8?
-    public var header: Bool = true
-    // sqldump
-    public var dialect: SQLDialect?
-    public var tables: [String: RecordRules] = [:]
-    public var tableOrder: [String] = []
-    /// `allow_truncated: true`: a dump that is cut off (``SQLDumpReader/truncation``) is read as it is
-    /// instead of making the job PARTIAL, and `connectors check` does not report it.
-    public var allowTruncated: Bool = false
-    // csv (rules for the file) and log jsonl (fields)
-    public var rules = RecordRules()
-    // log
-    public var logFormat: LogFormat = .text
-    /// Identifier types looked for as tokens in text logs (nil: every type of the request).
-    public var textTypes: [String]?
-    /// Custom identifier types found by a regular expression in text logs.
-    public var patterns: [(type: String, regex: String)] = []
-    /// Identifier types scoped to a context in text logs (`match: [ { type: user_id, pattern: '/users/([0-9]+)' } ]`):
-    /// only capture group 1 is compared, and the type is not matched as a bare token.
-    public var contextPatterns: [ContextPattern] = []
-    /// Logs: the command run after a rewritten file was renamed into place, so that writers that
-    /// keep the file open reopen it (`nginx -s reopen`, like logrotate's `postrotate`). A `reopen:`
-    /// string runs as `/bin/sh -c`, a list is argv. Empty: none.
-    public var reopenCommand: [String] = []
-    /// Logs: how long `reopen:` may run (`reopen_timeout:`, seconds).
-    public var reopenTimeout: Double = 30
     /// Things that work but are likely wrong (a numeric type matched bare in text), as `file:line`.
     public var warnings: [ConfigProblem] = []
-    // exec
-    public var command: [String] = []
-    public var environment: [String: String] = [:]
+    /// The kind's own settings (``ConnectorKind/Settings``).
+    public var settings: any ConnectorSettings
 
-    /// Formats of log connectors.
-    public enum LogFormat: String, Sendable { case text, jsonl }
+    /// A config of the kind of `settings`.
+    public init(name: String, file: String, paths: [String], metadata: SourceMetadata, settings: any ConnectorSettings) {
+        self.name = name
+        self.file = file
+        self.paths = paths
+        self.metadata = metadata
+        self.settings = settings
+    }
+
+    /// The kind's `type:` name.
+    public var type: String { Swift.type(of: settings).kind.type }
+
+    /// Whether the kind reads files (``ConnectorKind/readsFiles``).
+    public var readsFiles: Bool { Swift.type(of: settings).kind.readsFiles }
+
+    /// The runtime connector.
+    public func makeConnector() -> any Connector { settings.connector(self) }
+
+    /// The settings as the kind `S` expects them, or an error naming the connector's kind.
+    public func settings<S: ConnectorSettings>(as: S.Type) throws -> S {
+        guard let s = settings as? S else {
+            throw DSARError(.config, "connector \(name) in \(file) is of type \(type), not \(S.kind.type)", path: file)
+        }
+        return s
+    }
 
     /// Everything the globs match now (``sources()``), each with its kind and, for what cannot be
     /// read as a source (a FIFO, device, socket, directory, a symlink without `follow_symlinks`, a

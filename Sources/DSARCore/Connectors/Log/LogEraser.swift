@@ -6,18 +6,21 @@ import Logging
 #endif
 
 extension LogConnector: ErasingConnector {
+    /// One strategy for every line (`erase:`).
+    public var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: settings.rules.erase, reason: settings.rules.reason)] }
+
     /// Log erasure: `redact` replaces every matched identifier token (every form that matched,
     /// URL-encoded too) with the placeholder and keeps the rest of the line (JSON lines stay valid
     /// JSON); `drop_line` removes the line; `retain` changes nothing. `.gz` files are rewritten as gzip.
     public func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
         let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
-        let strategy = config.rules.erase
+        let strategy = settings.rules.erase
         var out: [String: [FileErasure]] = [:]
         // Everything of the subject is searched as text on redaction, whatever the configured types,
         // except types scoped to a context: of those exactly the capture is redacted.
-        let scoped = Set(config.contextPatterns.map(\.type))
+        let scoped = Set(settings.contextPatterns.map(\.type))
         let text = TextMatcher(table: batch.table, types: scoped.isEmpty ? nil : Set(batch.table.types).subtracting(scoped))
-        let linePatterns = LinePatterns(config)
+        let linePatterns = LinePatterns(settings)
         var scratch: [UInt8] = []
         let placeholder = Array(config.placeholder.utf8)
         let options = config.sourceOptions
@@ -31,7 +34,7 @@ extension LogConnector: ErasingConnector {
                 for (line, ks) in matched { _ = line; for k in ks { results[k].retained += 1 } }
                 for k in results.indices {
                     results[k].remaining = results[k].retained
-                    if strategy == .retain { results[k].reason = config.rules.reason }
+                    if strategy == .retain { results[k].reason = settings.rules.reason }
                 }
             } else {
                 var counts = Array(repeating: (deleted: 0, redacted: 0), count: jobs.count)
@@ -63,7 +66,7 @@ extension LogConnector: ErasingConnector {
                         hits.removeAll(keepingCapacity: true)
                         text.scan(line, into: &hits)
                         linePatterns.scan(line, table: batch.table, scratch: &scratch, into: &hits)
-                        let isJSON = config.logFormat == .jsonl && line.first == UInt8(ascii: "{")
+                        let isJSON = settings.logFormat == .jsonl && line.first == UInt8(ascii: "{")
                         let inString = isJSON ? LogConnector.stringMask(line) : []
                         var pos = 0
                         for h in hits.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) where h.range.lowerBound >= pos {
@@ -127,14 +130,14 @@ extension LogConnector: ErasingConnector {
                         if a.result.changed {
                             failure = await reopen(src)
                             // Writers that kept the old file open until the reopen wrote into the old inode.
-                            let rescue = try AtomicRewrite.rescueTail(target, sourceFD: inFD, consumed: a.consumed, settle: config.reopenCommand.isEmpty ? 0.05 : 0.3) { out, path, range in
+                            let rescue = try AtomicRewrite.rescueTail(target, sourceFD: inFD, consumed: a.consumed, settle: settings.reopenCommand.isEmpty ? 0.05 : 0.3) { out, path, range in
                                 try rewriteRange(range, of: old, to: out, path: path)
                             }
                             if rescue.bytes > 0 { logger.info("lines written into the replaced file were appended to the new one", metadata: ["file": "\(src)", "bytes": "\(rescue.bytes)"]) }
                             let holders = AtomicRewrite.otherHolders(of: inFD)
                             if rescue.stillGrowing || !holders.isEmpty {
                                 let who = holders.isEmpty ? "a process" : "process\(holders.count == 1 ? "" : "es") \(holders.prefix(5).joined(separator: ", "))"
-                                let why = "\(src) was rewritten, but \(who) still \(rescue.stillGrowing ? "writes into" : "has open") the replaced file\(config.reopenCommand.isEmpty ? " (set `reopen:` on the connector)" : " after the reopen command"): lines it writes there from now on are not in the log"
+                                let why = "\(src) was rewritten, but \(who) still \(rescue.stillGrowing ? "writes into" : "has open") the replaced file\(settings.reopenCommand.isEmpty ? " (set `reopen:` on the connector)" : " after the reopen command"): lines it writes there from now on are not in the log"
                                 failure = [failure, why].compactMap { $0 }.joined(separator: "; ")
                             }
                         }
@@ -173,15 +176,15 @@ extension LogConnector: ErasingConnector {
 
     /// Runs the `reopen:` command after `src` was replaced; nil, or why it failed.
     func reopen(_ src: String) async -> String? {
-        guard !config.reopenCommand.isEmpty else { return nil }
+        guard !settings.reopenCommand.isEmpty else { return nil }
         let scratch = NSTemporaryDirectory() + "dsar-reopen-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
             try FileSystem.makeDirectory(scratch, mode: 0o700)
             defer { try? FileSystem.removeTree(scratch) }
             let r = try await Subprocess.run(
-                config.reopenCommand, stdin: [], environment: ["DSAR_CONNECTOR_DIR": (config.file as NSString).deletingLastPathComponent, "DSAR_FILE": src],
-                timeout: config.reopenTimeout, scratchDir: scratch)
-            if let why = r.failure(timeout: config.reopenTimeout) {
+                settings.reopenCommand, stdin: [], environment: ["DSAR_CONNECTOR_DIR": (config.file as NSString).deletingLastPathComponent, "DSAR_FILE": src],
+                timeout: settings.reopenTimeout, scratchDir: scratch)
+            if let why = r.failure(timeout: settings.reopenTimeout) {
                 return "\(src) was rewritten, but its reopen command failed (\(why)): writers that keep it open may still write into the replaced file"
             }
             return nil

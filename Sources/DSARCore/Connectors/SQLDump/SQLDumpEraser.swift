@@ -2,6 +2,11 @@ import Foundation
 import Logging
 
 extension SQLDumpConnector: ErasingConnector {
+    /// One strategy per configured table, in the order of the YAML file.
+    public var eraseStrategies: [EraseStrategyEntry] {
+        settings.tableOrder.compactMap { t in settings.tables[t].map { EraseStrategyEntry(table: t, strategy: $0.erase, reason: $0.reason) } }
+    }
+
     /// SQL dump erasure per table: `delete` removes the rows (COPY lines, INSERT tuples; an INSERT
     /// that loses all its rows disappears), `redact` rewrites the listed columns (placeholder for
     /// text, NULL otherwise), `retain` changes nothing. A row that matched only through a `text:`
@@ -14,15 +19,15 @@ extension SQLDumpConnector: ErasingConnector {
             try Task.checkCancellation()
             var results: [String: [FileErasure]] = [:]  // table → per job
             func result(_ table: String) -> [FileErasure] {
-                results[table] ?? jobs.map { _ in FileErasure(connector: name, file: src, table: table, strategy: config.tables[table]?.erase ?? .delete) }
+                results[table] ?? jobs.map { _ in FileErasure(connector: name, file: src, table: table, strategy: settings.tables[table]?.erase ?? .delete) }
             }
             var plan = SQLRewritePlan()
-            var reader = try SQLDumpReader(path: src, dialect: config.dialect, options: options)
+            var reader = try SQLDumpReader(path: src, dialect: settings.dialect, options: options)
             let dialect = reader.dialect
             var matchers: [String: RowMatcher] = [:]
-            for (t, rules) in config.tables { matchers[t] = RowMatcher(rules: rules, table: batch.table, origin: "\(name).\(t)") }
+            for (t, rules) in settings.tables { matchers[t] = RowMatcher(rules: rules, table: batch.table, origin: "\(name).\(t)") }
             try reader.forEachRow { row in
-                guard var matcher = matchers[row.table], let rules = config.tables[row.table] else { return }
+                guard var matcher = matchers[row.table], let rules = settings.tables[row.table] else { return }
                 matcher.bind(columns: row.columns)
                 let hits = matcher.match(row.values.map(SQLDumpConnector.bytes))
                 matchers[row.table] = matcher

@@ -83,8 +83,29 @@ public struct ErasureOutcome: Sendable {
     public var unexpectedRemaining: Int { files.reduce(0) { $0 + max(0, $1.remaining - $1.retained) } }
 }
 
+/// What erasure is configured to do to a connector's records: one entry for a source without
+/// tables, one per configured table for SQL dumps.
+public struct EraseStrategyEntry: Sendable, Equatable {
+    /// The SQL table (nil for sources without tables).
+    public var table: String?
+    public var strategy: EraseStrategy
+    /// The legal hold or statutory retention of a `retain`.
+    public var reason: String?
+
+    public init(table: String? = nil, strategy: EraseStrategy, reason: String? = nil) {
+        self.table = table
+        self.strategy = strategy
+        self.reason = reason
+    }
+
+    /// As JSON for a receipt.
+    public var json: JSONValue { .obj(["table": .str(table), "strategy": .string(strategy.rawValue), "reason": .str(reason)]) }
+}
+
 /// A connector that can erase what it finds.
 public protocol ErasingConnector: Connector {
+    /// What erasure does here (for the receipt of a dry run): never empty.
+    var eraseStrategies: [EraseStrategyEntry] { get }
     /// Erases every job's records from every source in one rewrite per file, then re-scans to verify.
     func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]]
 }

@@ -2,19 +2,22 @@ import Foundation
 import Logging
 
 extension CSVConnector: ErasingConnector {
+    /// One strategy for every row (`erase:`).
+    public var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: settings.rules.erase, reason: settings.rules.reason)] }
+
     /// CSV erasure: `delete` drops the rows, `redact` overwrites the listed columns with the
     /// placeholder, `retain` changes nothing. Header, quoting and every untouched row stay byte-identical.
     public func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
         let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
         var out: [String: [FileErasure]] = [:]
-        let strategy = config.rules.erase
+        let strategy = settings.rules.erase
         let options = config.sourceOptions
         for src in try config.erasableSources() {
             try Task.checkCancellation()
             var results = jobs.map { _ in FileErasure(connector: name, file: src, strategy: strategy) }
-            let delimiter = try config.delimiter ?? CSVReader.detectDelimiter(path: src, options: options)
+            let delimiter = try settings.delimiter ?? CSVReader.detectDelimiter(path: src, options: options)
             var edits: [(range: Range<Int64>, bytes: [UInt8])] = []
-            let redactNames = config.rules.redact
+            let redactNames = settings.rules.redact
             try scan(src, delimiter: delimiter, batch: batch) { rec, hits, columns in
                 // A row that matched only through free text is someone else's record mentioning the
                 // subject: never delete it; overwrite the text columns that mention them instead.
@@ -61,7 +64,7 @@ extension CSVConnector: ErasingConnector {
             }
             if strategy == .retain {
                 for k in results.indices {
-                    results[k].reason = config.rules.reason
+                    results[k].reason = settings.rules.reason
                     results[k].remaining = results[k].retained
                 }
             } else if !edits.isEmpty {
@@ -81,9 +84,9 @@ extension CSVConnector: ErasingConnector {
 
     /// Every record of `src` that matches a job, with the hits and the column names.
     func scan(_ src: String, delimiter: UInt8, batch: ScanBatch, _ body: (CSVRecord, [RowMatcher.JobHit], [String]) throws -> Void) throws {
-        var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: config.header, options: config.sourceOptions)
+        var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: settings.header, options: config.sourceOptions)
         let header = reader.header
-        var matcher = RowMatcher(rules: config.rules, table: batch.table, origin: name)
+        var matcher = RowMatcher(rules: settings.rules, table: batch.table, origin: name)
         var columns: [String] = []
         var failure: Error?
         try reader.forEachRecord({ rec in

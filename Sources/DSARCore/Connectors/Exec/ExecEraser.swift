@@ -2,6 +2,9 @@ import Foundation
 import Logging
 
 extension ExecConnector: ErasingConnector {
+    /// The plugin's own `erase` action decides.
+    public var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: .plugin)] }
+
     /// Calls the plugin with `"action": "delete"` for each job and records its report
     /// (`{"deleted": N, "remaining": N, "retained": N, "detail": "…"}`).
     public func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
