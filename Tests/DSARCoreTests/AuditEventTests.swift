@@ -104,3 +104,24 @@ final class AuditEventTests: XCTestCase {
         }
     }
 }
+
+/// The README's table of event types is the definitions, row for row.
+final class AuditEventDocsTests: XCTestCase {
+    func testTheReadmeTableListsEveryTypeWithItsFields() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        var documented: [String: [String]] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2, let type = AuditEventType(rawValue: cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`")))
+            else { continue }
+            documented[type.rawValue] = cells[1].split(separator: ",").map {
+                $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            }
+        }
+        for t in AuditEventType.allCases {
+            XCTAssertEqual(documented[t.rawValue], t.fields.map { $0.name + ($0.isOptional ? "?" : "") }, "README row for \(t.rawValue)")
+        }
+    }
+}
