@@ -131,6 +131,9 @@ public protocol Connector: Sendable {
     /// Whether records of `table` (a found record's ``FoundRecord/table``) are kept by erasure
     /// (`erase: retain`), so that finding them after erasure is expected.
     func retains(table: String) -> Bool
+    /// Whether the second search after erasure runs this connector's scan again (true for sources
+    /// dsar reads itself; a plugin reports its own `remaining` count instead).
+    var searchedAgainAfterErasure: Bool { get }
 }
 
 extension Connector {
@@ -138,6 +141,7 @@ extension Connector {
     public var retries: Int? { nil }
     public func sourceBytes() -> Int64? { nil }
     public func retains(table: String) -> Bool { false }
+    public var searchedAgainAfterErasure: Bool { true }
 }
 
 /// The outcome of one connector for one job, as handed to the finisher.

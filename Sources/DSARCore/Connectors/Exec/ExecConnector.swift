@@ -20,6 +20,8 @@ public struct ExecConnector: Connector {
     public let environment: [String: String]
     /// Seconds one plugin invocation may take.
     public let pluginTimeout: Double
+    /// A plugin's `delete` reports what remains; its search is not run again after erasure.
+    public var searchedAgainAfterErasure: Bool { false }
 
     public init(name: String, metadata: SourceMetadata, command: [String], environment: [String: String], timeoutSeconds: Double) {
         self.name = name
