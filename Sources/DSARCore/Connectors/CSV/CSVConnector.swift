@@ -2,24 +2,16 @@ import Foundation
 import Logging
 
 /// CSV exports (RFC 4180, streaming).
-public struct CSVConnector: Connector {
+public struct CSVConnector: SettingsConnector {
     public let config: ConnectorConfig
     /// The kind's settings (``CSVSettings``).
     public let settings: CSVSettings
-    public var name: String { config.name }
-    public func sourceBytes() -> Int64? { config.totalSourceBytes() }
-    public var metadata: SourceMetadata { config.metadata }
-    public var timeoutSeconds: Double? { config.timeoutSeconds }
-    public var retries: Int? { config.retries }
 
     /// A connector of `config` with its kind's `settings`.
     public init(config: ConnectorConfig, settings: CSVSettings) {
         self.config = config
         self.settings = settings
     }
-
-    /// A connector of `config`, whose settings must be of this kind.
-    public init(config: ConnectorConfig) throws { self.init(config: config, settings: try config.settings(as: CSVSettings.self)) }
 
     public func retains(table: String) -> Bool { settings.rules.erase == .retain }
 

@@ -2,24 +2,16 @@ import Foundation
 import Logging
 
 /// Log files: plain text or JSON lines, plain or gzip (rotations), matched on token boundaries.
-public struct LogConnector: Connector {
+public struct LogConnector: SettingsConnector {
     public let config: ConnectorConfig
     /// The kind's settings (``LogSettings``).
     public let settings: LogSettings
-    public var name: String { config.name }
-    public func sourceBytes() -> Int64? { config.totalSourceBytes() }
-    public var metadata: SourceMetadata { config.metadata }
-    public var timeoutSeconds: Double? { config.timeoutSeconds }
-    public var retries: Int? { config.retries }
 
     /// A connector of `config` with its kind's `settings`.
     public init(config: ConnectorConfig, settings: LogSettings) {
         self.config = config
         self.settings = settings
     }
-
-    /// A connector of `config`, whose settings must be of this kind.
-    public init(config: ConnectorConfig) throws { self.init(config: config, settings: try config.settings(as: LogSettings.self)) }
 
     public func retains(table: String) -> Bool { settings.rules.erase == .retain }
 

@@ -2,24 +2,16 @@ import Foundation
 import Logging
 
 /// SQL dumps (pg_dump plain, mysqldump, sqlite3 .dump), streaming.
-public struct SQLDumpConnector: Connector {
+public struct SQLDumpConnector: SettingsConnector {
     public let config: ConnectorConfig
     /// The kind's settings (``SQLDumpSettings``).
     public let settings: SQLDumpSettings
-    public var name: String { config.name }
-    public func sourceBytes() -> Int64? { config.totalSourceBytes() }
-    public var metadata: SourceMetadata { config.metadata }
-    public var timeoutSeconds: Double? { config.timeoutSeconds }
-    public var retries: Int? { config.retries }
 
     /// A connector of `config` with its kind's `settings`.
     public init(config: ConnectorConfig, settings: SQLDumpSettings) {
         self.config = config
         self.settings = settings
     }
-
-    /// A connector of `config`, whose settings must be of this kind.
-    public init(config: ConnectorConfig) throws { self.init(config: config, settings: try config.settings(as: SQLDumpSettings.self)) }
 
     public func retains(table: String) -> Bool { settings.tables[table]?.erase == .retain }
 
