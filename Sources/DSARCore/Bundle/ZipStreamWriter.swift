@@ -171,11 +171,7 @@ public final class ZipStreamWriter {
         var buf = [UInt8](repeating: 0, count: 256 * 1024)
         var total: Int64 = 0
         while total < size {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DSARError.syscall("cannot read", path: path)
-            }
+            let n = try buf.withUnsafeMutableBytes { try FileSystem.readSome(fd, into: $0.baseAddress!, count: $0.count, path: path) }
             if n == 0 { break }
             let take = min(n, Int(size - total))
             try buf.withUnsafeBytes { try writeData(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }

@@ -90,6 +90,30 @@ public enum FileSystem {
         if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync directory", path: path) }
     }
 
+    /// Reads at most `count` bytes into `buffer` (at `offset` with `pread`, else from the current
+    /// position), retrying on EINTR; returns how many were read (0 at the end of the file).
+    public static func readSome(
+        _ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int64? = nil, path: String
+    ) throws -> Int {
+        while true {
+            let n = offset.map { pread(fd, buffer, count, off_t($0)) } ?? read(fd, buffer, count)
+            if n >= 0 { return n }
+            if errno != EINTR { throw DSARError.syscall("cannot read", path: path) }
+        }
+    }
+
+    /// Reads `count` bytes at `offset`, or fewer where the file ends first, retrying on short reads and EINTR.
+    public static func readFully(_ fd: Int32, count: Int, at offset: Int64, path: String) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: count) { raw, got in
+            got = 0
+            while got < count {
+                let n = try readSome(fd, into: raw.baseAddress! + got, count: count - got, at: offset + Int64(got), path: path)
+                if n == 0 { break }
+                got += n
+            }
+        }
+    }
+
     /// Writes all bytes to a descriptor, retrying on short writes and EINTR.
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         var offset = 0

@@ -333,11 +333,7 @@ public enum AtomicRewrite {
         while true {
             let want = limit.map { Int(min(Int64(buf.count), $0 - Int64(off))) } ?? buf.count
             if want <= 0 { break }
-            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DSARError.syscall("cannot read", path: path)
-            }
+            let n = try buf.withUnsafeMutableBytes { try FileSystem.readSome(fd, into: $0.baseAddress!, count: want, at: Int64(off), path: path) }
             if n == 0 { break }
             buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             off += off_t(n)
@@ -360,11 +356,7 @@ public enum AtomicRewrite {
             while end == nil || pos < end! {
                 try SourceFile.checkCancelled(path)
                 let want = end.map { Int(min(Int64(buf.count), $0 - pos)) } ?? buf.count
-                let n = buf.withUnsafeMutableBytes { pread(inFD, $0.baseAddress, want, off_t(pos)) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw DSARError.syscall("cannot read", path: path)
-                }
+                let n = try buf.withUnsafeMutableBytes { try FileSystem.readSome(inFD, into: $0.baseAddress!, count: want, at: pos, path: path) }
                 if n == 0 { break }
                 try buf.withUnsafeBytes { try out(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 pos += Int64(n)

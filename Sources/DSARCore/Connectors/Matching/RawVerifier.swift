@@ -37,11 +37,7 @@ enum RawVerifier {
         defer { buf.deallocate() }
         while true {
             try SourceFile.checkCancelled(path)
-            let n = read(fd, buf.baseAddress, size)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DSARError.syscall("cannot read", path: path)
-            }
+            let n = try FileSystem.readSome(fd, into: buf.baseAddress!, count: size, path: path)
             if n == 0 { break }
             h.update(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
             total += Int64(n)

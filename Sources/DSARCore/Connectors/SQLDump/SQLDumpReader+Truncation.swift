@@ -6,17 +6,8 @@
 extension SQLDumpReader {
     /// The tool named by the dump's first lines (its first 4 KiB, at most 12 lines).
     static func detectProducer(fd: Int32, path: String) throws -> Producer {
-        var head = [UInt8](repeating: 0, count: 4096)
-        var n = 0
-        while n < head.count {
-            let k = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + n, $0.count - n, off_t(n)) }
-            if k < 0 {
-                if errno == EINTR { continue }
-                throw DSARError.syscall("cannot read", path: path)
-            }
-            if k == 0 { break }
-            n += k
-        }
+        let head = try FileSystem.readFully(fd, count: 4096, at: 0, path: path)
+        let n = head.count
         var i = n >= 3 && head[0] == 0xEF && head[1] == 0xBB && head[2] == 0xBF ? 3 : 0
         var lineNo = 0
         while i < n && lineNo < 12 {
@@ -143,17 +134,6 @@ extension SQLDumpReader {
 
     /// Reads `count` bytes at `from` (fewer at end of file).
     static func readBytes(fd: Int32, path: String, from: Int64, count: Int) throws -> [UInt8] {
-        try [UInt8](unsafeUninitializedCapacity: count) { raw, n in
-            n = 0
-            while n < count {
-                let k = Glibc.pread(fd, raw.baseAddress! + n, count - n, off_t(from) + off_t(n))
-                if k < 0 {
-                    if errno == EINTR { continue }
-                    throw DSARError.syscall("cannot read", path: path)
-                }
-                if k == 0 { break }
-                n += k
-            }
-        }
+        try FileSystem.readFully(fd, count: count, at: from, path: path)
     }
 }

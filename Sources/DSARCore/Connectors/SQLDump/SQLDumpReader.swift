@@ -112,18 +112,7 @@ public struct SQLDumpReader: Sendable {
             return
         }
         let size = 64 * 1024
-        let head = try [UInt8](unsafeUninitializedCapacity: size) { raw, count in
-            count = 0
-            while count < size {
-                let n = pread(fd, raw.baseAddress! + count, size - count, off_t(count))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw DSARError.syscall("cannot read", path: path)
-                }
-                if n == 0 { break }
-                count += n
-            }
-        }
+        let head = try FileSystem.readFully(fd, count: size, at: 0, path: path)
         self.dialect = Self.detect(head)
     }
 

@@ -329,18 +329,7 @@ struct SQLSplicer {
 
     /// Up to `count` source bytes at `offset` (fewer at end of file); does not move `pos`.
     func peek(at offset: Int64, count: Int) throws -> [UInt8] {
-        try [UInt8](unsafeUninitializedCapacity: count) { raw, got in
-            got = 0
-            while got < count {
-                let n = pread(source, raw.baseAddress! + got, count - got, off_t(offset) + off_t(got))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw DSARError.syscall("cannot read", path: sourcePath)
-                }
-                if n == 0 { break }
-                got += n
-            }
-        }
+        try FileSystem.readFully(source, count: count, at: offset, path: sourcePath)
     }
 
     mutating func flush() throws {
@@ -370,14 +359,6 @@ struct SQLSplicer {
     }
 
     private func writeAll(_ p: UnsafeBufferPointer<UInt8>) throws {
-        var off = 0
-        while off < p.count {
-            let n = write(output, p.baseAddress! + off, p.count - off)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DSARError.syscall("cannot write", path: outputPath)
-            }
-            off += n
-        }
+        try FileSystem.writeAll(output, UnsafeRawBufferPointer(p), path: outputPath)
     }
 }
