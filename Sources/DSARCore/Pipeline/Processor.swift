@@ -10,6 +10,7 @@ import Logging
 public final class Processor {
     public let layout: SpoolLayout
     public let config: SpoolConfig
+    /// How this processor runs (fixed at ``init``).
     public let configuration: Configuration
     public let store: JobStore
     public let pseudonymizer: Pseudonymizer
@@ -176,7 +177,7 @@ public final class Processor {
             }
             stats.add(scanned.totals)
             CrashPoint.hit("job.scanned")
-            let work = { (ks: [Int], erasure: [String: ErasureOutcome]) in
+            let sealWork = { (ks: [Int], erasure: [String: ErasureOutcome]) in
                 ks.map { k in
                     let id = jobs[k].record.jobID
                     return SealWork(
@@ -186,14 +187,14 @@ public final class Processor {
             }
             if !segment.erased.isEmpty && !stop.expired() {
                 // Exports of this segment were searched before the erasure; seal them first.
-                finished += try await finish(work(segment.sealedBeforeErasure, [:]), stop)
+                finished += try await finish(sealWork(segment.sealedBeforeErasure, [:]), stop)
                 let ids = segment.erased.map { jobs[$0].record.jobID }
                 try eraser.keepClosures(ids, &closures, scanned)
                 // Erased and verified (the second search after erasure) with the whole set.
                 let erasure = try await eraser.eraseAndVerify(ids.map { EraseJob(jobID: $0, identifiers: closures[$0]!.identifiers, dryRun: false) }, subjects: subjects)
-                finished += try await finish(work(segment.erased, erasure), stop)
+                finished += try await finish(sealWork(segment.erased, erasure), stop)
             } else {
-                finished += try await finish(work(segment.finishOrder, [:]), stop)
+                finished += try await finish(sealWork(segment.finishOrder, [:]), stop)
             }
             // What this segment no longer needs is let go now (a large batch runs in many segments).
             for k in segment.jobs {

@@ -32,10 +32,13 @@ public final class SpoolService {
         public var hasUnsuccessful: Bool { finished.contains { $0.status == .failed || $0.status == .partial } }
     }
 
+    /// The open spool (lock held) this service works on.
     public let session: SpoolSession
+    /// Whether this is `dsar run` or `dsar watch` (how housekeeping is paced, the metrics `mode`).
     public let mode: Mode
     /// `--metrics-file`: written after each pass (watch: when jobs finished, else every 15 s).
     public let metricsFile: String?
+    /// The session's processor.
     public var processor: Processor { session.processor }
     var logger: Logger { session.processor.logger }
 
@@ -44,6 +47,7 @@ public final class SpoolService {
     var finishedAtMetrics = 0
     var lastMetrics = Date()
 
+    /// A service for `session`; `metricsFile` is `--metrics-file` (nil: none).
     public init(session: SpoolSession, mode: Mode, metricsFile: String?) {
         self.session = session
         self.mode = mode
