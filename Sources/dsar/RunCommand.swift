@@ -1,6 +1,7 @@
 import ArgumentParser
 import DSARCore
 import Foundation
+import Logging
 
 /// Overrides of the spool config shared by `run` and `watch`.
 struct IntakeOptions: ParsableArguments {
@@ -47,32 +48,28 @@ struct IntakeOptions: ParsableArguments {
         }
     }
 
-    func apply(to p: Processor, logFormat: LogFormat) {
-        if let s = settle { p.settleSeconds = s }
-        if let r = rejectAfter { p.rejectAfterSeconds = r }
-        p.forceDryRun = dryRun
+    /// The processor's configuration from these flags (the spool config fills in the rest).
+    func configuration(logFormat: LogFormat) -> Processor.Configuration {
+        var c = Processor.Configuration()
+        c.settleSeconds = settle
+        c.rejectAfterSeconds = rejectAfter
+        c.forceDryRun = dryRun
         let tty = isatty(2) != 0
         switch progress {
-        case .never: p.progress = nil
-        case .always: p.progress = ScanProgress(terminal: tty, showAfter: 0)
-        case .auto: p.progress = tty && logFormat != .json ? ScanProgress(terminal: true, showAfter: 1) : nil
+        case .never: c.progress = nil
+        case .always: c.progress = ScanProgress(terminal: tty, showAfter: 0)
+        case .auto: c.progress = tty && logFormat != .json ? ScanProgress(terminal: true, showAfter: 1) : nil
         }
-        if let path = metricsFile { p.stats.lastSuccess = MetricsFile.previousLastSuccess(at: path) }
+        c.previousLastSuccess = metricsFile.flatMap { MetricsFile.previousLastSuccess(at: $0) }
+        return c
     }
 
-    /// Writes `--metrics-file` (if given) for the spool's state and what `p` has done. A failure is
-    /// logged, never fatal: monitoring must not stop the processing it watches (a stale file shows it).
-    func writeMetrics(_ p: Processor, mode: String) {
-        guard let path = metricsFile else { return }
-        do {
-            let records = try p.store.all()
-            try MetricsFile.write(
-                path,
-                MetricsFile.render(
-                    layout: p.layout, records: records, stats: p.stats, notificationsPending: p.notifications?.queued().count ?? 0, mode: mode))
-        } catch {
-            p.logger.error("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
-        }
+    /// Opens the spool for `purpose` with these flags.
+    func open(_ options: SpoolOptions, purpose: String, mode: SpoolService.Mode, logger: Logger) throws -> SpoolService {
+        let session = try SpoolSession.open(
+            options.layout, connectorsDir: connectorOptions.connectors, wait: wait, purpose: purpose,
+            configuration: configuration(logFormat: options.logFormat), logger: logger)
+        return SpoolService(session: session, mode: mode, metricsFile: metricsFile)
     }
 }
 
@@ -100,57 +97,35 @@ extension Dsar {
             // SIGTERM/SIGINT: the jobs in hand finish within --grace, then the run exits.
             StopSignal.install()
             let code = try await Exit.guarding { () -> Int32 in
-                let session = try SpoolSession.open(
-                    options.layout, connectorsDir: intake.connectorOptions.connectors, wait: intake.wait, purpose: "dsar run",
-                    logger: logger)
-                let p = session.processor
-                intake.apply(to: p, logFormat: options.logFormat)
-                let recovery = try p.recover()
+                let service = try intake.open(options, purpose: "dsar run", mode: .run, logger: logger)
+                let p = service.processor
+                let recovery = try service.recover()
                 for id in recovery.setAside {
-                    print("  \(id)  set aside as FAILED: runs died while it was running \(session.config.maxCrashes) times (see dsar status \(id))")
+                    print("  \(id)  set aside as FAILED: runs died while it was running \(service.session.config.maxCrashes) times (see dsar status \(id))")
                 }
-                let first = Date()
-                var report = try p.intake(now: first)
-                if !report.waiting.isEmpty {
-                    // The settle rule: a second look at least --settle after the first.
-                    let wakeAt = first.addingTimeInterval(p.settleSeconds)
-                    let delay = wakeAt.timeIntervalSinceNow
-                    if delay > 0 { try await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
-                    let second = try p.intake(now: max(Date(), wakeAt))
-                    report.claimed += second.claimed
-                    report.rejected += second.rejected
-                    report.waiting = second.waiting
-                    report.waitingFor = second.waitingFor
+                let pass = try await service.runOnce(stop: StopSignal.policy(grace: intake.grace))
+                let finished = pass.finished
+                printSummary(pass.intake, finished, pseudonymizer: p.pseudonymizer)
+                if !pass.expired.isEmpty {
+                    print("removed \(pass.expired.count) outbox entries older than \(service.session.config.outboxRetentionDays) days: \(pass.expired.joined(separator: ", "))")
                 }
-                try p.checkOverdue()
-                let finished = try await p.runPending(stop: StopSignal.policy(grace: intake.grace))
-                printSummary(report, finished, pseudonymizer: p.pseudonymizer)
-                let expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: p.audit)
-                if !expired.isEmpty {
-                    print("removed \(expired.count) outbox entries older than \(session.config.outboxRetentionDays) days: \(expired.joined(separator: ", "))")
-                }
-                if let n = p.notifications, !n.queued().isEmpty {
-                    // Every queued notification, including ones that failed in earlier runs.
-                    let d = await n.deliver(retryNow: true)
+                if let d = pass.notified {
                     print("notifications: \(d.sent) sent, \(d.failed) failed (kept in notify/, retried on the next run)\(d.abandoned > 0 ? ", \(d.abandoned) dropped (notifier no longer configured)" : "")")
                 }
-                let bad = finished.contains(where: { $0.status == .failed || $0.status == .partial })
-                if !bad { p.stats.lastSuccess = Date() }
-                intake.writeMetrics(p, mode: "run")
-                if let head = try await session.journal.checkpointAndWitness() {
+                if let head = pass.checkpoint {
                     print("journal: signed checkpoint at seq \(head.seq)")
                 }
-                if !recovery.setAside.isEmpty || finished.contains(where: { $0.status == .failed || $0.status == .partial }) { return 1 }
-                if !report.rejected.isEmpty { return 2 }
+                if !recovery.setAside.isEmpty || pass.hasUnsuccessful { return 1 }
+                if !pass.intake.rejected.isEmpty { return 2 }
                 return 0
             }
             if code != 0 { throw ExitCode(code) }
         }
 
-        func printSummary(_ report: Processor.IntakeReport, _ finished: [JobRecord], pseudonymizer: Pseudonymizer) {
+        func printSummary(_ report: IntakeResult, _ finished: [JobRecord], pseudonymizer: Pseudonymizer) {
             let count = { (s: JobStatus) in finished.filter { $0.status == s }.count }
             print(
-                "dsar run: \(report.claimed.count) claimed, \(finished.count) finished "
+                "dsar run: \(report.claims.count) claimed, \(finished.count) finished "
                     + "(\(count(.completed)) completed, \(count(.partial)) partial, \(count(.failed)) failed), "
                     + "\(report.rejected.count) rejected, \(report.waiting.count) waiting")
             for r in finished {
@@ -196,42 +171,11 @@ extension Dsar {
             let logger = LogSetup.logger(options)
             StopSignal.install()
             try await Exit.guarding {
-                let session = try SpoolSession.open(
-                    options.layout, connectorsDir: intake.connectorOptions.connectors, wait: intake.wait, purpose: "dsar watch",
-                    logger: logger)
-                let p = session.processor
-                intake.apply(to: p, logFormat: options.logFormat)
-                _ = try p.recover()
-                intake.writeMetrics(p, mode: "watch")
-                var lastMetrics = Date()
-                var unsuccessful = p.stats.unsuccessfulJobs
-                var finishedBefore = 0
-                var loop = WatchLoop(rescanSeconds: rescan ?? session.config.rescanSeconds)
-                let journal = session.journal
-                let retention = session.config.outboxRetentionDays
-                let metrics = intake
-                loop.afterPass = { p in
-                    try p.checkOverdue()
-                    if let n = p.notifications, !n.queued().isEmpty {
-                        let d = await n.deliver()
-                        if d.sent + d.failed > 0 { logger.info("notifications delivered", metadata: ["sent": "\(d.sent)", "failed": "\(d.failed)"]) }
-                    }
-                    let finishedNow = p.stats.jobsFinished.values.reduce(0, +)
-                    if p.stats.unsuccessfulJobs == unsuccessful { p.stats.lastSuccess = Date() }
-                    unsuccessful = p.stats.unsuccessfulJobs
-                    if finishedNow != finishedBefore || Date().timeIntervalSince(lastMetrics) >= 15 {
-                        metrics.writeMetrics(p, mode: "watch")
-                        lastMetrics = Date()
-                        finishedBefore = finishedNow
-                    }
-                    _ = try OutboxRetention.expire(p.layout, days: retention, audit: journal)
-                    if journal.sinceCheckpoint >= 100 || (journal.sinceCheckpoint > 0 && Date().timeIntervalSince(journal.lastCheckpoint) >= 600) {
-                        try await journal.checkpointAndWitness()
-                    }
-                }
-                _ = try await loop.run(p, logger: logger, stop: StopSignal.policy(grace: intake.grace))
-                intake.writeMetrics(p, mode: "watch")
-                if journal.sinceCheckpoint > 0 { try await journal.checkpointAndWitness() }
+                let service = try intake.open(options, purpose: "dsar watch", mode: .watch, logger: logger)
+                _ = try service.recover()
+                let loop = WatchLoop(rescanSeconds: rescan ?? service.session.config.rescanSeconds)
+                _ = try await loop.run(service, logger: logger, stop: StopSignal.policy(grace: intake.grace))
+                try await service.finishWatching()
             }
         }
     }

@@ -19,7 +19,7 @@ public struct ErasureReportFinisher: JobFinisher {
         self.journalHead = journalHead
     }
 
-    public func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> String {
+    public func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
         if !job.record.dryRun {
             guard let erasure = job.erasure else {
                 throw DSARError(.processing, "the delete job reached publishing without an erasure result; nothing was published")
@@ -53,7 +53,7 @@ public struct ErasureReportFinisher: JobFinisher {
                                 "errors": .object(erasure.errors.keys.sorted().map { JSONMember(key: $0, value: .string(erasure.errors[$0]!)) }),
                             ]))
                     ])
-                try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
+                return try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
             }
         }
         return try OutboxPublisher.publish(jobID: job.record.jobID, layout: layout) { staging in
@@ -75,7 +75,7 @@ public struct ErasureReportFinisher: JobFinisher {
                     ExportBundler.coverageMember(job),
                     JSONMember(key: "erasure", value: .obj(["dry_run": .bool(true), "sources": .array(sources)])),
                 ])
-            try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
+            return try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
         }
     }
 

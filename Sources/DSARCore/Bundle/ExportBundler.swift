@@ -22,7 +22,7 @@ public struct ExportBundler: JobFinisher {
         self.journalHead = journalHead
     }
 
-    public func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> String {
+    public func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
         guard !recipients.isEmpty else {
             throw DSARError(.config, "no recipients configured: set `recipients:` in \(layout.config) (age1… keys or files)", path: layout.config)
         }
@@ -85,13 +85,14 @@ public struct ExportBundler: JobFinisher {
                 connectors: ExportBundler.connectorSummary(job.outcomes), recipients: recipients.map(\.string),
                 signerPrincipal: signer.principal, signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
                 extra: [ExportBundler.coverageMember(job)])
-            try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
+            let manifestBytes = try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
             if let group, chown(bundlePath, uid_t.max, group) != 0 {
                 throw DSARError.syscall("cannot set group \(group) on", path: bundlePath)
             }
             logger.info(
                 "bundle sealed",
                 metadata: ["job": "\(job.record.jobID)", "files": "\(entries.count)", "bytes": "\(size)"])
+            return manifestBytes
         }
     }
 
@@ -128,8 +129,9 @@ public struct ExportBundler: JobFinisher {
     }
 
     /// Writes `manifest.json` and `manifest.json.sig` (0640) into the staging directory `dir`
-    /// (``OutboxPublisher`` fsyncs every file before publishing).
-    public static func writeSigned(_ manifest: Manifest, signer: ManifestSigner, into dir: String, group: gid_t?) throws {
+    /// (``OutboxPublisher`` fsyncs every file before publishing). Returns the manifest bytes written.
+    @discardableResult
+    public static func writeSigned(_ manifest: Manifest, signer: ManifestSigner, into dir: String, group: gid_t?) throws -> [UInt8] {
         let bytes = manifest.bytes
         let sig = try signer.sign(bytes)
         try FileSystem.writeScratch(dir + "/manifest.json", bytes, mode: 0o640)
@@ -139,5 +141,6 @@ public struct ExportBundler: JobFinisher {
                 throw DSARError.syscall("cannot set group \(group) on", path: dir + "/" + n)
             }
         }
+        return bytes
     }
 }

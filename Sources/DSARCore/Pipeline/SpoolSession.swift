@@ -13,8 +13,10 @@ public struct SpoolSession {
 
     /// Opens an existing spool (only `dsar init` creates one), holding the spool lock until this
     /// value is dropped.
+    /// `configuration` is how the processor runs (the command line's overrides of the spool config).
     public static func open(
-        _ layout: SpoolLayout, connectorsDir: String? = nil, wait: Bool, purpose: String, logger: Logger
+        _ layout: SpoolLayout, connectorsDir: String? = nil, wait: Bool, purpose: String, configuration: Processor.Configuration = Processor.Configuration(),
+        logger: Logger
     ) throws -> SpoolSession {
         try SpoolSession.requireExisting(layout)
         let config = try SpoolConfig.load(layout)
@@ -37,8 +39,6 @@ public struct SpoolSession {
             logger.warning("journal: a torn last line from a crash was moved aside", metadata: ["file": "\(torn.tornFile ?? "")", "bytes": "\(torn.tornBytes)"])
         }
         let connectors = ConnectorRegistry.make(configs)
-        let processor = try Processor(layout: layout, config: config, connectors: connectors, audit: journal, logger: logger)
-        processor.notifications = Notifications(layout: layout, notifiers: config.notifiers, audit: journal, logger: logger)
         var recipients: [AgeRecipient] = []
         for r in config.recipients { recipients += try AgeKeys.recipients(from: r) }
         var gid: gid_t?
@@ -53,12 +53,15 @@ public struct SpoolSession {
         var strategies: [String: [EraseStrategyEntry]] = [:]
         for case let c as any ErasingConnector in connectors { strategies[c.name] = c.eraseStrategies }
         let eraser = ErasureReportFinisher(signer: signer, group: gid, strategies: strategies, journalHead: { journal.headJSON })
-        processor.finisher = { action in
-            switch action {
-            case .export: bundler
-            case .delete: eraser
-            }
-        }
+        let processor = try Processor(
+            layout: layout, config: config, configuration: configuration, connectors: connectors,
+            finisher: { action in
+                switch action {
+                case .export: bundler
+                case .delete: eraser
+                }
+            }, notifications: Notifications(layout: layout, notifiers: config.notifiers, audit: journal, logger: logger), audit: journal,
+            logger: logger)
         return SpoolSession(layout: layout, config: config, lock: lock, processor: processor, journal: journal)
     }
 

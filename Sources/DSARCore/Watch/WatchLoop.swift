@@ -4,25 +4,21 @@ import Logging
 /// `dsar watch`: inotify hints plus a periodic rescan, the settle rule, and a clean stop on a signal.
 public struct WatchLoop {
     public var rescanSeconds: Double
-    /// Called after every pass (for periodic work such as metrics or checkpoints).
-    public var afterPass: (Processor) async throws -> Void = { _ in }
 
     public init(rescanSeconds: Double) { self.rescanSeconds = rescanSeconds }
 
-    /// Runs until a stop is requested; returns how many jobs finished meanwhile (their records are
-    /// in `jobs/`; none are kept in memory, however long it runs). The job in hand finishes within
-    /// the policy's grace period.
-    public func run(_ processor: Processor, logger: Logger, stop: StopPolicy) async throws -> Int {
+    /// Runs ``SpoolService/pass(now:stop:)`` on every wake-up until a stop is requested; returns how
+    /// many jobs finished meanwhile (their records are in `jobs/`; none are kept in memory, however
+    /// long it runs). The job in hand finishes within the policy's grace period.
+    public func run(_ service: SpoolService, logger: Logger, stop: StopPolicy) async throws -> Int {
         let shouldStop = stop.requested
+        let processor = service.processor
         let watcher = try InboxWatcher(directory: processor.layout.inbox)
         var finished = 0
         logger.notice("watching", metadata: ["inbox": "\(processor.layout.inbox)"])
         var nextRescan = Date()
         while !shouldStop() {
-            let now = Date()
-            _ = try processor.intake(now: now)
-            finished += try await processor.runPending(stop: stop).count
-            try await afterPass(processor)
+            finished += try await service.pass(now: Date(), stop: stop).finished.count
             if Date() >= nextRescan { nextRescan = Date().addingTimeInterval(rescanSeconds) }
             var wakeAt = nextRescan
             if let settle = processor.nextSettleTime, settle < wakeAt { wakeAt = settle.addingTimeInterval(0.01) }

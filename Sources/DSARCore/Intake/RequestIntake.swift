@@ -1,0 +1,320 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What one pass over the inbox did.
+public struct IntakeResult: Sendable {
+    /// Ids of the jobs claimed, in received order.
+    public var claims: [String] = []
+    /// Drops moved to `rejected/` (their names there, possibly personal data: print pseudonyms).
+    public var rejected: [(name: String, reason: String)] = []
+    /// Candidates not taken yet (not settled, or incomplete and young).
+    public var waiting: [String] = []
+    /// What a waiting drop waits for, when it is not just settling (e.g. its signature file).
+    public var waitingFor: [String: String] = [:]
+
+    public init() {}
+}
+
+/// Takes requests from `inbox/`: waits for drops to settle, parses them, refuses what must be
+/// refused (with a reason, under the drop's pseudonym), checks signatures, and claims the rest as
+/// PENDING jobs (one journal write and one fsync per directory per pass).
+final class RequestIntake {
+    let layout: SpoolLayout
+    let config: SpoolConfig
+    let store: JobStore
+    let inbox: Inbox
+    let parser: RequestParser
+    let pseudonymizer: Pseudonymizer
+    let audit: any AuditSink
+    let logger: Logger
+    /// Seconds an incomplete drop is waited for before it is rejected.
+    let rejectAfterSeconds: Double
+    /// Every job is a dry run (`--dry-run`).
+    let forceDryRun: Bool
+    /// nil when signed requests are not required.
+    let signatures: SignatureCheck?
+
+    var tracker: SettleTracker
+    var index = RequestIndex()
+    /// Drops already logged as waiting for their signature (logged once, not on every pass).
+    var sigWaitLogged = Set<String>()
+
+    init(
+        layout: SpoolLayout, config: SpoolConfig, store: JobStore, parser: RequestParser, pseudonymizer: Pseudonymizer, audit: any AuditSink,
+        logger: Logger, settleSeconds: Double, rejectAfterSeconds: Double, forceDryRun: Bool
+    ) throws {
+        self.layout = layout
+        self.config = config
+        self.store = store
+        self.inbox = Inbox(layout: layout)
+        self.parser = parser
+        self.pseudonymizer = pseudonymizer
+        self.audit = audit
+        self.logger = logger
+        self.rejectAfterSeconds = rejectAfterSeconds
+        self.forceDryRun = forceDryRun
+        self.signatures = try SignatureCheck.load(config, layout: layout)
+        self.tracker = SettleTracker(settle: settleSeconds)
+    }
+
+    /// Seconds a drop must stay unchanged before it is taken.
+    var settleSeconds: Double { tracker.settle }
+
+    /// When the tracker next expects a waiting drop to settle.
+    var nextSettleTime: Date? { tracker.nextSettleTime() }
+
+    /// One look at the inbox: refuses what must be refused, claims what has settled and parses.
+    func intake(now: Date = Date()) throws -> IntakeResult {
+        var claims: [Claim] = []
+        let result: IntakeResult
+        do {
+            result = try pass(now: now, claims: &claims)
+        } catch {
+            // Drops already moved into active/ get their records now (else recovery gives them one).
+            try? commit(claims)
+            throw error
+        }
+        try commit(claims)
+        return result
+    }
+
+    func pass(now: Date, claims: inout [Claim]) throws -> IntakeResult {
+        var report = IntakeResult()
+        var present = Set<String>()
+        try rejectUndecodableNames(into: &report)
+        // Received order: oldest drop first (by mtime, then name).
+        let entries = try inbox.entries().sorted { ($0.status.mtimeNanos, $0.name) < ($1.status.mtimeNanos, $1.name) }
+        for (name, st) in entries {
+            switch PickupRules.classify(name: name, status: st, maxBytes: config.maxRequestBytes) {
+            case .ignore:
+                continue
+            case .reject(let reason):
+                try reject(name, reason: reason, into: &report)
+                continue
+            case .candidate:
+                break
+            }
+            present.insert(name)
+            if signatures != nil {
+                // The pickup rule waits for both files.
+                let sigName = name + ".sig"
+                guard let sig = try FileSystem.lstatus(layout.inbox + "/" + sigName) else {
+                    if now.timeIntervalSince(st.mtime) >= rejectAfterSeconds {
+                        tracker.forget(name)
+                        try reject(name, reason: "no signature: \(sigName) is missing and signed requests are required (sign with ssh-keygen -Y sign -f KEY -n dsar-request \(name))", into: &report)
+                    } else {
+                        _ = tracker.observe(name, st, now: now)
+                        report.waiting.append(name)
+                        report.waitingFor[name] = sigName
+                        if sigWaitLogged.insert(name).inserted {
+                            logger.info(
+                                "drop is waiting for its .sig (signed requests are required)",
+                                metadata: ["drop": "\(pseudonymizer.dropName(name))", "reject_in_s": "\(Int(rejectAfterSeconds - now.timeIntervalSince(st.mtime)))"])
+                        }
+                    }
+                    continue
+                }
+                guard sig.kind == .regular, sig.size <= 64 * 1024 else {
+                    tracker.forget(name)
+                    try reject(name, reason: "\(sigName) is not a regular file of at most 64 KiB", into: &report)
+                    continue
+                }
+                present.insert(sigName)
+                let sigSettled = tracker.observe(sigName, sig, now: now)
+                let settled = tracker.observe(name, st, now: now)
+                guard sigSettled && settled else {
+                    report.waiting.append(name)
+                    continue
+                }
+            } else if !tracker.observe(name, st, now: now) {
+                report.waiting.append(name)
+                continue
+            }
+            let bytes: [UInt8]
+            do {
+                bytes = try inbox.read(name, expected: st, maxBytes: config.maxRequestBytes)
+            } catch let e as DSARError where e.code == .invalidInput {
+                tracker.forget(name)
+                report.waiting.append(name)
+                continue
+            }
+            let request: DSARRequest
+            do {
+                request = try parser.parse(bytes)
+            } catch {
+                let age = now.timeIntervalSince(st.mtime)
+                if error.mayBeIncomplete && age < rejectAfterSeconds {
+                    tracker.postpone(name, until: now.addingTimeInterval(max(settleSeconds, 1)))
+                    logger.info(
+                        "drop is incomplete; waiting for the rest",
+                        metadata: ["drop": "\(pseudonymizer.dropName(name))", "retry_for_s": "\(Int(rejectAfterSeconds - age))"])
+                    report.waiting.append(name)
+                    continue
+                }
+                tracker.forget(name)
+                try reject(name, reason: error.message, into: &report)
+                continue
+            }
+            if let why = unknownIdentifierType(request) {
+                tracker.forget(name)
+                try reject(name, reason: why, into: &report)
+                continue
+            }
+            if let first = try index.duplicate(of: request.requestID, store: store, logger: logger), let rid = request.requestID {
+                tracker.forget(name)
+                try reject(
+                    name,
+                    reason: "duplicate: request_id \"\(rid)\" was already received as job \(first.jobID) (\(first.status.rawValue)); no second job was started",
+                    into: &report, duplicateOf: first.jobID)
+                continue
+            }
+            var signer: String?
+            if let signatures {
+                tracker.forget(name + ".sig")
+                switch signatures.verify(name, sigPath: layout.inbox + "/" + name + ".sig", bytes: bytes, now: now) {
+                case .success(let principal): signer = principal
+                case .failure(let why):
+                    tracker.forget(name)
+                    try reject(name, reason: why.message, into: &report)
+                    continue
+                }
+            }
+            tracker.forget(name)
+            if let c = try claim(name, request: request, settled: st, signer: signer) {
+                claims.append(c)
+                report.claims.append(c.jobID)
+            } else {
+                report.waiting.append(name)
+            }
+        }
+        tracker.retain(present)
+        sigWaitLogged.formIntersection(present)
+        return report
+    }
+
+    /// The unknown-identifier-type rule: a request naming a type no connector searches for would
+    /// get an empty answer. Returns the reason to reject it, nil when every type is known.
+    func unknownIdentifierType(_ request: DSARRequest) -> String? {
+        let known = config.knownIdentifierTypes.sorted()
+        guard let t = Set(request.identifiers.map(\.type)).subtracting(config.knownIdentifierTypes).sorted().first else { return nil }
+        let hint = ConfigSuggest.didYouMean(t, among: known).map { " (did you mean \"\($0)\"?)" } ?? ""
+        return
+            "identifier type \"\(t)\" is not known\(hint): no connector could search for it, so the answer would be empty. Known types: \(known.joined(separator: ", ")); declare custom types in config.yaml (identifier_types: [ \(t) ])"
+    }
+
+    /// Moves a drop to `rejected/` (its name kept there, with the reason) and journals and logs it
+    /// under its pseudonym only: a file name may be personal data (`alice@example.com.json`).
+    func reject(_ name: String, reason: String, into report: inout IntakeResult, duplicateOf jobID: String? = nil) throws {
+        let drop = pseudonymizer.dropName(name)
+        try inbox.reject(name, reason: reason, pseudonym: drop)
+        if !name.hasSuffix(".sig"), FileSystem.exists(layout.inbox + "/" + name + ".sig") {
+            try inbox.reject(name + ".sig", reason: "the signature of a rejected request: \(reason)", pseudonym: drop)
+        }
+        report.rejected.append((name, reason))
+        let safe = RequestIntake.withoutName(reason, name, drop)
+        logRejection(drop: drop, reason: safe, duplicate: jobID != nil)
+        try audit.append((jobID.map { AuditEvent.requestDuplicate(firstJob: $0, drop: drop, reason: safe) } ?? .requestRejected(drop: drop, reason: safe)))
+    }
+
+    func logRejection(drop: String, reason: String, duplicate: Bool) {
+        logger.warning(
+            duplicate ? "duplicate request rejected" : "request rejected",
+            metadata: ["drop": "\(drop)", "reason": "\(reason)", "see": "rejected/*.reason (grep \(drop))"])
+    }
+
+    /// A reason with the drop's file name (which may be personal data) replaced by its pseudonym.
+    static func withoutName(_ reason: String, _ name: String, _ drop: String) -> String {
+        var out = reason.replacingOccurrences(of: name, with: drop)
+        if name.hasSuffix(".json") { out = out.replacingOccurrences(of: String(name.dropLast(5)), with: drop) }
+        return out
+    }
+
+    /// Inbox entries whose names are not valid UTF-8 cannot be handled by name: each `*.json` one is
+    /// moved to `rejected/` under a safe name, with a reason that shows the name escaped (`\xff`).
+    func rejectUndecodableNames(into report: inout IntakeResult) throws {
+        for raw in try inbox.undecodableNames() {
+            let escaped = Inbox.escape(raw)
+            // The same names as valid ones are ignored (dotfiles, uploads in progress, non-JSON).
+            if escaped.hasPrefix(".") || !escaped.hasSuffix(".json") || PickupRules.partialSuffixes.contains(where: { escaped.hasSuffix($0) }) {
+                continue
+            }
+            let drop = pseudonymizer.dropName(raw)
+            let reason =
+                "the file name \"\(escaped)\" is not valid UTF-8 (bytes shown as \\xNN); rename the file using UTF-8 (e.g. only letters, digits, '-', '_' and '.') and upload it again"
+            let stored = try inbox.rejectRaw(raw, as: "\(drop).json", reason: reason, escapedName: escaped, pseudonym: drop)
+            report.rejected.append((stored, reason))
+            logRejection(drop: drop, reason: "the file name is not valid UTF-8; it was moved to rejected/\(stored)", duplicate: false)
+            try audit.append(AuditEvent.requestRejected(drop: drop, reason: "the file name is not valid UTF-8", file: "rejected/" + stored))
+        }
+    }
+
+    /// A drop moved into `active/` whose record is not written yet.
+    struct Claim {
+        var jobID: String
+        var name: String
+        var request: DSARRequest
+        var settled: FileSystem.Status
+        var signer: String?
+    }
+
+    /// Moves a settled, valid drop into `active/` under a new job id (made durable, recorded and
+    /// journaled for the whole pass by ``commit(_:)``).
+    func claim(_ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil) throws -> Claim? {
+        let jobID = UUIDv7.make()
+        let from = layout.inbox + "/" + name
+        let to = layout.activeRequest(jobID)
+        if signer != nil {
+            // The signature travels with the request (first, so a crash never leaves a claimed request without it).
+            try FileSystem.rename(from + ".sig", to: to + ".sig")
+        }
+        guard try FileSystem.renameNoReplace(from, to: to) else { return nil }
+        CrashPoint.hit("claim.renamed")
+        // A writer that resumed between our read and the move: give the file back and look again.
+        // (rename changes ctime, so compare what a writer would change: size, mtime, inode.)
+        if let now = try FileSystem.lstatus(to),
+            now.size != settled.size || now.mtimeNanos != settled.mtimeNanos || now.inode != settled.inode
+        {
+            if signer != nil { try FileSystem.rename(to + ".sig", to: from + ".sig") }
+            try FileSystem.rename(to, to: from)
+            try FileSystem.syncDirectory(layout.inbox)
+            return nil
+        }
+        _ = chmod(to, 0o600)
+        if let rid = request.requestID { try index.record(rid, jobID: jobID, store: store, logger: logger) }
+        return Claim(jobID: jobID, name: name, request: request, settled: settled, signer: signer)
+    }
+
+    /// Makes one pass's claims durable: one fsync of `active/` and `inbox/`, one journal write for
+    /// all of them, their PENDING records, one fsync of `jobs/`. A crash at any point is recovered
+    /// (a claimed request without a record gets one on the next start).
+    func commit(_ claims: [Claim]) throws {
+        guard !claims.isEmpty else { return }
+        try FileSystem.syncDirectory(layout.active)
+        try FileSystem.syncDirectory(layout.inbox)
+        let records = claims.map { c in
+            JobRecord.claimed(
+                jobID: c.jobID, request: c.request, dropTime: c.settled.mtime, note: "claimed from inbox", signer: c.signer,
+                forceDryRun: forceDryRun, pseudonymizer: pseudonymizer)
+        }
+        var events: [AuditEvent] = []
+        for (c, rec) in zip(claims, records) {
+            events.append(AuditEvent.jobClaimed(job: c.jobID, subject: rec.subject, file: "active/\(c.jobID).json"))
+            events.append(AuditEvent.requestReceived(job: c.jobID, subject: rec.subject, request: c.request, signer: c.signer))
+        }
+        try audit.append(contentsOf: events)
+        try store.withRecordsLock {
+            for rec in records {
+                try store.save(rec, syncDirectory: false)
+                CrashPoint.hit("claim.recorded")
+            }
+            try store.syncDirectory()
+        }
+        for c in claims {
+            logger.info("request claimed", metadata: ["drop": "\(pseudonymizer.dropName(c.name))", "job": "\(c.jobID)", "action": "\(c.request.action.rawValue)"])
+        }
+    }
+}

@@ -1,0 +1,55 @@
+/// How a batch of jobs (in received order) is run: in segments, each searched with one pass over
+/// the sources. A request that comes after a delete is searched only once that delete has been
+/// carried out (a new segment); consecutive deletes are erased together, one rewrite per file. A
+/// segment also ends at `maxJobs`: what was found is held in memory until sealed, so this bounds
+/// memory for very large batches. Pure: no I/O.
+public struct BatchPlan: Sendable, Equatable {
+    /// What the plan needs to know of a job.
+    public struct Job: Sendable, Equatable {
+        public var action: RequestAction
+        public var dryRun: Bool
+
+        public init(action: RequestAction, dryRun: Bool) {
+            self.action = action
+            self.dryRun = dryRun
+        }
+    }
+
+    /// Jobs scanned together; indexes into the batch's jobs, in received order.
+    public struct Segment: Sendable, Equatable {
+        /// Every job of the segment, in received order.
+        public var jobs: [Int]
+        /// Jobs whose data is erased (delete, not a dry run), in received order.
+        public var erased: [Int]
+        /// The other jobs of the segment (exports, dry runs): searched before the erasure, so they
+        /// are sealed before it.
+        public var sealedBeforeErasure: [Int]
+
+        /// The order jobs are finished in: those sealed before the erasure, then the erased ones.
+        public var finishOrder: [Int] { sealedBeforeErasure + erased }
+    }
+
+    public let segments: [Segment]
+
+    /// Plans `jobs` (in received order), at most `maxJobs` per segment (at least 1).
+    public init(_ jobs: [Job], maxJobs: Int) {
+        let limit = max(1, maxJobs)
+        var groups: [[Int]] = []
+        for (k, j) in jobs.enumerated() {
+            if let last = groups.last?.last, jobs[last].action == .delete, j.action != .delete {
+                groups.append([k])
+            } else if groups.isEmpty || groups[groups.count - 1].count >= limit {
+                groups.append([k])
+            } else {
+                groups[groups.count - 1].append(k)
+            }
+        }
+        segments = groups.map { g in
+            let erased = g.filter { jobs[$0].action == .delete && !jobs[$0].dryRun }
+            return Segment(jobs: g, erased: erased, sealedBeforeErasure: g.filter { !erased.contains($0) })
+        }
+    }
+
+    /// The jobs of segment `n` and of every later one (what is put back when the batch stops there).
+    public func jobs(from n: Int) -> [Int] { segments[n...].flatMap(\.jobs) }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// The start of a batch: each pending job's request is read again and its whole identity set
+/// loaded, then the job is set RUNNING; a job whose request or identity set cannot be read ends
+/// FAILED (through `fail`) without stopping the others.
+enum BatchStart {
+    /// The jobs that were started, in the given order, with their identity sets by job id.
+    struct Started: Sendable {
+        var jobs: [(record: JobRecord, request: DSARRequest)] = []
+        /// Each job's whole identity: the request's identifiers and those an earlier attempt learnt.
+        var closures: [String: IdentityClosure] = [:]
+    }
+
+    /// Starts `ids`: one record update each, one fsync of `jobs/` and one journal write for all
+    /// (before any source is read).
+    static func start(
+        _ ids: [String], layout: SpoolLayout, config: SpoolConfig, store: JobStore, parser: RequestParser, audit: any AuditSink,
+        fail: (String, String) throws -> Void
+    ) throws -> Started {
+        var out = Started()
+        var startedEvents: [AuditEvent] = []
+        for id in ids {
+            let path = layout.activeRequest(id)
+            let request: DSARRequest
+            do {
+                request = try parser.parse(try FileSystem.readFile(path, limit: config.maxRequestBytes))
+            } catch {
+                try fail(id, "the claimed request no longer parses: \(error)")
+                continue
+            }
+            do {
+                var closure = try IdentityClosure.load(layout.activeIdentity(id)) ?? IdentityClosure(jobID: id, request: [])
+                closure.merge(request.identifiers.map { ($0, "request") })
+                out.closures[id] = closure
+            } catch {
+                try fail(id, "\(error)")
+                continue
+            }
+            // RUNNING and PENDING recover the same way, so one directory fsync for the batch suffices.
+            let rec = try store.update(id, syncDirectory: false) {
+                $0.status = .running
+                $0.startedAt = Timestamp.format(Date())
+                $0.attempts += 1
+                $0.note("started", "attempt \($0.attempts)")
+            }
+            startedEvents.append(AuditEvent.jobStarted(job: id, subject: rec.subject, attempt: rec.attempts))
+            out.jobs.append((rec, request))
+            CrashPoint.hit("job.running")
+        }
+        // One journal write for the whole batch's start (before any source is read).
+        try store.syncDirectory()
+        try audit.append(contentsOf: startedEvents)
+        return out
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+
+/// What `dsar run` and `dsar watch` do on an open spool, as library calls: recovery, passes over
+/// the inbox (intake, the batch, and the housekeeping after it: overdue checks, outbox retention,
+/// notification delivery, last-success bookkeeping, the metrics file, journal checkpoints). The
+/// commands only parse flags, call these and print.
+public final class SpoolService {
+    /// `dsar run` (one pass, then exit) or `dsar watch` (a pass per wake-up, until stopped).
+    public enum Mode: String, Sendable {
+        case run, watch
+    }
+
+    /// What one pass did.
+    public struct PassReport: Sendable {
+        /// What intake claimed, rejected and left waiting (both looks of `dsar run` together).
+        public var intake = IntakeResult()
+        /// The jobs that finished, without their history.
+        public var finished: [JobRecord] = []
+        /// Jobs newly found overdue.
+        public var overdue: [String] = []
+        /// Outbox entries removed under `outbox_retention_days`.
+        public var expired: [String] = []
+        /// Notification delivery (nil: nothing was queued).
+        public var notified: Notifications.DeliveryReport?
+        /// The signed journal checkpoint written (nil: none this pass).
+        public var checkpoint: Journal.Head?
+
+        public init() {}
+
+        /// Whether a job of the pass ended FAILED or PARTIAL.
+        public var hasUnsuccessful: Bool { finished.contains { $0.status == .failed || $0.status == .partial } }
+    }
+
+    /// The open spool (lock held) this service works on.
+    public let session: SpoolSession
+    /// Whether this is `dsar run` or `dsar watch` (how housekeeping is paced, the metrics `mode`).
+    public let mode: Mode
+    /// `--metrics-file`: written after each pass (watch: when jobs finished, else every 15 s).
+    public let metricsFile: String?
+    /// The session's processor.
+    public var processor: Processor { session.processor }
+    var logger: Logger { session.processor.logger }
+
+    /// Watch bookkeeping: failed/partial jobs so far, jobs finished at the last metrics write, and when.
+    var unsuccessful = 0
+    var finishedAtMetrics = 0
+    var lastMetrics = Date()
+
+    /// A service for `session`; `metricsFile` is `--metrics-file` (nil: none).
+    public init(session: SpoolSession, mode: Mode, metricsFile: String?) {
+        self.session = session
+        self.mode = mode
+        self.metricsFile = metricsFile
+    }
+
+    /// Puts the spool back in order after a crash (watch: then writes the metrics file).
+    public func recover() throws -> RecoveryReport {
+        let report = try processor.recover()
+        if mode == .watch {
+            writeMetrics()
+            lastMetrics = Date()
+        }
+        unsuccessful = processor.stats.unsuccessfulJobs
+        return report
+    }
+
+    /// `dsar run`: intake, a second look at least the settle time after the first when drops were
+    /// waiting (the settle rule), overdue checks, the batch, then the housekeeping.
+    public func runOnce(stop: StopPolicy) async throws -> PassReport {
+        let p = processor
+        var report = PassReport()
+        let first = Date()
+        report.intake = try p.intake(now: first)
+        if !report.intake.waiting.isEmpty {
+            let wakeAt = first.addingTimeInterval(p.settleSeconds)
+            let delay = wakeAt.timeIntervalSinceNow
+            if delay > 0 { try await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
+            let second = try p.intake(now: max(Date(), wakeAt))
+            report.intake.claims += second.claims
+            report.intake.rejected += second.rejected
+            report.intake.waiting = second.waiting
+            report.intake.waitingFor = second.waitingFor
+        }
+        report.overdue = try p.checkOverdue()
+        report.finished = try await p.runPending(stop: stop)
+        report.expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: p.audit)
+        if let n = p.notifications, !n.queued().isEmpty {
+            // Every queued notification, including ones that failed in earlier runs.
+            report.notified = await n.deliver(retryNow: true)
+        }
+        if !report.hasUnsuccessful { p.markSuccess() }
+        writeMetrics()
+        report.checkpoint = try await session.journal.checkpointAndWitness()
+        return report
+    }
+
+    /// `dsar watch`: one pass (intake, the batch, the housekeeping). A checkpoint is written after
+    /// 100 entries, or 10 minutes after the last one.
+    public func pass(now: Date = Date(), stop: StopPolicy) async throws -> PassReport {
+        let p = processor
+        var report = PassReport()
+        report.intake = try p.intake(now: now)
+        report.finished = try await p.runPending(stop: stop)
+        report.overdue = try p.checkOverdue()
+        if let n = p.notifications, !n.queued().isEmpty {
+            let d = await n.deliver()
+            report.notified = d
+            if d.sent + d.failed > 0 { logger.info("notifications delivered", metadata: ["sent": "\(d.sent)", "failed": "\(d.failed)"]) }
+        }
+        let finishedNow = p.stats.jobsFinished.values.reduce(0, +)
+        if p.stats.unsuccessfulJobs == unsuccessful { p.markSuccess() }
+        unsuccessful = p.stats.unsuccessfulJobs
+        if finishedNow != finishedAtMetrics || Date().timeIntervalSince(lastMetrics) >= 15 {
+            writeMetrics()
+            lastMetrics = Date()
+            finishedAtMetrics = finishedNow
+        }
+        let journal = session.journal
+        report.expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: journal)
+        if journal.sinceCheckpoint >= 100 || (journal.sinceCheckpoint > 0 && Date().timeIntervalSince(journal.lastCheckpoint) >= 600) {
+            report.checkpoint = try await journal.checkpointAndWitness()
+        }
+        return report
+    }
+
+    /// The end of `dsar watch`: the metrics file and a checkpoint of what was journaled since the last.
+    public func finishWatching() async throws {
+        writeMetrics()
+        if session.journal.sinceCheckpoint > 0 { try await session.journal.checkpointAndWitness() }
+    }
+
+    /// Writes `--metrics-file` (if given) for the spool's state and what the processor has done. A
+    /// failure is logged, never fatal: monitoring must not stop the processing it watches (a stale
+    /// file shows it).
+    public func writeMetrics() {
+        guard let path = metricsFile else { return }
+        let p = processor
+        do {
+            let records = try p.store.all()
+            try MetricsFile.write(
+                path,
+                MetricsFile.render(
+                    layout: p.layout, records: records, stats: p.stats, notificationsPending: p.notifications?.queued().count ?? 0,
+                    mode: mode.rawValue))
+        } catch {
+            logger.error("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+
+/// Ends jobs: writes their final records, retires their requests (deleted when COMPLETED, else kept
+/// in `failed/` with the reason), journals the end and queues the notifications.
+struct JobConcluder {
+    let layout: SpoolLayout
+    let store: JobStore
+    let pseudonymizer: Pseudonymizer
+    let audit: any AuditSink
+    let logger: Logger
+    /// Where job-ended and overdue notifications are queued (nil: none configured).
+    let notifications: Notifications?
+    /// Scrubs every identifier of the running batch from error text.
+    let logScrubber: LogScrubber
+
+    /// Concludes a group of sealed jobs, each in the order: seal journaled, final record written,
+    /// request retired, end journaled — with one journal write per step and one directory fsync per
+    /// directory for the whole group. Jobs put back to PENDING are not returned.
+    func conclude(_ group: [(SealWork, SealResult)]) throws -> [JobRecord] {
+        var sealEvents: [AuditEvent] = []
+        var finals: [(w: SealWork, verdict: JobVerdict, outbox: String?)] = []
+        for (w, sealed) in group {
+            let id = w.record.jobID
+            var verdict = w.verdict
+            var outbox: String?
+            switch sealed {
+            case .requeue:
+                try store.update(id) {
+                    $0.status = .pending
+                    $0.note("requeued", "dsar was asked to stop before this job finished")
+                }
+                continue
+            case .skipped:
+                break
+            case .failed(let failure):
+                let failure = logScrubber.scrubber.scrub(Processor.scrub(failure, w.identifiers))
+                verdict = JobStatus.derive(JobEvidence(outcomes: w.outcomes, erasure: w.erasure, seal: .failed(failure)))
+                logger.error("publishing failed", metadata: ["job": "\(id)", "error": "\(failure)"])
+            case .sealed(let published):
+                outbox = published.path
+                if let sha = published.manifestSHA256 {
+                    sealEvents.append(AuditEvent.sealed(job: id, subject: w.record.subject, action: w.request.action, manifestSHA256: sha))
+                }
+                sealEvents.append(AuditEvent.jobPublished(job: id, subject: w.record.subject, outbox: relative(published.path)))
+            }
+            finals.append((w, verdict, outbox))
+        }
+        try audit.append(contentsOf: sealEvents)
+        var records: [JobRecord] = []
+        for f in finals {
+            let derivedRefs = f.w.derived.map { (ident, provenance) in
+                JobRecord.IdentifierRef(type: ident.type, pseudonym: pseudonymizer.pseudonym(ident), provenance: provenance)
+            }
+            let outbox = f.outbox.map { relative($0) }
+            let rec = try store.update(f.w.record.jobID, syncDirectory: false) {
+                $0.status = f.verdict.status
+                $0.error = f.verdict.error
+                $0.finishedAt = Timestamp.format(Date())
+                $0.outbox = outbox
+                $0.identifiers += derivedRefs
+                $0.connectors = f.w.outcomes.map { o in
+                    var c = JobRecord.ConnectorResult(
+                        name: o.name, status: o.status.rawValue, records: o.findings.records, error: o.error)
+                    c.attempts = o.attempts
+                    c.durationMs = o.durationMs
+                    c.details = o.findings.details.isEmpty ? nil : o.findings.details
+                    return c
+                }
+                $0.note(f.verdict.status.rawValue.lowercased(), f.verdict.error)
+            }
+            records.append(rec)
+            CrashPoint.hit("job.recorded")
+        }
+        if !finals.isEmpty { try store.syncDirectory() }
+        var endEvents: [AuditEvent] = []
+        for (f, rec) in zip(finals, records) {
+            let id = rec.jobID
+            queueNotification(rec, status: f.verdict.status)
+            try retireRequest(id, status: f.verdict.status, reason: f.verdict.error, syncDirectory: false)
+            CrashPoint.hit("job.retired")
+            endEvents.append(AuditEvent.jobFinished(
+                    job: id, subject: rec.subject, status: f.verdict.status, records: f.w.outcomes.reduce(0) { $0 + $1.findings.records }))
+            logger.info(
+                "job finished",
+                metadata: ["job": "\(id)", "status": "\(f.verdict.status.rawValue)", "outbox": "\(rec.outbox ?? "-")"])
+        }
+        if !finals.isEmpty { try FileSystem.syncDirectory(layout.active) }
+        try audit.append(contentsOf: endEvents)
+        return records
+    }
+
+    /// After a job ends, its claimed request (the only copy of the identifiers) is deleted, or, for a
+    /// FAILED or PARTIAL job, kept in `failed/` with the reason so that nothing is lost.
+    func retireRequest(_ jobID: String, status: JobStatus, reason: String?, syncDirectory: Bool = true) throws {
+        let path = layout.activeRequest(jobID)
+        guard FileSystem.exists(path) else { return }
+        if status == .completed {
+            try FileSystem.remove(layout.activeIdentity(jobID))
+            try FileSystem.remove(path + ".sig")
+            try FileSystem.remove(path)
+            if syncDirectory { try FileSystem.syncDirectory(layout.active) }
+        } else {
+            try moveActiveAside(jobID, reason: reason ?? status.rawValue)
+        }
+    }
+
+    /// Moves a claimed request (with its signature and identity set) to `failed/`, beside a
+    /// `<job-id>.reason` file saying why.
+    func moveActiveAside(_ jobID: String, reason: String) throws {
+        let text = "\(Timestamp.format(Date())) job \(jobID): \(reason)\n"
+        try FileSystem.writeAtomically(layout.failed + "/\(jobID).reason", Array(text.utf8), mode: 0o600)
+        if FileSystem.exists(layout.activeRequest(jobID) + ".sig") {
+            try FileSystem.rename(layout.activeRequest(jobID) + ".sig", to: layout.failed + "/\(jobID).json.sig")
+        }
+        // The identity set goes with the request (before it, so a request in failed/ always has it).
+        if FileSystem.exists(layout.activeIdentity(jobID)) {
+            try FileSystem.rename(layout.activeIdentity(jobID), to: layout.failedIdentity(jobID))
+        }
+        try FileSystem.rename(layout.activeRequest(jobID), to: layout.failed + "/\(jobID).json")
+        try FileSystem.syncDirectory(layout.failed)
+        try FileSystem.syncDirectory(layout.active)
+    }
+
+    /// Ends a job that cannot be run as FAILED with `reason` (its record, if it has one, and its
+    /// request moved to `failed/`). Returns the final record (nil: the job had none).
+    @discardableResult
+    func fail(_ jobID: String, reason: String) throws -> JobRecord? {
+        var final: JobRecord?
+        if store.exists(jobID) {
+            let verdict = JobStatus.derive(JobEvidence(unrunnable: reason))
+            let rec = try store.update(jobID) {
+                $0.status = verdict.status
+                $0.error = verdict.error
+                $0.finishedAt = Timestamp.format(Date())
+                $0.note("failed", verdict.error)
+            }
+            queueNotification(rec, status: verdict.status)
+            final = rec
+        }
+        try moveActiveAside(jobID, reason: reason)
+        return final
+    }
+
+    /// Queues the job-ended notification; a queue problem is logged and journaled, never fails the job.
+    func queueNotification(_ rec: JobRecord, status: JobStatus) {
+        guard let n = notifications, let event = NotifierConfig.Event(status: status) else { return }
+        do {
+            try n.enqueue(rec, event: event)
+        } catch {
+            logger.error("cannot queue notification", metadata: ["job": "\(rec.jobID)", "error": "\(error)"])
+            try? audit.append(AuditEvent.notifyFailed(job: rec.jobID, subject: rec.subject, event: "job." + event.rawValue, reason: "could not be queued: \(error)"))
+        }
+    }
+
+    /// Marks jobs that passed their deadline without ending: journals `job.overdue` and queues the
+    /// `overdue` notification, once per job. Returns the ids newly found overdue.
+    func checkOverdue(now: Date) throws -> [String] {
+        var found: [String] = []
+        for r in try store.all(onError: { logger.error("\($0.message)") }) where r.isOverdue(now: now) && !(r.notified ?? []).contains("overdue") {
+            let rec = try store.update(r.jobID) {
+                $0.notified = ($0.notified ?? []) + ["overdue"]
+                $0.note("overdue", "deadline \($0.deadline) passed before the job ended")
+            }
+            try audit.append(AuditEvent.jobOverdue(job: rec.jobID, subject: rec.subject, deadline: rec.deadline, status: rec.status))
+            logger.warning("job is overdue", metadata: ["job": "\(rec.jobID)", "deadline": "\(rec.deadline)"])
+            if let n = notifications {
+                do { try n.enqueue(rec, event: .overdue, now: now) } catch {
+                    logger.error("cannot queue notification", metadata: ["job": "\(rec.jobID)", "error": "\(error)"])
+                }
+            }
+            found.append(rec.jobID)
+        }
+        return found
+    }
+
+    /// `path` relative to the spool root (as records and the journal name outbox entries).
+    func relative(_ path: String) -> String {
+        path.hasPrefix(layout.root + "/") ? String(path.dropFirst(layout.root.count + 1)) : path
+    }
+}
