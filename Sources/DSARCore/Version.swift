@@ -1,3 +1,3 @@
 import CArchive
 import CZlib
-public enum DSARVersion { public static let string = "0.1.0" }
+package enum DSARVersion { package static let string = "0.1.0" }

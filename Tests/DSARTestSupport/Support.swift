@@ -7,7 +7,7 @@ import XCTest
 #endif
 
 /// The repository root (found from this file's location).
-public let repoRoot: String = {
+package let repoRoot: String = {
     var url = URL(fileURLWithPath: #filePath)
     while url.path != "/" {
         url.deleteLastPathComponent()
@@ -17,7 +17,7 @@ public let repoRoot: String = {
 }()
 
 /// The `dsar` binary under test: `$DSAR_BIN`, else the one beside the test bundle, else `.build/debug/dsar`.
-public let dsarBinary: String = {
+package let dsarBinary: String = {
     if let b = ProcessInfo.processInfo.environment["DSAR_BIN"], !b.isEmpty { return b }
     let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dsar").path
     if FileManager.default.isExecutableFile(atPath: beside) { return beside }
@@ -28,17 +28,17 @@ public let dsarBinary: String = {
 }()
 
 /// The result of running a command.
-public struct CommandResult: Sendable {
-    public var status: Int32
-    public var stdout: String
-    public var stderr: String
+package struct CommandResult: Sendable {
+    package var status: Int32
+    package var stdout: String
+    package var stderr: String
     /// True when killed by a signal (status is then the signal number).
-    public var signaled: Bool
+    package var signaled: Bool
 }
 
 /// Runs a program to completion, capturing output (files, not pipes, so nothing can block).
 @discardableResult
-public func runCommand(
+package func runCommand(
     _ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, cwd: String? = nil,
     timeout: Double = 120
 ) throws -> CommandResult {
@@ -47,8 +47,8 @@ public func runCommand(
 }
 
 /// A started child process whose output goes to temp files.
-public final class Child: @unchecked Sendable {
-    public let process: Process
+package final class Child: @unchecked Sendable {
+    package let process: Process
     let out: String
     let err: String
 
@@ -58,13 +58,13 @@ public final class Child: @unchecked Sendable {
         self.err = err
     }
 
-    public var pid: Int32 { process.processIdentifier }
+    package var pid: Int32 { process.processIdentifier }
 
     /// Sends a signal.
-    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    package func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Waits for exit (killing it after `timeout` seconds and failing).
-    public func wait(timeout: Double = 120) throws -> CommandResult {
+    package func wait(timeout: Double = 120) throws -> CommandResult {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning {
@@ -88,7 +88,7 @@ public final class Child: @unchecked Sendable {
 }
 
 /// Starts a program in the background.
-public func launch(
+package func launch(
     _ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, cwd: String? = nil
 ) throws -> Child {
     let p = Process()
@@ -116,20 +116,20 @@ public func launch(
 }
 
 /// A failure raised by test helpers.
-public struct TestFailure: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ d: String) { description = d }
+package struct TestFailure: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ d: String) { description = d }
 }
 
 /// A fresh spool in a temp directory, with helpers to drop files and run `dsar` on it.
-public final class TempSpool: @unchecked Sendable {
+package final class TempSpool: @unchecked Sendable {
     /// The temp directory holding the spool (and anything else the test puts there).
-    public let base: String
+    package let base: String
     /// The spool root.
-    public let root: String
-    public var layout: SpoolLayout { SpoolLayout(root: root) }
+    package let root: String
+    package var layout: SpoolLayout { SpoolLayout(root: root) }
 
-    public init() throws {
+    package init() throws {
         var template = Array((NSTemporaryDirectory() + "dsar-spool-XXXXXX").utf8CString)
         guard let p = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
         base = String(cString: p)
@@ -140,21 +140,21 @@ public final class TempSpool: @unchecked Sendable {
 
     /// Runs `dsar ARGS --spool ROOT` (spool option appended) and returns the result.
     @discardableResult
-    public func dsar(_ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: Double = 120) throws -> CommandResult {
+    package func dsar(_ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: Double = 120) throws -> CommandResult {
         try runCommand(dsarBinary, args + ["--spool", root, "--log-format", "json"], env: env, stdin: stdin, timeout: timeout)
     }
 
     /// Starts `dsar ARGS --spool ROOT` in the background.
-    public func start(_ args: [String], env: [String: String] = [:]) throws -> Child {
+    package func start(_ args: [String], env: [String: String] = [:]) throws -> Child {
         try launch(dsarBinary, args + ["--spool", root, "--log-format", "json"], env: env)
     }
 
     /// The privacy team's keys made by `dsar keygen` (outside the spool): `age.key`, `age.pub`, ….
-    public var teamKeys: String { base + "/team-keys" }
+    package var teamKeys: String { base + "/team-keys" }
 
     /// Creates the spool with `dsar init`, makes the team's keys with `dsar keygen` and configures
     /// their age recipient, so export jobs can seal bundles.
-    public func initialize(extraConfig: String = "") throws {
+    package func initialize(extraConfig: String = "") throws {
         let r = try dsar(["init"])
         guard r.status == 0 else { throw TestFailure("dsar init failed: \(r.stderr)") }
         let k = try runCommand(dsarBinary, ["keygen", "--out", teamKeys])
@@ -168,7 +168,7 @@ public final class TempSpool: @unchecked Sendable {
 
     /// dsar refuses to run without connectors, so a spool whose default connector directory
     /// (`<base>/connectors`) holds no config gets one small CSV source of an unrelated person.
-    public func addBaselineConnectorIfNone() throws {
+    package func addBaselineConnectorIfNone() throws {
         let dir = base + "/connectors"
         let existing = ((try? FileSystem.list(dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
         guard existing.isEmpty else { return }
@@ -180,12 +180,12 @@ public final class TempSpool: @unchecked Sendable {
     }
 
     /// Writes a file into the inbox directly (atomically via a dot temp file unless `inPlace`).
-    public func drop(_ name: String, _ content: String, inPlace: Bool = false) throws {
+    package func drop(_ name: String, _ content: String, inPlace: Bool = false) throws {
         try drop(name, Array(content.utf8), inPlace: inPlace)
     }
 
     /// Writes bytes into the inbox.
-    public func drop(_ name: String, _ bytes: [UInt8], inPlace: Bool = false) throws {
+    package func drop(_ name: String, _ bytes: [UInt8], inPlace: Bool = false) throws {
         let path = root + "/inbox/" + name
         if inPlace {
             _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
@@ -197,20 +197,20 @@ public final class TempSpool: @unchecked Sendable {
     }
 
     /// Names in a spool subdirectory (dotfiles excluded).
-    public func list(_ dir: String) -> [String] {
+    package func list(_ dir: String) -> [String] {
         ((try? FileSystem.list(root + "/" + dir)) ?? []).filter { !$0.hasPrefix(".") }
     }
 
     /// All job records.
-    public func records() throws -> [JobRecord] { try JobStore(layout: layout).all() }
+    package func records() throws -> [JobRecord] { try JobStore(layout: layout).all() }
 
     /// Reads a file of the spool as text.
-    public func text(_ relative: String) -> String {
+    package func text(_ relative: String) -> String {
         String(decoding: FileManager.default.contents(atPath: root + "/" + relative) ?? Data(), as: UTF8.self)
     }
 
     /// Every file under the spool (relative paths), recursively, dotfiles included.
-    public func allFiles(_ dir: String = "") -> [String] {
+    package func allFiles(_ dir: String = "") -> [String] {
         let start = dir.isEmpty ? root : root + "/" + dir
         guard let names = try? FileSystem.list(start) else { return [] }
         var out: [String] = []
@@ -227,7 +227,7 @@ public final class TempSpool: @unchecked Sendable {
 }
 
 /// Sets a file's mtime to `secondsAgo` in the past.
-public func age(_ path: String, secondsAgo: Double) {
+package func age(_ path: String, secondsAgo: Double) {
     let t = Date().addingTimeInterval(-secondsAgo).timeIntervalSince1970
     var times = [
         timespec(tv_sec: Int(t), tv_nsec: 0), timespec(tv_sec: Int(t), tv_nsec: 0),
@@ -236,7 +236,7 @@ public func age(_ path: String, secondsAgo: Double) {
 }
 
 /// Whether a command exists on PATH.
-public func which(_ tool: String) -> String? {
+package func which(_ tool: String) -> String? {
     for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
         let p = "\(dir)/\(tool)"
         if FileManager.default.isExecutableFile(atPath: p) { return p }
@@ -248,15 +248,15 @@ public func which(_ tool: String) -> String? {
 
 extension Child {
     /// What the child has written to stderr so far (it may still be running).
-    public func stderrSoFar() -> String { read(err) }
+    package func stderrSoFar() -> String { read(err) }
 
     /// What the child has written to stdout so far (it may still be running).
-    public func stdoutSoFar() -> String { read(out) }
+    package func stdoutSoFar() -> String { read(out) }
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` seconds pass; returns whether it held.
 @discardableResult
-public func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+package func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if condition() { return true }
@@ -266,7 +266,7 @@ public func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
 }
 
 /// Runs a tool found on PATH (via /usr/bin/env) with stdin from a file; stdout as bytes.
-public func runTool(_ tool: String, _ args: [String], stdinPath: String? = nil) throws -> (
+package func runTool(_ tool: String, _ args: [String], stdinPath: String? = nil) throws -> (
     status: Int32, stdout: [UInt8], stderr: String
 ) {
     let p = Process()

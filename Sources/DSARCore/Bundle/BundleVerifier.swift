@@ -3,17 +3,17 @@ import Foundation
 
 /// Checks a published outbox entry: the manifest signature, the bundle's size and hash, and, with
 /// an identity, every file inside the encrypted ZIP against the manifest.
-public enum BundleVerifier {
+package enum BundleVerifier {
     /// What was checked.
-    public struct Report: Sendable {
-        public var signer: String
-        public var principal: String?
-        public var action: String
-        public var bundleChecked: Bool
-        public var filesChecked: Int
-        public var lines: [String]
+    package struct Report: Sendable {
+        package var signer: String
+        package var principal: String?
+        package var action: String
+        package var bundleChecked: Bool
+        package var filesChecked: Int
+        package var lines: [String]
         /// False only with `skipSignerCheck` and no trust anchor: the signature is valid, but by anyone's key.
-        public var signerVerified: Bool
+        package var signerVerified: Bool
     }
 
     /// Verifies `entry` (an `outbox/<job-id>` directory). The trust anchor is `allowedSigners` (an
@@ -21,7 +21,7 @@ public enum BundleVerifier {
     /// `keys/signing_key.pub`). Without either it throws, since a valid signature by an unknown key
     /// proves nothing, unless `skipSignerCheck` (`--insecure-skip-signer`): then the report says
     /// `signerVerified == false`.
-    public static func verify(
+    package static func verify(
         entry: String, identities: [AgeIdentity], trusted: [String], allowedSigners: AllowedSigners?, skipSignerCheck: Bool = false
     ) throws -> Report {
         let manifestPath = entry + "/manifest.json"
@@ -135,7 +135,7 @@ public enum BundleVerifier {
     }
 
     /// Every entry of a ZIP held in memory: name, size, SHA-256.
-    public static func readZip(_ bytes: [UInt8]) throws -> [ZipStreamWriter.Entry] {
+    package static func readZip(_ bytes: [UInt8]) throws -> [ZipStreamWriter.Entry] {
         guard let a = archive_read_new() else { throw DSARError(.io, "libarchive: cannot create a reader") }
         defer { archive_read_free(a) }
         archive_read_support_format_zip(a)

@@ -5,21 +5,21 @@ import Logging
 /// "delete"`, no bundle): per source file what was deleted, redacted or retained (and why), what
 /// remains after the verifying re-scan, and each file's SHA-256 before and after. A dry run publishes
 /// the same kind of report of what would be erased, changing nothing.
-public struct ErasureReportFinisher: JobFinisher {
-    public let signer: ManifestSigner
-    public let group: gid_t?
-    public let journalHead: @Sendable () -> JSONValue
+package struct ErasureReportFinisher: JobFinisher {
+    package let signer: ManifestSigner
+    package let group: gid_t?
+    package let journalHead: @Sendable () -> JSONValue
     /// What erasure does per connector name (``ErasingConnector/eraseStrategies``), for the report.
-    public let strategies: [String: [EraseStrategyEntry]]
+    package let strategies: [String: [EraseStrategyEntry]]
 
-    public init(signer: ManifestSigner, group: gid_t?, strategies: [String: [EraseStrategyEntry]], journalHead: @escaping @Sendable () -> JSONValue) {
+    package init(signer: ManifestSigner, group: gid_t?, strategies: [String: [EraseStrategyEntry]], journalHead: @escaping @Sendable () -> JSONValue) {
         self.signer = signer
         self.group = group
         self.strategies = strategies
         self.journalHead = journalHead
     }
 
-    public func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
+    package func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
         if !job.record.dryRun {
             guard let erasure = job.erasure else {
                 throw DSARError(.processing, "the delete job reached publishing without an erasure result; nothing was published")

@@ -7,22 +7,22 @@ import Logging
 
 /// Seals an export job: report + data files → ZIP (libarchive, deflate) → age (streamed, never an
 /// unencrypted ZIP on disk) → `bundle.zip.age`, with a signed `manifest.json`, published atomically.
-public struct ExportBundler: JobFinisher {
-    public let recipients: [AgeRecipient]
-    public let signer: ManifestSigner
+package struct ExportBundler: JobFinisher {
+    package let recipients: [AgeRecipient]
+    package let signer: ManifestSigner
     /// Group of the published files (0640), if configured.
-    public let group: gid_t?
+    package let group: gid_t?
     /// The journal head at sealing time (null before the journal exists).
-    public let journalHead: @Sendable () -> JSONValue
+    package let journalHead: @Sendable () -> JSONValue
 
-    public init(recipients: [AgeRecipient], signer: ManifestSigner, group: gid_t?, journalHead: @escaping @Sendable () -> JSONValue) {
+    package init(recipients: [AgeRecipient], signer: ManifestSigner, group: gid_t?, journalHead: @escaping @Sendable () -> JSONValue) {
         self.recipients = recipients
         self.signer = signer
         self.group = group
         self.journalHead = journalHead
     }
 
-    public func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
+    package func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
         guard !recipients.isEmpty else {
             throw DSARError(.config, "no recipients configured: set `recipients:` in \(layout.config) (age1… keys or files)", path: layout.config)
         }
@@ -97,7 +97,7 @@ public struct ExportBundler: JobFinisher {
     }
 
     /// Per-connector facts for the manifest (no personal data).
-    public static func connectorSummary(_ outcomes: [ConnectorOutcome]) -> [JSONValue] {
+    package static func connectorSummary(_ outcomes: [ConnectorOutcome]) -> [JSONValue] {
         outcomes.map { o in
             .obj([
                 "name": .string(o.name), "status": .string(o.status.rawValue), "records": .int(o.findings.records),
@@ -111,7 +111,7 @@ public struct ExportBundler: JobFinisher {
     /// The statement of coverage: whether every configured connector searched every source it
     /// names and accounted for every occurrence of the subject's identifiers (see README "What
     /// verified means"). `complete` is true only for a COMPLETED job.
-    public static func coverageMember(_ job: FinishingJob, extraGaps: [CoverageGap] = []) -> JSONMember {
+    package static func coverageMember(_ job: FinishingJob, extraGaps: [CoverageGap] = []) -> JSONMember {
         let gaps = job.outcomes.flatMap(\.findings.gaps) + extraGaps
         let failed = job.outcomes.filter { $0.status != .ok }.map(\.name)
         let sources = job.outcomes.reduce(0) { $0 + $1.findings.coverage.count }
@@ -131,7 +131,7 @@ public struct ExportBundler: JobFinisher {
     /// Writes `manifest.json` and `manifest.json.sig` (0640) into the staging directory `dir`
     /// (``OutboxPublisher`` fsyncs every file before publishing). Returns the manifest bytes written.
     @discardableResult
-    public static func writeSigned(_ manifest: Manifest, signer: ManifestSigner, into dir: String, group: gid_t?) throws -> [UInt8] {
+    package static func writeSigned(_ manifest: Manifest, signer: ManifestSigner, into dir: String, group: gid_t?) throws -> [UInt8] {
         let bytes = manifest.bytes
         let sig = try signer.sign(bytes)
         try FileSystem.writeScratch(dir + "/manifest.json", bytes, mode: 0o640)

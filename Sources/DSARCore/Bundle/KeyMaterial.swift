@@ -2,22 +2,22 @@ import Foundation
 
 /// Key files dsar creates: an age identity and recipient for the privacy team, and the spool's
 /// Ed25519 signing key with its OpenSSH public key and `allowed_signers` line.
-public enum KeyMaterial {
+package enum KeyMaterial {
     /// Namespaces the signing key is allowed for in the generated `allowed_signers`.
-    public static let namespaces = ["dsar-manifest", "dsar-journal"]
+    package static let namespaces = ["dsar-manifest", "dsar-journal"]
 
     /// Paths written by ``generate(into:principal:)``.
-    public struct Paths: Sendable {
-        public var ageIdentity: String
-        public var ageRecipient: String
-        public var signingKey: String
-        public var signingPublicKey: String
-        public var allowedSigners: String
+    package struct Paths: Sendable {
+        package var ageIdentity: String
+        package var ageRecipient: String
+        package var signingKey: String
+        package var signingPublicKey: String
+        package var allowedSigners: String
     }
 
     /// Creates the signing key files in `dir` unless they exist (idempotent); returns the key.
     @discardableResult
-    public static func ensureSigningKey(in dir: String, principal: String) throws -> SSHEd25519Key {
+    package static func ensureSigningKey(in dir: String, principal: String) throws -> SSHEd25519Key {
         let keyPath = dir + "/signing_key"
         if FileSystem.exists(keyPath) { return try SSHEd25519Key.load(path: keyPath) }
         try FileSystem.makeDirectory(dir, mode: 0o700)
@@ -32,7 +32,7 @@ public enum KeyMaterial {
 
     /// The public key lines a verifier should trust for this spool: the configured signing key's
     /// (from its `.pub`, else derived from the key) and the spool's default `keys/signing_key.pub`.
-    public static func trustedSigningKeys(_ layout: SpoolLayout) -> [String] {
+    package static func trustedSigningKeys(_ layout: SpoolLayout) -> [String] {
         var out: [String] = []
         let config = try? SpoolConfig.load(layout)
         for path in [config?.signingKey, layout.keys + "/signing_key"].compactMap({ $0 }) {
@@ -46,7 +46,7 @@ public enum KeyMaterial {
     }
 
     /// `dsar keygen`: an age identity + recipient and the signing key set, in `dir` (never overwriting).
-    public static func generate(into dir: String, principal: String) throws -> Paths {
+    package static func generate(into dir: String, principal: String) throws -> Paths {
         try FileSystem.makeDirectory(dir, mode: 0o700)
         let p = Paths(
             ageIdentity: dir + "/age.key", ageRecipient: dir + "/age.pub", signingKey: dir + "/signing_key",

@@ -2,43 +2,43 @@ import Foundation
 
 /// The signed description of an outbox entry. It sits outside the encryption, so it holds no
 /// personal data: the subject only as a pseudonym, files only as names, sizes and hashes.
-public struct Manifest: Sendable {
+package struct Manifest: Sendable {
     /// The manifest format identifier.
-    public static let format = "dsar-manifest/1"
+    package static let format = "dsar-manifest/1"
     /// The SSHSIG namespace of manifest signatures (`ssh-keygen -Y verify -n dsar-manifest`).
-    public static let namespace = "dsar-manifest"
+    package static let namespace = "dsar-manifest"
 
     /// A file: name, exact size, SHA-256 (hex).
-    public struct File: Sendable, Equatable {
-        public var name: String
-        public var size: Int64
-        public var sha256: String
-        public init(name: String, size: Int64, sha256: String) {
+    package struct File: Sendable, Equatable {
+        package var name: String
+        package var size: Int64
+        package var sha256: String
+        package init(name: String, size: Int64, sha256: String) {
             self.name = name
             self.size = size
             self.sha256 = sha256
         }
     }
 
-    public var jobID: String
-    public var requestID: String?
-    public var action: RequestAction
-    public var regulation: Regulation
-    public var dryRun: Bool
-    public var subject: String
-    public var createdAt: Date
-    public var bundle: File?
-    public var files: [File]
-    public var connectors: [JSONValue]
-    public var recipients: [String]
-    public var signerPrincipal: String
-    public var signerKey: String
+    package var jobID: String
+    package var requestID: String?
+    package var action: RequestAction
+    package var regulation: Regulation
+    package var dryRun: Bool
+    package var subject: String
+    package var createdAt: Date
+    package var bundle: File?
+    package var files: [File]
+    package var connectors: [JSONValue]
+    package var recipients: [String]
+    package var signerPrincipal: String
+    package var signerKey: String
     /// The audit journal head (sequence and hash) when the entry was sealed.
-    public var journalHead: JSONValue
+    package var journalHead: JSONValue
     /// Extra top-level members (the erasure results of a delete job).
-    public var extra: [JSONMember]
+    package var extra: [JSONMember]
 
-    public init(
+    package init(
         jobID: String, requestID: String?, action: RequestAction, regulation: Regulation, dryRun: Bool, subject: String,
         createdAt: Date, bundle: File?, files: [File], connectors: [JSONValue], recipients: [String], signerPrincipal: String,
         signerKey: String, journalHead: JSONValue, extra: [JSONMember] = []
@@ -65,7 +65,7 @@ public struct Manifest: Sendable {
     }
 
     /// The manifest as a JSON document (member order fixed).
-    public var json: JSONValue {
+    package var json: JSONValue {
         var m = JSONValue.members([
             "format": .string(Manifest.format),
             "job_id": .string(jobID),
@@ -90,21 +90,21 @@ public struct Manifest: Sendable {
     }
 
     /// The exact bytes that are signed and published.
-    public var bytes: [UInt8] { JSONWriter(indent: 2).encode(json) + [0x0A] }
+    package var bytes: [UInt8] { JSONWriter(indent: 2).encode(json) + [0x0A] }
 }
 
 /// Signs manifests (and receipts, and journal checkpoints) with the spool's Ed25519 key.
-public struct ManifestSigner: Sendable {
-    public let key: SSHEd25519Key
-    public let principal: String
+package struct ManifestSigner: Sendable {
+    package let key: SSHEd25519Key
+    package let principal: String
 
-    public init(key: SSHEd25519Key, principal: String) {
+    package init(key: SSHEd25519Key, principal: String) {
         self.key = key
         self.principal = principal
     }
 
     /// Loads the key configured in the spool (default `keys/signing_key`).
-    public static func load(_ layout: SpoolLayout, config: SpoolConfig) throws -> ManifestSigner {
+    package static func load(_ layout: SpoolLayout, config: SpoolConfig) throws -> ManifestSigner {
         let path = config.signingKey ?? layout.keys + "/signing_key"
         guard FileSystem.exists(path) else {
             throw DSARError(
@@ -116,7 +116,7 @@ public struct ManifestSigner: Sendable {
     }
 
     /// The armored SSHSIG over `bytes` in `namespace`.
-    public func sign(_ bytes: [UInt8], namespace: String = Manifest.namespace) throws -> String {
+    package func sign(_ bytes: [UInt8], namespace: String = Manifest.namespace) throws -> String {
         try SSHSig.sign(bytes, key: key, namespace: namespace)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 
 /// The readable part of an export bundle, for the data subject: `README.txt` and `index.html`,
 /// with the Art. 15 information of every source (category, purpose, retention) and record counts.
-public enum SubjectReport {
+package enum SubjectReport {
     struct Row {
         var name: String
         var meta: SourceMetadata
@@ -20,7 +20,7 @@ public enum SubjectReport {
     }
 
     /// README.txt.
-    public static func text(_ job: FinishingJob, files: [String], now: Date) -> String {
+    package static func text(_ job: FinishingJob, files: [String], now: Date) -> String {
         var out = """
             COPY OF YOUR PERSONAL DATA
             ==========================
@@ -71,7 +71,7 @@ public enum SubjectReport {
     }
 
     /// index.html.
-    public static func html(_ job: FinishingJob, files: [String], now: Date) -> String {
+    package static func html(_ job: FinishingJob, files: [String], now: Date) -> String {
         var rowsHTML = ""
         for r in rows(job, files: files) {
             let links = r.files.map { "<a href=\"\(esc($0))\">\(esc($0))</a>" }.joined(separator: "<br>")

@@ -10,12 +10,12 @@ import Foundation
 /// first error, the write callback refuses to hand anything more to the sink, and the archive is
 /// released with `archive_write_fail` + `archive_write_free`, which never deflates or writes again
 /// (a plain close would finish the entry: deflate over input that no longer exists).
-public final class ZipStreamWriter {
+package final class ZipStreamWriter {
     /// One file written into the archive, with what the manifest lists about it.
-    public struct Entry: Sendable, Equatable {
-        public var name: String
-        public var size: Int64
-        public var sha256: String
+    package struct Entry: Sendable, Equatable {
+        package var name: String
+        package var size: Int64
+        package var sha256: String
     }
 
     final class SinkBox {
@@ -33,12 +33,12 @@ public final class ZipStreamWriter {
     /// `archive_write_close` succeeded: the archive is complete.
     private var closed = false
     /// Entries written so far, in order.
-    public private(set) var entries: [Entry] = []
+    package private(set) var entries: [Entry] = []
     /// Compressed bytes handed to the sink so far.
-    public var bytesWritten: Int64 { box.bytes }
+    package var bytesWritten: Int64 { box.bytes }
 
     /// Starts a ZIP whose bytes go to `sink`; every entry gets `mtime` (deterministic output).
-    public init(mtime: Date, sink: @escaping ([UInt8]) throws -> Void) throws {
+    package init(mtime: Date, sink: @escaping ([UInt8]) throws -> Void) throws {
         guard let a = archive_write_new() else { throw DSARError(.io, "libarchive: cannot create a writer") }
         archive = a
         box = SinkBox(sink)
@@ -76,7 +76,7 @@ public final class ZipStreamWriter {
     }
 
     /// Whether an earlier call failed (every later call throws).
-    public var failed: Bool { box.failed }
+    package var failed: Bool { box.failed }
 
     private func check(_ rc: Int32, _ what: String) throws {
         if rc < ARCHIVE_WARN {
@@ -107,7 +107,7 @@ public final class ZipStreamWriter {
     }
 
     /// Makes an entry name safe: `/`-separated, no `..`, no absolute path, no empty or dot parts.
-    public static func sanitize(_ name: String) -> String {
+    package static func sanitize(_ name: String) -> String {
         let parts = name.split(separator: "/").map(String.init).filter { !$0.isEmpty && $0 != "." && $0 != ".." }
         let cleaned = parts.map { p -> String in
             var s = p.replacingOccurrences(of: "\\", with: "_")
@@ -118,7 +118,7 @@ public final class ZipStreamWriter {
     }
 
     /// Adds a file from bytes.
-    public func add(_ name: String, bytes: [UInt8]) throws {
+    package func add(_ name: String, bytes: [UInt8]) throws {
         try guarded { try addBytes(name, bytes) }
     }
 
@@ -134,7 +134,7 @@ public final class ZipStreamWriter {
 
     /// Adds a file of exactly `size` bytes that `produce` delivers in chunks (through the callback
     /// it is given), so a large file never has to exist whole in memory or on disk.
-    public func add(_ name: String, size: Int64, produce: (_ emit: ([UInt8]) throws -> Void) throws -> Void) throws {
+    package func add(_ name: String, size: Int64, produce: (_ emit: ([UInt8]) throws -> Void) throws -> Void) throws {
         try guarded { try addProduced(name, size: size, produce: produce) }
     }
 
@@ -155,7 +155,7 @@ public final class ZipStreamWriter {
     }
 
     /// Adds a file by streaming it from disk.
-    public func add(_ name: String, file path: String) throws {
+    package func add(_ name: String, file path: String) throws {
         try guarded { try addFile(name, path) }
     }
 
@@ -213,7 +213,7 @@ public final class ZipStreamWriter {
     }
 
     /// Writes the central directory and flushes everything to the sink.
-    public func finish() throws {
+    package func finish() throws {
         guard !closed else { return }
         if box.failed { throw box.error ?? DSARError(.io, "libarchive: the archive already failed") }
         try check(archive_write_close(archive), "finish the archive")

@@ -1,8 +1,8 @@
 /// "Did you mean …?" for names in configurations.
-public enum ConfigSuggest {
+package enum ConfigSuggest {
     /// The candidate closest to `name` (case-insensitive equality first, then edit distance ≤ 2,
     /// or ≤ a third of the name's length), nil when nothing is close.
-    public static func didYouMean(_ name: String, among candidates: [String]) -> String? {
+    package static func didYouMean(_ name: String, among candidates: [String]) -> String? {
         let lower = name.lowercased()
         if let same = candidates.first(where: { $0.lowercased() == lower && $0 != name }) { return same }
         var best: (String, Int)?

@@ -3,19 +3,19 @@ import Foundation
 /// The checks made before anything is claimed (`dsar run`, `dsar watch`) and by
 /// `dsar connectors check`: every problem of every connector config and of the spool settings the
 /// pipeline needs, reported in one pass. A run with any problem exits 78 and leaves the inbox as it is.
-public enum Preflight {
+package enum Preflight {
     /// What the check found.
-    public struct Result: Sendable {
+    package struct Result: Sendable {
         /// The usable connector configs.
-        public var configs: [ConnectorConfig]
+        package var configs: [ConnectorConfig]
         /// Every problem (empty: the spool may run).
-        public var problems: [ConfigProblem]
+        package var problems: [ConfigProblem]
     }
 
     /// Checks the connectors in `connectorsDir` and, when `config` is given, the spool settings.
     /// `full` adds what only `connectors check` reads: every glob must match a file, and dumps must
     /// hold the configured tables (a whole read of each dump).
-    public static func check(layout: SpoolLayout, config: SpoolConfig?, connectorsDir dir: String, full: Bool) -> Result {
+    package static func check(layout: SpoolLayout, config: SpoolConfig?, connectorsDir dir: String, full: Bool) -> Result {
         var problems: [ConfigProblem] = []
         var configs: [ConnectorConfig] = []
         let known = config?.knownIdentifierTypes ?? ConnectorCatalog.builtinTypes

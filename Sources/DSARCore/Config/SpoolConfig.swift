@@ -1,55 +1,55 @@
 import Foundation
 
 /// Settings of one spool, from `spool/config.yaml` (every key optional).
-public struct SpoolConfig: Sendable {
+package struct SpoolConfig: Sendable {
     /// Largest request file accepted, in bytes.
-    public var maxRequestBytes = 1 << 20
+    package var maxRequestBytes = 1 << 20
     /// How long a drop's size and mtime must stay unchanged before it is taken.
-    public var settleSeconds = 2.0
+    package var settleSeconds = 2.0
     /// How long an unparseable (possibly still uploading) drop is retried before it is rejected.
-    public var rejectAfterSeconds = 600.0
+    package var rejectAfterSeconds = 600.0
     /// Regulation assumed when a request names none.
-    public var defaultRegulation = Regulation.gdpr
+    package var defaultRegulation = Regulation.gdpr
     /// Group that may write `inbox/` and read `outbox/` (the SFTP users' group).
-    public var inboxGroup: String?
+    package var inboxGroup: String?
     /// Directory of connector configs (relative paths are relative to the spool).
-    public var connectorsDir: String?
+    package var connectorsDir: String?
     /// How many connectors scan at once.
-    public var concurrency = 2
+    package var concurrency = 2
     /// Most jobs searched in one pass over the sources; a larger batch is split (bounds memory).
-    public var maxBatchJobs = 1000
+    package var maxBatchJobs = 1000
     /// How often `dsar watch` rescans the inbox even without inotify events.
-    public var rescanSeconds = 30.0
+    package var rescanSeconds = 30.0
     /// Who can open export bundles: `age1…` recipients or files (age-keygen identity or recipients files).
-    public var recipients: [String] = []
+    package var recipients: [String] = []
     /// The Ed25519 key (OpenSSH format) that signs manifests, receipts and journal checkpoints.
-    public var signingKey: String?
+    package var signingKey: String?
     /// The principal named in `allowed_signers` for the signing key.
-    public var signerPrincipal = "dsar"
+    package var signerPrincipal = "dsar"
     /// Group owning published outbox entries (the privacy team's SFTP group).
-    public var outboxGroup: String?
+    package var outboxGroup: String?
     /// Published entries older than this many days are removed by `dsar run`.
-    public var outboxRetentionDays = 30
+    package var outboxRetentionDays = 30
     /// Accept `X.json` only with `X.json.sig`, an SSHSIG (namespace `dsar-request`) by a key in `requestSigners`.
-    public var requireSignedRequests = false
+    package var requireSignedRequests = false
     /// The allowed_signers file for request signatures.
-    public var requestSigners: String?
+    package var requestSigners: String?
     /// Commands run when a job ends or becomes overdue (`notify:`).
-    public var notifiers: [NotifierConfig] = []
+    package var notifiers: [NotifierConfig] = []
     /// A job found RUNNING after this many interrupted runs is set aside as FAILED (a poison job).
-    public var maxCrashes = 3
+    package var maxCrashes = 3
     /// Custom identifier types (besides email, user_id, phone, ip) that requests and connectors may use.
-    public var identifierTypes: [String] = []
+    package var identifierTypes: [String] = []
 
     /// Every identifier type requests and connectors may name: the built-in ones and `identifier_types`.
-    public var knownIdentifierTypes: Set<String> { ConnectorCatalog.builtinTypes.union(identifierTypes) }
+    package var knownIdentifierTypes: Set<String> { ConnectorCatalog.builtinTypes.union(identifierTypes) }
     /// The command that receives every signed journal checkpoint (`witness:`, `witness_timeout_seconds`).
-    public var witness: WitnessConfig?
+    package var witness: WitnessConfig?
 
-    public init() {}
+    package init() {}
 
     /// Every key `config.yaml` accepts.
-    public static let keys = [
+    package static let keys = [
         "max_request_bytes", "settle_seconds", "reject_after_seconds", "default_regulation", "inbox_group",
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
         "outbox_retention_days", "require_signed_requests", "request_signers", "notify", "max_batch_jobs",
@@ -58,7 +58,7 @@ public struct SpoolConfig: Sendable {
     ]
 
     /// Reads `config.yaml` from the spool; a missing file gives the defaults.
-    public static func load(_ layout: SpoolLayout) throws -> SpoolConfig {
+    package static func load(_ layout: SpoolLayout) throws -> SpoolConfig {
         var c = SpoolConfig()
         guard FileSystem.exists(layout.config) else { return c }
         let y = try YAMLMap.load(file: layout.config)
@@ -107,7 +107,7 @@ public struct SpoolConfig: Sendable {
     }
 
     /// The commented file `dsar init` writes.
-    public static let template = """
+    package static let template = """
         # dsar spool configuration. Every key is optional; the values shown are the defaults.
         require_signed_requests: true     # X.json is taken only with X.json.sig (ssh-keygen -Y sign -n dsar-request)
         # request_signers: keys/request_signers   # allowed_signers file of who may sign requests

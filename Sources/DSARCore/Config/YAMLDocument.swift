@@ -2,35 +2,35 @@ import Foundation
 import Yams
 
 /// One problem in a configuration file, printed as `file:line: key: what is wrong`.
-public struct ConfigProblem: Error, Sendable, CustomStringConvertible, Equatable {
-    public var file: String
-    public var line: Int
-    public var key: String
-    public var message: String
+package struct ConfigProblem: Error, Sendable, CustomStringConvertible, Equatable {
+    package var file: String
+    package var line: Int
+    package var key: String
+    package var message: String
 
-    public init(file: String, line: Int, key: String, message: String) {
+    package init(file: String, line: Int, key: String, message: String) {
         self.file = file
         self.line = line
         self.key = key
         self.message = message
     }
 
-    public var description: String { line > 0 ? "\(file):\(line): \(key): \(message)" : "\(file): \(key): \(message)" }
+    package var description: String { line > 0 ? "\(file):\(line): \(key): \(message)" : "\(file): \(key): \(message)" }
 }
 
 /// Several configuration problems at once (all of a file are reported, not just the first).
-public struct ConfigProblems: Error, Sendable, CustomStringConvertible {
-    public var problems: [ConfigProblem]
-    public init(_ problems: [ConfigProblem]) { self.problems = problems }
-    public var description: String { problems.map(\.description).joined(separator: "\n") }
+package struct ConfigProblems: Error, Sendable, CustomStringConvertible {
+    package var problems: [ConfigProblem]
+    package init(_ problems: [ConfigProblem]) { self.problems = problems }
+    package var description: String { problems.map(\.description).joined(separator: "\n") }
 }
 
 /// A YAML mapping read with line numbers, collecting every problem instead of stopping at the first.
-public final class YAMLMap {
+package final class YAMLMap {
     /// The file it came from (for messages).
-    public let file: String
+    package let file: String
     /// Dotted path of this mapping inside the file (empty at the top).
-    public let path: String
+    package let path: String
     let line: Int
     let pairs: [(key: String, keyLine: Int, value: Node)]
     /// Position in `pairs` of each key (its first occurrence): lookups are O(1), so a mapping of
@@ -39,10 +39,10 @@ public final class YAMLMap {
     let sink: ProblemSink
     private var used = Set<String>()
     /// Identifier types a config may name (nil: any well-formed name); set by the catalog.
-    public var knownTypes: Set<String>?
+    package var knownTypes: Set<String>?
 
     /// Why `type` may not be used here (nil: it may): not built in and not declared in `config.yaml`.
-    public func unknownType(_ type: String) -> String? {
+    package func unknownType(_ type: String) -> String? {
         guard let known = knownTypes, !known.contains(type) else { return nil }
         let hint = ConfigSuggest.didYouMean(type, among: known.sorted()).map { " (did you mean \"\($0)\"?)" } ?? ""
         return "\"\(type)\" is not a known identifier type\(hint); known: \(known.sorted().joined(separator: ", ")). Declare a custom type in config.yaml: identifier_types: [ \(type) ]"
@@ -65,7 +65,7 @@ public final class YAMLMap {
     }
 
     /// Largest configuration file read (4 MiB).
-    public static let maxFileBytes = 4 << 20
+    package static let maxFileBytes = 4 << 20
 
     /// The pair of `key` (its first occurrence).
     private func pair(_ key: String) -> (key: String, keyLine: Int, value: Node)? { index[key].map { pairs[$0] } }
@@ -73,7 +73,7 @@ public final class YAMLMap {
     /// Parses a YAML file whose top level must be a mapping. Every way the file cannot be read (a
     /// directory, a FIFO or device, no permission, larger than ``maxFileBytes``, not UTF-8) is thrown
     /// as one ``ConfigProblems`` naming the file, so a caller checking many files goes on with the others.
-    public static func load(file: String) throws -> YAMLMap {
+    package static func load(file: String) throws -> YAMLMap {
         let bytes = try readConfigFile(file, limit: maxFileBytes)
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigProblems([ConfigProblem(file: file, line: 1, key: "-", message: "the file is not valid UTF-8")])
@@ -110,7 +110,7 @@ public final class YAMLMap {
     /// Parses YAML text whose top level must be a mapping. The text is first checked by
     /// ``YAMLLimits`` (aliases as keys, alias bombs, duplicate keys, a second document, syntax), so
     /// that composing it is linear and every problem has its line.
-    public static func parse(_ text: String, file: String) throws -> YAMLMap {
+    package static func parse(_ text: String, file: String) throws -> YAMLMap {
         var text = text
         let limits = text.withUTF8 { YAMLLimits.check($0, file: file) }
         if !limits.isEmpty { throw ConfigProblems(limits) }
@@ -160,24 +160,24 @@ public final class YAMLMap {
     }
 
     /// Records a problem at a key of this mapping.
-    public func problem(_ key: String, _ message: String) {
+    package func problem(_ key: String, _ message: String) {
         let line = pair(key)?.keyLine ?? self.line
         sink.problems.append(ConfigProblem(file: file, line: line, key: qualified(key), message: message))
     }
 
     /// Records a problem at this mapping itself.
-    public func problemHere(_ message: String) {
+    package func problemHere(_ message: String) {
         sink.problems.append(ConfigProblem(file: file, line: line, key: path.isEmpty ? "-" : path, message: message))
     }
 
     /// The keys in file order.
-    public var keys: [String] { pairs.map(\.key) }
+    package var keys: [String] { pairs.map(\.key) }
 
     /// The line a key is on (or this mapping's line).
-    public func line(of key: String) -> Int { pair(key)?.keyLine ?? line }
+    package func line(of key: String) -> Int { pair(key)?.keyLine ?? line }
 
     /// Whether the key is present.
-    public func has(_ key: String) -> Bool { index[key] != nil }
+    package func has(_ key: String) -> Bool { index[key] != nil }
 
     func node(_ key: String) -> Node? {
         used.insert(key)
@@ -185,7 +185,7 @@ public final class YAMLMap {
     }
 
     /// A string value; `required` records a problem when missing.
-    public func string(_ key: String, required: Bool = false) -> String? {
+    package func string(_ key: String, required: Bool = false) -> String? {
         guard let n = node(key) else {
             if required { problemHere("\(qualified(key)) is missing") }
             return nil
@@ -198,7 +198,7 @@ public final class YAMLMap {
     }
 
     /// A boolean value.
-    public func bool(_ key: String) -> Bool? {
+    package func bool(_ key: String) -> Bool? {
         guard let n = node(key) else { return nil }
         guard let b = n.bool else {
             problem(key, "expected true or false")
@@ -208,7 +208,7 @@ public final class YAMLMap {
     }
 
     /// An integer value within a range.
-    public func int(_ key: String, range: ClosedRange<Int>) -> Int? {
+    package func int(_ key: String, range: ClosedRange<Int>) -> Int? {
         guard let n = node(key) else { return nil }
         guard let i = n.int, range.contains(i) else {
             problem(key, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
@@ -218,7 +218,7 @@ public final class YAMLMap {
     }
 
     /// A number of seconds (integer or decimal) within a range.
-    public func seconds(_ key: String, range: ClosedRange<Double>) -> Double? {
+    package func seconds(_ key: String, range: ClosedRange<Double>) -> Double? {
         guard let n = node(key) else { return nil }
         guard let d = n.float ?? n.int.map(Double.init), range.contains(d) else {
             problem(key, "expected a number of seconds from \(range.lowerBound) to \(range.upperBound)")
@@ -228,7 +228,7 @@ public final class YAMLMap {
     }
 
     /// A list of strings; a single string is accepted as a list of one.
-    public func strings(_ key: String, required: Bool = false) -> [String]? {
+    package func strings(_ key: String, required: Bool = false) -> [String]? {
         guard let n = node(key) else {
             if required { problemHere("\(qualified(key)) is missing") }
             return nil
@@ -250,13 +250,13 @@ public final class YAMLMap {
     }
 
     /// Whether the key holds a mapping (without recording a problem either way).
-    public func isMap(_ key: String) -> Bool { pair(key)?.value.mapping != nil }
+    package func isMap(_ key: String) -> Bool { pair(key)?.value.mapping != nil }
 
     /// Whether the key holds a single scalar (not a list or mapping).
-    public func isScalar(_ key: String) -> Bool { pair(key)?.value.scalar != nil }
+    package func isScalar(_ key: String) -> Bool { pair(key)?.value.scalar != nil }
 
     /// A nested mapping.
-    public func map(_ key: String, required: Bool = false) -> YAMLMap? {
+    package func map(_ key: String, required: Bool = false) -> YAMLMap? {
         guard let n = node(key) else {
             if required { problemHere("\(qualified(key)) is missing") }
             return nil
@@ -269,7 +269,7 @@ public final class YAMLMap {
     }
 
     /// A list of mappings.
-    public func maps(_ key: String) -> [YAMLMap]? {
+    package func maps(_ key: String) -> [YAMLMap]? {
         guard let n = node(key) else { return nil }
         guard let seq = n.sequence else {
             problem(key, "expected a list")
@@ -287,7 +287,7 @@ public final class YAMLMap {
     }
 
     /// Records "unknown key" for every key not read so far, naming the allowed ones.
-    public func rejectUnknownKeys(allowed: [String]) {
+    package func rejectUnknownKeys(allowed: [String]) {
         let allowedSet = Set(allowed)
         for p in pairs where !used.contains(p.key) && !allowedSet.contains(p.key) {
             sink.problems.append(
@@ -298,10 +298,10 @@ public final class YAMLMap {
     }
 
     /// Every problem recorded in this file so far.
-    public var problems: [ConfigProblem] { sink.problems }
+    package var problems: [ConfigProblem] { sink.problems }
 
     /// Throws all recorded problems, if any.
-    public func throwIfProblems() throws {
+    package func throwIfProblems() throws {
         if !sink.problems.isEmpty { throw ConfigProblems(sink.problems) }
     }
 }

@@ -13,19 +13,19 @@ import Foundation
 /// - an undefined alias and syntax errors.
 ///
 /// One linear pass over libyaml's events (the nodes are counted, never expanded).
-public enum YAMLLimits {
+package enum YAMLLimits {
     /// Expanded nodes always allowed, however small the document.
-    public static let nodeBudget = 100_000
+    package static let nodeBudget = 100_000
     /// Expanded nodes allowed per node the document holds itself.
-    public static let aliasFactor = 10
+    package static let aliasFactor = 10
     /// Most problems listed for one file (a file of 100,000 duplicated keys is one screen, not 100,000 lines).
-    public static let maxProblems = 100
+    package static let maxProblems = 100
     /// Longest key printed in a message (longer ones are shortened with `…`).
-    public static let maxKeyLength = 80
+    package static let maxKeyLength = 80
 
     /// A key as printed in a message: at most ``maxKeyLength`` characters (else cut, ending in `…`),
     /// control characters escaped (a key can never break the `file:line: key: message` line).
-    public static func printable(_ key: String) -> String {
+    package static func printable(_ key: String) -> String {
         var out = ""
         var n = 0
         for u in key.unicodeScalars {
@@ -44,7 +44,7 @@ public enum YAMLLimits {
     }
 
     /// The problems of `bytes` (UTF-8 YAML) read as `file`; empty when the file may be composed.
-    public static func check(_ bytes: UnsafeBufferPointer<UInt8>, file: String) -> [ConfigProblem] {
+    package static func check(_ bytes: UnsafeBufferPointer<UInt8>, file: String) -> [ConfigProblem] {
         var problems: [ConfigProblem] = []
         var dropped = 0
         func add(_ line: Int, _ key: String, _ message: String) {

@@ -10,37 +10,37 @@
 /// raw re-read and hash, the erasers) opens through ``open(_:options:)``, which opens with
 /// `O_NONBLOCK | O_NOFOLLOW` (symlinks are followed only with `follow_symlinks: true`), checks with
 /// `fstat` that it got a regular file (within `max_file_bytes:`), then clears `O_NONBLOCK`.
-public enum SourceFile {
+package enum SourceFile {
     /// How a connector's sources may be opened (`follow_symlinks:`, `max_file_bytes:`).
-    public struct Options: Sendable, Equatable {
+    package struct Options: Sendable, Equatable {
         /// Whether a symlink is followed to the file it names (`follow_symlinks: true`); the target
         /// must still be a regular file.
-        public var followSymlinks: Bool
+        package var followSymlinks: Bool
         /// The largest file accepted (`max_file_bytes:`); nil: any size.
-        public var maxBytes: Int64?
+        package var maxBytes: Int64?
 
         /// Options; the defaults refuse symlinks and accept any size.
-        public init(followSymlinks: Bool = false, maxBytes: Int64? = nil) {
+        package init(followSymlinks: Bool = false, maxBytes: Int64? = nil) {
             self.followSymlinks = followSymlinks
             self.maxBytes = maxBytes
         }
     }
 
     /// What a path is, for `connectors check` and the scan.
-    public struct Entry: Sendable, Equatable {
+    package struct Entry: Sendable, Equatable {
         /// The path.
-        public var path: String
+        package var path: String
         /// Its kind as seen without following a symlink (`symlink`), or with following when
         /// the options allow it (the target's kind).
-        public var kind: FileSystem.Status.Kind?
+        package var kind: FileSystem.Status.Kind?
         /// Its size (the target's with `follow_symlinks`), 0 for anything but a regular file.
-        public var size: Int64
+        package var size: Int64
         /// Why it cannot be read as a source (nil: a regular file within the limits).
-        public var problem: String?
+        package var problem: String?
     }
 
     /// A human name for a file kind (`FIFO (named pipe)`, `device`…).
-    public static func describe(_ kind: FileSystem.Status.Kind?) -> String {
+    package static func describe(_ kind: FileSystem.Status.Kind?) -> String {
         switch kind {
         case .regular: "regular file"
         case .directory: "directory"
@@ -53,7 +53,7 @@ public enum SourceFile {
     }
 
     /// Classifies `path` with `lstat` (or `stat` when following symlinks), never opening it.
-    public static func inspect(_ path: String, options: Options = Options()) -> Entry {
+    package static func inspect(_ path: String, options: Options = Options()) -> Entry {
         var st = stat()
         let rc = options.followSymlinks ? stat(path, &st) : lstat(path, &st)
         if rc != 0 {
@@ -94,7 +94,7 @@ public enum SourceFile {
     ///
     /// Throws `DSARError(.invalidInput)` naming the file, its kind and what to do, or a
     /// ``DSARError/syscall(_:path:errno:)`` error when it cannot be opened.
-    public static func open(_ path: String, options: Options = Options()) throws -> Int32 {
+    package static func open(_ path: String, options: Options = Options()) throws -> Int32 {
         // A look first, so that a device or FIFO is never even opened (opening some has effects).
         let entry = inspect(path, options: options)
         if let kind = entry.kind, let problem = entry.problem {
@@ -132,7 +132,7 @@ public enum SourceFile {
     /// Throws when the task reading `path` was cancelled (the connector's `timeout:` passed): read
     /// loops call it once per block, so that a long read never outlives its deadline.
     @inline(__always)
-    public static func checkCancelled(_ path: String) throws {
+    package static func checkCancelled(_ path: String) throws {
         if Task.isCancelled { throw cancelled(path) }
     }
 

@@ -183,12 +183,12 @@ struct AgeHeader {
 }
 
 /// Streaming, strict age v1 decryption with X25519 identities.
-public enum AgeDecryptor {
+package enum AgeDecryptor {
     /// Decrypts an in-memory age file, handing plaintext to `sink` one authenticated chunk at a time.
     /// Returns the plaintext length. On failure the thrown ``AgeError`` says how many plaintext bytes
     /// were released first.
     @discardableResult
-    public static func decrypt(_ input: [UInt8], identities: [AgeIdentity], sink: ([UInt8]) throws -> Void) throws
+    package static func decrypt(_ input: [UInt8], identities: [AgeIdentity], sink: ([UInt8]) throws -> Void) throws
         -> Int64
     {
         var offset = 0
@@ -207,7 +207,7 @@ public enum AgeDecryptor {
 
     /// Decrypts from a pull function that fills a buffer and returns the byte count (0 at end).
     @discardableResult
-    public static func decrypt(
+    package static func decrypt(
         reader: @escaping (UnsafeMutableRawBufferPointer) throws -> Int, identities: [AgeIdentity],
         sink: ([UInt8]) throws -> Void
     ) throws -> Int64 {
@@ -217,7 +217,7 @@ public enum AgeDecryptor {
     /// Decrypts the age file at `file` into `output`, which is created (mode 0600) only if the whole
     /// file decrypts and authenticates; nothing is left behind on failure.
     @discardableResult
-    public static func decrypt(file: String, identities: [AgeIdentity], to output: String) throws -> Int64 {
+    package static func decrypt(file: String, identities: [AgeIdentity], to output: String) throws -> Int64 {
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw DSARError.syscall("cannot open", path: file) }
         defer { close(fd) }

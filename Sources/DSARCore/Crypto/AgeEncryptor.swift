@@ -93,7 +93,7 @@ enum AgeFormat {
 ///
 /// When the sink throws (e.g. the disk is full) the encryptor is failed: the stream written so far
 /// is unusable, and every later ``write(_:)-([UInt8])`` or ``finish()`` throws that first error.
-public final class AgeEncryptor {
+package final class AgeEncryptor {
     private let sink: ([UInt8]) throws -> Void
     private let payloadKey: SymmetricKey
     private var buffer: [UInt8]
@@ -102,11 +102,11 @@ public final class AgeEncryptor {
     /// The sink's first error; set, the stream is broken and nothing more is written.
     private var failure: Error?
     /// Plaintext bytes accepted so far.
-    public private(set) var plaintextBytes: Int64 = 0
+    package private(set) var plaintextBytes: Int64 = 0
 
     /// Writes the header to `sink`. Throws ``AgeError`` `.invalidRecipient` for no recipients or a
     /// low-order recipient key.
-    public init(recipients: [AgeRecipient], sink: @escaping ([UInt8]) throws -> Void) throws {
+    package init(recipients: [AgeRecipient], sink: @escaping ([UInt8]) throws -> Void) throws {
         guard !recipients.isEmpty else { throw AgeError(.invalidRecipient, "age encryption needs at least one recipient") }
         self.sink = sink
         let fileKey = AgeFormat.bytes(SymmetricKey(size: .bits128))
@@ -139,7 +139,7 @@ public final class AgeEncryptor {
     }
 
     /// Adds plaintext.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard !finished else { throw DSARError(.processing, "age encryptor: write after finish") }
         if let failure { throw failure }
         var offset = 0
@@ -153,12 +153,12 @@ public final class AgeEncryptor {
     }
 
     /// Adds plaintext.
-    public func write(_ bytes: [UInt8]) throws {
+    package func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
     /// Seals the final chunk. Further writes throw.
-    public func finish() throws {
+    package func finish() throws {
         guard !finished else { return }
         if let failure { throw failure }
         try flush(last: true)
@@ -181,7 +181,7 @@ public final class AgeEncryptor {
 
     /// Encrypts a whole file to `output` (written atomically, mode 0600).
     @discardableResult
-    public static func encrypt(file input: String, recipients: [AgeRecipient], to output: String) throws -> Int64 {
+    package static func encrypt(file input: String, recipients: [AgeRecipient], to output: String) throws -> Int64 {
         let inFD = open(input, O_RDONLY | O_CLOEXEC)
         if inFD < 0 { throw DSARError.syscall("cannot open", path: input) }
         defer { close(inFD) }

@@ -2,8 +2,8 @@
 import Foundation
 
 /// A failure reading or writing an age file, classified like the age test vectors (CCTV) do.
-public struct AgeError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable, Equatable {
+package struct AgeError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: String, Sendable, Equatable {
         /// No identity could unwrap the file key.
         case noMatch
         /// The header MAC does not verify under the unwrapped file key.
@@ -16,30 +16,30 @@ public struct AgeError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidRecipient
     }
 
-    public var kind: Kind
-    public var message: String
+    package var kind: Kind
+    package var message: String
     /// Plaintext bytes handed to the sink before the failure (all of them authenticated chunks).
-    public var plaintextBytesReleased: Int64
+    package var plaintextBytesReleased: Int64
 
-    public init(_ kind: Kind, _ message: String, plaintextBytesReleased: Int64 = 0) {
+    package init(_ kind: Kind, _ message: String, plaintextBytesReleased: Int64 = 0) {
         self.kind = kind
         self.message = message
         self.plaintextBytesReleased = plaintextBytesReleased
     }
 
-    public var description: String { message }
+    package var description: String { message }
 
     /// The same failure as a ``DSARError`` (code `.verification`, or `.invalidInput` for a bad recipient).
-    public var dsarError: DSARError {
+    package var dsarError: DSARError {
         DSARError(kind == .invalidRecipient ? .invalidInput : .verification, message)
     }
 }
 
 /// An age X25519 recipient (`age1…`): a Curve25519 public key.
-public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
-    public let publicKey: [UInt8]
+package struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
+    package let publicKey: [UInt8]
 
-    public init(publicKey: [UInt8]) throws {
+    package init(publicKey: [UInt8]) throws {
         guard publicKey.count == 32 else {
             throw DSARError(.invalidInput, "an age X25519 recipient is 32 bytes, got \(publicKey.count)")
         }
@@ -47,7 +47,7 @@ public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `age1…` (Bech32, HRP `age`).
-    public init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         let t = text.trimmingCharacters(in: .whitespaces)
         self.publicKey = try AgeKeyText.decode32(
             t, hrp: "age", what: "\"\(t)\" is not an age recipient",
@@ -55,12 +55,12 @@ public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The `age1…` form.
-    public var string: String { Bech32.encode(hrp: "age", data: publicKey) }
-    public var description: String { string }
+    package var string: String { Bech32.encode(hrp: "age", data: publicKey) }
+    package var description: String { string }
 }
 
 /// An age X25519 identity (`AGE-SECRET-KEY-…`): a Curve25519 private scalar.
-public struct AgeIdentity: Sendable {
+package struct AgeIdentity: Sendable {
     let secret: [UInt8]
 
     init(secret: [UInt8]) {
@@ -69,7 +69,7 @@ public struct AgeIdentity: Sendable {
     }
 
     /// Parses `AGE-SECRET-KEY-…` (Bech32, HRP `AGE-SECRET-KEY-`).
-    public init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         // The secret itself never appears in a message.
         self.secret = try AgeKeyText.decode32(
             text.trimmingCharacters(in: .whitespaces), hrp: "age-secret-key-", what: "not an age identity",
@@ -77,7 +77,7 @@ public struct AgeIdentity: Sendable {
     }
 
     /// A fresh random identity.
-    public static func generate() -> AgeIdentity {
+    package static func generate() -> AgeIdentity {
         AgeIdentity(secret: Array(Curve25519.KeyAgreement.PrivateKey().rawRepresentation))
     }
 
@@ -87,15 +87,15 @@ public struct AgeIdentity: Sendable {
     }
 
     /// The matching recipient.
-    public var recipient: AgeRecipient {
+    package var recipient: AgeRecipient {
         try! AgeRecipient(publicKey: Array(privateKey.publicKey.rawRepresentation))
     }
 
     /// The `AGE-SECRET-KEY-…` form (upper case, as age-keygen writes it).
-    public var string: String { Bech32.encode(hrp: "age-secret-key-", data: secret).uppercased() }
+    package var string: String { Bech32.encode(hrp: "age-secret-key-", data: secret).uppercased() }
 
     /// The contents of an identity file in age-keygen's layout.
-    public func fileContents(created: Date = Date()) -> String {
+    package func fileContents(created: Date = Date()) -> String {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
         return "# created: \(f.string(from: created))\n# public key: \(recipient.string)\n\(string)\n"
@@ -103,9 +103,9 @@ public struct AgeIdentity: Sendable {
 }
 
 /// Reading age keys from the command line and from files.
-public enum AgeKeys {
+package enum AgeKeys {
     /// Recipients from an argument: an `age1…` string, or else the path of a file for ``recipients(fromFile:)``.
-    public static func recipients(from argument: String) throws -> [AgeRecipient] {
+    package static func recipients(from argument: String) throws -> [AgeRecipient] {
         if argument.hasPrefix("age1") || argument.hasPrefix("AGE1") {
             return [try AgeRecipient(parsing: argument)]
         }
@@ -115,7 +115,7 @@ public enum AgeKeys {
     /// Recipients from a file: a recipients file (one `age1…` per line) or an age-keygen identity
     /// file (recipients derived from the `AGE-SECRET-KEY-…` lines). Blank lines and `#` comments
     /// are ignored; any other line is an error naming the file and line.
-    public static func recipients(fromFile path: String) throws -> [AgeRecipient] {
+    package static func recipients(fromFile path: String) throws -> [AgeRecipient] {
         var out: [AgeRecipient] = []
         for (number, line) in try lines(path) {
             do {
@@ -133,7 +133,7 @@ public enum AgeKeys {
     }
 
     /// Identities from an age-keygen identity file. Refuses a file that group or others can access.
-    public static func identities(fromFile path: String) throws -> [AgeIdentity] {
+    package static func identities(fromFile path: String) throws -> [AgeIdentity] {
         let bytes = try SecretFile.read(path, what: "age identity file", limit: 16 << 20)
         var out: [AgeIdentity] = []
         for (number, line) in try lines(path, bytes) {

@@ -12,24 +12,24 @@ import Foundation
 /// Unlike ssh-keygen, which reports a bad line only when it reaches it, parsing refuses the whole
 /// file on any malformed line. `cert-authority` lines are accepted but never match: dsar verifies
 /// plain-key signatures only, and OpenSSH never matches a CA line against a plain key either.
-public struct AllowedSigners: Sendable {
-    public struct Entry: Sendable, Equatable {
+package struct AllowedSigners: Sendable {
+    package struct Entry: Sendable, Equatable {
         /// The comma-separated principal pattern list as written.
-        public var principals: String
-        public var certAuthority: Bool
+        package var principals: String
+        package var certAuthority: Bool
         /// The comma-separated namespace pattern list, if restricted.
-        public var namespaces: String?
+        package var namespaces: String?
         /// Seconds since the epoch.
-        public var validAfter: UInt64?
-        public var validBefore: UInt64?
-        public var keyType: String
-        public var keyBlob: [UInt8]
+        package var validAfter: UInt64?
+        package var validBefore: UInt64?
+        package var keyType: String
+        package var keyBlob: [UInt8]
         /// 1-based line number.
-        public var line: Int
+        package var line: Int
     }
 
-    public let entries: [Entry]
-    public let path: String
+    package let entries: [Entry]
+    package let path: String
 
     static let keyTypes: Set<String> = [
         "ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
@@ -41,7 +41,7 @@ public struct AllowedSigners: Sendable {
     ]
 
     /// Parses the text of an allowed_signers file; `path` names it in errors.
-    public init(parsing text: String, path: String) throws {
+    package init(parsing text: String, path: String) throws {
         self.path = path
         var entries: [Entry] = []
         let lines = Array(text.utf8).split(separator: 0x0A, omittingEmptySubsequences: false)
@@ -52,13 +52,13 @@ public struct AllowedSigners: Sendable {
     }
 
     /// Reads and parses an allowed_signers file.
-    public init(contentsOf path: String) throws {
+    package init(contentsOf path: String) throws {
         let bytes = try FileSystem.readFile(path, limit: 16 << 20)
         try self.init(parsing: String(decoding: bytes, as: UTF8.self), path: path)
     }
 
     /// The principal patterns of every entry that allows `keyBlob` for `namespace` at `at`.
-    public func principals(for keyBlob: [UInt8], namespace: String, at: Date) -> [String] {
+    package func principals(for keyBlob: [UInt8], namespace: String, at: Date) -> [String] {
         var out: [String] = []
         for e in entries where !e.certAuthority && e.keyBlob == keyBlob {
             if Self.namespaceReason(e, namespace) != nil || Self.timeReason(e, at) != nil { continue }
@@ -70,7 +70,7 @@ public struct AllowedSigners: Sendable {
     }
 
     /// Nil if `keyBlob` may sign for `principal` in `namespace` at `at`; otherwise why not.
-    public func check(principal: String, keyBlob: [UInt8], namespace: String, at: Date) -> String? {
+    package func check(principal: String, keyBlob: [UInt8], namespace: String, at: Date) -> String? {
         let fp = SSHSig.fingerprint(of: keyBlob)
         var best: (rank: Int, reason: String) = (0, "\(path): no entry for principal \"\(principal)\"")
         func note(_ rank: Int, _ reason: String) {

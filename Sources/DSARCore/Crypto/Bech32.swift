@@ -1,6 +1,6 @@
 /// Bech32 (BIP 173) for age keys: no 90-character limit, all-lower or all-upper case only, the
 /// checksum always computed over the lower-case form. Data is 8-bit bytes (regrouped to 5 bits).
-public enum Bech32 {
+package enum Bech32 {
     static let charset = Array("qpzry9x8gf2tvdw0s3jn54khce6mua7l".utf8)
 
     static let charsetReverse: [Int8] = {
@@ -51,7 +51,7 @@ public enum Bech32 {
 
     /// Encodes `data` (bytes) under the human-readable part `hrp`; the result is lower case.
     /// `hrp` must be 1 or more printable ASCII characters (33...126).
-    public static func encode(hrp: String, data: [UInt8]) -> String {
+    package static func encode(hrp: String, data: [UInt8]) -> String {
         let h = Array(hrp.lowercased().utf8)
         precondition(!h.isEmpty && h.allSatisfy { (33...126).contains($0) }, "invalid Bech32 HRP")
         let values = convertBits(data, from: 8, to: 5, pad: true)!
@@ -65,7 +65,7 @@ public enum Bech32 {
 
     /// Decodes a Bech32 string into its lower-case human-readable part and its bytes.
     /// Rejects mixed case, characters outside the charset, a bad checksum and bad padding.
-    public static func decode(_ string: String) throws -> (hrp: String, data: [UInt8]) {
+    package static func decode(_ string: String) throws -> (hrp: String, data: [UInt8]) {
         let s = Array(string.utf8)
         func fail(_ why: String) -> DSARError {
             DSARError(.invalidInput, "invalid Bech32 string: \(why)")

@@ -3,7 +3,7 @@ import Foundation
 
 /// An Ed25519 key in OpenSSH's formats (PROTOCOL.key for the private key file, RFC 8709 for the
 /// public key blob).
-public struct SSHEd25519Key: Sendable {
+package struct SSHEd25519Key: Sendable {
     static let keyType = "ssh-ed25519"
     static let privateBegin = "-----BEGIN OPENSSH " + "PRIVATE KEY-----"  // split so secret scanners do not flag the source
     static let privateEnd = "-----END OPENSSH PRIVATE KEY-----"
@@ -12,9 +12,9 @@ public struct SSHEd25519Key: Sendable {
     /// The 32-byte private seed.
     let seed: [UInt8]
     /// The 32-byte public key.
-    public let publicKey: [UInt8]
+    package let publicKey: [UInt8]
     /// The key's comment.
-    public var comment: String
+    package var comment: String
     /// The private section's check value (kept so a loaded key writes back the same file).
     let checkInt: UInt32
 
@@ -28,14 +28,14 @@ public struct SSHEd25519Key: Sendable {
     }
 
     /// A fresh random key.
-    public static func generate(comment: String) -> SSHEd25519Key {
+    package static func generate(comment: String) -> SSHEd25519Key {
         let priv = Curve25519.Signing.PrivateKey()
         return SSHEd25519Key(seed: Array(priv.rawRepresentation), comment: comment, checkInt: UInt32.random(in: 0...UInt32.max))
     }
 
     /// Parses an unencrypted OpenSSH private key file holding one Ed25519 key (as written by
     /// `ssh-keygen -t ed25519 -N ''`). `path` is only used in error messages.
-    public init(openSSHPrivateKey text: String, path: String) throws {
+    package init(openSSHPrivateKey text: String, path: String) throws {
         func bad(_ why: String) -> DSARError {
             DSARError(.config, "\(path) is not a usable OpenSSH Ed25519 private key: \(why)", path: path)
         }
@@ -90,13 +90,13 @@ public struct SSHEd25519Key: Sendable {
     }
 
     /// Loads a private key file, refusing one that group or others can access.
-    public static func load(path: String) throws -> SSHEd25519Key {
+    package static func load(path: String) throws -> SSHEd25519Key {
         let bytes = try SecretFile.read(path, what: "signing key", limit: 1 << 20)
         return try SSHEd25519Key(openSSHPrivateKey: String(decoding: bytes, as: UTF8.self), path: path)
     }
 
     /// The public key blob: string "ssh-ed25519", string key.
-    public var publicKeyBlob: [UInt8] {
+    package var publicKeyBlob: [UInt8] {
         var w = SSHWireWriter()
         w.string(Self.keyType)
         w.string(publicKey)
@@ -104,23 +104,23 @@ public struct SSHEd25519Key: Sendable {
     }
 
     /// `ssh-ed25519 AAAA… comment` (no newline), as in a `.pub` file.
-    public var publicKeyLine: String {
+    package var publicKeyLine: String {
         let base = "\(Self.keyType) \(CryptoBase64.encode(publicKeyBlob, padded: true))"
         return comment.isEmpty ? base : base + " " + comment
     }
 
     /// `SHA256:…` as `ssh-keygen -l` prints it.
-    public var fingerprint: String { SSHSig.fingerprint(of: publicKeyBlob) }
+    package var fingerprint: String { SSHSig.fingerprint(of: publicKeyBlob) }
 
     /// An allowed_signers line for this key.
-    public func allowedSignersLine(principals: [String], namespaces: [String]? = nil) -> String {
+    package func allowedSignersLine(principals: [String], namespaces: [String]? = nil) -> String {
         var line = principals.joined(separator: ",")
         if let namespaces { line += " namespaces=\"\(namespaces.joined(separator: ","))\"" }
         return line + " \(Self.keyType) \(CryptoBase64.encode(publicKeyBlob, padded: true))"
     }
 
     /// The unencrypted OpenSSH private key file, laid out as ssh-keygen writes it.
-    public var privateKeyFile: String {
+    package var privateKeyFile: String {
         var priv = SSHWireWriter()
         priv.uint32(checkInt)
         priv.uint32(checkInt)

@@ -2,7 +2,7 @@
 import Foundation
 
 /// SSH signatures (OpenSSH PROTOCOL.sshsig) with Ed25519 keys, interoperable with `ssh-keygen -Y`.
-public enum SSHSig {
+package enum SSHSig {
     static let magic = Array("SSHSIG".utf8)
     static let version: UInt32 = 1
     static let begin = "-----BEGIN SSH SIGNATURE-----"
@@ -10,7 +10,7 @@ public enum SSHSig {
 
     /// Signs `message` for `namespace`; the armored result is what `ssh-keygen -Y sign -n NAMESPACE`
     /// writes (byte for byte: Ed25519 signatures are deterministic).
-    public static func sign(_ message: [UInt8], key: SSHEd25519Key, namespace: String, hash: String = "sha512") throws
+    package static func sign(_ message: [UInt8], key: SSHEd25519Key, namespace: String, hash: String = "sha512") throws
         -> String
     {
         guard !namespace.isEmpty else { throw DSARError(.usage, "an SSH signature namespace must not be empty") }
@@ -34,7 +34,7 @@ public enum SSHSig {
     /// sha512); returns the signer's public key blob. Throws ``DSARError`` `.verification` with the
     /// reason otherwise. Checking the key against an allowed_signers file is ``AllowedSigners``' job.
     @discardableResult
-    public static func verify(armored: String, message: [UInt8], namespace: String) throws -> [UInt8] {
+    package static func verify(armored: String, message: [UInt8], namespace: String) throws -> [UInt8] {
         func fail(_ why: String) -> DSARError { DSARError(.verification, "SSH signature: \(why)") }
         let blob = try dearmor(armored)
         var r = SSHWireReader(blob)
@@ -84,7 +84,7 @@ public enum SSHSig {
     }
 
     /// The public key blob inside an armored signature (without verifying anything).
-    public static func signerPublicKey(armored: String) throws -> [UInt8] {
+    package static func signerPublicKey(armored: String) throws -> [UInt8] {
         var r = SSHWireReader(try dearmor(armored))
         do {
             guard try r.raw(magic.count) == magic, try r.uint32() == version else {
@@ -97,12 +97,12 @@ public enum SSHSig {
     }
 
     /// `SHA256:<unpadded base64>` of a public key blob, as `ssh-keygen -l` shows.
-    public static func fingerprint(of keyBlob: [UInt8]) -> String {
+    package static func fingerprint(of keyBlob: [UInt8]) -> String {
         "SHA256:" + CryptoBase64.encode(Array(SHA256.hash(data: keyBlob)), padded: false)
     }
 
     /// `ssh-ed25519 AAAA…` for a public key blob.
-    public static func publicKeyText(of keyBlob: [UInt8]) -> String {
+    package static func publicKeyText(of keyBlob: [UInt8]) -> String {
         var r = SSHWireReader(keyBlob)
         let type = (try? r.text()) ?? "unknown"
         return "\(type) \(CryptoBase64.encode(keyBlob, padded: true))"

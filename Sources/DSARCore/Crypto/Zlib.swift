@@ -1,10 +1,10 @@
 import CZlib
 
 /// One-shot zlib (RFC 1950) decompression, for test vectors and small blobs.
-public enum Zlib {
+package enum Zlib {
     /// Inflates a complete zlib stream; throws if it is malformed, truncated, followed by trailing
     /// bytes, or would exceed `limit` bytes.
-    public static func inflate(_ input: [UInt8], limit: Int = 1 << 30) throws -> [UInt8] {
+    package static func inflate(_ input: [UInt8], limit: Int = 1 << 30) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DSARError(.processing, "zlib: cannot initialise inflate")

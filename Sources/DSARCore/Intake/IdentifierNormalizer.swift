@@ -5,19 +5,19 @@ import Foundation
 #endif
 
 /// Normalises identifier values per type so that the same person always yields the same value.
-public enum IdentifierNormalizer {
+package enum IdentifierNormalizer {
     /// Identifier types with built-in normalisation; any other well-formed name is a custom type.
-    public static let builtInTypes: Set<String> = ["email", "user_id", "phone", "ip"]
+    package static let builtInTypes: Set<String> = ["email", "user_id", "phone", "ip"]
 
     /// Whether `name` is an acceptable identifier type name (`[a-z][a-z0-9_]{0,31}`).
-    public static func isValidTypeName(_ name: String) -> Bool {
+    package static func isValidTypeName(_ name: String) -> Bool {
         let b = Array(name.utf8)
         guard let first = b.first, b.count <= 32, first >= 0x61 && first <= 0x7A else { return false }
         return b.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
     }
 
     /// The normalised value, or a sentence saying why `raw` is not a valid identifier of that type.
-    public static func normalize(type: String, _ raw: String) -> Result<String, NormalizationError> {
+    package static func normalize(type: String, _ raw: String) -> Result<String, NormalizationError> {
         let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { return .failure(NormalizationError("is empty")) }
         if trimmed.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
@@ -33,10 +33,10 @@ public enum IdentifierNormalizer {
     }
 
     /// Why a value was refused.
-    public struct NormalizationError: Error, Sendable, CustomStringConvertible {
-        public var reason: String
+    package struct NormalizationError: Error, Sendable, CustomStringConvertible {
+        package var reason: String
         init(_ reason: String) { self.reason = reason }
-        public var description: String { reason }
+        package var description: String { reason }
     }
 
     static func email(_ s: String) -> Result<String, NormalizationError> {

@@ -6,13 +6,13 @@ import Foundation
 #endif
 
 /// Safe reads from and moves out of `inbox/`. Nothing leaves the inbox except by a move with a reason.
-public struct Inbox: Sendable {
-    public let layout: SpoolLayout
+package struct Inbox: Sendable {
+    package let layout: SpoolLayout
 
-    public init(layout: SpoolLayout) { self.layout = layout }
+    package init(layout: SpoolLayout) { self.layout = layout }
 
     /// Current entries with their `lstat` (entries that vanish meanwhile are skipped).
-    public func entries() throws -> [(name: String, status: FileSystem.Status)] {
+    package func entries() throws -> [(name: String, status: FileSystem.Status)] {
         try FileSystem.list(layout.inbox).compactMap { name in
             guard let st = try FileSystem.lstatus(layout.inbox + "/" + name) else { return nil }
             return (name, st)
@@ -20,7 +20,7 @@ public struct Inbox: Sendable {
     }
 
     /// Reads a candidate without following links or blocking, checking it is still the file that settled.
-    public func read(_ name: String, expected: FileSystem.Status, maxBytes: Int) throws -> [UInt8] {
+    package func read(_ name: String, expected: FileSystem.Status, maxBytes: Int) throws -> [UInt8] {
         let path = layout.inbox + "/" + name
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
@@ -39,14 +39,14 @@ public struct Inbox: Sendable {
     /// read and delete, never journaled or logged); the reason file also names the drop's
     /// `pseudonym`, which is what the journal and the log show. Returns the name it got in `rejected/`.
     @discardableResult
-    public func reject(_ name: String, reason: String, pseudonym: String? = nil, now: Date = Date()) throws -> String {
+    package func reject(_ name: String, reason: String, pseudonym: String? = nil, now: Date = Date()) throws -> String {
         let text = "\(Timestamp.format(now)) \(name)\(pseudonym.map { " (\($0))" } ?? ""): \(reason)\n"
         return try moveToRejected(from: Array(name.utf8), as: name, reasonText: text)
     }
 
     /// Moves the entry with these raw name bytes (not valid UTF-8) to `rejected/<safeName>`.
     @discardableResult
-    public func rejectRaw(_ raw: [UInt8], as safeName: String, reason: String, escapedName: String, pseudonym: String, now: Date = Date()) throws -> String {
+    package func rejectRaw(_ raw: [UInt8], as safeName: String, reason: String, escapedName: String, pseudonym: String, now: Date = Date()) throws -> String {
         let text = "\(Timestamp.format(now)) \(escapedName) (\(pseudonym)): \(reason)\n"
         return try moveToRejected(from: raw, as: safeName, reasonText: text)
     }
@@ -91,7 +91,7 @@ public struct Inbox: Sendable {
     }
 
     /// Raw names of inbox entries that are not valid UTF-8 (``entries()`` cannot name them).
-    public func undecodableNames() throws -> [[UInt8]] {
+    package func undecodableNames() throws -> [[UInt8]] {
         guard let d = opendir(layout.inbox) else { throw DSARError.syscall("cannot list directory", path: layout.inbox) }
         defer { closedir(d) }
         var out: [[UInt8]] = []
@@ -105,7 +105,7 @@ public struct Inbox: Sendable {
     }
 
     /// A name for people: printable ASCII and valid UTF-8 as is, every other byte as `\xNN`.
-    public static func escape(_ raw: [UInt8]) -> String {
+    package static func escape(_ raw: [UInt8]) -> String {
         var out = ""
         var i = 0
         while i < raw.count {

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Which inbox entries are taken, ignored or refused at once (the SFTP drop contract).
-public enum PickupRules {
+package enum PickupRules {
     /// What to do with one inbox entry.
-    public enum Verdict: Sendable, Equatable {
+    package enum Verdict: Sendable, Equatable {
         /// Not ours to touch: dotfiles, `*.part`, `*.filepart`, `*.tmp`, signatures, non-JSON names.
         case ignore
         /// Refuse now (move to `rejected/` with this reason).
@@ -13,10 +13,10 @@ public enum PickupRules {
     }
 
     /// Suffixes of uploads in progress that are never touched.
-    public static let partialSuffixes = [".part", ".filepart", ".tmp"]
+    package static let partialSuffixes = [".part", ".filepart", ".tmp"]
 
     /// Classifies an entry from its name and `lstat`, never opening it.
-    public static func classify(name: String, status: FileSystem.Status, maxBytes: Int) -> Verdict {
+    package static func classify(name: String, status: FileSystem.Status, maxBytes: Int) -> Verdict {
         if name.hasPrefix(".") { return .ignore }
         if partialSuffixes.contains(where: { name.hasSuffix($0) }) { return .ignore }
         guard name.hasSuffix(".json") else { return .ignore }
@@ -38,7 +38,7 @@ public enum PickupRules {
 
 /// Remembers what each candidate looked like, so a file is taken only when its size, mtime, ctime
 /// and inode stayed unchanged across two looks at least `settle` seconds apart.
-public struct SettleTracker: Sendable {
+package struct SettleTracker: Sendable {
     struct Seen: Sendable {
         var fingerprint: [Int64]
         var since: Date
@@ -48,16 +48,16 @@ public struct SettleTracker: Sendable {
 
     private var seen: [String: Seen] = [:]
     /// The settle interval in seconds.
-    public var settle: Double
+    package var settle: Double
 
-    public init(settle: Double) { self.settle = settle }
+    package init(settle: Double) { self.settle = settle }
 
     static func fingerprint(_ s: FileSystem.Status) -> [Int64] {
         [s.size, s.mtimeNanos, s.ctimeNanos, Int64(bitPattern: s.inode)]
     }
 
     /// Records a look; true when the file has been unchanged for at least `settle` seconds of looks.
-    public mutating func observe(_ name: String, _ status: FileSystem.Status, now: Date) -> Bool {
+    package mutating func observe(_ name: String, _ status: FileSystem.Status, now: Date) -> Bool {
         let fp = SettleTracker.fingerprint(status)
         if let s = seen[name], s.fingerprint == fp {
             if let nb = s.notBefore, now < nb { return false }
@@ -68,21 +68,21 @@ public struct SettleTracker: Sendable {
     }
 
     /// When the earliest still-unsettled candidate could settle (nil when none is waiting).
-    public func nextSettleTime() -> Date? {
+    package func nextSettleTime() -> Date? {
         seen.values.map { max($0.since.addingTimeInterval(settle), $0.notBefore ?? .distantPast) }.min()
     }
 
     /// A settled drop that did not parse completely: look at it again no sooner than `until`
     /// (sooner if it changes), so a stalled upload is not re-read in a busy loop.
-    public mutating func postpone(_ name: String, until: Date) {
+    package mutating func postpone(_ name: String, until: Date) {
         seen[name]?.notBefore = until
     }
 
     /// Forgets a name (taken, rejected or gone).
-    public mutating func forget(_ name: String) { seen[name] = nil }
+    package mutating func forget(_ name: String) { seen[name] = nil }
 
     /// Forgets every name not in `present`.
-    public mutating func retain(_ present: Set<String>) {
+    package mutating func retain(_ present: Set<String>) {
         for k in seen.keys where !present.contains(k) { seen[k] = nil }
     }
 }

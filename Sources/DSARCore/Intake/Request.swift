@@ -1,7 +1,7 @@
 import Foundation
 
 /// What the data subject asks for.
-public enum RequestAction: String, Sendable, Codable, CaseIterable {
+package enum RequestAction: String, Sendable, Codable, CaseIterable {
     /// GDPR Art. 15 / CCPA right to know: gather and deliver the data.
     case export
     /// GDPR Art. 17 / CCPA right to delete: erase or redact the data.
@@ -9,7 +9,7 @@ public enum RequestAction: String, Sendable, Codable, CaseIterable {
 }
 
 /// The law the request is made under; it decides the response deadline.
-public enum Regulation: String, Sendable, Codable, CaseIterable {
+package enum Regulation: String, Sendable, Codable, CaseIterable {
     /// EU/UK GDPR: one calendar month, extendable by two more.
     case gdpr
     /// California CCPA/CPRA: 45 days, extendable by 45 more.
@@ -17,36 +17,36 @@ public enum Regulation: String, Sendable, Codable, CaseIterable {
 }
 
 /// One identifier of a data subject, normalised for its type.
-public struct Identifier: Sendable, Hashable, Codable, Comparable {
+package struct Identifier: Sendable, Hashable, Codable, Comparable {
     /// The identifier type: `email`, `user_id`, `phone`, `ip`, or a custom name.
-    public var type: String
+    package var type: String
     /// The normalised value (emails lower-cased, phones as `+digits`, IPs canonical).
-    public var value: String
+    package var value: String
 
-    public init(type: String, value: String) {
+    package init(type: String, value: String) {
         self.type = type
         self.value = value
     }
 
-    public static func < (a: Identifier, b: Identifier) -> Bool {
+    package static func < (a: Identifier, b: Identifier) -> Bool {
         (a.type, a.value) < (b.type, b.value)
     }
 }
 
 /// A validated data-subject request, as read from a drop in the inbox.
-public struct DSARRequest: Sendable, Equatable {
+package struct DSARRequest: Sendable, Equatable {
     /// The requester's reference (ticket number); free text, never used as a file name.
-    public var requestID: String?
-    public var action: RequestAction
-    public var regulation: Regulation
+    package var requestID: String?
+    package var action: RequestAction
+    package var regulation: Regulation
     /// Every identifier of the subject, normalised, sorted, without duplicates.
-    public var identifiers: [Identifier]
+    package var identifiers: [Identifier]
     /// When the request was received by the organisation, if the requester said so.
-    public var receivedAt: Date?
+    package var receivedAt: Date?
     /// Report only: change nothing.
-    public var dryRun: Bool
+    package var dryRun: Bool
 
-    public init(
+    package init(
         requestID: String?, action: RequestAction, regulation: Regulation, identifiers: [Identifier],
         receivedAt: Date?, dryRun: Bool = false
     ) {
@@ -59,7 +59,7 @@ public struct DSARRequest: Sendable, Equatable {
     }
 
     /// The request in its canonical JSON shape (what `dsar submit` writes).
-    public func json() -> JSONValue {
+    package func json() -> JSONValue {
         var subject: [JSONMember] = []
         var byType: [(String, [String])] = []
         for id in identifiers {

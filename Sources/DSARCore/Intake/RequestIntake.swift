@@ -6,17 +6,17 @@ import Logging
 #endif
 
 /// What one pass over the inbox did.
-public struct IntakeResult: Sendable {
+package struct IntakeResult: Sendable {
     /// Ids of the jobs claimed, in received order.
-    public var claims: [String] = []
+    package var claims: [String] = []
     /// Drops moved to `rejected/` (their names there, possibly personal data: print pseudonyms).
-    public var rejected: [(name: String, reason: String)] = []
+    package var rejected: [(name: String, reason: String)] = []
     /// Candidates not taken yet (not settled, or incomplete and young).
-    public var waiting: [String] = []
+    package var waiting: [String] = []
     /// What a waiting drop waits for, when it is not just settling (e.g. its signature file).
-    public var waitingFor: [String: String] = [:]
+    package var waitingFor: [String: String] = [:]
 
-    public init() {}
+    package init() {}
 }
 
 /// Takes requests from `inbox/`: waits for drops to settle, parses them, refuses what must be

@@ -1,43 +1,43 @@
 import Foundation
 
 /// Why a request file was refused: one plain sentence, and whether it may still be arriving.
-public struct RequestProblem: Error, Sendable, CustomStringConvertible, Equatable {
+package struct RequestProblem: Error, Sendable, CustomStringConvertible, Equatable {
     /// The sentence written into `rejected/<name>.reason`.
-    public var message: String
+    package var message: String
     /// True when the file looks cut off (it may be an upload still in progress).
-    public var mayBeIncomplete: Bool
+    package var mayBeIncomplete: Bool
 
-    public init(_ message: String, mayBeIncomplete: Bool = false) {
+    package init(_ message: String, mayBeIncomplete: Bool = false) {
         self.message = message
         self.mayBeIncomplete = mayBeIncomplete
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// Turns request bytes into a validated ``DSARRequest``, strictly: unknown fields are errors.
-public struct RequestParser: Sendable {
+package struct RequestParser: Sendable {
     /// Top-level identifier fields allowed in the minimal shape (`{"user_id": "1", "action": "export"}`).
-    public static let topLevelIdentifierFields: [String] = ["email", "user_id", "phone", "ip"]
+    package static let topLevelIdentifierFields: [String] = ["email", "user_id", "phone", "ip"]
     /// Every accepted top-level field.
-    public static let knownFields: [String] =
+    package static let knownFields: [String] =
         ["request_id", "action", "subject", "received_at", "regulation", "dry_run"] + topLevelIdentifierFields
 
     /// Regulation used when a request names none.
-    public var defaultRegulation: Regulation
+    package var defaultRegulation: Regulation
 
     /// The clock `received_at` is checked against.
-    public var now: @Sendable () -> Date = { Date() }
+    package var now: @Sendable () -> Date = { Date() }
 
     /// How far `received_at` may lie in the future (clock skew between systems): one day.
-    public static let maxFutureSeconds: Double = 86400
+    package static let maxFutureSeconds: Double = 86400
 
-    public init(defaultRegulation: Regulation = .gdpr) {
+    package init(defaultRegulation: Regulation = .gdpr) {
         self.defaultRegulation = defaultRegulation
     }
 
     /// Parses and validates; throws a ``RequestProblem`` naming the field or position.
-    public func parse(_ bytes: [UInt8]) throws(RequestProblem) -> DSARRequest {
+    package func parse(_ bytes: [UInt8]) throws(RequestProblem) -> DSARRequest {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             throw RequestProblem("the file is empty", mayBeIncomplete: true)
         }

@@ -1,10 +1,10 @@
 import Foundation
 
 /// Statutory response deadlines and how far they may be extended.
-public enum Deadline {
+package enum Deadline {
     /// The initial deadline: GDPR one calendar month from receipt (clamped to the month's end,
     /// Art. 12(3) and Regulation 1182/71), CCPA 45 days (Cal. Civ. Code §1798.130).
-    public static func initial(receivedAt: Date, regulation: Regulation) -> Date {
+    package static func initial(receivedAt: Date, regulation: Regulation) -> Date {
         switch regulation {
         case .gdpr: Timestamp.Calendar.addingMonths(1, to: receivedAt)
         case .ccpa: Timestamp.Calendar.addingDays(45, to: receivedAt)
@@ -12,7 +12,7 @@ public enum Deadline {
     }
 
     /// The latest the deadline may be extended to: GDPR two further months, CCPA 45 further days.
-    public static func maximum(initial: Date, regulation: Regulation) -> Date {
+    package static func maximum(initial: Date, regulation: Regulation) -> Date {
         switch regulation {
         case .gdpr: Timestamp.Calendar.addingMonths(2, to: initial)
         case .ccpa: Timestamp.Calendar.addingDays(45, to: initial)
@@ -20,7 +20,7 @@ public enum Deadline {
     }
 
     /// Whole days from `now` to `deadline` (negative when overdue), rounded down.
-    public static func daysLeft(_ deadline: Date, now: Date = Date()) -> Int {
+    package static func daysLeft(_ deadline: Date, now: Date = Date()) -> Int {
         Int(floor(deadline.timeIntervalSince(now) / 86400))
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Where a job is in its life: `PENDING → RUNNING → COMPLETED | PARTIAL | FAILED`.
-public enum JobStatus: String, Sendable, Codable, CaseIterable {
+package enum JobStatus: String, Sendable, Codable, CaseIterable {
     case pending = "PENDING"
     case running = "RUNNING"
     case completed = "COMPLETED"
@@ -9,39 +9,39 @@ public enum JobStatus: String, Sendable, Codable, CaseIterable {
     case failed = "FAILED"
 
     /// Whether the job has ended.
-    public var isTerminal: Bool { self == .completed || self == .partial || self == .failed }
+    package var isTerminal: Bool { self == .completed || self == .partial || self == .failed }
 }
 
 /// The record of one job, `jobs/<job-id>.json`. It holds no personal data: the subject appears
 /// only as keyed pseudonyms.
-public struct JobRecord: Sendable, Codable, Equatable {
+package struct JobRecord: Sendable, Codable, Equatable {
     /// An extension of the deadline, with its legal reason.
-    public struct Extension: Sendable, Codable, Equatable {
-        public var days: Int
-        public var reason: String
-        public var at: String
-        public var deadline: String
+    package struct Extension: Sendable, Codable, Equatable {
+        package var days: Int
+        package var reason: String
+        package var at: String
+        package var deadline: String
     }
 
     /// One identifier as type + pseudonym (never the value).
-    public struct IdentifierRef: Sendable, Codable, Equatable {
-        public var type: String
-        public var pseudonym: String
+    package struct IdentifierRef: Sendable, Codable, Equatable {
+        package var type: String
+        package var pseudonym: String
         /// How it was learnt: "request", or e.g. "derived from shop-db.customers via email".
-        public var provenance: String
+        package var provenance: String
     }
 
     /// The outcome of one connector for this job.
-    public struct ConnectorResult: Sendable, Codable, Equatable {
-        public var name: String
-        public var status: String
-        public var records: Int
-        public var error: String?
-        public var attempts: Int?
-        public var durationMs: Int?
-        public var details: [String: String]?
+    package struct ConnectorResult: Sendable, Codable, Equatable {
+        package var name: String
+        package var status: String
+        package var records: Int
+        package var error: String?
+        package var attempts: Int?
+        package var durationMs: Int?
+        package var details: [String: String]?
 
-        public init(name: String, status: String, records: Int, error: String? = nil) {
+        package init(name: String, status: String, records: Int, error: String? = nil) {
             self.name = name
             self.status = status
             self.records = records
@@ -55,39 +55,39 @@ public struct JobRecord: Sendable, Codable, Equatable {
     }
 
     /// One line of the job's history (what `dsar events` shows).
-    public struct Event: Sendable, Codable, Equatable {
-        public var at: String
-        public var event: String
-        public var detail: String?
+    package struct Event: Sendable, Codable, Equatable {
+        package var at: String
+        package var event: String
+        package var detail: String?
     }
 
-    public var format = 1
-    public var jobID: String
-    public var requestID: String?
-    public var action: RequestAction
-    public var regulation: Regulation
-    public var dryRun: Bool
-    public var status: JobStatus
-    public var receivedAt: String
-    public var claimedAt: String
-    public var startedAt: String?
-    public var finishedAt: String?
-    public var initialDeadline: String
-    public var deadline: String
-    public var extensions: [Extension] = []
-    public var subject: String
-    public var identifiers: [IdentifierRef]
-    public var signer: String?
-    public var connectors: [ConnectorResult] = []
-    public var outbox: String?
-    public var error: String?
-    public var attempts = 0
+    package var format = 1
+    package var jobID: String
+    package var requestID: String?
+    package var action: RequestAction
+    package var regulation: Regulation
+    package var dryRun: Bool
+    package var status: JobStatus
+    package var receivedAt: String
+    package var claimedAt: String
+    package var startedAt: String?
+    package var finishedAt: String?
+    package var initialDeadline: String
+    package var deadline: String
+    package var extensions: [Extension] = []
+    package var subject: String
+    package var identifiers: [IdentifierRef]
+    package var signer: String?
+    package var connectors: [ConnectorResult] = []
+    package var outbox: String?
+    package var error: String?
+    package var attempts = 0
     /// How many times a run stopped (crash, kill) while this job was RUNNING; at `max_crashes`
     /// the job is set aside as FAILED so that it cannot stop every run.
-    public var crashes: Int?
+    package var crashes: Int?
     /// Notification events already queued that must not repeat (e.g. `overdue`).
-    public var notified: [String]?
-    public var history: [Event] = []
+    package var notified: [String]?
+    package var history: [Event] = []
 
     enum CodingKeys: String, CodingKey {
         case format
@@ -105,13 +105,13 @@ public struct JobRecord: Sendable, Codable, Equatable {
     }
 
     /// Adds a history line stamped now.
-    public mutating func note(_ event: String, _ detail: String? = nil, now: Date = Date()) {
+    package mutating func note(_ event: String, _ detail: String? = nil, now: Date = Date()) {
         history.append(Event(at: Timestamp.format(now), event: event, detail: detail))
     }
 
     /// The deadline as a date.
-    public var deadlineDate: Date { Timestamp.parse(deadline) ?? Date.distantFuture }
+    package var deadlineDate: Date { Timestamp.parse(deadline) ?? Date.distantFuture }
 
     /// Whether the deadline has passed without the job ending.
-    public func isOverdue(now: Date = Date()) -> Bool { !status.isTerminal && deadlineDate < now }
+    package func isOverdue(now: Date = Date()) -> Bool { !status.isTerminal && deadlineDate < now }
 }

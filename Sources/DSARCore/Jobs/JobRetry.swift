@@ -2,7 +2,7 @@ import Foundation
 
 /// `dsar retry`: a FAILED or PARTIAL job runs again under the same job id, `received_at`, deadline
 /// and request id, starting from the identity set it had learnt (see ``IdentityClosure``).
-public enum JobRetry {
+package enum JobRetry {
     /// Puts a FAILED or PARTIAL job back to PENDING: its request (with signature and identity set)
     /// moves from `failed/` back to `active/`, the superseded outbox entry is withdrawn (the new
     /// attempt publishes its own), the record keeps `attempts` (incremented when the job starts) and
@@ -12,7 +12,7 @@ public enum JobRetry {
     /// FAILED/PARTIAL with its request in `failed/` after recovery (or already PENDING), and the
     /// command can simply be run again.
     @discardableResult
-    public static func retry(_ jobID: String, layout: SpoolLayout, audit: any AuditSink, now: Date = Date()) throws -> JobRecord {
+    package static func retry(_ jobID: String, layout: SpoolLayout, audit: any AuditSink, now: Date = Date()) throws -> JobRecord {
         let store = JobStore(layout: layout)
         let rec = try store.load(jobID)
         switch rec.status {

@@ -4,7 +4,7 @@ extension JobStore {
     /// Extends a job's deadline by `days`, refusing to go past the legal maximum
     /// (GDPR: two months beyond the initial deadline; CCPA: 45 days) or to extend an ended job.
     @discardableResult
-    public func extend(_ jobID: String, days: Int, reason: String, now: Date = Date()) throws -> JobRecord {
+    package func extend(_ jobID: String, days: Int, reason: String, now: Date = Date()) throws -> JobRecord {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard days >= 1 else { throw DSARError(.usage, "--days must be at least 1") }
         guard !reason.isEmpty else {

@@ -6,10 +6,10 @@ import Foundation
 
 /// Reads and writes job records; every write is atomic and durable, and read-modify-write happens
 /// under a short lock so that `dsar extend` and a running `dsar watch` never lose each other's change.
-public struct JobStore: Sendable {
-    public let layout: SpoolLayout
+package struct JobStore: Sendable {
+    package let layout: SpoolLayout
 
-    public init(layout: SpoolLayout) { self.layout = layout }
+    package init(layout: SpoolLayout) { self.layout = layout }
 
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
@@ -18,7 +18,7 @@ public struct JobStore: Sendable {
     }()
 
     /// Loads one record.
-    public func load(_ jobID: String) throws -> JobRecord {
+    package func load(_ jobID: String) throws -> JobRecord {
         guard UUIDv7.isValid(jobID) else {
             throw DSARError(.notFound, "\"\(jobID)\" is not a job id (expected a UUID such as 019a…-…)")
         }
@@ -36,21 +36,21 @@ public struct JobStore: Sendable {
     }
 
     /// Whether a record exists.
-    public func exists(_ jobID: String) -> Bool { FileSystem.exists(layout.jobRecord(jobID)) }
+    package func exists(_ jobID: String) -> Bool { FileSystem.exists(layout.jobRecord(jobID)) }
 
     /// Writes a record (atomically, fsynced).
     /// With `syncDirectory: false` the caller calls ``syncDirectory()`` after a batch of saves.
-    public func save(_ record: JobRecord, syncDirectory: Bool = true) throws {
+    package func save(_ record: JobRecord, syncDirectory: Bool = true) throws {
         let data = try JobStore.encoder.encode(record)
         try FileSystem.writeAtomically(layout.jobRecord(record.jobID), Array(data) + [0x0A], mode: 0o600, syncDirectory: syncDirectory)
     }
 
     /// Makes record renames durable (after saves with `syncDirectory: false`).
-    public func syncDirectory() throws { try FileSystem.syncDirectory(layout.jobs) }
+    package func syncDirectory() throws { try FileSystem.syncDirectory(layout.jobs) }
 
     /// Read-modify-write of one record under the records lock.
     @discardableResult
-    public func update(_ jobID: String, syncDirectory: Bool = true, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord {
+    package func update(_ jobID: String, syncDirectory: Bool = true, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord {
         try withRecordsLock {
             var r = try load(jobID)
             try change(&r)
@@ -60,12 +60,12 @@ public struct JobStore: Sendable {
     }
 
     /// Runs `body` holding `jobs/.lock` (held only for the length of a record update).
-    public func withRecordsLock<T>(_ body: () throws -> T) throws -> T {
+    package func withRecordsLock<T>(_ body: () throws -> T) throws -> T {
         try FileLock.withExclusive(path: layout.jobs + "/.lock", body)
     }
 
     /// Every job id with a record, oldest first.
-    public func allIDs() throws -> [String] {
+    package func allIDs() throws -> [String] {
         try FileSystem.list(layout.jobs).compactMap { name in
             guard name.hasSuffix(".json"), !name.hasPrefix(".") else { return nil }
             let id = String(name.dropLast(5))
@@ -74,7 +74,7 @@ public struct JobStore: Sendable {
     }
 
     /// Every record, oldest first (unreadable ones are reported through `onError`).
-    public func all(onError: (DSARError) -> Void = { _ in }) throws -> [JobRecord] {
+    package func all(onError: (DSARError) -> Void = { _ in }) throws -> [JobRecord] {
         try allIDs().compactMap { id in
             do { return try load(id) } catch let e as DSARError {
                 onError(e)

@@ -2,15 +2,15 @@ import Foundation
 
 /// One auditable event, built only by the factories below from its ``AuditEventType``'s definition.
 /// Holds no personal data: subjects only as pseudonyms, identifiers only by type.
-public struct AuditEvent: Sendable {
+package struct AuditEvent: Sendable {
     /// What happened.
-    public let type: AuditEventType
+    package let type: AuditEventType
     /// The job it belongs to, if any.
-    public let jobID: String?
+    package let jobID: String?
     /// The subject's pseudonym, if the event is about one.
-    public let subject: String?
+    package let subject: String?
     /// The type's detail fields (absent optional fields left out).
-    public let details: [JSONMember]
+    package let details: [JSONMember]
 
     /// An event of `type`; a nil value leaves an optional field out. The details must fit the
     /// type's ``AuditEventType/fields`` (checked in debug builds, and by `dsar audit verify`).

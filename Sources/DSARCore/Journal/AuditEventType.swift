@@ -2,7 +2,7 @@
 ///
 /// This is the one definition of the journal's vocabulary: ``AuditEvent``'s factories build events
 /// from it, ``JournalVerifier`` checks every entry against it, and `dsar events` prints with it.
-public enum AuditEventType: String, CaseIterable, Sendable {
+package enum AuditEventType: String, CaseIterable, Sendable {
     /// A settled drop was moved from `inbox/` into `active/` under a new job id.
     case jobClaimed = "job.claimed"
     /// What was asked for (action, regulation, identifier types; never the values).
@@ -61,7 +61,7 @@ public enum AuditEventType: String, CaseIterable, Sendable {
     case witnessFailed = "witness.failed"
 
     /// The detail fields of this event type, in the order they are written.
-    public var fields: [AuditField] {
+    package var fields: [AuditField] {
         switch self {
         case .jobClaimed: [.string("file")]
         case .requestReceived: [.string("action"), .string("regulation"), .strings("identifier_types"), .stringOrNull("signer")]
@@ -107,7 +107,7 @@ public enum AuditEventType: String, CaseIterable, Sendable {
 
     /// Why `details` do not fit this type's definition (nil: they do): a field missing, of the
     /// wrong kind, or not defined for it.
-    public func problem(with details: JSONValue) -> String? {
+    package func problem(with details: JSONValue) -> String? {
         guard case .object(let members) = details else { return "details are not an object" }
         let defined = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
         for m in members {
@@ -123,13 +123,13 @@ public enum AuditEventType: String, CaseIterable, Sendable {
 }
 
 /// One detail field of an audit event type.
-public struct AuditField: Sendable, Equatable {
+package struct AuditField: Sendable, Equatable {
     /// What values a field takes.
-    public enum Kind: Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: Sendable, Equatable, CustomStringConvertible {
         case string, int, bool, strings, stringOrNull
 
         /// Whether `v` is a value of this kind.
-        public func accepts(_ v: JSONValue) -> Bool {
+        package func accepts(_ v: JSONValue) -> Bool {
             switch (self, v) {
             case (.string, .string), (.bool, .bool), (.stringOrNull, .string), (.stringOrNull, .null): true
             case (.int, .number(let n)): Int(n) != nil
@@ -138,7 +138,7 @@ public struct AuditField: Sendable, Equatable {
             }
         }
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .string: "a string"
             case .int: "an integer"
@@ -150,11 +150,11 @@ public struct AuditField: Sendable, Equatable {
     }
 
     /// The member name in `details`.
-    public var name: String
+    package var name: String
     /// What it holds.
-    public var kind: Kind
+    package var kind: Kind
     /// Whether events of the type may leave it out.
-    public var isOptional: Bool
+    package var isOptional: Bool
 
     static func string(_ n: String) -> AuditField { AuditField(name: n, kind: .string, isOptional: false) }
     static func int(_ n: String) -> AuditField { AuditField(name: n, kind: .int, isOptional: false) }

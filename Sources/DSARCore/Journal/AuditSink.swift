@@ -1,7 +1,7 @@
 import Foundation
 
 /// Where the pipeline records each step before it counts as done (the audit journal).
-public protocol AuditSink: Sendable {
+package protocol AuditSink: Sendable {
     /// Appends an event durably.
     func append(_ event: AuditEvent) throws
     /// Appends several events of one step durably, in order (one write and fsync where possible).
@@ -9,13 +9,13 @@ public protocol AuditSink: Sendable {
 }
 
 extension AuditSink {
-    public func append(contentsOf events: [AuditEvent]) throws {
+    package func append(contentsOf events: [AuditEvent]) throws {
         for e in events { try append(e) }
     }
 }
 
 /// An audit sink that records nothing (for tools that only read).
-public struct DiscardingAuditSink: AuditSink {
-    public init() {}
-    public func append(_ event: AuditEvent) throws {}
+package struct DiscardingAuditSink: AuditSink {
+    package init() {}
+    package func append(_ event: AuditEvent) throws {}
 }

@@ -12,9 +12,9 @@ import Synchronization
 /// short lock (`journal/.lock`) serialises writers of different processes. `journal/HEAD` records the
 /// latest sequence and hash, so a journal truncated behind it is detected. A segment is closed
 /// (mode 0400) when the month changes or it grows past `segmentBytes`, and never written again.
-public final class Journal: AuditSink, Sendable {
-    public let dir: String
-    public let segmentBytes: Int64
+package final class Journal: AuditSink, Sendable {
+    package let dir: String
+    package let segmentBytes: Int64
     /// Serialises this process's journal I/O (``locked(_:)``); guards no state of its own.
     private let mutex = NSLock()
     private let signer: ManifestSigner?
@@ -30,40 +30,40 @@ public final class Journal: AuditSink, Sendable {
     private let state = Mutex(State())
 
     /// Entries appended since the last checkpoint (by this process).
-    public private(set) var sinceCheckpoint: Int {
+    package private(set) var sinceCheckpoint: Int {
         get { state.withLock { $0.sinceCheckpoint } }
         set { state.withLock { $0.sinceCheckpoint = newValue } }
     }
     /// When this process last wrote a checkpoint.
-    public private(set) var lastCheckpoint: Date {
+    package private(set) var lastCheckpoint: Date {
         get { state.withLock { $0.lastCheckpoint } }
         set { state.withLock { $0.lastCheckpoint = newValue } }
     }
     /// Receives every signed checkpoint (``checkpointAndWitness()``); set once when the spool is opened.
-    public var witness: Witness? {
+    package var witness: Witness? {
         get { state.withLock { $0.witness } }
         set { state.withLock { $0.witness = newValue } }
     }
 
     /// The chain head: the last entry's sequence number and hash.
-    public struct Head: Sendable, Equatable {
-        public var seq: Int
-        public var hash: String
-        public init(seq: Int, hash: String) {
+    package struct Head: Sendable, Equatable {
+        package var seq: Int
+        package var hash: String
+        package init(seq: Int, hash: String) {
             self.seq = seq
             self.hash = hash
         }
-        public var json: JSONValue { .obj(["seq": .int(seq), "hash": .string(hash)]) }
+        package var json: JSONValue { .obj(["seq": .int(seq), "hash": .string(hash)]) }
     }
 
     /// What start-up recovery found.
-    public struct Recovery: Sendable {
-        public var tornBytes: Int
-        public var tornFile: String?
+    package struct Recovery: Sendable {
+        package var tornBytes: Int
+        package var tornFile: String?
     }
 
     /// Opens the journal in `dir` (created 0700). `signer` signs checkpoints.
-    public init(dir: String, signer: ManifestSigner?, segmentBytes: Int64 = 64 << 20) throws {
+    package init(dir: String, signer: ManifestSigner?, segmentBytes: Int64 = 64 << 20) throws {
         self.dir = dir
         self.signer = signer
         self.segmentBytes = segmentBytes
@@ -71,14 +71,14 @@ public final class Journal: AuditSink, Sendable {
     }
 
     /// The journal of a spool.
-    public convenience init(layout: SpoolLayout, signer: ManifestSigner?) throws {
+    package convenience init(layout: SpoolLayout, signer: ManifestSigner?) throws {
         try self.init(dir: layout.journal, signer: signer)
     }
 
     // MARK: segments
 
     /// Segment file names in order.
-    public func segments() throws -> [String] {
+    package func segments() throws -> [String] {
         try FileSystem.list(dir).filter { $0.hasSuffix(".jsonl") && !$0.hasPrefix(".") && $0.first?.isNumber == true }
     }
 
@@ -127,7 +127,7 @@ public final class Journal: AuditSink, Sendable {
     }
 
     /// The current head (nil for an empty journal).
-    public func head() throws -> Head? {
+    package func head() throws -> Head? {
         try locked { try unlockedHead() }
     }
 
@@ -142,14 +142,14 @@ public final class Journal: AuditSink, Sendable {
     }
 
     /// The head as JSON for manifests (`null` for an empty journal).
-    public var headJSON: JSONValue { ((try? head()) ?? nil)?.json ?? .null }
+    package var headJSON: JSONValue { ((try? head()) ?? nil)?.json ?? .null }
 
     // MARK: recovery
 
     /// Detects a torn last line (a crash mid-append), moves it aside to `<segment>.torn` (never
     /// dropped), truncates the segment to its last complete line and journals the recovery.
     @discardableResult
-    public func recoverTornTail() throws -> Recovery {
+    package func recoverTornTail() throws -> Recovery {
         let r: Recovery = try locked { try unlockedMoveTornTail() }
         if r.tornBytes > 0 { try journalRecovery(r) }
         return r
@@ -206,13 +206,13 @@ public final class Journal: AuditSink, Sendable {
 
     /// Appends one event durably (returns after fsync). A torn tail left by a crashed writer is
     /// moved aside first (and journaled), so a new entry is never glued onto a partial line.
-    public func append(_ event: AuditEvent) throws {
+    package func append(_ event: AuditEvent) throws {
         _ = try appendEntry(event)
     }
 
     /// Appends several events as consecutive entries with one write, one fsync and one HEAD update
     /// (a batch's events of one step). A crash leaves a prefix of them, never a gap.
-    public func append(contentsOf events: [AuditEvent]) throws {
+    package func append(contentsOf events: [AuditEvent]) throws {
         guard !events.isEmpty else { return }
         _ = try appendEntries(events, now: Date())
     }
@@ -297,17 +297,17 @@ public final class Journal: AuditSink, Sendable {
     // MARK: checkpoints
 
     /// The SSHSIG namespace of checkpoint signatures.
-    public static let namespace = "dsar-journal"
+    package static let namespace = "dsar-journal"
 
     /// The exact message a checkpoint signs for a head.
-    public static func checkpointMessage(seq: Int, hash: String) -> [UInt8] {
+    package static func checkpointMessage(seq: Int, hash: String) -> [UInt8] {
         Array("dsar-journal checkpoint\nseq: \(seq)\nhash: \(hash)\n".utf8)
     }
 
     /// Appends a signed checkpoint over the current head, and writes the message and signature as
     /// `checkpoints/<seq>.txt` and `.txt.sig` so an auditor can check them with `ssh-keygen -Y verify`.
     @discardableResult
-    public func checkpoint() throws -> Head? {
+    package func checkpoint() throws -> Head? {
         guard let signer, let head = try head() else { return nil }
         let message = Journal.checkpointMessage(seq: head.seq, hash: head.hash)
         let sig = try signer.sign(message, namespace: Journal.namespace)
@@ -328,14 +328,14 @@ public final class Journal: AuditSink, Sendable {
     /// witness failure is logged and journaled (`witness.failed`), never thrown: the checkpoint is
     /// written either way and is sent again at the next checkpoint.
     @discardableResult
-    public func checkpointAndWitness() async throws -> Head? {
+    package func checkpointAndWitness() async throws -> Head? {
         let head = try checkpoint()
         if let witness { await witness.deliverPending(self) }
         return head
     }
 
     /// Every entry (for `dsar events`), with its segment and line.
-    public func entries() throws -> [(segment: String, line: Int, entry: JournalEntry)] {
+    package func entries() throws -> [(segment: String, line: Int, entry: JournalEntry)] {
         var out: [(String, Int, JournalEntry)] = []
         for name in try segments() {
             let data = try FileSystem.readFile(dir + "/" + name)

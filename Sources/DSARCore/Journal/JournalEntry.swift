@@ -4,18 +4,18 @@ import Foundation
 ///
 /// `hash` is the SHA-256 (hex) of the canonical encoding (keys sorted, compact) of the entry
 /// without its `hash` member; `prev` is the previous entry's `hash` (64 zeros for the first).
-public struct JournalEntry: Sendable, Equatable {
-    public var seq: Int
-    public var time: String
-    public var jobID: String?
-    public var subject: String?
-    public var type: String
-    public var details: JSONValue
-    public var prev: String
-    public var hash: String
+package struct JournalEntry: Sendable, Equatable {
+    package var seq: Int
+    package var time: String
+    package var jobID: String?
+    package var subject: String?
+    package var type: String
+    package var details: JSONValue
+    package var prev: String
+    package var hash: String
 
     /// The genesis `prev`.
-    public static let zeroHash = String(repeating: "0", count: 64)
+    package static let zeroHash = String(repeating: "0", count: 64)
 
     func members(includeHash: Bool) -> [JSONMember] {
         var m = JSONValue.members([
@@ -29,17 +29,17 @@ public struct JournalEntry: Sendable, Equatable {
     }
 
     /// The hash this entry must have.
-    public var computedHash: String {
+    package var computedHash: String {
         var h = StreamingSHA256()
         h.update(JSONWriter(sortKeys: true).encode(.object(members(includeHash: false))))
         return h.hexDigest()
     }
 
     /// The line as written (canonical JSON, without the newline).
-    public var line: [UInt8] { JSONWriter(sortKeys: true).encode(.object(members(includeHash: true))) }
+    package var line: [UInt8] { JSONWriter(sortKeys: true).encode(.object(members(includeHash: true))) }
 
     /// Makes an entry and computes its hash.
-    public static func make(seq: Int, time: Date, event: AuditEvent, prev: String) -> JournalEntry {
+    package static func make(seq: Int, time: Date, event: AuditEvent, prev: String) -> JournalEntry {
         var e = JournalEntry(
             seq: seq, time: Timestamp.format(time), jobID: event.jobID, subject: event.subject, type: event.type.rawValue,
             details: .object(event.details), prev: prev, hash: "")
@@ -48,12 +48,12 @@ public struct JournalEntry: Sendable, Equatable {
     }
 
     /// Why a line is not a well-formed entry.
-    public struct ParseError: Error, CustomStringConvertible {
-        public var description: String
+    package struct ParseError: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Parses a line strictly: every member present with the right type, nothing else, canonical form.
-    public static func parse(_ line: [UInt8]) throws -> JournalEntry {
+    package static func parse(_ line: [UInt8]) throws -> JournalEntry {
         let v: JSONValue
         do { v = try JSONParser.parse(line) } catch { throw ParseError(description: "not JSON (\(error))") }
         guard case .object(let m) = v else { throw ParseError(description: "not a JSON object") }

@@ -4,15 +4,15 @@ import Foundation
 /// checkpoint signature, that `HEAD` and each given manifest's journal head are in the chain, that
 /// every `checkpoints/<seq>.txt(.sig)` matches the chain and is signed by a trusted key, and that
 /// every checkpoint of a witness file (kept outside the spool) does too.
-public enum JournalVerifier {
+package enum JournalVerifier {
     /// The first problem found: where and what.
-    public struct Problem: Error, Sendable, CustomStringConvertible {
-        public var segment: String
-        public var line: Int
-        public var message: String
+    package struct Problem: Error, Sendable, CustomStringConvertible {
+        package var segment: String
+        package var line: Int
+        package var message: String
         /// A file outside the journal (a witness file) the problem is in; overrides `segment`.
-        public var file: String? = nil
-        public var description: String {
+        package var file: String? = nil
+        package var description: String {
             if let file { return "\(file):\(line): \(message)" }
             if line == 0 { return segment == "-" ? "journal: \(message)" : "journal/\(segment): \(message)" }
             return "journal/\(segment):\(line): \(message)"
@@ -20,19 +20,19 @@ public enum JournalVerifier {
     }
 
     /// What a successful walk saw.
-    public struct Summary: Sendable, CustomStringConvertible {
-        public var entries = 0
-        public var segments = 0
-        public var checkpoints = 0
-        public var recovered = 0
-        public var first: String?
-        public var last: String?
-        public var manifests = 0
+    package struct Summary: Sendable, CustomStringConvertible {
+        package var entries = 0
+        package var segments = 0
+        package var checkpoints = 0
+        package var recovered = 0
+        package var first: String?
+        package var last: String?
+        package var manifests = 0
         /// `checkpoints/<seq>.txt(.sig)` files checked against the chain.
-        public var checkpointFiles = 0
+        package var checkpointFiles = 0
         /// Checkpoints of the witness files found in the chain.
-        public var witnessed = 0
-        public var description: String {
+        package var witnessed = 0
+        package var description: String {
             var s = "OK: \(entries) entries in \(segments) segment\(segments == 1 ? "" : "s"), \(checkpoints) signed checkpoint\(checkpoints == 1 ? "" : "s")"
             if let first, let last { s += ", \(first) … \(last)" }
             if recovered > 0 { s += "; \(recovered) torn tail\(recovered == 1 ? "" : "s") recovered after a crash (kept in *.torn)" }
@@ -46,7 +46,7 @@ public enum JournalVerifier {
     /// `isTrusted(keyBlob, principal)` decides whether a checkpoint signer is acceptable (nil reason
     /// = yes); for checkpoint files and witness records the principal is the one the chain's
     /// checkpoint entry names (empty when the chain has none for that seq).
-    public static func verify(
+    package static func verify(
         dir: String, manifests: [String] = [], witnesses: [String] = [], isTrusted: (_ keyBlob: [UInt8], _ principal: String) -> String?
     ) throws -> Summary {
         let segments = try FileSystem.list(dir).filter { $0.hasSuffix(".jsonl") && !$0.hasPrefix(".") && $0.first?.isNumber == true }

@@ -3,14 +3,14 @@ import Logging
 
 /// The `witness:` command of `config.yaml`: it receives every signed journal checkpoint, to keep
 /// a copy outside the spool (syslog, a WORM bucket, another host).
-public struct WitnessConfig: Sendable, Equatable {
+package struct WitnessConfig: Sendable, Equatable {
     /// argv of the command (a string in `config.yaml` runs with `/bin/sh -c`).
-    public var command: [String]
+    package var command: [String]
     /// Seconds the command may run before its process group is killed (`witness_timeout_seconds`).
-    public var timeoutSeconds: Double
+    package var timeoutSeconds: Double
 
     /// A witness running `command` (argv) with `timeoutSeconds` to finish.
-    public init(command: [String], timeoutSeconds: Double = 30) {
+    package init(command: [String], timeoutSeconds: Double = 30) {
         self.command = command
         self.timeoutSeconds = timeoutSeconds
     }
@@ -46,23 +46,23 @@ public struct WitnessConfig: Sendable, Equatable {
 /// The first three lines are exactly the signed message (`checkpoints/<seq>.txt`), the armored block
 /// exactly its SSHSIG (`.txt.sig`, namespace `dsar-journal`), so an auditor can split a record and
 /// run `ssh-keygen -Y verify` on it. Blank lines between records are ignored.
-public enum WitnessFile {
+package enum WitnessFile {
     /// One witnessed checkpoint.
-    public struct Record: Sendable, Equatable {
+    package struct Record: Sendable, Equatable {
         /// The checkpointed journal seq.
-        public var seq: Int
+        package var seq: Int
         /// The chain hash of that entry, as signed.
-        public var hash: String
+        package var hash: String
         /// The armored SSHSIG block (ends with a newline).
-        public var signature: String
+        package var signature: String
         /// The record's first line in the file (1-based).
-        public var line: Int
+        package var line: Int
         /// The signed message.
-        public var message: [UInt8] { Journal.checkpointMessage(seq: seq, hash: hash) }
+        package var message: [UInt8] { Journal.checkpointMessage(seq: seq, hash: hash) }
     }
 
     /// The bytes sent for one checkpoint: the message, then its signature.
-    public static func record(message: [UInt8], signature: String) -> [UInt8] {
+    package static func record(message: [UInt8], signature: String) -> [UInt8] {
         var out = message
         if out.last != 0x0A { out.append(0x0A) }
         out += Array(signature.utf8)
@@ -71,7 +71,7 @@ public enum WitnessFile {
     }
 
     /// Parses a witness file; a line that does not fit the format throws with `path:line`.
-    public static func parse(_ bytes: [UInt8], path: String) throws -> [Record] {
+    package static func parse(_ bytes: [UInt8], path: String) throws -> [Record] {
         let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { raw -> String in
             var l = raw
             if l.last == 0x0D { l = l.dropLast() }
@@ -122,33 +122,33 @@ public enum WitnessFile {
 /// and journaled as `witness.failed`, stops the pass, and leaves the rest for the next checkpoint;
 /// it never changes the journal or a job. Delivery is at least once (a crash after the command's
 /// success and before `WITNESSED` is updated sends that checkpoint again).
-public struct Witness: Sendable {
+package struct Witness: Sendable {
     /// The command and its timeout.
-    public let config: WitnessConfig
+    package let config: WitnessConfig
     /// Directory for the subprocess capture files (the spool's `tmp/`).
-    public let scratchDir: String
+    package let scratchDir: String
     /// Where failures and deliveries are logged (the caller's logger; the library never bootstraps logging).
-    public let logger: Logger
+    package let logger: Logger
 
     /// A witness for `config`, capturing output in `scratchDir`, logging to `logger`.
-    public init(config: WitnessConfig, scratchDir: String, logger: Logger) {
+    package init(config: WitnessConfig, scratchDir: String, logger: Logger) {
         self.config = config
         self.scratchDir = scratchDir
         self.logger = logger
     }
 
     /// What one delivery pass did.
-    public struct Report: Sendable {
+    package struct Report: Sendable {
         /// Checkpoints the witness accepted in this pass.
-        public var sent = 0
+        package var sent = 0
         /// 1 when the pass stopped at a failure.
-        public var failed = 0
+        package var failed = 0
         /// Checkpoints still waiting for the witness.
-        public var pending = 0
+        package var pending = 0
     }
 
     /// The last checkpoint seq the witness accepted (0 if none).
-    public static func delivered(_ journal: Journal) -> Int {
+    package static func delivered(_ journal: Journal) -> Int {
         guard let data = try? FileSystem.readFile(journal.dir + "/WITNESSED", limit: 4096) else { return 0 }
         return Int(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
@@ -165,7 +165,7 @@ public struct Witness: Sendable {
 
     /// Sends every checkpoint the witness has not accepted yet, oldest first; stops at the first failure.
     @discardableResult
-    public func deliverPending(_ journal: Journal) async -> Report {
+    package func deliverPending(_ journal: Journal) async -> Report {
         var report = Report()
         let cdir = journal.dir + "/checkpoints"
         let done = Witness.delivered(journal)

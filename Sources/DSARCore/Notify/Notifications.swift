@@ -13,15 +13,15 @@ import Logging
 /// `notify.failed`, keeps the file and retries it on the next run (in `dsar watch`, after a backoff).
 /// A notification never changes a job's status. Delivery is at least once: a crash between a
 /// command's success and the removal of its file sends it again.
-public final class Notifications {
-    public let layout: SpoolLayout
-    public let notifiers: [NotifierConfig]
+package final class Notifications {
+    package let layout: SpoolLayout
+    package let notifiers: [NotifierConfig]
     let audit: any AuditSink
     let logger: Logger
     /// In-process backoff: when a failed entry may be tried again (a new process tries all at once).
     var retryAt: [String: Date] = [:]
 
-    public init(layout: SpoolLayout, notifiers: [NotifierConfig], audit: any AuditSink, logger: Logger) {
+    package init(layout: SpoolLayout, notifiers: [NotifierConfig], audit: any AuditSink, logger: Logger) {
         self.layout = layout
         self.notifiers = notifiers
         self.audit = audit
@@ -29,19 +29,19 @@ public final class Notifications {
     }
 
     /// The queue directory.
-    public var directory: String { layout.notify }
+    package var directory: String { layout.notify }
 
     /// What one delivery pass did.
-    public struct DeliveryReport: Sendable {
-        public var sent = 0
-        public var failed = 0
-        public var abandoned = 0
+    package struct DeliveryReport: Sendable {
+        package var sent = 0
+        package var failed = 0
+        package var abandoned = 0
         /// Entries still queued afterwards.
-        public var pending = 0
+        package var pending = 0
     }
 
     /// The summary a notifier receives on stdin: no personal data (pseudonymous ids, counts, paths).
-    public func summary(_ r: JobRecord, event: NotifierConfig.Event, now: Date = Date()) -> JSONValue {
+    package func summary(_ r: JobRecord, event: NotifierConfig.Event, now: Date = Date()) -> JSONValue {
         let outboxPath = r.outbox.map { $0.hasPrefix("/") ? $0 : layout.root + "/" + $0 }
         return .obj([
             "event": .string("job." + event.rawValue),
@@ -66,7 +66,7 @@ public final class Notifications {
     }
 
     /// Queues `event` for every notifier subscribed to it (idempotent: the file name is fixed).
-    public func enqueue(_ record: JobRecord, event: NotifierConfig.Event, now: Date = Date()) throws {
+    package func enqueue(_ record: JobRecord, event: NotifierConfig.Event, now: Date = Date()) throws {
         let targets = notifiers.filter { $0.events.contains(event) }
         guard !targets.isEmpty else { return }
         if !FileSystem.exists(directory) { try FileSystem.makeDirectory(directory, mode: 0o700) }
@@ -86,12 +86,12 @@ public final class Notifications {
     }
 
     /// Queued entries, oldest job first.
-    public func queued() -> [String] {
+    package func queued() -> [String] {
         ((try? FileSystem.list(directory)) ?? []).filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted()
     }
 
     /// Runs every queued notification whose backoff allows it (`retryNow` ignores the backoff, as a new run does).
-    public func deliver(now: Date = Date(), retryNow: Bool = false) async -> DeliveryReport {
+    package func deliver(now: Date = Date(), retryNow: Bool = false) async -> DeliveryReport {
         var report = DeliveryReport()
         for name in queued() {
             let path = directory + "/" + name

@@ -10,13 +10,13 @@ import Foundation
 ///     timeout_seconds: 30                         # default 30
 ///     command: /etc/dsar/notify-mail.sh           # a string runs with /bin/sh -c; a list is argv
 /// ```
-public struct NotifierConfig: Sendable, Equatable {
+package struct NotifierConfig: Sendable, Equatable {
     /// What a notification is about.
-    public enum Event: String, Sendable, CaseIterable, Codable {
+    package enum Event: String, Sendable, CaseIterable, Codable {
         case completed, failed, partial, overdue
 
         /// The event that a job ending with `status` raises.
-        public init?(status: JobStatus) {
+        package init?(status: JobStatus) {
             switch status {
             case .completed: self = .completed
             case .failed: self = .failed
@@ -27,15 +27,15 @@ public struct NotifierConfig: Sendable, Equatable {
     }
 
     /// Unique name (used in queue file names and the journal).
-    public var name: String
+    package var name: String
     /// argv of the command.
-    public var command: [String]
+    package var command: [String]
     /// Events that trigger it.
-    public var events: Set<Event>
+    package var events: Set<Event>
     /// Seconds the command may run before its process group is killed.
-    public var timeoutSeconds: Double
+    package var timeoutSeconds: Double
 
-    public init(name: String, command: [String], events: Set<Event> = Set(Event.allCases), timeoutSeconds: Double = 30) {
+    package init(name: String, command: [String], events: Set<Event> = Set(Event.allCases), timeoutSeconds: Double = 30) {
         self.name = name
         self.command = command
         self.events = events

@@ -8,7 +8,7 @@ import Logging
 /// longer run of letters and digits. Any other value is replaced wherever it occurs.
 ///
 /// Built once for many texts: one pass over each text's bytes, whatever the number of identifiers.
-public struct IdentifierScrubber: Sendable {
+package struct IdentifierScrubber: Sendable {
     struct Pattern: Sendable {
         var bytes: [UInt8]
         var replacement: [UInt8]
@@ -24,10 +24,10 @@ public struct IdentifierScrubber: Sendable {
     private var single: [UInt8: Pattern] = [:]
 
     /// True when there is nothing to replace.
-    public var isEmpty: Bool { byPrefix.isEmpty && single.isEmpty }
+    package var isEmpty: Bool { byPrefix.isEmpty && single.isEmpty }
 
     /// A scrubber for these identifiers (empty values are skipped).
-    public init<S: Sequence>(_ identifiers: S) where S.Element == Identifier {
+    package init<S: Sequence>(_ identifiers: S) where S.Element == Identifier {
         var seen = Set<[UInt8]>()
         for id in identifiers where !id.value.isEmpty {
             let replacement = Array("<\(id.type)>".utf8)
@@ -52,7 +52,7 @@ public struct IdentifierScrubber: Sendable {
     }
 
     /// The text with every occurrence of the identifiers replaced.
-    public func scrub(_ text: String) -> String {
+    package func scrub(_ text: String) -> String {
         guard !isEmpty else { return text }
         let b = Array(text.utf8)
         var out: [UInt8] = []
@@ -124,15 +124,15 @@ public struct IdentifierScrubber: Sendable {
 
 /// The identifiers whose values must not reach the log: those of the batch in hand. Shared by every
 /// copy of the processor's logger (set at the start of a batch, cleared at its end).
-public final class LogScrubber: @unchecked Sendable {
+package final class LogScrubber: @unchecked Sendable {
     private let lock = NSLock()
     private var current = IdentifierScrubber([])
 
     /// An empty scrubber.
-    public init() {}
+    package init() {}
 
     /// Replaces the identifiers scrubbed from log lines.
-    public func set<S: Sequence>(_ identifiers: S) where S.Element == Identifier {
+    package func set<S: Sequence>(_ identifiers: S) where S.Element == Identifier {
         let s = IdentifierScrubber(identifiers)
         lock.lock()
         current = s
@@ -140,17 +140,17 @@ public final class LogScrubber: @unchecked Sendable {
     }
 
     /// Scrubs nothing from now on.
-    public func clear() { set([]) }
+    package func clear() { set([]) }
 
     /// The scrubber in effect now.
-    public var scrubber: IdentifierScrubber {
+    package var scrubber: IdentifierScrubber {
         lock.lock()
         defer { lock.unlock() }
         return current
     }
 
     /// `logger` with every message and metadata value passed through this scrubber first.
-    public func wrap(_ logger: Logger) -> Logger {
+    package func wrap(_ logger: Logger) -> Logger {
         let inner = logger.handler
         var l = Logger(label: logger.label) { _ in ScrubbingLogHandler(inner: inner, scrubber: self) }
         l.logLevel = logger.logLevel
@@ -160,38 +160,38 @@ public final class LogScrubber: @unchecked Sendable {
 
 /// A log handler that scrubs the batch's identifiers from the message and every metadata value
 /// (except dsar's own job ids) before handing the event on.
-public struct ScrubbingLogHandler: LogHandler {
+package struct ScrubbingLogHandler: LogHandler {
     var inner: any LogHandler
     let scrubber: LogScrubber
     /// Metadata dsar generates itself (job ids, counts), never scrubbed.
     static let ownKeys: Set<String> = ["job", "jobs", "attempt", "round", "connectors", "seq", "retry_for_s", "records", "bytes"]
 
     /// Wraps `inner`.
-    public init(inner: any LogHandler, scrubber: LogScrubber) {
+    package init(inner: any LogHandler, scrubber: LogScrubber) {
         self.inner = inner
         self.scrubber = scrubber
     }
 
     /// The wrapped handler's metadata.
-    public var metadata: Logger.Metadata {
+    package var metadata: Logger.Metadata {
         get { inner.metadata }
         set { inner.metadata = newValue }
     }
 
     /// The wrapped handler's level.
-    public var logLevel: Logger.Level {
+    package var logLevel: Logger.Level {
         get { inner.logLevel }
         set { inner.logLevel = newValue }
     }
 
     /// One metadata value of the wrapped handler.
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { inner[metadataKey: key] }
         set { inner[metadataKey: key] = newValue }
     }
 
     /// Scrubs and forwards.
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         let s = scrubber.scrubber
         guard !s.isEmpty else { return inner.log(event: event) }
         var e = event

@@ -3,9 +3,9 @@ import Foundation
 /// The Prometheus node_exporter textfile (`--metrics-file PATH`, e.g.
 /// `/var/lib/prometheus/node-exporter/dsar.prom`), written atomically: a sibling dot file, fsync,
 /// rename. Holds counts, sizes and times only, never personal data.
-public enum MetricsFile {
+package enum MetricsFile {
     /// The metric text for the spool's current state plus what this process did.
-    public static func render(
+    package static func render(
         layout: SpoolLayout, records: [JobRecord], stats: RunStats, notificationsPending: Int, mode: String, now: Date = Date()
     ) -> String {
         var out = ""
@@ -82,7 +82,7 @@ public enum MetricsFile {
     }
 
     /// The last-success time recorded in an earlier file at `path` (so that cron runs carry it on).
-    public static func previousLastSuccess(at path: String) -> Date? {
+    package static func previousLastSuccess(at path: String) -> Date? {
         guard let bytes = try? FileSystem.readFile(path, limit: 1 << 20) else { return nil }
         let prefix = "dsar_last_success_timestamp_seconds "
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
@@ -92,7 +92,7 @@ public enum MetricsFile {
     }
 
     /// Writes the file atomically (mode 0644: node_exporter reads it; it holds no personal data).
-    public static func write(_ path: String, _ text: String) throws {
+    package static func write(_ path: String, _ text: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty, !FileSystem.exists(dir) {
             throw DSARError(.notFound, "the directory of --metrics-file \(path) does not exist; create \(dir) or choose another path", path: dir)

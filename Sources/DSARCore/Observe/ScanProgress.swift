@@ -7,19 +7,19 @@ import Synchronization
 
 /// Bytes one connector's scan has read so far. The file readers find it as a task-local value and
 /// add to it once per buffer refill (one relaxed atomic add per MiB, nothing per record).
-public final class ProgressCounter: Sendable {
+package final class ProgressCounter: Sendable {
     /// The counter of the scan running in this task (nil: nobody is watching).
-    @TaskLocal public static var current: ProgressCounter?
+    @TaskLocal package static var current: ProgressCounter?
 
     private let bytes = Atomic<Int64>(0)
 
-    public init() {}
+    package init() {}
 
     /// Adds `n` bytes read.
-    public func add(_ n: Int) { bytes.add(Int64(n), ordering: .relaxed) }
+    package func add(_ n: Int) { bytes.add(Int64(n), ordering: .relaxed) }
 
     /// Bytes read so far.
-    public var value: Int64 { bytes.load(ordering: .relaxed) }
+    package var value: Int64 { bytes.load(ordering: .relaxed) }
 }
 
 /// Per-connector scan progress of a batch, drawn on stderr: on a terminal as lines redrawn in place,
@@ -29,7 +29,7 @@ public final class ProgressCounter: Sendable {
 /// scan  web-logs       131.0 MiB / 200.0 MiB   65%   48.2 MiB/s   0:02
 /// done  shop-db         80.0 MiB in 1.9 s       42.1 MiB/s
 /// ```
-public final class ScanProgress: Sendable {
+package final class ScanProgress: Sendable {
     struct Entry: Sendable {
         var name: String
         var total: Int64?
@@ -47,7 +47,7 @@ public final class ScanProgress: Sendable {
 
     /// `terminal`: redraw in place with ANSI escapes; `showAfter`: seconds a scan runs before the first
     /// draw (short batches print nothing); `interval`: seconds between draws.
-    public init(terminal: Bool, showAfter: Double = 1.0, interval: Double? = nil, output: Int32 = 2) {
+    package init(terminal: Bool, showAfter: Double = 1.0, interval: Double? = nil, output: Int32 = 2) {
         self.terminal = terminal
         self.showAfter = showAfter
         self.interval = interval ?? (terminal ? 0.25 : 5)
@@ -55,7 +55,7 @@ public final class ScanProgress: Sendable {
     }
 
     /// Runs `body` (one scan round over `connectors`) while drawing its progress.
-    public func track<T: Sendable>(_ connectors: [any Connector], round: Int, _ body: () async -> T) async -> T {
+    package func track<T: Sendable>(_ connectors: [any Connector], round: Int, _ body: () async -> T) async -> T {
         let entries = connectors.map { Entry(name: $0.name, total: $0.sourceBytes()) }
         state.withLock { $0 = (entries, 0, round) }
         let start = Date()
@@ -78,19 +78,19 @@ public final class ScanProgress: Sendable {
     }
 
     /// The counter the connector named `name` adds to (nil when it is not part of the round).
-    public func counter(_ name: String) -> ProgressCounter? {
+    package func counter(_ name: String) -> ProgressCounter? {
         state.withLock { s in s.entries.first { $0.name == name }?.counter }
     }
 
     /// Marks a connector's scan as started.
-    public func started(_ name: String) {
+    package func started(_ name: String) {
         state.withLock { s in
             if let k = s.entries.firstIndex(where: { $0.name == name }) { s.entries[k].started = Date() }
         }
     }
 
     /// Marks a connector's scan as ended.
-    public func finished(_ name: String, failed: Bool) {
+    package func finished(_ name: String, failed: Bool) {
         state.withLock { s in
             if let k = s.entries.firstIndex(where: { $0.name == name }) {
                 s.entries[k].finished = Date()

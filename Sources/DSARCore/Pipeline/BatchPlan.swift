@@ -3,36 +3,36 @@
 /// carried out (a new segment); consecutive deletes are erased together, one rewrite per file. A
 /// segment also ends at `maxJobs`: what was found is held in memory until sealed, so this bounds
 /// memory for very large batches. Pure: no I/O.
-public struct BatchPlan: Sendable, Equatable {
+package struct BatchPlan: Sendable, Equatable {
     /// What the plan needs to know of a job.
-    public struct Job: Sendable, Equatable {
-        public var action: RequestAction
-        public var dryRun: Bool
+    package struct Job: Sendable, Equatable {
+        package var action: RequestAction
+        package var dryRun: Bool
 
-        public init(action: RequestAction, dryRun: Bool) {
+        package init(action: RequestAction, dryRun: Bool) {
             self.action = action
             self.dryRun = dryRun
         }
     }
 
     /// Jobs scanned together; indexes into the batch's jobs, in received order.
-    public struct Segment: Sendable, Equatable {
+    package struct Segment: Sendable, Equatable {
         /// Every job of the segment, in received order.
-        public var jobs: [Int]
+        package var jobs: [Int]
         /// Jobs whose data is erased (delete, not a dry run), in received order.
-        public var erased: [Int]
+        package var erased: [Int]
         /// The other jobs of the segment (exports, dry runs): searched before the erasure, so they
         /// are sealed before it.
-        public var sealedBeforeErasure: [Int]
+        package var sealedBeforeErasure: [Int]
 
         /// The order jobs are finished in: those sealed before the erasure, then the erased ones.
-        public var finishOrder: [Int] { sealedBeforeErasure + erased }
+        package var finishOrder: [Int] { sealedBeforeErasure + erased }
     }
 
-    public let segments: [Segment]
+    package let segments: [Segment]
 
     /// Plans `jobs` (in received order), at most `maxJobs` per segment (at least 1).
-    public init(_ jobs: [Job], maxJobs: Int) {
+    package init(_ jobs: [Job], maxJobs: Int) {
         let limit = max(1, maxJobs)
         var groups: [[Int]] = []
         for (k, j) in jobs.enumerated() {
@@ -51,5 +51,5 @@ public struct BatchPlan: Sendable, Equatable {
     }
 
     /// The jobs of segment `n` and of every later one (what is put back when the batch stops there).
-    public func jobs(from n: Int) -> [Int] { segments[n...].flatMap(\.jobs) }
+    package func jobs(from n: Int) -> [Int] { segments[n...].flatMap(\.jobs) }
 }

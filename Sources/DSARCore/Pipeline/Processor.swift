@@ -7,28 +7,28 @@ import Logging
 /// ``JobConcluder``). This type only coordinates the stages; each owns its part.
 ///
 /// One `Processor` is used by one `dsar run` or `dsar watch` holding the spool lock.
-public final class Processor {
-    public let layout: SpoolLayout
-    public let config: SpoolConfig
+package final class Processor {
+    package let layout: SpoolLayout
+    package let config: SpoolConfig
     /// How this processor runs (fixed at ``init``).
-    public let configuration: Configuration
-    public let store: JobStore
-    public let pseudonymizer: Pseudonymizer
-    public let audit: any AuditSink
+    package let configuration: Configuration
+    package let store: JobStore
+    package let pseudonymizer: Pseudonymizer
+    package let audit: any AuditSink
     /// The log, with the identifiers of the batch in hand scrubbed from every line (``logScrubber``).
-    public let logger: Logger
+    package let logger: Logger
     /// What ``logger`` scrubs: every identifier of the running batch (none between batches).
-    public let logScrubber = LogScrubber()
+    package let logScrubber = LogScrubber()
     /// The data sources searched for every job.
-    public let connectors: [any Connector]
+    package let connectors: [any Connector]
     /// Where job-ended and overdue notifications are queued (nil: none configured).
-    public let notifications: Notifications?
+    package let notifications: Notifications?
     /// What this process has done so far (for `--metrics-file`).
-    public private(set) var stats = RunStats()
+    package private(set) var stats = RunStats()
     /// Most jobs scanned together in one pass over the sources.
-    public let maxBatchJobs: Int
+    package let maxBatchJobs: Int
     /// The SSHSIG namespace of request signatures.
-    public static let requestNamespace = SignatureCheck.namespace
+    package static let requestNamespace = SignatureCheck.namespace
 
     let parser: RequestParser
     let intakeStage: RequestIntake
@@ -39,7 +39,7 @@ public final class Processor {
 
     /// Assembles the stages. `finisher` chooses how a job is published (bundler for export, eraser
     /// for delete, summary otherwise).
-    public init(
+    package init(
         layout: SpoolLayout, config: SpoolConfig, configuration: Configuration = Configuration(), connectors: [any Connector] = [],
         finisher: @escaping @Sendable (RequestAction) -> any JobFinisher = { _ in SummaryFinisher() },
         notifications: Notifications? = nil, audit: any AuditSink = DiscardingAuditSink(), logger: Logger
@@ -72,12 +72,12 @@ public final class Processor {
     }
 
     /// Seconds a drop must stay unchanged before it is taken.
-    public var settleSeconds: Double { intakeStage.settleSeconds }
+    package var settleSeconds: Double { intakeStage.settleSeconds }
     /// When the intake next expects a waiting drop to settle.
-    public var nextSettleTime: Date? { intakeStage.nextSettleTime }
+    package var nextSettleTime: Date? { intakeStage.nextSettleTime }
 
     /// Puts the spool back in order after a crash (``SpoolRecovery``).
-    public func recover() throws -> RecoveryReport {
+    package func recover() throws -> RecoveryReport {
         let report = try SpoolRecovery(
             layout: layout, config: config, store: store, parser: parser, pseudonymizer: pseudonymizer,
             forceDryRun: configuration.forceDryRun, audit: audit, logger: logger, concluder: concluder
@@ -87,7 +87,7 @@ public final class Processor {
     }
 
     /// One look at the inbox (``RequestIntake``): refuses what must be refused, claims what has settled.
-    public func intake(now: Date = Date()) throws -> IntakeResult {
+    package func intake(now: Date = Date()) throws -> IntakeResult {
         let result = try intakeStage.intake(now: now)
         stats.rejected += result.rejected.count
         return result
@@ -95,17 +95,17 @@ public final class Processor {
 
     /// Marks jobs that passed their deadline without ending (journaled and notified once per job).
     @discardableResult
-    public func checkOverdue(now: Date = Date()) throws -> [String] { try concluder.checkOverdue(now: now) }
+    package func checkOverdue(now: Date = Date()) throws -> [String] { try concluder.checkOverdue(now: now) }
 
     /// Records that a run or watch pass ended without a failed or partial job.
     func markSuccess(_ now: Date = Date()) { stats.lastSuccess = now }
 
     /// Removes a subject's identifier values from free text (a plugin's error message may echo them)
     /// before it reaches a job record, manifest or the journal (see ``IdentifierScrubber``).
-    public static func scrub(_ text: String, _ ids: [Identifier]) -> String { IdentifierScrubber(ids).scrub(text) }
+    package static func scrub(_ text: String, _ ids: [Identifier]) -> String { IdentifierScrubber(ids).scrub(text) }
 
     /// Ids of claimed jobs waiting to run, oldest first.
-    public func pendingJobs() throws -> [String] {
+    package func pendingJobs() throws -> [String] {
         try FileSystem.list(layout.active).compactMap { name in
             guard name.hasSuffix(".json"), !name.hasPrefix(".") else { return nil }
             let id = String(name.dropLast(5))
@@ -118,7 +118,7 @@ public final class Processor {
     /// `stop` is checked before each job is finished; unfinished jobs stay PENDING. Returns the
     /// finished jobs' records without their history (the whole record is in `jobs/`), so that a
     /// batch of thousands holds little.
-    public func runPending(stop: StopPolicy = .never) async throws -> [JobRecord] {
+    package func runPending(stop: StopPolicy = .never) async throws -> [JobRecord] {
         let ids = try pendingJobs()
         guard !ids.isEmpty, !stop.requested() else { return [] }
         do {

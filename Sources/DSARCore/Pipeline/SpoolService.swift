@@ -5,41 +5,41 @@ import Logging
 /// the inbox (intake, the batch, and the housekeeping after it: overdue checks, outbox retention,
 /// notification delivery, last-success bookkeeping, the metrics file, journal checkpoints). The
 /// commands only parse flags, call these and print.
-public final class SpoolService {
+package final class SpoolService {
     /// `dsar run` (one pass, then exit) or `dsar watch` (a pass per wake-up, until stopped).
-    public enum Mode: String, Sendable {
+    package enum Mode: String, Sendable {
         case run, watch
     }
 
     /// What one pass did.
-    public struct PassReport: Sendable {
+    package struct PassReport: Sendable {
         /// What intake claimed, rejected and left waiting (both looks of `dsar run` together).
-        public var intake = IntakeResult()
+        package var intake = IntakeResult()
         /// The jobs that finished, without their history.
-        public var finished: [JobRecord] = []
+        package var finished: [JobRecord] = []
         /// Jobs newly found overdue.
-        public var overdue: [String] = []
+        package var overdue: [String] = []
         /// Outbox entries removed under `outbox_retention_days`.
-        public var expired: [String] = []
+        package var expired: [String] = []
         /// Notification delivery (nil: nothing was queued).
-        public var notified: Notifications.DeliveryReport?
+        package var notified: Notifications.DeliveryReport?
         /// The signed journal checkpoint written (nil: none this pass).
-        public var checkpoint: Journal.Head?
+        package var checkpoint: Journal.Head?
 
-        public init() {}
+        package init() {}
 
         /// Whether a job of the pass ended FAILED or PARTIAL.
-        public var hasUnsuccessful: Bool { finished.contains { $0.status == .failed || $0.status == .partial } }
+        package var hasUnsuccessful: Bool { finished.contains { $0.status == .failed || $0.status == .partial } }
     }
 
     /// The open spool (lock held) this service works on.
-    public let session: SpoolSession
+    package let session: SpoolSession
     /// Whether this is `dsar run` or `dsar watch` (how housekeeping is paced, the metrics `mode`).
-    public let mode: Mode
+    package let mode: Mode
     /// `--metrics-file`: written after each pass (watch: when jobs finished, else every 15 s).
-    public let metricsFile: String?
+    package let metricsFile: String?
     /// The session's processor.
-    public var processor: Processor { session.processor }
+    package var processor: Processor { session.processor }
     var logger: Logger { session.processor.logger }
 
     /// Watch bookkeeping: failed/partial jobs so far, jobs finished at the last metrics write, and when.
@@ -48,14 +48,14 @@ public final class SpoolService {
     var lastMetrics = Date()
 
     /// A service for `session`; `metricsFile` is `--metrics-file` (nil: none).
-    public init(session: SpoolSession, mode: Mode, metricsFile: String?) {
+    package init(session: SpoolSession, mode: Mode, metricsFile: String?) {
         self.session = session
         self.mode = mode
         self.metricsFile = metricsFile
     }
 
     /// Puts the spool back in order after a crash (watch: then writes the metrics file).
-    public func recover() throws -> RecoveryReport {
+    package func recover() throws -> RecoveryReport {
         let report = try processor.recover()
         if mode == .watch {
             writeMetrics()
@@ -67,7 +67,7 @@ public final class SpoolService {
 
     /// `dsar run`: intake, a second look at least the settle time after the first when drops were
     /// waiting (the settle rule), overdue checks, the batch, then the housekeeping.
-    public func runOnce(stop: StopPolicy) async throws -> PassReport {
+    package func runOnce(stop: StopPolicy) async throws -> PassReport {
         let p = processor
         var report = PassReport()
         let first = Date()
@@ -97,7 +97,7 @@ public final class SpoolService {
 
     /// `dsar watch`: one pass (intake, the batch, the housekeeping). A checkpoint is written after
     /// 100 entries, or 10 minutes after the last one.
-    public func pass(now: Date = Date(), stop: StopPolicy) async throws -> PassReport {
+    package func pass(now: Date = Date(), stop: StopPolicy) async throws -> PassReport {
         let p = processor
         var report = PassReport()
         report.intake = try p.intake(now: now)
@@ -125,7 +125,7 @@ public final class SpoolService {
     }
 
     /// The end of `dsar watch`: the metrics file and a checkpoint of what was journaled since the last.
-    public func finishWatching() async throws {
+    package func finishWatching() async throws {
         writeMetrics()
         if session.journal.sinceCheckpoint > 0 { try await session.journal.checkpointAndWitness() }
     }
@@ -133,7 +133,7 @@ public final class SpoolService {
     /// Writes `--metrics-file` (if given) for the spool's state and what the processor has done. A
     /// failure is logged, never fatal: monitoring must not stop the processing it watches (a stale
     /// file shows it).
-    public func writeMetrics() {
+    package func writeMetrics() {
         guard let path = metricsFile else { return }
         let p = processor
         do {

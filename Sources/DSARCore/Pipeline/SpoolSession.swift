@@ -3,18 +3,18 @@ import Logging
 
 /// Opens a spool for processing: creates it on first use, reads its config, takes the lock and
 /// assembles the pipeline (connectors, finishers, audit journal).
-public struct SpoolSession {
-    public let layout: SpoolLayout
-    public let config: SpoolConfig
-    public let lock: SpoolLock
-    public let processor: Processor
+package struct SpoolSession {
+    package let layout: SpoolLayout
+    package let config: SpoolConfig
+    package let lock: SpoolLock
+    package let processor: Processor
     /// The audit journal (torn tail already recovered).
-    public let journal: Journal
+    package let journal: Journal
 
     /// Opens an existing spool (only `dsar init` creates one), holding the spool lock until this
     /// value is dropped.
     /// `configuration` is how the processor runs (the command line's overrides of the spool config).
-    public static func open(
+    package static func open(
         _ layout: SpoolLayout, connectorsDir: String? = nil, wait: Bool, purpose: String, configuration: Processor.Configuration = Processor.Configuration(),
         logger: Logger
     ) throws -> SpoolSession {
@@ -67,7 +67,7 @@ public struct SpoolSession {
 
     /// Throws `.notFound` (exit 66) when `layout` is not an initialised spool: a mistyped `--spool`
     /// must not silently create an empty spool (and report an empty inbox).
-    public static func requireExisting(_ layout: SpoolLayout) throws {
+    package static func requireExisting(_ layout: SpoolLayout) throws {
         guard layout.exists else {
             throw DSARError(
                 .notFound,
@@ -78,7 +78,7 @@ public struct SpoolSession {
 
     /// Refuses to run on a spool whose key directory or journal is group/world-writable, or whose
     /// private keys are readable by others, naming the path and the fix.
-    public static func checkPermissions(_ layout: SpoolLayout) throws {
+    package static func checkPermissions(_ layout: SpoolLayout) throws {
         for dir in [layout.keys, layout.journal] {
             guard let st = try FileSystem.lstatus(dir) else { continue }
             if st.kind != .directory {
@@ -99,7 +99,7 @@ public struct SpoolSession {
     }
 
     /// Creates the spool directories, a commented `config.yaml` and the pseudonym key (idempotent).
-    public static func initialize(_ layout: SpoolLayout, group: String? = nil) throws {
+    package static func initialize(_ layout: SpoolLayout, group: String? = nil) throws {
         var group = group
         if group == nil, FileSystem.exists(layout.config) { group = try SpoolConfig.load(layout).inboxGroup }
         try layout.create(group: group)

@@ -2,16 +2,16 @@ import Foundation
 import Logging
 
 /// Everything a finisher needs about one job once its connectors have run.
-public struct FinishingJob: Sendable {
-    public var record: JobRecord
-    public var request: DSARRequest
+package struct FinishingJob: Sendable {
+    package var record: JobRecord
+    package var request: DSARRequest
     /// Every identifier of the subject: the request's plus those derived by identity expansion.
-    public var identifiers: [Identifier]
-    public var outcomes: [ConnectorOutcome]
+    package var identifiers: [Identifier]
+    package var outcomes: [ConnectorOutcome]
     /// For delete jobs that were erased: what happened per source file, and connectors that failed to erase.
-    public var erasure: ErasureOutcome?
+    package var erasure: ErasureOutcome?
 
-    public init(record: JobRecord, request: DSARRequest, identifiers: [Identifier], outcomes: [ConnectorOutcome]) {
+    package init(record: JobRecord, request: DSARRequest, identifiers: [Identifier], outcomes: [ConnectorOutcome]) {
         self.record = record
         self.request = request
         self.identifiers = identifiers
@@ -22,30 +22,30 @@ public struct FinishingJob: Sendable {
 /// What a finisher published: the outbox entry and the SHA-256 of the `manifest.json` it holds,
 /// computed from the bytes written (nothing is read back), or from the existing file when the entry
 /// was already there (a crash after publishing).
-public struct Published: Sendable, Equatable {
+package struct Published: Sendable, Equatable {
     /// The outbox entry (`outbox/<job-id>`).
-    public var path: String
+    package var path: String
     /// Hex SHA-256 of its `manifest.json` (nil: the entry has no manifest, e.g. a summary).
-    public var manifestSHA256: String?
+    package var manifestSHA256: String?
 
-    public init(path: String, manifestSHA256: String?) {
+    package init(path: String, manifestSHA256: String?) {
         self.path = path
         self.manifestSHA256 = manifestSHA256
     }
 }
 
 /// Turns a job's connector results into its published outbox entry (bundle, receipt, or summary).
-public protocol JobFinisher: Sendable {
+package protocol JobFinisher: Sendable {
     /// Builds and publishes `outbox/<job-id>/`; returns what it published. Must be idempotent: when
     /// the entry already exists (a crash after publishing), return it unchanged.
     func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published
 }
 
 /// The finisher used when no bundler/eraser applies: a `summary.json` with no personal data.
-public struct SummaryFinisher: JobFinisher {
-    public init() {}
+package struct SummaryFinisher: JobFinisher {
+    package init() {}
 
-    public func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
+    package func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
         try OutboxPublisher.publish(jobID: job.record.jobID, layout: layout) { dir in
             let connectors: [JSONValue] = job.outcomes.map { o in
                 .obj([

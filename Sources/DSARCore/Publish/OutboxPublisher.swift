@@ -5,12 +5,12 @@ import Foundation
 #endif
 
 /// Publishes a directory into `outbox/` atomically: built as `.<job-id>.partial`, fsynced, renamed.
-public enum OutboxPublisher {
+package enum OutboxPublisher {
     /// Builds the entry with `build` (given the staging dir; it returns the `manifest.json` bytes it
     /// wrote, or nil when the entry has none), then renames it into place. Returns the final path
     /// and the manifest's SHA-256 from those bytes. An entry that already exists is left as it is;
     /// its existing manifest is hashed.
-    public static func publish(
+    package static func publish(
         jobID: String, layout: SpoolLayout, build: (String) throws -> [UInt8]?
     ) throws -> Published {
         let final = layout.outboxEntry(jobID)

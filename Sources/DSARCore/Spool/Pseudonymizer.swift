@@ -6,16 +6,16 @@ import Foundation
 ///
 /// The same identifier always yields the same pseudonym under one key; without the key nobody can
 /// test a guessed e-mail address against it.
-public struct Pseudonymizer: Sendable {
+package struct Pseudonymizer: Sendable {
     private let key: SymmetricKey
 
     /// The key file inside the spool.
-    public static func keyPath(_ layout: SpoolLayout) -> String { layout.keys + "/pseudonym.key" }
+    package static func keyPath(_ layout: SpoolLayout) -> String { layout.keys + "/pseudonym.key" }
 
-    public init(keyBytes: [UInt8]) { key = SymmetricKey(data: keyBytes) }
+    package init(keyBytes: [UInt8]) { key = SymmetricKey(data: keyBytes) }
 
     /// Loads the spool's key, creating it (32 random bytes, hex, mode 0600) on first use.
-    public static func load(_ layout: SpoolLayout) throws -> Pseudonymizer {
+    package static func load(_ layout: SpoolLayout) throws -> Pseudonymizer {
         let path = keyPath(layout)
         if !FileSystem.exists(path) {
             var rng = SystemRandomNumberGenerator()
@@ -33,7 +33,7 @@ public struct Pseudonymizer: Sendable {
     }
 
     /// The pseudonym of one identifier: hex HMAC-SHA256 over `type:value`.
-    public func pseudonym(_ id: Identifier) -> String {
+    package func pseudonym(_ id: Identifier) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array("\(id.type):\(id.value)".utf8), using: key)
         return Hex.encode(Array(mac))
     }
@@ -41,23 +41,23 @@ public struct Pseudonymizer: Sendable {
     /// The pseudonym of an inbox drop's file name (its raw bytes), which may itself be personal data
     /// (`alice@example.com.json`): what the journal and the log say instead of the name.
     /// `drop-` and 24 hex digits of HMAC-SHA256 over `file:` and the name.
-    public func dropName<S: Sequence>(_ name: S) -> String where S.Element == UInt8 {
+    package func dropName<S: Sequence>(_ name: S) -> String where S.Element == UInt8 {
         let mac = HMAC<SHA256>.authenticationCode(for: Array("file:".utf8) + Array(name), using: key)
         return "drop-" + Hex.encode(Array(mac).prefix(12))
     }
 
     /// The pseudonym of a drop's file name.
-    public func dropName(_ name: String) -> String { dropName(Array(name.utf8)) }
+    package func dropName(_ name: String) -> String { dropName(Array(name.utf8)) }
 
     /// The subject's pseudonym: that of its primary identifier (email, then user_id, phone, ip, then
     /// custom types by name), so the same person gets the same pseudonym across jobs.
-    public func subjectPseudonym(_ ids: [Identifier]) -> String {
+    package func subjectPseudonym(_ ids: [Identifier]) -> String {
         guard let primary = Pseudonymizer.primary(ids) else { return "" }
         return pseudonym(primary)
     }
 
     /// The identifier that names the subject.
-    public static func primary(_ ids: [Identifier]) -> Identifier? {
+    package static func primary(_ ids: [Identifier]) -> Identifier? {
         let order = ["email", "user_id", "phone", "ip"]
         return ids.min { a, b in
             let ra = order.firstIndex(of: a.type) ?? order.count
@@ -68,11 +68,11 @@ public struct Pseudonymizer: Sendable {
 }
 
 /// Lower-case hex encoding.
-public enum Hex {
+package enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
     /// Bytes as lower-case hex.
-    public static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+    package static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
         var out: [UInt8] = []
         for b in bytes {
             out.append(digits[Int(b >> 4)])
@@ -82,7 +82,7 @@ public enum Hex {
     }
 
     /// Hex (either case) to bytes; nil if malformed.
-    public static func decode(_ s: String) -> [UInt8]? {
+    package static func decode(_ s: String) -> [UInt8]? {
         let b = Array(s.utf8)
         guard b.count % 2 == 0 else { return nil }
         func v(_ c: UInt8) -> UInt8? {

@@ -20,27 +20,27 @@ import Foundation
 ///   notify/    queued notifications, one file per job event and notifier (no personal data)
 ///   config.yaml
 /// ```
-public struct SpoolLayout: Sendable {
+package struct SpoolLayout: Sendable {
     /// Absolute path of the spool root.
-    public let root: String
+    package let root: String
 
-    public init(root: String) { self.root = FileSystem.absolute(root) }
+    package init(root: String) { self.root = FileSystem.absolute(root) }
 
-    public var inbox: String { root + "/inbox" }
-    public var active: String { root + "/active" }
-    public var rejected: String { root + "/rejected" }
-    public var failed: String { root + "/failed" }
-    public var outbox: String { root + "/outbox" }
-    public var jobs: String { root + "/jobs" }
-    public var journal: String { root + "/journal" }
-    public var keys: String { root + "/keys" }
-    public var tmp: String { root + "/tmp" }
-    public var notify: String { root + "/notify" }
-    public var config: String { root + "/config.yaml" }
-    public var lockFile: String { root + "/.lock" }
+    package var inbox: String { root + "/inbox" }
+    package var active: String { root + "/active" }
+    package var rejected: String { root + "/rejected" }
+    package var failed: String { root + "/failed" }
+    package var outbox: String { root + "/outbox" }
+    package var jobs: String { root + "/jobs" }
+    package var journal: String { root + "/journal" }
+    package var keys: String { root + "/keys" }
+    package var tmp: String { root + "/tmp" }
+    package var notify: String { root + "/notify" }
+    package var config: String { root + "/config.yaml" }
+    package var lockFile: String { root + "/.lock" }
 
     /// Each state directory with the mode it is created with.
-    public var directories: [(path: String, mode: mode_t)] {
+    package var directories: [(path: String, mode: mode_t)] {
         [
             (inbox, 0o2770), (active, 0o700), (rejected, 0o700), (failed, 0o700), (outbox, 0o2750),
             (jobs, 0o700), (journal, 0o700), (keys, 0o700), (tmp, 0o700), (notify, 0o700),
@@ -48,14 +48,14 @@ public struct SpoolLayout: Sendable {
     }
 
     /// The claimed request of a job.
-    public func activeRequest(_ jobID: String) -> String { active + "/\(jobID).json" }
+    package func activeRequest(_ jobID: String) -> String { active + "/\(jobID).json" }
     /// The record of a job.
-    public func jobRecord(_ jobID: String) -> String { jobs + "/\(jobID).json" }
+    package func jobRecord(_ jobID: String) -> String { jobs + "/\(jobID).json" }
     /// The published outbox entry of a job.
-    public func outboxEntry(_ jobID: String) -> String { outbox + "/\(jobID)" }
+    package func outboxEntry(_ jobID: String) -> String { outbox + "/\(jobID)" }
 
     /// Creates every directory with safe modes (idempotent); with `group`, inbox and outbox belong to it.
-    public func create(group: String? = nil) throws {
+    package func create(group: String? = nil) throws {
         try FileSystem.makeDirectory(root, mode: 0o750)
         for (path, mode) in directories { try FileSystem.makeDirectory(path, mode: mode) }
         if let group {
@@ -70,5 +70,5 @@ public struct SpoolLayout: Sendable {
     }
 
     /// Whether the spool has been initialised.
-    public var exists: Bool { FileSystem.exists(inbox) && FileSystem.exists(jobs) }
+    package var exists: Bool { FileSystem.exists(inbox) && FileSystem.exists(jobs) }
 }

@@ -7,10 +7,10 @@ import Foundation
 /// An exclusive `flock` on the spool's lock file: one `dsar run`/`watch` per spool at a time.
 ///
 /// The lock dies with the process (also on `kill -9`), so a crash never leaves it stuck.
-public final class SpoolLock: Sendable {
+package final class SpoolLock: Sendable {
     private let fd: Int32
     /// The lock file's path.
-    public let path: String
+    package let path: String
 
     private init(fd: Int32, path: String) {
         self.fd = fd
@@ -20,7 +20,7 @@ public final class SpoolLock: Sendable {
     deinit { close(fd) }
 
     /// Takes the lock. With `wait`, blocks until it is free; otherwise fails at once naming the holder.
-    public static func acquire(_ layout: SpoolLayout, wait: Bool, purpose: String) throws -> SpoolLock {
+    package static func acquire(_ layout: SpoolLayout, wait: Bool, purpose: String) throws -> SpoolLock {
         let path = layout.lockFile
         let fd = try FileLock.openLockFile(path)
         let taken: Bool

@@ -2,21 +2,21 @@ import Foundation
 import Logging
 
 /// What crash recovery found and fixed.
-public struct RecoveryReport: Sendable {
+package struct RecoveryReport: Sendable {
     /// Jobs that were RUNNING when a run stopped, put back to PENDING.
-    public var requeued: [String] = []
+    package var requeued: [String] = []
     /// Jobs set aside as FAILED after `max_crashes` interrupted runs.
-    public var setAside: [String] = []
+    package var setAside: [String] = []
     /// Claimed requests whose record was not written before the crash, given one.
-    public var recreated: [String] = []
+    package var recreated: [String] = []
     /// Stale work removed (scratch directories, half-published outbox entries).
-    public var removedWork: Int = 0
+    package var removedWork: Int = 0
     /// Jobs already final whose request was still in `active/`: retired now.
-    public var completedCleanup: [String] = []
+    package var completedCleanup: [String] = []
     /// Nothing needed fixing.
-    public var isEmpty: Bool { requeued.isEmpty && setAside.isEmpty && recreated.isEmpty && removedWork == 0 && completedCleanup.isEmpty }
+    package var isEmpty: Bool { requeued.isEmpty && setAside.isEmpty && recreated.isEmpty && removedWork == 0 && completedCleanup.isEmpty }
 
-    public init() {}
+    package init() {}
 }
 
 /// Puts a spool back in order after a crash (run once, under the spool lock, before intake).

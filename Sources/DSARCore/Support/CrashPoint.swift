@@ -7,7 +7,7 @@ import Foundation
 /// Deterministic crash injection for crash-safety tests: with `DSAR_CRASH_AT=name` (or `name:N` for
 /// the N-th hit) in the environment, the process kills itself with SIGKILL at that point, exactly as
 /// `kill -9` would. Without the variable, a hit costs one dictionary lookup.
-public enum CrashPoint {
+package enum CrashPoint {
     private static let target: (name: String, count: Int)? = {
         guard let v = ProcessInfo.processInfo.environment["DSAR_CRASH_AT"], !v.isEmpty else { return nil }
         let parts = v.split(separator: ":")
@@ -25,7 +25,7 @@ public enum CrashPoint {
     private static let pauseHits = HitCounter()
 
     /// Every crash point the code has, for tests that loop over them.
-    public static let all = [
+    package static let all = [
         "claim.renamed", "claim.recorded", "job.running", "job.scanned", "publish.staged", "publish.renamed",
         "job.recorded", "job.retired", "journal.appended", "seal.writing", "erase.synced", "erase.renamed",
         "identity.written", "retry.moved",
@@ -33,7 +33,7 @@ public enum CrashPoint {
 
     /// Marks a point; kills the process if it is the configured one.
     @inline(__always)
-    public static func hit(_ name: String) {
+    package static func hit(_ name: String) {
         if let pauseTarget, pauseTarget.name == name, pauseHits.increment() == pauseTarget.count {
             usleep(UInt32(pauseTarget.seconds * 1e6))
         }

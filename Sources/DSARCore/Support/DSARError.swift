@@ -6,9 +6,9 @@
 ///
 /// Modelled on SwiftNIO's `FileSystemError`: a stable ``Code`` for programs, a human
 /// message for people, the path involved and the `errno` when the OS said no.
-public struct DSARError: Error, Sendable, CustomStringConvertible, Equatable {
+package struct DSARError: Error, Sendable, CustomStringConvertible, Equatable {
     /// Stable classification of the failure; also decides the process exit code.
-    public enum Code: String, Sendable, Equatable {
+    package enum Code: String, Sendable, Equatable {
         /// A command-line argument or combination is wrong.
         case usage
         /// A configuration file is wrong.
@@ -30,20 +30,20 @@ public struct DSARError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     /// What kind of failure this is.
-    public var code: Code
+    package var code: Code
     /// One sentence for a person, saying what is wrong and what to do.
-    public var message: String
+    package var message: String
     /// The file or directory involved, if any.
-    public var path: String?
+    package var path: String?
     /// The OS error number, if a system call failed.
-    public var errno: Int32?
+    package var errno: Int32?
     /// The error this one was made from, if any (a parser's, a lower layer's DSARError, a
     /// ``FileLock/Timeout``): kept for programs and logs; ``message`` already says what it means.
     /// Not part of equality.
-    public var cause: (any Error)?
+    package var cause: (any Error)?
 
     /// Makes an error; `cause` is the error it wraps, if any.
-    public init(_ code: Code, _ message: String, path: String? = nil, errno: Int32? = nil, cause: (any Error)? = nil) {
+    package init(_ code: Code, _ message: String, path: String? = nil, errno: Int32? = nil, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.path = path
@@ -52,12 +52,12 @@ public struct DSARError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     /// Equal when code, message, path and errno are (the ``cause`` is not compared).
-    public static func == (a: DSARError, b: DSARError) -> Bool {
+    package static func == (a: DSARError, b: DSARError) -> Bool {
         a.code == b.code && a.message == b.message && a.path == b.path && a.errno == b.errno
     }
 
     /// The chain of causes, innermost last (this error excluded).
-    public var causes: [any Error] {
+    package var causes: [any Error] {
         var out: [any Error] = []
         var next = cause
         while let e = next {
@@ -68,7 +68,7 @@ public struct DSARError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     /// An error for a failed system call, reading the current `errno`.
-    public static func syscall(_ what: String, path: String?, errno err: Int32 = Glibc.errno) -> DSARError {
+    package static func syscall(_ what: String, path: String?, errno err: Int32 = Glibc.errno) -> DSARError {
         let reason = String(cString: strerror(err))
         if let path {
             return DSARError(.io, "\(what) \(path): \(reason)", path: path, errno: err)
@@ -76,5 +76,5 @@ public struct DSARError: Error, Sendable, CustomStringConvertible, Equatable {
         return DSARError(.io, "\(what): \(reason)", path: nil, errno: err)
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }

@@ -10,27 +10,27 @@ import Foundation
 /// Every wait retries on `EINTR`. Without a timeout a wait blocks until the holder lets go; with one
 /// it polls and throws ``Timeout`` once the time is up. An `flock` dies with its descriptor (and so
 /// with the process, also on `kill -9`), so a crash never leaves a lock stuck.
-public enum FileLock {
+package enum FileLock {
     /// The lock was still held by someone else after the wait allowed.
-    public struct Timeout: Error, Sendable, Equatable, CustomStringConvertible {
+    package struct Timeout: Error, Sendable, Equatable, CustomStringConvertible {
         /// The locked file.
-        public var path: String
+        package var path: String
         /// How long dsar waited, in seconds.
-        public var seconds: Double
+        package var seconds: Double
 
         /// Makes the error.
-        public init(path: String, seconds: Double) {
+        package init(path: String, seconds: Double) {
             self.path = path
             self.seconds = seconds
         }
 
-        public var description: String {
+        package var description: String {
             "\(path) is locked by another process (flock) for more than \(Int(seconds)) s"
         }
     }
 
     /// How long a lock may be waited for.
-    public enum Wait: Sendable, Equatable {
+    package enum Wait: Sendable, Equatable {
         /// Fail at once if it is held (``tryLock(fd:path:)`` returns false; the others throw ``Timeout``).
         case none
         /// Block until it is free.
@@ -40,7 +40,7 @@ public enum FileLock {
     }
 
     /// Takes `flock(LOCK_EX)` on `fd` without waiting: true when taken, false when another holds it.
-    public static func tryLock(fd: Int32, path: String) throws -> Bool {
+    package static func tryLock(fd: Int32, path: String) throws -> Bool {
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno
             if err == EINTR { continue }
@@ -51,7 +51,7 @@ public enum FileLock {
     }
 
     /// Takes `flock(LOCK_EX)` on `fd`, waiting as `wait` allows (throws ``Timeout`` when it runs out).
-    public static func lock(fd: Int32, path: String, wait: Wait = .forever) throws {
+    package static func lock(fd: Int32, path: String, wait: Wait = .forever) throws {
         switch wait {
         case .forever:
             while flock(fd, LOCK_EX) != 0 {
@@ -70,12 +70,12 @@ public enum FileLock {
     }
 
     /// Releases a lock taken on `fd` (closing the descriptor releases it too).
-    public static func unlock(fd: Int32) {
+    package static func unlock(fd: Int32) {
         _ = flock(fd, LOCK_UN)
     }
 
     /// Runs `body` holding `flock(LOCK_EX)` on the open descriptor `fd`, released afterwards.
-    public static func withExclusive<T>(fd: Int32, path: String, wait: Wait = .forever, _ body: () throws -> T) throws -> T {
+    package static func withExclusive<T>(fd: Int32, path: String, wait: Wait = .forever, _ body: () throws -> T) throws -> T {
         try lock(fd: fd, path: path, wait: wait)
         defer { unlock(fd: fd) }
         return try body()
@@ -83,7 +83,7 @@ public enum FileLock {
 
     /// Runs `body` holding `flock(LOCK_EX)` on the lock file `path` (created 0600 if missing, never
     /// through a symlink); the descriptor is closed, and the lock released, afterwards.
-    public static func withExclusive<T>(path: String, wait: Wait = .forever, _ body: () throws -> T) throws -> T {
+    package static func withExclusive<T>(path: String, wait: Wait = .forever, _ body: () throws -> T) throws -> T {
         let fd = try openLockFile(path)
         defer { close(fd) }
         try lock(fd: fd, path: path, wait: wait)
@@ -91,7 +91,7 @@ public enum FileLock {
     }
 
     /// Opens (creating, mode 0600) a lock file for `flock`; refuses a symlink.
-    public static func openLockFile(_ path: String) throws -> Int32 {
+    package static func openLockFile(_ path: String) throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         if fd < 0 { throw DSARError.syscall("cannot open lock file", path: path) }
         return fd

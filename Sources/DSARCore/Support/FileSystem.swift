@@ -6,19 +6,19 @@ import Foundation
 #endif
 
 /// Thin, explicit POSIX file operations: every durable change is write → fsync → rename → fsync(dir).
-public enum FileSystem {
+package enum FileSystem {
     /// What `lstat` says about a path, without following symlinks.
-    public struct Status: Sendable, Equatable {
-        public enum Kind: String, Sendable { case regular, directory, symlink, fifo, socket, device, other }
-        public var kind: Kind
-        public var size: Int64
-        public var mtimeNanos: Int64
-        public var ctimeNanos: Int64
-        public var inode: UInt64
-        public var device: UInt64
-        public var mode: UInt32
-        public var uid: UInt32
-        public var gid: UInt32
+    package struct Status: Sendable, Equatable {
+        package enum Kind: String, Sendable { case regular, directory, symlink, fifo, socket, device, other }
+        package var kind: Kind
+        package var size: Int64
+        package var mtimeNanos: Int64
+        package var ctimeNanos: Int64
+        package var inode: UInt64
+        package var device: UInt64
+        package var mode: UInt32
+        package var uid: UInt32
+        package var gid: UInt32
 
         init(_ st: stat) {
             switch st.st_mode & S_IFMT {
@@ -41,11 +41,11 @@ public enum FileSystem {
         }
 
         /// Modification time as a `Date`.
-        public var mtime: Date { Date(timeIntervalSince1970: Double(mtimeNanos) / 1e9) }
+        package var mtime: Date { Date(timeIntervalSince1970: Double(mtimeNanos) / 1e9) }
     }
 
     /// `lstat(2)`; nil when the path does not exist.
-    public static func lstatus(_ path: String) throws -> Status? {
+    package static func lstatus(_ path: String) throws -> Status? {
         var st = stat()
         if lstat(path, &st) != 0 {
             if errno == ENOENT { return nil }
@@ -55,7 +55,7 @@ public enum FileSystem {
     }
 
     /// `stat(2)` following symlinks; nil when the path does not exist.
-    public static func status(_ path: String) throws -> Status? {
+    package static func status(_ path: String) throws -> Status? {
         var st = stat()
         if stat(path, &st) != 0 {
             if errno == ENOENT { return nil }
@@ -65,13 +65,13 @@ public enum FileSystem {
     }
 
     /// Whether something (of any kind, a dangling symlink included) exists at `path`.
-    public static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0
     }
 
     /// Creates a directory with an exact mode (umask ignored) unless it exists; fixes the mode if it does.
-    public static func makeDirectory(_ path: String, mode: mode_t) throws {
+    package static func makeDirectory(_ path: String, mode: mode_t) throws {
         if mkdir(path, mode) != 0 {
             if errno != EEXIST { throw DSARError.syscall("cannot create directory", path: path) }
             guard let st = try lstatus(path), st.kind == .directory else {
@@ -83,7 +83,7 @@ public enum FileSystem {
     }
 
     /// fsyncs a directory so that renames and unlinks inside it are durable.
-    public static func syncDirectory(_ path: String) throws {
+    package static func syncDirectory(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 { throw DSARError.syscall("cannot open directory", path: path) }
         defer { close(fd) }
@@ -92,7 +92,7 @@ public enum FileSystem {
 
     /// Reads at most `count` bytes into `buffer` (at `offset` with `pread`, else from the current
     /// position), retrying on EINTR; returns how many were read (0 at the end of the file).
-    public static func readSome(
+    package static func readSome(
         _ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int64? = nil, path: String
     ) throws -> Int {
         while true {
@@ -103,7 +103,7 @@ public enum FileSystem {
     }
 
     /// Reads `count` bytes at `offset`, or fewer where the file ends first, retrying on short reads and EINTR.
-    public static func readFully(_ fd: Int32, count: Int, at offset: Int64, path: String) throws -> [UInt8] {
+    package static func readFully(_ fd: Int32, count: Int, at offset: Int64, path: String) throws -> [UInt8] {
         try [UInt8](unsafeUninitializedCapacity: count) { raw, got in
             got = 0
             while got < count {
@@ -115,7 +115,7 @@ public enum FileSystem {
     }
 
     /// Writes all bytes to a descriptor, retrying on short writes and EINTR.
-    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         var offset = 0
         while offset < bytes.count {
             let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
@@ -132,7 +132,7 @@ public enum FileSystem {
     /// The temp file is a dot file in the same directory, so an inbox or outbox watcher ignores it.
     /// With `syncDirectory: false` the rename is not yet durable: the caller fsyncs the directory
     /// once after a batch of writes (a crash before that shows the old file or the new, never a mix).
-    public static func writeAtomically(_ path: String, _ data: [UInt8], mode: mode_t = 0o600, syncDirectory sync: Bool = true) throws {
+    package static func writeAtomically(_ path: String, _ data: [UInt8], mode: mode_t = 0o600, syncDirectory sync: Bool = true) throws {
         let dir = TempFile.directory(of: path)
         let temp = try TempFile.create(near: path, mode: mode)
         let (tmp, fd) = (temp.path, temp.fd)
@@ -153,7 +153,7 @@ public enum FileSystem {
     /// Writes `data` to a new (or truncated) file without fsync: for scratch files in `tmp/` (wiped
     /// after a crash) and for files in an outbox staging directory (the publisher fsyncs them all
     /// before the rename that makes them visible).
-    public static func writeScratch(_ path: String, _ data: [UInt8], mode: mode_t = 0o600) throws {
+    package static func writeScratch(_ path: String, _ data: [UInt8], mode: mode_t = 0o600) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
         if fd < 0 { throw DSARError.syscall("cannot create", path: path) }
         defer { close(fd) }
@@ -162,7 +162,7 @@ public enum FileSystem {
     }
 
     /// `rename(2)`, with an error naming both paths.
-    public static func rename(_ from: String, to: String) throws {
+    package static func rename(_ from: String, to: String) throws {
         if Glibc.rename(from, to) != 0 {
             let err = errno
             throw DSARError(
@@ -171,7 +171,7 @@ public enum FileSystem {
     }
 
     /// Renames `from` to `to` only if `to` does not exist (`renameat2(RENAME_NOREPLACE)`); false if it does.
-    public static func renameNoReplace(_ from: String, to: String) throws -> Bool {
+    package static func renameNoReplace(_ from: String, to: String) throws -> Bool {
         let r = dsar_rename_noreplace(from, to)
         if r == 0 { return true }
         let err = errno
@@ -186,7 +186,7 @@ public enum FileSystem {
     }
 
     /// Reads a whole regular file, at most `limit` bytes (error beyond).
-    public static func readFile(_ path: String, limit: Int = Int.max) throws -> [UInt8] {
+    package static func readFile(_ path: String, limit: Int = Int.max) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw DSARError.syscall("cannot open", path: path) }
         defer { close(fd) }
@@ -194,7 +194,7 @@ public enum FileSystem {
     }
 
     /// Reads everything from a descriptor, at most `limit` bytes (error beyond).
-    public static func readAll(fd: Int32, path: String, limit: Int = Int.max) throws -> [UInt8] {
+    package static func readAll(fd: Int32, path: String, limit: Int = Int.max) throws -> [UInt8] {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -213,7 +213,7 @@ public enum FileSystem {
     }
 
     /// Directory entries (names only, no `.`/`..`), sorted bytewise.
-    public static func list(_ path: String) throws -> [String] {
+    package static func list(_ path: String) throws -> [String] {
         guard let d = opendir(path) else { throw DSARError.syscall("cannot list directory", path: path) }
         defer { closedir(d) }
         var names: [String] = []
@@ -228,7 +228,7 @@ public enum FileSystem {
     }
 
     /// Removes a file or a directory tree; missing paths are fine. Never follows symlinks.
-    public static func removeTree(_ path: String) throws {
+    package static func removeTree(_ path: String) throws {
         guard let st = try lstatus(path) else { return }
         if st.kind == .directory {
             for name in try list(path) { try removeTree(path + "/" + name) }
@@ -239,12 +239,12 @@ public enum FileSystem {
     }
 
     /// Removes a file; a missing file is fine.
-    public static func remove(_ path: String) throws {
+    package static func remove(_ path: String) throws {
         if unlink(path) != 0 && errno != ENOENT { throw DSARError.syscall("cannot remove", path: path) }
     }
 
     /// The absolute form of a path (relative to the working directory), without resolving symlinks.
-    public static func absolute(_ path: String) -> String {
+    package static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return (path as NSString).standardizingPath }
         return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path) as NSString)
             .standardizingPath

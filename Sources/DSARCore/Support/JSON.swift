@@ -1,5 +1,5 @@
 /// A parsed JSON value that keeps member order and source positions, and numbers as their text.
-public indirect enum JSONValue: Sendable, Equatable {
+package indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     /// A number exactly as written (so `1042` stays `1042`, not `1042.0`).
@@ -9,13 +9,13 @@ public indirect enum JSONValue: Sendable, Equatable {
     case object([JSONMember])
 
     /// The member named `key`, if this is an object that has it.
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members.first { $0.key == key }?.value
     }
 
     /// A short name of the value's kind, for error messages.
-    public var kindName: String {
+    package var kindName: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
@@ -28,44 +28,44 @@ public indirect enum JSONValue: Sendable, Equatable {
 }
 
 /// One `"key": value` pair of a JSON object, with where its key starts in the source.
-public struct JSONMember: Sendable, Equatable {
-    public var key: String
-    public var value: JSONValue
-    public var position: JSONPosition
-    public init(key: String, value: JSONValue, position: JSONPosition = JSONPosition(line: 0, column: 0)) {
+package struct JSONMember: Sendable, Equatable {
+    package var key: String
+    package var value: JSONValue
+    package var position: JSONPosition
+    package init(key: String, value: JSONValue, position: JSONPosition = JSONPosition(line: 0, column: 0)) {
         self.key = key
         self.value = value
         self.position = position
     }
 
     /// Members are equal when key and value are; where they were written does not matter.
-    public static func == (a: JSONMember, b: JSONMember) -> Bool { a.key == b.key && a.value == b.value }
+    package static func == (a: JSONMember, b: JSONMember) -> Bool { a.key == b.key && a.value == b.value }
 }
 
 /// A 1-based line and column (columns count bytes) in a JSON source.
-public struct JSONPosition: Sendable, Equatable, CustomStringConvertible {
-    public var line: Int
-    public var column: Int
-    public init(line: Int, column: Int) {
+package struct JSONPosition: Sendable, Equatable, CustomStringConvertible {
+    package var line: Int
+    package var column: Int
+    package init(line: Int, column: Int) {
         self.line = line
         self.column = column
     }
-    public var description: String { "line \(line), column \(column)" }
+    package var description: String { "line \(line), column \(column)" }
 }
 
 /// Why a JSON text did not parse.
-public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+package struct JSONParseError: Error, Sendable, CustomStringConvertible {
     /// What was wrong, e.g. "expected ',' or '}' after an object member".
-    public var message: String
+    package var message: String
     /// Where it was found.
-    public var position: JSONPosition
+    package var position: JSONPosition
     /// True when the text simply ended too early (a partial upload looks like this).
-    public var truncated: Bool
-    public var description: String { "\(message) at \(position)" }
+    package var truncated: Bool
+    package var description: String { "\(message) at \(position)" }
 }
 
 /// A strict RFC 8259 parser over bytes: UTF-8 validated, duplicate keys refused, depth bounded.
-public struct JSONParser {
+package struct JSONParser {
     private let bytes: [UInt8]
     private var i = 0
     private var line = 1
@@ -73,7 +73,7 @@ public struct JSONParser {
     private let maxDepth: Int
 
     /// Parses a complete JSON document (one value, surrounded only by whitespace).
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
         var p = JSONParser(bytes: bytes, maxDepth: maxDepth)
         var start = 0
         if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { start = 3 }
@@ -349,19 +349,19 @@ public struct JSONParser {
 }
 
 /// Serialises `JSONValue`s; with `sortKeys` the output is canonical (used for hashes and signatures).
-public struct JSONWriter {
+package struct JSONWriter {
     /// Whether object keys are written in bytewise order instead of member order.
-    public var sortKeys: Bool
+    package var sortKeys: Bool
     /// Indentation per level; nil writes one compact line.
-    public var indent: Int?
+    package var indent: Int?
 
-    public init(sortKeys: Bool = false, indent: Int? = nil) {
+    package init(sortKeys: Bool = false, indent: Int? = nil) {
         self.sortKeys = sortKeys
         self.indent = indent
     }
 
     /// The value as UTF-8 bytes.
-    public func encode(_ value: JSONValue) -> [UInt8] {
+    package func encode(_ value: JSONValue) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         write(value, into: &out, level: 0)
@@ -369,7 +369,7 @@ public struct JSONWriter {
     }
 
     /// The value as a string.
-    public func string(_ value: JSONValue) -> String { String(decoding: encode(value), as: UTF8.self) }
+    package func string(_ value: JSONValue) -> String { String(decoding: encode(value), as: UTF8.self) }
 
     private func newline(_ out: inout [UInt8], _ level: Int) {
         guard let indent else { return }
@@ -378,7 +378,7 @@ public struct JSONWriter {
     }
 
     /// Appends the value as if nested `level` deep (its inner lines indented accordingly).
-    public func write(_ value: JSONValue, into out: inout [UInt8], level: Int) {
+    package func write(_ value: JSONValue, into out: inout [UInt8], level: Int) {
         switch value {
         case .null: out.append(contentsOf: Array("null".utf8))
         case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
@@ -412,13 +412,13 @@ public struct JSONWriter {
     /// Appends a JSON string literal the way Python's `json.dumps(ensure_ascii=False)` and JavaScript's
     /// `JSON.stringify` do: `"` `\\` and control characters escaped (short forms where they exist),
     /// everything else raw UTF-8 — so anyone can recompute a journal hash with a stock JSON library.
-    public static func writeString(_ s: String, into out: inout [UInt8]) {
+    package static func writeString(_ s: String, into out: inout [UInt8]) {
         var s = s
         s.withUTF8 { writeString(utf8: $0, into: &out) }
     }
 
     /// ``writeString(_:into:)`` for UTF-8 bytes: runs that need no escape are copied in one piece.
-    public static func writeString(utf8 p: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+    package static func writeString(utf8 p: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         out.append(0x22)
         var start = 0
         var i = 0
@@ -456,23 +456,23 @@ public struct JSONWriter {
 
 extension JSONValue {
     /// Builds an object from ordered pairs.
-    public static func obj(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
+    package static func obj(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
         .object(members(pairs))
     }
 
     /// An object from literal pairs, in order, where a nil value leaves its member out.
-    public static func obj(omittingNil pairs: KeyValuePairs<String, JSONValue?>) -> JSONValue {
+    package static func obj(omittingNil pairs: KeyValuePairs<String, JSONValue?>) -> JSONValue {
         .object(pairs.compactMap { k, v in v.map { JSONMember(key: k, value: $0) } })
     }
 
     /// The members of literal pairs, in order.
-    public static func members(_ pairs: KeyValuePairs<String, JSONValue>) -> [JSONMember] {
+    package static func members(_ pairs: KeyValuePairs<String, JSONValue>) -> [JSONMember] {
         pairs.map { JSONMember(key: $0.key, value: $0.value) }
     }
 
     /// A string, or null when nil.
-    public static func str(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
+    package static func str(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
 
     /// An integer number.
-    public static func int<I: BinaryInteger>(_ i: I) -> JSONValue { .number(String(i)) }
+    package static func int<I: BinaryInteger>(_ i: I) -> JSONValue { .number(String(i)) }
 }

@@ -12,15 +12,15 @@
 /// The Swift runtime's crash backtracer prints to stderr and can show register values and the
 /// memory they point to. It reads its settings from `SWIFT_BACKTRACE` when the process starts (too
 /// early for dsar to change), so the unit examples set ``backtraceSetting`` in the environment.
-public enum ProcessHardening {
+package enum ProcessHardening {
     /// The `SWIFT_BACKTRACE` value the deployment examples set: no backtracer at all, so a crash
     /// prints one line (the signal) and never registers or memory.
-    public static let backtraceSetting = "enable=no"
+    package static let backtraceSetting = "enable=no"
 
     /// Sets the core file size limit to 0 (soft and hard). Returns false (and changes nothing) if
     /// the kernel refuses, which it does not for lowering a limit.
     @discardableResult
-    public static func disableCoreDumps() -> Bool {
+    package static func disableCoreDumps() -> Bool {
         var limit = rlimit(rlim_cur: 0, rlim_max: 0)
         return setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &limit) == 0
     }

@@ -11,11 +11,11 @@ import Foundation
 /// second, unchecked party), which group and others cannot access at all (`mode & 0o077 == 0`) and
 /// which belongs to the user dsar runs as, or to root. A violation is a ``DSARError/Code/permissions``
 /// error (exit 77) naming the file and the command that fixes it.
-public enum SecretFile {
+package enum SecretFile {
     /// Checks `path` (see ``SecretFile``) without reading it; `what` names it in errors
     /// ("the signing key"). A missing file is ``DSARError/Code/notFound``.
     @discardableResult
-    public static func check(_ path: String, what: String) throws -> FileSystem.Status {
+    package static func check(_ path: String, what: String) throws -> FileSystem.Status {
         guard let st = try FileSystem.lstatus(path) else {
             throw DSARError(.notFound, "\(what) \(path) does not exist", path: path)
         }
@@ -25,7 +25,7 @@ public enum SecretFile {
 
     /// Checks and reads a secret file (at most `limit` bytes). The checks run on the opened
     /// descriptor, so the file read is the file checked.
-    public static func read(_ path: String, what: String, limit: Int = 1 << 20) throws -> [UInt8] {
+    package static func read(_ path: String, what: String, limit: Int = 1 << 20) throws -> [UInt8] {
         let before = try check(path, what: what)
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {

@@ -6,25 +6,25 @@ import Foundation
 
 /// Runs a program with stdin from bytes and stdout/stderr to private files, in its own process
 /// group so that a timeout kills it and everything it started.
-public enum Subprocess {
+package enum Subprocess {
     /// How a run ended.
-    public struct Result: Sendable {
+    package struct Result: Sendable {
         /// Exit status (when it exited).
-        public var status: Int32
+        package var status: Int32
         /// The signal that ended it, if any.
-        public var signal: Int32?
+        package var signal: Int32?
         /// True when it was killed for running past its timeout.
-        public var timedOut: Bool
-        public var stdout: [UInt8]
-        public var stderr: [UInt8]
+        package var timedOut: Bool
+        package var stdout: [UInt8]
+        package var stderr: [UInt8]
 
         /// The last non-empty line of stderr (the reason a plugin gives).
-        public var lastErrorLine: String {
+        package var lastErrorLine: String {
             String(decoding: stderr, as: UTF8.self).split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
         }
 
         /// Why the command did not succeed (nil: it exited 0), for logs and the journal.
-        public func failure(timeout: Double) -> String? {
+        package func failure(timeout: Double) -> String? {
             if timedOut { return "timed out after \(Int(timeout)) s (process group killed)" }
             if let s = signal { return "killed by signal \(s)" }
             guard status != 0 else { return nil }
@@ -35,7 +35,7 @@ public enum Subprocess {
 
     /// Runs `argv` (argv[0] a path, or a name looked up in PATH), feeding `stdin`, waiting at most
     /// `timeout` seconds. `scratchDir` (mode 0700) holds the temporary capture files.
-    public static func run(
+    package static func run(
         _ argv: [String], stdin: [UInt8], environment: [String: String] = [:], timeout: Double, scratchDir: String,
         maxOutputBytes: Int = 256 << 20
     ) async throws -> Result {

@@ -10,24 +10,24 @@ import Foundation
 ///
 /// The name is a dot file ending in `.tmp`, which inbox and outbox watchers ignore and which start-up
 /// recovery removes; ``removeStale(near:)`` removes those of `<name>` whose process is gone.
-public struct TempFile: Sendable {
+package struct TempFile: Sendable {
     /// The temp file's path.
-    public let path: String
+    package let path: String
     /// Its descriptor, open for reading and writing; the caller closes it.
-    public let fd: Int32
+    package let fd: Int32
 
     /// The name prefix of every temp sibling of `name`: `.<name>.dsar-`.
-    public static func prefix(of name: String) -> String { ".\(name).dsar-" }
+    package static func prefix(of name: String) -> String { ".\(name).dsar-" }
 
     /// A fresh temp path beside `path` (not created).
-    public static func siblingPath(of path: String) -> String {
+    package static func siblingPath(of path: String) -> String {
         let dir = directory(of: path)
         let base = (path as NSString).lastPathComponent
         return dir + "/" + prefix(of: base) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
     }
 
     /// Creates a new temp file beside `path`, mode exactly `mode` (umask ignored), open `O_RDWR`.
-    public static func create(near path: String, mode: mode_t = 0o600) throws -> TempFile {
+    package static func create(near path: String, mode: mode_t = 0o600) throws -> TempFile {
         while true {
             let tmp = siblingPath(of: path)
             let fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
@@ -48,7 +48,7 @@ public struct TempFile: Sendable {
 
     /// Whether `name` is a temp sibling of `base` made by ``create(near:mode:)``, and the pid that
     /// made it.
-    public static func owner(of name: String, base: String) -> Int32? {
+    package static func owner(of name: String, base: String) -> Int32? {
         let prefix = prefix(of: base)
         guard name.hasPrefix(prefix), name.hasSuffix(".tmp") else { return nil }
         return Int32(name.dropFirst(prefix.count).split(separator: "-").first ?? "") ?? 0
@@ -56,7 +56,7 @@ public struct TempFile: Sendable {
 
     /// Removes the temp siblings of `path` that a killed process left behind, and earlier ones of
     /// this process (its callers replace one file at a time); those of other live processes stay.
-    public static func removeStale(near path: String) {
+    package static func removeStale(near path: String) {
         let dir = directory(of: path)
         let base = (path as NSString).lastPathComponent
         for name in (try? FileSystem.list(dir)) ?? [] {

@@ -1,9 +1,9 @@
 import Foundation
 
 /// RFC 3339 timestamps in UTC, as written into every record and manifest.
-public enum Timestamp {
+package enum Timestamp {
     /// `2026-11-20T09:00:00Z` (whole seconds, UTC).
-    public static func format(_ date: Date) -> String {
+    package static func format(_ date: Date) -> String {
         let t = time_t(floor(date.timeIntervalSince1970))
         var tmv = tm()
         var tt = t
@@ -14,10 +14,10 @@ public enum Timestamp {
     }
 
     /// `2026-11-20` (UTC).
-    public static func formatDay(_ date: Date) -> String { String(format(date).prefix(10)) }
+    package static func formatDay(_ date: Date) -> String { String(format(date).prefix(10)) }
 
     /// Parses RFC 3339 (`Z` or `±hh:mm` offset, optional fraction); nil when malformed.
-    public static func parse(_ s: String) -> Date? {
+    package static func parse(_ s: String) -> Date? {
         let b = Array(s.utf8)
         func num(_ from: Int, _ len: Int) -> Int? {
             guard from + len <= b.count else { return nil }
@@ -65,9 +65,9 @@ public enum Timestamp {
     }
 
     /// Civil-calendar arithmetic in UTC, without Foundation's Calendar (exact and locale-free).
-    public enum Calendar {
+    package enum Calendar {
         /// Days in a month of the proleptic Gregorian calendar.
-        public static func daysIn(year: Int, month: Int) -> Int {
+        package static func daysIn(year: Int, month: Int) -> Int {
             switch month {
             case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
             case 4, 6, 9, 11: return 30
@@ -76,7 +76,7 @@ public enum Timestamp {
         }
 
         /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-        public static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
+        package static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
             let y = m <= 2 ? y0 - 1 : y0
             let era = (y >= 0 ? y : y - 399) / 400
             let yoe = y - era * 400
@@ -87,7 +87,7 @@ public enum Timestamp {
         }
 
         /// The civil date (year, month, day) of a day count since 1970-01-01.
-        public static func civil(fromDays z0: Int) -> (year: Int, month: Int, day: Int) {
+        package static func civil(fromDays z0: Int) -> (year: Int, month: Int, day: Int) {
             let z = z0 + 719468
             let era = (z >= 0 ? z : z - 146096) / 146097
             let doe = z - era * 146097
@@ -102,7 +102,7 @@ public enum Timestamp {
 
         /// `date` plus `months` calendar months, the day clamped to the target month's last day
         /// (31 January + 1 month = 28/29 February); the time of day is kept.
-        public static func addingMonths(_ months: Int, to date: Date) -> Date {
+        package static func addingMonths(_ months: Int, to date: Date) -> Date {
             let secs = Int(floor(date.timeIntervalSince1970))
             let days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
             let tod = secs - days * 86400
@@ -115,6 +115,6 @@ public enum Timestamp {
         }
 
         /// `date` plus whole days.
-        public static func addingDays(_ n: Int, to date: Date) -> Date { date.addingTimeInterval(Double(n) * 86400) }
+        package static func addingDays(_ n: Int, to date: Date) -> Date { date.addingTimeInterval(Double(n) * 86400) }
     }
 }

@@ -2,11 +2,11 @@ import Foundation
 import Synchronization
 
 /// Time-ordered identifiers (RFC 9562 UUIDv7): they sort by creation time, so `ls jobs/` is a timeline.
-public enum UUIDv7 {
+package enum UUIDv7 {
     /// A new UUIDv7 in lower-case canonical form. Within a process the ids are strictly increasing,
     /// also for several made in the same millisecond (RFC 9562 §6.2, method 2: the random bits of a
     /// later id in the same millisecond are the previous ones plus one), so creation order is sort order.
-    public static func make(now: Date = Date()) -> String {
+    package static func make(now: Date = Date()) -> String {
         let wall = UInt64(max(0, now.timeIntervalSince1970 * 1000))
         var rng = SystemRandomNumberGenerator()
         let (ms, randA, randB): (UInt64, UInt16, UInt64) = state.withLock { last in
@@ -41,7 +41,7 @@ public enum UUIDv7 {
     private static let state = Mutex<(ms: UInt64, a: UInt16, b: UInt64)?>(nil)
 
     /// Whether `s` has the canonical UUID shape (so it is safe as a file name).
-    public static func isValid(_ s: String) -> Bool {
+    package static func isValid(_ s: String) -> Bool {
         let b = Array(s.utf8)
         guard b.count == 36 else { return false }
         for (k, c) in b.enumerated() {

@@ -6,14 +6,14 @@ import Foundation
 
 /// inotify on `inbox/`: events are only hints that something changed; every wake-up rescans the
 /// whole directory, so a lost or overflowed queue (`IN_Q_OVERFLOW`) costs nothing but a rescan.
-public final class InboxWatcher {
+package final class InboxWatcher {
     private let fd: Int32
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     /// Number of queue overflows seen (each answered by a rescan).
-    public private(set) var overflows = 0
+    package private(set) var overflows = 0
 
     /// Starts watching `directory` for files created, written and closed, or moved in.
-    public init(directory: String) throws {
+    package init(directory: String) throws {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         if fd < 0 { throw DSARError.syscall("cannot start inotify", path: directory) }
         let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB | IN_MODIFY)
@@ -28,7 +28,7 @@ public final class InboxWatcher {
 
     /// Waits up to `timeout` seconds for events; returns the names they mention (empty on timeout or
     /// signal). An overflow returns `["*"]`, meaning "rescan everything".
-    public func wait(timeout: Double) -> [String] {
+    package func wait(timeout: Double) -> [String] {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let ms = Int32(max(0, min(timeout, 3600)) * 1000)
         let r = poll(&p, 1, ms)

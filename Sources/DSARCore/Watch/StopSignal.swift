@@ -11,26 +11,26 @@ private let stopAt = Atomic<Int64>(0)
 
 /// When a clean stop gives up on the work in hand: jobs already in hand finish (sealed and
 /// published) while the grace period lasts; only past it is a job put back to PENDING.
-public struct StopPolicy: Sendable {
+package struct StopPolicy: Sendable {
     /// A stop was asked for: start nothing new.
-    public var requested: @Sendable () -> Bool
+    package var requested: @Sendable () -> Bool
     /// The grace period is over: put back what has not finished.
-    public var expired: @Sendable () -> Bool
+    package var expired: @Sendable () -> Bool
 
-    public init(requested: @escaping @Sendable () -> Bool, expired: @escaping @Sendable () -> Bool) {
+    package init(requested: @escaping @Sendable () -> Bool, expired: @escaping @Sendable () -> Bool) {
         self.requested = requested
         self.expired = expired
     }
 
     /// Never stops.
-    public static let never = StopPolicy(requested: { false }, expired: { false })
+    package static let never = StopPolicy(requested: { false }, expired: { false })
 }
 
 /// SIGTERM/SIGINT handling for long-running commands: the first signal asks for a clean stop
 /// (finish or requeue in-flight jobs), the second one exits at once.
-public enum StopSignal {
+package enum StopSignal {
     /// Installs the handlers.
-    public static func install() {
+    package static func install() {
         let handler: @convention(c) (Int32) -> Void = { sig in
             if stopFlag.load(ordering: .relaxed) == 0 {
                 var ts = timespec()
@@ -48,10 +48,10 @@ public enum StopSignal {
     }
 
     /// Whether a stop was requested.
-    public static var requested: Bool { stopFlag.load(ordering: .relaxed) > 0 }
+    package static var requested: Bool { stopFlag.load(ordering: .relaxed) > 0 }
 
     /// Seconds since the first signal (nil: none yet).
-    public static var secondsSinceRequest: Double? {
+    package static var secondsSinceRequest: Double? {
         guard requested else { return nil }
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -60,7 +60,7 @@ public enum StopSignal {
     }
 
     /// The policy for the signals: work in hand may finish for `grace` seconds after the first one.
-    public static func policy(grace: Double) -> StopPolicy {
+    package static func policy(grace: Double) -> StopPolicy {
         StopPolicy(requested: { StopSignal.requested }, expired: { (StopSignal.secondsSinceRequest ?? 0) > grace || (StopSignal.requested && grace <= 0) })
     }
 }

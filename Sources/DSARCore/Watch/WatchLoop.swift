@@ -2,15 +2,15 @@ import Foundation
 import Logging
 
 /// `dsar watch`: inotify hints plus a periodic rescan, the settle rule, and a clean stop on a signal.
-public struct WatchLoop {
-    public var rescanSeconds: Double
+package struct WatchLoop {
+    package var rescanSeconds: Double
 
-    public init(rescanSeconds: Double) { self.rescanSeconds = rescanSeconds }
+    package init(rescanSeconds: Double) { self.rescanSeconds = rescanSeconds }
 
     /// Runs ``SpoolService/pass(now:stop:)`` on every wake-up until a stop is requested; returns how
     /// many jobs finished meanwhile (their records are in `jobs/`; none are kept in memory, however
     /// long it runs). The job in hand finishes within the policy's grace period.
-    public func run(_ service: SpoolService, logger: Logger, stop: StopPolicy) async throws -> Int {
+    package func run(_ service: SpoolService, logger: Logger, stop: StopPolicy) async throws -> Int {
         let shouldStop = stop.requested
         let processor = service.processor
         let watcher = try InboxWatcher(directory: processor.layout.inbox)

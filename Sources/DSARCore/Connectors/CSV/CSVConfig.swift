@@ -1,11 +1,11 @@
 import Foundation
 
 /// `type: csv`: CSV exports (RFC 4180), one record per row.
-public enum CSVKind: ConnectorKind {
-    public static let type = "csv"
-    public static let keys = ["delimiter", "header", "columns"] + ConnectorCatalog.ruleKeys
+package enum CSVKind: ConnectorKind {
+    package static let type = "csv"
+    package static let keys = ["delimiter", "header", "columns"] + ConnectorCatalog.ruleKeys
 
-    public static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> CSVSettings {
+    package static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> CSVSettings {
         var c = CSVSettings()
         if let d = y.string("delimiter") {
             switch d {
@@ -25,7 +25,7 @@ public enum CSVKind: ConnectorKind {
         return c
     }
 
-    public static func check(_ settings: CSVSettings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks) {
+    package static func check(_ settings: CSVSettings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks) {
         if checks.headers && settings.header && y.problems.isEmpty { checkHeaders(settings, config, y, reportUnreadable: checks.sources) }
     }
 
@@ -63,19 +63,19 @@ public enum CSVKind: ConnectorKind {
 }
 
 /// The settings of a `type: csv` connector.
-public struct CSVSettings: ConnectorSettings {
-    public static var kind: any ConnectorKind.Type { CSVKind.self }
+package struct CSVSettings: ConnectorSettings {
+    package static var kind: any ConnectorKind.Type { CSVKind.self }
     /// `delimiter:` (nil: detected per file).
-    public var delimiter: UInt8?
+    package var delimiter: UInt8?
     /// `header:` whether the first record names the columns.
-    public var header: Bool = true
+    package var header: Bool = true
     /// The rules for every record of the file.
-    public var rules = RecordRules()
+    package var rules = RecordRules()
     /// The key the columns were given under (`columns` or `match`), for messages.
-    public var matchKey = "columns"
+    package var matchKey = "columns"
 
     /// Defaults: delimiter detected, a header row, no rules.
-    public init() {}
+    package init() {}
 
-    public func connector(_ config: ConnectorConfig) -> any Connector { CSVConnector(config: config, settings: self) }
+    package func connector(_ config: ConnectorConfig) -> any Connector { CSVConnector(config: config, settings: self) }
 }

@@ -2,18 +2,18 @@ import Foundation
 import Logging
 
 /// CSV exports (RFC 4180, streaming).
-public struct CSVConnector: SettingsConnector {
-    public let config: ConnectorConfig
+package struct CSVConnector: SettingsConnector {
+    package let config: ConnectorConfig
     /// The kind's settings (``CSVSettings``).
-    public let settings: CSVSettings
+    package let settings: CSVSettings
 
     /// A connector of `config` with its kind's `settings`.
-    public init(config: ConnectorConfig, settings: CSVSettings) {
+    package init(config: ConnectorConfig, settings: CSVSettings) {
         self.config = config
         self.settings = settings
     }
 
-    public func retains(table: String) -> Bool { settings.rules.erase == .retain }
+    package func retains(table: String) -> Bool { settings.rules.erase == .retain }
 
     /// The configured columns (`columns`, `text`, `redact`) that `header` lacks (names are case-sensitive).
     static func missingColumns(_ settings: CSVSettings, header: [String], connector: String, file: String) -> [CoverageGap] {
@@ -48,7 +48,7 @@ public struct CSVConnector: SettingsConnector {
         return "\(hint); it has: \(header.joined(separator: ", "))"
     }
 
-    public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
+    package func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
         var collector = FindingsCollector(batch: batch)
         var bytes: Int64 = 0
         var malformed = 0

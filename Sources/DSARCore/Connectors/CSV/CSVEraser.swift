@@ -3,11 +3,11 @@ import Logging
 
 extension CSVConnector: ErasingConnector {
     /// One strategy for every row (`erase:`).
-    public var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: settings.rules.erase, reason: settings.rules.reason)] }
+    package var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: settings.rules.erase, reason: settings.rules.reason)] }
 
     /// CSV erasure: `delete` drops the rows, `redact` overwrites the listed columns with the
     /// placeholder, `retain` changes nothing. Header, quoting and every untouched row stay byte-identical.
-    public func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
+    package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
         let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
         var out: [String: [FileErasure]] = [:]
         let strategy = settings.rules.erase

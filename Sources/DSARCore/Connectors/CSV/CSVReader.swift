@@ -3,20 +3,20 @@
 #endif
 
 /// One data record of a CSV file, with the raw byte ranges it came from.
-public struct CSVRecord: Sendable, Equatable {
+package struct CSVRecord: Sendable, Equatable {
     /// Decoded field bytes: surrounding quotes removed, `""` turned into `"`; never UTF-8 decoded.
-    public var fields: [[UInt8]]
+    package var fields: [[UInt8]]
     /// Raw byte range of each field in the file, including its quotes.
-    public var fieldRanges: [ByteRange]
+    package var fieldRanges: [ByteRange]
     /// The whole record, including its line terminator (`\n` or `\r\n`) if present.
-    public var range: ByteRange
+    package var range: ByteRange
     /// 1-based physical line on which the record starts.
-    public var line: Int
+    package var line: Int
     /// Per field: whether it was quoted in the file.
-    public var wasQuoted: [Bool]
+    package var wasQuoted: [Bool]
 
     /// Makes a record.
-    public init(fields: [[UInt8]], fieldRanges: [ByteRange], range: ByteRange, line: Int, wasQuoted: [Bool]) {
+    package init(fields: [[UInt8]], fieldRanges: [ByteRange], range: ByteRange, line: Int, wasQuoted: [Bool]) {
         self.fields = fields
         self.fieldRanges = fieldRanges
         self.range = range
@@ -26,14 +26,14 @@ public struct CSVRecord: Sendable, Equatable {
 }
 
 /// A record that could not be read, reported instead of delivered.
-public struct CSVProblem: Sendable, Equatable {
+package struct CSVProblem: Sendable, Equatable {
     /// 1-based physical line on which the bad record starts.
-    public var line: Int
+    package var line: Int
     /// What is wrong, e.g. "unterminated quoted field" or "3 fields, expected 4".
-    public var message: String
+    package var message: String
 
     /// Makes a problem report.
-    public init(line: Int, message: String) {
+    package init(line: Int, message: String) {
         self.line = line
         self.message = message
     }
@@ -51,21 +51,21 @@ public struct CSVProblem: Sendable, Equatable {
 /// an unterminated quoted field) are reported and skipped. An unterminated quote, or a record longer
 /// than 64 MiB, is reported at the line where the record started and the scan resumes on the
 /// following physical line, so one stray quote does not hide the rest of the file.
-public struct CSVReader: Sendable {
+package struct CSVReader: Sendable {
     /// The file being read.
-    public let path: String
+    package let path: String
     /// The field delimiter byte.
-    public let delimiter: UInt8
+    package let delimiter: UInt8
     /// How the file is opened (``SourceFile``: regular files only, symlinks per the connector).
-    public let options: SourceFile.Options
+    package let options: SourceFile.Options
     /// Whether the first non-blank record is a header.
-    public let hasHeader: Bool
+    package let hasHeader: Bool
     /// Header names (BOM stripped) once read; nil without a header.
-    public private(set) var header: [String]?
+    package private(set) var header: [String]?
     /// Raw header field bytes (BOM stripped); nil without a header.
-    public private(set) var headerFields: [[UInt8]]?
+    package private(set) var headerFields: [[UInt8]]?
     /// The header record's byte range (terminator included); nil without a header.
-    public private(set) var headerRange: ByteRange?
+    package private(set) var headerRange: ByteRange?
 
     private var _bytesRead: Int64 = 0
     /// Offset where data records start (after the BOM and the header).
@@ -82,7 +82,7 @@ public struct CSVReader: Sendable {
     ///
     /// Throws when the file cannot be read (or is not a regular file, see ``SourceFile``), the delimiter is a
     /// quote or line break, or the header is malformed.
-    public init(
+    package init(
         path: String, delimiter: UInt8 = UInt8(ascii: ","), hasHeader: Bool = true, options: SourceFile.Options = SourceFile.Options()
     ) throws {
         if delimiter == CSVScanner.quote || delimiter == CSVScanner.lf || delimiter == CSVScanner.cr {
@@ -129,14 +129,14 @@ public struct CSVReader: Sendable {
     }
 
     /// Bytes of the file read so far (the whole file after a complete scan).
-    public var bytesRead: Int64 { _bytesRead }
+    package var bytesRead: Int64 { _bytesRead }
 
     /// Streams every data record. A malformed record is reported to `onProblem` with its line number and skipped;
     /// the scan continues with the next line.
     ///
     /// With a header, a record whose field count differs from the header's is a problem ("3 fields, expected 4").
     /// Each call scans from the first data record again. Errors thrown by `body` stop the scan and are rethrown.
-    public mutating func forEachRecord(_ body: (CSVRecord) throws -> Void, onProblem: (CSVProblem) -> Void) throws {
+    package mutating func forEachRecord(_ body: (CSVRecord) throws -> Void, onProblem: (CSVProblem) -> Void) throws {
         let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: CSVReader.blockSize, alignment: 16)
@@ -164,7 +164,7 @@ public struct CSVReader: Sendable {
     ///
     /// Picks the candidate that appears the same non-zero number of times on the most lines (quotes respected),
     /// preferring more occurrences, then the order `,` `;` tab `|`. Falls back to `,`.
-    public static func detectDelimiter(path: String, options: SourceFile.Options = SourceFile.Options()) throws -> UInt8 {
+    package static func detectDelimiter(path: String, options: SourceFile.Options = SourceFile.Options()) throws -> UInt8 {
         let fd = try open(path, options: options)
         defer { close(fd) }
         let cap = 64 * 1024

@@ -3,10 +3,10 @@
 #endif
 
 /// Encodes CSV fields and records (RFC 4180), for exports and rewritten files.
-public enum CSVWriter {
+package enum CSVWriter {
     /// Encodes one field: quoted only if needed (delimiter, quote, CR, LF, or leading/trailing space or tab),
     /// quotes doubled.
-    public static func field(_ bytes: [UInt8], delimiter: UInt8) -> [UInt8] {
+    package static func field(_ bytes: [UInt8], delimiter: UInt8) -> [UInt8] {
         let quote = CSVScanner.quote
         var needs = false
         if let first = bytes.first, let last = bytes.last {
@@ -33,7 +33,7 @@ public enum CSVWriter {
     /// Encodes one record: fields joined by `delimiter`, then `terminator`.
     ///
     /// A record of one empty field is written as `""` so that it does not read back as a blank line.
-    public static func record(_ fields: [[UInt8]], delimiter: UInt8, terminator: [UInt8] = [0x0D, 0x0A]) -> [UInt8] {
+    package static func record(_ fields: [[UInt8]], delimiter: UInt8, terminator: [UInt8] = [0x0D, 0x0A]) -> [UInt8] {
         var out: [UInt8] = []
         if fields.count == 1 && fields[0].isEmpty {
             out = [CSVScanner.quote, CSVScanner.quote]

@@ -2,12 +2,12 @@ import Foundation
 import Yams
 
 /// Reads every connector config in a directory, reporting all problems as `file:line: key: what`.
-public enum ConnectorCatalog {
+package enum ConnectorCatalog {
     static let commonKeys = ["name", "type", "paths", "description", "category", "purpose", "retention", "timeout", "retries", "placeholder"]
     static let ruleKeys = ["match", "text", "erase", "redact", "reason", "expand"]
 
     /// The YAML files of a connectors directory, sorted.
-    public static func files(in dir: String) throws -> [String] {
+    package static func files(in dir: String) throws -> [String] {
         guard FileSystem.exists(dir) else {
             throw DSARError(.config, "connectors directory \(dir) does not exist (set --connectors or `connectors:` in config.yaml)", path: dir)
         }
@@ -17,18 +17,18 @@ public enum ConnectorCatalog {
 
     /// The identifier types every spool knows; others must be declared in `config.yaml`
     /// (`identifier_types:`), so that a typo such as `emial` is an error, not a search for nothing.
-    public static let builtinTypes: Set<String> = ["email", "user_id", "phone", "ip"]
+    package static let builtinTypes: Set<String> = ["email", "user_id", "phone", "ip"]
 
     /// How deeply configs are checked against the data they name.
-    public struct Checks: Sendable {
+    package struct Checks: Sendable {
         /// Identifier types allowed (nil: any well-formed name).
-        public var knownTypes: Set<String>?
+        package var knownTypes: Set<String>?
         /// Read the header of every CSV source that exists (cheap: the first record).
-        public var headers: Bool
+        package var headers: Bool
         /// Everything `connectors check` checks: every glob matches a file, dumps hold the configured tables and columns.
-        public var sources: Bool
+        package var sources: Bool
 
-        public init(knownTypes: Set<String>? = nil, headers: Bool = false, sources: Bool = false) {
+        package init(knownTypes: Set<String>? = nil, headers: Bool = false, sources: Bool = false) {
             self.knownTypes = knownTypes
             self.headers = headers || sources
             self.sources = sources
@@ -36,19 +36,19 @@ public enum ConnectorCatalog {
     }
 
     /// Loads every connector; throws ``ConfigProblems`` listing every problem of every file.
-    public static func load(dir: String, checkSources: Bool = false) throws -> [ConnectorConfig] {
+    package static func load(dir: String, checkSources: Bool = false) throws -> [ConnectorConfig] {
         try load(dir: dir, checks: Checks(sources: checkSources))
     }
 
     /// Loads every connector with `checks`; throws ``ConfigProblems`` listing every problem of every file.
-    public static func load(dir: String, checks: Checks) throws -> [ConnectorConfig] {
+    package static func load(dir: String, checks: Checks) throws -> [ConnectorConfig] {
         let (configs, problems) = try loadAll(dir: dir, checks: checks)
         if !problems.isEmpty { throw ConfigProblems(problems) }
         return configs
     }
 
     /// Loads every connector with `checks`, returning the usable configs and every problem.
-    public static func loadAll(dir: String, checks: Checks) throws -> ([ConnectorConfig], [ConfigProblem]) {
+    package static func loadAll(dir: String, checks: Checks) throws -> ([ConnectorConfig], [ConfigProblem]) {
         var configs: [ConnectorConfig] = []
         var problems: [ConfigProblem] = []
         for file in try files(in: dir) {
@@ -76,12 +76,12 @@ public enum ConnectorCatalog {
     }
 
     /// Parses one file. Returns the config (nil if unusable) and its problems.
-    public static func parse(file: String, checkSources: Bool = false) throws -> (ConnectorConfig?, [ConfigProblem]) {
+    package static func parse(file: String, checkSources: Bool = false) throws -> (ConnectorConfig?, [ConfigProblem]) {
         try parse(file: file, checks: Checks(sources: checkSources))
     }
 
     /// Parses one file with `checks`. Returns the config (nil if unusable) and its problems.
-    public static func parse(file: String, checks: Checks) throws -> (ConnectorConfig?, [ConfigProblem]) {
+    package static func parse(file: String, checks: Checks) throws -> (ConnectorConfig?, [ConfigProblem]) {
         let checkSources = checks.sources
         let y = try YAMLMap.load(file: file)
         y.knownTypes = checks.knownTypes

@@ -5,7 +5,7 @@ import Foundation
 #endif
 
 /// What erasure does to a matching record.
-public enum EraseStrategy: String, Sendable, CaseIterable, Codable {
+package enum EraseStrategy: String, Sendable, CaseIterable, Codable {
     /// Remove the record (row, line).
     case delete
     /// Replace the listed columns' values (logs: every matched identifier) with a placeholder.
@@ -18,56 +18,56 @@ public enum EraseStrategy: String, Sendable, CaseIterable, Codable {
     case plugin
 
     /// The strategies an operator may write in a connector's `erase:`.
-    public static let configurable: [EraseStrategy] = [.delete, .redact, .retain, .dropLine]
+    package static let configurable: [EraseStrategy] = [.delete, .redact, .retain, .dropLine]
 }
 
 /// A column (or JSON field) that holds an identifier of a given type.
-public struct FieldRule: Sendable, Equatable {
-    public var column: String
-    public var type: String
+package struct FieldRule: Sendable, Equatable {
+    package var column: String
+    package var type: String
     /// Whether values of this column found in a matching row are added to the subject.
-    public var expand: Bool
+    package var expand: Bool
 }
 
 /// How records of one table (or one CSV file, or a JSON-lines log) are matched and erased.
-public struct RecordRules: Sendable, Equatable {
-    public var match: [FieldRule] = []
+package struct RecordRules: Sendable, Equatable {
+    package var match: [FieldRule] = []
     /// Free-text columns searched for identifier tokens.
-    public var text: [String] = []
-    public var erase: EraseStrategy = .delete
-    public var redact: [String] = []
-    public var reason: String?
+    package var text: [String] = []
+    package var erase: EraseStrategy = .delete
+    package var redact: [String] = []
+    package var reason: String?
 }
 
 /// One connector's configuration (one YAML file in `connectors/`).
 /// The fields every kind has; what is particular to a kind is in ``settings``.
-public struct ConnectorConfig: Sendable {
-    public var name: String
+package struct ConnectorConfig: Sendable {
+    package var name: String
     /// The YAML file it came from.
-    public var file: String
+    package var file: String
     /// Glob patterns, made absolute (relative ones are relative to the YAML file's directory).
-    public var paths: [String]
-    public var metadata: SourceMetadata
-    public var timeoutSeconds: Double = 3600
-    public var retries: Int = 2
+    package var paths: [String]
+    package var metadata: SourceMetadata
+    package var timeoutSeconds: Double = 3600
+    package var retries: Int = 2
     /// Replacement text for redacted values.
-    public var placeholder: String = "[REDACTED]"
+    package var placeholder: String = "[REDACTED]"
     /// `follow_symlinks: true`: a source that is a symlink is read through it (the target must still
     /// be a regular file); by default a symlink is refused like any file that is not regular.
-    public var followSymlinks: Bool = false
+    package var followSymlinks: Bool = false
     /// `max_file_bytes:`: a larger source is refused (not read), making its jobs PARTIAL; nil: any size.
-    public var maxFileBytes: Int64?
+    package var maxFileBytes: Int64?
 
     /// How this connector's sources are opened (``SourceFile``).
-    public var sourceOptions: SourceFile.Options { SourceFile.Options(followSymlinks: followSymlinks, maxBytes: maxFileBytes) }
+    package var sourceOptions: SourceFile.Options { SourceFile.Options(followSymlinks: followSymlinks, maxBytes: maxFileBytes) }
 
     /// Things that work but are likely wrong (a numeric type matched bare in text), as `file:line`.
-    public var warnings: [ConfigProblem] = []
+    package var warnings: [ConfigProblem] = []
     /// The kind's own settings (``ConnectorKind/Settings``).
-    public var settings: any ConnectorSettings
+    package var settings: any ConnectorSettings
 
     /// A config of the kind of `settings`.
-    public init(name: String, file: String, paths: [String], metadata: SourceMetadata, settings: any ConnectorSettings) {
+    package init(name: String, file: String, paths: [String], metadata: SourceMetadata, settings: any ConnectorSettings) {
         self.name = name
         self.file = file
         self.paths = paths
@@ -76,16 +76,16 @@ public struct ConnectorConfig: Sendable {
     }
 
     /// The kind's `type:` name.
-    public var type: String { Swift.type(of: settings).kind.type }
+    package var type: String { Swift.type(of: settings).kind.type }
 
     /// Whether the kind reads files (``ConnectorKind/readsFiles``).
-    public var readsFiles: Bool { Swift.type(of: settings).kind.readsFiles }
+    package var readsFiles: Bool { Swift.type(of: settings).kind.readsFiles }
 
     /// The runtime connector.
-    public func makeConnector() -> any Connector { settings.connector(self) }
+    package func makeConnector() -> any Connector { settings.connector(self) }
 
     /// The settings as the kind `S` expects them, or an error naming the connector's kind.
-    public func settings<S: ConnectorSettings>(as: S.Type) throws -> S {
+    package func settings<S: ConnectorSettings>(as: S.Type) throws -> S {
         guard let s = settings as? S else {
             throw DSARError(.config, "connector \(name) in \(file) is of type \(type), not \(S.kind.type)", path: file)
         }
@@ -95,13 +95,13 @@ public struct ConnectorConfig: Sendable {
     /// Everything the globs match now (``sources()``), each with its kind and, for what cannot be
     /// read as a source (a FIFO, device, socket, directory, a symlink without `follow_symlinks`, a
     /// file over `max_file_bytes`), why not. Nothing a glob matches is silently dropped.
-    public func inspectSources() -> [SourceFile.Entry] {
+    package func inspectSources() -> [SourceFile.Entry] {
         sources().map { SourceFile.inspect($0, options: sourceOptions) }
     }
 
     /// The sources an eraser may rewrite: all of ``sources()``, or an error naming the first one that
     /// is not a regular file, thrown before anything is changed (an erasure never skips a source).
-    public func erasableSources() throws -> [String] {
+    package func erasableSources() throws -> [String] {
         let entries = inspectSources()
         if let bad = entries.first(where: { $0.problem != nil }) {
             throw DSARError(.invalidInput, "\(bad.path) is not read: \(bad.problem!); nothing of connector \(name) was erased", path: bad.path)
@@ -110,7 +110,7 @@ public struct ConnectorConfig: Sendable {
     }
 
     /// The files the globs match now, sorted, deduplicated; of every kind (see ``inspectSources()``).
-    public func sources() -> [String] {
+    package func sources() -> [String] {
         var out: [String] = []
         for pattern in paths {
             out += ConnectorConfig.glob(pattern)
@@ -120,7 +120,7 @@ public struct ConnectorConfig: Sendable {
     }
 
     /// Expands one glob pattern (no match: empty).
-    public static func glob(_ pattern: String) -> [String] {
+    package static func glob(_ pattern: String) -> [String] {
         var g = glob_t()
         defer { globfree(&g) }
         guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }

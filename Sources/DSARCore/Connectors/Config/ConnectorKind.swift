@@ -3,7 +3,7 @@ import Foundation
 /// One kind of data source (`type:` in a connector's YAML): everything dsar knows about it lives in
 /// its own folder under `Connectors/` (reader, settings, parse, check, scan, erase) and the kind is
 /// listed once in ``ConnectorRegistry/kinds``. Nothing outside that folder switches on the kind.
-public protocol ConnectorKind {
+package protocol ConnectorKind {
     /// The kind's own typed configuration, parsed from its YAML keys.
     associatedtype Settings: ConnectorSettings
     /// The `type:` value (`csv`, `sqldump`…).
@@ -23,13 +23,13 @@ public protocol ConnectorKind {
 
 extension ConnectorKind {
     /// Most kinds read files.
-    public static var readsFiles: Bool { true }
+    package static var readsFiles: Bool { true }
     /// Nothing to check beyond parsing.
-    public static func check(_ settings: Settings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks) {}
+    package static func check(_ settings: Settings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks) {}
 }
 
 /// A kind's typed settings, held by ``ConnectorConfig/settings``; it makes the runtime connector.
-public protocol ConnectorSettings: Sendable {
+package protocol ConnectorSettings: Sendable {
     /// The kind these settings belong to.
     static var kind: any ConnectorKind.Type { get }
     /// The runtime connector (scan, and erase for an ``ErasingConnector``) of `config`.
@@ -41,22 +41,22 @@ public protocol ConnectorSettings: Sendable {
 
 extension ConnectorSettings {
     /// No summary lines.
-    public var summary: [String] { [] }
+    package var summary: [String] { [] }
 }
 
 /// What a kind's ``ConnectorKind/parse(_:_:)`` may need beyond its YAML section.
-public struct ConnectorParseContext: Sendable {
+package struct ConnectorParseContext: Sendable {
     /// The YAML file.
-    public var file: String
+    package var file: String
     /// The YAML file's directory (relative paths and programs are relative to it).
-    public var dir: String
+    package var dir: String
     /// How deeply the config is checked.
-    public var checks: ConnectorCatalog.Checks
+    package var checks: ConnectorCatalog.Checks
     /// Things that work but are likely wrong, as `file:line` (they do not fail the check).
-    public var warnings: [ConfigProblem] = []
+    package var warnings: [ConfigProblem] = []
 
     /// A context for `file` checked with `checks`.
-    public init(file: String, checks: ConnectorCatalog.Checks) {
+    package init(file: String, checks: ConnectorCatalog.Checks) {
         self.file = file
         self.dir = (file as NSString).deletingLastPathComponent
         self.checks = checks

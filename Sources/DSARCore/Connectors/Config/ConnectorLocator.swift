@@ -2,9 +2,9 @@ import Foundation
 
 /// Finds the connector config directory: `--connectors`, `$DSAR_CONNECTORS`, `connectors:` in the
 /// spool's config.yaml, else `connectors/` beside the spool.
-public enum ConnectorLocator {
+package enum ConnectorLocator {
     /// The directory, made absolute.
-    public static func directory(explicit: String?, layout: SpoolLayout) throws -> String {
+    package static func directory(explicit: String?, layout: SpoolLayout) throws -> String {
         if let explicit, !explicit.isEmpty { return FileSystem.absolute(explicit) }
         if let env = ProcessInfo.processInfo.environment["DSAR_CONNECTORS"], !env.isEmpty { return FileSystem.absolute(env) }
         if let fromConfig = try SpoolConfig.load(layout).connectorsDir { return FileSystem.absolute(fromConfig) }
@@ -12,7 +12,7 @@ public enum ConnectorLocator {
     }
 
     /// Loads the connectors (none when the default directory does not exist).
-    public static func load(explicit: String?, layout: SpoolLayout) throws -> [ConnectorConfig] {
+    package static func load(explicit: String?, layout: SpoolLayout) throws -> [ConnectorConfig] {
         let dir = try directory(explicit: explicit, layout: layout)
         let configured = try SpoolConfig.load(layout).connectorsDir
         let isDefault = (explicit ?? "").isEmpty && (ProcessInfo.processInfo.environment["DSAR_CONNECTORS"] ?? "").isEmpty
@@ -23,9 +23,9 @@ public enum ConnectorLocator {
 }
 
 /// Human-readable byte counts.
-public enum ByteFormat {
+package enum ByteFormat {
     /// "1.5 MiB".
-    public static func human(_ n: Int64) -> String {
+    package static func human(_ n: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var v = Double(n)
         var u = 0

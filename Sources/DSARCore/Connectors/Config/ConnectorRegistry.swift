@@ -1,20 +1,20 @@
 import Foundation
 
 /// Every connector kind dsar knows. Adding a kind is one folder under `Connectors/` and one entry here.
-public enum ConnectorRegistry {
+package enum ConnectorRegistry {
     /// The kinds, in the order their names are listed in messages.
-    public static let kinds: [any ConnectorKind.Type] = [CSVKind.self, SQLDumpKind.self, LogKind.self, ExecKind.self]
+    package static let kinds: [any ConnectorKind.Type] = [CSVKind.self, SQLDumpKind.self, LogKind.self, ExecKind.self]
 
     /// The `type:` names of every kind.
-    public static var names: [String] { kinds.map { $0.type } }
+    package static var names: [String] { kinds.map { $0.type } }
 
     /// The kind whose `type:` is `name`.
-    public static func kind(named name: String) -> (any ConnectorKind.Type)? {
+    package static func kind(named name: String) -> (any ConnectorKind.Type)? {
         kinds.first { $0.type == name }
     }
 
     /// One runtime connector per config.
-    public static func make(_ configs: [ConnectorConfig]) -> [any Connector] {
+    package static func make(_ configs: [ConnectorConfig]) -> [any Connector] {
         configs.map { $0.makeConnector() }
     }
 }

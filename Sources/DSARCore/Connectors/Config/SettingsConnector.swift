@@ -1,6 +1,6 @@
 /// A connector made from its config and its kind's typed settings: what every kind that reads
 /// sources itself shares (name, metadata, limits and source size come from the common config).
-public protocol SettingsConnector: Connector {
+package protocol SettingsConnector: Connector {
     /// The kind's settings type.
     associatedtype Settings: ConnectorSettings
     /// The common part of the connector's configuration.
@@ -12,12 +12,12 @@ public protocol SettingsConnector: Connector {
 }
 
 extension SettingsConnector {
-    public var name: String { config.name }
-    public var metadata: SourceMetadata { config.metadata }
-    public var timeoutSeconds: Double? { config.timeoutSeconds }
-    public var retries: Int? { config.retries }
-    public func sourceBytes() -> Int64? { config.totalSourceBytes() }
+    package var name: String { config.name }
+    package var metadata: SourceMetadata { config.metadata }
+    package var timeoutSeconds: Double? { config.timeoutSeconds }
+    package var retries: Int? { config.retries }
+    package func sourceBytes() -> Int64? { config.totalSourceBytes() }
 
     /// A connector of `config`, whose settings must be of this kind (else a `DSARError`).
-    public init(config: ConnectorConfig) throws { self.init(config: config, settings: try config.settings(as: Settings.self)) }
+    package init(config: ConnectorConfig) throws { self.init(config: config, settings: try config.settings(as: Settings.self)) }
 }

@@ -8,12 +8,12 @@ import Foundation
 /// Rewrites a file so that it is at every moment wholly old or wholly new: a sibling temp file in
 /// the same directory (owner, group, mode and extended attributes copied), fsync, a check that the source did not change
 /// meanwhile, `rename` over the original, fsync of the directory. No copy of the old content is kept.
-public enum AtomicRewrite {
+package enum AtomicRewrite {
     /// The result: SHA-256 of the old and new content (as stored on disk).
-    public struct Result: Sendable {
-        public var before: String
-        public var after: String
-        public var changed: Bool
+    package struct Result: Sendable {
+        package var before: String
+        package var after: String
+        package var changed: Bool
     }
 
     /// Calls `body(input fd, output fd)`; `body` reads the source from the first and writes the new
@@ -22,7 +22,7 @@ public enum AtomicRewrite {
     /// so neither a cooperating writer (which takes the lock) nor any other one goes unnoticed up to
     /// the check. Owner, group, mode and extended attributes (ACLs included) are copied first; if
     /// they cannot be, the source is left untouched and the error says why.
-    public static func rewrite(_ path: String, _ body: (Int32, Int32, String) throws -> Void) throws -> Result {
+    package static func rewrite(_ path: String, _ body: (Int32, Int32, String) throws -> Void) throws -> Result {
         // Never blocks (a FIFO put in its place); the file is checked to be regular below.
         let inFD = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         if inFD < 0 { throw DSARError.syscall("cannot open", path: path) }
@@ -57,15 +57,15 @@ public enum AtomicRewrite {
     }
 
     /// How many times an append-only rewrite processes what was appended meanwhile before it gives up.
-    public static let maxAppendRounds = 64
+    package static let maxAppendRounds = 64
 
     /// The result of ``rewriteAppendOnly(_:sourceFD:maxRounds:_:)``.
-    public struct AppendResult: Sendable {
-        public var result: Result
+    package struct AppendResult: Sendable {
+        package var result: Result
         /// Bytes of the source that were processed (the size of the old file at the rename).
-        public var consumed: Int64
+        package var consumed: Int64
         /// Processing rounds (1: nothing was appended during the rewrite).
-        public var rounds: Int
+        package var rounds: Int
     }
 
     /// Rewrites a file that other processes may keep appending to (a log). `body(out fd, out path,
@@ -83,7 +83,7 @@ public enum AtomicRewrite {
     /// the path. ``rescueTail(_:sourceFD:consumed:settle:maxWait:_:)`` after the connector's `reopen:`
     /// command takes those bytes over. `sourceFD` is the caller's open descriptor of `path` (kept
     /// open for the rescue).
-    public static func rewriteAppendOnly(
+    package static func rewriteAppendOnly(
         _ path: String, sourceFD inFD: Int32, maxRounds: Int = maxAppendRounds,
         _ body: (Int32, String, Range<Int64>, Bool) throws -> Void
     ) throws -> AppendResult {
@@ -151,7 +151,7 @@ public enum AtomicRewrite {
     /// seconds (at most `maxWait`), then passes each new range to `body(out fd, out path, range)`
     /// with `out` the new file opened `O_APPEND`. Returns the bytes taken over, and whether the old
     /// inode was still growing at `maxWait` (a writer that never reopens: its later lines are lost).
-    public static func rescueTail(
+    package static func rescueTail(
         _ path: String, sourceFD: Int32, consumed: Int64, settle: Double = 0.3, maxWait: Double = 5,
         _ body: (Int32, String, Range<Int64>) throws -> Void
     ) throws -> (bytes: Int64, stillGrowing: Bool) {
@@ -187,7 +187,7 @@ public enum AtomicRewrite {
     /// Other processes that still have the file `fd` refers to open for writing (`pid (command)`),
     /// found through `/proc/<pid>/fd` and `fdinfo` (readers such as `tail -f` do not count; only the
     /// processes this one may inspect: all of them as root).
-    public static func otherHolders(of fd: Int32) -> [String] {
+    package static func otherHolders(of fd: Int32) -> [String] {
         var target = stat()
         guard fstat(fd, &target) == 0, let procs = try? FileSystem.list("/proc") else { return [] }
         var out: [String] = []
@@ -326,7 +326,7 @@ public enum AtomicRewrite {
     }
 
     /// SHA-256 (hex) of a whole file (or its first `limit` bytes), read with pread from offset 0.
-    public static func hash(fd: Int32, path: String, limit: Int64? = nil) throws -> String {
+    package static func hash(fd: Int32, path: String, limit: Int64? = nil) throws -> String {
         var h = StreamingSHA256()
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         var off: off_t = 0
@@ -342,14 +342,14 @@ public enum AtomicRewrite {
     }
 
     /// SHA-256 (hex) of a file by path.
-    public static func hash(path: String) throws -> String {
+    package static func hash(path: String) throws -> String {
         let fd = try SourceFile.open(path)
         defer { close(fd) }
         return try hash(fd: fd, path: path)
     }
 
     /// Copies `source` to `out`, replacing each edit's byte range with its bytes (edits sorted, disjoint).
-    public static func splice(from inFD: Int32, path: String, edits: [(range: Range<Int64>, bytes: [UInt8])], to out: (UnsafeRawBufferPointer) throws -> Void) throws {
+    package static func splice(from inFD: Int32, path: String, edits: [(range: Range<Int64>, bytes: [UInt8])], to out: (UnsafeRawBufferPointer) throws -> Void) throws {
         var pos: Int64 = 0
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         func copy(until end: Int64?) throws {

@@ -2,11 +2,11 @@ import Foundation
 import Logging
 
 /// One delete job as an eraser sees it: every identifier (request + derived).
-public struct EraseJob: Sendable {
-    public var jobID: String
-    public var identifiers: [Identifier]
-    public var dryRun: Bool
-    public init(jobID: String, identifiers: [Identifier], dryRun: Bool) {
+package struct EraseJob: Sendable {
+    package var jobID: String
+    package var identifiers: [Identifier]
+    package var dryRun: Bool
+    package init(jobID: String, identifiers: [Identifier], dryRun: Bool) {
         self.jobID = jobID
         self.identifiers = identifiers
         self.dryRun = dryRun
@@ -14,27 +14,27 @@ public struct EraseJob: Sendable {
 }
 
 /// What erasure did to one source file for one job (no personal data).
-public struct FileErasure: Sendable, Equatable {
-    public var connector: String
-    public var file: String
+package struct FileErasure: Sendable, Equatable {
+    package var connector: String
+    package var file: String
     /// The SQL table the counts are for (nil for sources without tables).
-    public var table: String?
+    package var table: String?
     /// What erasure was configured to do to the subject's records here (`retain`: nothing changed).
-    public var strategy: EraseStrategy
-    public var deleted = 0
-    public var redacted = 0
-    public var retained = 0
+    package var strategy: EraseStrategy
+    package var deleted = 0
+    package var redacted = 0
+    package var retained = 0
     /// Records of the subject still found after the rewrite (must be `retained`).
-    public var remaining = 0
-    public var sha256Before: String?
-    public var sha256After: String?
-    public var reason: String?
-    public var detail: String?
+    package var remaining = 0
+    package var sha256Before: String?
+    package var sha256After: String?
+    package var reason: String?
+    package var detail: String?
     /// Why the file could not be (completely) erased, or what failed after it was (the `reopen:`
     /// command); the job is PARTIAL with it (``ErasureOutcome/errors``).
-    public var error: String?
+    package var error: String?
 
-    public init(connector: String, file: String, table: String? = nil, strategy: EraseStrategy) {
+    package init(connector: String, file: String, table: String? = nil, strategy: EraseStrategy) {
         self.connector = connector
         self.file = file
         self.table = table
@@ -58,7 +58,7 @@ public struct FileErasure: Sendable, Equatable {
     }
 
     /// As JSON for the receipt.
-    public var json: JSONValue {
+    package var json: JSONValue {
         .obj([
             "connector": .string(connector), "file": .string(file), "table": .str(table), "strategy": .string(strategy.rawValue), "deleted": .int(deleted),
             "redacted": .int(redacted), "retained": .int(retained), "remaining": .int(remaining),
@@ -69,41 +69,41 @@ public struct FileErasure: Sendable, Equatable {
 }
 
 /// What erasure did for one job.
-public struct ErasureOutcome: Sendable {
-    public var files: [FileErasure]
+package struct ErasureOutcome: Sendable {
+    package var files: [FileErasure]
     /// Connector name → why it could not erase.
-    public var errors: [String: String]
+    package var errors: [String: String]
     /// What the second search after erasure found that must not be there (any entry makes the job PARTIAL).
-    public var verification: [CoverageGap] = []
-    public init(files: [FileErasure], errors: [String: String]) {
+    package var verification: [CoverageGap] = []
+    package init(files: [FileErasure], errors: [String: String]) {
         self.files = files
         self.errors = errors
     }
     /// Records of the subject still present that are not under retention.
-    public var unexpectedRemaining: Int { files.reduce(0) { $0 + max(0, $1.remaining - $1.retained) } }
+    package var unexpectedRemaining: Int { files.reduce(0) { $0 + max(0, $1.remaining - $1.retained) } }
 }
 
 /// What erasure is configured to do to a connector's records: one entry for a source without
 /// tables, one per configured table for SQL dumps.
-public struct EraseStrategyEntry: Sendable, Equatable {
+package struct EraseStrategyEntry: Sendable, Equatable {
     /// The SQL table (nil for sources without tables).
-    public var table: String?
-    public var strategy: EraseStrategy
+    package var table: String?
+    package var strategy: EraseStrategy
     /// The legal hold or statutory retention of a `retain`.
-    public var reason: String?
+    package var reason: String?
 
-    public init(table: String? = nil, strategy: EraseStrategy, reason: String? = nil) {
+    package init(table: String? = nil, strategy: EraseStrategy, reason: String? = nil) {
         self.table = table
         self.strategy = strategy
         self.reason = reason
     }
 
     /// As JSON for a receipt.
-    public var json: JSONValue { .obj(["table": .str(table), "strategy": .string(strategy.rawValue), "reason": .str(reason)]) }
+    package var json: JSONValue { .obj(["table": .str(table), "strategy": .string(strategy.rawValue), "reason": .str(reason)]) }
 }
 
 /// A connector that can erase what it finds.
-public protocol ErasingConnector: Connector {
+package protocol ErasingConnector: Connector {
     /// What erasure does here (for the receipt of a dry run): never empty.
     var eraseStrategies: [EraseStrategyEntry] { get }
     /// Erases every job's records from every source in one rewrite per file, then re-scans to verify.

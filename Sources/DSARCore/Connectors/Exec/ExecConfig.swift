@@ -5,12 +5,12 @@ import Foundation
 #endif
 
 /// `type: exec`: any executable speaking the dsar plugin protocol (``ExecConnector``).
-public enum ExecKind: ConnectorKind {
-    public static let type = "exec"
-    public static let keys = ["command", "env"]
-    public static var readsFiles: Bool { false }
+package enum ExecKind: ConnectorKind {
+    package static let type = "exec"
+    package static let keys = ["command", "env"]
+    package static var readsFiles: Bool { false }
 
-    public static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> ExecSettings {
+    package static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> ExecSettings {
         var c = ExecSettings()
         let dir = context.dir
         // A list is argv (a relative program path is relative to this file); a string is a
@@ -44,19 +44,19 @@ public enum ExecKind: ConnectorKind {
 }
 
 /// The settings of a `type: exec` connector.
-public struct ExecSettings: ConnectorSettings {
-    public static var kind: any ConnectorKind.Type { ExecKind.self }
+package struct ExecSettings: ConnectorSettings {
+    package static var kind: any ConnectorKind.Type { ExecKind.self }
     /// The plugin's argv (a `command:` string runs as `/bin/sh -c` in the YAML file's directory).
-    public var command: [String] = []
+    package var command: [String] = []
     /// `env:` plus `DSAR_CONNECTOR_DIR`.
-    public var environment: [String: String] = [:]
+    package var environment: [String: String] = [:]
 
     /// No command yet.
-    public init() {}
+    package init() {}
 
-    public func connector(_ config: ConnectorConfig) -> any Connector {
+    package func connector(_ config: ConnectorConfig) -> any Connector {
         ExecConnector(name: config.name, metadata: config.metadata, command: command, environment: environment, timeoutSeconds: config.timeoutSeconds)
     }
 
-    public var summary: [String] { ["command: \(command.joined(separator: " "))"] }
+    package var summary: [String] { ["command: \(command.joined(separator: " "))"] }
 }

@@ -13,17 +13,17 @@ import Logging
 ///   For `delete`: `{"deleted": N, "remaining": N, "retained": N, "detail": "..."}`.
 /// - stderr goes to the log; exit 0 means success, anything else a failure whose reason is
 ///   stderr's last line; a plugin that runs past its timeout is killed (with its process group).
-public struct ExecConnector: Connector {
-    public let name: String
-    public let metadata: SourceMetadata
-    public let command: [String]
-    public let environment: [String: String]
+package struct ExecConnector: Connector {
+    package let name: String
+    package let metadata: SourceMetadata
+    package let command: [String]
+    package let environment: [String: String]
     /// Seconds one plugin invocation may take.
-    public let pluginTimeout: Double
+    package let pluginTimeout: Double
     /// A plugin's `delete` reports what remains; its search is not run again after erasure.
-    public var searchedAgainAfterErasure: Bool { false }
+    package var searchedAgainAfterErasure: Bool { false }
 
-    public init(name: String, metadata: SourceMetadata, command: [String], environment: [String: String], timeoutSeconds: Double) {
+    package init(name: String, metadata: SourceMetadata, command: [String], environment: [String: String], timeoutSeconds: Double) {
         self.name = name
         self.metadata = metadata
         self.command = command
@@ -32,7 +32,7 @@ public struct ExecConnector: Connector {
     }
 
     /// The stdin document for one job.
-    public static func input(job: ScanJob, action: RequestAction) -> [UInt8] {
+    package static func input(job: ScanJob, action: RequestAction) -> [UInt8] {
         let doc: JSONValue = .obj([
             "protocol": .int(1), "action": .string(action.rawValue), "dry_run": .bool(job.dryRun), "job_id": .string(job.jobID),
             "identifiers": .array(job.identifiers.map { .obj(["type": .string($0.type), "value": .string($0.value)]) }),
@@ -41,7 +41,7 @@ public struct ExecConnector: Connector {
     }
 
     /// Runs the plugin for one job and returns its result, failing with stderr's last line.
-    public func invoke(job: ScanJob, action: RequestAction, logger: Logger) async throws -> Subprocess.Result {
+    package func invoke(job: ScanJob, action: RequestAction, logger: Logger) async throws -> Subprocess.Result {
         let r = try await Subprocess.run(
             command, stdin: ExecConnector.input(job: job, action: action), environment: environment,
             timeout: pluginTimeout, scratchDir: job.workDir)
@@ -58,7 +58,7 @@ public struct ExecConnector: Connector {
         return r
     }
 
-    public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
+    package func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
         var out: [String: ConnectorFindings] = [:]
         for job in batch.jobs {
             let r = try await invoke(job: job, action: .export, logger: logger)

@@ -3,11 +3,11 @@ import Logging
 
 extension ExecConnector: ErasingConnector {
     /// The plugin's own `erase` action decides.
-    public var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: .plugin)] }
+    package var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: .plugin)] }
 
     /// Calls the plugin with `"action": "delete"` for each job and records its report
     /// (`{"deleted": N, "remaining": N, "retained": N, "detail": "…"}`).
-    public func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
+    package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
         var out: [String: [FileErasure]] = [:]
         let scratch = NSTemporaryDirectory() + "dsar-exec-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.makeDirectory(scratch, mode: 0o700)

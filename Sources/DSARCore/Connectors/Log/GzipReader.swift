@@ -9,7 +9,7 @@ import CZlib
 /// Handles multi-member files (as made by `cat a.gz b.gz`): members are decoded one after another as a single
 /// stream. Zero bytes padding the end of the file are ignored; anything else after a member must be another member.
 /// Memory is bounded: a 1 MiB input buffer plus zlib's 32 KiB window.
-public final class GzipReader {
+package final class GzipReader {
     /// Why decompression stopped.
     enum Failure: Error {
         case corrupt(String)
@@ -19,17 +19,17 @@ public final class GzipReader {
 
     let fd: Int32
     /// The file, for error messages.
-    public let path: String
+    package let path: String
     private let strm: UnsafeMutablePointer<z_stream>
     private let input: UnsafeMutableRawPointer
     private let inputCapacity: Int
     private var inputEOF = false
     private var memberEnded = false
     /// Compressed bytes read from the descriptor so far.
-    public private(set) var bytesRead: Int64 = 0
+    package private(set) var bytesRead: Int64 = 0
 
     /// Starts decompressing what `fd` reads from its current position. The caller keeps ownership of `fd`.
-    public init(fd: Int32, path: String, inputBufferSize: Int = 1 << 20) throws {
+    package init(fd: Int32, path: String, inputBufferSize: Int = 1 << 20) throws {
         self.fd = fd
         self.path = path
         strm = .allocate(capacity: 1)
@@ -54,7 +54,7 @@ public final class GzipReader {
     /// Decompresses into `buffer`; returns the number of bytes written, 0 only at the end of the data.
     ///
     /// Throws a ``DSARError`` naming the path when the data is corrupt or truncated.
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         do {
             return try fill(buffer.baseAddress!, capacity: buffer.count)
         } catch {
@@ -137,10 +137,10 @@ public final class GzipReader {
 /// (and fsyncs and closes it). Call ``finish()`` once at the end; without it the output is truncated.
 /// After a failed write (e.g. the disk is full) the writer is failed: every later call throws that
 /// first error, and `deinit` only releases zlib's state (`deflateEnd`, which writes nothing).
-public final class GzipWriter {
+package final class GzipWriter {
     let fd: Int32
     /// The file, for error messages.
-    public let path: String
+    package let path: String
     private let strm: UnsafeMutablePointer<z_stream>
     private let output: UnsafeMutableRawPointer
     private let outputCapacity = 256 * 1024
@@ -148,12 +148,12 @@ public final class GzipWriter {
     /// The first error; set, the output is incomplete and nothing more is written.
     private var failure: Error?
     /// Uncompressed bytes accepted so far.
-    public private(set) var bytesIn: Int64 = 0
+    package private(set) var bytesIn: Int64 = 0
     /// Compressed bytes written so far.
-    public private(set) var bytesOut: Int64 = 0
+    package private(set) var bytesOut: Int64 = 0
 
     /// Starts a gzip stream on `fd` with compression `level` (0–9).
-    public init(fd: Int32, path: String, level: Int32 = 6) throws {
+    package init(fd: Int32, path: String, level: Int32 = 6) throws {
         self.fd = fd
         self.path = path
         strm = .allocate(capacity: 1)
@@ -177,7 +177,7 @@ public final class GzipWriter {
     }
 
     /// Compresses and writes `bytes`.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard !ended else { throw DSARError(.processing, "gzip stream for \(path) already finished", path: path) }
         if let failure { throw failure }
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
@@ -195,12 +195,12 @@ public final class GzipWriter {
     }
 
     /// Compresses and writes `bytes`.
-    public func write(_ bytes: [UInt8]) throws {
+    package func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
     /// Flushes the rest of the stream and the gzip trailer, and releases zlib's state.
-    public func finish() throws {
+    package func finish() throws {
         guard !ended else { return }
         if let failure { throw failure }
         strm.pointee.next_in = nil

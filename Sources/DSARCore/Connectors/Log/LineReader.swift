@@ -7,18 +7,18 @@
 ///
 /// Memory is bounded: a 1 MiB line buffer (plus 1 MiB of compressed input for gzip). A line longer than the
 /// buffer grows it for that line only, up to 64 MiB; a longer line is an error.
-public struct LineReader: Sendable {
+package struct LineReader: Sendable {
     /// The file being read.
-    public let path: String
+    package let path: String
     /// Whether the file is gzip-compressed (starts with the bytes 1f 8b).
-    public let isGzip: Bool
+    package let isGzip: Bool
     /// How the file is opened (``SourceFile``).
-    public let options: SourceFile.Options
+    package let options: SourceFile.Options
     private var _bytesRead: Int64 = 0
     private var _bytesDecoded: Int64 = 0
     /// Plain files only: read just these bytes (offsets stay offsets in the file; line numbers start
     /// at 1 at `lowerBound`). nil: the whole file, to its end at the time of reading.
-    public var range: Range<Int64>?
+    package var range: Range<Int64>?
 
     /// Size of the line buffer (and of each read).
     static let bufferSize = 1 << 20
@@ -26,7 +26,7 @@ public struct LineReader: Sendable {
     static let maxLineLength = 64 << 20
 
     /// Opens `path` to check that it is readable (a regular file, see ``SourceFile``) and whether it is gzip.
-    public init(path: String, options: SourceFile.Options = SourceFile.Options()) throws {
+    package init(path: String, options: SourceFile.Options = SourceFile.Options()) throws {
         self.path = path
         self.options = options
         let fd = try CSVReader.open(path, options: options)
@@ -37,9 +37,9 @@ public struct LineReader: Sendable {
     }
 
     /// Compressed bytes read from disk (all bytes for a plain file).
-    public var bytesRead: Int64 { _bytesRead }
+    package var bytesRead: Int64 { _bytesRead }
     /// Bytes of (decompressed) content.
-    public var bytesDecoded: Int64 { _bytesDecoded }
+    package var bytesDecoded: Int64 { _bytesDecoded }
 
     /// Calls body(line bytes without the terminator, 1-based line number, byte offset of the line start in the
     /// (decompressed) stream, terminator length 0/1/2 ("\n" or "\r\n")). The buffer is only valid during the call.
@@ -49,7 +49,7 @@ public struct LineReader: Sendable {
     /// Corrupt or truncated gzip data throws a ``DSARError`` naming the path and the line reached, after the lines
     /// before it were delivered. Once the reading task is cancelled (the connector's timeout) the next block
     /// read throws.
-    public mutating func forEachLine(_ body: (UnsafeRawBufferPointer, Int, Int64, Int) throws -> Void) throws {
+    package mutating func forEachLine(_ body: (UnsafeRawBufferPointer, Int, Int64, Int) throws -> Void) throws {
         let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         // gzip is inflated on its own thread, ahead of the line splitting and matching here.

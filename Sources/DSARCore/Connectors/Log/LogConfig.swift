@@ -6,11 +6,11 @@ import Yams
 #endif
 
 /// `type: log`: log files, plain text or JSON lines, plain or gzip (rotations).
-public enum LogKind: ConnectorKind {
-    public static let type = "log"
-    public static let keys = ["format", "match", "fields", "patterns", "erase", "placeholder", "reason", "reopen", "reopen_timeout"]
+package enum LogKind: ConnectorKind {
+    package static let type = "log"
+    package static let keys = ["format", "match", "fields", "patterns", "erase", "placeholder", "reason", "reopen", "reopen_timeout"]
 
-    public static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> LogSettings {
+    package static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> LogSettings {
         var c = LogSettings()
         let dir = context.dir
         if let f = y.string("format") {
@@ -148,44 +148,44 @@ public enum LogKind: ConnectorKind {
 
 /// An identifier type found in text logs only inside a context: the regular expression's first
 /// capture group is the identifier, compared exactly after normalising.
-public struct ContextPattern: Sendable, Equatable {
+package struct ContextPattern: Sendable, Equatable {
     /// The identifier type the capture is compared as (`user_id`).
-    public var type: String
+    package var type: String
     /// The regular expression (ICU syntax) with at least one capture group (`/users/([0-9]+)`).
-    public var regex: String
+    package var regex: String
     /// A pattern for `type`.
-    public init(type: String, regex: String) {
+    package init(type: String, regex: String) {
         self.type = type
         self.regex = regex
     }
 }
 
 /// The settings of a `type: log` connector.
-public struct LogSettings: ConnectorSettings {
-    public static var kind: any ConnectorKind.Type { LogKind.self }
+package struct LogSettings: ConnectorSettings {
+    package static var kind: any ConnectorKind.Type { LogKind.self }
     /// Formats of log connectors.
-    public enum Format: String, Sendable { case text, jsonl }
+    package enum Format: String, Sendable { case text, jsonl }
 
     /// `format:`.
-    public var logFormat: Format = .text
+    package var logFormat: Format = .text
     /// JSON lines: `fields:` (in `rules.match`); every log: `erase:` and `reason:`.
-    public var rules = RecordRules()
+    package var rules = RecordRules()
     /// Identifier types looked for as tokens in text logs (nil: every type of the request).
-    public var textTypes: [String]?
+    package var textTypes: [String]?
     /// Custom identifier types found by a regular expression in text logs.
-    public var patterns: [(type: String, regex: String)] = []
+    package var patterns: [(type: String, regex: String)] = []
     /// Identifier types scoped to a context in text logs (`match: [ { type: user_id, pattern: '/users/([0-9]+)' } ]`):
     /// only capture group 1 is compared, and the type is not matched as a bare token.
-    public var contextPatterns: [ContextPattern] = []
+    package var contextPatterns: [ContextPattern] = []
     /// The command run after a rewritten file was renamed into place, so that writers that
     /// keep the file open reopen it (`nginx -s reopen`, like logrotate's `postrotate`). A `reopen:`
     /// string runs as `/bin/sh -c`, a list is argv. Empty: none.
-    public var reopenCommand: [String] = []
+    package var reopenCommand: [String] = []
     /// How long `reopen:` may run (`reopen_timeout:`, seconds).
-    public var reopenTimeout: Double = 30
+    package var reopenTimeout: Double = 30
 
     /// Defaults: a text log, every type of the request searched, redacted on erasure.
-    public init() { rules.erase = .redact }
+    package init() { rules.erase = .redact }
 
-    public func connector(_ config: ConnectorConfig) -> any Connector { LogConnector(config: config, settings: self) }
+    package func connector(_ config: ConnectorConfig) -> any Connector { LogConnector(config: config, settings: self) }
 }

@@ -2,18 +2,18 @@ import Foundation
 import Logging
 
 /// Log files: plain text or JSON lines, plain or gzip (rotations), matched on token boundaries.
-public struct LogConnector: SettingsConnector {
-    public let config: ConnectorConfig
+package struct LogConnector: SettingsConnector {
+    package let config: ConnectorConfig
     /// The kind's settings (``LogSettings``).
-    public let settings: LogSettings
+    package let settings: LogSettings
 
     /// A connector of `config` with its kind's `settings`.
-    public init(config: ConnectorConfig, settings: LogSettings) {
+    package init(config: ConnectorConfig, settings: LogSettings) {
         self.config = config
         self.settings = settings
     }
 
-    public func retains(table: String) -> Bool { settings.rules.erase == .retain }
+    package func retains(table: String) -> Bool { settings.rules.erase == .retain }
 
     /// Types searched as text: the configured `match:` list, else every type of the batch.
     var textTypes: Set<String>? { settings.textTypes.map(Set.init) }
@@ -124,7 +124,7 @@ public struct LogConnector: SettingsConnector {
         }
     }
 
-    public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
+    package func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
         try await scan(batch, logger: logger, onlySource: nil)
     }
 

@@ -7,12 +7,12 @@ import Logging
 
 extension LogConnector: ErasingConnector {
     /// One strategy for every line (`erase:`).
-    public var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: settings.rules.erase, reason: settings.rules.reason)] }
+    package var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: settings.rules.erase, reason: settings.rules.reason)] }
 
     /// Log erasure: `redact` replaces every matched identifier token (every form that matched,
     /// URL-encoded too) with the placeholder and keeps the rest of the line (JSON lines stay valid
     /// JSON); `drop_line` removes the line; `retain` changes nothing. `.gz` files are rewritten as gzip.
-    public func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
+    package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
         let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
         let strategy = settings.rules.erase
         var out: [String: [FileErasure]] = [:]

@@ -2,11 +2,11 @@ import Foundation
 
 /// Byte-level identifier normalisation for the hot path (cells of a multi-GB dump), giving exactly
 /// what ``IdentifierNormalizer`` gives for the same input, without building a `String` per value.
-public enum ByteNormalizer {
+package enum ByteNormalizer {
     @inline(__always) static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
 
     /// Normalises `raw` as an identifier of `type` into `out` (cleared first); false if it cannot be one.
-    public static func normalize(type: IdentifierKind, _ raw: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
+    package static func normalize(type: IdentifierKind, _ raw: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
         out.removeAll(keepingCapacity: true)
         var s = 0
         var e = raw.count
@@ -64,11 +64,11 @@ public enum ByteNormalizer {
 }
 
 /// How an identifier type is normalised and found in text.
-public enum IdentifierKind: Sendable {
+package enum IdentifierKind: Sendable {
     case email, phone, ip, other
 
     /// The kind of a type name (`user_id` and custom types are `other`).
-    public init(type: String) {
+    package init(type: String) {
         switch type {
         case "email": self = .email
         case "phone": self = .phone

@@ -2,9 +2,9 @@ import Foundation
 
 /// Every identifier of every job in a batch in one open-addressing hash table over bytes, so a
 /// source is read once for all requests and a lookup allocates nothing.
-public final class IdentifierTable: @unchecked Sendable {
+package final class IdentifierTable: @unchecked Sendable {
     /// The identifier types present (index = type code).
-    public let types: [String]
+    package let types: [String]
     let kinds: [IdentifierKind]
     private var pool: [UInt8] = []
     private var entries: [Entry] = []
@@ -27,13 +27,13 @@ public final class IdentifierTable: @unchecked Sendable {
     }
 
     /// A hit: the identifier and the batch indexes of the jobs that asked for it.
-    public struct Hit: Sendable {
-        public var identifier: Identifier
-        public var jobs: [Int]
+    package struct Hit: Sendable {
+        package var identifier: Identifier
+        package var jobs: [Int]
     }
 
     /// Builds the table from each job's identifiers (`jobs[k]` belongs to batch index k).
-    public init(jobs: [[Identifier]]) {
+    package init(jobs: [[Identifier]]) {
         var byKey: [Identifier: [Int32]] = [:]
         for (k, ids) in jobs.enumerated() {
             for id in ids { byKey[id, default: []].append(Int32(k)) }
@@ -74,10 +74,10 @@ public final class IdentifierTable: @unchecked Sendable {
     }
 
     /// Whether the batch has no identifiers.
-    public var isEmpty: Bool { entries.isEmpty }
+    package var isEmpty: Bool { entries.isEmpty }
 
     /// The type code of a type name, if present in the batch.
-    public func code(of type: String) -> Int? { types.firstIndex(of: type) }
+    package func code(of type: String) -> Int? { types.firstIndex(of: type) }
 
     /// FNV-1a, 64-bit.
     @inline(__always)
@@ -120,7 +120,7 @@ public final class IdentifierTable: @unchecked Sendable {
     func entries(_ k: Int) -> Entry { entries[k] }
 
     /// The identifier and jobs of an entry.
-    public func hit(_ entryIndex: Int) -> Hit {
+    package func hit(_ entryIndex: Int) -> Hit {
         let e = entries[entryIndex]
         let value = String(decoding: pool[Int(e.idStart)..<Int(e.idStart + e.idLength)], as: UTF8.self)
         let jobs = jobsFlat[Int(e.jobsStart)..<Int(e.jobsStart + e.jobsCount)].map(Int.init)
@@ -128,7 +128,7 @@ public final class IdentifierTable: @unchecked Sendable {
     }
 
     /// Matches a structured value (a column mapped to `type`): normalised per type, then looked up.
-    public func matchField(type: String, _ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> [Int] {
+    package func matchField(type: String, _ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> [Int] {
         guard let code = code(of: type) else { return [] }
         guard ByteNormalizer.normalize(type: kinds[code], raw, into: &scratch) else { return [] }
         var out: [Int] = []

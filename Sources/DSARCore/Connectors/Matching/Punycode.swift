@@ -1,7 +1,7 @@
 import Foundation
 
 /// Punycode (RFC 3492): the Bootstring encoding IDNA uses for non-ASCII domain labels.
-public enum Punycode {
+package enum Punycode {
     static let base = 36
     static let tmin = 1
     static let tmax = 26
@@ -27,7 +27,7 @@ public enum Punycode {
     static func digit(_ d: Int) -> UInt8 { d < 26 ? UInt8(d) + 0x61 : UInt8(d - 26) + 0x30 }
 
     /// Encodes code points (`"bücher"` → `"bcher-kva"`); nil on overflow (absurdly long input).
-    public static func encode(_ input: [Unicode.Scalar]) -> String? {
+    package static func encode(_ input: [Unicode.Scalar]) -> String? {
         guard input.count <= 1024 else { return nil }
         let values = input.map { Int($0.value) }
         var output: [UInt8] = values.filter { $0 < 0x80 }.map { UInt8($0) }
@@ -67,7 +67,7 @@ public enum Punycode {
     }
 
     /// Decodes a Punycode string (`"bcher-kva"` → `"bücher"`); nil when it is not valid Punycode.
-    public static func decode(_ input: String) -> [Unicode.Scalar]? {
+    package static func decode(_ input: String) -> [Unicode.Scalar]? {
         let bytes = Array(input.utf8)
         guard bytes.count <= 1024, bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
         var output: [UInt32] = []
@@ -117,7 +117,7 @@ public enum Punycode {
 /// IDNA label handling for e-mail domains (RFC 5890/5891, without the full UTS #46 mapping table):
 /// labels are split on `.` (and the ideographic full stops U+3002, U+FF0E, U+FF61), lower-cased and
 /// put in Unicode NFC; a non-ASCII label becomes `xn--` + Punycode, and an `xn--` label decodes back.
-public enum IDNA {
+package enum IDNA {
     static func labels(_ domain: String) -> [String] {
         var out: [String] = []
         var cur = String.UnicodeScalarView()
@@ -135,7 +135,7 @@ public enum IDNA {
 
     /// The ASCII form (`bücher.example` → `xn--bcher-kva.example`); nil when a label cannot be encoded
     /// (longer than 63 bytes once encoded).
-    public static func toASCII(_ domain: String) -> String? {
+    package static func toASCII(_ domain: String) -> String? {
         var parts: [String] = []
         for label in labels(domain) {
             let l = label.precomposedStringWithCanonicalMapping.lowercased()
@@ -151,7 +151,7 @@ public enum IDNA {
 
     /// The Unicode form (`xn--bcher-kva.example` → `bücher.example`), lower-cased, NFC; an `xn--`
     /// label that is not valid Punycode (or does not encode back to itself) is kept as it is.
-    public static func toUnicode(_ domain: String) -> String {
+    package static func toUnicode(_ domain: String) -> String {
         var parts: [String] = []
         for label in labels(domain) {
             let l = label.precomposedStringWithCanonicalMapping.lowercased()
@@ -172,7 +172,7 @@ public enum IDNA {
     /// Every spelling of a normalised e-mail address that denotes the same mailbox: itself, the
     /// domain in ASCII (`xn--`) and in Unicode form (local part NFC). Only computed when the domain
     /// is internationalised (non-ASCII or an `xn--` label); otherwise just the address.
-    public static func emailForms(_ email: String) -> [String] {
+    package static func emailForms(_ email: String) -> [String] {
         guard let at = email.lastIndex(of: "@") else { return [email] }
         let local = String(email[..<at])
         let domain = String(email[email.index(after: at)...])

@@ -2,8 +2,8 @@ import Foundation
 
 /// Matches structured records (CSV rows, SQL rows, JSON objects) against a batch: `match` columns
 /// by normalised equality, `text` columns by token search; collects identity expansion.
-public struct RowMatcher {
-    public let rules: RecordRules
+package struct RowMatcher {
+    package let rules: RecordRules
     let table: IdentifierTable
     let text: TextMatcher
     /// Names used in provenance: "<connector>.<table>".
@@ -20,16 +20,16 @@ public struct RowMatcher {
     static let derivedCacheLimit = 4096
 
     /// How one job matched one row.
-    public struct JobHit: Sendable {
-        public var job: Int
-        public var matchedOn: [String]
+    package struct JobHit: Sendable {
+        package var job: Int
+        package var matchedOn: [String]
         /// Matched through a `match` column (only such rows expand the identity).
-        public var structured: Bool
+        package var structured: Bool
         /// For text columns: the column and the byte ranges (within that value) that matched.
-        public var textRanges: [(column: Int, range: Range<Int>)]
+        package var textRanges: [(column: Int, range: Range<Int>)]
     }
 
-    public init(rules: RecordRules, table: IdentifierTable, origin: String) {
+    package init(rules: RecordRules, table: IdentifierTable, origin: String) {
         self.rules = rules
         self.table = table
         self.text = TextMatcher(table: table, types: nil)
@@ -37,7 +37,7 @@ public struct RowMatcher {
     }
 
     /// Resolves column names to positions (cached while the column list stays the same).
-    public mutating func bind(columns: [String]) {
+    package mutating func bind(columns: [String]) {
         if columns == boundColumns && !matchIndex.isEmpty { return }
         boundColumns = columns
         matchIndex = rules.match.map { columns.firstIndex(of: $0.column) }
@@ -45,10 +45,10 @@ public struct RowMatcher {
     }
 
     /// The position of a column in the bound column list.
-    public func index(of column: String) -> Int? { boundColumns.firstIndex(of: column) }
+    package func index(of column: String) -> Int? { boundColumns.firstIndex(of: column) }
 
     /// Matches one record; `values[k]` holds column k's bytes (nil for NULL / binary).
-    public mutating func match(_ values: [[UInt8]?]) -> [JobHit] {
+    package mutating func match(_ values: [[UInt8]?]) -> [JobHit] {
         var hits: [JobHit] = []
         func add(_ job: Int, _ how: String, structured: Bool, text: (Int, Range<Int>)? = nil) {
             if let k = hits.firstIndex(where: { $0.job == job }) {
@@ -82,7 +82,7 @@ public struct RowMatcher {
     }
 
     /// Identifiers this row adds to a job that matched it structurally (identity expansion).
-    public mutating func derived(_ values: [[UInt8]?], hit: JobHit, known: Set<Identifier>) -> [(Identifier, String)] {
+    package mutating func derived(_ values: [[UInt8]?], hit: JobHit, known: Set<Identifier>) -> [(Identifier, String)] {
         guard hit.structured else { return [] }
         var out: [(Identifier, String)] = []
         let via = hit.matchedOn.first ?? "match"

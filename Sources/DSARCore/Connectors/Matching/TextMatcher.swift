@@ -1,12 +1,12 @@
 import Foundation
 
 /// One identifier found in free text: which table entry, and the exact bytes that matched.
-public struct TextMatch: Sendable, Equatable {
+package struct TextMatch: Sendable, Equatable {
     /// Entry index in the ``IdentifierTable`` (use `hit(_:)` for the identifier and jobs).
-    public var entry: Int
+    package var entry: Int
     /// Byte offsets of the matched text within the scanned buffer (the form that matched,
     /// e.g. `alice%40example.com`), which is what redaction replaces.
-    public var range: Range<Int>
+    package var range: Range<Int>
 }
 
 /// Finds identifiers in free text (log lines, `text:` columns) on token boundaries:
@@ -23,7 +23,7 @@ public struct TextMatch: Sendable, Equatable {
 /// separator — atext punctuation other than `. - _ +` (so `email=`, `?u=`, `/u/`, `'…'` and `|` work), `..`,
 /// a `%XX` that decodes to a separator or a non-atext byte, or non-ASCII punctuation (`“…”`). The
 /// candidate is compared exactly with the normalised requested value.
-public struct TextMatcher: Sendable {
+package struct TextMatcher: Sendable {
     let table: IdentifierTable
     /// Type codes to look for (nil: every type in the table).
     let wanted: [Bool]
@@ -61,7 +61,7 @@ public struct TextMatcher: Sendable {
     }
 
     /// A matcher for `types` (nil: all types of the batch).
-    public init(table: IdentifierTable, types: Set<String>?) {
+    package init(table: IdentifierTable, types: Set<String>?) {
         self.table = table
         let w = table.types.map { types?.contains($0) ?? true }
         wanted = w
@@ -77,10 +77,10 @@ public struct TextMatcher: Sendable {
     }
 
     /// Whether nothing can match (no wanted type in the batch).
-    public var isInert: Bool { !wanted.contains(true) }
+    package var isInert: Bool { !wanted.contains(true) }
 
     /// Appends every match in `text` to `out`.
-    public func scan(_ text: UnsafeRawBufferPointer, into out: inout [TextMatch]) {
+    package func scan(_ text: UnsafeRawBufferPointer, into out: inout [TextMatch]) {
         guard !isInert, text.count > 0 else { return }
         let n = text.count
         var i = 0

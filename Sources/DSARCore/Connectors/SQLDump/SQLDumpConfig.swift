@@ -1,11 +1,11 @@
 import Foundation
 
 /// `type: sqldump`: SQL dumps (pg_dump plain, mysqldump, sqlite3 .dump), matched per table.
-public enum SQLDumpKind: ConnectorKind {
-    public static let type = "sqldump"
-    public static let keys = ["dialect", "tables", "allow_truncated"]
+package enum SQLDumpKind: ConnectorKind {
+    package static let type = "sqldump"
+    package static let keys = ["dialect", "tables", "allow_truncated"]
 
-    public static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> SQLDumpSettings {
+    package static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> SQLDumpSettings {
         var c = SQLDumpSettings()
         if let a = y.bool("allow_truncated") { c.allowTruncated = a }
         if let d = y.string("dialect") {
@@ -26,7 +26,7 @@ public enum SQLDumpKind: ConnectorKind {
         return c
     }
 
-    public static func check(_ settings: SQLDumpSettings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks) {
+    package static func check(_ settings: SQLDumpSettings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks) {
         if checks.sources && y.problems.isEmpty { checkTables(settings, config, y) }
     }
 
@@ -69,20 +69,20 @@ public enum SQLDumpKind: ConnectorKind {
     }}
 
 /// The settings of a `type: sqldump` connector.
-public struct SQLDumpSettings: ConnectorSettings {
-    public static var kind: any ConnectorKind.Type { SQLDumpKind.self }
+package struct SQLDumpSettings: ConnectorSettings {
+    package static var kind: any ConnectorKind.Type { SQLDumpKind.self }
     /// `dialect:` (nil: detected per dump).
-    public var dialect: SQLDialect?
+    package var dialect: SQLDialect?
     /// The rules per table (`tables:`).
-    public var tables: [String: RecordRules] = [:]
+    package var tables: [String: RecordRules] = [:]
     /// The tables in the order of the YAML file.
-    public var tableOrder: [String] = []
+    package var tableOrder: [String] = []
     /// `allow_truncated: true`: a dump that is cut off (``SQLDumpReader/truncation``) is read as it is
     /// instead of making the job PARTIAL, and `connectors check` does not report it.
-    public var allowTruncated: Bool = false
+    package var allowTruncated: Bool = false
 
     /// Defaults: dialect detected, no tables.
-    public init() {}
+    package init() {}
 
-    public func connector(_ config: ConnectorConfig) -> any Connector { SQLDumpConnector(config: config, settings: self) }
+    package func connector(_ config: ConnectorConfig) -> any Connector { SQLDumpConnector(config: config, settings: self) }
 }

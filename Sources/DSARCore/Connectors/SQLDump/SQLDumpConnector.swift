@@ -2,18 +2,18 @@ import Foundation
 import Logging
 
 /// SQL dumps (pg_dump plain, mysqldump, sqlite3 .dump), streaming.
-public struct SQLDumpConnector: SettingsConnector {
-    public let config: ConnectorConfig
+package struct SQLDumpConnector: SettingsConnector {
+    package let config: ConnectorConfig
     /// The kind's settings (``SQLDumpSettings``).
-    public let settings: SQLDumpSettings
+    package let settings: SQLDumpSettings
 
     /// A connector of `config` with its kind's `settings`.
-    public init(config: ConnectorConfig, settings: SQLDumpSettings) {
+    package init(config: ConnectorConfig, settings: SQLDumpSettings) {
         self.config = config
         self.settings = settings
     }
 
-    public func retains(table: String) -> Bool { settings.tables[table]?.erase == .retain }
+    package func retains(table: String) -> Bool { settings.tables[table]?.erase == .retain }
 
     static func bytes(_ v: SQLValue) -> [UInt8]? {
         switch v {
@@ -35,7 +35,7 @@ public struct SQLDumpConnector: SettingsConnector {
         }
     }
 
-    public func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
+    package func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
         var collector = FindingsCollector(batch: batch)
         var bytes: Int64 = 0
         let entries = config.inspectSources()

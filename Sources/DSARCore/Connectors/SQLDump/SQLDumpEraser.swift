@@ -3,7 +3,7 @@ import Logging
 
 extension SQLDumpConnector: ErasingConnector {
     /// One strategy per configured table, in the order of the YAML file.
-    public var eraseStrategies: [EraseStrategyEntry] {
+    package var eraseStrategies: [EraseStrategyEntry] {
         settings.tableOrder.compactMap { t in settings.tables[t].map { EraseStrategyEntry(table: t, strategy: $0.erase, reason: $0.reason) } }
     }
 
@@ -11,7 +11,7 @@ extension SQLDumpConnector: ErasingConnector {
     /// that loses all its rows disappears), `redact` rewrites the listed columns (placeholder for
     /// text, NULL otherwise), `retain` changes nothing. A row that matched only through a `text:`
     /// column is someone else's row mentioning the subject: only those text columns are redacted.
-    public func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
+    package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
         let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
         var out: [String: [FileErasure]] = [:]
         let options = config.sourceOptions

@@ -19,21 +19,21 @@
 /// In INSERTs the syntax decides (quoted is `.string`, unquoted digits `.number`), except that a
 /// string in a column declared `bytea`/`blob`/`binary`/`varbinary` becomes `.blob` (decoded from
 /// `\x…` hex for PostgreSQL). Names are unquoted but not case-folded.
-public struct SQLDumpReader: Sendable {
+package struct SQLDumpReader: Sendable {
     /// The dump file.
-    public let path: String
+    package let path: String
     /// How the file is opened (``SourceFile``).
-    public let options: SourceFile.Options
+    package let options: SourceFile.Options
     /// The dialect used for reading (given, or detected from the start of the file).
-    public let dialect: SQLDialect
+    package let dialect: SQLDialect
     var tableInfos: [SQLTableInfo] = []
     var tableIndex: [String: [Int]] = [:]
     /// Bytes read so far.
-    public internal(set) var bytesRead: Int64 = 0
+    package internal(set) var bytesRead: Int64 = 0
     /// Bytes per read (tests of the buffer-boundary handling use tiny ones).
     var chunkSize = SQLInput.defaultChunk
     /// The tool that wrote the dump, recognised by its header (after `forEachRow`).
-    public internal(set) var producer: Producer = .unknown
+    package internal(set) var producer: Producer = .unknown
     /// Why the dump is known to be incomplete, or nil when it is complete (after `forEachRow` has
     /// returned; also set when it threw because the file ends inside an INSERT).
     ///
@@ -41,10 +41,10 @@ public struct SQLDumpReader: Sendable {
     /// at end of file; and a dump whose header names its producer must end with that producer's
     /// trailer (``Producer/trailer``), followed by nothing but blank lines (and, for pg_dump, `--`
     /// lines and psql `\unrestrict` commands). Only the last bytes of the file are read for the trailer.
-    public internal(set) var truncation: Truncation?
+    package internal(set) var truncation: Truncation?
 
     /// The tool that wrote a dump, as told by its first lines.
-    public enum Producer: String, Sendable, CaseIterable {
+    package enum Producer: String, Sendable, CaseIterable {
         /// `pg_dump`: a `-- PostgreSQL database dump` header line.
         case pgDump = "pg_dump"
         /// `pg_dumpall`: a `-- PostgreSQL database cluster dump` header line.
@@ -57,7 +57,7 @@ public struct SQLDumpReader: Sendable {
         case unknown
 
         /// The line the tool writes last (for mysqldump: how that line starts), nil for `unknown`.
-        public var trailer: String? {
+        package var trailer: String? {
             switch self {
             case .pgDump: "-- PostgreSQL database dump complete"
             case .pgDumpAll: "-- PostgreSQL database cluster dump complete"
@@ -69,9 +69,9 @@ public struct SQLDumpReader: Sendable {
     }
 
     /// Where and why a dump stops before its end (see ``SQLDumpReader/truncation``).
-    public struct Truncation: Sendable, Equatable, CustomStringConvertible {
+    package struct Truncation: Sendable, Equatable, CustomStringConvertible {
         /// What is missing.
-        public enum Kind: String, Sendable, CaseIterable {
+        package enum Kind: String, Sendable, CaseIterable {
             /// A COPY block has no `\.` line (its last data line may be cut mid-line).
             case copyUnterminated = "copy_unterminated"
             /// Every statement is complete but the producer's trailer line is missing.
@@ -82,27 +82,27 @@ public struct SQLDumpReader: Sendable {
             case insideComment = "inside_comment"
         }
 
-        public let kind: Kind
+        package let kind: Kind
         /// 1-based line: where the open COPY block, statement or comment began; for `missingTrailer`
         /// the last non-blank line of the file.
-        public let line: Int
+        package let line: Int
         /// What is wrong, for an operator (names tables and lines, never data values).
-        public let message: String
+        package let message: String
 
         /// `line N: message`.
-        public var description: String { "line \(line): \(message)" }
+        package var description: String { "line \(line): \(message)" }
     }
 
     /// Tables seen so far (after `forEachRow`: all) with their columns from CREATE TABLE or COPY/INSERT
     /// column lists, in file order.
-    public var tables: [(name: String, columns: [String])] { tableInfos.map { ($0.name, $0.columns) } }
+    package var tables: [(name: String, columns: [String])] { tableInfos.map { ($0.name, $0.columns) } }
 
     /// Opens a dump. With `dialect` nil it is detected from the first 64 KiB: a pg_dump header, `COPY`,
     /// `SET search_path` → postgres; `-- MySQL dump`/`-- MariaDB dump`, `/*!40101`, backticks → mysql;
     /// `PRAGMA foreign_keys`, `BEGIN TRANSACTION` → sqlite; nothing conclusive → postgres.
     /// The file must be a regular file (``SourceFile``: a FIFO, device, directory or, unless
     /// `options.followSymlinks`, a symlink is refused).
-    public init(path: String, dialect: SQLDialect? = nil, options: SourceFile.Options = SourceFile.Options()) throws {
+    package init(path: String, dialect: SQLDialect? = nil, options: SourceFile.Options = SourceFile.Options()) throws {
         self.path = path
         self.options = options
         let fd = try SourceFile.open(path, options: options)
@@ -156,7 +156,7 @@ public struct SQLDumpReader: Sendable {
     /// whose VALUES cannot be parsed (a truncated dump, say) — rows are never silently dropped.
     /// A dump that is cut off elsewhere is read to its end and ``truncation`` says where and why (a COPY
     /// data line cut mid-line at end of file is not emitted). Calling it again re-reads the file from the start.
-    public mutating func forEachRow(_ body: (SQLRow) throws -> Void) throws {
+    package mutating func forEachRow(_ body: (SQLRow) throws -> Void) throws {
         let fd = try SourceFile.open(path, options: options)
         defer { close(fd) }
         tableInfos = []

@@ -1,5 +1,5 @@
 /// What to do to one row found by ``SQLDumpReader``.
-public enum SQLRowEdit: Sendable, Equatable {
+package enum SQLRowEdit: Sendable, Equatable {
     /// Remove the row: a COPY data line is dropped; an INSERT tuple is cut out of its statement
     /// (the whole statement goes when it has no tuple left).
     case delete
@@ -12,7 +12,7 @@ public enum SQLRowEdit: Sendable, Equatable {
 ///
 /// Several edits of the same row merge: `delete` wins over any redaction; redactions of different
 /// columns add up (for a column redacted twice, the first placeholder given is kept).
-public struct SQLRewritePlan: Sendable {
+package struct SQLRewritePlan: Sendable {
     /// One planned row.
     struct Entry: Sendable, Equatable {
         /// `rowRange.end` of the row, to check that the plan was made from the same file.
@@ -27,10 +27,10 @@ public struct SQLRewritePlan: Sendable {
     private(set) var entries: [Int64: Entry] = [:]
 
     /// An empty plan (rewriting with it copies the dump unchanged).
-    public init() {}
+    package init() {}
 
     /// Adds an edit of `row` (a row the reader found in the same file that will be rewritten).
-    public mutating func add(_ row: SQLRow, _ edit: SQLRowEdit) {
+    package mutating func add(_ row: SQLRow, _ edit: SQLRowEdit) {
         let key = row.rowRange.start
         var e = entries[key] ?? Entry(rowEnd: row.rowRange.end, table: row.table, line: row.line, delete: false, redact: [:])
         switch edit {
@@ -46,8 +46,8 @@ public struct SQLRewritePlan: Sendable {
     }
 
     /// True when the plan has no edits.
-    public var isEmpty: Bool { entries.isEmpty }
+    package var isEmpty: Bool { entries.isEmpty }
 
     /// The number of rows with an edit.
-    public var count: Int { entries.count }
+    package var count: Int { entries.count }
 }

@@ -22,14 +22,14 @@
 ///
 /// The plan must have been made by reading the same file: every planned row must be found again at
 /// the same byte range, or the rewrite fails (the output is then incomplete and must be discarded).
-public enum SQLRewriter {
+package enum SQLRewriter {
     /// Streams `source` to `output` (a file descriptor, left open) applying the plan; everything not
     /// edited is copied byte-identical. Returns the number of rows deleted and of rows redacted.
     ///
     /// Throws `DSARError(.io)` when reading or writing fails, `DSARError(.invalidInput)` when the dump
     /// cannot be parsed or does not contain a planned row (changed since it was scanned), and
     /// `DSARError(.processing)` for a plan naming a value index the row does not have.
-    public static func rewrite(
+    package static func rewrite(
         source: String, dialect: SQLDialect, plan: SQLRewritePlan, output fd: Int32, outputPath: String
     ) throws -> (deleted: Int, redacted: Int) {
         try rewrite(

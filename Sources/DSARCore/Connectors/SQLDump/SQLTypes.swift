@@ -1,5 +1,5 @@
 /// The SQL dialect a dump was written in; it decides quoting, escape and comment rules.
-public enum SQLDialect: String, Sendable, CaseIterable {
+package enum SQLDialect: String, Sendable, CaseIterable {
     /// PostgreSQL `pg_dump` plain format (COPY blocks or `--inserts`).
     case postgres
     /// MySQL / MariaDB `mysqldump`.
@@ -9,7 +9,7 @@ public enum SQLDialect: String, Sendable, CaseIterable {
 }
 
 /// A decoded SQL value.
-public enum SQLValue: Sendable, Equatable {
+package enum SQLValue: Sendable, Equatable {
     /// SQL `NULL` (or `\N` in a COPY block).
     case null
     /// A numeric literal, exactly as written in the dump (e.g. `-3.50`, `1e+20`).
@@ -24,7 +24,7 @@ public enum SQLValue: Sendable, Equatable {
     case raw(String)
 
     /// The decoded bytes of a `.string` or `.blob`; nil for the other cases.
-    public var bytes: [UInt8]? {
+    package var bytes: [UInt8]? {
         switch self {
         case .string(let b), .blob(let b): return b
         default: return nil
@@ -32,7 +32,7 @@ public enum SQLValue: Sendable, Equatable {
     }
 
     /// The text of a `.string` (UTF-8, invalid sequences repaired), `.number` or `.raw`; nil otherwise.
-    public var text: String? {
+    package var text: String? {
         switch self {
         case .string(let b): return String(decoding: b, as: UTF8.self)
         case .number(let s), .raw(let s): return s
@@ -42,9 +42,9 @@ public enum SQLValue: Sendable, Equatable {
 }
 
 /// One row of table data found in a dump: a tuple of an `INSERT` or a data line of a `COPY` block.
-public struct SQLRow: Sendable {
+package struct SQLRow: Sendable {
     /// Where a row came from.
-    public enum Kind: Sendable {
+    package enum Kind: Sendable {
         /// A data line of a PostgreSQL `COPY ... FROM stdin` block.
         case copy
         /// A tuple of an `INSERT` (or `REPLACE`) statement.
@@ -52,28 +52,28 @@ public struct SQLRow: Sendable {
     }
 
     /// Table name, unquoted, without schema prefix (`public.customers` gives `customers`).
-    public var table: String
+    package var table: String
     /// The schema (or database) prefix of the table name, if the dump gave one.
-    public var schema: String?
+    package var schema: String?
     /// Column names, from the COPY column list, the INSERT column list, or the table's CREATE TABLE; empty if unknown.
-    public var columns: [String]
+    package var columns: [String]
     /// The decoded values, one per field.
-    public var values: [SQLValue]
+    package var values: [SQLValue]
     /// The byte range of each value's literal in the file (for COPY: each field, without the tab).
-    public var valueRanges: [ByteRange]
+    package var valueRanges: [ByteRange]
     /// INSERT: the tuple `(…)` including the parentheses; COPY: the whole data line including its `\n`.
-    public var rowRange: ByteRange
+    package var rowRange: ByteRange
     /// INSERT: from `INSERT` through the terminating `;` (not the newline); COPY: same as `rowRange`.
-    public var statementRange: ByteRange
+    package var statementRange: ByteRange
     /// Index of this tuple within its INSERT statement (0 for COPY).
-    public var tupleIndex: Int
+    package var tupleIndex: Int
     /// 1-based line number where the row starts.
-    public var line: Int
+    package var line: Int
     /// Whether the row came from a COPY block or an INSERT.
-    public var kind: Kind
+    package var kind: Kind
 
     /// Makes a row (mostly for tests and synthetic data; the reader builds its own).
-    public init(
+    package init(
         table: String, schema: String?, columns: [String], values: [SQLValue], valueRanges: [ByteRange],
         rowRange: ByteRange, statementRange: ByteRange, tupleIndex: Int, line: Int, kind: Kind
     ) {
@@ -90,7 +90,7 @@ public struct SQLRow: Sendable {
     }
 
     /// The value of the named column, if the column names are known and contain it.
-    public subscript(column: String) -> SQLValue? {
+    package subscript(column: String) -> SQLValue? {
         guard let i = columns.firstIndex(of: column), i < values.count else { return nil }
         return values[i]
     }

@@ -3,13 +3,13 @@ import Logging
 
 /// Runs every connector once over a whole batch, in parallel with bounded concurrency, each with a
 /// timeout and retries with exponential backoff on transient errors.
-public struct ConnectorRunner: Sendable {
-    public var concurrency: Int
-    public var timeoutSeconds: Double
-    public var retries: Int
-    public var backoffSeconds: Double
+package struct ConnectorRunner: Sendable {
+    package var concurrency: Int
+    package var timeoutSeconds: Double
+    package var retries: Int
+    package var backoffSeconds: Double
 
-    public init(concurrency: Int = 2, timeoutSeconds: Double = 3600, retries: Int = 2, backoffSeconds: Double = 0.5) {
+    package init(concurrency: Int = 2, timeoutSeconds: Double = 3600, retries: Int = 2, backoffSeconds: Double = 0.5) {
         self.concurrency = max(1, concurrency)
         self.timeoutSeconds = timeoutSeconds
         self.retries = max(0, retries)
@@ -17,17 +17,17 @@ public struct ConnectorRunner: Sendable {
     }
 
     /// The result of one connector over the batch.
-    public struct BatchResult: Sendable {
-        public var name: String
-        public var metadata: SourceMetadata
-        public var findings: [String: ConnectorFindings]
-        public var error: String?
-        public var attempts: Int
-        public var durationMs: Int
+    package struct BatchResult: Sendable {
+        package var name: String
+        package var metadata: SourceMetadata
+        package var findings: [String: ConnectorFindings]
+        package var error: String?
+        package var attempts: Int
+        package var durationMs: Int
     }
 
     /// Scans with every connector; results come back in the connectors' order.
-    public func run(_ connectors: [any Connector], batch: ScanBatch, logger: Logger, progress: ScanProgress? = nil) async -> [BatchResult] {
+    package func run(_ connectors: [any Connector], batch: ScanBatch, logger: Logger, progress: ScanProgress? = nil) async -> [BatchResult] {
         var results = [BatchResult?](repeating: nil, count: connectors.count)
         // Largest sources first (plugins, of unknown size, before them), so that the last connector
         // to finish is a short one and both cores stay busy.

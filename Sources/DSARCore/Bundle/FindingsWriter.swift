@@ -3,9 +3,9 @@ import Foundation
 /// Turns what the connectors found for one job into the files of its bundle:
 /// `data/<connector>/<table>.json` (a JSON array of objects, each with its source file and
 /// location) and, for CSV sources, `data/<connector>/<table>.csv` with the original rows.
-public enum FindingsWriter {
+package enum FindingsWriter {
     /// A file or folder name made safe: no `/`, no leading `.`, only `[A-Za-z0-9._-]`.
-    public static func safeName(_ s: String) -> String {
+    package static func safeName(_ s: String) -> String {
         var out = String(s.unicodeScalars.map { c -> Character in
             let ok = (c.value >= 0x30 && c.value <= 0x39) || (c.value | 0x20 >= 0x61 && c.value | 0x20 <= 0x7A) || c == "-" || c == "_" || c == "."
             return ok ? Character(c) : "_"
@@ -16,7 +16,7 @@ public enum FindingsWriter {
     }
 
     /// The output group name of a source file: its base name (`shop-2026.csv` → `shop-2026`).
-    public static func tableName(forFile path: String) -> String {
+    package static func tableName(forFile path: String) -> String {
         var base = (path as NSString).lastPathComponent
         for ext in [".gz", ".csv", ".tsv", ".txt"] where base.hasSuffix(ext) && base.count > ext.count { base = String(base.dropLast(ext.count)) }
         return base
@@ -24,16 +24,16 @@ public enum FindingsWriter {
 
     /// One output file of a job's findings: `data/<connector>/<table>.json`, or `.csv` with the
     /// original rows for CSV sources.
-    public struct File: Sendable {
+    package struct File: Sendable {
         /// Path inside the bundle.
-        public var name: String
+        package var name: String
         let outcome: Int
         let records: [Int]
         let csv: Bool
     }
 
     /// The files a job's findings make, in bytewise name order (the order of the ZIP).
-    public static func plan(_ outcomes: [ConnectorOutcome]) -> [File] {
+    package static func plan(_ outcomes: [ConnectorOutcome]) -> [File] {
         var files: [File] = []
         for (oi, o) in outcomes.enumerated() where !o.findings.found.isEmpty {
             let dir = "data/" + safeName(o.name)
@@ -55,7 +55,7 @@ public enum FindingsWriter {
     }
 
     /// Produces a file's bytes in chunks of about 1 MiB (`emit` gets each chunk), never the whole file at once.
-    public static func produce(_ f: File, _ outcomes: [ConnectorOutcome], emit: ([UInt8]) throws -> Void) throws {
+    package static func produce(_ f: File, _ outcomes: [ConnectorOutcome], emit: ([UInt8]) throws -> Void) throws {
         let found = outcomes[f.outcome].findings.found
         var out: [UInt8] = []
         out.reserveCapacity(1 << 20 + 64 << 10)
@@ -102,7 +102,7 @@ public enum FindingsWriter {
     }
 
     /// An upper bound of a file's size that costs no encoding (chooses between in-memory and streamed).
-    public static func estimatedSize(_ f: File, _ outcomes: [ConnectorOutcome]) -> Int {
+    package static func estimatedSize(_ f: File, _ outcomes: [ConnectorOutcome]) -> Int {
         let found = outcomes[f.outcome].findings.found
         var n = 64
         for k in f.records {
@@ -113,7 +113,7 @@ public enum FindingsWriter {
     }
 
     /// The exact size of a file (it is produced once without keeping the bytes).
-    public static func size(_ f: File, _ outcomes: [ConnectorOutcome]) throws -> Int64 {
+    package static func size(_ f: File, _ outcomes: [ConnectorOutcome]) throws -> Int64 {
         var n: Int64 = 0
         try produce(f, outcomes) { n += Int64($0.count) }
         return n

@@ -2,9 +2,9 @@ import Foundation
 
 /// Everything a job's final status is decided from: what its connectors found, what erasure did,
 /// how publishing went, or why it could not be run at all.
-public struct JobEvidence: Sendable {
+package struct JobEvidence: Sendable {
     /// How publishing the job's outbox entry went.
-    public enum Seal: Sendable, Equatable {
+    package enum Seal: Sendable, Equatable {
         /// Not published yet (the status before sealing), or published: neither changes the status.
         case notFailed
         /// Publishing failed (the reason, already scrubbed of identifiers).
@@ -12,15 +12,15 @@ public struct JobEvidence: Sendable {
     }
 
     /// One outcome per configured connector (none: nothing was searched).
-    public var outcomes: [ConnectorOutcome]
+    package var outcomes: [ConnectorOutcome]
     /// For a delete job that was erased: per-file results, erasure errors and the second search's gaps.
-    public var erasure: ErasureOutcome?
-    public var seal: Seal
+    package var erasure: ErasureOutcome?
+    package var seal: Seal
     /// Set when the job could not be run at all (its request no longer parses, it was set aside
     /// after repeated crashes, …): the job is FAILED with this reason, whatever else is known.
-    public var unrunnable: String?
+    package var unrunnable: String?
 
-    public init(outcomes: [ConnectorOutcome] = [], erasure: ErasureOutcome? = nil, seal: Seal = .notFailed, unrunnable: String? = nil) {
+    package init(outcomes: [ConnectorOutcome] = [], erasure: ErasureOutcome? = nil, seal: Seal = .notFailed, unrunnable: String? = nil) {
         self.outcomes = outcomes
         self.erasure = erasure
         self.seal = seal
@@ -29,11 +29,11 @@ public struct JobEvidence: Sendable {
 }
 
 /// A job's status and the reason shown with it (nil when COMPLETED).
-public struct JobVerdict: Sendable, Equatable {
-    public var status: JobStatus
-    public var error: String?
+package struct JobVerdict: Sendable, Equatable {
+    package var status: JobStatus
+    package var error: String?
 
-    public init(status: JobStatus, error: String?) {
+    package init(status: JobStatus, error: String?) {
         self.status = status
         self.error = error
     }
@@ -45,7 +45,7 @@ extension JobStatus {
     /// fail. Otherwise PARTIAL when something true can still be said (some connectors searched,
     /// something was erased), FAILED when nothing can (all connectors failed, none configured,
     /// nothing erased, publishing failed, or the job could not run).
-    public static func derive(_ e: JobEvidence) -> JobVerdict {
+    package static func derive(_ e: JobEvidence) -> JobVerdict {
         if let reason = e.unrunnable { return JobVerdict(status: .failed, error: reason) }
         if case .failed(let failure) = e.seal { return JobVerdict(status: .failed, error: "publishing failed: \(failure)") }
         let outcomes = e.outcomes

@@ -2,28 +2,28 @@ import Foundation
 
 /// What one scan established about one source file (no personal data): the statement of coverage
 /// that manifests and receipts carry.
-public struct SourceCoverage: Sendable, Equatable {
+package struct SourceCoverage: Sendable, Equatable {
     /// The source file.
-    public var file: String
+    package var file: String
     /// Its size as stored (compressed size for gzip).
-    public var bytes: Int64
+    package var bytes: Int64
     /// SHA-256 of the bytes as stored, hex (nil: not a file, e.g. a plugin).
-    public var sha256: String?
+    package var sha256: String?
     /// Records read and parsed (rows, lines, tuples).
-    public var records: Int
+    package var records: Int
     /// Records that could not be parsed.
-    public var unparsed: Int
+    package var unparsed: Int
     /// Lines where unparsed records start (the first ``maxListedLines``).
-    public var unparsedLines: [Int]
+    package var unparsedLines: [Int]
     /// Why the source looks cut off (nil: complete, or a kind without an end marker).
-    public var truncated: String?
+    package var truncated: String?
     /// Whether the file's raw bytes were searched independently of the parser (see ``RawVerifier``).
-    public var rawSearched: Bool
+    package var rawSearched: Bool
 
     /// How many unparsed lines are listed per file.
-    public static let maxListedLines = 100
+    package static let maxListedLines = 100
 
-    public init(
+    package init(
         file: String, bytes: Int64, sha256: String?, records: Int = 0, unparsed: Int = 0, unparsedLines: [Int] = [],
         truncated: String? = nil, rawSearched: Bool = false
     ) {
@@ -38,13 +38,13 @@ public struct SourceCoverage: Sendable, Equatable {
     }
 
     /// Counts an unparsed record starting on `line`.
-    public mutating func addUnparsed(line: Int) {
+    package mutating func addUnparsed(line: Int) {
         unparsed += 1
         if unparsedLines.count < SourceCoverage.maxListedLines { unparsedLines.append(line) }
     }
 
     /// As JSON for manifests and receipts.
-    public var json: JSONValue {
+    package var json: JSONValue {
         .obj([
             "file": .string(file), "bytes": .number(String(bytes)), "sha256": .str(sha256), "records": .int(records),
             "unparsed_records": .int(unparsed), "unparsed_lines": .array(unparsedLines.map { .int($0) }),
@@ -55,9 +55,9 @@ public struct SourceCoverage: Sendable, Equatable {
 
 /// Why a job cannot be stated complete for one source: a place where the subject's data may be
 /// that the structured search did not account for. Holds identifier *types* and locations only.
-public struct CoverageGap: Sendable, Equatable {
+package struct CoverageGap: Sendable, Equatable {
     /// The kinds of gap.
-    public enum Kind: String, Sendable {
+    package enum Kind: String, Sendable {
         /// A record that could not be parsed holds an identifier of the subject.
         case unparsedRecord = "unparsed_record"
         /// The raw bytes hold an identifier of the subject outside every record the rules matched.
@@ -75,16 +75,16 @@ public struct CoverageGap: Sendable, Equatable {
         case remaining
     }
 
-    public var kind: Kind
-    public var connector: String
-    public var file: String?
-    public var line: Int?
+    package var kind: Kind
+    package var connector: String
+    package var file: String?
+    package var line: Int?
     /// The identifier type concerned (never its value).
-    public var type: String?
+    package var type: String?
     /// What is wrong and what to do, for the operator.
-    public var message: String
+    package var message: String
 
-    public init(kind: Kind, connector: String, file: String?, line: Int? = nil, type: String? = nil, message: String) {
+    package init(kind: Kind, connector: String, file: String?, line: Int? = nil, type: String? = nil, message: String) {
         self.kind = kind
         self.connector = connector
         self.file = file
@@ -94,13 +94,13 @@ public struct CoverageGap: Sendable, Equatable {
     }
 
     /// `file:line: message` (or the message alone).
-    public var located: String {
+    package var located: String {
         guard let file else { return "\(connector): \(message)" }
         return "\(connector): \(file)\(line.map { ":\($0)" } ?? ""): \(message)"
     }
 
     /// As JSON for manifests and receipts.
-    public var json: JSONValue {
+    package var json: JSONValue {
         .obj([
             "kind": .string(kind.rawValue), "connector": .string(connector), "file": .str(file), "line": line.map { .int($0) } ?? .null,
             "identifier_type": .str(type), "message": .string(message),

@@ -8,34 +8,34 @@ import Foundation
 /// Once a delete has erased the row that linked two identifiers (an e-mail and a loyalty card), a
 /// new search from the request alone can no longer reach the second one; a retry therefore starts
 /// from this set, and scans can only add to it.
-public struct IdentityClosure: Sendable, Equatable {
+package struct IdentityClosure: Sendable, Equatable {
     /// One identifier and how it was learnt ("request", or "loyalty_card derived from shop.customers via email").
-    public struct Entry: Sendable, Equatable, Codable {
-        public var type: String
-        public var value: String
-        public var provenance: String
+    package struct Entry: Sendable, Equatable, Codable {
+        package var type: String
+        package var value: String
+        package var provenance: String
 
-        public var identifier: Identifier { Identifier(type: type, value: value) }
+        package var identifier: Identifier { Identifier(type: type, value: value) }
     }
 
     /// The job the set belongs to.
-    public var jobID: String
+    package var jobID: String
     /// The identifiers, unique by (type, value), in the order they were learnt.
-    public private(set) var entries: [Entry]
+    package private(set) var entries: [Entry]
 
     /// A set holding the request's identifiers (provenance "request").
-    public init(jobID: String, request: [Identifier]) {
+    package init(jobID: String, request: [Identifier]) {
         self.jobID = jobID
         self.entries = []
         _ = merge(request.map { ($0, "request") })
     }
 
     /// The identifiers, without provenance.
-    public var identifiers: [Identifier] { entries.map(\.identifier) }
+    package var identifiers: [Identifier] { entries.map(\.identifier) }
 
     /// Adds identifiers not yet in the set (the first provenance wins); returns whether it grew.
     @discardableResult
-    public mutating func merge(_ more: [(Identifier, String)]) -> Bool {
+    package mutating func merge(_ more: [(Identifier, String)]) -> Bool {
         var known = Set(identifiers)
         var grew = false
         for (id, provenance) in more where known.insert(id).inserted {
@@ -46,10 +46,10 @@ public struct IdentityClosure: Sendable, Equatable {
     }
 
     /// `<dir>/<job-id>.identity.json`.
-    public static func path(in dir: String, jobID: String) -> String { dir + "/\(jobID).identity.json" }
+    package static func path(in dir: String, jobID: String) -> String { dir + "/\(jobID).identity.json" }
 
     /// Whether a file name in `active/` or `failed/` is an identity file.
-    public static func isIdentityFile(_ name: String) -> Bool { name.hasSuffix(".identity.json") }
+    package static func isIdentityFile(_ name: String) -> Bool { name.hasSuffix(".identity.json") }
 
     struct Document: Codable {
         var format: Int
@@ -63,7 +63,7 @@ public struct IdentityClosure: Sendable, Equatable {
     }
 
     /// Reads a stored set; nil when there is none.
-    public static func load(_ path: String) throws -> IdentityClosure? {
+    package static func load(_ path: String) throws -> IdentityClosure? {
         guard FileSystem.exists(path) else { return nil }
         let doc: Document
         do {
@@ -87,7 +87,7 @@ public struct IdentityClosure: Sendable, Equatable {
 
     /// Writes the set durably (temp file, fsync, rename, and — unless `syncDirectory` is false, when
     /// the caller fsyncs the directory once for a batch — fsync of the directory), mode 0600.
-    public func write(_ path: String, syncDirectory: Bool = true) throws {
+    package func write(_ path: String, syncDirectory: Bool = true) throws {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try e.encode(Document(format: 1, jobID: jobID, identifiers: entries))
@@ -97,7 +97,7 @@ public struct IdentityClosure: Sendable, Equatable {
 
 extension SpoolLayout {
     /// The identity set kept with a claimed request: `active/<job-id>.identity.json`.
-    public func activeIdentity(_ jobID: String) -> String { IdentityClosure.path(in: active, jobID: jobID) }
+    package func activeIdentity(_ jobID: String) -> String { IdentityClosure.path(in: active, jobID: jobID) }
     /// The identity set kept with a failed job's request: `failed/<job-id>.identity.json`.
-    public func failedIdentity(_ jobID: String) -> String { IdentityClosure.path(in: failed, jobID: jobID) }
+    package func failedIdentity(_ jobID: String) -> String { IdentityClosure.path(in: failed, jobID: jobID) }
 }

@@ -2,13 +2,13 @@ import Foundation
 import Logging
 
 /// The Art. 15 facts about a data source, shown to the data subject.
-public struct SourceMetadata: Sendable, Equatable, Codable {
-    public var description: String?
-    public var category: String?
-    public var purpose: String?
-    public var retention: String?
+package struct SourceMetadata: Sendable, Equatable, Codable {
+    package var description: String?
+    package var category: String?
+    package var purpose: String?
+    package var retention: String?
 
-    public init(description: String? = nil, category: String? = nil, purpose: String? = nil, retention: String? = nil) {
+    package init(description: String? = nil, category: String? = nil, purpose: String? = nil, retention: String? = nil) {
         self.description = description
         self.category = category
         self.purpose = purpose
@@ -17,15 +17,15 @@ public struct SourceMetadata: Sendable, Equatable, Codable {
 }
 
 /// One job as a connector sees it: who to look for and where to put what it finds.
-public struct ScanJob: Sendable {
-    public var jobID: String
-    public var action: RequestAction
-    public var identifiers: [Identifier]
-    public var dryRun: Bool
+package struct ScanJob: Sendable {
+    package var jobID: String
+    package var action: RequestAction
+    package var identifiers: [Identifier]
+    package var dryRun: Bool
     /// A scratch directory (inside `tmp/`, mode 0700; shared by the batch, wiped with it).
-    public var workDir: String
+    package var workDir: String
 
-    public init(jobID: String, action: RequestAction, identifiers: [Identifier], dryRun: Bool, workDir: String) {
+    package init(jobID: String, action: RequestAction, identifiers: [Identifier], dryRun: Bool, workDir: String) {
         self.jobID = jobID
         self.action = action
         self.identifiers = identifiers
@@ -35,35 +35,35 @@ public struct ScanJob: Sendable {
 }
 
 /// One record found for a subject: where it is and what it holds.
-public struct FoundRecord: Sendable {
+package struct FoundRecord: Sendable {
     /// Output group: the table, or the source file's base name.
-    public var table: String
+    package var table: String
     /// The source file.
-    public var source: String
+    package var source: String
     /// 1-based line where the record starts.
-    public var line: Int
+    package var line: Int
     /// The record's bytes in the source (decompressed offsets for gzip).
-    public var range: Range<Int64>?
+    package var range: Range<Int64>?
     /// Column → value (logs: `{"line": text}`), kept encoded: the JSON object as the findings file
     /// holds it (indent 2, nested two levels deep). One allocation per record instead of one per
     /// field, which bounds the memory of large exports.
-    public var recordJSON: [UInt8]
+    package var recordJSON: [UInt8]
     /// The nesting level `recordJSON` is written at.
     static let recordLevel = 2
 
     /// Column → value, decoded from ``recordJSON``.
-    public var fields: [JSONMember] {
+    package var fields: [JSONMember] {
         guard let v = try? JSONParser.parse(recordJSON), case .object(let members) = v else { return [] }
         return members
     }
     /// The original bytes of the record (CSV row, log line), exported as they are.
-    public var raw: [UInt8]?
+    package var raw: [UInt8]?
     /// How it matched, e.g. `email`, `user_id (customer_id)`, `email in body`.
-    public var matchedOn: [String]
+    package var matchedOn: [String]
     /// For CSV sources: the header line's raw bytes (shared storage), so rows export as CSV.
-    public var rawHeader: [UInt8]?
+    package var rawHeader: [UInt8]?
 
-    public init(
+    package init(
         table: String, source: String, line: Int, range: Range<Int64>? = nil, fields: [JSONMember], raw: [UInt8]? = nil,
         matchedOn: [String], rawHeader: [UInt8]? = nil
     ) {
@@ -81,21 +81,21 @@ public struct FoundRecord: Sendable {
 }
 
 /// What one connector found for one job.
-public struct ConnectorFindings: Sendable {
+package struct ConnectorFindings: Sendable {
     /// The records found.
-    public var found: [FoundRecord]
+    package var found: [FoundRecord]
     /// Identifiers learnt from matching records, with provenance (identity expansion).
-    public var derived: [(Identifier, String)]
+    package var derived: [(Identifier, String)]
     /// Extra facts for the job record (no personal data).
-    public var details: [String: String]
+    package var details: [String: String]
     /// Records found (plugins may report a count without records).
-    public var records: Int
+    package var records: Int
     /// Every source file the scan read, with size, hash and parse counts (the same for every job of a batch).
-    public var coverage: [SourceCoverage] = []
+    package var coverage: [SourceCoverage] = []
     /// Where this job's data may be that the scan did not account for; any gap makes the job PARTIAL.
-    public var gaps: [CoverageGap] = []
+    package var gaps: [CoverageGap] = []
 
-    public init(found: [FoundRecord] = [], derived: [(Identifier, String)] = [], details: [String: String] = [:], records: Int? = nil) {
+    package init(found: [FoundRecord] = [], derived: [(Identifier, String)] = [], details: [String: String] = [:], records: Int? = nil) {
         self.found = found
         self.derived = derived
         self.details = details
@@ -104,18 +104,18 @@ public struct ConnectorFindings: Sendable {
 }
 
 /// All jobs of one scan round with one hash table of all their identifiers.
-public struct ScanBatch: Sendable {
-    public var jobs: [ScanJob]
-    public var table: IdentifierTable
+package struct ScanBatch: Sendable {
+    package var jobs: [ScanJob]
+    package var table: IdentifierTable
 
-    public init(jobs: [ScanJob]) {
+    package init(jobs: [ScanJob]) {
         self.jobs = jobs
         self.table = IdentifierTable(jobs: jobs.map(\.identifiers))
     }
 }
 
 /// A data source that can be searched for many subjects in one pass.
-public protocol Connector: Sendable {
+package protocol Connector: Sendable {
     /// Unique name (from its config).
     var name: String { get }
     /// What the subject is told about this source.
@@ -137,25 +137,25 @@ public protocol Connector: Sendable {
 }
 
 extension Connector {
-    public var timeoutSeconds: Double? { nil }
-    public var retries: Int? { nil }
-    public func sourceBytes() -> Int64? { nil }
-    public func retains(table: String) -> Bool { false }
-    public var searchedAgainAfterErasure: Bool { true }
+    package var timeoutSeconds: Double? { nil }
+    package var retries: Int? { nil }
+    package func sourceBytes() -> Int64? { nil }
+    package func retains(table: String) -> Bool { false }
+    package var searchedAgainAfterErasure: Bool { true }
 }
 
 /// The outcome of one connector for one job, as handed to the finisher.
-public struct ConnectorOutcome: Sendable {
-    public enum Status: String, Sendable { case ok, failed, skipped }
-    public var name: String
-    public var metadata: SourceMetadata
-    public var status: Status
-    public var findings: ConnectorFindings
-    public var error: String?
-    public var attempts: Int
-    public var durationMs: Int
+package struct ConnectorOutcome: Sendable {
+    package enum Status: String, Sendable { case ok, failed, skipped }
+    package var name: String
+    package var metadata: SourceMetadata
+    package var status: Status
+    package var findings: ConnectorFindings
+    package var error: String?
+    package var attempts: Int
+    package var durationMs: Int
 
-    public init(
+    package init(
         name: String, metadata: SourceMetadata, status: Status, findings: ConnectorFindings, error: String? = nil,
         attempts: Int = 1, durationMs: Int = 0
     ) {
