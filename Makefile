@@ -27,7 +27,7 @@ build: deps
 	$(SWIFT) build
 
 test: EXTRA_APT = $(APT_TEST)
-test: deps
+test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
@@ -111,8 +111,10 @@ redteam: deps
 	python3 bench/redteam.py --bin .build/debug/dsar $(REDTEAM_ARGS)
 
 # Style check with swift-format (rules in .swift-format); not part of `make test` yet.
+# swift-format ships with the toolchain; .swift-format holds the rules (120 columns). Fix with
+# `swift format --in-place --recursive Sources Tests Package.swift`.
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Package.swift
 
 clean:
 	rm -rf .build

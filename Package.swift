@@ -5,7 +5,7 @@ let package = Package(
     name: "dsar",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "dsar", targets: ["dsar"]),
+        .executable(name: "dsar", targets: ["dsar"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -46,7 +46,8 @@ let package = Package(
             // Embedded in the binary (PackageResources.<name>): an installed dsar needs no bundle beside it.
             resources: [
                 .embedInCode("Resources/deploy/crontab"), .embedInCode("Resources/deploy/dsar-nightly.service"),
-                .embedInCode("Resources/deploy/dsar-nightly.timer"), .embedInCode("Resources/deploy/dsar-watch.service"),
+                .embedInCode("Resources/deploy/dsar-nightly.timer"),
+                .embedInCode("Resources/deploy/dsar-watch.service"),
                 .embedInCode("Resources/deploy/setup.sh"), .embedInCode("Resources/deploy/sshd_config.d-dsar.conf"),
                 .embedInCode("Resources/deploy/witness-syslog.sh"), .embedInCode("Resources/deploy/hardening.inc"),
             ]

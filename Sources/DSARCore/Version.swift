@@ -1,3 +1,4 @@
 import CArchive
 import CZlib
+
 package enum DSARVersion { package static let string = "0.1.0" }

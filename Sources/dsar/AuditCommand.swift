@@ -12,7 +12,8 @@ extension Dsar {
         struct VerifyJournal: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "verify",
-                abstract: "Walk every journal segment: hash links, sequence numbers, checkpoint signatures, manifest heads, witnesses.",
+                abstract:
+                    "Walk every journal segment: hash links, sequence numbers, checkpoint signatures, manifest heads, witnesses.",
                 discussion: """
                     Prints the first problem as journal/<segment>:<line>: what is wrong, and exits 1; on success one
                     summary line. Checkpoint signers must be the spool's signing key (keys/signing_key.pub) unless
@@ -25,7 +26,9 @@ extension Dsar {
                     """)
 
             @OptionGroup var options: SpoolOptions
-            @Option(help: ArgumentHelp("A manifest.json whose journal head must be in the chain (repeatable).", valueName: "path"))
+            @Option(
+                help: ArgumentHelp(
+                    "A manifest.json whose journal head must be in the chain (repeatable).", valueName: "path"))
             var manifest: [String] = []
             @Option(help: ArgumentHelp("An OpenSSH allowed_signers file for checkpoint signers.", valueName: "file"))
             var allowedSigners: String?
@@ -41,17 +44,23 @@ extension Dsar {
                     let allowed = try allowedSigners.map { try AllowedSigners(contentsOf: $0) }
                     let trusted = KeyMaterial.trustedSigningKeys(layout)
                     do {
-                        let summary = try JournalVerifier.verify(dir: layout.journal, manifests: manifest, witnesses: witness) { blob, principal in
+                        let summary = try JournalVerifier.verify(
+                            dir: layout.journal, manifests: manifest, witnesses: witness
+                        ) { blob, principal in
                             if let allowed {
                                 if principal.isEmpty {
                                     // No checkpoint entry names the signer: any principal the file allows for the key.
-                                    return allowed.principals(for: blob, namespace: Journal.namespace, at: Date()).isEmpty
-                                        ? "\(SSHSig.fingerprint(of: blob)) is not allowed for \(Journal.namespace) by \(allowed.path)" : nil
+                                    return allowed.principals(for: blob, namespace: Journal.namespace, at: Date())
+                                        .isEmpty
+                                        ? "\(SSHSig.fingerprint(of: blob)) is not allowed for \(Journal.namespace) by \(allowed.path)"
+                                        : nil
                                 }
-                                return allowed.check(principal: principal, keyBlob: blob, namespace: Journal.namespace, at: Date())
+                                return allowed.check(
+                                    principal: principal, keyBlob: blob, namespace: Journal.namespace, at: Date())
                             }
                             guard !trusted.isEmpty else { return "no trusted key: pass --allowed-signers" }
-                            return trusted.contains(SSHSig.publicKeyText(of: blob)) ? nil : "signed by \(SSHSig.fingerprint(of: blob)), not the spool's signing key"
+                            return trusted.contains(SSHSig.publicKeyText(of: blob))
+                                ? nil : "signed by \(SSHSig.fingerprint(of: blob)), not the spool's signing key"
                         }
                         print(summary.description)
                     } catch let p as JournalVerifier.Problem {

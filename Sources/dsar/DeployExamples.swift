@@ -40,7 +40,8 @@ extension Dsar {
     struct DeployExamplesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "deploy-examples",
-            abstract: "Write example deployment files: systemd units and timer, crontab, sshd chroot block, setup.sh, a journal witness.",
+            abstract:
+                "Write example deployment files: systemd units and timer, crontab, sshd chroot block, setup.sh, a journal witness.",
             discussion: "See README, \"Running it for real\". Existing files in DIR are not overwritten.")
 
         @Option(help: ArgumentHelp("Directory to write them into.", valueName: "dir")) var out: String

@@ -27,7 +27,8 @@ struct Dsar: AsyncParsableCommand {
             """,
         version: DSARVersion.string,
         subcommands: [
-            Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Retry.self, Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
+            Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Retry.self,
+            Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
         ]
     )
 
@@ -53,14 +54,19 @@ struct SpoolOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Spool directory (default: $DSAR_SPOOL, else ./spool).", valueName: "dir"))
     var spool: String?
 
-    @Option(name: .long, help: ArgumentHelp("Log format: auto (text on a terminal, json otherwise), text or json.", valueName: "format"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Log format: auto (text on a terminal, json otherwise), text or json.", valueName: "format"))
     var logFormat: LogFormat = .auto
 
-    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "level"))
+    @Option(
+        name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "level"))
     var logLevel: String = "info"
 
     var layout: SpoolLayout {
-        SpoolLayout(root: spool ?? ProcessInfo.processInfo.environment["DSAR_SPOOL"].flatMap { $0.isEmpty ? nil : $0 } ?? "spool")
+        SpoolLayout(
+            root: spool ?? ProcessInfo.processInfo.environment["DSAR_SPOOL"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? "spool")
     }
 
     func validate() throws {

@@ -11,7 +11,8 @@ extension Dsar {
 
         @OptionGroup var options: SpoolOptions
 
-        @Option(help: ArgumentHelp("Group that may write inbox/ and read outbox/ (the SFTP users).", valueName: "group"))
+        @Option(
+            help: ArgumentHelp("Group that may write inbox/ and read outbox/ (the SFTP users).", valueName: "group"))
         var group: String?
 
         func run() async throws {

@@ -21,7 +21,9 @@ extension Dsar {
             try await Exit.guarding {
                 let p = try KeyMaterial.generate(into: FileSystem.absolute(out), principal: principal)
                 print("age identity:    \(p.ageIdentity)")
-                print("age recipient:   \(p.ageRecipient)  (\(String(decoding: try FileSystem.readFile(p.ageRecipient), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))")
+                print(
+                    "age recipient:   \(p.ageRecipient)  (\(String(decoding: try FileSystem.readFile(p.ageRecipient), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))"
+                )
                 print("signing key:     \(p.signingKey)")
                 print("public key:      \(p.signingPublicKey)")
                 print("allowed_signers: \(p.allowedSigners)")
@@ -34,9 +36,12 @@ extension Dsar {
             commandName: "decrypt",
             abstract: "Decrypt an age file (X25519 identities) — for those without the age tool.")
 
-        @Option(name: .short, help: ArgumentHelp("An identity file (age-keygen format); repeatable.", valueName: "identity"))
+        @Option(
+            name: .short, help: ArgumentHelp("An identity file (age-keygen format); repeatable.", valueName: "identity")
+        )
         var identity: [String]
-        @Option(name: .short, help: ArgumentHelp("Write the plaintext here (default: stdout).", valueName: "path")) var output: String?
+        @Option(name: .short, help: ArgumentHelp("Write the plaintext here (default: stdout).", valueName: "path"))
+        var output: String?
         @Argument(help: "The .age file.") var file: String
 
         func validate() throws {
@@ -75,11 +80,16 @@ extension Dsar {
                 """)
 
         @OptionGroup var options: SpoolOptions
-        @Option(name: .short, help: ArgumentHelp("An age identity file to check the files inside the bundle.", valueName: "identity"))
+        @Option(
+            name: .short,
+            help: ArgumentHelp("An age identity file to check the files inside the bundle.", valueName: "identity"))
         var identity: [String] = []
         @Option(help: ArgumentHelp("An OpenSSH allowed_signers file to check the signer against.", valueName: "file"))
         var allowedSigners: String?
-        @Flag(help: "Check integrity only when no trust anchor is available (the signer is NOT verified; printed as a WARNING).")
+        @Flag(
+            help:
+                "Check integrity only when no trust anchor is available (the signer is NOT verified; printed as a WARNING)."
+        )
         var insecureSkipSigner = false
         @Argument(help: "The outbox entry directory (outbox/<job-id>).") var entry: String
 
@@ -96,13 +106,18 @@ extension Dsar {
                 let allowed = try allowedSigners.map { try AllowedSigners(contentsOf: $0) }
                 let trusted = allowed == nil ? KeyMaterial.trustedSigningKeys(options.layout) : []
                 let report = try BundleVerifier.verify(
-                    entry: entry, identities: ids, trusted: trusted, allowedSigners: allowed, skipSignerCheck: insecureSkipSigner)
+                    entry: entry, identities: ids, trusted: trusted, allowedSigners: allowed,
+                    skipSignerCheck: insecureSkipSigner)
                 if !report.signerVerified {
                     FileHandle.standardError.write(
-                        Data("WARNING: signer NOT verified (--insecure-skip-signer): anyone could have signed \(entry); only its integrity was checked\n".utf8))
+                        Data(
+                            "WARNING: signer NOT verified (--insecure-skip-signer): anyone could have signed \(entry); only its integrity was checked\n"
+                                .utf8))
                 }
                 for l in report.lines { print(l) }
-                print(report.signerVerified ? "OK: \(entry) verified" : "OK: \(entry) integrity verified; WARNING: signer NOT verified")
+                print(
+                    report.signerVerified
+                        ? "OK: \(entry) verified" : "OK: \(entry) integrity verified; WARNING: signer NOT verified")
             }
         }
     }

@@ -40,7 +40,8 @@ struct TextLogHandler: LogHandler {
     func log(event: LogEvent) {
         let all = metadata.merging(event.metadata ?? [:]) { $1 }
         let meta = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let line = "\(Timestamp.format(Date())) \(event.level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(event.message)\(meta.isEmpty ? "" : " " + meta)\n"
+        let line =
+            "\(Timestamp.format(Date())) \(event.level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(event.message)\(meta.isEmpty ? "" : " " + meta)\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
 }
@@ -63,7 +64,8 @@ struct JSONLogHandler: LogHandler {
             "message": .string("\(event.message)"),
             "label": .string(label),
         ])
-        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key })
+        {
             members.append(JSONMember(key: k, value: .string("\(v)")))
         }
         FileHandle.standardError.write(Data(JSONWriter().encode(.object(members)) + [0x0A]))

@@ -6,7 +6,8 @@ extension Dsar {
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "retry",
-            abstract: "Run a FAILED or PARTIAL job again at the next `dsar run` (same job id, received_at, deadline, request id).",
+            abstract:
+                "Run a FAILED or PARTIAL job again at the next `dsar run` (same job id, received_at, deadline, request id).",
             discussion: """
                 Moves the job's request (with its signature and identity set) from failed/ back to active/,
                 withdraws its previous outbox entry and sets it PENDING. The next run searches with every
@@ -28,7 +29,9 @@ extension Dsar {
                 let journal = try Journal(layout: layout, signer: try ManifestSigner.load(layout, config: config))
                 _ = try journal.recoverTornTail()
                 let r = try JobRetry.retry(job, layout: layout, audit: journal)
-                print("job \(r.jobID): PENDING again; the next `dsar run` runs attempt \(r.attempts + 1) (deadline \(r.deadline))")
+                print(
+                    "job \(r.jobID): PENDING again; the next `dsar run` runs attempt \(r.attempts + 1) (deadline \(r.deadline))"
+                )
             }
         }
     }

@@ -7,10 +7,15 @@ import Logging
 struct IntakeOptions: ParsableArguments {
     @OptionGroup var connectorOptions: ConnectorOptions
 
-    @Option(help: ArgumentHelp("Seconds a drop's size and mtime must stay unchanged (default: config, else 2).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a drop's size and mtime must stay unchanged (default: config, else 2).", valueName: "seconds"))
     var settle: Double?
 
-    @Option(help: ArgumentHelp("Seconds an unparseable drop is retried before it is rejected (default: config, else 600).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds an unparseable drop is retried before it is rejected (default: config, else 600).",
+            valueName: "seconds"))
     var rejectAfter: Double?
 
     @Flag(help: "Wait for the spool lock instead of exiting when another dsar holds it.")
@@ -25,7 +30,10 @@ struct IntakeOptions: ParsableArguments {
             valueName: "path"))
     var metricsFile: String?
 
-    @Option(help: ArgumentHelp("Scan progress per connector on stderr: auto (on a terminal, after 1 s), always or never.", valueName: "when"))
+    @Option(
+        help: ArgumentHelp(
+            "Scan progress per connector on stderr: auto (on a terminal, after 1 s), always or never.",
+            valueName: "when"))
     var progress: ProgressMode = .auto
 
     @Option(
@@ -35,7 +43,9 @@ struct IntakeOptions: ParsableArguments {
     var grace: Double = 30
 
     func validate() throws {
-        if let s = settle, !(0...3600).contains(s) { throw ValidationError("--settle must be between 0 and 3600 seconds") }
+        if let s = settle, !(0...3600).contains(s) {
+            throw ValidationError("--settle must be between 0 and 3600 seconds")
+        }
         if !(0...3600).contains(grace) { throw ValidationError("--grace must be between 0 and 3600 seconds") }
         if let r = rejectAfter, !(0...(30 * 86400)).contains(r) {
             throw ValidationError("--reject-after must be between 0 and 2592000 seconds")
@@ -43,7 +53,9 @@ struct IntakeOptions: ParsableArguments {
         if let m = metricsFile {
             let dir = (FileSystem.absolute(m) as NSString).deletingLastPathComponent
             guard (try? FileSystem.status(dir))??.kind == .directory else {
-                throw ValidationError("the directory of --metrics-file \(m) does not exist: create \(dir) (writable by dsar) or choose another path")
+                throw ValidationError(
+                    "the directory of --metrics-file \(m) does not exist: create \(dir) (writable by dsar) or choose another path"
+                )
             }
         }
     }
@@ -65,7 +77,8 @@ struct IntakeOptions: ParsableArguments {
     }
 
     /// Opens the spool for `purpose` with these flags.
-    func open(_ options: SpoolOptions, purpose: String, mode: SpoolService.Mode, logger: Logger) throws -> SpoolService {
+    func open(_ options: SpoolOptions, purpose: String, mode: SpoolService.Mode, logger: Logger) throws -> SpoolService
+    {
         let session = try SpoolSession.open(
             options.layout, connectorsDir: connectorOptions.connectors, wait: wait, purpose: purpose,
             configuration: configuration(logFormat: options.logFormat), logger: logger)
@@ -101,16 +114,22 @@ extension Dsar {
                 let p = service.processor
                 let recovery = try service.recover()
                 for id in recovery.setAside {
-                    print("  \(id)  set aside as FAILED: runs died while it was running \(service.session.config.maxCrashes) times (see dsar status \(id))")
+                    print(
+                        "  \(id)  set aside as FAILED: runs died while it was running \(service.session.config.maxCrashes) times (see dsar status \(id))"
+                    )
                 }
                 let pass = try await service.runOnce(stop: StopSignal.policy(grace: intake.grace))
                 let finished = pass.finished
                 printSummary(pass.intake, finished, pseudonymizer: p.pseudonymizer)
                 if !pass.expired.isEmpty {
-                    print("removed \(pass.expired.count) outbox entries older than \(service.session.config.outboxRetentionDays) days: \(pass.expired.joined(separator: ", "))")
+                    print(
+                        "removed \(pass.expired.count) outbox entries older than \(service.session.config.outboxRetentionDays) days: \(pass.expired.joined(separator: ", "))"
+                    )
                 }
                 if let d = pass.notified {
-                    print("notifications: \(d.sent) sent, \(d.failed) failed (kept in notify/, retried on the next run)\(d.abandoned > 0 ? ", \(d.abandoned) dropped (notifier no longer configured)" : "")")
+                    print(
+                        "notifications: \(d.sent) sent, \(d.failed) failed (kept in notify/, retried on the next run)\(d.abandoned > 0 ? ", \(d.abandoned) dropped (notifier no longer configured)" : "")"
+                    )
                 }
                 if let head = pass.checkpoint {
                     print("journal: signed checkpoint at seq \(head.seq)")
@@ -129,18 +148,24 @@ extension Dsar {
                     + "(\(count(.completed)) completed, \(count(.partial)) partial, \(count(.failed)) failed), "
                     + "\(report.rejected.count) rejected, \(report.waiting.count) waiting")
             for r in finished {
-                print("  \(r.jobID)  \(r.action.rawValue.padded(6))  \(r.status.rawValue.padded(9))  \(r.outbox ?? r.error ?? "")")
+                print(
+                    "  \(r.jobID)  \(r.action.rawValue.padded(6))  \(r.status.rawValue.padded(9))  \(r.outbox ?? r.error ?? "")"
+                )
             }
             // Drop names may be personal data (alice@example.com.json) and this output may end up in a
             // log (cron mail, journald): drops are named by their pseudonyms, which the `.reason`
             // files in rejected/ also give next to the name.
             func pseudonym(_ name: String) -> String { pseudonymizer.dropName(name) }
             for r in report.rejected {
-                print("  rejected \(pseudonym(r.name)): \(r.reason.replacingOccurrences(of: r.name, with: pseudonym(r.name)))")
+                print(
+                    "  rejected \(pseudonym(r.name)): \(r.reason.replacingOccurrences(of: r.name, with: pseudonym(r.name)))"
+                )
             }
             for w in report.waiting {
                 if let what = report.waitingFor[w] {
-                    print("  waiting  \(pseudonym(w)) for its .sig\(what.hasSuffix(".sig") ? "" : " (\(what))") (signed requests are required; rejected after --reject-after)")
+                    print(
+                        "  waiting  \(pseudonym(w)) for its .sig\(what.hasSuffix(".sig") ? "" : " (\(what))") (signed requests are required; rejected after --reject-after)"
+                    )
                 } else {
                     print("  waiting  \(pseudonym(w)) (not settled or incomplete; taken by a later run)")
                 }
@@ -160,11 +185,15 @@ extension Dsar {
         @OptionGroup var options: SpoolOptions
         @OptionGroup var intake: IntakeOptions
 
-        @Option(help: ArgumentHelp("Seconds between full rescans of the inbox (default: config, else 30).", valueName: "seconds"))
+        @Option(
+            help: ArgumentHelp(
+                "Seconds between full rescans of the inbox (default: config, else 30).", valueName: "seconds"))
         var rescan: Double?
 
         func validate() throws {
-            if let r = rescan, !(0.1...86400).contains(r) { throw ValidationError("--rescan must be between 0.1 and 86400 seconds") }
+            if let r = rescan, !(0.1...86400).contains(r) {
+                throw ValidationError("--rescan must be between 0.1 and 86400 seconds")
+            }
         }
 
         func run() async throws {

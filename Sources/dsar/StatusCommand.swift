@@ -59,19 +59,21 @@ extension Dsar {
             func walk(_ v: JSONValue) -> JSONValue {
                 switch v {
                 case .object(let members):
-                    return .object(members.map { m in
-                        var m = m
-                        if m.key == "details", case .object(let details) = m.value {
-                            m.value = .object(details.map { d in
-                                var d = d
-                                if case .string(let s) = d.value, isNumber(s) { d.value = .number(s) }
-                                return d
-                            })
-                        } else {
-                            m.value = walk(m.value)
-                        }
-                        return m
-                    })
+                    return .object(
+                        members.map { m in
+                            var m = m
+                            if m.key == "details", case .object(let details) = m.value {
+                                m.value = .object(
+                                    details.map { d in
+                                        var d = d
+                                        if case .string(let s) = d.value, isNumber(s) { d.value = .number(s) }
+                                        return d
+                                    })
+                            } else {
+                                m.value = walk(m.value)
+                            }
+                            return m
+                        })
                 case .array(let items): return .array(items.map(walk))
                 default: return v
                 }
@@ -103,13 +105,16 @@ extension Dsar {
             }
             let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
             for row in rows {
-                print(row.enumerated().map { $0.element.padded(widths[$0.offset]) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+                print(
+                    row.enumerated().map { $0.element.padded(widths[$0.offset]) }.joined(separator: "  ")
+                        .trimmingCharacters(in: .whitespaces))
             }
             let count = { (d: String) in ((try? FileSystem.list(d)) ?? []).filter { !$0.hasPrefix(".") }.count }
             let overdue = records.filter { $0.isOverdue(now: now) }.count
             print(
                 "\n\(records.count) jobs, \(overdue) overdue; inbox: \(count(layout.inbox)) entries, rejected: \(count(layout.rejected) / 2), failed requests kept: \(failedRequests(layout)) (`dsar retry JOB` runs one again)"
-                    + (count(layout.notify) > 0 ? ", notifications waiting for a retry: \(count(layout.notify)) (notify/)" : ""))
+                    + (count(layout.notify) > 0
+                        ? ", notifications waiting for a retry: \(count(layout.notify)) (notify/)" : ""))
         }
 
         /// Requests kept in `failed/` (not their signatures, reasons or identity sets).
@@ -126,7 +131,11 @@ extension Dsar {
             print("action:     \(r.action.rawValue)\(r.dryRun ? " (dry run)" : "")")
             print("regulation: \(r.regulation.rawValue)")
             print("status:     \(r.status.rawValue)\(r.error.map { " — \($0)" } ?? "")")
-            if r.attempts > 0 { print("attempts:   \(r.attempts)\(r.status == .pending ? " (the next run is attempt \(r.attempts + 1))" : "")") }
+            if r.attempts > 0 {
+                print(
+                    "attempts:   \(r.attempts)\(r.status == .pending ? " (the next run is attempt \(r.attempts + 1))" : "")"
+                )
+            }
             print("subject:    \(r.subject)")
             print("received:   \(r.receivedAt)")
             var dl = "deadline:   \(r.deadline)"
@@ -141,7 +150,9 @@ extension Dsar {
             if !r.connectors.isEmpty {
                 print("connectors:")
                 for c in r.connectors {
-                    print("  \(c.name.padded(16)) \(c.status.padded(7)) \(c.records) records\(c.error.map { " — \($0)" } ?? "")")
+                    print(
+                        "  \(c.name.padded(16)) \(c.status.padded(7)) \(c.records) records\(c.error.map { " — \($0)" } ?? "")"
+                    )
                 }
             }
             if let o = r.outbox { print("outbox:     \(o)") }
@@ -170,7 +181,10 @@ extension Dsar {
                         if case .object(let m) = e.details {
                             // In the order the event type defines its fields (unknown ones last).
                             let order = AuditEventType(rawValue: e.type)?.fields.map(\.name) ?? []
-                            let sorted = m.sorted { (order.firstIndex(of: $0.key) ?? order.count) < (order.firstIndex(of: $1.key) ?? order.count) }
+                            let sorted = m.sorted {
+                                (order.firstIndex(of: $0.key) ?? order.count)
+                                    < (order.firstIndex(of: $1.key) ?? order.count)
+                            }
                             details = sorted.map { "\($0.key)=\(Events.flat($0.value))" }.joined(separator: " ")
                         }
                         print("\(e.time)  #\(e.seq)  \(e.type.padded(20)) \(details)  [\(segment):\(line)]")
@@ -203,14 +217,18 @@ extension Dsar {
 
         func validate() throws {
             if days < 1 { throw ValidationError("--days must be at least 1") }
-            if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--reason must not be empty") }
+            if reason.trimmingCharacters(in: .whitespaces).isEmpty {
+                throw ValidationError("--reason must not be empty")
+            }
         }
 
         func run() async throws {
             try await Exit.guarding {
                 try SpoolSession.requireExisting(options.layout)
                 let r = try JobStore(layout: options.layout).extend(job, days: days, reason: reason)
-                try Journal(layout: options.layout, signer: nil).append(AuditEvent.deadlineExtended(job: r.jobID, subject: r.subject, days: days, deadline: r.deadline, reason: reason))
+                try Journal(layout: options.layout, signer: nil).append(
+                    AuditEvent.deadlineExtended(
+                        job: r.jobID, subject: r.subject, days: days, deadline: r.deadline, reason: reason))
                 print("job \(r.jobID): deadline now \(r.deadline)")
             }
         }

@@ -7,20 +7,29 @@ extension Dsar {
         static let configuration = CommandConfiguration(
             commandName: "submit",
             abstract: "Write a valid request into the inbox atomically (temp file, fsync, rename).",
-            discussion: "Example: dsar submit --email alice@example.com --user-id 1042 --action export --request-id TICKET-4711")
+            discussion:
+                "Example: dsar submit --email alice@example.com --user-id 1042 --action export --request-id TICKET-4711"
+        )
 
         @OptionGroup var options: SpoolOptions
 
         @Option(help: "export or delete.") var action: RequestAction
         @Option(help: ArgumentHelp("The subject's e-mail address.", valueName: "address")) var email: [String] = []
-        @Option(name: .customLong("user-id"), help: ArgumentHelp("The subject's user id.", valueName: "id")) var userID: [String] = []
+        @Option(name: .customLong("user-id"), help: ArgumentHelp("The subject's user id.", valueName: "id")) var userID:
+            [String] = []
         @Option(help: ArgumentHelp("The subject's phone number.", valueName: "number")) var phone: [String] = []
         @Option(help: ArgumentHelp("An IP address of the subject.", valueName: "address")) var ip: [String] = []
-        @Option(name: .customLong("id"), help: ArgumentHelp("A custom identifier, TYPE=VALUE (e.g. loyalty_card=778899).", valueName: "type=value"))
+        @Option(
+            name: .customLong("id"),
+            help: ArgumentHelp("A custom identifier, TYPE=VALUE (e.g. loyalty_card=778899).", valueName: "type=value"))
         var custom: [String] = []
-        @Option(name: .customLong("request-id"), help: ArgumentHelp("Your reference, e.g. a ticket number.", valueName: "text")) var requestID: String?
+        @Option(
+            name: .customLong("request-id"),
+            help: ArgumentHelp("Your reference, e.g. a ticket number.", valueName: "text")) var requestID: String?
         @Option(help: "gdpr or ccpa (default: the spool's default_regulation).") var regulation: Regulation?
-        @Option(name: .customLong("received-at"), help: ArgumentHelp("When the request was received (RFC 3339).", valueName: "time")) var receivedAt: String?
+        @Option(
+            name: .customLong("received-at"),
+            help: ArgumentHelp("When the request was received (RFC 3339).", valueName: "time")) var receivedAt: String?
         @Flag(name: .customLong("dry-run"), help: "Ask for a report only; change nothing.") var dryRun = false
         @Option(
             help: ArgumentHelp(
@@ -30,7 +39,8 @@ extension Dsar {
 
         func validate() throws {
             if email.isEmpty && userID.isEmpty && phone.isEmpty && ip.isEmpty && custom.isEmpty {
-                throw ValidationError("give at least one identifier: --email, --user-id, --phone, --ip or --id TYPE=VALUE")
+                throw ValidationError(
+                    "give at least one identifier: --email, --user-id, --phone, --ip or --id TYPE=VALUE")
             }
             for c in custom where !c.contains("=") { throw ValidationError("--id takes TYPE=VALUE, got \"\(c)\"") }
             if let r = receivedAt, Timestamp.parse(r) == nil {
@@ -55,7 +65,10 @@ extension Dsar {
                 var subject: [JSONMember] = []
                 func add(_ type: String, _ values: [String]) {
                     guard !values.isEmpty else { return }
-                    subject.append(JSONMember(key: type, value: values.count == 1 ? .string(values[0]) : .array(values.map { .string($0) })))
+                    subject.append(
+                        JSONMember(
+                            key: type,
+                            value: values.count == 1 ? .string(values[0]) : .array(values.map { .string($0) })))
                 }
                 add("email", email)
                 add("user_id", userID)
@@ -68,8 +81,10 @@ extension Dsar {
                 }
                 for k in customs.keys.sorted() { add(k, customs[k]!) }
                 let doc = JSONValue.obj(omittingNil: [
-                    "request_id": requestID.map { .string($0) }, "action": .string(action.rawValue), "subject": .object(subject),
-                    "received_at": receivedAt.map { .string($0) }, "regulation": regulation.map { .string($0.rawValue) },
+                    "request_id": requestID.map { .string($0) }, "action": .string(action.rawValue),
+                    "subject": .object(subject),
+                    "received_at": receivedAt.map { .string($0) },
+                    "regulation": regulation.map { .string($0.rawValue) },
                     "dry_run": dryRun ? .bool(true) : nil,
                 ])
                 let bytes = JSONWriter(indent: 2).encode(doc) + [0x0A]

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Runs a tool found on PATH; stdin from a file (or /dev/null), stdout and stderr captured in files.
@@ -123,7 +123,8 @@ final class AgeTests: XCTestCase {
         let recipientsFile = dir + "/recipients.txt"
         try writeFile(
             recipientsFile,
-            Array("# DSAR recipients\n\n\(other.recipient.string)\n# the operator\n\(recipient.string)\n".utf8), mode: 0o644)
+            Array("# DSAR recipients\n\n\(other.recipient.string)\n# the operator\n\(recipient.string)\n".utf8),
+            mode: 0o644)
         XCTAssertEqual(try AgeKeys.recipients(fromFile: recipientsFile), [other.recipient, recipient])
         XCTAssertEqual(try AgeKeys.recipients(from: recipient.string), [recipient])
 
@@ -160,14 +161,17 @@ final class AgeTests: XCTestCase {
             // the pull-reader form, fed in odd-sized reads
             var offset = 0
             var got: [UInt8] = []
-            let n = try AgeDecryptor.decrypt(
-                reader: { dest in
-                    let k = min(dest.count, 1000, file.count - offset)
-                    file.withUnsafeBytes { dest.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + k])) }
-                    offset += k
-                    return k
-                }, identities: [AgeIdentity.generate(), id]
-            ) { got.append(contentsOf: $0) }
+            let reader: (UnsafeMutableRawBufferPointer) throws -> Int = { dest in
+                let k = min(dest.count, 1000, file.count - offset)
+                file.withUnsafeBytes {
+                    dest.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + k]))
+                }
+                offset += k
+                return k
+            }
+            let n = try AgeDecryptor.decrypt(reader: reader, identities: [AgeIdentity.generate(), id]) {
+                got.append(contentsOf: $0)
+            }
             XCTAssertEqual(n, Int64(size))
             XCTAssertEqual(got, plain)
         }
@@ -226,8 +230,7 @@ final class AgeTests: XCTestCase {
         let stanzaBody = Array(text.utf8)[(bodyLineStart + 1)...].firstIndex(of: 0x0A)! + 1  // line after "-> X25519 …"
         let macAt = file.firstRange(of: Array("\n--- ".utf8))!.upperBound
 
-        func expect(_ kind: AgeError.Kind, released: Int64 = 0, _ mutate: (inout [UInt8]) -> Void, line: UInt = #line)
-        {
+        func expect(_ kind: AgeError.Kind, released: Int64 = 0, _ mutate: (inout [UInt8]) -> Void, line: UInt = #line) {
             var f = file
             mutate(&f)
             var got: Int64 = 0
@@ -302,7 +305,9 @@ final class AgeTests: XCTestCase {
         var failed: [String] = []
         var skipped: [String: Int] = [:]
         var applicable = 0
-        let known: Set<String> = ["expect", "payload", "file key", "identity", "passphrase", "armored", "comment", "compressed"]
+        let known: Set<String> = [
+            "expect", "payload", "file key", "identity", "passphrase", "armored", "comment", "compressed",
+        ]
         for name in names {
             let raw = readFile(folder + "/" + name)
             guard let split = raw.firstRange(of: Array("\n\n".utf8)) else {
@@ -360,7 +365,9 @@ final class AgeTests: XCTestCase {
             }
             var problems: [String] = []
             if outcome != expect { problems.append("expected \(expect), got \(outcome)") }
-            if reportedReleased != released { problems.append("reported \(reportedReleased) bytes released, sink got \(released)") }
+            if reportedReleased != released {
+                problems.append("reported \(reportedReleased) bytes released, sink got \(released)")
+            }
             if let want = values("payload").first, hasher.hexDigest() != want {
                 problems.append("payload hash \(hasher.hexDigest()) != \(want) (\(released) bytes released)")
             }

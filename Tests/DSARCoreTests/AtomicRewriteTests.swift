@@ -30,7 +30,9 @@ final class AtomicRewriteTests: XCTestCase {
         chmod(path, 0o640)
         let before = try AtomicRewrite.hash(path: path)
         let r = try AtomicRewrite.rewrite(path) { inFD, out, tmp in
-            try AtomicRewrite.splice(from: inFD, path: path, edits: [(2..<4, [])]) { try FileSystem.writeAll(out, $0, path: tmp) }
+            try AtomicRewrite.splice(from: inFD, path: path, edits: [(2..<4, [])]) {
+                try FileSystem.writeAll(out, $0, path: tmp)
+            }
         }
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "a\n")
         XCTAssertEqual(r.before, before)
@@ -77,7 +79,8 @@ final class AtomicRewriteTests: XCTestCase {
         let old = open("/proc/self/fd/\(fd)", O_WRONLY | O_APPEND)
         _ = write(old, "late\n", 5)
         close(old)
-        let rescued = try AtomicRewrite.rescueTail(path, sourceFD: fd, consumed: r.consumed, settle: 0.05) { out, p, range in
+        let rescued = try AtomicRewrite.rescueTail(path, sourceFD: fd, consumed: r.consumed, settle: 0.05) {
+            out, p, range in
             try upper(fd, range, to: out, p)
         }
         XCTAssertEqual(rescued.bytes, 5)

@@ -18,7 +18,8 @@ final class AuditEventTests: XCTestCase {
     func testAProblemNamesTheMissingExtraOrWrongField() {
         let t = AuditEventType.jobFinished
         XCTAssertNil(t.problem(with: .obj(["status": .string("COMPLETED"), "records": .int(3)])))
-        XCTAssertEqual(t.problem(with: .obj(["status": .string("COMPLETED")])), "job.finished lacks its field \"records\"")
+        XCTAssertEqual(
+            t.problem(with: .obj(["status": .string("COMPLETED")])), "job.finished lacks its field \"records\"")
         XCTAssertEqual(
             t.problem(with: .obj(["status": .string("COMPLETED"), "records": .int(3), "email": .string("x")])),
             "job.finished has no field \"email\"")
@@ -32,7 +33,8 @@ final class AuditEventTests: XCTestCase {
     }
 
     func testEveryFactoryBuildsAnEventThatFitsItsType() throws {
-        let request = try RequestParser(defaultRegulation: .gdpr).parse(Array(#"{"action": "export", "email": "a@example.com"}"#.utf8))
+        let request = try RequestParser(defaultRegulation: .gdpr).parse(
+            Array(#"{"action": "export", "email": "a@example.com"}"#.utf8))
         var erased = FileErasure(connector: "shop", file: "/d/shop.sql", table: "customers", strategy: .delete)
         erased.deleted = 1
         var kept = FileErasure(connector: "shop", file: "/d/shop.sql", table: "orders", strategy: .retain)
@@ -40,20 +42,25 @@ final class AuditEventTests: XCTestCase {
         let events: [AuditEvent] = [
             .jobClaimed(job: "J", subject: "S", file: "active/J.json"),
             .requestReceived(job: "J", subject: "S", request: request, signer: nil),
-            .requestRejected(drop: "drop-1", reason: "bad"), .requestRejected(drop: "drop-1", reason: "bad", file: "rejected/x.json"),
-            .requestDuplicate(firstJob: "J", drop: "drop-2", reason: "dup"), .jobStarted(job: "J", subject: "S", attempt: 1),
+            .requestRejected(drop: "drop-1", reason: "bad"),
+            .requestRejected(drop: "drop-1", reason: "bad", file: "rejected/x.json"),
+            .requestDuplicate(firstJob: "J", drop: "drop-2", reason: "dup"),
+            .jobStarted(job: "J", subject: "S", attempt: 1),
             .connectorStarted(job: "J", subject: "S", connector: "c", round: 1),
             .connectorRetried(job: "J", subject: "S", connector: "c", attempts: 2),
             .connectorScanned(
-                job: "J", subject: "S", connector: "c", records: 1, bytesScanned: 10, durationMs: 1, attempts: 1, round: 1, failure: nil),
+                job: "J", subject: "S", connector: "c", records: 1, bytesScanned: 10, durationMs: 1, attempts: 1,
+                round: 1, failure: nil),
             .connectorScanned(
-                job: "J", subject: "S", connector: "c", records: 0, bytesScanned: 0, durationMs: 1, attempts: 3, round: 1, failure: "no"),
+                job: "J", subject: "S", connector: "c", records: 0, bytesScanned: 0, durationMs: 1, attempts: 3,
+                round: 1, failure: "no"),
             .connectorEraseFailed(job: "J", subject: "S", connector: "c", reason: "no"),
             .identifierDerived(job: "J", subject: "S", type: "user_id", provenance: "c.customers"),
             .fileErasure(job: "J", subject: "S", erased), .fileErasure(job: "J", subject: "S", kept),
             .erasureVerified(job: "J", subject: "S", connectors: 1, sourceFiles: 2, gaps: 0),
             .sealed(job: "J", subject: "S", action: .export, manifestSHA256: "ab"),
-            .sealed(job: "J", subject: "S", action: .delete, manifestSHA256: "ab"), .jobPublished(job: "J", subject: "S", outbox: "outbox/J"),
+            .sealed(job: "J", subject: "S", action: .delete, manifestSHA256: "ab"),
+            .jobPublished(job: "J", subject: "S", outbox: "outbox/J"),
             .jobFinished(job: "J", subject: "S", status: .partial, records: 2),
             .jobOverdue(job: "J", subject: "S", deadline: "2026-12-01T00:00:00Z", status: .running),
             .jobRetried(job: "J", subject: "S", attempt: 2, was: .partial, outboxWithdrawn: true),
@@ -76,18 +83,23 @@ final class AuditEventTests: XCTestCase {
         XCTAssertEqual(retained.details.first { $0.key == "strategy" }?.value, .string("retain"))
         let types = events.map(\.type)
         XCTAssertEqual(types.filter { $0 == .connectorFailed }.count, 2, "a failed scan and a failed erasure")
-        XCTAssertFalse(events.contains { $0.type == .requestReceived && "\($0.details)".contains("a@example.com") }, "types, never values")
+        XCTAssertFalse(
+            events.contains { $0.type == .requestReceived && "\($0.details)".contains("a@example.com") },
+            "types, never values")
     }
 
     /// An entry whose hash chain is intact but whose type or fields are not dsar's is refused.
     func testTheVerifierRefusesAnEventTypeOrFieldsDsarDoesNotDefine() throws {
-        for (type, details) in [("job.teleported", JSONValue.obj([:])), ("job.finished", .obj(["status": .string("COMPLETED")]))] {
+        for (type, details) in [
+            ("job.teleported", JSONValue.obj([:])), ("job.finished", .obj(["status": .string("COMPLETED")])),
+        ] {
             let s = try TempSpool()
             try s.initialize()
             let journal = try Journal(layout: s.layout, signer: nil)
             try journal.append(.outboxExpired(job: "J", retentionDays: 30))
             let (segment, _, first) = try XCTUnwrap(try journal.entries().last)
-            var forged = JournalEntry.make(seq: 2, time: Date(), event: .outboxExpired(job: "J", retentionDays: 1), prev: first.hash)
+            var forged = JournalEntry.make(
+                seq: 2, time: Date(), event: .outboxExpired(job: "J", retentionDays: 1), prev: first.hash)
             forged.type = type
             forged.details = details
             forged.hash = forged.computedHash
@@ -97,7 +109,8 @@ final class AuditEventTests: XCTestCase {
                 let text = "\(error)"
                 XCTAssertTrue(
                     type == "job.teleported"
-                        ? text.contains("\"job.teleported\" is not an audit event type") : text.contains("job.finished lacks its field \"records\""),
+                        ? text.contains("\"job.teleported\" is not an audit event type")
+                        : text.contains("job.finished lacks its field \"records\""),
                     text)
                 XCTAssertTrue(text.contains(":2:"), "names the line: \(text)")
             }
@@ -114,14 +127,17 @@ final class AuditEventDocsTests: XCTestCase {
         var documented: [String: [String]] = [:]
         for line in text.split(separator: "\n") where line.hasPrefix("| `") {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count >= 2, let type = AuditEventType(rawValue: cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`")))
+            guard cells.count >= 2,
+                let type = AuditEventType(rawValue: cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`")))
             else { continue }
             documented[type.rawValue] = cells[1].split(separator: ",").map {
                 $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`"))
             }
         }
         for t in AuditEventType.allCases {
-            XCTAssertEqual(documented[t.rawValue], t.fields.map { $0.name + ($0.isOptional ? "?" : "") }, "README row for \(t.rawValue)")
+            XCTAssertEqual(
+                documented[t.rawValue], t.fields.map { $0.name + ($0.isOptional ? "?" : "") },
+                "README row for \(t.rawValue)")
         }
     }
 }

@@ -45,7 +45,8 @@ final class BatchPlanTests: XCTestCase {
         XCTAssertEqual(plan.segments.map(\.jobs), [[0, 1, 2], [3, 4, 5], [6]])
         let deletes = BatchPlan(Array(repeating: delete, count: 5), maxJobs: 2)
         XCTAssertEqual(deletes.segments.map(\.erased), [[0, 1], [2, 3], [4]])
-        XCTAssertEqual(BatchPlan([export, export], maxJobs: 0).segments.count, 2, "a bound below 1 means one job per segment")
+        XCTAssertEqual(
+            BatchPlan([export, export], maxJobs: 0).segments.count, 2, "a bound below 1 means one job per segment")
     }
 
     func testNoJobsNoSegments() {

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 final class CSVReaderTests: XCTestCase {
@@ -39,7 +39,9 @@ final class CSVReaderTests: XCTestCase {
         return (records, problems)
     }
 
-    func readAll(_ path: String, delimiter: UInt8 = UInt8(ascii: ","), hasHeader: Bool = true) throws -> (
+    func readAll(
+        _ path: String, delimiter: UInt8 = UInt8(ascii: ","), hasHeader: Bool = true
+    ) throws -> (
         CSVReader, [CSVRecord], [CSVProblem]
     ) {
         var reader = try CSVReader(path: path, delimiter: delimiter, hasHeader: hasHeader)
@@ -66,7 +68,9 @@ final class CSVReaderTests: XCTestCase {
     }
 
     /// Every record's and field's range holds exactly the raw bytes it came from.
-    func assertRangesTrue(_ path: String, _ records: [CSVRecord], delimiter: UInt8, file: StaticString = #filePath, line: UInt = #line)
+    func assertRangesTrue(
+        _ path: String, _ records: [CSVRecord], delimiter: UInt8, file: StaticString = #filePath, line: UInt = #line
+    )
         throws
     {
         let bytes = try FileSystem.readFile(path)
@@ -79,7 +83,8 @@ final class CSVReaderTests: XCTestCase {
                 if r.wasQuoted[i] {
                     XCTAssertEqual(raw.first, UInt8(ascii: "\""), file: file, line: line)
                     XCTAssertEqual(raw.last, UInt8(ascii: "\""), file: file, line: line)
-                    XCTAssertEqual(unquote(raw), r.fields[i], "record at line \(r.line) field \(i)", file: file, line: line)
+                    XCTAssertEqual(
+                        unquote(raw), r.fields[i], "record at line \(r.line) field \(i)", file: file, line: line)
                 } else {
                     XCTAssertEqual(raw, r.fields[i], "record at line \(r.line) field \(i)", file: file, line: line)
                 }
@@ -106,14 +111,16 @@ final class CSVReaderTests: XCTestCase {
         let (reader, records, _) = try readAll(path, delimiter: UInt8(ascii: ";"))
         XCTAssertEqual(reader.header, ["email", "name", "note", "subscribed_at"])
         XCTAssertEqual(records.map(\.line), [2, 3, 4, 6, 10, 11])
-        XCTAssertEqual(records.map(strings), [
-            ["alice@example.com", "Alice Anders", "likes ; semicolons", "2023-01-05"],
-            ["bob@example.com", #"Bob "The Builder" Brown"#, "plain", "2023-02-11"],
-            ["carol@example.com", "Carol", "line one\r\nline two", "2023-03-02"],
-            ["dave@example.com", "Dåve Ünïcødé 日本", "ok", "2023-04-01"],
-            ["grace@example.com", "", "", "2023-06-06"],
-            ["heidi@example.com", "Heidi", "", "2023-07-07"],
-        ])
+        XCTAssertEqual(
+            records.map(strings),
+            [
+                ["alice@example.com", "Alice Anders", "likes ; semicolons", "2023-01-05"],
+                ["bob@example.com", #"Bob "The Builder" Brown"#, "plain", "2023-02-11"],
+                ["carol@example.com", "Carol", "line one\r\nline two", "2023-03-02"],
+                ["dave@example.com", "Dåve Ünïcødé 日本", "ok", "2023-04-01"],
+                ["grace@example.com", "", "", "2023-06-06"],
+                ["heidi@example.com", "Heidi", "", "2023-07-07"],
+            ])
         XCTAssertEqual(records[0].wasQuoted, [false, false, true, false])
         XCTAssertEqual(records[1].wasQuoted, [false, true, false, false])
         XCTAssertEqual(records[3].wasQuoted, [false, false, true, false])
@@ -123,10 +130,12 @@ final class CSVReaderTests: XCTestCase {
 
     func testSemicolonFixtureProblemsAreReportedAndScanContinues() throws {
         let (_, records, problems) = try readAll(fixture("newsletter_semicolon.csv"), delimiter: UInt8(ascii: ";"))
-        XCTAssertEqual(problems, [
-            CSVProblem(line: 7, message: "text after closing quote"),
-            CSVProblem(line: 8, message: "3 fields, expected 4"),
-        ])
+        XCTAssertEqual(
+            problems,
+            [
+                CSVProblem(line: 7, message: "text after closing quote"),
+                CSVProblem(line: 8, message: "3 fields, expected 4"),
+            ])
         XCTAssertEqual(records.last.map(strings)?.first, "heidi@example.com")
     }
 
@@ -139,7 +148,8 @@ final class CSVReaderTests: XCTestCase {
         XCTAssertEqual(reader.headerRange?.start, 3)
         XCTAssertEqual(slice(bytes, reader.headerRange!), b("email;name;note;subscribed_at\r\n"))
         XCTAssertEqual(slice(bytes, records[1].fieldRanges[1]), b(#""Bob ""The Builder"" Brown""#))
-        XCTAssertEqual(slice(bytes, records[2].range), b("carol@example.com;Carol;\"line one\r\nline two\";2023-03-02\r\n"))
+        XCTAssertEqual(
+            slice(bytes, records[2].range), b("carol@example.com;Carol;\"line one\r\nline two\";2023-03-02\r\n"))
         XCTAssertEqual(slice(bytes, records[5].range), b(#""heidi@example.com";Heidi;"";2023-07-07"#))
         XCTAssertEqual(records[5].range.end, Int64(bytes.count))
         XCTAssertEqual(slice(bytes, records[4].fieldRanges[1]), [])
@@ -170,7 +180,8 @@ final class CSVReaderTests: XCTestCase {
         let quoted = "name;note\n\"Smith, John\";\"a, b, c\"\n\"Doe, Jane\";x\n"
         XCTAssertEqual(try CSVReader.detectDelimiter(path: try write(quoted, "q.csv")), UInt8(ascii: ";"))
         // A single column falls back to a comma.
-        XCTAssertEqual(try CSVReader.detectDelimiter(path: try write("email\na@example.com\n", "one.csv")), UInt8(ascii: ","))
+        XCTAssertEqual(
+            try CSVReader.detectDelimiter(path: try write("email\na@example.com\n", "one.csv")), UInt8(ascii: ","))
         XCTAssertEqual(try CSVReader.detectDelimiter(path: try write("", "empty.csv")), UInt8(ascii: ","))
     }
 
@@ -187,13 +198,15 @@ final class CSVReaderTests: XCTestCase {
         let path = try write(text)
         let (_, records, problems) = try readAll(path)
         XCTAssertEqual(problems, [])
-        XCTAssertEqual(records.map(strings), [
-            ["1", "x,y", #"he said "hi""#],
-            ["2", "multi\nline", "crlf\r\ninside"],
-            ["3", "", ""],
-            ["4", "", "\""],
-            ["5", "5\" disk", " spaced "],
-        ])
+        XCTAssertEqual(
+            records.map(strings),
+            [
+                ["1", "x,y", #"he said "hi""#],
+                ["2", "multi\nline", "crlf\r\ninside"],
+                ["3", "", ""],
+                ["4", "", "\""],
+                ["5", "5\" disk", " spaced "],
+            ])
         XCTAssertEqual(records.map(\.line), [2, 3, 6, 7, 8])
         XCTAssertEqual(records[3].wasQuoted, [false, true, true])
         try assertRangesTrue(path, records, delimiter: UInt8(ascii: ","))
@@ -227,11 +240,13 @@ final class CSVReaderTests: XCTestCase {
         let (_, records, problems) = try readAll(path)
         XCTAssertEqual(records.map(strings), [["1", "2", "3"], ["7", "8", "9"]])
         XCTAssertEqual(records.map(\.line), [2, 6])
-        XCTAssertEqual(problems, [
-            CSVProblem(line: 3, message: "2 fields, expected 3"),
-            CSVProblem(line: 4, message: "4 fields, expected 3"),
-            CSVProblem(line: 7, message: "1 field, expected 3"),
-        ])
+        XCTAssertEqual(
+            problems,
+            [
+                CSVProblem(line: 3, message: "2 fields, expected 3"),
+                CSVProblem(line: 4, message: "4 fields, expected 3"),
+                CSVProblem(line: 7, message: "1 field, expected 3"),
+            ])
     }
 
     func testTextAfterClosingQuoteSkipsToNextLine() throws {
@@ -239,10 +254,12 @@ final class CSVReaderTests: XCTestCase {
         let (_, records, problems) = try readAll(path)
         XCTAssertEqual(records.map(strings), [["ok", "1"], ["3", "4"], ["6", "7"]])
         XCTAssertEqual(records.map(\.line), [2, 5, 7])
-        XCTAssertEqual(problems, [
-            CSVProblem(line: 3, message: "text after closing quote"),
-            CSVProblem(line: 6, message: "text after closing quote"),
-        ])
+        XCTAssertEqual(
+            problems,
+            [
+                CSVProblem(line: 3, message: "text after closing quote"),
+                CSVProblem(line: 6, message: "text after closing quote"),
+            ])
     }
 
     func testUnterminatedQuoteReportsStartLineAndResumesOnNextLine() throws {
@@ -427,7 +444,8 @@ final class CSVReaderTests: XCTestCase {
             }
         }
         // A record of one empty field is not mistaken for a blank line.
-        let single = try write(CSVWriter.record([b("x")], delimiter: 0x2C) + CSVWriter.record([[]], delimiter: 0x2C), "one.csv")
+        let single = try write(
+            CSVWriter.record([b("x")], delimiter: 0x2C) + CSVWriter.record([[]], delimiter: 0x2C), "one.csv")
         let (_, records, _) = try readAll(single, hasHeader: false)
         XCTAssertEqual(records.map(\.fields), [[b("x")], [[]]])
     }
@@ -441,7 +459,9 @@ final class CSVReaderTests: XCTestCase {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         defer { close(fd) }
         var block = b("id,email,note\n")
-        for i in 0..<20_000 { block += b("\(i),user\(i)@example.com,\"note, with \"\"quotes\"\"\nand a line break\"\n") }
+        for i in 0..<20_000 {
+            block += b("\(i),user\(i)@example.com,\"note, with \"\"quotes\"\"\nand a line break\"\n")
+        }
         var total = 0
         var rows = 0
         while total < 200_000_000 {

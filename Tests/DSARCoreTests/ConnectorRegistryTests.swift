@@ -4,10 +4,13 @@ import Foundation
 import XCTest
 
 /// Writes `yaml` as `<dir>/<name>.yaml` and parses it with the source checks of `connectors check`.
-func parseConnectorYAML(_ yaml: String, in dir: String, name: String = "conn") throws -> (ConnectorConfig?, [ConfigProblem]) {
+func parseConnectorYAML(
+    _ yaml: String, in dir: String, name: String = "conn"
+) throws -> (ConnectorConfig?, [ConfigProblem]) {
     let file = dir + "/" + name + ".yaml"
     try FileSystem.writeAtomically(file, Array(yaml.utf8))
-    return try ConnectorCatalog.parse(file: file, checks: .init(knownTypes: ConnectorCatalog.builtinTypes, sources: true))
+    return try ConnectorCatalog.parse(
+        file: file, checks: .init(knownTypes: ConnectorCatalog.builtinTypes, sources: true))
 }
 
 /// Like ``parseConnectorYAML(_:in:name:)``, failing the test on any problem.
@@ -54,7 +57,8 @@ final class ConnectorRegistryTests: XCTestCase {
             let erasing = try XCTUnwrap(connector as? any ErasingConnector, "\(kind.type) cannot erase")
             XCTAssertFalse(erasing.eraseStrategies.isEmpty)
             // No key is both common and a kind's: one place decides what a common key means.
-            XCTAssertEqual(Set(kind.keys).intersection(["name", "type", "paths", "follow_symlinks", "max_file_bytes"]), [])
+            XCTAssertEqual(
+                Set(kind.keys).intersection(["name", "type", "paths", "follow_symlinks", "max_file_bytes"]), [])
         }
     }
 
@@ -64,7 +68,9 @@ final class ConnectorRegistryTests: XCTestCase {
         XCTAssertNil(c)
         XCTAssertEqual(
             problems.map(\.description),
-            ["\(s.base)/conn.yaml:1: type: \"ndjson\" is not a connector type; expected one of: csv, sqldump, log, exec"])
+            [
+                "\(s.base)/conn.yaml:1: type: \"ndjson\" is not a connector type; expected one of: csv, sqldump, log, exec"
+            ])
     }
 
     func testAKindsKeysAreRejectedOnAnotherKind() throws {

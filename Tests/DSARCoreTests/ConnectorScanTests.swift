@@ -13,7 +13,12 @@ final class ConnectorScanTests: XCTestCase {
     let aliceID = [Identifier(type: "user_id", value: "1042")]
 
     func jobs(_ ids: [[Identifier]]) -> ScanBatch {
-        ScanBatch(jobs: ids.enumerated().map { ScanJob(jobID: "job\($0.offset)", action: .export, identifiers: $0.element, dryRun: false, workDir: "/nonexistent") })
+        ScanBatch(
+            jobs: ids.enumerated().map {
+                ScanJob(
+                    jobID: "job\($0.offset)", action: .export, identifiers: $0.element, dryRun: false,
+                    workDir: "/nonexistent")
+            })
     }
 
     func config(_ yaml: String, dir: String) throws -> ConnectorConfig {
@@ -59,7 +64,8 @@ final class ConnectorScanTests: XCTestCase {
             let found = try await SQLDumpConnector(config: c).scan(jobs([aliceEmail, aliceID]), logger: logger)
             // E-mail only: the customer row, the order whose note names her, the tickets from or about her
             // (case-insensitive, URL-encoded); never malice@…, …com.evil.org, 10420 or 21042.
-            XCTAssertEqual(ids(found["job0"]), ["customers": [1042], "orders": [3], "support_tickets": [1, 2, 3]], file)
+            XCTAssertEqual(
+                ids(found["job0"]), ["customers": [1042], "orders": [3], "support_tickets": [1, 2, 3]], file)
             // user_id only: her customer row and her three orders; 1042.00 as an amount is not an id column.
             XCTAssertEqual(ids(found["job1"]), ["customers": [1042], "orders": [1, 2, 3]], file)
             // The customer row reveals her user_id (identity expansion), with provenance.
@@ -71,7 +77,8 @@ final class ConnectorScanTests: XCTestCase {
             let fields = Dictionary(uniqueKeysWithValues: alice.fields.map { ($0.key, $0.value) })
             XCTAssertEqual(fields["notes"], .string("VIP customer\tgold tier\nsecond line"), file)
             XCTAssertEqual(fields["id"], .number("1042"), file)
-            let order2 = try XCTUnwrap(found["job1"]?.found.first { $0.table == "orders" && $0.fields.first?.value == .number("2") })
+            let order2 = try XCTUnwrap(
+                found["job1"]?.found.first { $0.table == "orders" && $0.fields.first?.value == .number("2") })
             XCTAssertEqual(order2.fields.first { $0.key == "note" }?.value, .null, file)
         }
     }
@@ -89,7 +96,8 @@ final class ConnectorScanTests: XCTestCase {
         for job in ["job0", "job1"] {
             let recs = try XCTUnwrap(found[job]).found
             XCTAssertEqual(recs.map { $0.fields.first { $0.key == "id" }?.value }, [.string("1042")], job)
-            XCTAssertEqual(recs.first?.fields.first { $0.key == "notes" }?.value, .string("VIP customer\tgold tier\nsecond line"))
+            XCTAssertEqual(
+                recs.first?.fields.first { $0.key == "notes" }?.value, .string("VIP customer\tgold tier\nsecond line"))
         }
     }
 
@@ -102,7 +110,9 @@ final class ConnectorScanTests: XCTestCase {
             delimiter: ";"
             columns: { email: email }
             """, dir: fixtures + "/csv")
-        let subjects = ["alice@example.com", "heidi@example.com", "eve@example.com", "grace@example.com"].map { [Identifier(type: "email", value: $0)] }
+        let subjects = ["alice@example.com", "heidi@example.com", "eve@example.com", "grace@example.com"].map {
+            [Identifier(type: "email", value: $0)]
+        }
         let found = try await CSVConnector(config: c).scan(jobs(subjects), logger: logger)
         XCTAssertEqual(found["job0"]?.found.map(\.line), [2])
         XCTAssertEqual(found["job1"]?.found.count, 1, "the record after the malformed ones is still found")
@@ -111,7 +121,9 @@ final class ConnectorScanTests: XCTestCase {
         XCTAssertEqual(found["job0"]?.details["malformed_rows"], "2")
         // The original row is exported as CSV with the header.
         let r = try XCTUnwrap(found["job0"]?.found.first)
-        XCTAssertEqual(String(decoding: r.raw ?? [], as: UTF8.self), "alice@example.com;Alice Anders;\"likes ; semicolons\";2023-01-05\r\n")
+        XCTAssertEqual(
+            String(decoding: r.raw ?? [], as: UTF8.self),
+            "alice@example.com;Alice Anders;\"likes ; semicolons\";2023-01-05\r\n")
         XCTAssertEqual(String(decoding: r.rawHeader ?? [], as: UTF8.self), "email;name;note;subscribed_at\r\n")
     }
 
@@ -128,14 +140,21 @@ final class ConnectorScanTests: XCTestCase {
         func lines(_ job: String) -> [String] {
             (found[job]?.found ?? []).map { "\(FindingsWriter.tableName(forFile: $0.source)):\($0.line)" }
         }
-        let plain = try String(contentsOfFile: fixtures + "/logs/access.log", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-        let expectedEmail = plain.enumerated().filter { $0.element.contains("alice%40example.com") || $0.element.contains("alice@example.com ") }.map { "access.log:\($0.offset + 1)" }
+        let plain = try String(contentsOfFile: fixtures + "/logs/access.log", encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false)
+        let expectedEmail = plain.enumerated().filter {
+            $0.element.contains("alice%40example.com") || $0.element.contains("alice@example.com ")
+        }.map { "access.log:\($0.offset + 1)" }
         XCTAssertFalse(expectedEmail.isEmpty)
         XCTAssertEqual(lines("job0").filter { $0.hasPrefix("access.log:") }, expectedEmail)
-        XCTAssertTrue(lines("job0").contains { $0.hasPrefix("access.log.1:") }, "the gzip rotation is searched: \(lines("job0"))")
+        XCTAssertTrue(
+            lines("job0").contains { $0.hasPrefix("access.log.1:") }, "the gzip rotation is searched: \(lines("job0"))")
         for l in lines("job1") {
             let n = Int(l.split(separator: ":").last!)!
-            if l.hasPrefix("access.log:") { XCTAssertTrue(plain[n - 1].range(of: #"\b1042\b"#, options: .regularExpression) != nil, String(plain[n - 1])) }
+            if l.hasPrefix("access.log:") {
+                XCTAssertTrue(
+                    plain[n - 1].range(of: #"\b1042\b"#, options: .regularExpression) != nil, String(plain[n - 1]))
+            }
         }
         XCTAssertTrue(lines("job2").contains("access.log:5"), lines("job2").description)
     }
@@ -150,7 +169,8 @@ final class ConnectorScanTests: XCTestCase {
             fields: { email: email, user_id: user_id }
             """, dir: fixtures + "/logs")
         let found = try await LogConnector(config: c).scan(
-            jobs([aliceEmail, [Identifier(type: "user_id", value: "7")], [Identifier(type: "user_id", value: "3")]]), logger: logger)
+            jobs([aliceEmail, [Identifier(type: "user_id", value: "7")], [Identifier(type: "user_id", value: "3")]]),
+            logger: logger)
         XCTAssertEqual(found["job0"]?.found.map(\.line), [1, 5], "case-insensitive e-mail field; malice@ is not her")
         let seven = try XCTUnwrap(found["job1"]?.found.first)
         XCTAssertEqual(seven.line, 4)

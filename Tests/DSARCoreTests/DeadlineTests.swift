@@ -5,21 +5,30 @@ final class DeadlineTests: XCTestCase {
     func d(_ s: String) -> Date { Timestamp.parse(s)! }
 
     func testGDPROneCalendarMonthClampedToMonthEnd() {
-        XCTAssertEqual(Deadline.initial(receivedAt: d("2026-11-20T09:00:00Z"), regulation: .gdpr), d("2026-12-20T09:00:00Z"))
-        XCTAssertEqual(Deadline.initial(receivedAt: d("2026-01-31T10:00:00Z"), regulation: .gdpr), d("2026-02-28T10:00:00Z"))
-        XCTAssertEqual(Deadline.initial(receivedAt: d("2028-01-31T10:00:00Z"), regulation: .gdpr), d("2028-02-29T10:00:00Z"))
-        XCTAssertEqual(Deadline.initial(receivedAt: d("2026-12-15T00:00:00Z"), regulation: .gdpr), d("2027-01-15T00:00:00Z"))
-        XCTAssertEqual(Deadline.initial(receivedAt: d("2026-03-31T00:00:00Z"), regulation: .gdpr), d("2026-04-30T00:00:00Z"))
+        XCTAssertEqual(
+            Deadline.initial(receivedAt: d("2026-11-20T09:00:00Z"), regulation: .gdpr), d("2026-12-20T09:00:00Z"))
+        XCTAssertEqual(
+            Deadline.initial(receivedAt: d("2026-01-31T10:00:00Z"), regulation: .gdpr), d("2026-02-28T10:00:00Z"))
+        XCTAssertEqual(
+            Deadline.initial(receivedAt: d("2028-01-31T10:00:00Z"), regulation: .gdpr), d("2028-02-29T10:00:00Z"))
+        XCTAssertEqual(
+            Deadline.initial(receivedAt: d("2026-12-15T00:00:00Z"), regulation: .gdpr), d("2027-01-15T00:00:00Z"))
+        XCTAssertEqual(
+            Deadline.initial(receivedAt: d("2026-03-31T00:00:00Z"), regulation: .gdpr), d("2026-04-30T00:00:00Z"))
     }
 
     func testCCPA45Days() {
-        XCTAssertEqual(Deadline.initial(receivedAt: d("2026-11-20T09:00:00Z"), regulation: .ccpa), d("2027-01-04T09:00:00Z"))
+        XCTAssertEqual(
+            Deadline.initial(receivedAt: d("2026-11-20T09:00:00Z"), regulation: .ccpa), d("2027-01-04T09:00:00Z"))
     }
 
     func testMaximumExtension() {
-        XCTAssertEqual(Deadline.maximum(initial: d("2026-12-20T09:00:00Z"), regulation: .gdpr), d("2027-02-20T09:00:00Z"))
-        XCTAssertEqual(Deadline.maximum(initial: d("2026-12-31T09:00:00Z"), regulation: .gdpr), d("2027-02-28T09:00:00Z"))
-        XCTAssertEqual(Deadline.maximum(initial: d("2027-01-04T09:00:00Z"), regulation: .ccpa), d("2027-02-18T09:00:00Z"))
+        XCTAssertEqual(
+            Deadline.maximum(initial: d("2026-12-20T09:00:00Z"), regulation: .gdpr), d("2027-02-20T09:00:00Z"))
+        XCTAssertEqual(
+            Deadline.maximum(initial: d("2026-12-31T09:00:00Z"), regulation: .gdpr), d("2027-02-28T09:00:00Z"))
+        XCTAssertEqual(
+            Deadline.maximum(initial: d("2027-01-04T09:00:00Z"), regulation: .ccpa), d("2027-02-18T09:00:00Z"))
     }
 
     func testTimestampParsing() {

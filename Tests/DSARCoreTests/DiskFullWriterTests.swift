@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The streaming writers against a real full device: `/dev/full` fails every write with ENOSPC.
@@ -109,7 +109,9 @@ final class DiskFullWriterTests: XCTestCase {
         let mnt = dir + "/tiny"
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
         let m = try runTool("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt])
-        guard m.status == 0 else { throw XCTSkip("cannot mount a tmpfs on \(mnt) (needs root / CAP_SYS_ADMIN): \(m.stderr)") }
+        guard m.status == 0 else {
+            throw XCTSkip("cannot mount a tmpfs on \(mnt) (needs root / CAP_SYS_ADMIN): \(m.stderr)")
+        }
         defer { _ = try? runTool("umount", [mnt]) }
         XCTAssertThrowsError(
             try AgeEncryptor.encrypt(file: input, recipients: [AgeIdentity.generate().recipient], to: mnt + "/out.age")

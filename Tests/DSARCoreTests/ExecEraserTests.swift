@@ -10,21 +10,22 @@ final class ExecEraserTests: XCTestCase {
     /// A real plugin (a shell script) deletes the subject's lines from its own file and reports the counts.
     func testThePluginsReportIsTheResult() async throws {
         let s = try TempSpool()
-        try "1 alice@example.com\n2 bob@example.com\n3 alice@example.com\n".write(toFile: s.base + "/crm.txt", atomically: true, encoding: .utf8)
+        try "1 alice@example.com\n2 bob@example.com\n3 alice@example.com\n".write(
+            toFile: s.base + "/crm.txt", atomically: true, encoding: .utf8)
         let plugin = s.base + "/crm.sh"
         try """
-            #!/bin/sh
-            set -e
-            req=$(cat)
-            case "$req" in *'"action":"delete"'*|*'"action": "delete"'*) ;; *) echo "not a delete: $req" >&2; exit 3 ;; esac
-            email=$(printf '%s' "$req" | grep -o '[a-z0-9.]*@example\\.com' | head -n 1)
-            before=$(wc -l < crm.txt)
-            grep -vF "$email" crm.txt > crm.tmp || true
-            after=$(wc -l < crm.tmp)
-            mv crm.tmp crm.txt
-            echo "log line first"
-            echo "{\\"deleted\\": $((before - after)), \\"remaining\\": 0, \\"retained\\": 1, \\"detail\\": \\"crm rows\\"}"
-            """.write(toFile: plugin, atomically: true, encoding: .utf8)
+        #!/bin/sh
+        set -e
+        req=$(cat)
+        case "$req" in *'"action":"delete"'*|*'"action": "delete"'*) ;; *) echo "not a delete: $req" >&2; exit 3 ;; esac
+        email=$(printf '%s' "$req" | grep -o '[a-z0-9.]*@example\\.com' | head -n 1)
+        before=$(wc -l < crm.txt)
+        grep -vF "$email" crm.txt > crm.tmp || true
+        after=$(wc -l < crm.tmp)
+        mv crm.tmp crm.txt
+        echo "log line first"
+        echo "{\\"deleted\\": $((before - after)), \\"remaining\\": 0, \\"retained\\": 1, \\"detail\\": \\"crm rows\\"}"
+        """.write(toFile: plugin, atomically: true, encoding: .utf8)
         chmod(plugin, 0o755)
         let c = try loadConnector("type: exec\ncommand: 'sh crm.sh'\n", in: s.base, name: "crm")
         let connector = try XCTUnwrap(c.makeConnector() as? ExecConnector)

@@ -1,7 +1,8 @@
-@testable import DSARCore
 import DSARTestSupport
 import Foundation
 import XCTest
+
+@testable import DSARCore
 
 /// FileLock against a real second holder: util-linux `flock(1)`, which takes the same kind of lock.
 final class FileLockTests: XCTestCase {
@@ -10,7 +11,8 @@ final class FileLockTests: XCTestCase {
         guard let tool = which("flock") else { throw XCTSkip("flock(1) (util-linux) is not installed") }
         let child = try launch(tool, [path, "sleep", String(seconds)])
         XCTAssertTrue(
-            waitUntil(timeout: 10) { (try? runCommand(tool, ["-n", path, "true"]).status) == 1 }, "flock(1) took the lock")
+            waitUntil(timeout: 10) { (try? runCommand(tool, ["-n", path, "true"]).status) == 1 },
+            "flock(1) took the lock")
         return child
     }
 
@@ -38,7 +40,9 @@ final class FileLockTests: XCTestCase {
             XCTAssertEqual(e as? FileLock.Timeout, FileLock.Timeout(path: path, seconds: 0.3))
         }
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.3)
-        XCTAssertThrowsError(try FileLock.lock(fd: fd, path: path, wait: .none)) { XCTAssertTrue($0 is FileLock.Timeout) }
+        XCTAssertThrowsError(try FileLock.lock(fd: fd, path: path, wait: .none)) {
+            XCTAssertTrue($0 is FileLock.Timeout)
+        }
         // Blocking wait: returns once the holder exits.
         try FileLock.lock(fd: fd, path: path, wait: .forever)
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 1.0, "waited for the holder")
@@ -57,7 +61,9 @@ final class FileLockTests: XCTestCase {
             let d = e as! DSARError
             XCTAssertEqual(d.code, .processing)
             XCTAssertEqual(
-                d.message, "\(path) is locked by another process (flock) for more than 0 s; it was left untouched (rerun to erase)")
+                d.message,
+                "\(path) is locked by another process (flock) for more than 0 s; it was left untouched (rerun to erase)"
+            )
             XCTAssertEqual(d.cause as? FileLock.Timeout, FileLock.Timeout(path: path, seconds: 0.2))
             // Equality ignores the cause.
             XCTAssertEqual(d, DSARError(.processing, d.message, path: path))

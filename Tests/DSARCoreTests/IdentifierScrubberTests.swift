@@ -47,7 +47,9 @@ final class IdentifierScrubberTests: XCTestCase {
         let soon = Timestamp.format(Date(timeIntervalSince1970: 1_800_000_000 + 3600))
         let late = Timestamp.format(Date(timeIntervalSince1970: 1_800_000_000 + 2 * 86400))
         XCTAssertNoThrow(try p.parse(Array(#"{"action": "export", "user_id": "1", "received_at": "\#(soon)"}"#.utf8)))
-        XCTAssertThrowsError(try p.parse(Array(#"{"action": "export", "user_id": "1", "received_at": "\#(late)"}"#.utf8))) { e in
+        XCTAssertThrowsError(
+            try p.parse(Array(#"{"action": "export", "user_id": "1", "received_at": "\#(late)"}"#.utf8))
+        ) { e in
             XCTAssertTrue("\(e)".contains("more than a day after now"), "\(e)")
         }
     }

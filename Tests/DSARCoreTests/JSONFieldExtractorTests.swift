@@ -21,12 +21,16 @@ final class JSONFieldExtractorTests: XCTestCase {
     let paths = ["user_id", "user.email", "a.b.c", "email", "n"]
 
     func randomString(_ rng: inout SplitMix) -> String {
-        let pieces = ["alice@example.com", "1042", "x", "é", "e\u{301}", "\\\"", "\\\\", "\\/", "\\n", "\\u0041", "\\ud83d\\ude00", "日本", "a b", "\\t", "user", "email"]
+        let pieces = [
+            "alice@example.com", "1042", "x", "é", "e\u{301}", "\\\"", "\\\\", "\\/", "\\n", "\\u0041",
+            "\\ud83d\\ude00", "日本", "a b", "\\t", "user", "email",
+        ]
         return (0..<Int.random(in: 0...3, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
     }
 
     func randomKey(_ rng: inout SplitMix) -> String {
-        ["user_id", "user", "email", "a", "b", "c", "n", "msg", "é", "e\u{301}", "us\\u0065r", "ts", ""].randomElement(using: &rng)!
+        ["user_id", "user", "email", "a", "b", "c", "n", "msg", "é", "e\u{301}", "us\\u0065r", "ts", ""].randomElement(
+            using: &rng)!
     }
 
     func randomValue(_ rng: inout SplitMix, depth: Int) -> String {
@@ -37,16 +41,20 @@ final class JSONFieldExtractorTests: XCTestCase {
         case 3: return "\"\(["alice@example.com", "1042", "ALICE@EXAMPLE.COM"].randomElement(using: &rng)!)\""
         case 4: return "\"\(randomString(&rng))\""
         case 5, 6: return randomObject(&rng, depth: depth + 1)
-        default: return "[" + (0..<Int.random(in: 0...3, using: &rng)).map { _ in randomValue(&rng, depth: depth + 1) }.joined(separator: ",") + "]"
+        default:
+            return "["
+                + (0..<Int.random(in: 0...3, using: &rng)).map { _ in randomValue(&rng, depth: depth + 1) }.joined(
+                    separator: ",") + "]"
         }
     }
 
     func randomObject(_ rng: inout SplitMix, depth: Int) -> String {
         let n = Int.random(in: 0...5, using: &rng)
         let ws = [" ", "", "\t", " \r "]
-        return "{" + (0..<n).map { _ in
-            "\(ws.randomElement(using: &rng)!)\"\(randomKey(&rng))\"\(ws.randomElement(using: &rng)!):\(ws.randomElement(using: &rng)!)\(randomValue(&rng, depth: depth))"
-        }.joined(separator: ",") + ws.randomElement(using: &rng)! + "}"
+        return "{"
+            + (0..<n).map { _ in
+                "\(ws.randomElement(using: &rng)!)\"\(randomKey(&rng))\"\(ws.randomElement(using: &rng)!):\(ws.randomElement(using: &rng)!)\(randomValue(&rng, depth: depth))"
+            }.joined(separator: ",") + ws.randomElement(using: &rng)! + "}"
     }
 
     func mutate(_ s: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
@@ -64,7 +72,9 @@ final class JSONFieldExtractorTests: XCTestCase {
         return b
     }
 
-    func check(_ line: [UInt8], _ fx: JSONFieldExtractor, _ scratch: inout JSONFieldExtractor.Scratch, answered: inout Int) {
+    func check(
+        _ line: [UInt8], _ fx: JSONFieldExtractor, _ scratch: inout JSONFieldExtractor.Scratch, answered: inout Int
+    ) {
         let said = line.withUnsafeBytes { fx.extract($0, &scratch) }
         guard said else { return }
         answered += 1
@@ -75,7 +85,9 @@ final class JSONFieldExtractorTests: XCTestCase {
         }
         for (k, path) in paths.enumerated() {
             let expected = LogConnector.lookup(v, path: path)
-            let got: [UInt8]? = { if case .bytes(let r) = scratch.values[k] { return Array(line[r]) } else { return nil } }()
+            let got: [UInt8]? = {
+                if case .bytes(let r) = scratch.values[k] { return Array(line[r]) } else { return nil }
+            }()
             XCTAssertEqual(got, expected, "path \(path) in \(text)")
         }
     }
@@ -106,9 +118,13 @@ final class JSONFieldExtractorTests: XCTestCase {
         func values(_ s: String) -> [String?]? {
             let b = Array(s.utf8)
             guard b.withUnsafeBytes({ fx.extract($0, &scratch) }) else { return nil }
-            return scratch.values.map { if case .bytes(let r) = $0 { String(decoding: b[r], as: UTF8.self) } else { nil } }
+            return scratch.values.map {
+                if case .bytes(let r) = $0 { String(decoding: b[r], as: UTF8.self) } else { nil }
+            }
         }
-        XCTAssertEqual(values(#"{"user_id": 1042, "user": {"email": "a@b.c"}, "a": {"b": {"c": -1.5e3}}}"#), ["1042", "a@b.c", "-1.5e3", nil, nil])
+        XCTAssertEqual(
+            values(#"{"user_id": 1042, "user": {"email": "a@b.c"}, "a": {"b": {"c": -1.5e3}}}"#),
+            ["1042", "a@b.c", "-1.5e3", nil, nil])
         XCTAssertEqual(values(#"{"email": "x\"y"}"#), nil, "an escaped wanted value goes to the full parser")
         XCTAssertEqual(values(#"{"msg": "say \"hi\" \u00e9 \ud83d\ude00", "n": 7}"#), [nil, nil, nil, nil, "7"])
         XCTAssertEqual(values(#"{"n": 1, "n": 2}"#), nil, "duplicate member")
@@ -116,8 +132,12 @@ final class JSONFieldExtractorTests: XCTestCase {
         XCTAssertEqual(values(#"{"n": 1,}"#), nil)
         XCTAssertEqual(values(#"{"n": "\udc00"}"#), nil, "a lone low surrogate")
         XCTAssertEqual(values("{\"n\": \"\u{1}\"}"), nil, "a raw control character")
-        XCTAssertEqual(values(#"{"user": "a@b.c", "email": true, "a": [{"b": {"c": 1}}]}"#), [nil, nil, nil, nil, nil], "arrays are not descended, objects and literals are no value")
-        XCTAssertEqual(values(String(repeating: "{\"a\":", count: 60) + "1" + String(repeating: "}", count: 60)), nil, "deep nesting")
+        XCTAssertEqual(
+            values(#"{"user": "a@b.c", "email": true, "a": [{"b": {"c": 1}}]}"#), [nil, nil, nil, nil, nil],
+            "arrays are not descended, objects and literals are no value")
+        XCTAssertEqual(
+            values(String(repeating: "{\"a\":", count: 60) + "1" + String(repeating: "}", count: 60)), nil,
+            "deep nesting")
         XCTAssertNil(JSONFieldExtractor(paths: ["usér"]), "non-ASCII paths are left to the full parser")
     }
 }

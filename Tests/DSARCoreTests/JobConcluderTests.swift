@@ -1,7 +1,8 @@
-@testable import DSARCore
 import DSARTestSupport
 import Foundation
 import XCTest
+
+@testable import DSARCore
 
 /// Concluding sealed jobs on a real spool: final records, retired requests, journal order.
 final class JobConcluderTests: XCTestCase {
@@ -17,7 +18,8 @@ final class JobConcluderTests: XCTestCase {
 
     func outcome(_ name: String, records: Int = 1, error: String? = nil) -> ConnectorOutcome {
         ConnectorOutcome(
-            name: name, metadata: SourceMetadata(), status: error == nil ? .ok : .failed, findings: ConnectorFindings(records: records), error: error)
+            name: name, metadata: SourceMetadata(), status: error == nil ? .ok : .failed,
+            findings: ConnectorFindings(records: records), error: error)
     }
 
     func testASealedJobBecomesCompletedItsRequestIsDeletedAndTheManifestHashIsOfTheBytesPublished() throws {
@@ -42,17 +44,23 @@ final class JobConcluderTests: XCTestCase {
         XCTAssertEqual(published.manifestSHA256, h.hexDigest())
         let sealedEvent = try XCTUnwrap(try s.entries("receipt.sealed").first)
         XCTAssertTrue("\(sealedEvent.details)".contains(h.hexDigest()), "\(sealedEvent.details)")
-        XCTAssertEqual(try s.events(), ["job.claimed", "request.received", "receipt.sealed", "job.published", "job.finished"])
+        XCTAssertEqual(
+            try s.events(), ["job.claimed", "request.received", "receipt.sealed", "job.published", "job.finished"])
         // Publishing again (a crash after publishing) returns the same entry and hashes the existing manifest.
-        XCTAssertEqual(try finisher.finish(FinishingJob(record: rec, request: request, identifiers: [], outcomes: []), layout: s.layout, logger: s.logger), published)
+        XCTAssertEqual(
+            try finisher.finish(
+                FinishingJob(record: rec, request: request, identifiers: [], outcomes: []), layout: s.layout,
+                logger: s.logger), published)
     }
 
     func testAPartialJobIsRecordedWithItsReasonAndItsRequestKeptInFailed() throws {
         let s = try PipelineSpool()
         let (p, rec, request) = try claimed(s, #"{"user_id": "1042", "action": "export"}"#)
         let w = SealWork(
-            record: rec, request: request, outcomes: [outcome("crm"), outcome("logs", records: 0, error: "cannot read /var/log/app.log")],
-            derived: [(Identifier(type: "email", value: "alice@example.com"), "derived from crm via user_id")], erasure: nil)
+            record: rec, request: request,
+            outcomes: [outcome("crm"), outcome("logs", records: 0, error: "cannot read /var/log/app.log")],
+            derived: [(Identifier(type: "email", value: "alice@example.com"), "derived from crm via user_id")],
+            erasure: nil)
         let sealed = Sealer.seal(w, finisher: SummaryFinisher(), layout: s.layout, logger: s.logger)
         let records = try p.concluder.conclude([(w, sealed)])
         XCTAssertEqual(records.map(\.status), [.partial])
@@ -62,7 +70,9 @@ final class JobConcluderTests: XCTestCase {
         XCTAssertFalse(s.text("jobs/\(rec.jobID).json").contains("alice@example.com"))
         XCTAssertEqual(Set(s.list("failed")), ["\(rec.jobID).json", "\(rec.jobID).reason"])
         XCTAssertTrue(s.text("failed/\(rec.jobID).reason").contains("logs: cannot read /var/log/app.log"))
-        XCTAssertEqual(try s.events(), ["job.claimed", "request.received", "job.published", "job.finished"], "a summary has no manifest to seal")
+        XCTAssertEqual(
+            try s.events(), ["job.claimed", "request.received", "job.published", "job.finished"],
+            "a summary has no manifest to seal")
         XCTAssertTrue("\(try s.entries("job.finished")[0].details)".contains("PARTIAL"))
     }
 

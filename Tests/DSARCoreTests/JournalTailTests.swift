@@ -9,9 +9,13 @@ final class JournalTailTests: XCTestCase {
         let s = try TempSpool()
         let j = try Journal(dir: s.base + "/journal", signer: nil)
         for k in 0..<300 { try j.append(AuditEvent.outboxExpired(job: "t", retentionDays: k)) }
-        try j.append(AuditEvent.witnessFailed(signedSeq: 1, reason: String(repeating: "x", count: 200_000), pending: 0, durationMs: 0, retry: "-"))
+        try j.append(
+            AuditEvent.witnessFailed(
+                signedSeq: 1, reason: String(repeating: "x", count: 200_000), pending: 0, durationMs: 0, retry: "-"))
         try j.append(AuditEvent.journalRecovered(tornBytes: 0, tornFile: nil))
-        try j.append(AuditEvent.witnessFailed(signedSeq: 2, reason: String(repeating: "y", count: 300_000), pending: 0, durationMs: 0, retry: "-"))
+        try j.append(
+            AuditEvent.witnessFailed(
+                signedSeq: 2, reason: String(repeating: "y", count: 300_000), pending: 0, durationMs: 0, retry: "-"))
         let head = try XCTUnwrap(try j.head())
         XCTAssertEqual(head.seq, 303)
         let all = try j.entries()

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The journal library: the hash rule, torn-tail recovery, segment rolling, checkpoints and the
@@ -49,7 +49,8 @@ final class JournalTests: XCTestCase {
 
     func event(_ k: Int, job: String = "01a00000-0000-7000-8000-000000000001") -> AuditEvent {
         AuditEvent.connectorScanned(
-            job: job, subject: String(repeating: "ab", count: 32), connector: "accounts", records: k, bytesScanned: 0, durationMs: 0,
+            job: job, subject: String(repeating: "ab", count: 32), connector: "accounts", records: k, bytesScanned: 0,
+            durationMs: 0,
             attempts: 1, round: 1, failure: "padding so that a few dozen entries fill several 2000-byte segments")
     }
 
@@ -69,19 +70,29 @@ final class JournalTests: XCTestCase {
             seq: 42, time: date,
             event: AuditEvent.connectorRetried(job: "J", subject: nil, connector: "x\ny\"é", attempts: 1), prev: prev)
         let time = Timestamp.format(date)
-        let body = #"{"details":{"attempts":1,"connector":"x\ny\"é"},"job_id":"J","prev":"\#(prev)","seq":42,"subject":null,"time":"\#(time)","type":"connector.retried"}"#
+        let body =
+            #"{"details":{"attempts":1,"connector":"x\ny\"é"},"job_id":"J","prev":"\#(prev)","seq":42,"subject":null,"time":"\#(time)","type":"connector.retried"}"#
         var h = StreamingSHA256()
         h.update(Array(body.utf8))
         XCTAssertEqual(e.hash, h.hexDigest())
-        let line = #"{"details":{"attempts":1,"connector":"x\ny\"é"},"hash":"\#(e.hash)","job_id":"J","prev":"\#(prev)","seq":42,"subject":null,"time":"\#(time)","type":"connector.retried"}"#
+        let line =
+            #"{"details":{"attempts":1,"connector":"x\ny\"é"},"hash":"\#(e.hash)","job_id":"J","prev":"\#(prev)","seq":42,"subject":null,"time":"\#(time)","type":"connector.retried"}"#
         XCTAssertEqual(String(decoding: e.line, as: UTF8.self), line)
         let parsed = try JournalEntry.parse(e.line)
         XCTAssertEqual(parsed.line, e.line)
         XCTAssertEqual(parsed.computedHash, e.hash)
         // Non-canonical spellings of the same entry are refused (a space, unsorted keys, an escape).
-        XCTAssertThrowsError(try JournalEntry.parse(Array(line.replacingOccurrences(of: ",\"seq\":42", with: ", \"seq\":42").utf8)))
-        XCTAssertThrowsError(try JournalEntry.parse(Array(line.replacingOccurrences(of: #"{"attempts":1,"connector":"x\ny\"é"}"#, with: #"{"connector":"x\ny\"é","attempts":1}"#).utf8)))
-        XCTAssertThrowsError(try JournalEntry.parse(Array(line.replacingOccurrences(of: "connector.retried", with: "connector\\u002eretried").utf8)))
+        XCTAssertThrowsError(
+            try JournalEntry.parse(Array(line.replacingOccurrences(of: ",\"seq\":42", with: ", \"seq\":42").utf8)))
+        XCTAssertThrowsError(
+            try JournalEntry.parse(
+                Array(
+                    line.replacingOccurrences(
+                        of: #"{"attempts":1,"connector":"x\ny\"é"}"#, with: #"{"connector":"x\ny\"é","attempts":1}"#
+                    ).utf8)))
+        XCTAssertThrowsError(
+            try JournalEntry.parse(
+                Array(line.replacingOccurrences(of: "connector.retried", with: "connector\\u002eretried").utf8)))
     }
 
     // MARK: - appending, HEAD, checkpoints
@@ -97,15 +108,20 @@ final class JournalTests: XCTestCase {
         for k in 1..<5 { XCTAssertEqual(entries[k].prev, entries[k - 1].hash) }
         XCTAssertEqual(try j.head()?.seq, 5)
         XCTAssertEqual(try j.head()?.hash, entries[4].hash)
-        XCTAssertEqual(String(decoding: try FileSystem.readFile(dir + "/HEAD"), as: UTF8.self), "5 \(entries[4].hash)\n")
+        XCTAssertEqual(
+            String(decoding: try FileSystem.readFile(dir + "/HEAD"), as: UTF8.self), "5 \(entries[4].hash)\n")
         XCTAssertEqual(((try FileSystem.lstatus(dir + "/" + seg))?.mode ?? 0) & 0o777, 0o600)
 
         let head = try XCTUnwrap(try j.checkpoint())
         XCTAssertEqual(head.seq, 5)
         let base = dir + "/checkpoints/000000005.txt"
-        XCTAssertEqual(String(decoding: try FileSystem.readFile(base), as: UTF8.self), "dsar-journal checkpoint\nseq: 5\nhash: \(entries[4].hash)\n")
+        XCTAssertEqual(
+            String(decoding: try FileSystem.readFile(base), as: UTF8.self),
+            "dsar-journal checkpoint\nseq: 5\nhash: \(entries[4].hash)\n")
         let sig = String(decoding: try FileSystem.readFile(base + ".sig"), as: UTF8.self)
-        XCTAssertEqual(try SSHSig.verify(armored: sig, message: try FileSystem.readFile(base), namespace: "dsar-journal"), key.publicKeyBlob)
+        XCTAssertEqual(
+            try SSHSig.verify(armored: sig, message: try FileSystem.readFile(base), namespace: "dsar-journal"),
+            key.publicKeyBlob)
         let cp = try JournalEntry.parse(try XCTUnwrap(try lines(seg).last))
         XCTAssertEqual(cp.type, "checkpoint")
         XCTAssertEqual(cp.details["signed_seq"], .number("5"))
@@ -144,7 +160,8 @@ final class JournalTests: XCTestCase {
         let p = try XCTUnwrap(problem())
         XCTAssertEqual(p.segment, seg)
         XCTAssertEqual(p.line, 5)
-        XCTAssertTrue(p.message.hasPrefix("torn last line (a crash interrupted an append, \(partial.count) bytes)"), p.message)
+        XCTAssertTrue(
+            p.message.hasPrefix("torn last line (a crash interrupted an append, \(partial.count) bytes)"), p.message)
 
         let r = try Journal(dir: dir, signer: signer).recoverTornTail()
         XCTAssertEqual(r.tornBytes, partial.count)
@@ -152,7 +169,9 @@ final class JournalTests: XCTestCase {
         let torn = try FileSystem.readFile(path + ".torn")
         let nl = try XCTUnwrap(torn.firstIndex(of: 0x0A))
         let marker = String(decoding: torn[..<nl], as: UTF8.self)
-        XCTAssertTrue(marker.hasPrefix("# ") && marker.hasSuffix("torn tail of \(seg) at byte \(complete.count), \(partial.count) bytes:"), marker)
+        XCTAssertTrue(
+            marker.hasPrefix("# ")
+                && marker.hasSuffix("torn tail of \(seg) at byte \(complete.count), \(partial.count) bytes:"), marker)
         XCTAssertEqual(Array(torn[(nl + 1)...]), partial + [0x0A], "exactly the torn bytes")
         XCTAssertEqual(((try FileSystem.lstatus(path + ".torn"))?.mode ?? 0) & 0o777, 0o600)
 
@@ -210,11 +229,14 @@ final class JournalTests: XCTestCase {
         let other = try Journal(dir: dir, signer: nil)
         _ = try? other.append(AuditEvent.deadlineExtended(job: "J", subject: "s", days: 5, deadline: "d", reason: "r"))
         for l in try lines(seg) {
-            XCTAssertNoThrow(try JournalEntry.parse(l), "a line holds two entries: \(String(decoding: l, as: UTF8.self).prefix(400))…")
+            XCTAssertNoThrow(
+                try JournalEntry.parse(l),
+                "a line holds two entries: \(String(decoding: l, as: UTF8.self).prefix(400))…")
         }
         _ = try? Journal(dir: dir, signer: signer).recoverTornTail()
         XCTAssertNoThrow(try verify(), "the journal no longer verifies, and no recovery can repair it")
-        XCTAssertNoThrow(try Journal(dir: dir, signer: signer).append(event(9)), "the journal can no longer be appended to")
+        XCTAssertNoThrow(
+            try Journal(dir: dir, signer: signer).append(event(9)), "the journal can no longer be appended to")
     }
 
     /// The same with a partial line: append may refuse, but afterwards recovery must work.
@@ -223,7 +245,8 @@ final class JournalTests: XCTestCase {
         for k in 1...3 { try j.append(event(k)) }
         let seg = try XCTUnwrap(try j.segments().last)
         let path = dir + "/" + seg
-        try Data(try FileSystem.readFile(path) + Array(#"{"details":{"conn"#.utf8)).write(to: URL(fileURLWithPath: path))
+        try Data(try FileSystem.readFile(path) + Array(#"{"details":{"conn"#.utf8)).write(
+            to: URL(fileURLWithPath: path))
         _ = try? Journal(dir: dir, signer: nil).append(event(4))
         try Journal(dir: dir, signer: signer).recoverTornTail()
         let s = try verify()
@@ -263,7 +286,8 @@ final class JournalTests: XCTestCase {
         XCTAssertEqual(s.segments, segs.count)
         XCTAssertEqual(s.entries, 62)
         XCTAssertEqual(s.checkpoints, 2)
-        XCTAssertTrue(s.description.contains("62 entries in \(segs.count) segments, 2 signed checkpoints"), s.description)
+        XCTAssertTrue(
+            s.description.contains("62 entries in \(segs.count) segments, 2 signed checkpoints"), s.description)
         XCTAssertEqual(try j.head()?.seq, 62)
 
         // One byte changed in a closed segment (line 3 of the second segment).
@@ -307,7 +331,8 @@ final class JournalTests: XCTestCase {
         let head = try XCTUnwrap(try j.head())
         let m = (dir as NSString).deletingLastPathComponent + "/manifest.json"
         func writeManifest(_ seq: Int, _ hash: String) throws {
-            try Data(#"{"format": "dsar-manifest-1", "journal_head": {"seq": \#(seq), "hash": "\#(hash)"}}"#.utf8).write(to: URL(fileURLWithPath: m))
+            try Data(#"{"format": "dsar-manifest-1", "journal_head": {"seq": \#(seq), "hash": "\#(hash)"}}"#.utf8)
+                .write(to: URL(fileURLWithPath: m))
         }
         try writeManifest(4, try JournalEntry.parse(try lines(try j.segments()[0])[3]).hash)
         XCTAssertEqual(try verify(manifests: [m]).manifests, 1)
@@ -315,7 +340,8 @@ final class JournalTests: XCTestCase {
         XCTAssertThrowsError(try verify(manifests: [m])) { e in
             let p = e as? JournalVerifier.Problem
             XCTAssertEqual(p?.line, 6)
-            XCTAssertTrue(p?.message.contains("sealed under journal seq 9, but the journal ends at seq 6") ?? false, "\(e)")
+            XCTAssertTrue(
+                p?.message.contains("sealed under journal seq 9, but the journal ends at seq 6") ?? false, "\(e)")
         }
         try writeManifest(4, String(repeating: "e", count: 64))
         XCTAssertThrowsError(try verify(manifests: [m])) { e in

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 final class LogReaderTests: XCTestCase {
@@ -56,7 +56,8 @@ final class LogReaderTests: XCTestCase {
             XCTAssertEqual(l.offset, Int64(out.count), file: file, line: line)
             out += l.bytes
             switch l.terminator {
-            case 0: XCTAssertEqual(i, lines.count - 1, "only the last line may lack a terminator", file: file, line: line)
+            case 0:
+                XCTAssertEqual(i, lines.count - 1, "only the last line may lack a terminator", file: file, line: line)
             case 1: out += [0x0A]
             case 2: out += [0x0D, 0x0A]
             default: XCTFail("terminator length \(l.terminator)", file: file, line: line)
@@ -88,7 +89,9 @@ final class LogReaderTests: XCTestCase {
     func sampleText(lines count: Int) -> [UInt8] {
         var out: [UInt8] = []
         for i in 0..<count {
-            out += b("192.0.2.\(i % 250) - - [10/Mar/2024:13:55:\(i % 60)] \"GET /item/\(i * 7919 % 100_003)?u=user\(i)%40example.com HTTP/1.1\" 200 \(i * 31 % 9000)\n")
+            out += b(
+                "192.0.2.\(i % 250) - - [10/Mar/2024:13:55:\(i % 60)] \"GET /item/\(i * 7919 % 100_003)?u=user\(i)%40example.com HTTP/1.1\" 200 \(i * 31 % 9000)\n"
+            )
         }
         return out
     }
@@ -103,7 +106,8 @@ final class LogReaderTests: XCTestCase {
         XCTAssertEqual(lines.count, 6)
         XCTAssertEqual(reassemble(lines), bytes)
         XCTAssertTrue(lines.allSatisfy { $0.terminator == 1 })
-        XCTAssertTrue(String(decoding: lines[0].bytes, as: UTF8.self).contains("GET /unsubscribe?email=alice%40example.com"))
+        XCTAssertTrue(
+            String(decoding: lines[0].bytes, as: UTF8.self).contains("GET /unsubscribe?email=alice%40example.com"))
         XCTAssertEqual(reader.bytesRead, Int64(bytes.count))
         XCTAssertEqual(reader.bytesDecoded, Int64(bytes.count))
     }

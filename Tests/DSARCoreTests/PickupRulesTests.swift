@@ -26,13 +26,21 @@ final class PickupRulesTests: XCTestCase {
         }
         if case .reject(let r) = PickupRules.classify(name: "a.json", status: try status(.symlink), maxBytes: 100) {
             XCTAssertTrue(r.contains("symbolic link"))
-        } else { XCTFail("symlink not rejected") }
+        } else {
+            XCTFail("symlink not rejected")
+        }
         if case .reject(let r) = PickupRules.classify(name: "a.json", status: try status(.directory), maxBytes: 100) {
             XCTAssertTrue(r.contains("directory"))
-        } else { XCTFail("directory not rejected") }
-        if case .reject(let r) = PickupRules.classify(name: "a.json", status: try status(.regular, size: 101), maxBytes: 100) {
+        } else {
+            XCTFail("directory not rejected")
+        }
+        if case .reject(let r) = PickupRules.classify(
+            name: "a.json", status: try status(.regular, size: 101), maxBytes: 100)
+        {
             XCTAssertTrue(r.contains("101 bytes"))
-        } else { XCTFail("oversized not rejected") }
+        } else {
+            XCTFail("oversized not rejected")
+        }
     }
 
     func testSettleNeedsTwoUnchangedLooksApart() throws {

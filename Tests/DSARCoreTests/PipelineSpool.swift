@@ -12,7 +12,10 @@ final class PipelineSpool {
     let logger = Logger(label: "test")
     var layout: SpoolLayout { spool.layout }
 
-    init(config: String = "settle_seconds: 0\n", csv: String = "email,user_id\nalice@example.com,1042\nbob@example.com,2001\n") throws {
+    init(
+        config: String = "settle_seconds: 0\n",
+        csv: String = "email,user_id\nalice@example.com,1042\nbob@example.com,2001\n"
+    ) throws {
         spool = try TempSpool()
         try SpoolSession.initialize(spool.layout)
         try FileSystem.writeAtomically(spool.root + "/config.yaml", Array(config.utf8), mode: 0o640)
@@ -24,16 +27,22 @@ final class PipelineSpool {
     func connectors() throws -> [any Connector] {
         let file = spool.base + "/crm.yaml"
         try FileSystem.writeAtomically(
-            file, Array("name: crm\ntype: csv\npaths: [ \(spool.base)/crm.csv ]\ncolumns: { email: email, user_id: user_id }\n".utf8), mode: 0o644)
+            file,
+            Array(
+                "name: crm\ntype: csv\npaths: [ \(spool.base)/crm.csv ]\ncolumns: { email: email, user_id: user_id }\n"
+                    .utf8), mode: 0o644)
         let (c, problems) = try ConnectorCatalog.parse(file: file, checkSources: true)
         XCTAssertEqual(problems.map(\.description), [])
         return ConnectorRegistry.make([try XCTUnwrap(c)])
     }
 
     /// A processor on this spool, journaling into ``journal``.
-    func processor(_ configuration: Processor.Configuration = Processor.Configuration(), connectors: [any Connector]? = nil) throws -> Processor {
+    func processor(
+        _ configuration: Processor.Configuration = Processor.Configuration(), connectors: [any Connector]? = nil
+    ) throws -> Processor {
         try Processor(
-            layout: layout, config: try SpoolConfig.load(layout), configuration: configuration, connectors: connectors ?? (try self.connectors()),
+            layout: layout, config: try SpoolConfig.load(layout), configuration: configuration,
+            connectors: connectors ?? (try self.connectors()),
             audit: journal, logger: logger)
     }
 
@@ -41,7 +50,9 @@ final class PipelineSpool {
     func events() throws -> [String] { try journal.entries().map(\.entry.type) }
 
     /// Journal entries of one type.
-    func entries(_ type: String) throws -> [JournalEntry] { try journal.entries().map(\.entry).filter { $0.type == type } }
+    func entries(_ type: String) throws -> [JournalEntry] {
+        try journal.entries().map(\.entry).filter { $0.type == type }
+    }
 
     /// Drops a request into the inbox (atomically), its mtime `secondsAgo` in the past.
     func drop(_ name: String, _ body: String, secondsAgo: Double = 10) throws {

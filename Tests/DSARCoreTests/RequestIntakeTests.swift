@@ -80,7 +80,9 @@ final class RequestIntakeTests: XCTestCase {
         _ = try p.intake()
         XCTAssertEqual(try p.intake().claims.count, 1)
         let finished = try await p.runPending()
-        XCTAssertTrue(finished.contains { $0.requestID == "R-2" && $0.dryRun && $0.status == .completed }, "\(finished.map(\.status))")
+        XCTAssertTrue(
+            finished.contains { $0.requestID == "R-2" && $0.dryRun && $0.status == .completed },
+            "\(finished.map(\.status))")
         try s.drop("d.json", #"{"request_id": "R-2", "user_id": "2001", "action": "export"}"#)
         _ = try p.intake()
         let again = try p.intake()

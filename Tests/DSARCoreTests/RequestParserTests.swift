@@ -54,7 +54,10 @@ final class RequestParserTests: XCTestCase {
             (#"{"action": "export", "ip": "300.1.1.1"}"#, "not an IPv4 or IPv6"),
             (#"{"action": "export", "user_id": "1", "regulation": "hipaa"}"#, "\"gdpr\", \"ccpa\""),
             (#"{"action": "export", "user_id": "1", "received_at": "yesterday"}"#, "RFC 3339"),
-            (#"{"action": "export", "user_id": "1", "request_id": "\#(String(repeating: "x", count: 129))"}"#, "at most 128"),
+            (
+                #"{"action": "export", "user_id": "1", "request_id": "\#(String(repeating: "x", count: 129))"}"#,
+                "at most 128"
+            ),
             (#"{"action": "export", "subject": {"Bad-Type": "1"}}"#, "not a valid name"),
             (#"{"action": "export", "subject": {"user_id": {"a": 1}}}"#, "string or a list"),
             (#"["export"]"#, "must be a JSON object"),
@@ -80,7 +83,9 @@ final class RequestParserTests: XCTestCase {
     }
 
     func testCanonicalJSONRoundTrips() throws {
-        let r = try parse(#"{"request_id": "T", "action": "delete", "subject": {"email": "a@b.co", "user_id": ["1", "2"]}, "dry_run": true}"#)
+        let r = try parse(
+            #"{"request_id": "T", "action": "delete", "subject": {"email": "a@b.co", "user_id": ["1", "2"]}, "dry_run": true}"#
+        )
         let again = try parser.parse(JSONWriter().encode(r.json()))
         XCTAssertEqual(again, r)
     }

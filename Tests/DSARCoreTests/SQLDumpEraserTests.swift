@@ -16,11 +16,11 @@ final class SQLDumpEraserTests: XCTestCase {
         let db = s.base + "/shop.db"
         let setup = s.base + "/setup.sql"
         try """
-            CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);
-            INSERT INTO users VALUES (1, 'alice@example.com'), (2, 'bob@example.com');
-            CREATE TABLE orders (id INTEGER PRIMARY KEY, email TEXT, total INTEGER);
-            INSERT INTO orders VALUES (10, 'alice@example.com', 5), (11, 'bob@example.com', 7), (12, 'alice@example.com', 9);
-            """.write(toFile: setup, atomically: true, encoding: .utf8)
+        CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);
+        INSERT INTO users VALUES (1, 'alice@example.com'), (2, 'bob@example.com');
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, email TEXT, total INTEGER);
+        INSERT INTO orders VALUES (10, 'alice@example.com', 5), (11, 'bob@example.com', 7), (12, 'alice@example.com', 9);
+        """.write(toFile: setup, atomically: true, encoding: .utf8)
         XCTAssertEqual(try runTool("sqlite3", [db], stdinPath: setup).status, 0)
         let dumped = try runTool("sqlite3", [db, ".dump"])
         XCTAssertEqual(dumped.status, 0, dumped.stderr)
@@ -37,7 +37,10 @@ final class SQLDumpEraserTests: XCTestCase {
         let connector = try SQLDumpConnector(config: c)
         XCTAssertEqual(
             connector.eraseStrategies,
-            [EraseStrategyEntry(table: "users", strategy: .delete), EraseStrategyEntry(table: "orders", strategy: .retain, reason: "tax law (10 years)")])
+            [
+                EraseStrategyEntry(table: "users", strategy: .delete),
+                EraseStrategyEntry(table: "orders", strategy: .retain, reason: "tax law (10 years)"),
+            ])
         let before = try AtomicRewrite.hash(path: dump)
 
         let result = try await connector.erase([eraseJob("alice@example.com")], logger: logger)
@@ -63,7 +66,9 @@ final class SQLDumpEraserTests: XCTestCase {
         let restored = s.base + "/restored.db"
         let load = try runTool("sqlite3", [restored], stdinPath: dump)
         XCTAssertEqual(load.status, 0, load.stderr)
-        let rows = try runTool("sqlite3", [restored, "SELECT 'u', id, email FROM users UNION ALL SELECT 'o', id, email FROM orders ORDER BY 1, 2;"])
+        let rows = try runTool(
+            "sqlite3",
+            [restored, "SELECT 'u', id, email FROM users UNION ALL SELECT 'o', id, email FROM orders ORDER BY 1, 2;"])
         XCTAssertEqual(
             String(decoding: rows.stdout, as: UTF8.self),
             "o|10|alice@example.com\no|11|bob@example.com\no|12|alice@example.com\nu|2|bob@example.com\n")

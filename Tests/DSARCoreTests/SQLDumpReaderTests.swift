@@ -164,7 +164,9 @@ final class SQLDumpReaderTests: XCTestCase {
                     let stmt = slice(file, row.statementRange)
                     XCTAssertTrue(stmt.starts(with: Array("INSERT INTO".utf8)), what)
                     XCTAssertEqual(stmt.last, UInt8(ascii: ";"), what)
-                    XCTAssertTrue(row.statementRange.start < row.rowRange.start && row.rowRange.end < row.statementRange.end, what)
+                    XCTAssertTrue(
+                        row.statementRange.start < row.rowRange.start && row.rowRange.end < row.statementRange.end, what
+                    )
                 }
                 XCTAssertEqual(row.valueRanges.count, row.values.count, what)
                 for (v, r) in zip(row.values, row.valueRanges) {
@@ -177,7 +179,9 @@ final class SQLDumpReaderTests: XCTestCase {
                         if row.kind == .copy {
                             XCTAssertTrue(lit.utf8.count >= s.count || lit.contains("\\"), what)
                         } else {
-                            XCTAssertTrue(lit.hasPrefix("'") || lit.hasPrefix("replace(") || lit.hasPrefix("E'"), "\(what): \(lit)")
+                            XCTAssertTrue(
+                                lit.hasPrefix("'") || lit.hasPrefix("replace(") || lit.hasPrefix("E'"),
+                                "\(what): \(lit)")
                             XCTAssertTrue(lit.hasSuffix("'") || lit.hasSuffix(")"), "\(what): \(lit)")
                         }
                     case .blob:
@@ -202,7 +206,9 @@ final class SQLDumpReaderTests: XCTestCase {
         XCTAssertEqual(alice["avatar"], .blob([0x00, 0x27, 0x5C, 0xFF]))
         XCTAssertEqual(
             slice(file, alice.rowRange),
-            Array("(1042,'alice@example.com','Alice Liddell','+1 555 0100','VIP customer\tgold tier\\nsecond line','\\0\\'\\\\".utf8)
+            Array(
+                "(1042,'alice@example.com','Alice Liddell','+1 555 0100','VIP customer\tgold tier\\nsecond line','\\0\\'\\\\"
+                    .utf8)
                 + [0xFF] + Array("')".utf8))
 
         let pg = fixture("pg_default.sql")
@@ -211,7 +217,8 @@ final class SQLDumpReaderTests: XCTestCase {
         let pgAlice = try XCTUnwrap(pgRows.first { $0.table == "customers" && id($0["id"]) == 1042 })
         XCTAssertEqual(
             str(slice(pgFile, pgAlice.rowRange)),
-            "1042\talice@example.com\tAlice Liddell\t+1 555 0100\tVIP customer\\tgold tier\\nsecond line\t\\\\x00275cff\n")
+            "1042\talice@example.com\tAlice Liddell\t+1 555 0100\tVIP customer\\tgold tier\\nsecond line\t\\\\x00275cff\n"
+        )
         XCTAssertEqual(str(slice(pgFile, pgAlice.valueRanges[5])), "\\\\x00275cff")
         XCTAssertEqual(pgAlice["avatar"], .blob([0x00, 0x27, 0x5C, 0xFF]))
     }
@@ -253,21 +260,33 @@ final class SQLDumpReaderTests: XCTestCase {
         }
         // SQLite stores numeric(10,2) as REAL and prints it with 20 digits.
         let (_, lite) = try readAll(fixture("sqlite.sql"))
-        XCTAssertEqual(lite.first { $0.table == "orders" && id($0["id"]) == 1 }?["total"], .number("19.989999999999998436"))
+        XCTAssertEqual(
+            lite.first { $0.table == "orders" && id($0["id"]) == 1 }?["total"], .number("19.989999999999998436"))
 
         // COPY of a table without CREATE TABLE: the plain-number pattern decides.
         let path = try temp("COPY t (a, b, c, d) FROM stdin;\n0042\t-1.5\t1e5\t12a\n\\.\n")
         let (_, rows) = try readAll(path)
-        XCTAssertEqual(rows.first?.values, [.number("0042"), .number("-1.5"), .string(Array("1e5".utf8)), .string(Array("12a".utf8))])
+        XCTAssertEqual(
+            rows.first?.values,
+            [.number("0042"), .number("-1.5"), .string(Array("1e5".utf8)), .string(Array("12a".utf8))])
     }
 
     // MARK: - Inline dumps: lexical traps
 
     func testQuotedTextThatLooksLikeStatementsIsData() throws {
         let cases: [(SQLDialect, String, String)] = [
-            (.postgres, "INSERT INTO t VALUES (1, 'a'');\nINSERT INTO t VALUES (''evil');\n", "a');\nINSERT INTO t VALUES ('evil"),
-            (.mysql, "INSERT INTO `t` VALUES (1,'a\\');\\nINSERT INTO t VALUES (\\'evil');\n", "a');\nINSERT INTO t VALUES ('evil"),
-            (.sqlite, "INSERT INTO t VALUES(1,'a'');\nINSERT INTO t VALUES (''evil');\n", "a');\nINSERT INTO t VALUES ('evil"),
+            (
+                .postgres, "INSERT INTO t VALUES (1, 'a'');\nINSERT INTO t VALUES (''evil');\n",
+                "a');\nINSERT INTO t VALUES ('evil"
+            ),
+            (
+                .mysql, "INSERT INTO `t` VALUES (1,'a\\');\\nINSERT INTO t VALUES (\\'evil');\n",
+                "a');\nINSERT INTO t VALUES ('evil"
+            ),
+            (
+                .sqlite, "INSERT INTO t VALUES(1,'a'');\nINSERT INTO t VALUES (''evil');\n",
+                "a');\nINSERT INTO t VALUES ('evil"
+            ),
         ]
         for (dialect, sql, want) in cases {
             let (_, rows) = try readAll(try temp(sql), dialect: dialect)
@@ -338,7 +357,11 @@ final class SQLDumpReaderTests: XCTestCase {
         XCTAssertEqual(rows[4].columns, ["id", "note", "data"])
         XCTAssertEqual(rows[4]["note"], .string(Array("set form".utf8)))
         XCTAssertEqual(rows[4]["data"], .raw("CONCAT('a', 'b')"))
-        XCTAssertEqual(rows[0]["note"], .string(Array("a".utf8) + [0] + Array("b".utf8) + [0x1A] + Array("c".utf8) + [8] + Array("d\\%e\\_f\"g'h".utf8)))
+        XCTAssertEqual(
+            rows[0]["note"],
+            .string(
+                Array("a".utf8) + [0] + Array("b".utf8) + [0x1A] + Array("c".utf8) + [8] + Array("d\\%e\\_f\"g'h".utf8))
+        )
         XCTAssertEqual(rows[0]["data"], .blob(Array("x'y".utf8)))
         XCTAssertEqual(rows[1]["note"], .string(Array("dq \"s\"".utf8)))
         XCTAssertEqual(rows[1]["data"], .blob(Array("ABC".utf8)))
@@ -375,7 +398,10 @@ final class SQLDumpReaderTests: XCTestCase {
         XCTAssertEqual(rows[0].columns, ["Full \"Name\"", "flag", "amount", "raw"])
         XCTAssertEqual(
             rows[0].values,
-            [.string(Array("a\tb\nc\\d\u{8}e\u{C}f\u{B}gAB".utf8) + [0]), .bool(true), .string(Array("NaN".utf8)), .blob([0, 255])])
+            [
+                .string(Array("a\tb\nc\\d\u{8}e\u{C}f\u{B}gAB".utf8) + [0]), .bool(true), .string(Array("NaN".utf8)),
+                .blob([0, 255]),
+            ])
         XCTAssertEqual(rows[1].values, [.null, .bool(false), .number("-12.50"), .blob([])])
         XCTAssertEqual(rows[2].values, [.string(Array("2026-01-01".utf8)), .bool(true), .number("-7"), .blob([10])])
         XCTAssertEqual(rows[3].values, [.string(Array("x".utf8)), .bool(false), .raw("DEFAULT"), .null])
@@ -416,13 +442,16 @@ final class SQLDumpReaderTests: XCTestCase {
     }
 
     func testCRLFLineEndingsInASQLiteDump() throws {
-        let sql = "PRAGMA foreign_keys=OFF;\r\nBEGIN TRANSACTION;\r\nCREATE TABLE t(a text, b int);\r\n"
+        let sql =
+            "PRAGMA foreign_keys=OFF;\r\nBEGIN TRANSACTION;\r\nCREATE TABLE t(a text, b int);\r\n"
             + "INSERT INTO t VALUES('x\r\ny',1);\r\nINSERT INTO t VALUES('z',2);\r\nCOMMIT;\r\n"
         let path = try temp(sql)
         let file = try bytes(path)
         let (reader, rows) = try readAll(path)
         XCTAssertEqual(reader.dialect, .sqlite)
-        XCTAssertEqual(rows.map(\.values), [[.string(Array("x\r\ny".utf8)), .number("1")], [.string(Array("z".utf8)), .number("2")]])
+        XCTAssertEqual(
+            rows.map(\.values),
+            [[.string(Array("x\r\ny".utf8)), .number("1")], [.string(Array("z".utf8)), .number("2")]])
         XCTAssertEqual(rows.map(\.line), [4, 6])
         XCTAssertEqual(str(slice(file, rows[1].statementRange)), "INSERT INTO t VALUES('z',2);")
         XCTAssertEqual(str(slice(file, rows[1].rowRange)), "('z',2)")
@@ -477,7 +506,8 @@ final class SQLDumpReaderTests: XCTestCase {
             let (_, ref) = try readAll(fixture(d.file))
             let escapes = content.indices.filter { rare.contains(content[$0]) }
             let others = content.indices.filter { lexical.contains(content[$0]) }
-            let sample = escapes.prefix(24) + stride(from: 0, to: others.count, by: max(1, others.count / 10)).map { others[$0] }
+            let sample =
+                escapes.prefix(24) + stride(from: 0, to: others.count, by: max(1, others.count / 10)).map { others[$0] }
             for p in sample {
                 for delta in [-1, 0] {  // the byte is the last one of the first read, or the first of the next
                     let pad = chunk - p + delta
@@ -530,6 +560,7 @@ final class SQLDumpReaderTests: XCTestCase {
         for (sql, want) in cases {
             XCTAssertEqual(try SQLDumpReader(path: try temp(sql)).dialect, want, sql)
         }
-        XCTAssertEqual(try SQLDumpReader(path: try temp("INSERT INTO `t` VALUES (1);"), dialect: .sqlite).dialect, .sqlite)
+        XCTAssertEqual(
+            try SQLDumpReader(path: try temp("INSERT INTO `t` VALUES (1);"), dialect: .sqlite).dialect, .sqlite)
     }
 }

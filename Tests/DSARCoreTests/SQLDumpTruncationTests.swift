@@ -1,7 +1,8 @@
-@testable import DSARCore
 import DSARTestSupport
 import Foundation
 import XCTest
+
+@testable import DSARCore
 
 /// `SQLDumpReader.truncation`: dumps written by the real tools (the committed fixtures, made by
 /// Tests/Fixtures/make-sql-fixtures.sh, and a `sqlite3 .dump` made here), cut at chosen byte offsets.
@@ -30,7 +31,9 @@ final class SQLDumpTruncationTests: XCTestCase {
     }
 
     /// The offset of the first `needle` at or after `from` (fails the test if absent).
-    func offset(of needle: String, in data: [UInt8], from: Int = 0, file: StaticString = #filePath, line: UInt = #line) -> Int {
+    func offset(
+        of needle: String, in data: [UInt8], from: Int = 0, file: StaticString = #filePath, line: UInt = #line
+    ) -> Int {
         let n = Array(needle.utf8)
         var i = from
         while i + n.count <= data.count {
@@ -75,7 +78,8 @@ final class SQLDumpTruncationTests: XCTestCase {
     /// No e-mail, no customer name, no data value of the fixtures in a message.
     func assertNoData(_ message: String, file: StaticString = #filePath, line: UInt = #line) {
         for value in ["@", "alice", "Alice", "bob", "1042", "Liddell", "gold tier"] {
-            XCTAssertFalse(message.contains(value), "\(message.debugDescription) contains \(value)", file: file, line: line)
+            XCTAssertFalse(
+                message.contains(value), "\(message.debugDescription) contains \(value)", file: file, line: line)
         }
     }
 
@@ -141,7 +145,9 @@ final class SQLDumpTruncationTests: XCTestCase {
         let inHeader = try readCut(data, copy + 20)
         XCTAssertEqual(inHeader.reader.truncation?.kind, .insideStatement)
         XCTAssertEqual(inHeader.reader.truncation?.line, copyLine)
-        XCTAssertEqual(inHeader.reader.truncation?.message, "the dump ends inside a COPY statement that has no terminating ;: the dump is cut off")
+        XCTAssertEqual(
+            inHeader.reader.truncation?.message,
+            "the dump ends inside a COPY statement that has no terminating ;: the dump is cut off")
         // Right after "FROM stdin;\n", before any data.
         let afterHeader = try readCut(data, offset(of: "\n", in: data, from: copy) + 1)
         XCTAssertEqual(afterHeader.reader.truncation?.kind, .copyUnterminated)
@@ -167,7 +173,8 @@ final class SQLDumpTruncationTests: XCTestCase {
         XCTAssertEqual(t.line, line(at: term, in: data))
         XCTAssertEqual(
             t.message,
-            "the pg_dump dump does not end with its \"-- PostgreSQL database dump complete\" line (it stops at line \(t.line)): the dump is cut off")
+            "the pg_dump dump does not end with its \"-- PostgreSQL database dump complete\" line (it stops at line \(t.line)): the dump is cut off"
+        )
         // Just before the trailer comment, after the last statement.
         let trailer = offset(of: "-- PostgreSQL database dump complete", in: data)
         let before = try readCut(data, trailer)
@@ -192,7 +199,8 @@ final class SQLDumpTruncationTests: XCTestCase {
         let t = try XCTUnwrap(r.reader.truncation)
         XCTAssertEqual(t.kind, .insideStatement)
         XCTAssertEqual(t.line, line(at: alter, in: data))
-        XCTAssertEqual(t.message, "the dump ends inside an ALTER statement that has no terminating ;: the dump is cut off")
+        XCTAssertEqual(
+            t.message, "the dump ends inside an ALTER statement that has no terminating ;: the dump is cut off")
     }
 
     func testPgInsertsCutInsideAnInsertStillFails() throws {
@@ -282,7 +290,9 @@ final class SQLDumpTruncationTests: XCTestCase {
         let db = try temp([], name: "live.db")
         try FileManager.default.removeItem(atPath: db)
         var script = "CREATE TABLE people (id integer PRIMARY KEY, email text, note text);\n"
-        for k in 1...200 { script += "INSERT INTO people VALUES (\(k), 'p\(k)@example.org', 'line one' || char(10) || 'line; two');\n" }
+        for k in 1...200 {
+            script += "INSERT INTO people VALUES (\(k), 'p\(k)@example.org', 'line one' || char(10) || 'line; two');\n"
+        }
         let load = try runCommand(sqlite3, [db], stdin: script)
         XCTAssertEqual(load.status, 0, load.stderr)
         let dump = try runCommand(sqlite3, [db, ".dump"])
@@ -342,13 +352,13 @@ final class SQLDumpTruncationTests: XCTestCase {
         let dir = (dump as NSString).deletingLastPathComponent
         let yaml = dir + "/shop.yaml"
         try """
-            name: shop
-            type: sqldump
-            paths: [ \((dump as NSString).lastPathComponent) ]
-            \(extra)tables:
-              customers: { match: { email: email } }
+        name: shop
+        type: sqldump
+        paths: [ \((dump as NSString).lastPathComponent) ]
+        \(extra)tables:
+          customers: { match: { email: email } }
 
-            """.write(toFile: yaml, atomically: true, encoding: .utf8)
+        """.write(toFile: yaml, atomically: true, encoding: .utf8)
         let (c, problems) = try ConnectorCatalog.parse(file: yaml, checkSources: true)
         return (c, problems.map(\.description))
     }
@@ -389,14 +399,19 @@ final class SQLDumpTruncationTests: XCTestCase {
             let (c, problems) = try parseConnector(dump: cut, extra: extra)
             XCTAssertNil(c)
             XCTAssertEqual(problems.count, 1, "\(problems)")
-            XCTAssertTrue(problems.first?.contains("\(cut): line \(line(at: tuple, in: data)): INSERT into orders is cut off inside a tuple") ?? false, "\(problems)")
+            XCTAssertTrue(
+                problems.first?.contains(
+                    "\(cut): line \(line(at: tuple, in: data)): INSERT into orders is cut off inside a tuple") ?? false,
+                "\(problems)")
         }
     }
 
     // MARK: - Erasure keeps the ending as it is
 
     func testRewritingADumpNeitherAddsNorRemovesATrailer() throws {
-        for (file, dialect) in [("pg_default.sql", SQLDialect.postgres), ("mysql_default.sql", .mysql), ("sqlite.sql", .sqlite)] {
+        for (file, dialect) in [
+            ("pg_default.sql", SQLDialect.postgres), ("mysql_default.sql", .mysql), ("sqlite.sql", .sqlite),
+        ] {
             let data = try fixture(file)
             var probe = try SQLDumpReader(path: try temp(data))
             try probe.forEachRow { _ in }
@@ -413,7 +428,8 @@ final class SQLDumpTruncationTests: XCTestCase {
                 let out = try temp([], name: "out.sql")
                 let fd = open(out, O_WRONLY | O_TRUNC | O_CLOEXEC)
                 XCTAssertGreaterThanOrEqual(fd, 0)
-                let counts = try SQLRewriter.rewrite(source: src, dialect: dialect, plan: plan, output: fd, outputPath: out)
+                let counts = try SQLRewriter.rewrite(
+                    source: src, dialect: dialect, plan: plan, output: fd, outputPath: out)
                 close(fd)
                 XCTAssertEqual(counts.deleted, 1, "\(file) \(label)")
                 var after = try SQLDumpReader(path: out, dialect: dialect)
@@ -423,7 +439,8 @@ final class SQLDumpTruncationTests: XCTestCase {
                 XCTAssertEqual(after.truncation?.kind, reader.truncation?.kind, "\(file) \(label)")
                 XCTAssertEqual(after.truncation == nil, label == "complete", "\(file) \(label)")
                 let written = try bytes(out)
-                XCTAssertEqual(Array(written.suffix(200)), Array(source.suffix(200)), "\(file) \(label): the ending changed")
+                XCTAssertEqual(
+                    Array(written.suffix(200)), Array(source.suffix(200)), "\(file) \(label): the ending changed")
             }
         }
     }

@@ -1,9 +1,10 @@
-@testable import DSARCore
 import Foundation
 import XCTest
 
+@testable import DSARCore
+
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Tests of `SQLRewriter` on the dumps written by the real tools (Tests/Fixtures/sql), with the real
@@ -196,16 +197,17 @@ final class SQLRewriterTests: XCTestCase {
     }
 
     static func describe(_ table: String, _ values: [SQLValue]) -> String {
-        "\(table): " + values.map { v -> String in
-            switch v {
-            case .null: return "NULL"
-            case .number(let n): return "n:\(n)"
-            case .string(let b): return "s:" + String(decoding: b, as: UTF8.self).debugDescription
-            case .blob(let b): return "x:" + b.map { String(format: "%02x", $0) }.joined()
-            case .bool(let b): return "b:\(b)"
-            case .raw(let s): return "raw:\(s)"
-            }
-        }.joined(separator: ", ")
+        "\(table): "
+            + values.map { v -> String in
+                switch v {
+                case .null: return "NULL"
+                case .number(let n): return "n:\(n)"
+                case .string(let b): return "s:" + String(decoding: b, as: UTF8.self).debugDescription
+                case .blob(let b): return "x:" + b.map { String(format: "%02x", $0) }.joined()
+                case .bool(let b): return "b:\(b)"
+                case .raw(let s): return "raw:\(s)"
+                }
+            }.joined(separator: ", ")
     }
 
     /// expected.json with the plan applied, as table → rows (sorted by id) of column → normalized value.
@@ -256,10 +258,14 @@ final class SQLRewriterTests: XCTestCase {
         for (table, columns) in Self.tableColumns {
             let actual = try normalizedRows(try query(table, columns), columns: columns, context: "\(label) \(table)")
             if table == "customers" {
-                XCTAssertFalse(actual.contains { $0["id"] == "n:1042.0000" }, "\(label): the subject's customer row is still there")
+                XCTAssertFalse(
+                    actual.contains { $0["id"] == "n:1042.0000" }, "\(label): the subject's customer row is still there"
+                )
             }
             if table == "orders" {
-                XCTAssertFalse(actual.contains { $0["customer_id"] == "n:1042.0000" }, "\(label): the subject's orders are still there")
+                XCTAssertFalse(
+                    actual.contains { $0["customer_id"] == "n:1042.0000" },
+                    "\(label): the subject's orders are still there")
             }
             if table == "support_tickets" {
                 let t1 = actual.first { $0["id"] == "n:1.0000" }
@@ -269,7 +275,9 @@ final class SQLRewriterTests: XCTestCase {
             let exp = expected[table] ?? []
             XCTAssertEqual(actual.count, exp.count, "\(label): \(table) row count")
             for (a, e) in zip(actual, exp) where a != e {
-                XCTFail("\(label): \(table) row differs:\n  got      \(a.sorted { $0.key < $1.key })\n  expected \(e.sorted { $0.key < $1.key })")
+                XCTFail(
+                    "\(label): \(table) row differs:\n  got      \(a.sorted { $0.key < $1.key })\n  expected \(e.sorted { $0.key < $1.key })"
+                )
             }
         }
     }
@@ -301,14 +309,16 @@ final class SQLRewriterTests: XCTestCase {
     /// A plan whose edits change nothing (redacting NULLs to NULL) still goes through the reader
     /// and the splicer: the output must equal the input.
     func testNoOpEditsAreByteIdentical() throws {
-        let src = try write(Array("CREATE TABLE t (id integer, s text);\nINSERT INTO t VALUES (1,NULL),(2,'b');\n".utf8), "noop.sql")
+        let src = try write(
+            Array("CREATE TABLE t (id integer, s text);\nINSERT INTO t VALUES (1,NULL),(2,'b');\n".utf8), "noop.sql")
         var plan = SQLRewritePlan()
         for r in try readAll(src, .sqlite) where id(r) == 1 {
             plan.add(r, .redact(columns: [1], placeholder: "x"))
         }
         let out = try rewrite(src, .sqlite, plan)
-        XCTAssertEqual(String(decoding: try bytes(out.path), as: UTF8.self),
-                       "CREATE TABLE t (id integer, s text);\nINSERT INTO t VALUES (1,NULL),(2,'b');\n")
+        XCTAssertEqual(
+            String(decoding: try bytes(out.path), as: UTF8.self),
+            "CREATE TABLE t (id integer, s text);\nINSERT INTO t VALUES (1,NULL),(2,'b');\n")
     }
 
     /// For every fixture: the rewritten dump, read again by SQLDumpReader, has exactly the remaining
@@ -330,7 +340,8 @@ final class SQLRewriterTests: XCTestCase {
             XCTAssertEqual(try bytes(small.path), try bytes(out.path), "\(file): tiny buffers")
 
             try assertOutsideEditsIdentical(
-                file: file, original: original, origRows: origRows, output: try bytes(out.path), outRows: outRows, plan: plan)
+                file: file, original: original, origRows: origRows, output: try bytes(out.path), outRows: outRows,
+                plan: plan)
         }
     }
 
@@ -386,8 +397,10 @@ final class SQLRewriterTests: XCTestCase {
             XCTAssertEqual(load.status, 0, "\(file): psql -f failed: \(load.err)")
             XCTAssertFalse(load.err.contains("ERROR"), "\(file): \(load.err)")
             try assertDatabaseMatches("postgres \(file)") { table, columns in
-                let list = columns.map { $0 == "avatar" ? "encode(avatar, 'hex') AS avatar" : $0 }.joined(separator: ", ")
-                let q = "SELECT coalesce(json_agg(t ORDER BY t.id), '[]'::json) FROM (SELECT \(list) FROM public.\(table)) t"
+                let list = columns.map { $0 == "avatar" ? "encode(avatar, 'hex') AS avatar" : $0 }.joined(
+                    separator: ", ")
+                let q =
+                    "SELECT coalesce(json_agg(t ORDER BY t.id), '[]'::json) FROM (SELECT \(list) FROM public.\(table)) t"
                 let r = try pg.psql(db, ["-v", "ON_ERROR_STOP=1", "-At", "-c", q])
                 guard r.status == 0 else { throw TestError("\(file): \(q): \(r.err)") }
                 return r.out
@@ -421,7 +434,8 @@ final class SQLRewriterTests: XCTestCase {
             XCTAssertEqual(load.status, 0, "\(file): mariadb < dump failed: \(load.err)")
             XCTAssertFalse(load.err.contains("ERROR"), "\(file): \(load.err)")
             try assertDatabaseMatches("mariadb \(file)") { table, columns in
-                let pairs = columns.map { "'\($0)', " + ($0 == "avatar" ? "LOWER(HEX(avatar))" : "`\($0)`") }.joined(separator: ", ")
+                let pairs = columns.map { "'\($0)', " + ($0 == "avatar" ? "LOWER(HEX(avatar))" : "`\($0)`") }.joined(
+                    separator: ", ")
                 let q = "SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT(\(pairs)) ORDER BY id), '[]') FROM `\(table)`"
                 let r = try my.client(["-N", "-B", "-r", "-e", q, db])
                 guard r.status == 0 else { throw TestError("\(file): \(q): \(r.err)") }
@@ -485,16 +499,19 @@ final class SQLRewriterTests: XCTestCase {
     }
 
     func testSingleRowInsertsVanishWithTheirLineBreak() throws {
-        let text = "INSERT INTO t VALUES (1,'a');\nINSERT INTO t VALUES (2,'b');\r\nINSERT INTO t VALUES (3,'c'); -- c\nINSERT INTO t VALUES (4,'d');"
+        let text =
+            "INSERT INTO t VALUES (1,'a');\nINSERT INTO t VALUES (2,'b');\r\nINSERT INTO t VALUES (3,'c'); -- c\nINSERT INTO t VALUES (4,'d');"
         let got = try rewriteText(text, .mysql) { _ in [.delete] }
         XCTAssertEqual(got, " -- c\n")
         let some = try rewriteText(text, .mysql) { r in self.id(r) == 2 ? [.delete] : [] }
-        XCTAssertEqual(some, "INSERT INTO t VALUES (1,'a');\nINSERT INTO t VALUES (3,'c'); -- c\nINSERT INTO t VALUES (4,'d');")
+        XCTAssertEqual(
+            some, "INSERT INTO t VALUES (1,'a');\nINSERT INTO t VALUES (3,'c'); -- c\nINSERT INTO t VALUES (4,'d');")
     }
 
     /// Deleting and redacting in the same statement, and redacting several columns of a row.
     func testMixedEditsInOneStatement() throws {
-        let text = "CREATE TABLE t (id int, s text, n int, b blob);\n"
+        let text =
+            "CREATE TABLE t (id int, s text, n int, b blob);\n"
             + "INSERT INTO t VALUES (1,'a',5,X'00'),(2,'b',6,X'01'),(3,'c',7,X'02'),(4,'d',8,NULL);\n"
         let got = try rewriteText(text, .sqlite) { r in
             switch self.id(r) {
@@ -504,7 +521,10 @@ final class SQLRewriterTests: XCTestCase {
             default: return []
             }
         }
-        XCTAssertEqual(got, "CREATE TABLE t (id int, s text, n int, b blob);\nINSERT INTO t VALUES (2,'it''s',NULL,NULL),(4,'[R]',8,NULL);\n")
+        XCTAssertEqual(
+            got,
+            "CREATE TABLE t (id int, s text, n int, b blob);\nINSERT INTO t VALUES (2,'it''s',NULL,NULL),(4,'[R]',8,NULL);\n"
+        )
     }
 
     // MARK: - Redaction literals
@@ -545,7 +565,9 @@ final class SQLRewriterTests: XCTestCase {
     }
 
     func testInsertLiteralsPerDialect() {
-        func lit(_ s: String, _ d: SQLDialect) -> String { String(decoding: SQLRewriter.literal(s, dialect: d), as: UTF8.self) }
+        func lit(_ s: String, _ d: SQLDialect) -> String {
+            String(decoding: SQLRewriter.literal(s, dialect: d), as: UTF8.self)
+        }
         XCTAssertEqual(lit("[REDACTED]", .postgres), "'[REDACTED]'")
         XCTAssertEqual(lit("it's", .postgres), "'it''s'")
         XCTAssertEqual(lit("a\\b'c", .postgres), "E'a\\\\b''c'")
@@ -580,7 +602,8 @@ final class SQLRewriterTests: XCTestCase {
         let out = try rewrite(src, .mysql, plan)
         XCTAssertEqual(out.deleted, 1)
         XCTAssertEqual(out.redacted, 1)
-        XCTAssertEqual(String(decoding: try bytes(out.path), as: UTF8.self), "INSERT INTO t (a, b, c) VALUES (1,'R1','R2');\n")
+        XCTAssertEqual(
+            String(decoding: try bytes(out.path), as: UTF8.self), "INSERT INTO t (a, b, c) VALUES (1,'R1','R2');\n")
     }
 
     func testPlanFromAnotherFileIsRejected() throws {
@@ -602,7 +625,8 @@ final class SQLRewriterTests: XCTestCase {
         let a = try write(Array("INSERT INTO t VALUES (1,'a');\n".utf8), "a.sql")
         let fd = open(a, O_WRONLY | O_APPEND | O_CLOEXEC)
         defer { close(fd) }
-        XCTAssertThrowsError(try SQLRewriter.rewrite(source: a, dialect: .mysql, plan: SQLRewritePlan(), output: fd, outputPath: a))
+        XCTAssertThrowsError(
+            try SQLRewriter.rewrite(source: a, dialect: .mysql, plan: SQLRewritePlan(), output: fd, outputPath: a))
         XCTAssertEqual(String(decoding: try bytes(a), as: UTF8.self), "INSERT INTO t VALUES (1,'a');\n")
     }
 
@@ -634,11 +658,15 @@ final class SQLRewriterTests: XCTestCase {
         }
         let rows = 1_500_000
         let copy = try make(
-            "big_copy.sql", "CREATE TABLE public.t (id integer, email text, note text);\nCOPY public.t (id, email, note) FROM stdin;\n",
+            "big_copy.sql",
+            "CREATE TABLE public.t (id integer, email text, note text);\nCOPY public.t (id, email, note) FROM stdin;\n",
             { "\($0)\tuser\($0)@example.com\t\(pad)\n" }, "\\.\n", rows: rows)
         let inserts = try make(
             "big_insert.sql", "CREATE TABLE `t` (`id` int, `email` text, `note` text);\n",
-            { i in (i % 1000 == 0 ? "INSERT INTO `t` VALUES " : ",") + "(\(i),'user\(i)@example.com','\(pad)')" + (i % 1000 == 999 ? ";\n" : "") },
+            { i in
+                (i % 1000 == 0 ? "INSERT INTO `t` VALUES " : ",") + "(\(i),'user\(i)@example.com','\(pad)')"
+                    + (i % 1000 == 999 ? ";\n" : "")
+            },
             "", rows: rows)
         for (path, dialect) in [(copy, SQLDialect.postgres), (inserts, SQLDialect.mysql)] {
             var plan = SQLRewritePlan()
@@ -646,7 +674,11 @@ final class SQLRewriterTests: XCTestCase {
             var reader = try SQLDumpReader(path: path, dialect: dialect)
             try reader.forEachRow { r in
                 guard let id = id(r) else { return }
-                if id % 997 == 0 { plan.add(r, .delete) } else if id % 1009 == 0 { plan.add(r, .redact(columns: [1, 2], placeholder: "[REDACTED]")) }
+                if id % 997 == 0 {
+                    plan.add(r, .delete)
+                } else if id % 1009 == 0 {
+                    plan.add(r, .redact(columns: [1, 2], placeholder: "[REDACTED]"))
+                }
             }
             let scan = Date().timeIntervalSince(tScan)
             var usage = rusage()
@@ -657,7 +689,9 @@ final class SQLRewriterTests: XCTestCase {
             let secs = Date().timeIntervalSince(t0)
             getrusage(RUSAGE_SELF.rawValue, &usage)
             let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-            print("rewrite \(dialect) \(size >> 20) MiB, \(plan.count) edits: \(String(format: "%.1f", secs)) s (a read-only scan: \(String(format: "%.1f", scan)) s), peak RSS \(before) MiB before, \(usage.ru_maxrss >> 10) MiB after")
+            print(
+                "rewrite \(dialect) \(size >> 20) MiB, \(plan.count) edits: \(String(format: "%.1f", secs)) s (a read-only scan: \(String(format: "%.1f", scan)) s), peak RSS \(before) MiB before, \(usage.ru_maxrss >> 10) MiB after"
+            )
             XCTAssertEqual(out.deleted + out.redacted, plan.count)
             try? FileManager.default.removeItem(atPath: out.path)
         }
@@ -711,7 +745,9 @@ private enum Tools {
             _ = wait(pid, timeout: 10)
             throw TestError("\(argv) did not finish within \(timeout) s")
         }
-        func read(_ f: String) -> String { String(decoding: FileManager.default.contents(atPath: f) ?? Data(), as: UTF8.self) }
+        func read(_ f: String) -> String {
+            String(decoding: FileManager.default.contents(atPath: f) ?? Data(), as: UTF8.self)
+        }
         return Ran(status: status, out: read(base + ".out"), err: read(base + ".err"))
     }
 
@@ -740,8 +776,8 @@ private enum Tools {
         let cargs = ([exe] + argv.dropFirst()).map { strdup($0) } + [nil]
         let cenv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            cargs.forEach { free($0) }
-            cenv.forEach { free($0) }
+            for p in cargs { free(p) }
+            for p in cenv { free(p) }
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, exe, &actions, &attr, cargs, cenv)
@@ -792,16 +828,20 @@ private final class PrivatePostgres: @unchecked Sendable {
             .filter { FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/initdb") }
             .sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
         var bin = versions.last.map { "/usr/lib/postgresql/\($0)/bin" }
-        if bin == nil, let initdb = Tools.find("initdb") { bin = URL(fileURLWithPath: initdb).deletingLastPathComponent().path }
+        if bin == nil, let initdb = Tools.find("initdb") {
+            bin = URL(fileURLWithPath: initdb).deletingLastPathComponent().path
+        }
         guard let bin, FileManager.default.isExecutableFile(atPath: bin + "/pg_ctl") else {
-            throw XCTSkip("PostgreSQL server binaries (initdb, pg_ctl) not found: install the Debian package postgresql")
+            throw XCTSkip(
+                "PostgreSQL server binaries (initdb, pg_ctl) not found: install the Debian package postgresql")
         }
         var asUser: [String] = []
         var owner: (uid: uid_t, gid: gid_t)?
         if getuid() == 0 {
             // The server refuses to run as root: initdb and pg_ctl run as the postgres user.
             guard let pw = getpwnam("postgres"), let runuser = Tools.find("runuser") else {
-                throw XCTSkip("running as root needs the postgres user and runuser: install the Debian package postgresql")
+                throw XCTSkip(
+                    "running as root needs the postgres user and runuser: install the Debian package postgresql")
             }
             asUser = [runuser, "-u", "postgres", "--"]
             owner = (pw.pointee.pw_uid, pw.pointee.pw_gid)
@@ -814,11 +854,18 @@ private final class PrivatePostgres: @unchecked Sendable {
                 if let owner { chown(d, owner.uid, owner.gid) }
             }
             let initdb = try Tools.run(
-                asUser + [bin + "/initdb", "-D", dir + "/data", "-E", "UTF8", "--locale=C", "-A", "trust", "-U", "postgres", "--no-sync"])
+                asUser + [
+                    bin + "/initdb", "-D", dir + "/data", "-E", "UTF8", "--locale=C", "-A", "trust", "-U", "postgres",
+                    "--no-sync",
+                ])
             guard initdb.status == 0 else { throw TestError("initdb failed: \(initdb.err)") }
-            let opts = "-c listen_addresses='' -k \(pg.socketDir) -p \(pg.port) -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+            let opts =
+                "-c listen_addresses='' -k \(pg.socketDir) -p \(pg.port) -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
             let start = try Tools.run(
-                asUser + [bin + "/pg_ctl", "-D", dir + "/data", "-w", "-t", "60", "-l", pg.socketDir + "/server.log", "-o", opts, "start"])
+                asUser + [
+                    bin + "/pg_ctl", "-D", dir + "/data", "-w", "-t", "60", "-l", pg.socketDir + "/server.log", "-o",
+                    opts, "start",
+                ])
             guard start.status == 0 else {
                 let log = (try? String(contentsOfFile: pg.socketDir + "/server.log", encoding: .utf8)) ?? ""
                 throw TestError("pg_ctl start failed: \(start.err) \(log)")
@@ -846,7 +893,9 @@ private final class PrivatePostgres: @unchecked Sendable {
     func freshDatabase() throws -> String {
         databases += 1
         let name = "rewrite_\(databases)"
-        let r = try psql("postgres", ["-v", "ON_ERROR_STOP=1", "-q", "-c", "CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8'"])
+        let r = try psql(
+            "postgres",
+            ["-v", "ON_ERROR_STOP=1", "-q", "-c", "CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8'"])
         guard r.status == 0 else { throw TestError("CREATE DATABASE failed: \(r.err)") }
         return name
     }
@@ -867,7 +916,8 @@ private final class PrivateMariaDB: @unchecked Sendable {
     }
 
     static func start() throws -> PrivateMariaDB {
-        let skip = "MariaDB server binaries (mariadbd, mariadb-install-db) not found: install the Debian package mariadb-server"
+        let skip =
+            "MariaDB server binaries (mariadbd, mariadb-install-db) not found: install the Debian package mariadb-server"
         guard let mariadbd = Tools.find("mariadbd") ?? Tools.find("mysqld"),
             let install = Tools.find("mariadb-install-db") ?? Tools.find("mysql_install_db")
         else { throw XCTSkip(skip) }
@@ -886,7 +936,8 @@ private final class PrivateMariaDB: @unchecked Sendable {
             let pid = try Tools.spawn(
                 [mariadbd, "--no-defaults"] + user + [
                     "--datadir=\(dir)/data", "--socket=\(my.socket)", "--skip-networking", "--pid-file=\(dir)/my.pid",
-                    "--log-error=\(dir)/my.err", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+                    "--log-error=\(dir)/my.err", "--character-set-server=utf8mb4",
+                    "--collation-server=utf8mb4_unicode_ci",
                     "--innodb-buffer-pool-size=32M", "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin",
                 ], stdinFile: nil, out: dir + "/mariadbd.out", err: dir + "/mariadbd.err")
             my.server = pid

@@ -4,11 +4,13 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The shared tool runner, with stdout as text.
-private func runText(_ tool: String, _ args: [String], stdinPath: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+private func runText(
+    _ tool: String, _ args: [String], stdinPath: String? = nil
+) throws -> (status: Int32, stdout: String, stderr: String) {
     let r = try DSARTestSupport.runTool(tool, args, stdinPath: stdinPath)
     return (r.status, String(decoding: r.stdout, as: UTF8.self), r.stderr)
 }
@@ -63,7 +65,8 @@ final class SSHSigTests: XCTestCase {
     /// `ssh-keygen -Y verify`; true when it accepts.
     func sshVerify(allowed: String, principal: String, namespace: String, sig: String, message: String) throws -> Bool {
         let r = try runText(
-            "ssh-keygen", ["-Y", "verify", "-f", allowed, "-I", principal, "-n", namespace, "-s", sig], stdinPath: message)
+            "ssh-keygen", ["-Y", "verify", "-f", allowed, "-I", principal, "-n", namespace, "-s", sig],
+            stdinPath: message)
         return r.status == 0
     }
 
@@ -85,22 +88,34 @@ final class SSHSigTests: XCTestCase {
         try write(msgPath, bytes: message)
         for (i, key) in [generated, fromTool].enumerated() {
             let allowed = dir + "/allowed\(i)"
-            try write(allowed, "# signers\n" + key.allowedSignersLine(principals: [principal], namespaces: [namespace]) + "\n")
+            try write(
+                allowed, "# signers\n" + key.allowedSignersLine(principals: [principal], namespaces: [namespace]) + "\n"
+            )
             for hash in ["sha512", "sha256"] {
                 let sig = try SSHSig.sign(message, key: key, namespace: namespace, hash: hash)
                 let sigPath = dir + "/sig\(i)\(hash)"
                 try write(sigPath, sig)
-                XCTAssertTrue(try sshVerify(allowed: allowed, principal: principal, namespace: namespace, sig: sigPath, message: msgPath))
+                XCTAssertTrue(
+                    try sshVerify(
+                        allowed: allowed, principal: principal, namespace: namespace, sig: sigPath, message: msgPath))
                 // our own verifier agrees
-                XCTAssertEqual(try SSHSig.verify(armored: sig, message: message, namespace: namespace), key.publicKeyBlob)
+                XCTAssertEqual(
+                    try SSHSig.verify(armored: sig, message: message, namespace: namespace), key.publicKeyBlob)
                 // wrong namespace, wrong principal
-                XCTAssertFalse(try sshVerify(allowed: allowed, principal: principal, namespace: "other", sig: sigPath, message: msgPath))
-                XCTAssertFalse(try sshVerify(allowed: allowed, principal: "mallory@example.com", namespace: namespace, sig: sigPath, message: msgPath))
+                XCTAssertFalse(
+                    try sshVerify(
+                        allowed: allowed, principal: principal, namespace: "other", sig: sigPath, message: msgPath))
+                XCTAssertFalse(
+                    try sshVerify(
+                        allowed: allowed, principal: "mallory@example.com", namespace: namespace, sig: sigPath,
+                        message: msgPath))
                 // one byte changed in the message
                 message[7] ^= 0x01
                 let badPath = dir + "/bad"
                 try write(badPath, bytes: message)
-                XCTAssertFalse(try sshVerify(allowed: allowed, principal: principal, namespace: namespace, sig: sigPath, message: badPath))
+                XCTAssertFalse(
+                    try sshVerify(
+                        allowed: allowed, principal: principal, namespace: namespace, sig: sigPath, message: badPath))
                 XCTAssertThrowsError(try SSHSig.verify(armored: sig, message: message, namespace: namespace))
                 message[7] ^= 0x01
             }
@@ -120,7 +135,8 @@ final class SSHSigTests: XCTestCase {
             XCTAssertThrowsError(try SSHSig.verify(armored: sig, message: message, namespace: "file")) { e in
                 XCTAssertTrue("\(e)".contains("namespace"), "\(e)")
             }
-            XCTAssertThrowsError(try SSHSig.verify(armored: sig, message: message + [0x0A], namespace: namespace)) { e in
+            XCTAssertThrowsError(try SSHSig.verify(armored: sig, message: message + [0x0A], namespace: namespace)) {
+                e in
                 XCTAssertEqual((e as? DSARError)?.code, .verification)
                 XCTAssertTrue("\(e)".contains("does not verify"), "\(e)")
             }
@@ -136,7 +152,8 @@ final class SSHSigTests: XCTestCase {
         for keyPath in [theirs, ours] {
             let key = try SSHEd25519Key.load(path: keyPath)
             for hashalg in ["sha512", "sha256"] {
-                let expected = try sshSign(key: keyPath, namespace: namespace, message: msgPath, hashalg: hashalg == "sha512" ? nil : hashalg)
+                let expected = try sshSign(
+                    key: keyPath, namespace: namespace, message: msgPath, hashalg: hashalg == "sha512" ? nil : hashalg)
                 let got = try SSHSig.sign(message, key: key, namespace: namespace, hash: hashalg)
                 XCTAssertEqual(got, expected, "\(keyPath) \(hashalg)")
                 XCTAssertTrue(got.split(separator: "\n").allSatisfy { $0.count <= 70 })
@@ -199,14 +216,18 @@ final class SSHSigTests: XCTestCase {
         XCTAssertThrowsError(try SSHSig.verify(armored: "garbage", message: message, namespace: namespace)) { e in
             XCTAssertTrue("\(e)".contains("armor"), "\(e)")
         }
-        XCTAssertThrowsError(try SSHSig.verify(armored: sig.replacingOccurrences(of: "-----END SSH SIGNATURE-----", with: ""), message: message, namespace: namespace))
+        XCTAssertThrowsError(
+            try SSHSig.verify(
+                armored: sig.replacingOccurrences(of: "-----END SSH SIGNATURE-----", with: ""), message: message,
+                namespace: namespace))
         XCTAssertThrowsError(try SSHSig.verify(armored: sig + "trailing", message: message, namespace: namespace))
         // a signature byte changed (inside the base64 body, last line before the footer)
         var lines = sig.split(separator: "\n").map(String.init)
         var last = Array(lines[lines.count - 2])
         last[2] = last[2] == "A" ? "B" : "A"
         lines[lines.count - 2] = String(last)
-        XCTAssertThrowsError(try SSHSig.verify(armored: lines.joined(separator: "\n") + "\n", message: message, namespace: namespace))
+        XCTAssertThrowsError(
+            try SSHSig.verify(armored: lines.joined(separator: "\n") + "\n", message: message, namespace: namespace))
         XCTAssertThrowsError(try SSHSig.sign(message, key: key, namespace: ""))
         XCTAssertThrowsError(try SSHSig.sign(message, key: key, namespace: "n", hash: "md5"))
         // an ECDSA signature from ssh-keygen: unsupported key type
@@ -237,28 +258,38 @@ final class SSHSigTests: XCTestCase {
         let allowed = try AllowedSigners(parsing: text, path: "allowed_signers")
         XCTAssertEqual(allowed.entries.count, 5)
         let now = Date()
-        XCTAssertNil(allowed.check(principal: "alice@example.com", keyBlob: a.publicKeyBlob, namespace: "dsar-bundle", at: now))
-        XCTAssertNil(allowed.check(principal: "ops-7@example.com", keyBlob: a.publicKeyBlob, namespace: "file", at: now))
+        XCTAssertNil(
+            allowed.check(principal: "alice@example.com", keyBlob: a.publicKeyBlob, namespace: "dsar-bundle", at: now))
+        XCTAssertNil(
+            allowed.check(principal: "ops-7@example.com", keyBlob: a.publicKeyBlob, namespace: "file", at: now))
         let ns = allowed.check(principal: "alice@example.com", keyBlob: a.publicKeyBlob, namespace: "git", at: now)
         XCTAssertTrue(ns?.contains("namespace \"git\"") ?? false, ns ?? "nil")
-        let wrongKey = allowed.check(principal: "alice@example.com", keyBlob: b.publicKeyBlob, namespace: "file", at: now)
+        let wrongKey = allowed.check(
+            principal: "alice@example.com", keyBlob: b.publicKeyBlob, namespace: "file", at: now)
         XCTAssertTrue(wrongKey?.contains("not listed for principal") ?? false, wrongKey ?? "nil")
         // expired
-        let expired = allowed.check(principal: "bob@example.com", keyBlob: b.publicKeyBlob, namespace: "dsar-bundle", at: now)
+        let expired = allowed.check(
+            principal: "bob@example.com", keyBlob: b.publicKeyBlob, namespace: "dsar-bundle", at: now)
         XCTAssertTrue(expired?.contains("expired") ?? false, expired ?? "nil")
-        XCTAssertNil(allowed.check(principal: "bob@example.com", keyBlob: b.publicKeyBlob, namespace: "dsar-bundle",
-            at: Date(timeIntervalSince1970: 1_500_000_000)))
+        XCTAssertNil(
+            allowed.check(
+                principal: "bob@example.com", keyBlob: b.publicKeyBlob, namespace: "dsar-bundle",
+                at: Date(timeIntervalSince1970: 1_500_000_000)))
         // not yet valid; but c is also allowed for *@example.com on the last line
         let early = allowed.check(principal: "carol@example.com", keyBlob: c.publicKeyBlob, namespace: "x", at: now)
         XCTAssertNil(early)
         XCTAssertTrue(
-            allowed.check(principal: "carol@other.org", keyBlob: c.publicKeyBlob, namespace: "x", at: now)?.contains("no entry") ?? false)
+            allowed.check(principal: "carol@other.org", keyBlob: c.publicKeyBlob, namespace: "x", at: now)?.contains(
+                "no entry") ?? false)
         // negated principal
-        XCTAssertNotNil(allowed.check(principal: "mallory@example.com", keyBlob: c.publicKeyBlob, namespace: "x", at: now))
+        XCTAssertNotNil(
+            allowed.check(principal: "mallory@example.com", keyBlob: c.publicKeyBlob, namespace: "x", at: now))
         // cert-authority is never a plain-key match
         let ca = allowed.check(principal: "ca@ca.example.org", keyBlob: c.publicKeyBlob, namespace: "x", at: now)
         XCTAssertTrue(ca?.contains("cert-authority") ?? false, ca ?? "nil")
-        XCTAssertEqual(allowed.principals(for: a.publicKeyBlob, namespace: "file", at: now), ["alice@example.com", "ops-*@example.com"])
+        XCTAssertEqual(
+            allowed.principals(for: a.publicKeyBlob, namespace: "file", at: now),
+            ["alice@example.com", "ops-*@example.com"])
         XCTAssertEqual(allowed.principals(for: b.publicKeyBlob, namespace: "dsar-bundle", at: now), [])
         XCTAssertEqual(allowed.principals(for: a.publicKeyBlob, namespace: "git", at: now), [])
 
@@ -288,8 +319,12 @@ final class SSHSigTests: XCTestCase {
         ] {
             let sigPath = dir + "/s"
             try write(sigPath, try SSHSig.sign(Array("payload".utf8), key: key, namespace: space))
-            XCTAssertEqual(try sshVerify(allowed: allowedPath, principal: who, namespace: space, sig: sigPath, message: msgPath), expectOK, "\(who) \(space)")
-            XCTAssertEqual(allowed.check(principal: who, keyBlob: key.publicKeyBlob, namespace: space, at: now) == nil, expectOK, "\(who) \(space)")
+            XCTAssertEqual(
+                try sshVerify(allowed: allowedPath, principal: who, namespace: space, sig: sigPath, message: msgPath),
+                expectOK, "\(who) \(space)")
+            XCTAssertEqual(
+                allowed.check(principal: who, keyBlob: key.publicKeyBlob, namespace: space, at: now) == nil, expectOK,
+                "\(who) \(space)")
         }
     }
 }

@@ -42,15 +42,22 @@ final class ScanProgressTests: XCTestCase {
         let gate = PausingConnector.Gate()
         let connectors: [any Connector] = [
             LogConnector(
-                config: ConnectorConfig(name: "logs", file: dir + "/logs.yaml", paths: [dir + "/big.log"], metadata: SourceMetadata(), settings: LogSettings()),
+                config: ConnectorConfig(
+                    name: "logs", file: dir + "/logs.yaml", paths: [dir + "/big.log"], metadata: SourceMetadata(),
+                    settings: LogSettings()),
                 settings: LogSettings()),
             PausingConnector(name: "pausing", path: dir + "/big.log", pauseAtLine: 1500, gate: gate),
         ]
         let progress = ScanProgress(terminal: false, showAfter: 3600, output: -1)
-        let batch = ScanBatch(jobs: [ScanJob(jobID: "j", action: .export, identifiers: [Identifier(type: "email", value: "a@b.c")], dryRun: true, workDir: dir)])
+        let batch = ScanBatch(jobs: [
+            ScanJob(
+                jobID: "j", action: .export, identifiers: [Identifier(type: "email", value: "a@b.c")], dryRun: true,
+                workDir: dir)
+        ])
         let scan = Task {
             await progress.track(connectors, round: 1) {
-                await ConnectorRunner(concurrency: 2).run(connectors, batch: batch, logger: Logger(label: "t"), progress: progress)
+                await ConnectorRunner(concurrency: 2).run(
+                    connectors, batch: batch, logger: Logger(label: "t"), progress: progress)
             }
         }
         // Line 1500 lies in the second MiB: two buffers read.
@@ -71,7 +78,8 @@ final class ScanProgressTests: XCTestCase {
         gate.resume.signal()
         let results = await scan.value
         XCTAssertEqual(results.map(\.error), [nil, nil])
-        XCTAssertTrue(progress.lines(now: Date())[1].hasPrefix("done  pausing  3.0 MiB in "), "\(progress.lines(now: Date()))")
+        XCTAssertTrue(
+            progress.lines(now: Date())[1].hasPrefix("done  pausing  3.0 MiB in "), "\(progress.lines(now: Date()))")
     }
 
     func testPercentOfTotalFromTheCounter() {
@@ -79,7 +87,10 @@ final class ScanProgressTests: XCTestCase {
         let c = ProgressCounter()
         c.add(3 << 20)
         progress.state.withLock {
-            $0.entries = [ScanProgress.Entry(name: "web-logs", total: 12 << 20, counter: c, started: Date().addingTimeInterval(-2))]
+            $0.entries = [
+                ScanProgress.Entry(
+                    name: "web-logs", total: 12 << 20, counter: c, started: Date().addingTimeInterval(-2))
+            ]
         }
         let line = progress.lines(now: Date())[0]
         XCTAssertTrue(line.hasPrefix("scan  web-logs  3.0 MiB / 12.0 MiB  25%  1.5 MiB/s  0:02"), line)

@@ -18,7 +18,8 @@ final class SecretFileTests: XCTestCase {
         XCTAssertEqual(try SecretFile.read(path, what: "the password file"), Array("s3cret\n".utf8))
         XCTAssertEqual(try SecretFile.check(path, what: "the password file").kind, .regular)
         chmod(path, 0o400)
-        XCTAssertEqual(try SecretFile.read(path, what: "the password file"), Array("s3cret\n".utf8), "0400 is private too")
+        XCTAssertEqual(
+            try SecretFile.read(path, what: "the password file"), Array("s3cret\n".utf8), "0400 is private too")
     }
 
     func testGroupOrWorldReadableIsRefusedWithTheChmodFix() throws {
@@ -31,7 +32,8 @@ final class SecretFileTests: XCTestCase {
                 XCTAssertEqual(d.path, path)
                 XCTAssertEqual(
                     d.message,
-                    "the password file \(path) is accessible by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)")
+                    "the password file \(path) is accessible by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)"
+                )
             }
         }
     }
@@ -76,7 +78,9 @@ final class SecretFileTests: XCTestCase {
         XCTAssertThrowsError(try SecretFile.read(foreign, what: "the password file")) { e in
             let d = e as! DSARError
             XCTAssertEqual(d.code, .permissions)
-            XCTAssertTrue(d.message.contains("belongs to uid 4242") && d.message.contains("chown \(geteuid()) \(foreign)"), d.message)
+            XCTAssertTrue(
+                d.message.contains("belongs to uid 4242") && d.message.contains("chown \(geteuid()) \(foreign)"),
+                d.message)
         }
     }
 
@@ -94,7 +98,8 @@ final class SecretFileTests: XCTestCase {
         chmod(key, 0o600)
         let loaded = try SSHEd25519Key.load(path: key)
         // ssh-keygen is the oracle for the public half.
-        let pub = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pub = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         XCTAssertEqual(loaded.publicKeyLine, pub)
     }
 }

@@ -1,10 +1,11 @@
-@testable import DSARCore
 import DSARTestSupport
 import Foundation
 import XCTest
 
+@testable import DSARCore
+
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// ``SourceFile``: only regular files are opened, and every reader stops at the next block once its
@@ -44,7 +45,9 @@ final class SourceFileTests: XCTestCase {
         XCTAssertEqual(mkdir(dir + "/d.log", 0o755), 0)
 
         XCTAssertNil(refusal(dir + "/a.log"))
-        XCTAssertEqual(refusal(dir + "/p.log")?.contains("\(dir)/p.log is not read: a FIFO (named pipe), not a regular file"), true)
+        XCTAssertEqual(
+            refusal(dir + "/p.log")?.contains("\(dir)/p.log is not read: a FIFO (named pipe), not a regular file"), true
+        )
         XCTAssertEqual(refusal(dir + "/d.log")?.contains("a directory, not a regular file"), true)
         XCTAssertEqual(refusal(dir + "/link.log")?.contains("a symbolic link, not a regular file"), true)
         XCTAssertEqual(refusal(dir + "/random.log")?.contains("a symbolic link"), true)
@@ -63,7 +66,9 @@ final class SourceFileTests: XCTestCase {
 
         // The size limit.
         XCTAssertNil(refusal(dir + "/a.log", options: SourceFile.Options(maxBytes: 2)))
-        XCTAssertEqual(refusal(dir + "/a.log", options: SourceFile.Options(maxBytes: 1))?.contains("more than max_file_bytes: 1"), true)
+        XCTAssertEqual(
+            refusal(dir + "/a.log", options: SourceFile.Options(maxBytes: 1))?.contains("more than max_file_bytes: 1"),
+            true)
 
         // The kinds each reader refuses, without hanging on the FIFO.
         XCTAssertThrowsError(try CSVReader(path: dir + "/p.log"))
@@ -108,7 +113,9 @@ final class SourceFileTests: XCTestCase {
             var r = try LineReader(path: log)
             try r.forEachLine { _, _, _, _ in item() }
         }
-        XCTAssertEqual(logError?.contains("reading \(log) was stopped: the connector's timeout passed"), true, logError ?? "no error")
+        XCTAssertEqual(
+            logError?.contains("reading \(log) was stopped: the connector's timeout passed"), true,
+            logError ?? "no error")
         XCTAssertLessThan(logLines, lines / 2)
 
         let gz = log + ".1.gz"

@@ -50,7 +50,9 @@ final class SpoolRecoveryTests: XCTestCase {
         let s = try PipelineSpool()
         let p = try s.processor()
         let id = UUIDv7.make()
-        try FileSystem.writeAtomically(s.layout.activeRequest(id), Array(#"{"request_id": "R-7", "user_id": "2001", "action": "export"}"#.utf8), mode: 0o600)
+        try FileSystem.writeAtomically(
+            s.layout.activeRequest(id), Array(#"{"request_id": "R-7", "user_id": "2001", "action": "export"}"#.utf8),
+            mode: 0o600)
         let report = try p.recover()
         XCTAssertEqual(report.recreated, [id])
         let rec = try p.store.load(id)
@@ -61,7 +63,9 @@ final class SpoolRecoveryTests: XCTestCase {
         // The recreated record counts for the duplicate rule.
         try s.drop("again.json", #"{"request_id": "R-7", "user_id": "2001", "action": "export"}"#)
         _ = try p.intake()
-        XCTAssertEqual(try p.intake().rejected.first?.reason.hasPrefix("duplicate: request_id \"R-7\" was already received as job \(id)"), true)
+        XCTAssertEqual(
+            try p.intake().rejected.first?.reason.hasPrefix(
+                "duplicate: request_id \"R-7\" was already received as job \(id)"), true)
     }
 
     func testStaleWorkIsRemoved() throws {

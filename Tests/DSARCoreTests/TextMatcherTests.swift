@@ -16,11 +16,15 @@ final class TextMatcherTests: XCTestCase {
         Array(text.utf8).withUnsafeBytes { m.scan($0, into: &out) }
         let bytes = Array(text.utf8)
         return out.flatMap { hit in
-            table.hit(hit.entry).jobs.map { (table.hit(hit.entry).identifier.type, String(decoding: bytes[hit.range], as: UTF8.self), $0) }
+            table.hit(hit.entry).jobs.map {
+                (table.hit(hit.entry).identifier.type, String(decoding: bytes[hit.range], as: UTF8.self), $0)
+            }
         }
     }
 
-    func found(_ text: String, types: Set<String>? = nil) -> [String] { matches(text, types: types).map { "\($0.0)=\($0.1)" } }
+    func found(_ text: String, types: Set<String>? = nil) -> [String] {
+        matches(text, types: types).map { "\($0.0)=\($0.1)" }
+    }
 
     func testExactTokensOnly() {
         XCTAssertEqual(found("login alice@example.com ok"), ["email=alice@example.com"])
@@ -55,7 +59,9 @@ final class TextMatcherTests: XCTestCase {
     }
 
     func testSharedIdentifierRoutesToBothJobs() {
-        let table = IdentifierTable(jobs: [[Identifier(type: "user_id", value: "5")], [Identifier(type: "user_id", value: "5")]])
+        let table = IdentifierTable(jobs: [
+            [Identifier(type: "user_id", value: "5")], [Identifier(type: "user_id", value: "5")],
+        ])
         var out: [TextMatch] = []
         Array("id 5".utf8).withUnsafeBytes { TextMatcher(table: table, types: nil).scan($0, into: &out) }
         XCTAssertEqual(out.count, 1)
@@ -87,12 +93,17 @@ final class TextMatcherTests: XCTestCase {
     }
 
     func testEveryAtextCharacterInTheLocalPart() {
-        for local in ["o'brien", "a!b", "a#b", "a$b", "a&b", "a*b", "a/b", "a=b", "a?b", "a^b", "a`b", "a{b}", "a|b", "a~b", "a+b", "a-b", "a_b", "a.b", "A9"] {
+        for local in [
+            "o'brien", "a!b", "a#b", "a$b", "a&b", "a*b", "a/b", "a=b", "a?b", "a^b", "a`b", "a{b}", "a|b", "a~b",
+            "a+b", "a-b", "a_b", "a.b", "A9",
+        ] {
             let addr = local + "@x.org"
             XCTAssertEqual(emails("to \(addr) ok", [addr.lowercased()]), [addr], addr)
             XCTAssertEqual(emails("to <\(addr)>", [addr.lowercased()]), [addr], addr)
             // Near misses: a longer local part (an atext letter before it), a longer domain.
-            XCTAssertEqual(emails("to x\(addr) and \(addr).evil and \(addr)x and \(local)@x.org_old", [addr.lowercased()]), [], addr)
+            XCTAssertEqual(
+                emails("to x\(addr) and \(addr).evil and \(addr)x and \(local)@x.org_old", [addr.lowercased()]), [],
+                addr)
         }
     }
 
@@ -103,7 +114,8 @@ final class TextMatcherTests: XCTestCase {
         // Single quotes around an address are quoting: a local part may begin after a `'`.
         XCTAssertEqual(emails("to='o'brien@x.org'", o), ["o'brien@x.org"])
         XCTAssertEqual(emails("O'Brien@X.org", o), ["O'Brien@X.org"])
-        XCTAssertEqual(emails("joe.o'brien@x.org.evil joe.o'brien@x.org xo'brien@x.org o'brien@x.org.evil o'brien@x.org@y", o), [])
+        XCTAssertEqual(
+            emails("joe.o'brien@x.org.evil joe.o'brien@x.org xo'brien@x.org o'brien@x.org.evil o'brien@x.org@y", o), [])
         XCTAssertEqual(emails("o'brien%40x.org%2eevil o'brien%40x.org%40y", o), [])
     }
 
@@ -113,13 +125,20 @@ final class TextMatcherTests: XCTestCase {
         XCTAssertEqual(emails("GET /x?user=alice@example.com&x=1 HTTP/1.1", a), ["alice@example.com"])
         XCTAssertEqual(emails("GET /u/alice@example.com/profile", a), ["alice@example.com"])
         XCTAssertEqual(emails("GET /x?next=%2Fu%2Falice%40example.com%26y", a), ["alice%40example.com"])
-        XCTAssertEqual(emails("a|alice@example.com|b {alice@example.com} “alice@example.com” «alice@example.com»", a), Array(repeating: "alice@example.com", count: 4))
+        XCTAssertEqual(
+            emails("a|alice@example.com|b {alice@example.com} “alice@example.com” «alice@example.com»", a),
+            Array(repeating: "alice@example.com", count: 4))
         XCTAssertEqual(emails("see...alice@example.com, then", a), ["alice@example.com"])
         // Not separators: `.`, `-`, `_`, `+` and letters (a different local part).
-        XCTAssertEqual(emails("bob.alice@example.com bob-alice@example.com bob_alice@example.com bob+alice@example.com x@alice@example.com", a), [])
+        XCTAssertEqual(
+            emails(
+                "bob.alice@example.com bob-alice@example.com bob_alice@example.com bob+alice@example.com x@alice@example.com",
+                a), [])
         // `bob/alice@example.com` is its own address, found as such; `alice@…` after `/` is found too.
         XCTAssertEqual(emails("bob/alice@example.com", ["bob/alice@example.com"]), ["bob/alice@example.com"])
-        XCTAssertEqual(emails("bob/alice@example.com", ["bob/alice@example.com", "alice@example.com"]).sorted(), ["alice@example.com", "bob/alice@example.com"])
+        XCTAssertEqual(
+            emails("bob/alice@example.com", ["bob/alice@example.com", "alice@example.com"]).sorted(),
+            ["alice@example.com", "bob/alice@example.com"])
     }
 
     func testLongAtextRunsAreBounded() {
@@ -132,16 +151,22 @@ final class TextMatcherTests: XCTestCase {
 
     func testInternationalisedDomains() {
         XCTAssertEqual(emails("to jose@xn--bcher-kva.example", ["jose@bücher.example"]), ["jose@xn--bcher-kva.example"])
-        XCTAssertEqual(emails("to jose@XN--BCHER-KVA.example.", ["jose@bücher.example"]), ["jose@XN--BCHER-KVA.example"])
+        XCTAssertEqual(
+            emails("to jose@XN--BCHER-KVA.example.", ["jose@bücher.example"]), ["jose@XN--BCHER-KVA.example"])
         XCTAssertEqual(emails("to “jose@bücher.example”", ["jose@xn--bcher-kva.example"]), ["jose@bücher.example"])
         XCTAssertEqual(emails("to jose@BÜCHER.example", ["jose@xn--bcher-kva.example"]), ["jose@BÜCHER.example"])
         // Decomposed ü (u + U+0308) is the same domain.
         XCTAssertEqual(emails("to jose@bu\u{0308}cher.example", ["jose@bücher.example"]).count, 1)
-        XCTAssertEqual(emails("jose@xn--bcher-kva.example.evil jose@bücherx.example xjose@bücher.example", ["jose@bücher.example"]), [])
+        XCTAssertEqual(
+            emails(
+                "jose@xn--bcher-kva.example.evil jose@bücherx.example xjose@bücher.example", ["jose@bücher.example"]),
+            [])
         // The identifier reported is the one requested.
         let table = IdentifierTable(jobs: [[Identifier(type: "email", value: "jose@bücher.example")]])
         var out: [TextMatch] = []
-        Array("jose@xn--bcher-kva.example".utf8).withUnsafeBytes { TextMatcher(table: table, types: nil).scan($0, into: &out) }
+        Array("jose@xn--bcher-kva.example".utf8).withUnsafeBytes {
+            TextMatcher(table: table, types: nil).scan($0, into: &out)
+        }
         XCTAssertEqual(out.map { table.hit($0.entry).identifier.value }, ["jose@bücher.example"])
     }
 
@@ -149,12 +174,19 @@ final class TextMatcherTests: XCTestCase {
         func scalars(_ v: [UInt32]) -> [Unicode.Scalar] { v.map { Unicode.Scalar($0)! } }
         // RFC 3492 section 7.1.
         let vectors: [([UInt32], String)] = [
-            ([0x4ED6, 0x4EEC, 0x4E3A, 0x4EC0, 0x4E48, 0x4E0D, 0x8BF4, 0x4E2D, 0x6587], "ihqwcrb4cv8a8dqg056pqjye"),  // (B) Chinese
+            // (B) Chinese
+            ([0x4ED6, 0x4EEC, 0x4E3A, 0x4EC0, 0x4E48, 0x4E0D, 0x8BF4, 0x4E2D, 0x6587], "ihqwcrb4cv8a8dqg056pqjye"),
             ([0x0033, 0x5E74, 0x0042, 0x7D44, 0x91D1, 0x516B, 0x5148, 0x751F], "3B-ww4c5e180e575a65lsy2b"),  // (L)
             (Array("-> $1.00 <-".unicodeScalars.map(\.value)), "-> $1.00 <--"),  // (S)
-            ([0x043F, 0x043E, 0x0447, 0x0435, 0x043C, 0x0443, 0x0436, 0x0435, 0x043E, 0x043D, 0x0438, 0x043D, 0x0435, 0x0433,
-              0x043E, 0x0432, 0x043E, 0x0440, 0x044F, 0x0442, 0x043F, 0x043E, 0x0440, 0x0443, 0x0441, 0x0441, 0x043A, 0x0438],
-             "b1abfaaepdrnnbgefbadotcwatmq2g4l"),  // (I) Russian, lower case
+            (
+                [
+                    0x043F, 0x043E, 0x0447, 0x0435, 0x043C, 0x0443, 0x0436, 0x0435, 0x043E, 0x043D, 0x0438, 0x043D,
+                    0x0435, 0x0433,
+                    0x043E, 0x0432, 0x043E, 0x0440, 0x044F, 0x0442, 0x043F, 0x043E, 0x0440, 0x0443, 0x0441, 0x0441,
+                    0x043A, 0x0438,
+                ],
+                "b1abfaaepdrnnbgefbadotcwatmq2g4l"
+            ),  // (I) Russian, lower case
         ]
         for (input, encoded) in vectors {
             XCTAssertEqual(Punycode.encode(scalars(input)), encoded)
@@ -169,7 +201,9 @@ final class TextMatcherTests: XCTestCase {
     }
 
     func testPunycodeAgreesWithPythonIDNA() throws {
-        let python = ["/usr/bin/python3", "/usr/local/bin/python3", "/root/.pyenv/shims/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let python = ["/usr/bin/python3", "/usr/local/bin/python3", "/root/.pyenv/shims/python3"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         guard let python else { throw XCTSkip("python3 not installed") }
         let words = ["bücher", "münchen", "straße-x", "παράδειγμα", "пример", "例え", "日本語", "café", "naïve-test"]
         let p = Process()

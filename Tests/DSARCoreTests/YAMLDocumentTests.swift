@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// YAMLMap and its limits (YAMLLimits) on hostile and broken configuration files.
@@ -52,7 +52,9 @@ final class YAMLDocumentTests: XCTestCase {
     }
 
     func testNineLevelAliasBombAsKeyFinishesFastWithASmallReport() {
-        let yaml = Self.bomb(levels: 8) + "? &a9 [" + Array(repeating: "*a8", count: 9).joined(separator: ", ") + "]\n: x\n? *a9\n: y\n"
+        let yaml =
+            Self.bomb(levels: 8) + "? &a9 [" + Array(repeating: "*a8", count: 9).joined(separator: ", ")
+            + "]\n: x\n? *a9\n: y\n"
         let start = Date()
         let p = problems(yaml)
         let elapsed = Date().timeIntervalSince(start)
@@ -149,7 +151,8 @@ final class YAMLDocumentTests: XCTestCase {
             let file = dir + "/big\(count).yaml"
             try FileSystem.writeAtomically(file, Array(yaml.utf8))
             let start = Date()
-            let (c, p) = try ConnectorCatalog.parse(file: file, checks: .init(knownTypes: ConnectorCatalog.builtinTypes))
+            let (c, p) = try ConnectorCatalog.parse(
+                file: file, checks: .init(knownTypes: ConnectorCatalog.builtinTypes))
             let elapsed = Date().timeIntervalSince(start)
             XCTAssertTrue(p.isEmpty, "\(p.prefix(3))")
             XCTAssertEqual((c?.settings as? SQLDumpSettings)?.tableOrder.count, count)
@@ -208,12 +211,15 @@ final class YAMLDocumentTests: XCTestCase {
     func testCatalogGoesOnAfterAnUnusableFile() throws {
         try FileManager.default.createDirectory(atPath: dir + "/d.yaml", withIntermediateDirectories: true)
         try FileSystem.writeAtomically(dir + "/data.csv", Array("email\nx@example.invalid\n".utf8))
-        try FileSystem.writeAtomically(dir + "/good.yaml", Array("name: good\ntype: csv\npaths: [ data.csv ]\ncolumns: { email: email }\n".utf8))
+        try FileSystem.writeAtomically(
+            dir + "/good.yaml", Array("name: good\ntype: csv\npaths: [ data.csv ]\ncolumns: { email: email }\n".utf8))
         try FileSystem.writeAtomically(dir + "/bomb.yaml", Array((Self.bomb(levels: 8) + "type: *a8\n").utf8))
         let (configs, problems) = try ConnectorCatalog.loadAll(dir: dir, checks: .init(sources: true))
         XCTAssertEqual(configs.map(\.name), ["good"])
         XCTAssertEqual(problems.count, 2, "\(problems)")
-        XCTAssertTrue(problems.contains { $0.file.hasSuffix("/d.yaml") && $0.message.contains("is a directory") }, "\(problems)")
-        XCTAssertTrue(problems.contains { $0.file.hasSuffix("/bomb.yaml") && $0.message.contains("alias bomb") }, "\(problems)")
+        XCTAssertTrue(
+            problems.contains { $0.file.hasSuffix("/d.yaml") && $0.message.contains("is a directory") }, "\(problems)")
+        XCTAssertTrue(
+            problems.contains { $0.file.hasSuffix("/bomb.yaml") && $0.message.contains("alias bomb") }, "\(problems)")
     }
 }

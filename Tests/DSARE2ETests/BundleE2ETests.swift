@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The export bundle end to end, through the real `dsar` binary, checked with the real tools as
@@ -25,7 +25,6 @@ final class BundleE2ETests: XCTestCase {
         ("events", "Web application event log", "usage logs", "security monitoring", "90 days"),
         ("shop", "Shop database (pg_dump)", "orders and invoices", "billing & tax law", "10 years"),
     ]
-
 
     /// A CSV (email → user_id, expanded), a JSON-lines log and a pg_dump-style SQL dump; the subject
     /// is alice@example.com, user 1042 is reachable only through identity expansion. Look-alikes
@@ -117,18 +116,22 @@ final class BundleE2ETests: XCTestCase {
             """)
         func meta(_ name: String) -> String {
             let m = Self.sources.first { $0.name == name }!
-            return "description: \(m.description)\ncategory: \(m.category)\npurpose: \(m.purpose)\nretention: \(m.retention)\n"
+            return
+                "description: \(m.description)\ncategory: \(m.category)\npurpose: \(m.purpose)\nretention: \(m.retention)\n"
         }
         try writeFile(
             dir + "/accounts.yaml",
-            "name: accounts\ntype: csv\npaths: [ data/accounts.csv ]\n" + meta("accounts") + "columns: { email: email, user_id: user_id }\n")
+            "name: accounts\ntype: csv\npaths: [ data/accounts.csv ]\n" + meta("accounts")
+                + "columns: { email: email, user_id: user_id }\n")
         try writeFile(
             dir + "/events.yaml",
-            "name: events\ntype: log\nformat: jsonl\npaths: [ data/events.jsonl ]\n" + meta("events") + "fields: { user_id: user_id }\n")
+            "name: events\ntype: log\nformat: jsonl\npaths: [ data/events.jsonl ]\n" + meta("events")
+                + "fields: { user_id: user_id }\n")
         try writeFile(
             dir + "/shop.yaml",
             "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\n" + meta("shop")
-                + "tables:\n  customers: { match: { email: email, id: user_id } }\n  orders: { match: { customer_id: user_id } }\n")
+                + "tables:\n  customers: { match: { email: email, id: user_id } }\n  orders: { match: { customer_id: user_id } }\n"
+        )
         return dir
     }
 
@@ -145,7 +148,9 @@ final class BundleE2ETests: XCTestCase {
     }
 
     /// Initializes a spool, drops an export request for the subject (email only) and runs it.
-    func export(extraConfig: String = "", requestID: String = "B-1", file: StaticString = #filePath, line: UInt = #line) throws -> Export {
+    func export(
+        extraConfig: String = "", requestID: String = "B-1", file: StaticString = #filePath, line: UInt = #line
+    ) throws -> Export {
         let s = try TempSpool()
         let dir = try makeConnectors(s)
         try s.initialize(extraConfig: extraConfig)
@@ -161,7 +166,9 @@ final class BundleE2ETests: XCTestCase {
     // MARK: - Tool helpers
 
     func tool(_ name: String) throws -> String {
-        guard let p = which(name) else { throw XCTSkip("this test uses the real `\(name)` as an oracle; it is not installed") }
+        guard let p = which(name) else {
+            throw XCTSkip("this test uses the real `\(name)` as an oracle; it is not installed")
+        }
         return p
     }
 
@@ -171,14 +178,18 @@ final class BundleE2ETests: XCTestCase {
     }
 
     func writeBytes(_ path: String, _ bytes: [UInt8], mode: Int = 0o644) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw TestFailure("cannot write \(path)") }
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw TestFailure("cannot write \(path)")
+        }
         chmod(path, mode_t(mode))
     }
 
     /// SHA-256 by the real `sha256sum`.
     func sha256sum(_ path: String) throws -> String {
         let r = try runCommand(try tool("sha256sum"), [path])
-        guard r.status == 0, let h = r.stdout.split(separator: " ").first else { throw TestFailure("sha256sum \(path): \(r.stderr)") }
+        guard r.status == 0, let h = r.stdout.split(separator: " ").first else {
+            throw TestFailure("sha256sum \(path): \(r.stderr)")
+        }
         return String(h)
     }
 
@@ -197,15 +208,22 @@ final class BundleE2ETests: XCTestCase {
     }
 
     /// `ssh-keygen -Y verify -f ALLOWED -I PRINCIPAL -n NAMESPACE -s SIG < MESSAGE`.
-    func sshVerify(allowed: String, principal: String, namespace: String, sig: String, message: String) throws -> CommandResult {
+    func sshVerify(
+        allowed: String, principal: String, namespace: String, sig: String, message: String
+    ) throws -> CommandResult {
         let keygen = try tool("ssh-keygen")
         return try runCommand(
             "/bin/sh",
-            ["-c", "exec \"$0\" -Y verify -f \"$1\" -I \"$2\" -n \"$3\" -s \"$4\" < \"$5\"", keygen, allowed, principal, namespace, sig, message])
+            [
+                "-c", "exec \"$0\" -Y verify -f \"$1\" -I \"$2\" -n \"$3\" -s \"$4\" < \"$5\"", keygen, allowed,
+                principal, namespace, sig, message,
+            ])
     }
 
     /// The files of a ZIP as Python's `zipfile` sees them, and `testzip()`.
-    func pythonZip(_ path: String) throws -> (testzip: Any, files: [(name: String, size: Int64, sha256: String, method: Int)]) {
+    func pythonZip(
+        _ path: String
+    ) throws -> (testzip: Any, files: [(name: String, size: Int64, sha256: String, method: Int)]) {
         let script = """
             import sys, zipfile, hashlib, json
             z = zipfile.ZipFile(sys.argv[1])
@@ -218,7 +236,10 @@ final class BundleE2ETests: XCTestCase {
         guard r.status == 0 else { throw TestFailure("python3 zipfile failed on \(path): \(r.stderr)") }
         let d = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let files = try XCTUnwrap(d["files"] as? [[String: Any]]).map { f in
-            (name: f["name"] as? String ?? "", size: int(f["size"]) ?? -1, sha256: f["sha256"] as? String ?? "", method: Int(int(f["method"]) ?? -1))
+            (
+                name: f["name"] as? String ?? "", size: int(f["size"]) ?? -1, sha256: f["sha256"] as? String ?? "",
+                method: Int(int(f["method"]) ?? -1)
+            )
         }
         return (d["testzip"] ?? NSNull(), files)
     }
@@ -248,7 +269,8 @@ final class BundleE2ETests: XCTestCase {
             XCTAssertEqual(c.status, "ok", "\(name): \(c.error ?? "")")
             XCTAssertEqual(c.records, n, name)
         }
-        XCTAssertEqual(Set(e.spool.list("outbox/" + e.record.jobID)), ["bundle.zip.age", "manifest.json", "manifest.json.sig"])
+        XCTAssertEqual(
+            Set(e.spool.list("outbox/" + e.record.jobID)), ["bundle.zip.age", "manifest.json", "manifest.json.sig"])
 
         let m = try json(e.entry + "/manifest.json")
         XCTAssertEqual(m["format"] as? String, "dsar-manifest/1")
@@ -260,7 +282,8 @@ final class BundleE2ETests: XCTestCase {
         XCTAssertEqual(m["subject_pseudonym"] as? String, e.record.subject)
         XCTAssertNotNil(m["created_at"] as? String)
         XCTAssertTrue((m["tool"] as? String)?.hasPrefix("dsar ") ?? false)
-        let teamRecipient = String(decoding: try readBytes(e.spool.teamKeys + "/age.pub"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let teamRecipient = String(decoding: try readBytes(e.spool.teamKeys + "/age.pub"), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(m["recipients"] as? [String], [teamRecipient])
         let connectors = try XCTUnwrap(m["connectors"] as? [[String: Any]])
         XCTAssertEqual(connectors.map { $0["name"] as? String ?? "" }.sorted(), ["accounts", "events", "shop"])
@@ -279,7 +302,8 @@ final class BundleE2ETests: XCTestCase {
         let bundleSize = try XCTUnwrap(try FileSystem.status(bundlePath)).size
         XCTAssertEqual(int(bundle["size"]), bundleSize)
         XCTAssertEqual(bundle["sha256"] as? String, try sha256sum(bundlePath))
-        XCTAssertGreaterThan(bundleSize, 65536 + 200, "the fixture should make the age payload span several 64 KiB chunks")
+        XCTAssertGreaterThan(
+            bundleSize, 65536 + 200, "the fixture should make the age payload span several 64 KiB chunks")
         XCTAssertTrue(try readBytes(bundlePath).starts(with: Array("age-encryption.org/v1\n".utf8)))
 
         // The real age opens it; the result is a ZIP that unzip, bsdtar and Python all read.
@@ -303,7 +327,10 @@ final class BundleE2ETests: XCTestCase {
         XCTAssertEqual(Array(want.map(\.name).prefix(2)), ["README.txt", "index.html"])
         XCTAssertEqual(dataNames, dataNames.sorted(), "data files in bytewise order")
         XCTAssertEqual(Set(dataNames.map { $0.split(separator: "/")[1] }), ["accounts", "events", "shop"])
-        for n in ["data/accounts/accounts.json", "data/accounts/accounts.csv", "data/shop/customers.json", "data/shop/orders.json"] {
+        for n in [
+            "data/accounts/accounts.json", "data/accounts/accounts.csv", "data/shop/customers.json",
+            "data/shop/orders.json",
+        ] {
             XCTAssertTrue(dataNames.contains(n), "missing \(n) in \(dataNames)")
         }
         XCTAssertEqual(py.files.map(\.name), want.map(\.name), "Python's zipfile: names in order")
@@ -340,7 +367,9 @@ final class BundleE2ETests: XCTestCase {
                 XCTAssertTrue(
                     values.contains(Self.subjectUserID) || values.contains(Self.subjectEmail),
                     "\(name): a record that is not the subject's: \(record)")
-                XCTAssertFalse(values.contains("10420") || values.contains("21042") || values.contains("malice@example.com"), "\(name): \(record)")
+                XCTAssertFalse(
+                    values.contains("10420") || values.contains("21042") || values.contains("malice@example.com"),
+                    "\(name): \(record)")
             }
         }
         XCTAssertEqual(perConnector, Self.expectedRecords)
@@ -367,7 +396,8 @@ final class BundleE2ETests: XCTestCase {
         let sections = readme.components(separatedBy: "\n\n")
         for src in Self.sources {
             let n = Self.expectedRecords[src.name]!
-            guard let block = sections.first(where: { $0.hasPrefix("\(src.name) — ") || $0.hasPrefix("\(src.name)\n") }) else {
+            guard let block = sections.first(where: { $0.hasPrefix("\(src.name) — ") || $0.hasPrefix("\(src.name)\n") })
+            else {
                 XCTFail("README has no section for \(src.name):\n\(readme)")
                 continue
             }
@@ -381,7 +411,8 @@ final class BundleE2ETests: XCTestCase {
 
         // index.html: one table row per source; text HTML-escaped.
         func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;")
         }
         XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
         XCTAssertTrue(html.contains("billing &amp; tax law"), "an & in a purpose must be escaped")
@@ -394,13 +425,17 @@ final class BundleE2ETests: XCTestCase {
                 continue
             }
             XCTAssertTrue(row.contains(esc(src.description)), row)
-            XCTAssertTrue(row.contains("<td>\(esc(src.category))</td><td>\(esc(src.purpose))</td><td>\(esc(src.retention))</td><td>\(n)</td>"), row)
+            XCTAssertTrue(
+                row.contains(
+                    "<td>\(esc(src.category))</td><td>\(esc(src.purpose))</td><td>\(esc(src.retention))</td><td>\(n)</td>"
+                ), row)
             XCTAssertTrue(row.contains("href=\"data/\(src.name)/"), row)
         }
         // Every link in index.html points at a file in the ZIP.
         for part in html.components(separatedBy: "href=\"").dropFirst() {
             let target = String(part.prefix { $0 != "\"" })
-            XCTAssertTrue(FileSystem.exists(out + "/" + target), "index.html links to \(target), which is not in the bundle")
+            XCTAssertTrue(
+                FileSystem.exists(out + "/" + target), "index.html links to \(target), which is not in the bundle")
         }
     }
 
@@ -426,7 +461,8 @@ final class BundleE2ETests: XCTestCase {
         let thirdRecipient = y.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
         try s.initialize()
-        let team = String(decoding: try readBytes(s.teamKeys + "/age.pub"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let team = String(decoding: try readBytes(s.teamKeys + "/age.pub"), as: UTF8.self).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         try writeFile(s.root + "/config.yaml", "recipients: [ \(team), \(second), ../third.pub ]\n", mode: 0o640)
         try s.drop("req.json", #"{"request_id": "R2", "action": "export", "email": "alice@example.com"}"#)
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
@@ -455,7 +491,8 @@ final class BundleE2ETests: XCTestCase {
         // A stranger's identity does not.
         let stranger = s.base + "/stranger.key"
         XCTAssertEqual(try runCommand(keygen, ["-o", stranger]).status, 0)
-        XCTAssertNotEqual(try ageDecrypt(entry + "/bundle.zip.age", identity: stranger, to: s.base + "/nope.zip").status, 0)
+        XCTAssertNotEqual(
+            try ageDecrypt(entry + "/bundle.zip.age", identity: stranger, to: s.base + "/nope.zip").status, 0)
     }
 
     // MARK: - 3. Signatures and dsar verify
@@ -466,7 +503,8 @@ final class BundleE2ETests: XCTestCase {
         let sig = e.entry + "/manifest.json.sig"
         let manifest = e.entry + "/manifest.json"
         XCTAssertTrue(String(decoding: try readBytes(sig), as: UTF8.self).hasPrefix("-----BEGIN SSH SIGNATURE-----"))
-        let good = try sshVerify(allowed: allowed, principal: "dsar", namespace: "dsar-manifest", sig: sig, message: manifest)
+        let good = try sshVerify(
+            allowed: allowed, principal: "dsar", namespace: "dsar-manifest", sig: sig, message: manifest)
         XCTAssertEqual(good.status, 0, good.stdout + good.stderr)
         XCTAssertTrue(good.stdout.contains("Good \"dsar-manifest\" signature for dsar"), good.stdout)
 
@@ -477,7 +515,8 @@ final class BundleE2ETests: XCTestCase {
             bad[offset] ^= 0x01
             let tampered = e.spool.base + "/tampered-\(offset).json"
             try writeBytes(tampered, bad)
-            let r = try sshVerify(allowed: allowed, principal: "dsar", namespace: "dsar-manifest", sig: sig, message: tampered)
+            let r = try sshVerify(
+                allowed: allowed, principal: "dsar", namespace: "dsar-manifest", sig: sig, message: tampered)
             XCTAssertNotEqual(r.status, 0, "ssh-keygen accepted a manifest with byte \(offset) changed")
         }
         // Wrong namespace (even one allowed_signers permits for this key), wrong principal.
@@ -486,7 +525,8 @@ final class BundleE2ETests: XCTestCase {
             XCTAssertNotEqual(r.status, 0, "ssh-keygen accepted namespace \(ns)")
         }
         for p in ["root", "dsar2", "someone@example.com"] {
-            let r = try sshVerify(allowed: allowed, principal: p, namespace: "dsar-manifest", sig: sig, message: manifest)
+            let r = try sshVerify(
+                allowed: allowed, principal: p, namespace: "dsar-manifest", sig: sig, message: manifest)
             XCTAssertNotEqual(r.status, 0, "ssh-keygen accepted principal \(p)")
         }
         // The manifest names the signer as allowed_signers does.
@@ -494,7 +534,8 @@ final class BundleE2ETests: XCTestCase {
         let signer = try XCTUnwrap(m["signer"] as? [String: Any])
         XCTAssertEqual(signer["principal"] as? String, "dsar")
         XCTAssertEqual(signer["namespace"] as? String, "dsar-manifest")
-        let pub = String(decoding: try readBytes(e.spool.root + "/keys/signing_key.pub"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pub = String(decoding: try readBytes(e.spool.root + "/keys/signing_key.pub"), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(signer["public_key"] as? String, pub)
     }
 
@@ -505,10 +546,13 @@ final class BundleE2ETests: XCTestCase {
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("signature: valid"), ok.stdout)
         let n = try manifestFiles(try json(e.entry + "/manifest.json")).count
-        XCTAssertTrue(ok.stdout.contains("contents: \(n) files, names, sizes and SHA-256 match the manifest"), ok.stdout)
+        XCTAssertTrue(
+            ok.stdout.contains("contents: \(n) files, names, sizes and SHA-256 match the manifest"), ok.stdout)
         XCTAssertTrue(ok.stdout.contains("OK: \(e.entry) verified"), ok.stdout)
         // With the allowed_signers file instead of the spool's public key.
-        let viaAllowed = try e.spool.dsar(["verify", e.entry, "--allowed-signers", e.spool.root + "/keys/allowed_signers", "-i", id])
+        let viaAllowed = try e.spool.dsar([
+            "verify", e.entry, "--allowed-signers", e.spool.root + "/keys/allowed_signers", "-i", id,
+        ])
         XCTAssertEqual(viaAllowed.status, 0, viaAllowed.stderr)
 
         func copyEntry(_ name: String) throws -> String {
@@ -535,8 +579,11 @@ final class BundleE2ETests: XCTestCase {
         // The manifest edited (a claim changed; a byte flipped) or its signature removed.
         let text = String(decoding: try readBytes(e.entry + "/manifest.json"), as: UTF8.self)
         let edited = try copyEntry("edited")
-        try writeFile(edited + "/manifest.json", text.replacingOccurrences(of: "\"dry_run\": false", with: "\"dry_run\": true"))
-        XCTAssertNotEqual(text, text.replacingOccurrences(of: "\"dry_run\": false", with: "\"dry_run\": true"), "fixture: the edit must change something")
+        try writeFile(
+            edited + "/manifest.json", text.replacingOccurrences(of: "\"dry_run\": false", with: "\"dry_run\": true"))
+        XCTAssertNotEqual(
+            text, text.replacingOccurrences(of: "\"dry_run\": false", with: "\"dry_run\": true"),
+            "fixture: the edit must change something")
         let r1 = try e.spool.dsar(["verify", edited, "-i", id])
         XCTAssertNotEqual(r1.status, 0, "dsar verify accepted an edited manifest")
         XCTAssertTrue(r1.stderr.contains("signature INVALID"), r1.stderr)
@@ -550,10 +597,12 @@ final class BundleE2ETests: XCTestCase {
         XCTAssertNotEqual(try e.spool.dsar(["verify", unsigned]).status, 0)
         // A valid signature by some other key is not the spool's.
         let other = e.spool.base + "/other"
-        XCTAssertEqual(try runCommand(try tool("ssh-keygen"), ["-q", "-t", "ed25519", "-N", "", "-f", other]).status, 0)
+        XCTAssertEqual(
+            try runCommand(try tool("ssh-keygen"), ["-q", "-t", "ed25519", "-N", "", "-f", other]).status, 0)
         let foreign = try copyEntry("foreign")
         try FileSystem.remove(foreign + "/manifest.json.sig")
-        let sign = try runCommand(try tool("ssh-keygen"), ["-Y", "sign", "-f", other, "-n", "dsar-manifest", foreign + "/manifest.json"])
+        let sign = try runCommand(
+            try tool("ssh-keygen"), ["-Y", "sign", "-f", other, "-n", "dsar-manifest", foreign + "/manifest.json"])
         XCTAssertEqual(sign.status, 0, sign.stderr)
         let rf = try e.spool.dsar(["verify", foreign, "-i", id])
         XCTAssertNotEqual(rf.status, 0, "dsar verify accepted a manifest signed by a foreign key")
@@ -563,7 +612,8 @@ final class BundleE2ETests: XCTestCase {
     /// `dsar verify --allowed-signers` and `ssh-keygen -Y verify` agree on allowed_signers variants.
     func testDsarVerifyAgreesWithSshKeygenOnAllowedSigners() throws {
         let e = try export()
-        let fields = String(decoding: try readBytes(e.spool.root + "/keys/signing_key.pub"), as: UTF8.self).split(separator: " ")
+        let fields = String(decoding: try readBytes(e.spool.root + "/keys/signing_key.pub"), as: UTF8.self).split(
+            separator: " ")
         let key = fields[0] + " " + fields[1]
         let variants: [(String, Bool)] = [
             ("dsar \(key)", true),
@@ -579,10 +629,14 @@ final class BundleE2ETests: XCTestCase {
         for (k, (line, want)) in variants.enumerated() {
             let allowed = e.spool.base + "/allowed-\(k)"
             try writeFile(allowed, line + "\n")
-            let ssh = try sshVerify(allowed: allowed, principal: "dsar", namespace: "dsar-manifest", sig: e.entry + "/manifest.json.sig", message: e.entry + "/manifest.json")
+            let ssh = try sshVerify(
+                allowed: allowed, principal: "dsar", namespace: "dsar-manifest", sig: e.entry + "/manifest.json.sig",
+                message: e.entry + "/manifest.json")
             XCTAssertEqual(ssh.status == 0, want, "oracle: ssh-keygen on `\(line)`: \(ssh.stdout) \(ssh.stderr)")
             let ours = try e.spool.dsar(["verify", e.entry, "--allowed-signers", allowed])
-            XCTAssertEqual(ours.status == 0, ssh.status == 0, "dsar verify disagrees with ssh-keygen on `\(line)`: \(ours.stdout) \(ours.stderr)")
+            XCTAssertEqual(
+                ours.status == 0, ssh.status == 0,
+                "dsar verify disagrees with ssh-keygen on `\(line)`: \(ours.stdout) \(ours.stderr)")
         }
     }
 
@@ -602,7 +656,9 @@ final class BundleE2ETests: XCTestCase {
         try FileManager.default.copyItem(atPath: e.entry, toPath: c)
         try FileSystem.remove(c + "/manifest.json.sig")
         try writeFile(c + "/manifest.json", lie)
-        let sign = try runCommand(keygen, ["-Y", "sign", "-f", e.spool.root + "/keys/signing_key", "-n", "dsar-manifest", c + "/manifest.json"])
+        let sign = try runCommand(
+            keygen,
+            ["-Y", "sign", "-f", e.spool.root + "/keys/signing_key", "-n", "dsar-manifest", c + "/manifest.json"])
         XCTAssertEqual(sign.status, 0, sign.stderr)
         // ssh-keygen's own signature is accepted by dsar (interoperability in that direction too) …
         let noContents = try e.spool.dsar(["verify", c])
@@ -635,10 +691,14 @@ final class BundleE2ETests: XCTestCase {
         let pub = pubFields[0] + " " + pubFields[1]
         let allowed = s.base + "/ops/allowed_signers"
         try writeFile(allowed, "privacy-bot@example.com namespaces=\"dsar-manifest\" \(pub)\n")
-        let ok = try sshVerify(allowed: allowed, principal: "privacy-bot@example.com", namespace: "dsar-manifest", sig: entry + "/manifest.json.sig", message: entry + "/manifest.json")
+        let ok = try sshVerify(
+            allowed: allowed, principal: "privacy-bot@example.com", namespace: "dsar-manifest",
+            sig: entry + "/manifest.json.sig", message: entry + "/manifest.json")
         XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
         // Not by the spool's own (dsar init) key.
-        let spoolKey = try sshVerify(allowed: s.root + "/keys/allowed_signers", principal: "dsar", namespace: "dsar-manifest", sig: entry + "/manifest.json.sig", message: entry + "/manifest.json")
+        let spoolKey = try sshVerify(
+            allowed: s.root + "/keys/allowed_signers", principal: "dsar", namespace: "dsar-manifest",
+            sig: entry + "/manifest.json.sig", message: entry + "/manifest.json")
         XCTAssertNotEqual(spoolKey.status, 0)
         let m = try json(entry + "/manifest.json")
         let signer = try XCTUnwrap(m["signer"] as? [String: Any])
@@ -704,7 +764,8 @@ final class BundleE2ETests: XCTestCase {
             let eb = try runCommand(age, ["-R", base + "/recipients.txt", "-o", b, p])
             XCTAssertEqual(eb.status, 0, eb.stderr)
             let outB = base + "/out-R-\(size)"
-            let db = try runCommand("/bin/sh", ["-c", "exec \"$0\" decrypt -i \"$1\" \"$2\" > \"$3\"", dsarBinary, key, b, outB])
+            let db = try runCommand(
+                "/bin/sh", ["-c", "exec \"$0\" decrypt -i \"$1\" \"$2\" > \"$3\"", dsarBinary, key, b, outB])
             XCTAssertEqual(db.status, 0, "size \(size), -R: \(db.stderr)")
             XCTAssertEqual(try readBytes(outB), plain, "size \(size), -R")
         }
@@ -720,12 +781,15 @@ final class BundleE2ETests: XCTestCase {
     func testDecryptPassesTheApplicableCCTVAgeVectors() throws {
         let folder = repoRoot + "/../shared/cctv-age"
         guard FileSystem.exists(folder + "/README.md") else {
-            throw XCTSkip("C2SP CCTV age vectors not found at \(folder) (expected ../shared/cctv-age from the project root)")
+            throw XCTSkip(
+                "C2SP CCTV age vectors not found at \(folder) (expected ../shared/cctv-age from the project root)")
         }
         let t = try TempSpool()
         defer { withExtendedLifetime(t) {} }
         let work = t.base
-        let known: Set<String> = ["expect", "payload", "identity", "passphrase", "armored", "file key", "comment", "compressed"]
+        let known: Set<String> = [
+            "expect", "payload", "identity", "passphrase", "armored", "file key", "comment", "compressed",
+        ]
         var counts: [String: Int] = [:]
         var used = 0
         var skipped = 0
@@ -778,14 +842,17 @@ final class BundleE2ETests: XCTestCase {
                     var h = StreamingSHA256()
                     h.update(try readBytes(out))
                     if h.hexDigest() != header["payload"] {
-                        failures.append("\(name): plaintext SHA-256 \(h.hexDigest()) != payload \(header["payload"] ?? "nil")")
+                        failures.append(
+                            "\(name): plaintext SHA-256 \(h.hexDigest()) != payload \(header["payload"] ?? "nil")")
                     }
                 }
             } else if r.status == 0 {
                 failures.append("\(name): expected \(expect), but dsar decrypt exited 0")
             }
         }
-        print("CCTV age vectors: \(used) applicable (\(counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))), \(used - failures.count) passed, \(failures.count) failed, \(skipped) skipped (armor/passphrase/other identity types)")
+        print(
+            "CCTV age vectors: \(used) applicable (\(counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))), \(used - failures.count) passed, \(failures.count) failed, \(skipped) skipped (armor/passphrase/other identity types)"
+        )
         XCTAssertEqual(failures, [])
         XCTAssertEqual(used, 66, "the README says 66 vectors apply to an X25519-only, non-armored decryptor")
         XCTAssertEqual(counts["success"], 14)
@@ -808,7 +875,11 @@ final class BundleE2ETests: XCTestCase {
                 var j = 1
                 while j < n.count && lower(hay[i + j]) == n[j] { j += 1 }
                 if j == n.count {
-                    if !token || ((i == 0 || !word(hay[i - 1])) && (i + n.count == hay.count || !word(hay[i + n.count]))) { return true }
+                    if !token
+                        || ((i == 0 || !word(hay[i - 1])) && (i + n.count == hay.count || !word(hay[i + n.count])))
+                    {
+                        return true
+                    }
                 }
             }
             i += 1
@@ -853,8 +924,10 @@ final class BundleE2ETests: XCTestCase {
         let dir = try makeConnectors(s)
         try s.initialize()
         try s.drop("req.json", #"{"request_id": "C-1", "action": "export", "email": "alice@example.com"}"#)
-        let crashed = try s.dsar(["run", "--settle", "0", "--connectors", dir], env: ["DSAR_CRASH_AT": "seal.writing"], timeout: 60)
-        XCTAssertTrue(crashed.signaled, "dsar should have been killed: exit \(crashed.status), \(crashed.stderr.suffix(500))")
+        let crashed = try s.dsar(
+            ["run", "--settle", "0", "--connectors", dir], env: ["DSAR_CRASH_AT": "seal.writing"], timeout: 60)
+        XCTAssertTrue(
+            crashed.signaled, "dsar should have been killed: exit \(crashed.status), \(crashed.stderr.suffix(500))")
         XCTAssertEqual(crashed.status, SIGKILL)
         let afterCrash = (try? FileSystem.list(s.root + "/outbox")) ?? []
         XCTAssertEqual(afterCrash.filter { !$0.hasPrefix(".") }, [], "an entry was published by a crashed seal")
@@ -902,7 +975,8 @@ final class BundleE2ETests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("removed 1 outbox entries older than 1 days: \(old)"), r.stdout)
         XCTAssertFalse(r.stdout.contains(new), r.stdout)
-        XCTAssertEqual(try FileSystem.list(s.root + "/outbox"), [new], "nothing else left in outbox/ (no .expired staging)")
+        XCTAssertEqual(
+            try FileSystem.list(s.root + "/outbox"), [new], "nothing else left in outbox/ (no .expired staging)")
         XCTAssertEqual(try s.dsar(["verify", s.root + "/outbox/" + new]).status, 0)
         // The job records stay (they hold no personal data); a further run removes nothing.
         XCTAssertEqual(try s.records().count, 2)
@@ -913,10 +987,15 @@ final class BundleE2ETests: XCTestCase {
 
     // MARK: - 9. Modes
 
-    func assertPublishedModes(_ s: TempSpool, _ entry: String, _ context: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertPublishedModes(
+        _ s: TempSpool, _ entry: String, _ context: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let st = try XCTUnwrap(try FileSystem.lstatus(entry), file: file, line: line)
         XCTAssertEqual(st.kind, .directory, file: file, line: line)
-        XCTAssertEqual(st.mode & 0o007, 0, "\(context): the entry is accessible to others (mode \(String(st.mode & 0o7777, radix: 8)))", file: file, line: line)
+        XCTAssertEqual(
+            st.mode & 0o007, 0,
+            "\(context): the entry is accessible to others (mode \(String(st.mode & 0o7777, radix: 8)))", file: file,
+            line: line)
         let outbox = try XCTUnwrap(try FileSystem.lstatus(s.root + "/outbox"), file: file, line: line)
         XCTAssertEqual(outbox.mode & 0o007, 0, "\(context): outbox/ is accessible to others", file: file, line: line)
         for name in ["bundle.zip.age", "manifest.json", "manifest.json.sig"] {
@@ -942,7 +1021,10 @@ final class BundleE2ETests: XCTestCase {
             try s.drop("req.json", #"{"request_id": "U", "action": "export", "email": "alice@example.com"}"#)
             let r = try runCommand(
                 "/bin/sh",
-                ["-c", "umask \(mask); exec \"$0\" run --settle 0 --connectors \"$1\" --spool \"$2\"", dsarBinary, dir, s.root])
+                [
+                    "-c", "umask \(mask); exec \"$0\" run --settle 0 --connectors \"$1\" --spool \"$2\"", dsarBinary,
+                    dir, s.root,
+                ])
             XCTAssertEqual(r.status, 0, r.stderr)
             let rec = try XCTUnwrap(try s.records().first)
             XCTAssertEqual(rec.status, .completed)

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Two dsar processes on one spool: the spool lock makes every request exactly one job.
@@ -61,7 +61,8 @@ final class ConcurrencyE2ETests: XCTestCase {
                 _ = try? watch.wait(timeout: 5)
             }
         }
-        XCTAssertTrue(waitUntil(timeout: 10) { watch.stderrSoFar().contains("\"message\":\"watching\"") }, watch.stderrSoFar())
+        XCTAssertTrue(
+            waitUntil(timeout: 10) { watch.stderrSoFar().contains("\"message\":\"watching\"") }, watch.stderrSoFar())
 
         let run = try spool.dsar(["run", "--settle", "0.2"], timeout: 20)
         XCTAssertEqual(run.status, 75, run.stderr)

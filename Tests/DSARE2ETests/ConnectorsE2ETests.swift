@@ -10,7 +10,9 @@ final class ConnectorsE2ETests: XCTestCase {
     /// accounts.csv knows email → user_id; the event log knows only user_id.
     func makeConnectors(_ s: TempSpool) throws -> String {
         let dir = s.base + "/connectors"
-        try writeFile(dir + "/data/accounts.csv", "email,user_id,name\nalice@example.com,1042,Alice\nmalice@example.com,10420,Mal\n")
+        try writeFile(
+            dir + "/data/accounts.csv",
+            "email,user_id,name\nalice@example.com,1042,Alice\nmalice@example.com,10420,Mal\n")
         try writeFile(
             dir + "/data/events.jsonl",
             """
@@ -86,7 +88,10 @@ final class ConnectorsE2ETests: XCTestCase {
     func testFailingPluginMakesJobPartialWithReason() throws {
         let s = try TempSpool()
         let dir = try makeConnectors(s)
-        try writeFile(dir + "/broken.sh", "#!/bin/sh\necho 'connecting to crm' >&2\necho 'crm unreachable: connection refused' >&2\nexit 3\n", mode: 0o755)
+        try writeFile(
+            dir + "/broken.sh",
+            "#!/bin/sh\necho 'connecting to crm' >&2\necho 'crm unreachable: connection refused' >&2\nexit 3\n",
+            mode: 0o755)
         try writeFile(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\n")
         try writeFile(dir + "/slow.sh", "#!/bin/sh\nsleep 30\n", mode: 0o755)
         try writeFile(dir + "/slow.yaml", "name: slow\ntype: exec\ncommand: [ ./slow.sh ]\ntimeout: 1\n")
@@ -139,7 +144,8 @@ final class ConnectorsE2ETests: XCTestCase {
         XCTAssertEqual(r.status, 78)
         XCTAssertTrue(r.stderr.contains("\(dir)/bad.yaml:3: paths: no file matches \"data/missing-*.csv\""), r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/bad.yaml:4: colums: unknown key"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("\(dir)/bad.yaml:5: columns.email: \"e-mail\" is not an identifier type"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("\(dir)/bad.yaml:5: columns.email: \"e-mail\" is not an identifier type"), r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/worse.yaml:2: type: \"spreadsheet\" is not a connector type"), r.stderr)
         // dsar run refuses to start with a broken config, and loses nothing.
         try s.drop("r.json", #"{"action": "export", "user_id": "1"}"#)
@@ -156,11 +162,18 @@ final class ConnectorsE2ETests: XCTestCase {
         XCTAssertTrue(ok.stdout.contains("accounts  (csv, accounts.yaml)"), ok.stdout)
         let size = try XCTUnwrap(try FileSystem.status(dir + "/data/accounts.csv")).size
         XCTAssertTrue(ok.stdout.contains("\(dir)/data/accounts.csv  \(size) B"), ok.stdout)
-        try writeFile(dir + "/data/dump.sql", "CREATE TABLE customers (id integer, email text);\nINSERT INTO customers VALUES (1, 'a@b.co');\n")
-        try writeFile(dir + "/db.yaml", "name: db\ntype: sqldump\npaths: [ data/dump.sql ]\ntables:\n  customers: { match: { email: email } }\n  invoices: { match: { customer: user_id } }\n")
+        try writeFile(
+            dir + "/data/dump.sql",
+            "CREATE TABLE customers (id integer, email text);\nINSERT INTO customers VALUES (1, 'a@b.co');\n")
+        try writeFile(
+            dir + "/db.yaml",
+            "name: db\ntype: sqldump\npaths: [ data/dump.sql ]\ntables:\n  customers: { match: { email: email } }\n  invoices: { match: { customer: user_id } }\n"
+        )
         let bad = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(bad.status, 78)
-        XCTAssertTrue(bad.stderr.contains("\(dir)/db.yaml:6: tables.invoices: the dump does not contain table \"invoices\""), bad.stderr)
+        XCTAssertTrue(
+            bad.stderr.contains("\(dir)/db.yaml:6: tables.invoices: the dump does not contain table \"invoices\""),
+            bad.stderr)
     }
 
     func testOneBatchReadsEachSourceOnceForAllRequests() throws {
@@ -180,7 +193,9 @@ final class ConnectorsE2ETests: XCTestCase {
         let durations = Dictionary(grouping: events, by: { $0.durationMs ?? -1 }).mapValues(\.count)
         XCTAssertTrue(durations.values.contains(19) || durations.count == 1, "\(durations)")
         // Matches are routed to their own job: only user 1042 (k = 12) has events.
-        XCTAssertEqual(recs.map { $0.connectors.first { $0.name == "events" }?.records ?? -1 }.sorted(), Array(repeating: 0, count: 19) + [2])
+        XCTAssertEqual(
+            recs.map { $0.connectors.first { $0.name == "events" }?.records ?? -1 }.sorted(),
+            Array(repeating: 0, count: 19) + [2])
     }
 
     func testDirectoryAsSourceIsNotReadAndMakesTheJobPartial() throws {
@@ -197,6 +212,8 @@ final class ConnectorsE2ETests: XCTestCase {
         XCTAssertEqual(rec.status, .partial)
         let broken = try XCTUnwrap(rec.connectors.first { $0.name == "broken" })
         XCTAssertEqual(broken.attempts, 1)
-        XCTAssertTrue(rec.error?.contains("\(dir)/data/broken.log: not read: a directory, not a regular file") ?? false, rec.error ?? "")
+        XCTAssertTrue(
+            rec.error?.contains("\(dir)/data/broken.log: not read: a directory, not a regular file") ?? false,
+            rec.error ?? "")
     }
 }

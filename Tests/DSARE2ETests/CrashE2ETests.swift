@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `kill -9` at any moment, then `dsar run` again: every request ends exactly once, nothing is lost.
@@ -25,7 +25,8 @@ final class CrashE2ETests: XCTestCase {
         guard let e = FileManager.default.enumerator(atPath: root) else { return found }
         let marker = "CrashPoint.hit(\""
         while let rel = e.nextObject() as? String {
-            guard rel.hasSuffix(".swift"), let text = try? String(contentsOfFile: root + "/" + rel, encoding: .utf8) else { continue }
+            guard rel.hasSuffix(".swift"), let text = try? String(contentsOfFile: root + "/" + rel, encoding: .utf8)
+            else { continue }
             var rest = text[...]
             while let r = rest.range(of: marker) {
                 let after = rest[r.upperBound...]
@@ -43,7 +44,8 @@ final class CrashE2ETests: XCTestCase {
         XCTAssertEqual(
             inCode.subtracting(CrashPoint.all).sorted(), [],
             "crash points in the code but missing from CrashPoint.all (so never crash-tested by loops over it)")
-        XCTAssertEqual(Set(CrashPoint.all).subtracting(inCode).sorted(), [], "CrashPoint.all names points the code never hits")
+        XCTAssertEqual(
+            Set(CrashPoint.all).subtracting(inCode).sorted(), [], "CrashPoint.all names points the code never hits")
     }
 
     /// Each crash point (those in `CrashPoint.all` and any other the code hits), at its first and
@@ -58,7 +60,9 @@ final class CrashE2ETests: XCTestCase {
             let (point, hit) = cases[k]
             // The erasure points need delete jobs over data sources; ErasureE2ETests kills there.
             let mustFire = CrashPoint.all.contains(point) && !Self.erasureOnly.contains(point)
-            return try Self.crashAndRecover(point: point, hit: hit, mustFire: mustFire).map { "DSAR_CRASH_AT=\(point):\(hit): \($0)" }
+            return try Self.crashAndRecover(point: point, hit: hit, mustFire: mustFire).map {
+                "DSAR_CRASH_AT=\(point):\(hit): \($0)"
+            }
         }
         XCTAssertEqual(problems, [])
     }
@@ -69,10 +73,12 @@ final class CrashE2ETests: XCTestCase {
         try spool.initialize()
         let ids = try dropRequests(spool, prefix: "CP", count: 3)
 
-        let crashed = try spool.dsar(["run", "--settle", "0.1"], env: ["DSAR_CRASH_AT": "\(point):\(hit)"], timeout: 30)
+        let crashed = try spool.dsar(
+            ["run", "--settle", "0.1"], env: ["DSAR_CRASH_AT": "\(point):\(hit)"], timeout: 30)
         let fired = crashed.signaled && crashed.status == SIGKILL
         if !fired && (mustFire || crashed.signaled || crashed.status != 0) {
-            problems.append("expected the crash point to SIGKILL dsar, got status \(crashed.status): \(crashed.stderr.suffix(500))")
+            problems.append(
+                "expected the crash point to SIGKILL dsar, got status \(crashed.status): \(crashed.stderr.suffix(500))")
         }
         // Right after the crash nothing is lost: each request is still in the inbox, claimed in
         // active/, or has a job record.
@@ -85,7 +91,9 @@ final class CrashE2ETests: XCTestCase {
         }
 
         let again = try spool.dsar(["run", "--settle", "0.1"], timeout: 30)
-        if again.status != 0 { problems.append("rerun exited \(again.status): \(again.stdout) \(again.stderr.suffix(1000))") }
+        if again.status != 0 {
+            problems.append("rerun exited \(again.status): \(again.stdout) \(again.stderr.suffix(1000))")
+        }
         problems += try spoolProblems(spool, expected: ids)
 
         // A third run finds nothing left to do and changes nothing.
@@ -113,7 +121,8 @@ final class CrashE2ETests: XCTestCase {
         XCTAssertEqual(problems.filter { !$0.contains("temp file left behind") }, [])
         XCTAssertGreaterThan(midBatch.value, 0, "no kill landed in the middle of a batch; the test proved nothing")
         // Housekeeping: recovery removes every temp file a killed process left.
-        XCTAssertEqual(problems.filter { $0.contains("temp file left behind") }, [], "stale temp files survive recovery")
+        XCTAssertEqual(
+            problems.filter { $0.contains("temp file left behind") }, [], "stale temp files survive recovery")
     }
 
     /// A job in hand every time a run dies (here: a SIGKILL at the same point, three runs in a row)
@@ -126,7 +135,9 @@ final class CrashE2ETests: XCTestCase {
         try s.drop("poison.json", requestJSON("POISON", user: "7001"))
         for k in 1...3 {
             let r = try s.dsar(["run", "--settle", "0"], env: ["DSAR_CRASH_AT": "job.scanned"], timeout: 60)
-            XCTAssertTrue(r.signaled && r.status == SIGKILL, "run \(k) should die at the crash point: \(r.status) \(r.stderr.suffix(300))")
+            XCTAssertTrue(
+                r.signaled && r.status == SIGKILL,
+                "run \(k) should die at the crash point: \(r.status) \(r.stderr.suffix(300))")
         }
         XCTAssertEqual(try s.record(requestID: "POISON")?.status, .running)
         XCTAssertEqual(try s.record(requestID: "POISON")?.crashes, 2, "two recoveries so far")
@@ -140,7 +151,8 @@ final class CrashE2ETests: XCTestCase {
         XCTAssertEqual(try s.record(requestID: "INNOCENT")?.status, .completed)
         XCTAssertTrue(s.list("failed").contains("\(poison.jobID).json"), "the request is kept")
         let events = try s.dsar(["events", poison.jobID, "--json"])
-        XCTAssertTrue(events.stdout.contains("\"crashes\":3") || events.stdout.contains("\"crashes\": 3"), events.stdout)
+        XCTAssertTrue(
+            events.stdout.contains("\"crashes\":3") || events.stdout.contains("\"crashes\": 3"), events.stdout)
         XCTAssertEqual(try s.dsar(["audit", "verify"]).status, 0)
         // Fixed (no more crash point): a retry runs it to the end.
         XCTAssertEqual(try s.dsar(["retry", poison.jobID]).status, 0)
@@ -188,14 +200,18 @@ final class CrashE2ETests: XCTestCase {
             let claimed = spool.recordNames().count
             let published = spool.list("outbox").count
             if r.signaled && published < ids.count { midBatch.add() }
-            log.append("kill after \(milestone): \(r.signaled ? "signal \(r.status)" : "had exited \(r.status)"), \(claimed) claimed, \(published) published")
+            log.append(
+                "kill after \(milestone): \(r.signaled ? "signal \(r.status)" : "had exited \(r.status)"), \(claimed) claimed, \(published) published"
+            )
             if !r.signaled && r.status != 0 { problems.append("a run exited \(r.status): \(r.stderr.suffix(1000))") }
         }
         let context = "round \(round) (\(log.joined(separator: "; ")))"
         let final = try spool.dsar(["run", "--settle", "0.1"], timeout: 120)
         if final.status != 0 { problems.append("final run exited \(final.status): \(final.stderr.suffix(2000))") }
         problems += try spoolProblems(spool, expected: ids)
-        if spool.recordNames().count != ids.count { problems.append("\(spool.recordNames().count) job records for \(ids.count) requests") }
+        if spool.recordNames().count != ids.count {
+            problems.append("\(spool.recordNames().count) job records for \(ids.count) requests")
+        }
         return problems.map { "\(context): \($0)" }
     }
 }

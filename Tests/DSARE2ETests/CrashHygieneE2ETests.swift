@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A crash must not carry data out: no core dumps, no backtracer memory dumps in the deployment
@@ -33,7 +33,9 @@ final class CrashHygieneE2ETests: XCTestCase {
             // "Max core file size  <soft>  <hard>  bytes"
             return fields.count >= 6 && fields[4] == "0" && fields[5] == "0"
         }
-        XCTAssertTrue(seen, "dsar's core limit: \(line) (inherited hard limit \(inherited.rlim_max)); stderr: \(child.stderrSoFar())")
+        XCTAssertTrue(
+            seen,
+            "dsar's core limit: \(line) (inherited hard limit \(inherited.rlim_max)); stderr: \(child.stderrSoFar())")
     }
 
     /// The systemd units set LimitCORE=0 and turn the Swift backtracer off; the runtime accepts
@@ -50,10 +52,12 @@ final class CrashHygieneE2ETests: XCTestCase {
             XCTAssertTrue(lines.contains("Environment=SWIFT_BACKTRACE=\(ProcessHardening.backtraceSetting)"), unit)
         }
         let cron = try String(contentsOfFile: dir + "/crontab", encoding: .utf8)
-        XCTAssertTrue(cron.split(separator: "\n").contains("SWIFT_BACKTRACE=\(ProcessHardening.backtraceSetting)"), cron)
+        XCTAssertTrue(
+            cron.split(separator: "\n").contains("SWIFT_BACKTRACE=\(ProcessHardening.backtraceSetting)"), cron)
         let v = try runCommand(dsarBinary, ["--version"], env: ["SWIFT_BACKTRACE": ProcessHardening.backtraceSetting])
         XCTAssertEqual(v.status, 0, v.stderr)
-        XCTAssertEqual(v.stderr, "", "the Swift runtime complained about SWIFT_BACKTRACE=\(ProcessHardening.backtraceSetting)")
+        XCTAssertEqual(
+            v.stderr, "", "the Swift runtime complained about SWIFT_BACKTRACE=\(ProcessHardening.backtraceSetting)")
     }
 
     /// connectors/plugins/crm-lookup.py deleting from a CRM file on a full tmpfs: it fails with the
@@ -64,13 +68,19 @@ final class CrashHygieneE2ETests: XCTestCase {
         let mnt = s.base + "/tiny"
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
         let m = try runTool("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt])
-        guard m.status == 0 else { throw XCTSkip("cannot mount a tmpfs on \(mnt) (needs root / CAP_SYS_ADMIN): \(m.stderr)") }
+        guard m.status == 0 else {
+            throw XCTSkip("cannot mount a tmpfs on \(mnt) (needs root / CAP_SYS_ADMIN): \(m.stderr)")
+        }
         defer { withExtendedLifetime(s) { _ = try? runTool("umount", [mnt]) } }
 
         let plugin = mnt + "/plugins/crm-lookup.py"
-        try writeFile(plugin, try String(contentsOfFile: repoRoot + "/connectors/plugins/crm-lookup.py", encoding: .utf8), mode: 0o755)
+        try writeFile(
+            plugin, try String(contentsOfFile: repoRoot + "/connectors/plugins/crm-lookup.py", encoding: .utf8),
+            mode: 0o755)
         var contacts: [String] = []
-        for k in 0..<1500 { contacts.append(#"{"email": "person\#(k)@example.com", "user_id": \#(5000 + k), "name": "Person \#(k)"}"#) }
+        for k in 0..<1500 {
+            contacts.append(#"{"email": "person\#(k)@example.com", "user_id": \#(5000 + k), "name": "Person \#(k)"}"#)
+        }
         let db = "[" + contacts.joined(separator: ",\n") + "]\n"
         try writeFile(mnt + "/crm.json", db)
         // Leave 8 KiB: the rewritten file (about as large as the original) cannot fit.
@@ -78,7 +88,8 @@ final class CrashHygieneE2ETests: XCTestCase {
         XCTAssertEqual(statvfs(mnt, &st), 0)
         let fillerSize = Int(st.f_bavail) * Int(st.f_frsize) - 8192
         try FileSystem.writeScratch(mnt + "/filler", [UInt8](repeating: 0x5A, count: fillerSize))
-        let request = #"{"protocol": 1, "action": "delete", "dry_run": false, "job_id": "J1", "identifiers": [{"type": "email", "value": "person7@example.com"}]}"#
+        let request =
+            #"{"protocol": 1, "action": "delete", "dry_run": false, "job_id": "J1", "identifiers": [{"type": "email", "value": "person7@example.com"}]}"#
 
         let full = try runCommand(python, [plugin, "crm.json"], stdin: request)
         XCTAssertEqual(full.status, 1, "stdout: \(full.stdout) stderr: \(full.stderr)")

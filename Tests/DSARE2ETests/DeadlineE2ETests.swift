@@ -4,19 +4,26 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Deadlines through the CLI: `dsar extend` within and beyond the legal maximum, OVERDUE in `dsar status`.
 final class DeadlineE2ETests: XCTestCase {
     /// Leaves one job open (RUNNING) by killing `dsar run` right after the job started.
-    func openJob(_ spool: TempSpool, requestID: String, receivedAt: String, regulation: String = "gdpr") throws -> JobRecord {
+    func openJob(
+        _ spool: TempSpool, requestID: String, receivedAt: String, regulation: String = "gdpr"
+    ) throws -> JobRecord {
         try spool.drop(
             "\(requestID).json",
-            #"{"request_id": "\#(requestID)", "user_id": "4242", "action": "export", "received_at": "\#(receivedAt)", "regulation": "\#(regulation)"}"#)
+            #"{"request_id": "\#(requestID)", "user_id": "4242", "action": "export", "received_at": "\#(receivedAt)", "regulation": "\#(regulation)"}"#
+        )
         let r = try spool.dsar(["run", "--settle", "0.1"], env: ["DSAR_CRASH_AT": "job.running"], timeout: 30)
-        guard r.signaled, r.status == SIGKILL else { throw TestFailure("expected the crash point to fire: \(r.status) \(r.stderr)") }
-        guard let rec = try spool.records().first(where: { $0.requestID == requestID }) else { throw TestFailure("no record") }
+        guard r.signaled, r.status == SIGKILL else {
+            throw TestFailure("expected the crash point to fire: \(r.status) \(r.stderr)")
+        }
+        guard let rec = try spool.records().first(where: { $0.requestID == requestID }) else {
+            throw TestFailure("no record")
+        }
         XCTAssertEqual(rec.status, .running)
         return rec
     }
@@ -86,7 +93,9 @@ final class DeadlineE2ETests: XCTestCase {
         let spool = try TempSpool()
         try spool.initialize()
         // An old request that finished, then an old one left open by a crash.
-        try spool.drop("done.json", #"{"request_id": "OLD-DONE", "user_id": "1", "action": "export", "received_at": "2020-01-01T00:00:00Z"}"#)
+        try spool.drop(
+            "done.json",
+            #"{"request_id": "OLD-DONE", "user_id": "1", "action": "export", "received_at": "2020-01-01T00:00:00Z"}"#)
         let done = try spool.dsar(["run", "--settle", "0.1"], timeout: 30)
         XCTAssertEqual(done.status, 0, done.stderr)
         let open = try openJob(spool, requestID: "OLD-OPEN", receivedAt: "2020-01-01T00:00:00Z")

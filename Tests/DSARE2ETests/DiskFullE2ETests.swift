@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A full disk is an error, never a crash: the spool on a 2 MiB tmpfs, nearly filled, and an
@@ -59,7 +59,9 @@ final class DiskFullE2ETests: XCTestCase {
             csv += "alice@example.com,1042,\(note)\n"
         }
         try writeFile(dir + "/data/orders.csv", csv)
-        try writeFile(dir + "/orders.yaml", "name: orders\ntype: csv\npaths: [ data/orders.csv ]\ncolumns: { email: email, user_id: user_id }\n")
+        try writeFile(
+            dir + "/orders.yaml",
+            "name: orders\ntype: csv\npaths: [ data/orders.csv ]\ncolumns: { email: email, user_id: user_id }\n")
         return (dir, notes)
     }
 
@@ -85,16 +87,24 @@ final class DiskFullE2ETests: XCTestCase {
         let (dir, noteList) = try makeLargeExport(s, rows: 15_000)
         let notes = Set(noteList)
         try s.initialize()
-        try s.drop("r.json", #"{"request_id": "FULL-\#(leavingKiB)", "action": "export", "email": "alice@example.com"}"#)
+        try s.drop(
+            "r.json", #"{"request_id": "FULL-\#(leavingKiB)", "action": "export", "email": "alice@example.com"}"#)
         let filler = s.root + "/.test-filler"
         try fill(filler, leaving: Int64(leavingKiB) * 1024)
         let label = "[\(leavingKiB) KiB free]"
 
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir], timeout: 300)
-        XCTAssertFalse(r.signaled, "\(label) dsar was killed by signal \(r.status): \(r.stderr.suffix(2000))", file: file, line: line)
-        XCTAssertLessThan(r.status, 128, "\(label) exit \(r.status) looks like a signal: \(r.stderr.suffix(2000))", file: file, line: line)
-        XCTAssertNotEqual(r.status, 0, "\(label) a bundle that cannot fit must not end in success", file: file, line: line)
-        XCTAssertEqual(leakedNotes(r.stderr + r.stdout, notes), [], "\(label) matched data on stderr/stdout", file: file, line: line)
+        XCTAssertFalse(
+            r.signaled, "\(label) dsar was killed by signal \(r.status): \(r.stderr.suffix(2000))", file: file,
+            line: line)
+        XCTAssertLessThan(
+            r.status, 128, "\(label) exit \(r.status) looks like a signal: \(r.stderr.suffix(2000))", file: file,
+            line: line)
+        XCTAssertNotEqual(
+            r.status, 0, "\(label) a bundle that cannot fit must not end in success", file: file, line: line)
+        XCTAssertEqual(
+            leakedNotes(r.stderr + r.stdout, notes), [], "\(label) matched data on stderr/stdout", file: file,
+            line: line)
 
         // The job FAILED saying which file system filled up, or (no space even to claim it) the
         // request is still queued and the run said why.
@@ -103,11 +113,15 @@ final class DiskFullE2ETests: XCTestCase {
         if let job, job.status != .pending {
             XCTAssertEqual(job.status, .failed, "\(label) \(job.error ?? "-")", file: file, line: line)
             let error = job.error ?? ""
-            XCTAssertTrue(error.contains("No space left on device (\(s.root)/outbox)"), "\(label) \(error)", file: file, line: line)
+            XCTAssertTrue(
+                error.contains("No space left on device (\(s.root)/outbox)"), "\(label) \(error)", file: file,
+                line: line)
             XCTAssertTrue(error.contains("dsar retry \(job.jobID)"), "\(label) \(error)", file: file, line: line)
             XCTAssertNil(job.outbox, "\(label)", file: file, line: line)
         } else {
-            XCTAssertTrue(r.stderr.contains("No space left on device"), "\(label) \(r.stderr.suffix(2000))", file: file, line: line)
+            XCTAssertTrue(
+                r.stderr.contains("No space left on device"), "\(label) \(r.stderr.suffix(2000))", file: file,
+                line: line)
         }
         // Nothing half-published: no staging directory, no entry, no temp file in outbox/.
         XCTAssertEqual(try FileSystem.list(s.root + "/outbox"), [], "\(label)", file: file, line: line)
@@ -122,7 +136,9 @@ final class DiskFullE2ETests: XCTestCase {
         XCTAssertFalse(again.signaled, "\(label) \(again.stderr.suffix(2000))", file: file, line: line)
         var rec = try XCTUnwrap(try s.records().first, "\(label) no job after the second run", file: file, line: line)
         if rec.status == .failed {
-            XCTAssertTrue(rec.error?.contains("No space left on device") == true, "\(label) \(rec.error ?? "-")", file: file, line: line)
+            XCTAssertTrue(
+                rec.error?.contains("No space left on device") == true, "\(label) \(rec.error ?? "-")", file: file,
+                line: line)
             let retry = try s.dsar(["retry", rec.jobID])
             XCTAssertEqual(retry.status, 0, "\(label) \(retry.stderr)", file: file, line: line)
             let third = try s.dsar(["run", "--settle", "0", "--connectors", dir], timeout: 300)
@@ -130,9 +146,12 @@ final class DiskFullE2ETests: XCTestCase {
             rec = try XCTUnwrap(try s.records().first { $0.jobID == rec.jobID })
         }
         XCTAssertEqual(rec.status, .completed, "\(label) \(rec.error ?? "-")", file: file, line: line)
-        XCTAssertEqual(rec.connectors.first { $0.name == "orders" }?.records, noteList.count, "\(label)", file: file, line: line)
+        XCTAssertEqual(
+            rec.connectors.first { $0.name == "orders" }?.records, noteList.count, "\(label)", file: file, line: line)
         XCTAssertEqual(s.list("outbox").count, 1, "\(label)", file: file, line: line)
-        XCTAssertEqual(try FileSystem.list(s.root + "/outbox").filter { $0.hasSuffix(".partial") }, [], "\(label)", file: file, line: line)
+        XCTAssertEqual(
+            try FileSystem.list(s.root + "/outbox").filter { $0.hasSuffix(".partial") }, [], "\(label)", file: file,
+            line: line)
         let v2 = try s.dsar(["audit", "verify"])
         XCTAssertEqual(v2.status, 0, "\(label) audit verify: \(v2.stdout) \(v2.stderr)", file: file, line: line)
     }

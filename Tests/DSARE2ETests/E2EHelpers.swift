@@ -4,14 +4,15 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 // Small helpers shared by the end-to-end tests (all of them drive the real `dsar` binary).
 
 /// Writes a text file, creating its directory, with the given mode (connector configs, data, scripts).
 func writeFile(_ path: String, _ text: String, mode: Int = 0o644) throws {
-    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+        atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     chmod(path, mode_t(mode))
 }
@@ -171,12 +172,16 @@ extension TempSpool {
         var out: [[String: Any]] = []
         for seg in try FileSystem.list(dir).filter({ $0.hasSuffix(".jsonl") && $0.first?.isNumber == true }).sorted() {
             for line in text("journal/" + seg).split(separator: "\n") {
-                if let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { out.append(obj) }
+                if let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
+                    out.append(obj)
+                }
             }
         }
         return out
     }
 
     /// Journal entries of one type.
-    func journal(_ type: String) throws -> [[String: Any]] { try journalEntries().filter { $0["type"] as? String == type } }
+    func journal(_ type: String) throws -> [[String: Any]] {
+        try journalEntries().filter { $0["type"] as? String == type }
+    }
 }

@@ -6,7 +6,8 @@ import XCTest
 /// Erasure through the real binary on CSV, plain, gzip and JSON-lines logs, and exec plugins.
 final class ErasureE2ETests: XCTestCase {
 
-    let csv = "email;name;note\r\nalice@example.com;Alice;\"likes \"\"quotes\"\"; and semicolons\"\r\nbob@example.org;Bob;\"forwarded by alice@example.com\"\r\nmalice@example.com;Mal;near miss\r\n"
+    let csv =
+        "email;name;note\r\nalice@example.com;Alice;\"likes \"\"quotes\"\"; and semicolons\"\r\nbob@example.org;Bob;\"forwarded by alice@example.com\"\r\nmalice@example.com;Mal;near miss\r\n"
     let log = """
         203.0.113.7 GET /account?user=1042 200
         198.51.100.23 GET /products/10420 200
@@ -28,9 +29,18 @@ final class ErasureE2ETests: XCTestCase {
         try writeFile(dir + "/data/old.log", log)
         XCTAssertEqual(try runCommand("/bin/gzip", ["-f", dir + "/data/old.log"]).status, 0)
         try writeFile(dir + "/data/app.jsonl", jsonl)
-        try writeFile(dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: { email: email }\ntext: [ note ]\nerase: delete\n")
-        try writeFile(dir + "/web.yaml", "name: web\ntype: log\npaths: [ data/web.log, data/old.log.gz ]\nmatch: [ email, user_id ]\nerase: \(logErase)\n")
-        try writeFile(dir + "/app.yaml", "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { user_id: user_id }\nerase: redact\n")
+        try writeFile(
+            dir + "/news.yaml",
+            "name: news\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: { email: email }\ntext: [ note ]\nerase: delete\n"
+        )
+        try writeFile(
+            dir + "/web.yaml",
+            "name: web\ntype: log\npaths: [ data/web.log, data/old.log.gz ]\nmatch: [ email, user_id ]\nerase: \(logErase)\n"
+        )
+        try writeFile(
+            dir + "/app.yaml",
+            "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { user_id: user_id }\nerase: redact\n"
+        )
         try s.initialize()
         return dir
     }
@@ -40,7 +50,9 @@ final class ErasureE2ETests: XCTestCase {
     func testDeleteRedactsAndDropsAndVerifies() throws {
         let s = try TempSpool()
         let dir = try setUp(s)
-        try s.drop("d.json", #"{"request_id": "D-1", "action": "delete", "subject": {"email": "alice@example.com", "user_id": "1042"}}"#)
+        try s.drop(
+            "d.json",
+            #"{"request_id": "D-1", "action": "delete", "subject": {"email": "alice@example.com", "user_id": "1042"}}"#)
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         let rec = try XCTUnwrap(try s.records().first)
@@ -48,14 +60,17 @@ final class ErasureE2ETests: XCTestCase {
         // CSV: her row is gone; Bob's row that mentions her keeps its place, only the note is overwritten;
         // untouched rows byte-identical, quoting and CRLF kept.
         let news = try String(contentsOfFile: dir + "/data/news.csv", encoding: .utf8)
-        XCTAssertEqual(news, "email;name;note\r\nbob@example.org;Bob;\"[REDACTED]\"\r\nmalice@example.com;Mal;near miss\r\n")
+        XCTAssertEqual(
+            news, "email;name;note\r\nbob@example.org;Bob;\"[REDACTED]\"\r\nmalice@example.com;Mal;near miss\r\n")
         // Plain log: tokens replaced, the rest of each line kept; near misses untouched.
         let web = try String(contentsOfFile: dir + "/data/web.log", encoding: .utf8)
         let original = lines(log)
-        XCTAssertEqual(lines(web), [
-            "203.0.113.7 GET /account?user=[REDACTED] 200", original[1],
-            "203.0.113.7 POST /unsubscribe?email=[REDACTED] 302", original[3], "",
-        ])
+        XCTAssertEqual(
+            lines(web),
+            [
+                "203.0.113.7 GET /account?user=[REDACTED] 200", original[1],
+                "203.0.113.7 POST /unsubscribe?email=[REDACTED] 302", original[3], "",
+            ])
         // gzip rotation rewritten as gzip with the same content as the plain one.
         let gz = try runCommand("/bin/gzip", ["-dc", dir + "/data/old.log.gz"])
         XCTAssertEqual(gz.status, 0)
@@ -69,7 +84,9 @@ final class ErasureE2ETests: XCTestCase {
         XCTAssertEqual(app[2], #"{"user_id":"[REDACTED]","msg":"logout","n":3}"#)
         // The signed receipt: 0 remaining, before/after hashes, verified by ssh-keygen.
         let entry = s.root + "/outbox/" + rec.jobID
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: entry + "/manifest.json"))) as! [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: entry + "/manifest.json")))
+            as! [String: Any]
         let erasure = try XCTUnwrap(manifest["erasure"] as? [String: Any])
         XCTAssertEqual(erasure["remaining"] as? Int, 0)
         XCTAssertEqual(manifest["action"] as? String, "delete")
@@ -79,12 +96,19 @@ final class ErasureE2ETests: XCTestCase {
         XCTAssertEqual(newsSource["deleted"] as? Int, 1)
         XCTAssertEqual(newsSource["redacted"] as? Int, 1)
         XCTAssertEqual(newsSource["sha256_after"] as? String, try AtomicRewrite.hash(path: dir + "/data/news.csv"))
-        let v = try runCommand("/usr/bin/ssh-keygen", ["-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-manifest", "-s", entry + "/manifest.json.sig"], stdin: String(contentsOfFile: entry + "/manifest.json", encoding: .utf8))
+        let v = try runCommand(
+            "/usr/bin/ssh-keygen",
+            [
+                "-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-manifest", "-s",
+                entry + "/manifest.json.sig",
+            ], stdin: String(contentsOfFile: entry + "/manifest.json", encoding: .utf8))
         XCTAssertEqual(v.status, 0, v.stderr)
         // Each changed file is a journal entry; the journal verifies.
         let j = try s.dsar(["audit", "verify"])
         XCTAssertEqual(j.status, 0, j.stderr)
-        XCTAssertEqual(try Journal(layout: s.layout, signer: nil).entries().filter { $0.entry.type == "file.erased" }.count, 4, "news.csv, web.log, old.log.gz, app.jsonl")
+        XCTAssertEqual(
+            try Journal(layout: s.layout, signer: nil).entries().filter { $0.entry.type == "file.erased" }.count, 4,
+            "news.csv, web.log, old.log.gz, app.jsonl")
         // Owner and mode kept; no temp file or backup left next to the sources.
         XCTAssertEqual(try FileSystem.status(dir + "/data/news.csv")!.mode & 0o777, 0o644)
         XCTAssertEqual(try FileSystem.list(dir + "/data").filter { $0.hasPrefix(".") }, [])
@@ -93,19 +117,27 @@ final class ErasureE2ETests: XCTestCase {
     func testDropLineAndDryRunChangesNothing() throws {
         let s = try TempSpool()
         let dir = try setUp(s, logErase: "drop_line")
-        let before = try ["news.csv", "web.log", "old.log.gz", "app.jsonl"].map { try AtomicRewrite.hash(path: dir + "/data/" + $0) }
+        let before = try ["news.csv", "web.log", "old.log.gz", "app.jsonl"].map {
+            try AtomicRewrite.hash(path: dir + "/data/" + $0)
+        }
         try s.drop("d.json", #"{"action": "delete", "email": "alice@example.com", "user_id": "1042", "dry_run": true}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
-        let after = try ["news.csv", "web.log", "old.log.gz", "app.jsonl"].map { try AtomicRewrite.hash(path: dir + "/data/" + $0) }
+        let after = try ["news.csv", "web.log", "old.log.gz", "app.jsonl"].map {
+            try AtomicRewrite.hash(path: dir + "/data/" + $0)
+        }
         XCTAssertEqual(before, after, "a dry run changes nothing")
         let rec = try XCTUnwrap(try s.records().first)
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.root + "/outbox/\(rec.jobID)/manifest.json"))) as! [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: s.root + "/outbox/\(rec.jobID)/manifest.json")))
+            as! [String: Any]
         XCTAssertEqual((manifest["erasure"] as? [String: Any])?["dry_run"] as? Bool, true)
         // Now for real, dropping log lines.
         try s.drop("d2.json", #"{"action": "delete", "email": "alice@example.com", "user_id": "1042"}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
         let original = lines(log)
-        XCTAssertEqual(lines(try String(contentsOfFile: dir + "/data/web.log", encoding: .utf8)), [original[1], original[3], ""])
+        XCTAssertEqual(
+            lines(try String(contentsOfFile: dir + "/data/web.log", encoding: .utf8)), [original[1], original[3], ""])
     }
 
     func testExportThenDeleteInOneBatchRunInReceivedOrder() throws {
@@ -113,17 +145,29 @@ final class ErasureE2ETests: XCTestCase {
         let dir = try setUp(s)
         // With her user id too: the JSON-lines log names her e-mail only in a free-text field, found
         // through the user_id field of the same line (an e-mail alone there is a coverage gap).
-        try s.drop("1-export.json", #"{"request_id": "E", "action": "export", "email": "alice@example.com", "user_id": "1042"}"#)
+        try s.drop(
+            "1-export.json",
+            #"{"request_id": "E", "action": "export", "email": "alice@example.com", "user_id": "1042"}"#)
         age(s.root + "/inbox/1-export.json", secondsAgo: 10)
-        try s.drop("2-delete.json", #"{"request_id": "D", "action": "delete", "email": "alice@example.com", "user_id": "1042"}"#)
+        try s.drop(
+            "2-delete.json",
+            #"{"request_id": "D", "action": "delete", "email": "alice@example.com", "user_id": "1042"}"#)
         age(s.root + "/inbox/2-delete.json", secondsAgo: 5)
-        try s.drop("3-export.json", #"{"request_id": "E2", "action": "export", "email": "alice@example.com", "user_id": "1042"}"#)
+        try s.drop(
+            "3-export.json",
+            #"{"request_id": "E2", "action": "export", "email": "alice@example.com", "user_id": "1042"}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
         let recs = try s.records()
-        func records(_ rid: String) -> Int { recs.first { $0.requestID == rid }!.connectors.reduce(0) { $0 + $1.records } }
+        func records(_ rid: String) -> Int {
+            recs.first { $0.requestID == rid }!.connectors.reduce(0) { $0 + $1.records }
+        }
         XCTAssertGreaterThan(records("E"), 0, "the export received first saw the data")
-        XCTAssertEqual(records("E2"), 0, "the export received after the delete finds nothing: \(recs.first { $0.requestID == "E2" }!.connectors.map { "\($0.name)=\($0.records)" })")
-        XCTAssertEqual(recs.first { $0.requestID == "D" }?.status, .completed, recs.first { $0.requestID == "D" }?.error ?? "")
+        XCTAssertEqual(
+            records("E2"), 0,
+            "the export received after the delete finds nothing: \(recs.first { $0.requestID == "E2" }!.connectors.map { "\($0.name)=\($0.records)" })"
+        )
+        XCTAssertEqual(
+            recs.first { $0.requestID == "D" }?.status, .completed, recs.first { $0.requestID == "D" }?.error ?? "")
     }
 
     let dump = """
@@ -168,10 +212,15 @@ final class ErasureE2ETests: XCTestCase {
         try s.drop("d.json", #"{"action": "delete", "email": "alice@example.com"}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
         let after = try String(contentsOfFile: dir + "/data/shop.sql", encoding: .utf8)
-        XCTAssertEqual(after, dump.replacingOccurrences(of: "1042\talice@example.com\tAlice\n", with: ""), "only her customer row is gone; orders kept")
+        XCTAssertEqual(
+            after, dump.replacingOccurrences(of: "1042\talice@example.com\tAlice\n", with: ""),
+            "only her customer row is gone; orders kept")
         let rec = try XCTUnwrap(try s.records().first)
         XCTAssertEqual(rec.status, .completed, rec.error ?? "")
-        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.root + "/outbox/\(rec.jobID)/manifest.json"))) as! [String: Any]
+        let m =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: s.root + "/outbox/\(rec.jobID)/manifest.json")))
+            as! [String: Any]
         let e = try XCTUnwrap(m["erasure"] as? [String: Any])
         XCTAssertEqual(e["remaining"] as? Int, 0, "retained records do not count as remaining")
         XCTAssertEqual(e["retained"] as? Int, 2)
@@ -201,7 +250,8 @@ final class ErasureE2ETests: XCTestCase {
             XCTAssertEqual(try String(contentsOfFile: dir + "/data/shop.sql", encoding: .utf8), newDump, point)
             XCTAssertEqual(try s.records().first?.status, .completed, point)
             XCTAssertEqual(try s.dsar(["audit", "verify"]).status, 0, point)
-            XCTAssertEqual(try FileSystem.list(dir + "/data").filter { $0.hasPrefix(".") }, [], "\(point): a temp file was left")
+            XCTAssertEqual(
+                try FileSystem.list(dir + "/data").filter { $0.hasPrefix(".") }, [], "\(point): a temp file was left")
         }
     }
 
@@ -211,10 +261,13 @@ final class ErasureE2ETests: XCTestCase {
         try s.drop("a.json", #"{"action": "delete", "email": "alice@example.com"}"#)
         try s.drop("b.json", #"{"action": "delete", "email": "bob@example.org"}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
-        let erased = try Journal(layout: s.layout, signer: nil).entries().filter { $0.entry.type == "file.erased" && "\($0.entry.details)".contains("customers") }
+        let erased = try Journal(layout: s.layout, signer: nil).entries().filter {
+            $0.entry.type == "file.erased" && "\($0.entry.details)".contains("customers")
+        }
         XCTAssertEqual(erased.count, 2, "one entry per job")
         // Both jobs saw the same single rewrite: the same before and after hashes.
-        XCTAssertEqual(Set(erased.map { "\($0.entry.details["sha256_before"]!)/\($0.entry.details["sha256_after"]!)" }).count, 1)
+        XCTAssertEqual(
+            Set(erased.map { "\($0.entry.details["sha256_before"]!)/\($0.entry.details["sha256_after"]!)" }).count, 1)
         let after = try String(contentsOfFile: dir + "/data/shop.sql", encoding: .utf8)
         XCTAssertFalse(after.contains("\talice@example.com\t"))
         XCTAssertFalse(after.contains("bob@example.org"), after)

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Sources that are not regular files (a FIFO, a symlink to `/dev/urandom`) and sources that take
@@ -40,7 +40,8 @@ final class HostileSourcesE2ETests: XCTestCase {
         let rec = try XCTUnwrap(try s.records().first)
         XCTAssertEqual(rec.status, .partial)
         let error = rec.error ?? ""
-        XCTAssertTrue(error.contains("\(dir)/data/pipe.log") && error.contains("FIFO (named pipe), not a regular file"), error)
+        XCTAssertTrue(
+            error.contains("\(dir)/data/pipe.log") && error.contains("FIFO (named pipe), not a regular file"), error)
         XCTAssertFalse(error.contains(email), error)
         // The regular file beside it was searched all the same.
         XCTAssertEqual(rec.connectors.first { $0.name == "app" }?.records, 1)
@@ -52,7 +53,8 @@ final class HostileSourcesE2ETests: XCTestCase {
         let check = try s.dsar(["connectors", "check", "--connectors", dir], timeout: 30)
         XCTAssertEqual(check.status, 78, check.stdout + check.stderr)
         XCTAssertTrue(
-            check.stderr.contains("\(dir)/app.yaml:3: paths: \(dir)/data/pipe.log is not read: a FIFO (named pipe), not a regular file"),
+            check.stderr.contains(
+                "\(dir)/app.yaml:3: paths: \(dir)/data/pipe.log is not read: a FIFO (named pipe), not a regular file"),
             check.stderr)
         let (again, _) = try run(s, dir, bound: 30)
         XCTAssertNotEqual(again.status, 75, again.stderr)
@@ -83,24 +85,30 @@ final class HostileSourcesE2ETests: XCTestCase {
         XCTAssertEqual(r1.status, 1, r1.stdout + r1.stderr)
         let first = try XCTUnwrap(try s.record(requestID: "R-1"))
         XCTAssertEqual(first.status, .partial)
-        XCTAssertTrue((first.error ?? "").contains("\(dir)/data/random.log: not read: a symbolic link"), first.error ?? "")
-        XCTAssertTrue((first.error ?? "").contains("\(dir)/data/linked.log: not read: a symbolic link"), first.error ?? "")
+        XCTAssertTrue(
+            (first.error ?? "").contains("\(dir)/data/random.log: not read: a symbolic link"), first.error ?? "")
+        XCTAssertTrue(
+            (first.error ?? "").contains("\(dir)/data/linked.log: not read: a symbolic link"), first.error ?? "")
         XCTAssertEqual(first.connectors.first { $0.name == "app" }?.records, 1)
         let check = try s.dsar(["connectors", "check", "--connectors", dir], timeout: 30)
         XCTAssertEqual(check.status, 78)
         XCTAssertTrue(check.stderr.contains("\(dir)/data/random.log is not read: a symbolic link"), check.stderr)
 
         // follow_symlinks: the link to a regular file is read, the one to the device still refused.
-        try writeFile(dir + "/app.yaml", "name: app\ntype: log\npaths: [ data/*.log ]\ntimeout: 10\nfollow_symlinks: true\n")
+        try writeFile(
+            dir + "/app.yaml", "name: app\ntype: log\npaths: [ data/*.log ]\ntimeout: 10\nfollow_symlinks: true\n")
         try s.drop("r2.json", #"{"request_id": "R-2", "action": "export", "email": "\#(email)"}"#)
         let (r2, took2) = try run(s, dir)
         XCTAssertLessThan(took2, 20, "/dev/urandom was read")
         XCTAssertEqual(r2.status, 1, r2.stdout + r2.stderr)
         let second = try XCTUnwrap(try s.record(requestID: "R-2"))
         XCTAssertEqual(second.status, .partial)
-        XCTAssertTrue((second.error ?? "").contains("\(dir)/data/random.log: not read: a device, not a regular file"), second.error ?? "")
+        XCTAssertTrue(
+            (second.error ?? "").contains("\(dir)/data/random.log: not read: a device, not a regular file"),
+            second.error ?? "")
         XCTAssertFalse((second.error ?? "").contains("linked.log"), second.error ?? "")
-        XCTAssertEqual(second.connectors.first { $0.name == "app" }?.records, 2, "app.log and the file linked.log leads to")
+        XCTAssertEqual(
+            second.connectors.first { $0.name == "app" }?.records, 2, "app.log and the file linked.log leads to")
         let check2 = try s.dsar(["connectors", "check", "--connectors", dir], timeout: 30)
         XCTAssertEqual(check2.status, 78)
         XCTAssertTrue(check2.stderr.contains("\(dir)/data/random.log is not read: a device"), check2.stderr)
@@ -119,7 +127,8 @@ final class HostileSourcesE2ETests: XCTestCase {
         let del = try XCTUnwrap(try s.record(requestID: "D-1"))
         XCTAssertEqual(del.status, .completed, del.error ?? "")
         XCTAssertEqual(try FileSystem.lstatus(dir + "/data/linked.log")?.kind, .symlink)
-        XCTAssertEqual(try String(contentsOfFile: dir + "/real/target.txt", encoding: .utf8), "2026-01-02 logout [REDACTED]\n")
+        XCTAssertEqual(
+            try String(contentsOfFile: dir + "/real/target.txt", encoding: .utf8), "2026-01-02 logout [REDACTED]\n")
         let grep = try runCommand("/bin/grep", ["-rF", email, dir + "/data", dir + "/real"])
         XCTAssertEqual(grep.status, 1, "grep still finds the subject: \(grep.stdout)")
     }
@@ -129,9 +138,14 @@ final class HostileSourcesE2ETests: XCTestCase {
         let dir = s.base + "/connectors"
         try writeFile(dir + "/data/people.csv", "email,name\n\(email),Alice\n")
         XCTAssertEqual(mkfifo(dir + "/data/pipe.csv", 0o644), 0)
-        try writeFile(dir + "/people.yaml", "name: people\ntype: csv\npaths: [ data/*.csv ]\ncolumns: { email: email }\ntimeout: 5\n")
+        try writeFile(
+            dir + "/people.yaml",
+            "name: people\ntype: csv\npaths: [ data/*.csv ]\ncolumns: { email: email }\ntimeout: 5\n")
         XCTAssertEqual(mkfifo(dir + "/data/shop.sql", 0o644), 0)
-        try writeFile(dir + "/shop.yaml", "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\ntables:\n  customers: { match: { email: email } }\ntimeout: 5\n")
+        try writeFile(
+            dir + "/shop.yaml",
+            "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\ntables:\n  customers: { match: { email: email } }\ntimeout: 5\n"
+        )
         // Over a 50-byte limit: refused, not read.
         let big = String(repeating: "2026-01-01 login \(email) ok   \n", count: 2)
         try writeFile(dir + "/data/big.log", big)
@@ -146,7 +160,9 @@ final class HostileSourcesE2ETests: XCTestCase {
         let error = rec.error ?? ""
         XCTAssertTrue(error.contains("\(dir)/data/pipe.csv: not read: a FIFO (named pipe)"), error)
         XCTAssertTrue(error.contains("\(dir)/data/shop.sql: not read: a FIFO (named pipe)"), error)
-        XCTAssertTrue(error.contains("\(dir)/data/big.log: not read: it is \(big.utf8.count) bytes, more than max_file_bytes: 50"), error)
+        XCTAssertTrue(
+            error.contains(
+                "\(dir)/data/big.log: not read: it is \(big.utf8.count) bytes, more than max_file_bytes: 50"), error)
         XCTAssertEqual(rec.connectors.first { $0.name == "people" }?.records, 1)
         XCTAssertEqual(rec.connectors.first { $0.name == "big" }?.records, 0)
         let check = try s.dsar(["connectors", "check", "--connectors", dir], timeout: 30)
@@ -169,7 +185,9 @@ final class HostileSourcesE2ETests: XCTestCase {
             throw XCTSkip("the temp file system cannot hold a sparse 1 TiB file")
         }
         close(fd)
-        try writeFile(dir + "/huge.yaml", "name: huge\ntype: csv\npaths: [ data/huge.csv ]\ncolumns: { email: email }\ntimeout: 1\nretries: 0\n")
+        try writeFile(
+            dir + "/huge.yaml",
+            "name: huge\ntype: csv\npaths: [ data/huge.csv ]\ncolumns: { email: email }\ntimeout: 1\nretries: 0\n")
         try s.initialize()
         try s.drop("r.json", #"{"action": "export", "email": "\#(email)"}"#)
         let (r, took) = try run(s, dir)
@@ -186,7 +204,8 @@ final class HostileSourcesE2ETests: XCTestCase {
 
         // With a second, healthy connector the job is PARTIAL, naming the one that timed out.
         try writeFile(dir + "/data/people.csv", "email\n\(email)\n")
-        try writeFile(dir + "/people.yaml", "name: people\ntype: csv\npaths: [ data/people.csv ]\ncolumns: { email: email }\n")
+        try writeFile(
+            dir + "/people.yaml", "name: people\ntype: csv\npaths: [ data/people.csv ]\ncolumns: { email: email }\n")
         try s.drop("r2.json", #"{"request_id": "P-2", "action": "export", "email": "\#(email)"}"#)
         let (r3, took3) = try run(s, dir)
         XCTAssertLessThan(took3, 15)

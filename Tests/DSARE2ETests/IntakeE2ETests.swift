@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Intake through the real binary: good requests end COMPLETED, bad drops are moved aside with a
@@ -23,7 +23,9 @@ final class IntakeE2ETests: XCTestCase {
 
         let run = try spool.dsar(["run", "--settle", "0.2"], timeout: 30)
         XCTAssertEqual(run.status, 0, "stdout: \(run.stdout)\nstderr: \(run.stderr)")
-        XCTAssertTrue(run.stdout.contains("2 claimed, 2 finished (2 completed, 0 partial, 0 failed), 0 rejected, 0 waiting"), run.stdout)
+        XCTAssertTrue(
+            run.stdout.contains("2 claimed, 2 finished (2 completed, 0 partial, 0 failed), 0 rejected, 0 waiting"),
+            run.stdout)
 
         let jobs = try spool.statusJSON()
         XCTAssertEqual(jobs.count, 2)
@@ -75,7 +77,9 @@ final class IntakeE2ETests: XCTestCase {
         XCTAssertEqual(spool.recordNames().count, 2)
         for f in files {
             let text = spool.text(f)
-            for leak in ["alice@example.com", "+44 20 7946 0000", "+442079460000", "\"1042\"", "\"12345\"", ": 1042", ": 12345"] {
+            for leak in [
+                "alice@example.com", "+44 20 7946 0000", "+442079460000", "\"1042\"", "\"12345\"", ": 1042", ": 12345",
+            ] {
                 XCTAssertFalse(text.lowercased().contains(leak), "\(f) contains \(leak)")
             }
             if f.hasSuffix(".json"), let doc = try? JSONSerialization.jsonObject(with: Data(text.utf8)) {
@@ -101,17 +105,23 @@ final class IntakeE2ETests: XCTestCase {
         // The timeline shows the job claimed, then started, then ended (in that order).
         var rest = kinds[...]
         for step in ["claimed", "started"] {
-            guard let k = rest.firstIndex(where: { $0.hasSuffix(step) }) else { return XCTFail("no \(step) event in \(kinds)") }
+            guard let k = rest.firstIndex(where: { $0.hasSuffix(step) }) else {
+                return XCTFail("no \(step) event in \(kinds)")
+            }
             rest = rest[(k + 1)...]
         }
-        XCTAssertTrue(rest.contains { $0.hasSuffix("completed") || $0.hasSuffix("finished") }, "no end event after start: \(kinds)")
+        XCTAssertTrue(
+            rest.contains { $0.hasSuffix("completed") || $0.hasSuffix("finished") },
+            "no end event after start: \(kinds)")
         XCTAssertFalse(events.stdout.contains("alice"), events.stdout)
     }
 
     func testSubmitWritesARequestThatIsProcessed() throws {
         let spool = try TempSpool()
         try spool.initialize()
-        let sub = try spool.dsar(["submit", "--email", "bob@example.com", "--user-id", "77", "--action", "export", "--request-id", "SUB-1"])
+        let sub = try spool.dsar([
+            "submit", "--email", "bob@example.com", "--user-id", "77", "--action", "export", "--request-id", "SUB-1",
+        ])
         XCTAssertEqual(sub.status, 0, sub.stderr)
         let path = sub.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(path.hasPrefix(spool.root + "/inbox/submit-") && path.hasSuffix(".json"), path)
@@ -141,7 +151,8 @@ final class IntakeE2ETests: XCTestCase {
         try spool.drop("no-action.json", #"{"user_id": "1"}"#)
         try spool.drop("bad-action.json", #"{"user_id": "1", "action": "frobnicate"}"#)
         try spool.drop("no-identifier.json", #"{"action": "export", "request_id": "NOID"}"#)
-        try spool.drop("bad-utf8.json", Array(#"{"user_id": "ab"#.utf8) + [0xFF, 0xFE] + Array(#"cd", "action": "export"}"#.utf8))
+        try spool.drop(
+            "bad-utf8.json", Array(#"{"user_id": "ab"#.utf8) + [0xFF, 0xFE] + Array(#"cd", "action": "export"}"#.utf8))
         let big = Array(#"{"user_id": "3", "action": "export"}"#.utf8) + [UInt8](repeating: 0x20, count: 2 << 20)
         try spool.drop("big.json", big)
         XCTAssertEqual(symlink("/etc/passwd", inbox + "link.json"), 0)
@@ -175,7 +186,8 @@ final class IntakeE2ETests: XCTestCase {
             XCTAssertNotNil(spool.kind("rejected/\(name)"), "\(name) not moved to rejected/")
             XCTAssertNil(spool.kind("inbox/\(name)"), "\(name) still in inbox")
             let reason = spool.reason(name)
-            XCTAssertTrue(reason.hasSuffix("\n") && reason.filter { $0 == "\n" }.count == 1, "\(name): one line: \(reason)")
+            XCTAssertTrue(
+                reason.hasSuffix("\n") && reason.filter { $0 == "\n" }.count == 1, "\(name): one line: \(reason)")
             XCTAssertTrue(reason.contains(name), "\(name): reason names the file: \(reason)")
             for w in words { XCTAssertTrue(reason.contains(w), "\(name): reason should mention \(w): \(reason)") }
             let drop = try Pseudonymizer.load(spool.layout).dropName(name)
@@ -186,7 +198,9 @@ final class IntakeE2ETests: XCTestCase {
 
         // Kinds were preserved: the symlink is still a link to /etc/passwd, the FIFO and directory too.
         XCTAssertEqual(spool.kind("rejected/link.json"), .symlink)
-        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: spool.root + "/rejected/link.json"), "/etc/passwd")
+        XCTAssertEqual(
+            try FileManager.default.destinationOfSymbolicLink(atPath: spool.root + "/rejected/link.json"), "/etc/passwd"
+        )
         XCTAssertEqual(spool.kind("rejected/pipe.json"), .fifo)
         XCTAssertEqual(spool.kind("rejected/dir.json"), .directory)
         XCTAssertEqual(FileManager.default.contents(atPath: spool.root + "/rejected/big.json")?.count, big.count)
@@ -194,8 +208,12 @@ final class IntakeE2ETests: XCTestCase {
         // The young truncated drop waits in the inbox (maybe the upload is still running).
         XCTAssertEqual(spool.list("inbox"), ["trunc-young.json"])
         XCTAssertNil(spool.kind("rejected/trunc-young.json"))
-        XCTAssertTrue(run.stdout.contains("waiting  \(try Pseudonymizer.load(spool.layout).dropName("trunc-young.json"))"), run.stdout)
-        XCTAssertTrue(run.stdout.contains("2 claimed, 2 finished (2 completed, 0 partial, 0 failed), 11 rejected, 1 waiting"), run.stdout)
+        XCTAssertTrue(
+            run.stdout.contains("waiting  \(try Pseudonymizer.load(spool.layout).dropName("trunc-young.json"))"),
+            run.stdout)
+        XCTAssertTrue(
+            run.stdout.contains("2 claimed, 2 finished (2 completed, 0 partial, 0 failed), 11 rejected, 1 waiting"),
+            run.stdout)
 
         // Once it is old enough, the next run rejects it.
         age(inbox + "trunc-young.json", secondsAgo: 120)

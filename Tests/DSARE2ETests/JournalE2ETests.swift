@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The audit journal through the real binary: tampering of every kind is caught by
@@ -59,7 +59,6 @@ final class JournalE2ETests: XCTestCase {
         return dir
     }
 
-
     /// A spool whose journal comes from two real `dsar run`s with connectors (3 then 2 export
     /// requests, one of them growing through identity expansion): job, connector, derivation,
     /// bundle and checkpoint entries, two signed checkpoints, five published manifests.
@@ -76,7 +75,9 @@ final class JournalE2ETests: XCTestCase {
         try s.drop("e.json", #"{"request_id": "J-5", "action": "export", "email": "nobody@example.net"}"#)
         let r2 = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         guard r2.status == 0 else { throw TestFailure("second run exited \(r2.status): \(r2.stdout) \(r2.stderr)") }
-        guard r2.stdout.contains("journal: signed checkpoint at seq ") else { throw TestFailure("no checkpoint line: \(r2.stdout)") }
+        guard r2.stdout.contains("journal: signed checkpoint at seq ") else {
+            throw TestFailure("no checkpoint line: \(r2.stdout)")
+        }
         return (s, dir)
     }
 
@@ -93,7 +94,10 @@ final class JournalE2ETests: XCTestCase {
         let entries = try lines.map { try JournalEntry.parse($0) }
         XCTAssertEqual(entries.map(\.seq), Array(1...n))
         let types = Set(entries.map(\.type))
-        for t in ["job.claimed", "request.received", "job.started", "connector.started", "connector.finished", "identifiers.derived", "bundle.sealed", "job.published", "job.finished", "checkpoint"] {
+        for t in [
+            "job.claimed", "request.received", "job.started", "connector.started", "connector.finished",
+            "identifiers.derived", "bundle.sealed", "job.published", "job.finished", "checkpoint",
+        ] {
             XCTAssertTrue(types.contains(t), "the real journal has no \(t) entry: \(types.sorted())")
         }
         let checkpoints = entries.indices.filter { entries[$0].type == "checkpoint" }
@@ -116,14 +120,19 @@ final class JournalE2ETests: XCTestCase {
             try runCommand(dsarBinary, ["audit", "verify", "--spool", scratch] + extra)
         }
         func expect(
-            _ what: String, at lineNo: Int, _ message: String, _ extra: [String] = [], file: StaticString = #filePath, line tl: UInt = #line
+            _ what: String, at lineNo: Int, _ message: String, _ extra: [String] = [], file: StaticString = #filePath,
+            line tl: UInt = #line
         ) throws {
             let r = try verify(extra)
-            XCTAssertEqual(r.status, 1, "\(what): dsar audit verify must fail; stdout: \(r.stdout)", file: file, line: tl)
+            XCTAssertEqual(
+                r.status, 1, "\(what): dsar audit verify must fail; stdout: \(r.stdout)", file: file, line: tl)
             XCTAssertFalse(r.stdout.contains("OK:"), "\(what): \(r.stdout)", file: file, line: tl)
             let prefix = "dsar: journal/\(seg):\(lineNo): "
-            XCTAssertTrue(r.stderr.contains(prefix), "\(what): expected the report at \(prefix) but got: \(r.stderr)", file: file, line: tl)
-            XCTAssertTrue(r.stderr.contains(message), "\(what): expected \"\(message)\" in: \(r.stderr)", file: file, line: tl)
+            XCTAssertTrue(
+                r.stderr.contains(prefix), "\(what): expected the report at \(prefix) but got: \(r.stderr)", file: file,
+                line: tl)
+            XCTAssertTrue(
+                r.stderr.contains(message), "\(what): expected \"\(message)\" in: \(r.stderr)", file: file, line: tl)
         }
 
         // The pristine journal passes, with both checkpoints and (given) every manifest head.
@@ -142,7 +151,8 @@ final class JournalE2ETests: XCTestCase {
         let midLine = mid + 1
         let fields: [(name: String, key: String, inDetails: Bool)] = [
             ("seq", "seq", false), ("time", "time", false), ("job_id", "job_id", false), ("subject", "subject", false),
-            ("type", "type", false), ("details.connector", "connector", true), ("prev", "prev", false), ("hash", "hash", false),
+            ("type", "type", false), ("details.connector", "connector", true), ("prev", "prev", false),
+            ("hash", "hash", false),
         ]
         for f in fields {
             try fresh()
@@ -160,7 +170,9 @@ final class JournalE2ETests: XCTestCase {
         var deleted = lines
         deleted.remove(at: mid)
         try writeLines(segPath, deleted)
-        try expect("line \(midLine) deleted", at: midLine, "sequence \(midLine + 1), expected \(midLine): entries \(midLine)…\(midLine) are missing (deleted)")
+        try expect(
+            "line \(midLine) deleted", at: midLine,
+            "sequence \(midLine + 1), expected \(midLine): entries \(midLine)…\(midLine) are missing (deleted)")
 
         // A forged line inserted after line k, hashed with the documented canonical rule (computed
         // here by hand and cross-checked with the library) and linked to line k, but without the key.
@@ -173,7 +185,9 @@ final class JournalE2ETests: XCTestCase {
         var inserted = lines
         inserted.insert(forged, at: k)
         try writeLines(segPath, inserted)
-        try expect("forged line inserted after \(k)", at: k + 2, "sequence \(k + 1), expected \(k + 2): seq \(k + 1) repeats or goes backwards")
+        try expect(
+            "forged line inserted after \(k)", at: k + 2,
+            "sequence \(k + 1), expected \(k + 2): seq \(k + 1) repeats or goes backwards")
 
         // A forger who also renumbers and re-hashes everything after the insertion (and rewrites
         // HEAD) is caught by the first signed checkpoint after it: it signed the old hash of its seq.
@@ -185,7 +199,9 @@ final class JournalE2ETests: XCTestCase {
         let cp0 = checkpoints[0] + 2  // its line after the insertion (1-based)
         let signed0 = try XCTUnwrap(intMember(entries[checkpoints[0]].details, "signed_seq"))
         XCTAssertEqual(signed0, entries[checkpoints[0]].seq - 1, "a checkpoint signs the entry before it")
-        try expect("forged line inserted, rest re-chained", at: cp0, "checkpoint signs seq \(signed0) with a hash that is not the chain's")
+        try expect(
+            "forged line inserted, rest re-chained", at: cp0,
+            "checkpoint signs seq \(signed0) with a hash that is not the chain's")
         // … and if the forger also moves the checkpoint's signed seq/hash onto the new chain, its
         // signature no longer verifies.
         try fresh()
@@ -193,19 +209,23 @@ final class JournalE2ETests: XCTestCase {
         try rechain(&resigned, from: k + 1, renumber: true, retargetCheckpoints: true)
         try writeLines(segPath, resigned)
         try writeHead(jdir, resigned)
-        try expect("forged line inserted, rest re-chained, checkpoint retargeted", at: cp0, "checkpoint signature INVALID")
+        try expect(
+            "forged line inserted, rest re-chained, checkpoint retargeted", at: cp0, "checkpoint signature INVALID")
 
         // Two lines swapped: reported at the first swapped position.
         try fresh()
         var swapped = lines
         swapped.swapAt(mid, mid + 1)
         try writeLines(segPath, swapped)
-        try expect("lines \(midLine) and \(midLine + 1) swapped", at: midLine, "sequence \(midLine + 1), expected \(midLine)")
+        try expect(
+            "lines \(midLine) and \(midLine + 1) swapped", at: midLine, "sequence \(midLine + 1), expected \(midLine)")
 
         // The tail truncated (last 3 lines) without a manifest: HEAD still names seq n.
         try fresh()
         try writeLines(segPath, Array(lines.prefix(n - 3)))
-        try expect("last 3 lines removed", at: n - 3, "the journal ends at seq \(n - 3) but HEAD records seq \(n): entries after this line were truncated")
+        try expect(
+            "last 3 lines removed", at: n - 3,
+            "the journal ends at seq \(n - 3) but HEAD records seq \(n): entries after this line were truncated")
 
         // Truncated before the latest manifest's journal head, with HEAD deleted too: the published
         // manifest alone proves the journal once reached further. (A manifest records the head at
@@ -218,7 +238,8 @@ final class JournalE2ETests: XCTestCase {
         // bundle.sealed entry, possibly before other jobs' entries too.
         let sealedAt = try XCTUnwrap(entries.firstIndex { $0.type == "bundle.sealed" && $0.seq > latest.seq })
         XCTAssertGreaterThan(entries[sealedAt].seq, latest.seq)
-        XCTAssertLessThan(latest.seq, n - 3, "the last head precedes at least bundle.sealed, job.published, job.finished, checkpoint")
+        XCTAssertLessThan(
+            latest.seq, n - 3, "the last head precedes at least bundle.sealed, job.published, job.finished, checkpoint")
         try fresh()
         try writeLines(segPath, Array(lines.prefix(latest.seq - 1)))
         try FileSystem.remove(jdir + "/HEAD")
@@ -246,16 +267,20 @@ final class JournalE2ETests: XCTestCase {
         // not the spool's key, so not trusted — by default and with the spool's allowed_signers.
         let keygen = try XCTUnwrap(which("ssh-keygen"), "ssh-keygen is needed")
         let other = s.base + "/other_key"
-        XCTAssertEqual(try runCommand(keygen, ["-q", "-t", "ed25519", "-N", "", "-C", "intruder", "-f", other]).status, 0)
+        XCTAssertEqual(
+            try runCommand(keygen, ["-q", "-t", "ed25519", "-N", "", "-C", "intruder", "-f", other]).status, 0)
         let both = s.base + "/both_signers"
-        let otherPub = String(decoding: try FileSystem.readFile(other + ".pub"), as: UTF8.self).split(separator: " ").prefix(2).joined(separator: " ")
-        try (s.text("keys/allowed_signers") + "dsar namespaces=\"dsar-journal\" \(otherPub)\n").write(toFile: both, atomically: true, encoding: .utf8)
+        let otherPub = String(decoding: try FileSystem.readFile(other + ".pub"), as: UTF8.self).split(separator: " ")
+            .prefix(2).joined(separator: " ")
+        try (s.text("keys/allowed_signers") + "dsar namespaces=\"dsar-journal\" \(otherPub)\n").write(
+            toFile: both, atomically: true, encoding: .utf8)
         /// The journal with checkpoint `index` re-signed by ssh-keygen with the other key, the chain
         /// after it re-hashed and HEAD rewritten.
         func resignedWithOtherKey(_ index: Int) throws -> [[UInt8]] {
             let msgFile = s.base + "/cp-message-\(index).txt"
             let signedSeq = try XCTUnwrap(intMember(entries[index].details, "signed_seq"))
-            try Data(Journal.checkpointMessage(seq: signedSeq, hash: entries[signedSeq - 1].hash)).write(to: URL(fileURLWithPath: msgFile))
+            try Data(Journal.checkpointMessage(seq: signedSeq, hash: entries[signedSeq - 1].hash)).write(
+                to: URL(fileURLWithPath: msgFile))
             let signRun = try runCommand(keygen, ["-Y", "sign", "-f", other, "-n", "dsar-journal", msgFile])
             XCTAssertEqual(signRun.status, 0, signRun.stderr)
             let otherSig = String(decoding: try FileSystem.readFile(msgFile + ".sig"), as: UTF8.self)
@@ -274,9 +299,12 @@ final class JournalE2ETests: XCTestCase {
         let foreignLast = try resignedWithOtherKey(last)
         try writeLines(segPath, foreignLast)
         try writeHead(jdir, foreignLast)
-        try expect("last checkpoint re-signed with another key", at: last + 1, "checkpoint signer not trusted: signed by SHA256:")
         try expect(
-            "last checkpoint re-signed with another key, --allowed-signers", at: last + 1, "checkpoint signer not trusted",
+            "last checkpoint re-signed with another key", at: last + 1,
+            "checkpoint signer not trusted: signed by SHA256:")
+        try expect(
+            "last checkpoint re-signed with another key, --allowed-signers", at: last + 1,
+            "checkpoint signer not trusted",
             ["--allowed-signers", s.root + "/keys/allowed_signers"])
         // An allowed_signers file that trusts both keys accepts it: the ssh-keygen signature is valid.
         let trustedBoth = try verify(["--allowed-signers", both])
@@ -291,7 +319,8 @@ final class JournalE2ETests: XCTestCase {
         try expect("first checkpoint re-signed with another key", at: c + 1, "checkpoint signer not trusted")
         let signedLast = try XCTUnwrap(intMember(entries[last].details, "signed_seq"))
         try expect(
-            "first checkpoint re-signed, both keys trusted", at: last + 1, "checkpoint signs seq \(signedLast) with a hash that is not the chain's",
+            "first checkpoint re-signed, both keys trusted", at: last + 1,
+            "checkpoint signs seq \(signedLast) with a hash that is not the chain's",
             ["--allowed-signers", both])
     }
 
@@ -308,7 +337,11 @@ final class JournalE2ETests: XCTestCase {
         for name in texts {
             XCTAssertTrue(s.list("journal/checkpoints").contains(name + ".sig"), "\(name).sig")
             let r = try runCommand(
-                keygen, ["-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-journal", "-s", cdir + "/" + name + ".sig"],
+                keygen,
+                [
+                    "-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-journal", "-s",
+                    cdir + "/" + name + ".sig",
+                ],
                 stdin: s.text("journal/checkpoints/" + name))
             XCTAssertEqual(r.status, 0, "ssh-keygen rejected \(name): \(r.stdout) \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("Good \"dsar-journal\" signature for dsar"), r.stdout)
@@ -324,10 +357,14 @@ final class JournalE2ETests: XCTestCase {
             // Plain text search, as an auditor with grep would: the line holding "seq":N has that hash.
             let matching = journalText.split(separator: "\n").filter { $0.contains("\"seq\":\(seq),") }
             XCTAssertEqual(matching.count, 1, "lines with seq \(seq)")
-            XCTAssertTrue(matching.first?.contains("\"hash\":\"\(hash)\"") ?? false, "journal line of seq \(seq) does not carry hash \(hash): \(matching)")
+            XCTAssertTrue(
+                matching.first?.contains("\"hash\":\"\(hash)\"") ?? false,
+                "journal line of seq \(seq) does not carry hash \(hash): \(matching)")
             // And the checkpoint entry in the journal carries the same signature.
             let sig = s.text("journal/checkpoints/" + name + ".sig")
-            let cpLine = journalText.split(separator: "\n").first { $0.contains("\"type\":\"checkpoint\"") && $0.contains("\"signed_seq\":\(seq)}") }
+            let cpLine = journalText.split(separator: "\n").first {
+                $0.contains("\"type\":\"checkpoint\"") && $0.contains("\"signed_seq\":\(seq)}")
+            }
             let cp = try JournalEntry.parse(Array(try XCTUnwrap(cpLine, "checkpoint entry for \(seq)").utf8))
             XCTAssertEqual(stringMember(cp.details, "signature"), sig)
             XCTAssertEqual(stringMember(cp.details, "signed_hash"), hash)
@@ -336,11 +373,19 @@ final class JournalE2ETests: XCTestCase {
             // The oracle says no to a different hash, a different namespace, and a different principal.
             let altered = msg.replacingOccurrences(of: "hash: \(hash)", with: "hash: \(String(hash.reversed()))")
             let bad = try runCommand(
-                keygen, ["-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-journal", "-s", cdir + "/" + name + ".sig"],
+                keygen,
+                [
+                    "-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-journal", "-s",
+                    cdir + "/" + name + ".sig",
+                ],
                 stdin: altered)
             XCTAssertNotEqual(bad.status, 0, "ssh-keygen accepted an altered checkpoint message")
             let ns = try runCommand(
-                keygen, ["-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-manifest", "-s", cdir + "/" + name + ".sig"],
+                keygen,
+                [
+                    "-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-manifest", "-s",
+                    cdir + "/" + name + ".sig",
+                ],
                 stdin: msg)
             XCTAssertNotEqual(ns.status, 0, "a journal checkpoint must not pass as a manifest signature")
         }
@@ -356,10 +401,14 @@ final class JournalE2ETests: XCTestCase {
     /// whole entry minus its newline). The next `dsar run` recovers, and `dsar audit verify` passes,
     /// reporting the recovery.
     func testKill9AtJournalAppendsThenRunAgainVerifies() throws {
-        let cases: [(Int, Tear)] = [(1, .none), (2, .partial), (3, .newlineOnly), (5, .partial), (7, .none), (9, .newlineOnly)]
+        let cases: [(Int, Tear)] = [
+            (1, .none), (2, .partial), (3, .newlineOnly), (5, .partial), (7, .none), (9, .newlineOnly),
+        ]
         let problems = inParallel(cases.count, width: 3) { i in
             let (hit, tear) = cases[i]
-            return try Self.crashAtAppend(hit: hit, tear: tear).map { "journal.appended:\(hit) (\(tear.rawValue)): \($0)" }
+            return try Self.crashAtAppend(hit: hit, tear: tear).map {
+                "journal.appended:\(hit) (\(tear.rawValue)): \($0)"
+            }
         }
         XCTAssertEqual(problems, [])
     }
@@ -373,7 +422,9 @@ final class JournalE2ETests: XCTestCase {
         try s.drop("a.json", #"{"request_id": "C-1", "action": "export", "email": "alice@example.com"}"#)
         try s.drop("b.json", #"{"request_id": "C-2", "action": "export", "user_id": "733105"}"#)
         try s.drop("c.json", #"{"request_id": "C-3", "action": "export", "ip": "203.0.113.77"}"#)
-        let crashed = try s.dsar(["run", "--settle", "0", "--connectors", dir], env: ["DSAR_CRASH_AT": "journal.appended:\(hit)"], timeout: 60)
+        let crashed = try s.dsar(
+            ["run", "--settle", "0", "--connectors", dir], env: ["DSAR_CRASH_AT": "journal.appended:\(hit)"],
+            timeout: 60)
         guard crashed.signaled && crashed.status == SIGKILL else {
             return ["expected SIGKILL at append \(hit), got status \(crashed.status): \(crashed.stderr.suffix(500))"]
         }
@@ -402,28 +453,45 @@ final class JournalE2ETests: XCTestCase {
             }
         }
         let again = try s.dsar(["run", "--settle", "0", "--connectors", dir], timeout: 60)
-        if again.status != 0 { problems.append("rerun exited \(again.status): \(again.stdout) \(again.stderr.suffix(1000))") }
+        if again.status != 0 {
+            problems.append("rerun exited \(again.status): \(again.stdout) \(again.stderr.suffix(1000))")
+        }
         problems += try spoolProblems(s, expected: ids)
         let v = try runCommand(dsarBinary, ["audit", "verify", "--spool", s.root])
-        if v.status != 0 || !v.stdout.hasPrefix("OK: ") { problems.append("verify after recovery: \(v.status) \(v.stdout) \(v.stderr)") }
+        if v.status != 0 || !v.stdout.hasPrefix("OK: ") {
+            problems.append("verify after recovery: \(v.status) \(v.stdout) \(v.stderr)")
+        }
         let tornFile = segPath + ".torn"
         if tear == .none {
-            if v.stdout.contains("recovered") { problems.append("a recovery reported without a torn line: \(v.stdout)") }
+            if v.stdout.contains("recovered") {
+                problems.append("a recovery reported without a torn line: \(v.stdout)")
+            }
             if FileSystem.exists(tornFile) { problems.append("a .torn file without a torn line") }
         } else {
-            if !v.stdout.contains("; 1 torn tail recovered after a crash (kept in *.torn)") { problems.append("OK line does not report the recovery: \(v.stdout)") }
+            if !v.stdout.contains("; 1 torn tail recovered after a crash (kept in *.torn)") {
+                problems.append("OK line does not report the recovery: \(v.stdout)")
+            }
             let kept = (try? FileSystem.readFile(tornFile)) ?? []
             // The .torn file: one "# …" marker line, then exactly the torn bytes, then a newline.
             if let nl = kept.firstIndex(of: 0x0A) {
                 let marker = String(decoding: kept[..<nl], as: UTF8.self)
-                if !marker.hasPrefix("# ") || !marker.contains("\(tornBytes.count) bytes") { problems.append("marker line: \(marker)") }
-                if Array(kept[(nl + 1)...]) != tornBytes + [0x0A] { problems.append(".torn does not hold the torn bytes: \(String(decoding: kept, as: UTF8.self))") }
+                if !marker.hasPrefix("# ") || !marker.contains("\(tornBytes.count) bytes") {
+                    problems.append("marker line: \(marker)")
+                }
+                if Array(kept[(nl + 1)...]) != tornBytes + [0x0A] {
+                    problems.append(".torn does not hold the torn bytes: \(String(decoding: kept, as: UTF8.self))")
+                }
             } else {
                 problems.append("no .torn file with the torn bytes (\(kept.count) bytes)")
             }
-            let recovered = try Journal(dir: jdir, signer: nil).entries().filter { $0.entry.type == "journal.recovered" }
-            if recovered.count != 1 || intMember(recovered.first?.entry.details ?? .null, "torn_bytes") != tornBytes.count {
-                problems.append("journal.recovered entries: \(recovered.map { String(decoding: $0.entry.line, as: UTF8.self) })")
+            let recovered = try Journal(dir: jdir, signer: nil).entries().filter {
+                $0.entry.type == "journal.recovered"
+            }
+            if recovered.count != 1
+                || intMember(recovered.first?.entry.details ?? .null, "torn_bytes") != tornBytes.count
+            {
+                problems.append(
+                    "journal.recovered entries: \(recovered.map { String(decoding: $0.entry.line, as: UTF8.self) })")
             }
         }
         return problems
@@ -460,7 +528,9 @@ final class JournalE2ETests: XCTestCase {
             child.signal(SIGKILL)
             let r = try child.wait(timeout: 60)
             if r.signaled { killedMidJournal += 1 }
-            log.append("kill after \(target - before) lines: \(r.signaled ? "killed" : "had exited \(r.status)") at \(lineCount()) lines")
+            log.append(
+                "kill after \(target - before) lines: \(r.signaled ? "killed" : "had exited \(r.status)") at \(lineCount()) lines"
+            )
             if !r.signaled && r.status != 0 { problems.append("a run exited \(r.status): \(r.stderr.suffix(1000))") }
         }
         let final = try s.dsar(["run", "--settle", "0", "--connectors", dir], timeout: 120)
@@ -471,7 +541,9 @@ final class JournalE2ETests: XCTestCase {
         for f in s.allFiles("journal") where f.hasSuffix(".tmp") { try FileSystem.remove(s.root + "/" + f) }
         problems += try spoolProblems(s, expected: ids)
         let v = try runCommand(dsarBinary, ["audit", "verify", "--spool", s.root])
-        if v.status != 0 || !v.stdout.hasPrefix("OK: ") { problems.append("verify: \(v.status) \(v.stdout) \(v.stderr)") }
+        if v.status != 0 || !v.stdout.hasPrefix("OK: ") {
+            problems.append("verify: \(v.status) \(v.stdout) \(v.stderr)")
+        }
         if killedMidJournal == 0 { problems.append("no kill landed while dsar was running") }
         let context = "round \(round) (\(log.joined(separator: "; ")))"
         return problems.map { "\(context): \($0)" }
@@ -530,7 +602,8 @@ final class JournalE2ETests: XCTestCase {
             } else {
                 XCTAssertEqual(
                     after.extensions.count, 0,
-                    "\(tear): dsar extend failed (\(ext.stderr.trimmingCharacters(in: .whitespacesAndNewlines))) yet the job's deadline was extended, with no journal entry")
+                    "\(tear): dsar extend failed (\(ext.stderr.trimmingCharacters(in: .whitespacesAndNewlines))) yet the job's deadline was extended, with no journal entry"
+                )
                 XCTAssertEqual(after.deadline, job.deadline)
             }
         }
@@ -542,9 +615,12 @@ final class JournalE2ETests: XCTestCase {
         let s = try TempSpool()
         let dir = try Self.makeConnectors(s)
         try s.initialize()
-        try s.drop("a.json", #"{"action": "export", "email": "Alice@Example.com"}"#)  // → user_id 904217, phone +49305550172
-        try s.drop("b.json", #"{"action": "export", "user_id": "733105"}"#)  // → carol@example.org, +14155550199
-        try s.drop("c.json", #"{"action": "export", "subject": {"ip": ["198.51.100.23", "2001:db8::17"], "phone": "+49 30 5550172"}}"#)
+        // a → user_id 904217, phone +49305550172; b → carol@example.org, +14155550199
+        try s.drop("a.json", #"{"action": "export", "email": "Alice@Example.com"}"#)
+        try s.drop("b.json", #"{"action": "export", "user_id": "733105"}"#)
+        try s.drop(
+            "c.json",
+            #"{"action": "export", "subject": {"ip": ["198.51.100.23", "2001:db8::17"], "phone": "+49 30 5550172"}}"#)
         try s.drop("d.json", #"{"action": "export", "phone": "0049 30 5550000"}"#)
         try s.drop("e.json", #"{"action": "export", "email": "bad-address.example.com"}"#)  // rejected
         let r1 = try s.dsar(["run", "--settle", "0", "--connectors", dir])
@@ -556,7 +632,8 @@ final class JournalE2ETests: XCTestCase {
         XCTAssertTrue(provenances.contains { $0.contains("phone derived from accounts") }, "\(provenances)")
         // A second run that crashes mid-append and has its last line torn, so there is a .torn file.
         try s.drop("f.json", #"{"action": "export", "email": "carol@example.org", "ip": "203.0.113.77"}"#)
-        let crashed = try s.dsar(["run", "--settle", "0", "--connectors", dir], env: ["DSAR_CRASH_AT": "journal.appended:4"])
+        let crashed = try s.dsar(
+            ["run", "--settle", "0", "--connectors", dir], env: ["DSAR_CRASH_AT": "journal.appended:4"])
         XCTAssertTrue(crashed.signaled, "crash point: \(crashed.status) \(crashed.stderr)")
         let seg = try XCTUnwrap(try journalSegments(s.root + "/journal").last)
         let segPath = s.root + "/journal/" + seg
@@ -582,7 +659,8 @@ final class JournalE2ETests: XCTestCase {
         ]
         var hits: [String] = []
         for f in files {
-            let bytes = Array(String(decoding: try FileSystem.readFile(s.root + "/" + f), as: UTF8.self).lowercased().utf8)
+            let bytes = Array(
+                String(decoding: try FileSystem.readFile(s.root + "/" + f), as: UTF8.self).lowercased().utf8)
             for id in identifiers where containsToken(bytes, Array(id.lowercased().utf8)) {
                 hits.append("\(f) contains \(id)")
             }
@@ -617,7 +695,9 @@ final class JournalE2ETests: XCTestCase {
         XCTAssertEqual(rec.connectors.first { $0.name == "crm" }?.status, "failed")
         let journal = try s.allFiles("journal").map { s.text($0) }.joined(separator: "\n")
         XCTAssertTrue(journal.contains("\"type\":\"connector.failed\""), "no connector.failed entry")
-        XCTAssertFalse(journal.lowercased().contains("zoe@example.com"), "the journal copies the plugin's stderr (with the e-mail address) verbatim")
+        XCTAssertFalse(
+            journal.lowercased().contains("zoe@example.com"),
+            "the journal copies the plugin's stderr (with the e-mail address) verbatim")
     }
 
     // MARK: - 5. pseudonyms
@@ -627,7 +707,9 @@ final class JournalE2ETests: XCTestCase {
         try a.initialize()
         try a.drop("1.json", #"{"request_id": "P-1", "action": "export", "email": "Alice@Example.com"}"#)
         XCTAssertEqual(try a.dsar(["run", "--settle", "0"]).status, 0)
-        try a.drop("2.json", #"{"request_id": "P-2", "action": "export", "email": " alice@example.COM ", "ip": "198.51.100.23"}"#)
+        try a.drop(
+            "2.json",
+            #"{"request_id": "P-2", "action": "export", "email": " alice@example.COM ", "ip": "198.51.100.23"}"#)
         try a.drop("3.json", #"{"request_id": "P-3", "action": "export", "email": "bob@example.com"}"#)
         XCTAssertEqual(try a.dsar(["run", "--settle", "0"]).status, 0)
         let b = try TempSpool()
@@ -657,10 +739,12 @@ final class JournalE2ETests: XCTestCase {
         XCTAssertNotEqual(alice1, bob)
         XCTAssertEqual(alice1.count, 64)
         XCTAssertTrue(alice1.allSatisfy { $0.isHexDigit && !$0.isUppercase })
-        XCTAssertEqual(alice1, try Pseudonymizer.load(a.layout).pseudonym(Identifier(type: "email", value: "alice@example.com")))
+        XCTAssertEqual(
+            alice1, try Pseudonymizer.load(a.layout).pseudonym(Identifier(type: "email", value: "alice@example.com")))
         let aliceB = try XCTUnwrap(sb["P-1"]?.first)
         XCTAssertNotEqual(alice1, aliceB, "another spool (another pseudonym key) gives another pseudonym")
-        XCTAssertEqual(aliceB, try Pseudonymizer.load(b.layout).pseudonym(Identifier(type: "email", value: "alice@example.com")))
+        XCTAssertEqual(
+            aliceB, try Pseudonymizer.load(b.layout).pseudonym(Identifier(type: "email", value: "alice@example.com")))
         // The job records agree with the journal.
         XCTAssertEqual(try a.record(requestID: "P-2")?.subject, alice2)
     }
@@ -680,7 +764,8 @@ final class JournalE2ETests: XCTestCase {
         let rows = text.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(rows.count, mine.count, text.stdout)
         for (row, m) in zip(rows, mine) {
-            XCTAssertTrue(row.hasPrefix("\(m.entry.time)  #\(m.entry.seq)  \(m.entry.type)"), "\(row) vs seq \(m.entry.seq)")
+            XCTAssertTrue(
+                row.hasPrefix("\(m.entry.time)  #\(m.entry.seq)  \(m.entry.type)"), "\(row) vs seq \(m.entry.seq)")
             XCTAssertTrue(row.hasSuffix("[\(m.segment):\(m.line)]"), row)
         }
         let types = mine.map(\.entry.type)
@@ -689,7 +774,8 @@ final class JournalE2ETests: XCTestCase {
         XCTAssertEqual(Array(types.suffix(3)), ["bundle.sealed", "job.published", "job.finished"])
         XCTAssertTrue(types.contains("identifiers.derived"), "\(types)")
         XCTAssertTrue(rows.last?.contains("status=COMPLETED") ?? false, rows.last ?? "")
-        XCTAssertTrue(rows.contains { $0.contains("connector.finished") && $0.contains("connector=accounts") }, text.stdout)
+        XCTAssertTrue(
+            rows.contains { $0.contains("connector.finished") && $0.contains("connector=accounts") }, text.stdout)
         let seqs = mine.map(\.entry.seq)
         XCTAssertEqual(seqs, seqs.sorted())
         XCTAssertEqual(Set(seqs).count, seqs.count)
@@ -743,7 +829,9 @@ private func writeHead(_ dir: String, _ lines: [[UInt8]]) throws {
 
 /// Re-links (and optionally renumbers) every line from `start` on, as a forger without the signing
 /// key can; with `retargetCheckpoints`, checkpoint entries are also pointed at the new chain.
-private func rechain(_ lines: inout [[UInt8]], from start: Int, renumber: Bool, retargetCheckpoints: Bool = false) throws {
+private func rechain(
+    _ lines: inout [[UInt8]], from start: Int, renumber: Bool, retargetCheckpoints: Bool = false
+) throws {
     for k in start..<lines.count {
         var e = try JournalEntry.parse(lines[k])
         let before = try JournalEntry.parse(lines[k - 1])
@@ -765,11 +853,13 @@ private func forgedEntry(after entry: JournalEntry) throws -> [UInt8] {
     let time = Timestamp.format(date)
     let job = try XCTUnwrap(entry.jobID)
     let subject = try XCTUnwrap(entry.subject)
-    let body = #"{"details":{"records":0,"status":"COMPLETED"},"job_id":"\#(job)","prev":"\#(entry.hash)","seq":\#(entry.seq + 1),"subject":"\#(subject)","time":"\#(time)","type":"job.finished"}"#
+    let body =
+        #"{"details":{"records":0,"status":"COMPLETED"},"job_id":"\#(job)","prev":"\#(entry.hash)","seq":\#(entry.seq + 1),"subject":"\#(subject)","time":"\#(time)","type":"job.finished"}"#
     var h = StreamingSHA256()
     h.update(Array(body.utf8))
     let hash = h.hexDigest()
-    let line = #"{"details":{"records":0,"status":"COMPLETED"},"hash":"\#(hash)","job_id":"\#(job)","prev":"\#(entry.hash)","seq":\#(entry.seq + 1),"subject":"\#(subject)","time":"\#(time)","type":"job.finished"}"#
+    let line =
+        #"{"details":{"records":0,"status":"COMPLETED"},"hash":"\#(hash)","job_id":"\#(job)","prev":"\#(entry.hash)","seq":\#(entry.seq + 1),"subject":"\#(subject)","time":"\#(time)","type":"job.finished"}"#
     let made = JournalEntry.make(
         seq: entry.seq + 1, time: date,
         event: AuditEvent.jobFinished(job: job, subject: subject, status: .completed, records: 0), prev: entry.hash)
@@ -797,7 +887,9 @@ private func changedByte(_ b: UInt8) -> UInt8 {
     case UInt8(ascii: "f"): return UInt8(ascii: "e")
     case UInt8(ascii: "z"): return UInt8(ascii: "y")
     case UInt8(ascii: "Z"): return UInt8(ascii: "Y")
-    case UInt8(ascii: "0")...UInt8(ascii: "8"), UInt8(ascii: "a")...UInt8(ascii: "y"), UInt8(ascii: "A")...UInt8(ascii: "Y"): return b + 1
+    case UInt8(ascii: "0")...UInt8(ascii: "8"), UInt8(ascii: "a")...UInt8(ascii: "y"),
+        UInt8(ascii: "A")...UInt8(ascii: "Y"):
+        return b + 1
     default: return b == UInt8(ascii: "-") ? UInt8(ascii: "_") : UInt8(ascii: "x")
     }
 }
@@ -833,7 +925,9 @@ private func replacing(_ v: JSONValue, _ key: String, with value: JSONValue) -> 
 /// The `journal_head` of a manifest.
 private func manifestHead(_ path: String) throws -> (seq: Int, hash: String) {
     let v = try JSONParser.parse(try FileSystem.readFile(path))
-    guard case .number(let n)? = v["journal_head"]?["seq"], let seq = Int(n), case .string(let h)? = v["journal_head"]?["hash"] else {
+    guard case .number(let n)? = v["journal_head"]?["seq"], let seq = Int(n),
+        case .string(let h)? = v["journal_head"]?["hash"]
+    else {
         throw TestFailure("\(path) has no journal_head")
     }
     return (seq, h)
@@ -848,7 +942,9 @@ private func containsToken(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
     while i <= haystack.count - needle.count {
         if haystack[i] == needle[0] && Array(haystack[i..<(i + needle.count)]) == needle {
             let beforeOK = i == 0 || !isAlnum(haystack[i - 1]) || !isAlnum(needle[0])
-            let afterOK = i + needle.count == haystack.count || !isAlnum(haystack[i + needle.count]) || !isAlnum(needle[needle.count - 1])
+            let afterOK =
+                i + needle.count == haystack.count || !isAlnum(haystack[i + needle.count])
+                || !isAlnum(needle[needle.count - 1])
             if beforeOK && afterOK { return true }
         }
         i += 1

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Erasure of logs that other processes keep writing to, through the real binary: no line the
@@ -61,22 +61,30 @@ final class LiveLogErasureE2ETests: XCTestCase {
     func oldLines(_ lines: Int) -> String {
         var text = ""
         text.reserveCapacity(lines * 60)
-        for k in 0..<lines { text += "old seq=\(k) user=\(k % 10 == 0 ? "alice@example.com" : "carol@example.net") GET /page\n" }
+        for k in 0..<lines {
+            text += "old seq=\(k) user=\(k % 10 == 0 ? "alice@example.com" : "carol@example.net") GET /page\n"
+        }
         return text
     }
 
     /// A log of `lines` old lines and its connector (`extra` appended to its YAML), in an initialised spool.
-    func makeLog(_ s: TempSpool, lines: Int, extra: String = "", afterLog: (String) throws -> String = { _ in "" }) throws -> (dir: String, log: String) {
+    func makeLog(
+        _ s: TempSpool, lines: Int, extra: String = "", afterLog: (String) throws -> String = { _ in "" }
+    ) throws -> (dir: String, log: String) {
         let dir = s.base + "/connectors"
         try writeFile(dir + "/data/live.log", oldLines(lines))
         let more = try afterLog(dir + "/data/live.log")
-        try writeFile(dir + "/live.yaml", "name: live\ntype: log\npaths: [ data/live.log ]\nmatch: [ email ]\nerase: redact\n" + extra + more)
+        try writeFile(
+            dir + "/live.yaml",
+            "name: live\ntype: log\npaths: [ data/live.log ]\nmatch: [ email ]\nerase: redact\n" + extra + more)
         try s.initialize()
         return (dir, dir + "/data/live.log")
     }
 
     /// Every `live seq=N` for N in 0..<count exactly once; the old lines all there; no subject left.
-    func assertNoLineLost(_ path: String, written count: Int, oldLines: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertNoLineLost(
+        _ path: String, written count: Int, oldLines: Int, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         var live = [Int](repeating: 0, count: count)
         var old = 0
@@ -95,14 +103,20 @@ final class LiveLogErasureE2ETests: XCTestCase {
         XCTAssertEqual(doubled.count, 0, "lines of the writer doubled: \(doubled.prefix(20))", file: file, line: line)
         XCTAssertEqual(old, oldLines, "old lines", file: file, line: line)
         XCTAssertFalse(text.contains("alice@example.com"), "the subject is still in the log", file: file, line: line)
-        XCTAssert(text.contains("live seq=0 user=[REDACTED]"), "the writer's first line (about the subject) is redacted", file: file, line: line)
+        XCTAssert(
+            text.contains("live seq=0 user=[REDACTED]"), "the writer's first line (about the subject) is redacted",
+            file: file, line: line)
     }
 
-    func erase(_ s: TempSpool, _ dir: String, exit: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> JobRecord {
+    func erase(
+        _ s: TempSpool, _ dir: String, exit: Int32 = 0, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> JobRecord {
         try eraseRun(s, dir, exit: exit, file: file, line: line).0
     }
 
-    func eraseRun(_ s: TempSpool, _ dir: String, exit: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> (JobRecord, CommandResult) {
+    func eraseRun(
+        _ s: TempSpool, _ dir: String, exit: Int32 = 0, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> (JobRecord, CommandResult) {
         try s.drop("d.json", #"{"request_id": "D-1", "action": "delete", "subject": {"email": "alice@example.com"}}"#)
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(r.status, exit, r.stdout + r.stderr, file: file, line: line)
@@ -114,7 +128,10 @@ final class LiveLogErasureE2ETests: XCTestCase {
         let s = try TempSpool()
         let (dir, log) = try makeLog(s, lines: 150_000)
         let w = try launch(py, ["-c", Self.writer, log, "reopen"])
-        XCTAssert(waitUntil(timeout: 10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("live seq=20 ") })
+        XCTAssert(
+            waitUntil(timeout: 10) {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("live seq=20 ")
+            })
         let (rec, run) = try eraseRun(s, dir)
         // It did grow during the rewrite (the old code left such a file untouched, FAILED).
         XCTAssertTrue(run.stderr.contains("lines appended during the rewrite were processed too"), run.stderr)
@@ -138,10 +155,14 @@ final class LiveLogErasureE2ETests: XCTestCase {
             return "reopen: kill -HUP \(writer!.pid)\nreopen_timeout: 10\n"
         }
         let w = try XCTUnwrap(writer)
-        XCTAssert(waitUntil(timeout: 10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("live seq=20 ") })
+        XCTAssert(
+            waitUntil(timeout: 10) {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("live seq=20 ")
+            })
         let (rec, run) = try eraseRun(s, dir)
         // Between the rename and its SIGHUP the writer wrote into the replaced file: taken over.
-        XCTAssertTrue(run.stderr.contains("lines written into the replaced file were appended to the new one"), run.stderr)
+        XCTAssertTrue(
+            run.stderr.contains("lines written into the replaced file were appended to the new one"), run.stderr)
         usleep(300_000)
         w.signal(SIGTERM)
         let out = try w.wait(timeout: 20)
@@ -153,10 +174,13 @@ final class LiveLogErasureE2ETests: XCTestCase {
 
     func testFailingReopenCommandMakesTheJobPartial() throws {
         let s = try TempSpool()
-        let (dir, log) = try makeLog(s, lines: 100, extra: "reopen: [ /bin/sh, -c, 'echo no such service >&2; exit 3' ]\n")
+        let (dir, log) = try makeLog(
+            s, lines: 100, extra: "reopen: [ /bin/sh, -c, 'echo no such service >&2; exit 3' ]\n")
         let rec = try erase(s, dir, exit: 1)
         XCTAssertEqual(rec.status, .partial)
-        XCTAssert((rec.error ?? "").contains("reopen command failed (exited with status 3: no such service)"), rec.error ?? "")
+        XCTAssert(
+            (rec.error ?? "").contains("reopen command failed (exited with status 3: no such service)"), rec.error ?? ""
+        )
         // The erasure itself happened.
         XCTAssertFalse(try String(contentsOfFile: log, encoding: .utf8).contains("alice@example.com"))
     }
@@ -193,15 +217,22 @@ final class LiveLogErasureE2ETests: XCTestCase {
         let s = try TempSpool()
         let (dir, _) = try makeLog(s, lines: 1)
         try writeFile(dir + "/empty.yaml", "name: empty\ntype: log\npaths: [ data/live.log ]\nreopen: \"\"\n")
-        try writeFile(dir + "/slow.yaml", "name: slow\ntype: log\npaths: [ data/live.log ]\nreopen: [ /bin/true ]\nreopen_timeout: 0\n")
-        try writeFile(dir + "/csv.yaml", "name: csv\ntype: csv\npaths: [ data/live.log ]\ncolumns: { email: email }\nreopen: /bin/true\n")
-        try writeFile(dir + "/gone.yaml", "name: gone\ntype: log\npaths: [ data/live.log ]\nreopen: [ bin/reopen-nginx, now ]\n")
+        try writeFile(
+            dir + "/slow.yaml",
+            "name: slow\ntype: log\npaths: [ data/live.log ]\nreopen: [ /bin/true ]\nreopen_timeout: 0\n")
+        try writeFile(
+            dir + "/csv.yaml",
+            "name: csv\ntype: csv\npaths: [ data/live.log ]\ncolumns: { email: email }\nreopen: /bin/true\n")
+        try writeFile(
+            dir + "/gone.yaml", "name: gone\ntype: log\npaths: [ data/live.log ]\nreopen: [ bin/reopen-nginx, now ]\n")
         let r = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(r.status, 78, r.stdout + r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/empty.yaml:4: reopen: is empty"), r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/slow.yaml:5: reopen_timeout: expected a number of seconds"), r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/csv.yaml:5: reopen: unknown key"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("\(dir)/gone.yaml:4: reopen: \(dir)/bin/reopen-nginx is not an executable file"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("\(dir)/gone.yaml:4: reopen: \(dir)/bin/reopen-nginx is not an executable file"), r.stderr
+        )
     }
 
     /// dsar not root, the log owned by root: the rewritten file could not get the owner, so the
@@ -220,12 +251,19 @@ final class LiveLogErasureE2ETests: XCTestCase {
         var st0 = stat()
         XCTAssertEqual(stat(log, &st0), 0)
         let r = try runCommand(
-            setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", dsarBinary, "run", "--settle", "0", "--connectors", dir, "--spool", s.root],
+            setpriv,
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", dsarBinary, "run", "--settle", "0", "--connectors",
+                dir, "--spool", s.root,
+            ],
             env: ["HOME": s.base])
         XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
         let rec = try XCTUnwrap(try s.records().first)
         XCTAssertEqual(rec.status, .failed, "nothing could be erased: " + r.stdout + r.stderr)
-        XCTAssertTrue((rec.error ?? "").contains("cannot give the rewritten file the owner 0:0 of the original: run dsar as root or as the file's owner"), rec.error ?? "")
+        XCTAssertTrue(
+            (rec.error ?? "").contains(
+                "cannot give the rewritten file the owner 0:0 of the original: run dsar as root or as the file's owner"),
+            rec.error ?? "")
         var st1 = stat()
         XCTAssertEqual(stat(log, &st1), 0)
         XCTAssertEqual(st1.st_ino, st0.st_ino, "left untouched")
@@ -251,12 +289,17 @@ final class LiveLogErasureE2ETests: XCTestCase {
             reader = try launch("/usr/bin/tail", ["-f", log])
             return ""
         }
-        XCTAssert(waitUntil(timeout: 10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("live seq=20 ") })
+        XCTAssert(
+            waitUntil(timeout: 10) {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("live seq=20 ")
+            })
         let rec = try erase(s, dir, exit: 1)
         XCTAssertEqual(rec.status, .partial)
         let pid = try XCTUnwrap(writer).pid
         XCTAssertTrue((rec.error ?? "").contains("but process \(pid) ("), rec.error ?? "")
-        XCTAssertTrue((rec.error ?? "").contains(") still writes into the replaced file (set `reopen:` on the connector)"), rec.error ?? "")
+        XCTAssertTrue(
+            (rec.error ?? "").contains(") still writes into the replaced file (set `reopen:` on the connector)"),
+            rec.error ?? "")
         XCTAssertFalse((rec.error ?? "").contains("(tail)"), rec.error ?? "")
         XCTAssertFalse(try String(contentsOfFile: log, encoding: .utf8).contains("alice@example.com"))
     }

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Operations through the real binary: `notify:` commands (payload, events, timeouts, retry on the
@@ -14,8 +14,11 @@ final class OperationsE2ETests: XCTestCase {
     /// A CSV source holding alice (email, user_id 1042) and a `crm` plugin that fails when `failing`.
     func makeConnectors(_ s: TempSpool, failingPlugin: Bool = false, slowPlugin: Double? = nil) throws -> String {
         let dir = s.base + "/connectors"
-        try writeFile(dir + "/data/accounts.csv", "email,user_id,name\nalice@example.com,1042,Alice\nbob@example.com,7,Bob\n")
-        try writeFile(dir + "/accounts.yaml", "name: accounts\ntype: csv\npaths: [ data/accounts.csv ]\ncolumns: { email: email, user_id: user_id }\n")
+        try writeFile(
+            dir + "/data/accounts.csv", "email,user_id,name\nalice@example.com,1042,Alice\nbob@example.com,7,Bob\n")
+        try writeFile(
+            dir + "/accounts.yaml",
+            "name: accounts\ntype: csv\npaths: [ data/accounts.csv ]\ncolumns: { email: email, user_id: user_id }\n")
         if failingPlugin {
             try writeFile(dir + "/broken.sh", "#!/bin/sh\necho 'crm unreachable' >&2\nexit 3\n", mode: 0o755)
             try writeFile(dir + "/broken.yaml", "name: crm\ntype: exec\ncommand: [ ./broken.sh ]\nretries: 0\n")
@@ -48,9 +51,13 @@ final class OperationsE2ETests: XCTestCase {
         let dir = try makeConnectors(s)
         let got = s.base + "/got"
         let failedOnly = s.base + "/failed-only"
-        try s.initialize(extraConfig: "notify:\n" + recorder("team", dir: got) + recorder("oncall", dir: failedOnly, on: "[failed]"))
+        try s.initialize(
+            extraConfig: "notify:\n" + recorder("team", dir: got) + recorder("oncall", dir: failedOnly, on: "[failed]"))
         // Received two months ago: overdue the moment it is claimed.
-        try s.drop("late.json", #"{"request_id": "REQ-LATE", "action": "export", "email": "alice@example.com", "received_at": "2026-01-05T10:00:00Z"}"#)
+        try s.drop(
+            "late.json",
+            #"{"request_id": "REQ-LATE", "action": "export", "email": "alice@example.com", "received_at": "2026-01-05T10:00:00Z"}"#
+        )
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("notifications: 2 sent, 0 failed"), r.stdout)
@@ -71,9 +78,12 @@ final class OperationsE2ETests: XCTestCase {
         XCTAssertEqual(done["records"] as? Int, 1)
         let outboxPath = try XCTUnwrap(done["outbox_path"] as? String)
         XCTAssertEqual(outboxPath, s.root + "/" + (rec.outbox ?? "?"))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: outboxPath + "/manifest.json"), "the summary names the published entry")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: outboxPath + "/manifest.json"),
+            "the summary names the published entry")
         XCTAssertEqual(
-            try String(contentsOfFile: "\(got)/\(rec.jobID).completed.env", encoding: .utf8), "COMPLETED \(outboxPath)\n",
+            try String(contentsOfFile: "\(got)/\(rec.jobID).completed.env", encoding: .utf8),
+            "COMPLETED \(outboxPath)\n",
             "DSAR_STATUS and DSAR_OUTBOX are set for the command")
         // No personal data in anything a notifier received.
         for name in try FileManager.default.contentsOfDirectory(atPath: got) {
@@ -84,7 +94,9 @@ final class OperationsE2ETests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: failedOnly))
         XCTAssertEqual(s.list("notify"), [])
         let sent = try s.journal("notify.sent")
-        XCTAssertEqual(Set(sent.compactMap { ($0["details"] as? [String: Any])?["event"] as? String }), ["job.overdue", "job.completed"])
+        XCTAssertEqual(
+            Set(sent.compactMap { ($0["details"] as? [String: Any])?["event"] as? String }),
+            ["job.overdue", "job.completed"])
         XCTAssertEqual(try s.journal("job.overdue").count, 1)
         // Overdue is raised once per job, not on every run.
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)
@@ -112,7 +124,8 @@ final class OperationsE2ETests: XCTestCase {
         let failed = try XCTUnwrap(try s.record(requestID: "REQ-F"))
         XCTAssertEqual(failed.status, .failed)
         XCTAssertEqual(try json("\(got)/\(failed.jobID).failed.json")["status"] as? String, "FAILED")
-        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: got).filter { $0.hasSuffix(".json") }).count, 2)
+        XCTAssertEqual(
+            Set(try FileManager.default.contentsOfDirectory(atPath: got).filter { $0.hasSuffix(".json") }).count, 2)
     }
 
     func testFailedOrHungNotificationIsJournaledRetriedAndNeverFailsTheJob() throws {
@@ -140,12 +153,16 @@ final class OperationsE2ETests: XCTestCase {
         XCTAssertTrue(r1.stdout.contains("notifications: 0 sent, 2 failed"), r1.stdout)
         let rec = try XCTUnwrap(try s.record(requestID: "REQ-1"))
         XCTAssertEqual(rec.status, .completed)
-        XCTAssertEqual(s.list("notify").sorted(), ["\(rec.jobID).completed.hung.json", "\(rec.jobID).completed.mail.json"])
+        XCTAssertEqual(
+            s.list("notify").sorted(), ["\(rec.jobID).completed.hung.json", "\(rec.jobID).completed.mail.json"])
         let failures = try s.journal("notify.failed").compactMap { $0["details"] as? [String: Any] }
         XCTAssertEqual(failures.count, 2)
         let mailFailure = try XCTUnwrap(failures.first { $0["notifier"] as? String == "mail" })
-        XCTAssertEqual(mailFailure["reason"] as? String, "exited with status 75: sendmail: cannot connect to smtp.example.com")
-        XCTAssertTrue((failures.first { $0["notifier"] as? String == "hung" }?["reason"] as? String)?.contains("timed out after 1 s") ?? false)
+        XCTAssertEqual(
+            mailFailure["reason"] as? String, "exited with status 75: sendmail: cannot connect to smtp.example.com")
+        XCTAssertTrue(
+            (failures.first { $0["notifier"] as? String == "hung" }?["reason"] as? String)?.contains(
+                "timed out after 1 s") ?? false)
         let queued = try json(s.root + "/notify/\(rec.jobID).completed.mail.json")
         XCTAssertEqual(queued["attempts"] as? Int, 1)
 
@@ -194,10 +211,13 @@ final class OperationsE2ETests: XCTestCase {
 
     func testBadNotifyConfigNamesFileLineAndField() throws {
         let s = try TempSpool()
-        try s.initialize(extraConfig: "notify:\n  - name: mail\n    on: [done]\n    command: /bin/true\n  - name: x y\n")
+        try s.initialize(
+            extraConfig: "notify:\n  - name: mail\n    on: [done]\n    command: /bin/true\n  - name: x y\n")
         let r = try s.dsar(["run", "--settle", "0"])
         XCTAssertEqual(r.status, 78, r.stderr)
-        XCTAssertTrue(r.stderr.contains("config.yaml:4: notify[0].on: unknown event \\\"done\\\"") || r.stderr.contains("config.yaml:4: notify[0].on: unknown event \"done\""), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("config.yaml:4: notify[0].on: unknown event \\\"done\\\"")
+                || r.stderr.contains("config.yaml:4: notify[0].on: unknown event \"done\""), r.stderr)
         XCTAssertTrue(r.stderr.contains("notify[1].name: expected 1 to 64 letters"), r.stderr)
         XCTAssertTrue(r.stderr.contains("command is missing"), r.stderr)
     }
@@ -246,20 +266,25 @@ final class OperationsE2ETests: XCTestCase {
         XCTAssertEqual(m[#"dsar_connector_records_found_total{connector="accounts"}"#], 2)
         // Both subjects' rows reveal another identifier, so the batch is scanned in two rounds.
         func rounds(_ jobs: Set<String>) throws -> Int {
-            Set(try s.journal("connector.finished").filter { jobs.contains($0["job_id"] as? String ?? "") }
-                .compactMap { ($0["details"] as? [String: Any])?["round"] as? Int }).count
+            Set(
+                try s.journal("connector.finished").filter { jobs.contains($0["job_id"] as? String ?? "") }
+                    .compactMap { ($0["details"] as? [String: Any])?["round"] as? Int }
+            ).count
         }
         let firstJobs = Set(try s.records().map(\.jobID))
         XCTAssertEqual(try rounds(firstJobs), 2)
         let csvSize = Double(try FileSystem.status(dir + "/data/accounts.csv")!.size)
-        XCTAssertEqual(m[#"dsar_connector_bytes_scanned_total{connector="accounts"}"#], 2 * csvSize, "every round reads the file")
+        XCTAssertEqual(
+            m[#"dsar_connector_bytes_scanned_total{connector="accounts"}"#], 2 * csvSize, "every round reads the file")
         XCTAssertNotNil(m[#"dsar_connector_scan_seconds_total{connector="accounts"}"#])
         let firstSuccess = try XCTUnwrap(m["dsar_last_success_timestamp_seconds{}"])
         XCTAssertGreaterThanOrEqual(firstSuccess, before)
         XCTAssertEqual(m["dsar_notifications_pending{}"], 0)
         let st = try XCTUnwrap(try FileSystem.status(path))
         XCTAssertEqual(st.mode & 0o777, 0o644)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: metricsDir), ["dsar.prom"], "no temp file left beside it")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: metricsDir), ["dsar.prom"],
+            "no temp file left beside it")
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for pd in ["alice", "1042", "M-1"] { XCTAssertFalse(text.contains(pd), "metrics leak \(pd)") }
 
@@ -273,14 +298,21 @@ final class OperationsE2ETests: XCTestCase {
         XCTAssertEqual(m2[#"dsar_jobs{status="PARTIAL"}"#], 1)
         XCTAssertEqual(m2[#"dsar_jobs{status="COMPLETED"}"#], 2)
         let third = try XCTUnwrap(try s.record(requestID: "M-3"))
-        XCTAssertEqual(m2[#"dsar_connector_failures_total{connector="crm"}"#], Double(try rounds([third.jobID])), "one failed scan per round")
-        XCTAssertEqual(m2[#"dsar_connector_records_found_total{connector="accounts"}"#], 1, "this run's job found one row")
-        XCTAssertEqual(m2["dsar_last_success_timestamp_seconds{}"], firstSuccess, "the last success is carried over, not reset")
+        XCTAssertEqual(
+            m2[#"dsar_connector_failures_total{connector="crm"}"#], Double(try rounds([third.jobID])),
+            "one failed scan per round")
+        XCTAssertEqual(
+            m2[#"dsar_connector_records_found_total{connector="accounts"}"#], 1, "this run's job found one row")
+        XCTAssertEqual(
+            m2["dsar_last_success_timestamp_seconds{}"], firstSuccess, "the last success is carried over, not reset")
 
         // A bad path is a clear error.
-        let bad = try s.dsar(["run", "--settle", "0", "--connectors", dir, "--metrics-file", s.base + "/nope/dsar.prom"])
+        let bad = try s.dsar([
+            "run", "--settle", "0", "--connectors", dir, "--metrics-file", s.base + "/nope/dsar.prom",
+        ])
         XCTAssertEqual(bad.status, 64, "a usage error, before anything is processed")
-        XCTAssertTrue(bad.stderr.contains("the directory of --metrics-file \(s.base)/nope/dsar.prom does not exist"), bad.stderr)
+        XCTAssertTrue(
+            bad.stderr.contains("the directory of --metrics-file \(s.base)/nope/dsar.prom does not exist"), bad.stderr)
     }
 
     func testMaxBatchJobsSplitsABatchIntoPassesOverTheSources() throws {
@@ -288,13 +320,18 @@ final class OperationsE2ETests: XCTestCase {
         let dir = try makeConnectors(s)
         try s.initialize(extraConfig: "max_batch_jobs: 2\n")
         // Five subjects the sources do not know (no identity expansion): passes of 2 + 2 + 1 jobs.
-        for k in 1...5 { try s.drop("r\(k).json", #"{"request_id": "B-\#(k)", "action": "export", "email": "nobody\#(k)@example.net"}"#) }
+        for k in 1...5 {
+            try s.drop(
+                "r\(k).json", #"{"request_id": "B-\#(k)", "action": "export", "email": "nobody\#(k)@example.net"}"#)
+        }
         let path = s.base + "/dsar.prom"
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir, "--metrics-file", path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try s.records().filter { $0.status == .completed }.count, 5)
         let csvSize = Double(try FileSystem.status(dir + "/data/accounts.csv")!.size)
-        XCTAssertEqual(try parseMetrics(path)[#"dsar_connector_bytes_scanned_total{connector="accounts"}"#], 3 * csvSize, "three passes")
+        XCTAssertEqual(
+            try parseMetrics(path)[#"dsar_connector_bytes_scanned_total{connector="accounts"}"#], 3 * csvSize,
+            "three passes")
     }
 
     func testWatchRewritesMetricsWhileRunning() throws {
@@ -304,7 +341,8 @@ final class OperationsE2ETests: XCTestCase {
         let path = s.base + "/dsar.prom"
         let w = try s.start(["watch", "--settle", "0", "--rescan", "0.2", "--connectors", dir, "--metrics-file", path])
         defer { w.signal(SIGKILL) }
-        XCTAssertTrue(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: path) }, "watch writes the file at start")
+        XCTAssertTrue(
+            waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: path) }, "watch writes the file at start")
         XCTAssertEqual(try parseMetrics(path)[#"dsar_info{mode="watch",version="\#(DSARVersion.string)"}"#], 1)
         try s.drop("a.json", #"{"request_id": "W-1", "action": "export", "email": "alice@example.com"}"#)
         XCTAssertTrue(
@@ -328,9 +366,12 @@ final class OperationsE2ETests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         let tty = r.stdout
         XCTAssertTrue(tty.contains("\u{1B}[2K"), "redrawn in place on a terminal: \(tty.debugDescription)")
-        XCTAssertTrue(tty.contains("scan  slowcrm"), "a running connector is shown with its elapsed time: \(tty.debugDescription)")
+        XCTAssertTrue(
+            tty.contains("scan  slowcrm"), "a running connector is shown with its elapsed time: \(tty.debugDescription)"
+        )
         let csvSize = try FileSystem.status(dir + "/data/accounts.csv")!.size
-        XCTAssertTrue(tty.contains("done  accounts  \(csvSize) B in "), "bytes scanned of the source: \(tty.debugDescription)")
+        XCTAssertTrue(
+            tty.contains("done  accounts  \(csvSize) B in "), "bytes scanned of the source: \(tty.debugDescription)")
         XCTAssertTrue(tty.contains("done  slowcrm "), tty.debugDescription)
 
         // Not a terminal: nothing, unless asked for.

@@ -23,22 +23,29 @@ final class PrivacyE2ETests: XCTestCase {
     func testNoIdentifierInJournalRecordsManifestsOrLogs() throws {
         let s = try TempSpool()
         try s.initialize()
-        let alice = "alice.privacy@example.com", aliceID = "510042"
+        let alice = "alice.privacy@example.com"
+        let aliceID = "510042"
         let bob = "bob.privacy@example.org"
         let carol = "carol.dup@example.net"
         let dave = "dave.fails@example.com"
-        let erin = "erin.partial@example.com", erinID = "730071"
+        let erin = "erin.partial@example.com"
+        let erinID = "730071"
         let frank = "frank.text@example.com"
         let secrets = [alice, aliceID, bob, carol, dave, erin, erinID, frank]
 
         // Sources: a CSV with the subjects, and plugins that echo the e-mail on stderr.
-        let ok = s.base + "/conn-ok", partial = s.base + "/conn-partial", failing = s.base + "/conn-fail"
+        let ok = s.base + "/conn-ok"
+        let partial = s.base + "/conn-partial"
+        let failing = s.base + "/conn-fail"
         let csv = "email,user_id,name\n\(alice),\(aliceID),Alice\n\(carol),1,Carol\n\(erin),\(erinID),Erin\n"
-        let chatty = "#!/bin/sh\nin=$(cat)\nemail=$(printf '%s' \"$in\" | sed -n 's/.*\"value\":\"\\([^\"]*@[^\"]*\\)\".*/\\1/p')\necho \"looking up $email\" >&2\n"
+        let chatty =
+            "#!/bin/sh\nin=$(cat)\nemail=$(printf '%s' \"$in\" | sed -n 's/.*\"value\":\"\\([^\"]*@[^\"]*\\)\".*/\\1/p')\necho \"looking up $email\" >&2\n"
         let broken = chatty + "echo \"no such customer: $email\" >&2\nexit 1\n"
         for dir in [ok, partial] {
             try writeFile(dir + "/data/people.csv", csv)
-            try writeFile(dir + "/people.yaml", "name: people\ntype: csv\npaths: [ data/people.csv ]\ncolumns: { email: email, user_id: user_id }\n")
+            try writeFile(
+                dir + "/people.yaml",
+                "name: people\ntype: csv\npaths: [ data/people.csv ]\ncolumns: { email: email, user_id: user_id }\n")
         }
         try writeFile(ok + "/crm.sh", chatty + "exit 0\n", mode: 0o755)
         try writeFile(ok + "/crm.yaml", "name: crm\ntype: exec\ncommand: [ ./crm.sh ]\n")
@@ -49,7 +56,9 @@ final class PrivacyE2ETests: XCTestCase {
 
         var logs: [String] = []
         // 1 (json log): success, a rejected drop named after the e-mail, a duplicate named after one.
-        try s.drop("\(alice).json", #"{"request_id": "P-1", "action": "export", "email": "\#(alice)", "user_id": "\#(aliceID)"}"#)
+        try s.drop(
+            "\(alice).json",
+            #"{"request_id": "P-1", "action": "export", "email": "\#(alice)", "user_id": "\#(aliceID)"}"#)
         try s.drop("\(bob).json", #"{"action": "export", "email": "\#(bob)""#)
         try s.drop("c1.json", #"{"request_id": "P-3", "action": "export", "email": "\#(carol)"}"#)
         age(s.root + "/inbox/c1.json", secondsAgo: 60)
@@ -63,13 +72,15 @@ final class PrivacyE2ETests: XCTestCase {
         XCTAssertEqual(s.kind("rejected/\(bob).json"), .regular)
         XCTAssertEqual(s.kind("rejected/\(carol).json"), .regular)
         let reason = s.reason("\(bob).json")
-        let drop = try XCTUnwrap(reason.range(of: #"drop-[0-9a-f]{24}"#, options: .regularExpression).map { String(reason[$0]) }, reason)
+        let drop = try XCTUnwrap(
+            reason.range(of: #"drop-[0-9a-f]{24}"#, options: .regularExpression).map { String(reason[$0]) }, reason)
         XCTAssertTrue(r1.stderr.contains(drop), "the log names the rejected drop by its pseudonym: \(r1.stderr)")
         XCTAssertTrue(r1.stderr.contains("plugin stderr"), "the plugin's stderr is logged (scrubbed): \(r1.stderr)")
         XCTAssertTrue(r1.stderr.contains("looking up <email>"), r1.stderr)
 
         // 2 (json log): PARTIAL (the plugin fails printing the e-mail; the CSV is searched).
-        try s.drop("e.json", #"{"request_id": "P-5", "action": "export", "email": "\#(erin)", "user_id": "\#(erinID)"}"#)
+        try s.drop(
+            "e.json", #"{"request_id": "P-5", "action": "export", "email": "\#(erin)", "user_id": "\#(erinID)"}"#)
         let r2 = try s.dsar(["run", "--settle", "0", "--connectors", partial])
         XCTAssertEqual(r2.status, 1, "\(r2.stdout)\n\(r2.stderr)")
         logs += [r2.stderr]
@@ -98,10 +109,16 @@ final class PrivacyE2ETests: XCTestCase {
         // (allFiles gives spool-relative paths.)
         for f in s.allFiles("journal") + s.allFiles("jobs") { places.append((f, s.text(f))) }
         for f in s.allFiles("outbox") where f.hasSuffix("manifest.json") { places.append((f, s.text(f))) }
-        XCTAssertGreaterThanOrEqual(places.filter { $0.0.hasPrefix("jobs/") && $0.1.contains("\"subject\"") }.count, 5, "the records are read")
-        XCTAssertTrue(places.contains { $0.0.hasSuffix(".jsonl") && $0.1.contains("request.duplicate") && $0.1.contains("connector.failed") }, "the journal is read")
+        XCTAssertGreaterThanOrEqual(
+            places.filter { $0.0.hasPrefix("jobs/") && $0.1.contains("\"subject\"") }.count, 5, "the records are read")
+        XCTAssertTrue(
+            places.contains {
+                $0.0.hasSuffix(".jsonl") && $0.1.contains("request.duplicate") && $0.1.contains("connector.failed")
+            }, "the journal is read")
         for (k, l) in logs.enumerated() { places.append(("log of run \(k + 1)", l)) }
-        XCTAssertTrue(places.contains { $0.0.hasPrefix("journal/") && $0.0.contains("checkpoint") }, "a checkpoint is searched: \(places.map(\.0))")
+        XCTAssertTrue(
+            places.contains { $0.0.hasPrefix("journal/") && $0.0.contains("checkpoint") },
+            "a checkpoint is searched: \(places.map(\.0))")
         XCTAssertGreaterThanOrEqual(places.filter { $0.0.hasSuffix("manifest.json") }.count, 3)
         var found: [String] = []
         for (place, text) in places {
@@ -122,7 +139,8 @@ final class PrivacyE2ETests: XCTestCase {
         let crashed = try s.dsar(["run", "--settle", "0"], env: ["DSAR_CRASH_AT": "claim.recorded"])
         XCTAssertTrue(crashed.signaled, "\(crashed.status) \(crashed.stderr)")
         // A torn last line, as a crash in the middle of a write leaves it.
-        let seg = try XCTUnwrap(s.allFiles("journal").filter { $0.hasSuffix(".jsonl") }.sorted().last, "\(s.allFiles("journal"))")
+        let seg = try XCTUnwrap(
+            s.allFiles("journal").filter { $0.hasSuffix(".jsonl") }.sorted().last, "\(s.allFiles("journal"))")
         let fh = try XCTUnwrap(FileHandle(forWritingAtPath: s.root + "/" + seg))
         fh.seekToEndOfFile()
         fh.write(Data(#"{"seq":99,"type":"job.cla"#.utf8))

@@ -8,12 +8,16 @@ import XCTest
 final class ReceiptsE2ETests: XCTestCase {
 
     /// The subject's row, a near miss and another person, in a semicolon CSV with a header.
-    let goodCSV = "email;name;note\nalice@example.com;Alice;hello\nmalice@example.com;Mal;near miss\nbob@example.org;Bob;x\n"
+    let goodCSV =
+        "email;name;note\nalice@example.com;Alice;hello\nmalice@example.com;Mal;near miss\nbob@example.org;Bob;x\n"
 
-    func csvConnector(_ dir: String, columns: String = "{ email: email }", extra: String = "", erase: String = "delete") throws {
+    func csvConnector(
+        _ dir: String, columns: String = "{ email: email }", extra: String = "", erase: String = "delete"
+    ) throws {
         try writeFile(
             dir + "/news.yaml",
-            "name: news\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: \(columns)\n\(extra)erase: \(erase)\n")
+            "name: news\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: \(columns)\n\(extra)erase: \(erase)\n"
+        )
     }
 
     func manifest(_ s: TempSpool, _ job: String) throws -> [String: Any] {
@@ -58,7 +62,9 @@ final class ReceiptsE2ETests: XCTestCase {
         for action in ["export", "delete"] {
             let s = try TempSpool()
             let dir = s.base + "/connectors"
-            let bad = goodCSV + "alice@example.com;Alice;again;one field too many\nalice@example.com;\"Alice;unterminated\nalice@example.com;Alice;after the stray quote\n"
+            let bad =
+                goodCSV
+                + "alice@example.com;Alice;again;one field too many\nalice@example.com;\"Alice;unterminated\nalice@example.com;Alice;after the stray quote\n"
             try writeFile(dir + "/data/news.csv", bad)
             try csvConnector(dir)
             try s.initialize()
@@ -76,10 +82,14 @@ final class ReceiptsE2ETests: XCTestCase {
             // The scan's gaps (the delete's receipt adds those of the second search after erasure).
             let g = try XCTUnwrap((m["connectors"] as? [[String: Any]])?.first?["gaps"] as? [[String: Any]])
             XCTAssertEqual(Set(g.compactMap { $0["line"] as? Int }), [5, 6], "\(g)")
-            XCTAssertTrue(g.allSatisfy { $0["kind"] as? String == "unparsed_record" && $0["identifier_type"] as? String == "email" })
+            XCTAssertTrue(
+                g.allSatisfy {
+                    $0["kind"] as? String == "unparsed_record" && $0["identifier_type"] as? String == "email"
+                })
             // The row after the stray quote was read (the reader resumes on the next line).
             XCTAssertEqual((m["connectors"] as? [[String: Any]])?.first?["records"] as? Int, 2)
-            let source = try XCTUnwrap((m["connectors"] as? [[String: Any]])?.first?["sources"] as? [[String: Any]]).first
+            let source = try XCTUnwrap((m["connectors"] as? [[String: Any]])?.first?["sources"] as? [[String: Any]])
+                .first
             XCTAssertEqual(source?["unparsed_records"] as? Int, 2)
             XCTAssertEqual(source?["unparsed_lines"] as? [Int], [5, 6])
             XCTAssertEqual((source?["sha256"] as? String)?.count, 64)
@@ -95,7 +105,13 @@ final class ReceiptsE2ETests: XCTestCase {
                 let v = try XCTUnwrap(erasure["verification_gaps"] as? [[String: Any]])
                 XCTAssertFalse(v.isEmpty, "the second search still finds her in the bad row")
                 XCTAssertEqual(
-                    try runCommand("/usr/bin/ssh-keygen", ["-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-manifest", "-s", s.root + "/outbox/\(rec.jobID)/manifest.json.sig"], stdin: s.text("outbox/\(rec.jobID)/manifest.json")).status, 0)
+                    try runCommand(
+                        "/usr/bin/ssh-keygen",
+                        [
+                            "-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-manifest",
+                            "-s", s.root + "/outbox/\(rec.jobID)/manifest.json.sig",
+                        ], stdin: s.text("outbox/\(rec.jobID)/manifest.json")
+                    ).status, 0)
             }
         }
     }
@@ -142,7 +158,9 @@ final class ReceiptsE2ETests: XCTestCase {
         XCTAssertEqual(gaps(try manifest(s, rec.jobID)).first?["kind"] as? String, "unmatched")
         // Searching the column as text accounts for it: COMPLETED.
         let t = try TempSpool()
-        try writeFile(t.base + "/connectors/data/news.csv", "email;name;note\nbob@example.org;Bob;forwarded to alice@example.com\n")
+        try writeFile(
+            t.base + "/connectors/data/news.csv",
+            "email;name;note\nbob@example.org;Bob;forwarded to alice@example.com\n")
         try csvConnector(t.base + "/connectors", extra: "text: [ note ]\n")
         try t.initialize()
         try t.drop("r.json", #"{"action": "export", "email": "alice@example.com"}"#)
@@ -163,7 +181,8 @@ final class ReceiptsE2ETests: XCTestCase {
             let s = try TempSpool()
             let dir = s.base + "/connectors"
             try writeFile(dir + "/data/news.csv", goodCSV)
-            try csvConnector(dir, columns: c.columns, extra: c.extra, erase: c.extra.hasPrefix("redact") ? "redact" : "delete")
+            try csvConnector(
+                dir, columns: c.columns, extra: c.extra, erase: c.extra.hasPrefix("redact") ? "redact" : "delete")
             try s.initialize()
             let check = try s.dsar(["connectors", "check", "--connectors", dir])
             XCTAssertEqual(check.status, 78, check.stdout)
@@ -191,12 +210,17 @@ final class ReceiptsE2ETests: XCTestCase {
         try writeFile(dir + "/p1.yaml", "name: p1\ntype: exec\ncommand: []\n")
         try writeFile(dir + "/p2.yaml", "name: p2\ntype: exec\ncommand: \"\"\n")
         try writeFile(dir + "/p3.yaml", "name: p3\ntype: exec\ncommand: [ \"\" ]\n")
-        try writeFile(dir + "/app.yaml", "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { '': email }\n")
+        try writeFile(
+            dir + "/app.yaml", "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { '': email }\n"
+        )
         try writeFile(dir + "/nothing.yaml", "name: nothing\ntype: csv\npaths: []\ncolumns: { email: email }\n")
-        try writeFile(dir + "/noname.yaml", "name: ''\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: { email: email }\n")
+        try writeFile(
+            dir + "/noname.yaml",
+            "name: ''\ntype: csv\npaths: [ data/news.csv ]\ndelimiter: \";\"\ncolumns: { email: email }\n")
         try s.initialize()
         // No recipients, and a signing key that is not there.
-        try writeFile(s.root + "/config.yaml", "require_signed_requests: false\nsigning_key: keys/no_such_key\n", mode: 0o640)
+        try writeFile(
+            s.root + "/config.yaml", "require_signed_requests: false\nsigning_key: keys/no_such_key\n", mode: 0o640)
         let c = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(c.status, 78)
         let expected = [
@@ -204,7 +228,8 @@ final class ReceiptsE2ETests: XCTestCase {
             "\"loyalty_card\" is not a known identifier type", "identifier_types: [ loyalty_card ]",
             "p1.yaml:3: command:", "p2.yaml:3: command: is empty", "p3.yaml:3: command:",
             "app.yaml:5: fields.: a column or field name cannot be empty",
-            "nothing.yaml:3: paths: lists no file", "noname.yaml:1: name: is empty", "config.yaml:", "recipients: no recipients", "signing_key: the signing key",
+            "nothing.yaml:3: paths: lists no file", "noname.yaml:1: name: is empty", "config.yaml:",
+            "recipients: no recipients", "signing_key: the signing key",
         ]
         for e in expected { XCTAssertTrue(c.stderr.contains(e), "missing \(e) in:\n\(c.stderr)") }
         try s.drop("r.json", #"{"action": "export", "email": "alice@example.com"}"#)
@@ -228,7 +253,9 @@ final class ReceiptsE2ETests: XCTestCase {
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(r.status, 2, r.stderr)
         XCTAssertEqual(try s.records().map(\.status), [.completed])
-        XCTAssertTrue(s.reason("b.json").contains("identifier type \"emial\" is not known (did you mean \"email\"?)"), s.reason("b.json"))
+        XCTAssertTrue(
+            s.reason("b.json").contains("identifier type \"emial\" is not known (did you mean \"email\"?)"),
+            s.reason("b.json"))
     }
 
     /// A connector whose globs match no file tonight (the export was not delivered): the run goes on,
@@ -238,9 +265,14 @@ final class ReceiptsE2ETests: XCTestCase {
         let dir = s.base + "/connectors"
         try writeFile(dir + "/data/news.csv", goodCSV)
         try csvConnector(dir)
-        try writeFile(dir + "/shop.yaml", "name: shop\ntype: sqldump\npaths: [ data/shop-*.sql ]\ntables:\n  customers: { match: { email: email } }\n")
+        try writeFile(
+            dir + "/shop.yaml",
+            "name: shop\ntype: sqldump\npaths: [ data/shop-*.sql ]\ntables:\n  customers: { match: { email: email } }\n"
+        )
         try s.initialize()
-        XCTAssertEqual(try s.dsar(["connectors", "check", "--connectors", dir]).status, 78, "connectors check reports the empty glob")
+        XCTAssertEqual(
+            try s.dsar(["connectors", "check", "--connectors", dir]).status, 78,
+            "connectors check reports the empty glob")
         try s.drop("r.json", #"{"action": "delete", "email": "alice@example.com"}"#)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 1)
         let rec = try XCTUnwrap(try s.records().first)
@@ -249,6 +281,8 @@ final class ReceiptsE2ETests: XCTestCase {
         let m = try manifest(s, rec.jobID)
         XCTAssertEqual((m["erasure"] as? [String: Any])?["verified"] as? Bool, false)
         XCTAssertTrue(gaps(m).contains { $0["kind"] as? String == "no_sources" })
-        XCTAssertFalse(try String(contentsOfFile: dir + "/data/news.csv", encoding: .utf8).contains("\nalice@"), "the sources that are there are erased")
+        XCTAssertFalse(
+            try String(contentsOfFile: dir + "/data/news.csv", encoding: .utf8).contains("\nalice@"),
+            "the sources that are there are erased")
     }
 }

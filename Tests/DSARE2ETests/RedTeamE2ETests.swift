@@ -20,12 +20,22 @@ final class RedTeamE2ETests: XCTestCase {
 
     /// Every file of the spool that a person without the bundle key can read (journal, job
     /// records, manifests, reasons): none may hold `value`.
-    func assertNoPersonalData(_ s: TempSpool, _ value: String, also: [String] = [], file: StaticString = #filePath, line: UInt = #line) {
+    func assertNoPersonalData(
+        _ s: TempSpool, _ value: String, also: [String] = [], file: StaticString = #filePath, line: UInt = #line
+    ) {
         // The request and its identity set are meant to hold the identifiers (active/, failed/).
-        for rel in s.allFiles() where !rel.hasSuffix(".age") && !rel.hasPrefix("keys/") && !rel.hasPrefix("failed/") && !rel.hasPrefix("active/") {
-            XCTAssertFalse(s.text(rel).lowercased().contains(value.lowercased()), "\(rel) holds \(value)", file: file, line: line)
+        for rel in s.allFiles()
+        where !rel.hasSuffix(".age") && !rel.hasPrefix("keys/") && !rel.hasPrefix("failed/")
+            && !rel.hasPrefix("active/")
+        {
+            XCTAssertFalse(
+                s.text(rel).lowercased().contains(value.lowercased()), "\(rel) holds \(value)", file: file, line: line)
         }
-        for text in also { XCTAssertFalse(text.lowercased().contains(value.lowercased()), "output holds \(value): \(text)", file: file, line: line) }
+        for text in also {
+            XCTAssertFalse(
+                text.lowercased().contains(value.lowercased()), "output holds \(value): \(text)", file: file, line: line
+            )
+        }
     }
 
     // MARK: - Escaped control characters before an identifier (fixed)
@@ -64,7 +74,8 @@ final class RedTeamE2ETests: XCTestCase {
             try writeFile(dir + "/data/shop.sql", dump)
             try writeFile(
                 dir + "/shop.yaml",
-                "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\ntables:\n  customers: { match: { email: email, id: user_id }, erase: delete }\n")
+                "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\ntables:\n  customers: { match: { email: email, id: user_id }, erase: delete }\n"
+            )
             try s.initialize()
             try s.drop("r.json", "{\"action\": \"\(action)\", \"email\": \"alice@example.com\"}")
             let r = try run(s, dir)
@@ -72,7 +83,8 @@ final class RedTeamE2ETests: XCTestCase {
             let rec = try XCTUnwrap(try s.records().first)
             XCTAssertEqual(rec.status, .partial, "\(action): \(rec.error ?? "")")
             XCTAssertTrue(rec.error?.contains("shop.sql:14") ?? false, rec.error ?? "")
-            XCTAssertFalse(rec.error?.contains("shop.sql:15") ?? true, "`\\\\n` is a backslash and `n`: \(rec.error ?? "")")
+            XCTAssertFalse(
+                rec.error?.contains("shop.sql:15") ?? true, "`\\\\n` is a backslash and `n`: \(rec.error ?? "")")
             let m = try manifest(s, rec.jobID)
             XCTAssertEqual((m["coverage"] as? [String: Any])?["complete"] as? Bool, false)
             if action == "delete" {
@@ -92,10 +104,18 @@ final class RedTeamE2ETests: XCTestCase {
     func testJSONAndLogEscapesBeforeAnIdentifier() throws {
         let s = try TempSpool()
         let dir = s.base + "/connectors"
-        try writeFile(dir + "/data/app.log", "{\"email\":\"alice@example.com\",\"n\":2}\n{\"note\":\"x\\nalice@example.com\"}\n{\"note\":\"y\\tbob@example.org\"}\n")
-        try writeFile(dir + "/app.yaml", "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.log ]\nfields: { email: email }\nerase: redact\n")
-        try writeFile(dir + "/data/web.log", "GET /x?note=hi\\nalice@example.com 200\nGET /y?note=\\t+44 20 7946 0000 200\n")
-        try writeFile(dir + "/web.yaml", "name: web\ntype: log\nformat: text\npaths: [ data/web.log ]\nmatch: [ email, phone ]\nerase: redact\n")
+        try writeFile(
+            dir + "/data/app.log",
+            "{\"email\":\"alice@example.com\",\"n\":2}\n{\"note\":\"x\\nalice@example.com\"}\n{\"note\":\"y\\tbob@example.org\"}\n"
+        )
+        try writeFile(
+            dir + "/app.yaml",
+            "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.log ]\nfields: { email: email }\nerase: redact\n")
+        try writeFile(
+            dir + "/data/web.log", "GET /x?note=hi\\nalice@example.com 200\nGET /y?note=\\t+44 20 7946 0000 200\n")
+        try writeFile(
+            dir + "/web.yaml",
+            "name: web\ntype: log\nformat: text\npaths: [ data/web.log ]\nmatch: [ email, phone ]\nerase: redact\n")
         try s.initialize()
         try s.drop("r.json", #"{"action": "delete", "email": "alice@example.com"}"#)
         XCTAssertEqual(try run(s, dir).status, 1)
@@ -105,7 +125,9 @@ final class RedTeamE2ETests: XCTestCase {
         let erasure = try XCTUnwrap(try manifest(s, rec.jobID)["erasure"] as? [String: Any])
         XCTAssertEqual(erasure["verified"] as? Bool, false)
         let web = try String(contentsOfFile: dir + "/data/web.log", encoding: .utf8)
-        XCTAssertEqual(web, "GET /x?note=hi\\n[REDACTED] 200\nGET /y?note=\\t+44 20 7946 0000 200\n", "only her address, after the escape")
+        XCTAssertEqual(
+            web, "GET /x?note=hi\\n[REDACTED] 200\nGET /y?note=\\t+44 20 7946 0000 200\n",
+            "only her address, after the escape")
         let app = try String(contentsOfFile: dir + "/data/app.log", encoding: .utf8)
         XCTAssertTrue(app.hasPrefix("{\"email\":\"[REDACTED]\""), app)
 
@@ -117,7 +139,8 @@ final class RedTeamE2ETests: XCTestCase {
         XCTAssertEqual(try run(s2, dir).status, 0)
         let r2 = try XCTUnwrap(try s2.records().first)
         XCTAssertEqual(r2.status, .completed, r2.error ?? "")
-        let web2 = try XCTUnwrap((try manifest(s2, r2.jobID)["connectors"] as? [[String: Any]])?.first { $0["name"] as? String == "web" })
+        let web2 = try XCTUnwrap(
+            (try manifest(s2, r2.jobID)["connectors"] as? [[String: Any]])?.first { $0["name"] as? String == "web" })
         XCTAssertEqual(web2["records"] as? Int, 1, "\(web2)")
     }
 
@@ -131,7 +154,8 @@ final class RedTeamE2ETests: XCTestCase {
         let s = try TempSpool()
         let dir = s.base + "/connectors"
         try writeFile(dir + "/data/news.csv", "alice@example.com,Alice Smith,10420001\nbob@example.org,Bob,7\n")
-        try writeFile(dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ncolumns: { email: email }\n")
+        try writeFile(
+            dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ncolumns: { email: email }\n")
         try writeFile(dir + "/data/crm.csv", "Email,name\ncarol@example.net,Carol\n")
         try writeFile(dir + "/crm.yaml", "name: crm\ntype: csv\npaths: [ data/crm.csv ]\ncolumns: { email: email }\n")
         try s.initialize()
@@ -139,11 +163,14 @@ final class RedTeamE2ETests: XCTestCase {
         XCTAssertEqual(c.status, 78, c.stdout + c.stderr)
         XCTAssertTrue((c.stdout + c.stderr).contains("news.yaml:4: columns: "), c.stdout + c.stderr)
         XCTAssertTrue((c.stdout + c.stderr).contains("header: false"), c.stdout + c.stderr)
-        XCTAssertTrue((c.stdout + c.stderr).contains("did you mean \"Email\""), "a real header still gets its hint: \(c.stderr)")
+        XCTAssertTrue(
+            (c.stdout + c.stderr).contains("did you mean \"Email\""), "a real header still gets its hint: \(c.stderr)")
         try s.drop("r.json", #"{"action": "export", "email": "carol@example.net"}"#)
         let r = try run(s, dir)
         XCTAssertEqual(r.status, 78, r.stderr)
-        for v in ["alice@example.com", "Alice Smith", "10420001"] { assertNoPersonalData(s, v, also: [c.stdout, c.stderr, r.stdout, r.stderr]) }
+        for v in ["alice@example.com", "Alice Smith", "10420001"] {
+            assertNoPersonalData(s, v, also: [c.stdout, c.stderr, r.stdout, r.stderr])
+        }
     }
 
     // MARK: - dsar verify (fixed)
@@ -156,7 +183,8 @@ final class RedTeamE2ETests: XCTestCase {
         let s = try TempSpool()
         let dir = s.base + "/connectors"
         try writeFile(dir + "/data/news.csv", "email,name\nalice@example.com,Alice\ncarol@example.net,Carol\n")
-        try writeFile(dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ncolumns: { email: email }\n")
+        try writeFile(
+            dir + "/news.yaml", "name: news\ntype: csv\npaths: [ data/news.csv ]\ncolumns: { email: email }\n")
         try s.initialize()
         try s.drop("a.json", #"{"request_id": "A", "action": "export", "email": "alice@example.com"}"#)
         try s.drop("c.json", #"{"request_id": "C", "action": "export", "email": "carol@example.net"}"#)

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `dsar retry` and the identity set kept for the life of a case, through the real binary.
@@ -17,14 +17,22 @@ final class RetryE2ETests: XCTestCase {
     /// erases the customer row and fails on the cards.
     func setUp(_ s: TempSpool, broken: Bool) throws -> String {
         let dir = s.base + "/connectors"
-        try writeFile(dir + "/data/customers.csv", "email,loyalty_card,name\n\(email),\(card),Alice\nbob@example.org,LC-11111111,Bob\n")
+        try writeFile(
+            dir + "/data/customers.csv",
+            "email,loyalty_card,name\n\(email),\(card),Alice\nbob@example.org,LC-11111111,Bob\n")
         if broken {
             try FileManager.default.createDirectory(atPath: dir + "/data/cards.csv", withIntermediateDirectories: true)
         } else {
             try writeFile(dir + "/data/cards.csv", cardsCSV)
         }
-        try writeFile(dir + "/customers.yaml", "name: customers\ntype: csv\npaths: [ data/customers.csv ]\ndelimiter: \",\"\ncolumns: { email: email, loyalty_card: loyalty_card }\nerase: delete\n")
-        try writeFile(dir + "/cards.yaml", "name: cards\ntype: csv\npaths: [ data/cards.csv ]\ndelimiter: \",\"\ncolumns: { loyalty_card: loyalty_card }\nerase: delete\n")
+        try writeFile(
+            dir + "/customers.yaml",
+            "name: customers\ntype: csv\npaths: [ data/customers.csv ]\ndelimiter: \",\"\ncolumns: { email: email, loyalty_card: loyalty_card }\nerase: delete\n"
+        )
+        try writeFile(
+            dir + "/cards.yaml",
+            "name: cards\ntype: csv\npaths: [ data/cards.csv ]\ndelimiter: \",\"\ncolumns: { loyalty_card: loyalty_card }\nerase: delete\n"
+        )
         try s.initialize(extraConfig: "identifier_types: [ loyalty_card ]\n")
         return dir
     }
@@ -49,7 +57,9 @@ final class RetryE2ETests: XCTestCase {
         XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
         let rec = try XCTUnwrap(try s.record(requestID: "T-7"))
         XCTAssertEqual(rec.status, .partial, rec.error ?? "")
-        XCTAssertFalse(try String(contentsOfFile: dir + "/data/customers.csv", encoding: .utf8).contains(email), "the customer row was erased")
+        XCTAssertFalse(
+            try String(contentsOfFile: dir + "/data/customers.csv", encoding: .utf8).contains(email),
+            "the customer row was erased")
         return rec
     }
 
@@ -62,11 +72,14 @@ final class RetryE2ETests: XCTestCase {
         XCTAssertEqual(s.kind("failed/\(id).json"), .regular)
         XCTAssertEqual((try FileSystem.status(s.root + "/failed/\(id).identity.json")!.mode) & 0o777, 0o600)
         let identity = try XCTUnwrap(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.root + "/failed/\(id).identity.json"))) as? [String: Any])
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: s.root + "/failed/\(id).identity.json"))) as? [String: Any])
         let entries = try XCTUnwrap(identity["identifiers"] as? [[String: String]])
         XCTAssertEqual(entries.first { $0["type"] == "email" }?["provenance"], "request")
         XCTAssertEqual(entries.first { $0["type"] == "loyalty_card" }?["value"], card)
-        XCTAssertEqual(entries.first { $0["type"] == "loyalty_card" }?["provenance"], "loyalty_card derived from customers.customers via email")
+        XCTAssertEqual(
+            entries.first { $0["type"] == "loyalty_card" }?["provenance"],
+            "loyalty_card derived from customers.customers via email")
         XCTAssertEqual(s.kind("active/\(id).identity.json"), nil)
         let kept = try s.dsar(["status"])
         XCTAssertTrue(kept.stdout.contains("failed requests kept: 1 "), kept.stdout)
@@ -78,7 +91,9 @@ final class RetryE2ETests: XCTestCase {
         XCTAssertTrue(retry.stdout.contains("attempt 2"), retry.stdout)
         XCTAssertEqual(s.list("failed"), [])
         XCTAssertEqual(Set(s.list("active")), ["\(id).json", "\(id).identity.json"])
-        XCTAssertEqual(s.kind("outbox/\(id)"), nil, "the PARTIAL receipt is withdrawn so that it is never taken for the new attempt")
+        XCTAssertEqual(
+            s.kind("outbox/\(id)"), nil,
+            "the PARTIAL receipt is withdrawn so that it is never taken for the new attempt")
         let pending = try JobStore(layout: s.layout).load(id)
         XCTAssertEqual(pending.status, .pending)
         XCTAssertEqual(pending.attempts, 1)
@@ -107,7 +122,9 @@ final class RetryE2ETests: XCTestCase {
         // The real oracle: grep finds the card nowhere in the sources; the other card stays.
         let grep = try runCommand("/bin/grep", ["-r", card, dir + "/data"])
         XCTAssertEqual(grep.status, 1, "grep found the card: \(grep.stdout)")
-        XCTAssertEqual(try String(contentsOfFile: dir + "/data/cards.csv", encoding: .utf8), "loyalty_card,points\nLC-11111111,5\n")
+        XCTAssertEqual(
+            try String(contentsOfFile: dir + "/data/cards.csv", encoding: .utf8), "loyalty_card,points\nLC-11111111,5\n"
+        )
         // The journal tells the story: attempts 1 and 2, the retry with its attempt number.
         let started = try s.journal("job.started").filter { $0["job_id"] as? String == id }
         XCTAssertEqual(started.compactMap { ($0["details"] as? [String: Any])?["attempt"] as? Int }, [1, 2])
@@ -154,7 +171,10 @@ final class RetryE2ETests: XCTestCase {
         // A lock held by another process: retry refuses with 75 and changes nothing.
         let holder = try launch("/usr/bin/flock", ["-x", s.root + "/.lock", "sleep", "30"])
         defer { holder.signal(SIGKILL) }
-        XCTAssertTrue(waitUntil(timeout: 10) { (try? runCommand("/usr/bin/flock", ["-n", s.root + "/.lock", "true"]).status) == 1 })
+        XCTAssertTrue(
+            waitUntil(timeout: 10) {
+                (try? runCommand("/usr/bin/flock", ["-n", s.root + "/.lock", "true"]).status) == 1
+            })
         let busy = try s.dsar(["retry", first.jobID])
         XCTAssertEqual(busy.status, 75, busy.stderr)
         XCTAssertEqual(try JobStore(layout: s.layout).load(first.jobID).status, .partial)
@@ -166,7 +186,8 @@ final class RetryE2ETests: XCTestCase {
         let dir = try setUp(s, broken: false)
         let before = try AtomicRewrite.hash(path: dir + "/data/customers.csv")
         try s.drop("d.json", #"{"request_id": "T-9", "action": "delete", "email": "\#(email)"}"#)
-        let crashed = try s.dsar(["run", "--settle", "0", "--connectors", dir], env: ["DSAR_CRASH_AT": "identity.written"])
+        let crashed = try s.dsar(
+            ["run", "--settle", "0", "--connectors", dir], env: ["DSAR_CRASH_AT": "identity.written"])
         XCTAssertTrue(crashed.signaled && crashed.status == SIGKILL, "status \(crashed.status): \(crashed.stderr)")
         let rec = try XCTUnwrap(try s.record(requestID: "T-9"))
         XCTAssertEqual(s.kind("active/\(rec.jobID).identity.json"), .regular, "written before any source changes")
@@ -189,7 +210,8 @@ final class RetryE2ETests: XCTestCase {
         let run = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertEqual(try JobStore(layout: s.layout).load(first.jobID).status, .partial)
-        XCTAssertEqual(Set(s.list("failed")), ["\(first.jobID).json", "\(first.jobID).identity.json", "\(first.jobID).reason"])
+        XCTAssertEqual(
+            Set(s.list("failed")), ["\(first.jobID).json", "\(first.jobID).identity.json", "\(first.jobID).reason"])
         XCTAssertEqual(s.list("active"), [])
         XCTAssertEqual(try s.dsar(["retry", first.jobID]).status, 0)
         XCTAssertEqual(try s.dsar(["run", "--settle", "0", "--connectors", dir]).status, 0)

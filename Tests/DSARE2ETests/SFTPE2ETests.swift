@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The SFTP contract against a real OpenSSH server: a private `sshd` on 127.0.0.1 (temp host key,
@@ -21,7 +21,6 @@ final class SFTPE2ETests: XCTestCase {
         server = nil
         super.tearDown()
     }
-
 
     /// One CSV source that knows both subjects.
     func makeConnectors(_ s: TempSpool) throws -> String {
@@ -52,15 +51,19 @@ final class SFTPE2ETests: XCTestCase {
         // key, which the spool's request_signers file allows (require_signed_requests: true).
         let local = s.base + "/team"
         try writeFile(local + "/req1.json", #"{"request_id": "SFTP-1", "action": "export", "user_id": "1042"}"# + "\n")
-        try writeFile(local + "/req2.json", #"{"request_id": "SFTP-2", "action": "export", "email": "Bob@Example.org"}"# + "\n")
+        try writeFile(
+            local + "/req2.json", #"{"request_id": "SFTP-2", "action": "export", "email": "Bob@Example.org"}"# + "\n")
         let key = local + "/request_key"
-        let k = try runCommand(which("ssh-keygen")!, ["-q", "-t", "ed25519", "-N", "", "-C", "privacy team", "-f", key])
+        let k = try runCommand(
+            which("ssh-keygen")!, ["-q", "-t", "ed25519", "-N", "", "-C", "privacy team", "-f", key])
         XCTAssertEqual(k.status, 0, k.stderr)
-        let pub = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pub = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         try writeFile(s.base + "/request_signers", "privacy-team namespaces=\"dsar-request\" \(pub)\n")
         let extraConfig = "require_signed_requests: true\nrequest_signers: \(s.base)/request_signers\n"
         for name in ["req1.json", "req2.json"] {
-            let r = try runCommand(which("ssh-keygen")!, ["-q", "-Y", "sign", "-f", key, "-n", "dsar-request", local + "/" + name])
+            let r = try runCommand(
+                which("ssh-keygen")!, ["-q", "-Y", "sign", "-f", key, "-n", "dsar-request", local + "/" + name])
             XCTAssertEqual(r.status, 0, r.stderr)
         }
         try s.initialize(extraConfig: extraConfig)
@@ -84,7 +87,8 @@ final class SFTPE2ETests: XCTestCase {
         // A run takes the settled req1 and never touches the .part file.
         var r = try s.dsar(["run", "--settle", "1", "--connectors", connectors])
         XCTAssertEqual(r.status, 0, "dsar run: \(r.stdout)\n\(r.stderr.suffix(3000))")
-        XCTAssertEqual(Set(s.list("inbox")), ["req2.json.part", "req2.json.sig"], "the .part upload must stay untouched")
+        XCTAssertEqual(
+            Set(s.list("inbox")), ["req2.json.part", "req2.json.sig"], "the .part upload must stay untouched")
         XCTAssertEqual(s.list("rejected"), [], s.list("rejected").map { s.reason($0) }.joined(separator: "\n"))
         XCTAssertEqual(
             s.text("inbox/req2.json.part"), try String(contentsOfFile: local + "/req2.json", encoding: .utf8))
@@ -97,7 +101,9 @@ final class SFTPE2ETests: XCTestCase {
 
         let jobs = try s.records()
         XCTAssertEqual(jobs.count, 2)
-        XCTAssertTrue(jobs.allSatisfy { $0.status == .completed }, "\(jobs.map { "\($0.requestID ?? "?"): \($0.status.rawValue)" })")
+        XCTAssertTrue(
+            jobs.allSatisfy { $0.status == .completed },
+            "\(jobs.map { "\($0.requestID ?? "?"): \($0.status.rawValue)" })")
         XCTAssertEqual(Set(s.list("outbox")), Set(jobs.map(\.jobID)))
         XCTAssertEqual(jobs.map(\.signer), ["privacy-team", "privacy-team"])
         XCTAssertEqual(s.list("active"), [], "signatures leave with their requests")
@@ -123,25 +129,33 @@ final class SFTPE2ETests: XCTestCase {
             // The manifest's signature, with OpenSSH and the spool's allowed_signers.
             let v = try runTool(
                 "ssh-keygen",
-                ["-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-manifest", "-s", entry + "/manifest.json.sig"],
+                [
+                    "-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-manifest", "-s",
+                    entry + "/manifest.json.sig",
+                ],
                 stdinPath: entry + "/manifest.json")
-            XCTAssertEqual(v.status, 0, "ssh-keygen -Y verify: \(String(decoding: v.stdout, as: UTF8.self)) \(v.stderr)")
-            XCTAssertTrue(String(decoding: v.stdout, as: UTF8.self).contains("Good \"dsar-manifest\" signature for dsar"))
+            XCTAssertEqual(
+                v.status, 0, "ssh-keygen -Y verify: \(String(decoding: v.stdout, as: UTF8.self)) \(v.stderr)")
+            XCTAssertTrue(
+                String(decoding: v.stdout, as: UTF8.self).contains("Good \"dsar-manifest\" signature for dsar"))
 
             // The bundle opens with age and the team's identity, is a valid ZIP and matches the manifest.
             let zip = entry + "/bundle.zip"
-            let d = try runCommand(which("age")!, ["-d", "-i", s.teamKeys + "/age.key", "-o", zip, entry + "/bundle.zip.age"])
+            let d = try runCommand(
+                which("age")!, ["-d", "-i", s.teamKeys + "/age.key", "-o", zip, entry + "/bundle.zip.age"])
             XCTAssertEqual(d.status, 0, "age -d: \(d.stderr)")
             let t = try runCommand(which("unzip")!, ["-t", zip])
             XCTAssertEqual(t.status, 0, "unzip -t: \(t.stdout) \(t.stderr)")
             XCTAssertTrue(t.stdout.contains("No errors detected"), t.stdout)
 
             let manifest = try XCTUnwrap(
-                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: entry + "/manifest.json"))) as? [String: Any])
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: entry + "/manifest.json")))
+                    as? [String: Any])
             let bundle = try XCTUnwrap(manifest["bundle"] as? [String: Any])
             let sha = try runTool("sha256sum", [entry + "/bundle.zip.age"])
             XCTAssertEqual(
-                String(decoding: sha.stdout, as: UTF8.self).split(separator: " ").first.map(String.init), bundle["sha256"] as? String)
+                String(decoding: sha.stdout, as: UTF8.self).split(separator: " ").first.map(String.init),
+                bundle["sha256"] as? String)
 
             // The subject's own row is in the bundle, and nobody else's.
             let rows = try runCommand(which("unzip")!, ["-p", zip, "data/accounts/accounts.csv"])
@@ -199,11 +213,15 @@ final class SSHServer: @unchecked Sendable {
     /// Starts sshd with everything under `dir`; skips the test when sshd is not installed.
     static func start(in dir: String) throws -> SSHServer {
         guard FileManager.default.isExecutableFile(atPath: sshd) else {
-            throw XCTSkip("\(sshd) is missing: apt-get install openssh-server (the test runs its own sshd; the system's is not used)")
+            throw XCTSkip(
+                "\(sshd) is missing: apt-get install openssh-server (the test runs its own sshd; the system's is not used)"
+            )
         }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for (key, what) in [("host_ed25519_key", "host key"), ("client_ed25519_key", "client key")] {
-            let r = try runCommand(which("ssh-keygen")!, ["-q", "-t", "ed25519", "-N", "", "-C", "dsar-test \(what)", "-f", dir + "/" + key])
+            let r = try runCommand(
+                which("ssh-keygen")!,
+                ["-q", "-t", "ed25519", "-N", "", "-C", "dsar-test \(what)", "-f", dir + "/" + key])
             guard r.status == 0 else { throw TestFailure("ssh-keygen (\(what)) failed: \(r.stderr)") }
         }
         try FileManager.default.copyItem(atPath: dir + "/client_ed25519_key.pub", toPath: dir + "/authorized_keys")
@@ -242,7 +260,8 @@ final class SSHServer: @unchecked Sendable {
             // Under timeout(1), so a crashed test never leaves an sshd behind for more than two minutes
             // (timeout passes our SIGTERM on to sshd).
             let pid = try spawn("/usr/bin/timeout", ["120", sshd, "-D", "-e", "-f", config], output: log)
-            let server = SSHServer(dir: dir, port: port, user: user, clientKey: dir + "/client_ed25519_key", pid: pid, log: log)
+            let server = SSHServer(
+                dir: dir, port: port, user: user, clientKey: dir + "/client_ed25519_key", pid: pid, log: log)
             let listening = waitUntil(timeout: 10) {
                 !server.isRunning || server.logText.contains("Server listening on 127.0.0.1 port \(port)")
             }
@@ -327,7 +346,9 @@ final class SSHServer: @unchecked Sendable {
         addr.sin_port = 0
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { throw TestFailure("bind: \(String(cString: strerror(errno)))") }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)

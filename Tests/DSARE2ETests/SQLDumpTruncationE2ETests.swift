@@ -16,14 +16,16 @@ final class SQLDumpTruncationE2ETests: XCTestCase {
         let copyLine = 1 + full[0..<copyOffset].filter { $0 == 0x0A }.count
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
         try Data(full[0..<(copyOffset + 300)]).write(to: URL(fileURLWithPath: dir + "/data/shop.sql"))
-        let yaml = "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\ntables:\n  customers: { match: { email: email } }\n"
+        let yaml =
+            "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\ntables:\n  customers: { match: { email: email } }\n"
         try writeFile(dir + "/shop.yaml", yaml)
 
         let bad = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(bad.status, 78, bad.stdout + bad.stderr)
         XCTAssertTrue(
             bad.stderr.contains(
-                "\(dir)/shop.yaml:3: paths: \(dir)/data/shop.sql:\(copyLine): COPY public.customers (line \(copyLine)) has no terminating \\. line"),
+                "\(dir)/shop.yaml:3: paths: \(dir)/data/shop.sql:\(copyLine): COPY public.customers (line \(copyLine)) has no terminating \\. line"
+            ),
             bad.stderr)
         XCTAssertFalse(bad.stderr.contains("@example"), bad.stderr)
 
@@ -60,7 +62,9 @@ final class SQLDumpTruncationE2ETests: XCTestCase {
         let dir = s.base + "/connectors"
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
         try Data(dump).write(to: URL(fileURLWithPath: dir + "/data/shop.sql"))
-        try writeFile(dir + "/shop.yaml", "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\n" + (allow ? "allow_truncated: true\n" : "") + tables)
+        try writeFile(
+            dir + "/shop.yaml",
+            "name: shop\ntype: sqldump\npaths: [ data/shop.sql ]\n" + (allow ? "allow_truncated: true\n" : "") + tables)
         try s.initialize()
         try s.drop("r.json", "{\"action\": \"\(action)\", \"email\": \"alice@example.com\", \"user_id\": \"1042\"}")
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
@@ -68,7 +72,9 @@ final class SQLDumpTruncationE2ETests: XCTestCase {
         let rec = try XCTUnwrap(try s.records().first)
         let data = try Data(contentsOf: URL(fileURLWithPath: s.root + "/outbox/\(rec.jobID)/manifest.json"))
         let m = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-        return (rec, m, String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/data/shop.sql")), as: UTF8.self))
+        return (
+            rec, m, String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/data/shop.sql")), as: UTF8.self)
+        )
     }
 
     func testCutDumpsOfAllThreeToolsMakeExportAndDeletePartial() throws {
@@ -93,7 +99,8 @@ final class SQLDumpTruncationE2ETests: XCTestCase {
                 XCTAssertEqual(rec.status, .partial, "\(fixture) \(action): a cut dump is never COMPLETED")
                 let err = rec.error ?? ""
                 XCTAssertTrue(err.contains("shop.sql"), err)
-                XCTAssertTrue(err.contains("cut off") || err.contains("trailer") || err.contains("ends"), "\(fixture): \(err)")
+                XCTAssertTrue(
+                    err.contains("cut off") || err.contains("trailer") || err.contains("ends"), "\(fixture): \(err)")
                 XCTAssertFalse(err.contains("alice@"), err)
                 XCTAssertLessThan(rec.connectors.first?.records ?? 0, all, fixture)
                 let gaps = (m["coverage"] as? [String: Any])?["gaps"] as? [[String: Any]] ?? []
@@ -102,7 +109,9 @@ final class SQLDumpTruncationE2ETests: XCTestCase {
                 XCTAssertNotNil(src?["truncated"] as? String, fixture)
                 if action == "delete" {
                     XCTAssertEqual((m["erasure"] as? [String: Any])?["verified"] as? Bool, false, fixture)
-                    XCTAssertFalse(after.contains("1042\talice@example.com") || after.contains("(1042,'alice@example.com'"), "her row found before the cut is still erased")
+                    XCTAssertFalse(
+                        after.contains("1042\talice@example.com") || after.contains("(1042,'alice@example.com'"),
+                        "her row found before the cut is still erased")
                 }
             }
             // The operator accepts cut dumps of this source: the cut is no longer a gap, but on record.
@@ -125,7 +134,8 @@ final class SQLDumpTruncationE2ETests: XCTestCase {
         let full = Array(try Data(contentsOf: URL(fileURLWithPath: repoRoot + "/Tests/Fixtures/sql/pg_default.sql")))
         let text = String(decoding: full, as: UTF8.self)
         let trailer = try XCTUnwrap(text.range(of: "-- PostgreSQL database dump complete"))
-        let (rec, _, _) = try run(Array(full[0..<text.utf8.distance(from: text.startIndex, to: trailer.lowerBound)]), action: "export")
+        let (rec, _, _) = try run(
+            Array(full[0..<text.utf8.distance(from: text.startIndex, to: trailer.lowerBound)]), action: "export")
         XCTAssertEqual(rec.status, .partial)
         XCTAssertTrue((rec.error ?? "").contains("dump complete"), rec.error ?? "")
     }
@@ -135,11 +145,15 @@ final class SQLDumpTruncationE2ETests: XCTestCase {
     func testACutInsideHerRowIsAGapEvenWhenCutsAreAllowed() throws {
         let full = Array(try Data(contentsOf: URL(fileURLWithPath: repoRoot + "/Tests/Fixtures/sql/pg_default.sql")))
         let text = String(decoding: full, as: UTF8.self)
-        let at = text.utf8.distance(from: text.startIndex, to: try XCTUnwrap(text.range(of: "1042\talice@example.com")).lowerBound)
+        let at = text.utf8.distance(
+            from: text.startIndex, to: try XCTUnwrap(text.range(of: "1042\talice@example.com")).lowerBound)
         let (rec, m, _) = try run(Array(full[0..<(at + 10)]), action: "export", allow: true)
         XCTAssertEqual(rec.status, .partial, rec.error ?? "")
         let gaps = (m["coverage"] as? [String: Any])?["gaps"] as? [[String: Any]] ?? []
-        XCTAssertTrue(gaps.contains { $0["kind"] as? String == "unparsed_record" && $0["identifier_type"] as? String == "user_id" }, "\(gaps)")
+        XCTAssertTrue(
+            gaps.contains {
+                $0["kind"] as? String == "unparsed_record" && $0["identifier_type"] as? String == "user_id"
+            }, "\(gaps)")
         XCTAssertFalse(gaps.contains { $0["kind"] as? String == "truncated" }, "the cut itself is accepted")
     }
 }

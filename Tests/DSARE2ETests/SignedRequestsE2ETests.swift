@@ -24,7 +24,9 @@ final class SignedRequestsE2ETests: XCTestCase {
         try keygen(key)
         try keygen(other)
         try keygen(expired)
-        let pub = { (p: String) in try String(contentsOfFile: p + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
+        let pub = { (p: String) in
+            try String(contentsOfFile: p + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         let signers = """
             privacy-team namespaces="dsar-request" \(try pub(key))
             old-laptop valid-before="20200101" \(try pub(expired))
@@ -32,7 +34,9 @@ final class SignedRequestsE2ETests: XCTestCase {
             """
         try signers.write(toFile: s.base + "/signers", atomically: true, encoding: .utf8)
         try s.initialize(extraConfig: "require_signed_requests: true\nrequest_signers: \(s.base)/signers\n")
-        func make(_ name: String, _ body: String, key k: String?, namespace: String = "dsar-request", tamper: Bool = false) throws {
+        func make(
+            _ name: String, _ body: String, key k: String?, namespace: String = "dsar-request", tamper: Bool = false
+        ) throws {
             let local = s.base + "/" + name
             try body.write(toFile: local, atomically: true, encoding: .utf8)
             if let k { try sign(local, key: k, namespace: namespace) }
@@ -43,7 +47,8 @@ final class SignedRequestsE2ETests: XCTestCase {
         try make("good.json", #"{"request_id": "G", "action": "export", "user_id": "1"}"#, key: key)
         try make("unsigned.json", #"{"request_id": "U", "action": "export", "user_id": "2"}"#, key: nil)
         try make("tampered.json", #"{"request_id": "T", "action": "export", "user_id": "3"}"#, key: key, tamper: true)
-        try make("namespace.json", #"{"request_id": "N", "action": "export", "user_id": "4"}"#, key: key, namespace: "file")
+        try make(
+            "namespace.json", #"{"request_id": "N", "action": "export", "user_id": "4"}"#, key: key, namespace: "file")
         try make("unknown.json", #"{"request_id": "K", "action": "export", "user_id": "5"}"#, key: other)
         try make("expired.json", #"{"request_id": "E", "action": "export", "user_id": "6"}"#, key: expired)
         let r = try s.dsar(["run", "--settle", "0"])
@@ -63,7 +68,9 @@ final class SignedRequestsE2ETests: XCTestCase {
             XCTAssertEqual(s.kind("rejected/\(n).json.sig"), .regular, "the signature is set aside with its request")
         }
         // The signer is in the journal, with no personal data.
-        let received = try Journal(layout: s.layout, signer: nil).entries().first { $0.entry.type == "request.received" }
+        let received = try Journal(layout: s.layout, signer: nil).entries().first {
+            $0.entry.type == "request.received"
+        }
         XCTAssertEqual(received?.entry.details["signer"], .string("privacy-team"))
         // An unsigned drop older than --reject-after is rejected naming the missing file.
         age(s.root + "/inbox/unsigned.json", secondsAgo: 700)

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Small command-line defects from the red-team pass (issue 13), each through the real binary.
@@ -22,11 +22,16 @@ final class SmallDefectsE2ETests: XCTestCase {
         close(fd)
         // An upload in progress with such a name is left alone, as any *.part.
         let part = Array((s.root + "/inbox/x").utf8) + [0xFE] + Array(".json.part".utf8) + [0]
-        close(part.withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT, 0o644) } })
+        close(
+            part.withUnsafeBufferPointer { p in
+                p.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT, 0o644) }
+            })
 
         let r = try s.dsar(["run", "--settle", "0"])
         XCTAssertEqual(r.status, 2, "\(r.stdout)\n\(r.stderr)")
-        XCTAssertTrue(r.stdout.contains("0 claimed, 0 finished (0 completed, 0 partial, 0 failed), 1 rejected, 0 waiting"), r.stdout)
+        XCTAssertTrue(
+            r.stdout.contains("0 claimed, 0 finished (0 completed, 0 partial, 0 failed), 1 rejected, 0 waiting"),
+            r.stdout)
         XCTAssertEqual(try FileSystem.list(s.root + "/inbox").count, 1, "only the .part upload is left")
         let stored = s.list("rejected").filter { !$0.hasSuffix(".reason") }
         XCTAssertEqual(stored.count, 1, "\(s.list("rejected"))")
@@ -53,7 +58,9 @@ final class SmallDefectsE2ETests: XCTestCase {
         XCTAssertTrue(s.reason("future.json").contains("more than a day after now"), s.reason("future.json"))
         XCTAssertTrue(s.reason("future.json").contains("received_at"), s.reason("future.json"))
         XCTAssertEqual(try s.record(requestID: "S")?.status, .completed, "an hour of clock skew is accepted")
-        let sub = try s.dsar(["submit", "--user-id", "9", "--action", "export", "--received-at", "2099-01-01T00:00:00Z"])
+        let sub = try s.dsar([
+            "submit", "--user-id", "9", "--action", "export", "--received-at", "2099-01-01T00:00:00Z",
+        ])
         XCTAssertEqual(sub.status, 65, sub.stderr)
         XCTAssertTrue(sub.stderr.contains("more than a day after now"), sub.stderr)
     }
@@ -61,10 +68,14 @@ final class SmallDefectsE2ETests: XCTestCase {
     /// Only `dsar init` creates a spool; every other command exits 66 naming it.
     func testCommandsOnAMissingSpoolExit66AndCreateNothing() throws {
         let s = try TempSpool()
-        for args in [["run", "--settle", "0"], ["watch"], ["status"], ["status", "--json"], ["submit", "--user-id", "1", "--action", "export"]] {
+        for args in [
+            ["run", "--settle", "0"], ["watch"], ["status"], ["status", "--json"],
+            ["submit", "--user-id", "1", "--action", "export"],
+        ] {
             let r = try s.dsar(args, timeout: 30)
             XCTAssertEqual(r.status, 66, "\(args): \(r.stdout) \(r.stderr)")
-            XCTAssertTrue(r.stderr.contains("no spool at \(s.root)") && r.stderr.contains("dsar init"), "\(args): \(r.stderr)")
+            XCTAssertTrue(
+                r.stderr.contains("no spool at \(s.root)") && r.stderr.contains("dsar init"), "\(args): \(r.stderr)")
             XCTAssertNil(s.kind(""), "\(args) created the spool")
         }
         // Without --spool: the default ./spool in the working directory is not created either.
@@ -88,8 +99,10 @@ final class SmallDefectsE2ETests: XCTestCase {
         let s = try TempSpool()
         let key = s.base + "/team"
         try keygen(key)
-        let pub = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        try "privacy-team namespaces=\"dsar-request\" \(pub)\n".write(toFile: s.base + "/signers", atomically: true, encoding: .utf8)
+        let pub = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        try "privacy-team namespaces=\"dsar-request\" \(pub)\n".write(
+            toFile: s.base + "/signers", atomically: true, encoding: .utf8)
         try s.initialize(extraConfig: "require_signed_requests: true\nrequest_signers: \(s.base)/signers\n")
 
         let unsigned = try s.dsar(["submit", "--user-id", "1", "--action", "export"])
@@ -97,14 +110,20 @@ final class SmallDefectsE2ETests: XCTestCase {
         XCTAssertTrue(unsigned.stderr.contains("--sign"), unsigned.stderr)
         XCTAssertEqual(s.list("inbox"), [], "nothing written")
 
-        let signed = try s.dsar(["submit", "--user-id", "2", "--action", "export", "--request-id", "SIG-1", "--sign", key])
+        let signed = try s.dsar([
+            "submit", "--user-id", "2", "--action", "export", "--request-id", "SIG-1", "--sign", key,
+        ])
         XCTAssertEqual(signed.status, 0, signed.stderr)
         let path = signed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let name = (path as NSString).lastPathComponent
         XCTAssertEqual(Set(s.list("inbox")), [name, name + ".sig"])
         // The oracle: ssh-keygen accepts the signature for the principal and namespace.
         let verify = try runCommand(
-            "/bin/sh", ["-c", "/usr/bin/ssh-keygen -Y verify -f \(s.base)/signers -I privacy-team -n dsar-request -s \(path).sig < \(path)"])
+            "/bin/sh",
+            [
+                "-c",
+                "/usr/bin/ssh-keygen -Y verify -f \(s.base)/signers -I privacy-team -n dsar-request -s \(path).sig < \(path)",
+            ])
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
 
         // An unsigned drop: the log and the summary name what it waits for.
@@ -135,6 +154,7 @@ final class SmallDefectsE2ETests: XCTestCase {
         // One job in detail, too.
         let one = try s.dsar(["status", "--json", try XCTUnwrap(rec["jobID"] as? String ?? rec["job_id"] as? String)])
         XCTAssertEqual(one.status, 0, one.stderr)
-        XCTAssertTrue(one.stdout.range(of: #""bytes_scanned"\s*:\s*[0-9]+"#, options: .regularExpression) != nil, one.stdout)
+        XCTAssertTrue(
+            one.stdout.range(of: #""bytes_scanned"\s*:\s*[0-9]+"#, options: .regularExpression) != nil, one.stdout)
     }
 }

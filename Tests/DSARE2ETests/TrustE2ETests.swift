@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Trust anchors, through the real binary with `ssh-keygen` as the oracle: `dsar verify` refuses an
@@ -19,7 +19,9 @@ final class TrustE2ETests: XCTestCase {
         let path = s.base + "/" + name
         let r = try runCommand(keygen, ["-q", "-t", "ed25519", "-N", "", "-C", "intruder", "-f", path])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let pub = String(decoding: try FileSystem.readFile(path + ".pub"), as: UTF8.self).split(separator: " ").prefix(2).joined(separator: " ")
+        let pub = String(decoding: try FileSystem.readFile(path + ".pub"), as: UTF8.self).split(separator: " ").prefix(
+            2
+        ).joined(separator: " ")
         return (path, pub)
     }
 
@@ -48,7 +50,8 @@ final class TrustE2ETests: XCTestCase {
         let none = try verify([entry])
         XCTAssertEqual(none.status, 1, none.stdout + none.stderr)
         XCTAssertFalse(none.stdout.contains("OK"), none.stdout)
-        for needle in ["no trust anchor", "--allowed-signers FILE", "--spool DIR", "--insecure-skip-signer", "SHA256:"] {
+        for needle in ["no trust anchor", "--allowed-signers FILE", "--spool DIR", "--insecure-skip-signer", "SHA256:"]
+        {
             XCTAssertTrue(none.stderr.contains(needle), "\(needle) in: \(none.stderr)")
         }
 
@@ -62,7 +65,9 @@ final class TrustE2ETests: XCTestCase {
         XCTAssertFalse(foreign.stdout.contains("OK"), foreign.stdout)
 
         // The right anchors: the spool's allowed_signers, or the spool itself; with the team key every file inside.
-        let right = try verify([entry, "--allowed-signers", s.root + "/keys/allowed_signers", "-i", s.teamKeys + "/age.key"])
+        let right = try verify([
+            entry, "--allowed-signers", s.root + "/keys/allowed_signers", "-i", s.teamKeys + "/age.key",
+        ])
         XCTAssertEqual(right.status, 0, right.stderr)
         XCTAssertTrue(right.stdout.contains("signer: dsar allowed by \(s.root)/keys/allowed_signers"), right.stdout)
         XCTAssertTrue(right.stdout.contains("OK: \(entry) verified"), right.stdout)
@@ -87,7 +92,11 @@ final class TrustE2ETests: XCTestCase {
         XCTAssertEqual(try runCommand("/bin/cp", ["-a", entry, forged]).status, 0)
         try sshSign(forged + "/manifest.json", key: other.path, namespace: "dsar-manifest")
         let oracle = try runCommand(
-            keygen, ["-Y", "verify", "-f", foreignSigners, "-I", "dsar", "-n", "dsar-manifest", "-s", forged + "/manifest.json.sig"],
+            keygen,
+            [
+                "-Y", "verify", "-f", foreignSigners, "-I", "dsar", "-n", "dsar-manifest", "-s",
+                forged + "/manifest.json.sig",
+            ],
             stdin: s.text("outbox/\(job)/manifest.json"))
         XCTAssertEqual(oracle.status, 0, "the forged signature is a valid SSHSIG: \(oracle.stderr)")
         let forgedA = try verify([forged, "--allowed-signers", s.root + "/keys/allowed_signers"])
@@ -139,7 +148,8 @@ final class TrustE2ETests: XCTestCase {
         XCTAssertFalse(r.stdout.contains("OK"), r.stdout)
         let name = String(format: "%09d.txt", signed[1])
         for needle in [
-            "journal/\(seg):\(keep): ", "the journal ends at seq \(keep)", "checkpoints/\(name) is a signed checkpoint of seq \(signed[1])",
+            "journal/\(seg):\(keep): ", "the journal ends at seq \(keep)",
+            "checkpoints/\(name) is a signed checkpoint of seq \(signed[1])",
             "were truncated",
         ] {
             XCTAssertTrue(r.stderr.contains(needle), "\(needle) in: \(r.stderr)")
@@ -171,14 +181,19 @@ final class TrustE2ETests: XCTestCase {
         let text = s.text("journal/checkpoints/" + name)
         let hashLine = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("hash: ") })
         let last = try XCTUnwrap(hashLine.last)
-        let edited = text.replacingOccurrences(of: String(hashLine), with: String(hashLine.dropLast()) + (last == "0" ? "1" : "0"))
+        let edited = text.replacingOccurrences(
+            of: String(hashLine), with: String(hashLine.dropLast()) + (last == "0" ? "1" : "0"))
         try writeFile(cp, edited, mode: 0o600)
         var r = try auditVerify(d)
         XCTAssertEqual(r.status, 1, r.stdout)
         XCTAssertTrue(r.stderr.contains("journal/checkpoints/\(name): does not match the chain"), r.stderr)
         // ssh-keygen says no to it too.
         let oracle = try runCommand(
-            keygen, ["-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-journal", "-s", cp + ".sig"], stdin: edited)
+            keygen,
+            [
+                "-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-journal", "-s",
+                cp + ".sig",
+            ], stdin: edited)
         XCTAssertNotEqual(oracle.status, 0)
 
         // The .sig re-signed with another key (ssh-keygen -Y sign): valid SSHSIG, untrusted signer.
@@ -187,7 +202,8 @@ final class TrustE2ETests: XCTestCase {
         try sshSign(cp, key: other.path, namespace: "dsar-journal")
         r = try auditVerify(d)
         XCTAssertEqual(r.status, 1, r.stdout)
-        XCTAssertTrue(r.stderr.contains("journal/checkpoints/\(name).sig: signer not trusted: signed by SHA256:"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("journal/checkpoints/\(name).sig: signer not trusted: signed by SHA256:"), r.stderr)
         r = try auditVerify(d, ["--allowed-signers", s.root + "/keys/allowed_signers"])
         XCTAssertEqual(r.status, 1, r.stdout)
         XCTAssertTrue(r.stderr.contains("signer not trusted"), r.stderr)
@@ -207,7 +223,10 @@ final class TrustE2ETests: XCTestCase {
         // A .sig of another checkpoint copied over: it signs another seq, so it is INVALID here.
         d = try scratch(s, "swapped")
         XCTAssertEqual(
-            try runCommand("/bin/cp", [s.root + "/journal/checkpoints/" + names[1] + ".sig", d + "/journal/checkpoints/" + name + ".sig"]).status, 0)
+            try runCommand(
+                "/bin/cp",
+                [s.root + "/journal/checkpoints/" + names[1] + ".sig", d + "/journal/checkpoints/" + name + ".sig"]
+            ).status, 0)
         r = try auditVerify(d)
         XCTAssertEqual(r.status, 1, r.stdout)
         XCTAssertTrue(r.stderr.contains("journal/checkpoints/\(name).sig: signature INVALID"), r.stderr)
@@ -250,12 +269,20 @@ final class TrustE2ETests: XCTestCase {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let awk = try runCommand(
             "/bin/sh",
-            ["-c", #"cd "$1" && awk 'NF==0{next} /^dsar-journal checkpoint$/{n++; m=1} /^-----BEGIN SSH SIGNATURE/{m=0} {print > sprintf("wit-%04d.%s", n, m ? "txt" : "txt.sig")}' "$2""#, "sh", work, file])
+            [
+                "-c",
+                #"cd "$1" && awk 'NF==0{next} /^dsar-journal checkpoint$/{n++; m=1} /^-----BEGIN SSH SIGNATURE/{m=0} {print > sprintf("wit-%04d.%s", n, m ? "txt" : "txt.sig")}' "$2""#,
+                "sh", work, file,
+            ])
         XCTAssertEqual(awk.status, 0, awk.stderr)
         for k in 1...2 {
             let t = work + String(format: "/wit-%04d.txt", k)
             let r = try runCommand(
-                keygen, ["-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-journal", "-s", t + ".sig"],
+                keygen,
+                [
+                    "-Y", "verify", "-f", s.root + "/keys/allowed_signers", "-I", "dsar", "-n", "dsar-journal", "-s",
+                    t + ".sig",
+                ],
                 stdin: String(decoding: try FileSystem.readFile(t), as: UTF8.self))
             XCTAssertEqual(r.status, 0, "ssh-keygen on witness record \(k): \(r.stdout) \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("Good \"dsar-journal\" signature for dsar"), r.stdout)
@@ -285,8 +312,12 @@ final class TrustE2ETests: XCTestCase {
         XCTAssertEqual(try auditVerify(d).status, 0, "without the witness the truncation is invisible")
         var r = try auditVerify(d, ["--witness", file])
         XCTAssertEqual(r.status, 1, r.stdout)
-        XCTAssertTrue(r.stderr.contains("journal/\(seg):\(keep): the journal ends at seq \(keep), but the witness \(file)"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("holds a signed checkpoint of seq \(records[1].seq): the journal was truncated"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("journal/\(seg):\(keep): the journal ends at seq \(keep), but the witness \(file)"),
+            r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("holds a signed checkpoint of seq \(records[1].seq): the journal was truncated"), r.stderr
+        )
         // Even with HEAD and checkpoints/ deleted outright.
         try FileSystem.remove(d + "/journal/HEAD")
         try FileSystem.removeTree(d + "/journal/checkpoints")
@@ -306,10 +337,14 @@ final class TrustE2ETests: XCTestCase {
             forged[k].prev = forged[k - 1].hash
             if forged[k].type == "checkpoint", let signedSeq = trustInt(forged[k].details, "signed_seq") {
                 let h = forged[signedSeq - 1].hash
-                let sig = try SSHSig.sign(Journal.checkpointMessage(seq: signedSeq, hash: h), key: key, namespace: Journal.namespace)
-                forged[k].details = trustSet(trustSet(forged[k].details, "signed_hash", .string(h)), "signature", .string(sig))
+                let sig = try SSHSig.sign(
+                    Journal.checkpointMessage(seq: signedSeq, hash: h), key: key, namespace: Journal.namespace)
+                forged[k].details = trustSet(
+                    trustSet(forged[k].details, "signed_hash", .string(h)), "signature", .string(sig))
                 let base = d + "/journal/checkpoints/" + String(format: "%09d.txt", signedSeq)
-                try writeFile(base, String(decoding: Journal.checkpointMessage(seq: signedSeq, hash: h), as: UTF8.self), mode: 0o600)
+                try writeFile(
+                    base, String(decoding: Journal.checkpointMessage(seq: signedSeq, hash: h), as: UTF8.self),
+                    mode: 0o600)
                 try writeFile(base + ".sig", sig, mode: 0o600)
             }
             forged[k].hash = forged[k].computedHash
@@ -321,7 +356,9 @@ final class TrustE2ETests: XCTestCase {
         r = try auditVerify(d, ["--witness", file])
         XCTAssertEqual(r.status, 1, r.stdout)
         let firstSigned = records[0].seq
-        XCTAssertTrue(r.stderr.contains("journal/\(seg):\(firstSigned): seq \(firstSigned) has hash \(forged[firstSigned - 1].hash)"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains(
+                "journal/\(seg):\(firstSigned): seq \(firstSigned) has hash \(forged[firstSigned - 1].hash)"), r.stderr)
         XCTAssertTrue(r.stderr.contains("history was rewritten"), r.stderr)
 
         // A witness file that is not in the format, or whose record was re-signed by another key, fails.
@@ -335,10 +372,13 @@ final class TrustE2ETests: XCTestCase {
         try FileSystem.writeAtomically(msg, records[0].message, mode: 0o600)
         try sshSign(msg, key: other.path, namespace: "dsar-journal")
         let foreignWitness = s.base + "/foreign-witness.txt"
-        try FileSystem.writeAtomically(foreignWitness, records[0].message + (try FileSystem.readFile(msg + ".sig")), mode: 0o600)
+        try FileSystem.writeAtomically(
+            foreignWitness, records[0].message + (try FileSystem.readFile(msg + ".sig")), mode: 0o600)
         r = try auditVerify(s.root, ["--witness", foreignWitness])
         XCTAssertEqual(r.status, 1, r.stdout)
-        XCTAssertTrue(r.stderr.contains("\(foreignWitness):1: witnessed checkpoint of seq \(records[0].seq): signer not trusted"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("\(foreignWitness):1: witnessed checkpoint of seq \(records[0].seq): signer not trusted"),
+            r.stderr)
     }
 
     func testAFailingWitnessIsJournaledAndRetriedWithoutLosingJournalData() throws {
@@ -349,7 +389,9 @@ final class TrustE2ETests: XCTestCase {
         try writeFile(flag, "")
         // Down while the flag file exists: exits 3 with a reason on stderr. (The argv form of witness:.)
         let script = s.base + "/witness.sh"
-        try writeFile(script, "#!/bin/sh\nif [ -e '\(flag)' ]; then echo store unreachable >&2; exit 3; fi\ncat >> '\(file)'\n", mode: 0o755)
+        try writeFile(
+            script, "#!/bin/sh\nif [ -e '\(flag)' ]; then echo store unreachable >&2; exit 3; fi\ncat >> '\(file)'\n",
+            mode: 0o755)
         try s.initialize(extraConfig: "witness: [ \(script) ]\n")
         try s.drop("a.json", #"{"request_id": "F-1", "action": "export", "user_id": "733105"}"#)
         let r1 = try s.dsar(["run", "--settle", "0", "--connectors", dir])
@@ -359,7 +401,8 @@ final class TrustE2ETests: XCTestCase {
         let failed = try s.journal("witness.failed")
         XCTAssertEqual(failed.count, 1)
         let details = try XCTUnwrap(failed.first?["details"] as? [String: Any])
-        XCTAssertTrue((details["reason"] as? String ?? "").contains("exited with status 3: store unreachable"), "\(details)")
+        XCTAssertTrue(
+            (details["reason"] as? String ?? "").contains("exited with status 3: store unreachable"), "\(details)")
         XCTAssertFalse(FileSystem.exists(file))
         XCTAssertEqual(try auditVerify(s.root).status, 0, "the journal is whole")
 
@@ -392,7 +435,8 @@ final class TrustE2ETests: XCTestCase {
         }
         XCTAssertTrue(waitUntil(timeout: 10) { w.stderrSoFar().contains("\"message\":\"watching\"") }, w.stderrSoFar())
         try s.drop("a.json", #"{"request_id": "WW-1", "action": "export", "user_id": "733105"}"#)
-        XCTAssertTrue(waitUntil(timeout: 30) { ((try? s.records()) ?? []).contains { $0.status == .completed } }, w.stderrSoFar())
+        XCTAssertTrue(
+            waitUntil(timeout: 30) { ((try? s.records()) ?? []).contains { $0.status == .completed } }, w.stderrSoFar())
         w.signal(SIGTERM)
         let r = try w.wait(timeout: 30)
         XCTAssertEqual(r.status, 0, r.stderr.suffix(2000).description)

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `dsar watch`: the settle rule for files written in place, prompt pickup of renamed files, and a
@@ -40,7 +40,9 @@ final class WatchE2ETests: XCTestCase {
 
     /// The job was claimed no earlier than `earliest` (claimed_at has whole seconds, so compare floors).
     func assertClaimedAfter(_ rec: JobRecord?, _ earliest: Date, file: StaticString = #filePath, line: UInt = #line) {
-        guard let rec, let claimed = Timestamp.parse(rec.claimedAt) else { return XCTFail("no claimed_at", file: file, line: line) }
+        guard let rec, let claimed = Timestamp.parse(rec.claimedAt) else {
+            return XCTFail("no claimed_at", file: file, line: line)
+        }
         XCTAssertGreaterThanOrEqual(
             claimed.timeIntervalSince1970, floor(earliest.timeIntervalSince1970),
             "claimed at \(rec.claimedAt), before the file had been unchanged for --settle (\(Timestamp.format(earliest)))",
@@ -70,9 +72,14 @@ final class WatchE2ETests: XCTestCase {
         try spool.initialize()
         let w = try startWatch(spool, settle: 1.0)
         let path = spool.root + "/inbox/slow.json"
-        let chunks = [#"{"request_id": "SLOW-1", "#, #""action": "export", "#, #""subject": {"user_id": "31", "#, #""email": "slow@example.com"}}"#]
+        let chunks = [
+            #"{"request_id": "SLOW-1", "#, #""action": "export", "#, #""subject": {"user_id": "31", "#,
+            #""email": "slow@example.com"}}"#,
+        ]
         let (last, maxGap) = try slowWrite(path, chunks, gap: 0.5)
-        if maxGap >= 0.95 { throw XCTSkip("the machine stalled \(maxGap) s between writes; the settle rule then allows taking the file") }
+        if maxGap >= 0.95 {
+            throw XCTSkip("the machine stalled \(maxGap) s between writes; the settle rule then allows taking the file")
+        }
 
         XCTAssertTrue(waitUntil(timeout: 10) { (try? spool.records().first?.status) == .completed }, w.stderrSoFar())
         let appeared = Date()
@@ -83,7 +90,8 @@ final class WatchE2ETests: XCTestCase {
         XCTAssertEqual(recs.count, 1)
         XCTAssertEqual(recs.first?.requestID, "SLOW-1")
         XCTAssertEqual(recs.first?.status, .completed)
-        XCTAssertEqual(Set(recs.first?.identifiers.map(\.type) ?? []), ["user_id", "email"], "taken with all its content")
+        XCTAssertEqual(
+            Set(recs.first?.identifiers.map(\.type) ?? []), ["user_id", "email"], "taken with all its content")
         XCTAssertGreaterThanOrEqual(appeared.timeIntervalSince(last), 0.95)
         assertClaimedAfter(recs.first, last.addingTimeInterval(1.0 - 0.05))
     }
@@ -107,7 +115,9 @@ final class WatchE2ETests: XCTestCase {
             last = Date()
         }
         close(fd)
-        if maxGap >= 0.95 { throw XCTSkip("the machine stalled \(maxGap) s between writes; the settle rule then allows taking the file") }
+        if maxGap >= 0.95 {
+            throw XCTSkip("the machine stalled \(maxGap) s between writes; the settle rule then allows taking the file")
+        }
 
         XCTAssertTrue(waitUntil(timeout: 10) { (try? spool.records().first?.status) == .completed }, w.stderrSoFar())
         let appeared = Date()
@@ -158,11 +168,18 @@ final class WatchE2ETests: XCTestCase {
         try spool.initialize()
         let ids = try dropRequests(spool, prefix: "TERM", count: 60)
         // The 5th seal pauses for 1.5 s: the signal lands while the batch is being sealed.
-        let w = try spool.start(["watch", "--settle", "0.1", "--rescan", "60"], env: ["DSAR_PAUSE_AT": "seal.writing:5:1.5"])
-        addTeardownBlock { if w.process.isRunning { w.signal(SIGKILL); _ = try? w.wait(timeout: 5) } }
+        let w = try spool.start(
+            ["watch", "--settle", "0.1", "--rescan", "60"], env: ["DSAR_PAUSE_AT": "seal.writing:5:1.5"])
+        addTeardownBlock {
+            if w.process.isRunning {
+                w.signal(SIGKILL)
+                _ = try? w.wait(timeout: 5)
+            }
+        }
         XCTAssertTrue(waitUntil(timeout: 20) { !spool.list("outbox").isEmpty }, w.stderrSoFar())
         let publishedAtSignal = spool.list("outbox").count
-        XCTAssertLessThan(publishedAtSignal, ids.count, "the signal must land mid-batch for this test to prove anything")
+        XCTAssertLessThan(
+            publishedAtSignal, ids.count, "the signal must land mid-batch for this test to prove anything")
         _ = try stop(w)
         let records = try spool.records()
         let byStatus = Dictionary(grouping: records, by: \.status).mapValues(\.count)
@@ -198,7 +215,10 @@ final class WatchE2ETests: XCTestCase {
         try spool.initialize()
         let w = try startWatch(spool, settle: 0.1, extra: ["--connectors", dir, "--grace", "30"])
         try spool.drop("a.json", requestJSON("GRACE-1", user: "4711"))
-        XCTAssertTrue(waitUntil(timeout: 20) { ((try? spool.records()) ?? []).contains { $0.requestID == "GRACE-1" && $0.status == .running } }, w.stderrSoFar())
+        XCTAssertTrue(
+            waitUntil(timeout: 20) {
+                ((try? spool.records()) ?? []).contains { $0.requestID == "GRACE-1" && $0.status == .running }
+            }, w.stderrSoFar())
         let t0 = Date()
         w.signal(SIGTERM)
         let r = try w.wait(timeout: 40)
@@ -221,7 +241,10 @@ final class WatchE2ETests: XCTestCase {
         try spool.initialize()
         let w = try startWatch(spool, settle: 0.1, extra: ["--connectors", dir, "--grace", "1"])
         try spool.drop("a.json", requestJSON("GRACE-2", user: "4712"))
-        XCTAssertTrue(waitUntil(timeout: 20) { ((try? spool.records()) ?? []).contains { $0.requestID == "GRACE-2" && $0.status == .running } }, w.stderrSoFar())
+        XCTAssertTrue(
+            waitUntil(timeout: 20) {
+                ((try? spool.records()) ?? []).contains { $0.requestID == "GRACE-2" && $0.status == .running }
+            }, w.stderrSoFar())
         let t0 = Date()
         w.signal(SIGTERM)
         let r = try w.wait(timeout: 30)
@@ -248,7 +271,8 @@ final class WatchE2ETests: XCTestCase {
         let r = try stop(w)
         let looks = r.stderr.components(separatedBy: "drop is incomplete").count - 1
         XCTAssertGreaterThanOrEqual(looks, 1, "the drop was looked at")
-        XCTAssertLessThanOrEqual(looks, 5, "watch re-read the incomplete drop \(looks) times in 2 s (busy loop); CPU used: \(cpu) s")
+        XCTAssertLessThanOrEqual(
+            looks, 5, "watch re-read the incomplete drop \(looks) times in 2 s (busy loop); CPU used: \(cpu) s")
         XCTAssertEqual(spool.list("inbox"), ["cut.json"], "a young incomplete drop stays in the inbox")
         XCTAssertEqual(spool.list("rejected"), [])
     }

@@ -22,7 +22,8 @@ final class YAMLLimitsE2ETests: XCTestCase {
     /// A good connector (with its data) that `connectors check` lists when nothing else is wrong.
     func writeGood(_ dir: String) throws {
         try writeFile(dir + "/data/good.csv", "email\nnobody@example.invalid\n")
-        try writeFile(dir + "/good.yaml", "name: good\ntype: csv\npaths: [ data/good.csv ]\ncolumns: { email: email }\n")
+        try writeFile(
+            dir + "/good.yaml", "name: good\ntype: csv\npaths: [ data/good.csv ]\ncolumns: { email: email }\n")
     }
 
     func testNineLevelAliasBombFinishesFastWithASmallClearError() throws {
@@ -33,7 +34,9 @@ final class YAMLLimitsE2ETests: XCTestCase {
         let start = Date()
         let r = try s.dsar(["connectors", "check", "--connectors", dir], timeout: 10)
         let elapsed = Date().timeIntervalSince(start)
-        print("connectors check on a 9-level alias bomb: \(elapsed) s, \(r.stdout.utf8.count + r.stderr.utf8.count) bytes of output")
+        print(
+            "connectors check on a 9-level alias bomb: \(elapsed) s, \(r.stdout.utf8.count + r.stderr.utf8.count) bytes of output"
+        )
         XCTAssertEqual(r.status, 78, r.stderr)
         XCTAssertLessThan(elapsed, 2)
         XCTAssertLessThan(r.stdout.utf8.count + r.stderr.utf8.count, 10_000)
@@ -58,7 +61,8 @@ final class YAMLLimitsE2ETests: XCTestCase {
         XCTAssertEqual(r.status, 78, r.stderr)
         let lines = r.stderr.split(separator: "\n").filter { $0.contains("big.yaml") }
         XCTAssertEqual(lines.count, 1, r.stderr)
-        XCTAssertTrue(lines.first?.contains("big.yaml:3: paths: no file matches \"dumps/none-*.sql\"") ?? false, r.stderr)
+        XCTAssertTrue(
+            lines.first?.contains("big.yaml:3: paths: no file matches \"dumps/none-*.sql\"") ?? false, r.stderr)
         // Generous for the debug binary on a loaded 2-core CI (before the fix: minutes; a release
         // build on an idle machine: about a second).
         XCTAssertLessThan(elapsed, 60)
@@ -70,8 +74,11 @@ final class YAMLLimitsE2ETests: XCTestCase {
         try writeGood(dir)
         try writeFile(
             dir + "/dup.yaml",
-            "name: dup\ntype: sqldump\npaths: [ data/d.sql ]\ntables:\n  users: { match: { email: email } }\n  orders: { match: { email: email } }\n  users: { match: { email: email } }\n")
-        try writeFile(dir + "/docs.yaml", "name: docs\ntype: csv\npaths: [ data/good.csv ]\ncolumns: { email: email }\n---\nname: second\n")
+            "name: dup\ntype: sqldump\npaths: [ data/d.sql ]\ntables:\n  users: { match: { email: email } }\n  orders: { match: { email: email } }\n  users: { match: { email: email } }\n"
+        )
+        try writeFile(
+            dir + "/docs.yaml",
+            "name: docs\ntype: csv\npaths: [ data/good.csv ]\ncolumns: { email: email }\n---\nname: second\n")
         let r = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(r.status, 78, r.stderr)
         XCTAssertTrue(r.stderr.contains("\(dir)/dup.yaml:7: users: duplicate key (first at line 5)"), r.stderr)
@@ -84,9 +91,12 @@ final class YAMLLimitsE2ETests: XCTestCase {
         let dir = s.base + "/connectors"
         try writeGood(dir)
         try FileManager.default.createDirectory(atPath: dir + "/d.yaml", withIntermediateDirectories: true)
-        try FileSystem.writeAtomically(dir + "/huge.yaml", Array("name: huge\n".utf8) + [UInt8](repeating: UInt8(ascii: "#"), count: 5 << 20))
+        try FileSystem.writeAtomically(
+            dir + "/huge.yaml", Array("name: huge\n".utf8) + [UInt8](repeating: UInt8(ascii: "#"), count: 5 << 20))
         // Checked after d.yaml and huge.yaml (files are read in name order): its problem proves the check went on.
-        try writeFile(dir + "/typo.yaml", "name: typo\ntype: csv\npaths: [ data/good.csv ]\ncolums: { email: email }\ncolumns: { email: email }\n")
+        try writeFile(
+            dir + "/typo.yaml",
+            "name: typo\ntype: csv\npaths: [ data/good.csv ]\ncolums: { email: email }\ncolumns: { email: email }\n")
         try s.initialize()
         let r = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(r.status, 78, r.stderr)
@@ -109,7 +119,8 @@ final class YAMLLimitsE2ETests: XCTestCase {
         let s = try TempSpool()
         try s.initialize()
         let config = try FileSystem.readFile(s.root + "/config.yaml")
-        try FileSystem.writeAtomically(s.root + "/config.yaml", config + [UInt8](repeating: UInt8(ascii: "#"), count: 5 << 20), mode: 0o640)
+        try FileSystem.writeAtomically(
+            s.root + "/config.yaml", config + [UInt8](repeating: UInt8(ascii: "#"), count: 5 << 20), mode: 0o640)
         try s.drop("r.json", #"{"action": "export", "email": "nobody@example.invalid"}"#)
         let run = try s.dsar(["run", "--settle", "0"])
         XCTAssertEqual(run.status, 78, run.stderr)

@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The repository root (found from this file's location).
@@ -19,9 +19,12 @@ package let repoRoot: String = {
 /// The `dsar` binary under test: `$DSAR_BIN`, else the one beside the test bundle, else `.build/debug/dsar`.
 package let dsarBinary: String = {
     if let b = ProcessInfo.processInfo.environment["DSAR_BIN"], !b.isEmpty { return b }
-    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dsar").path
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "dsar"
+    ).path
     if FileManager.default.isExecutableFile(atPath: beside) { return beside }
-    for dir in ["/.build/debug/dsar", "/.build/release/dsar"] where FileManager.default.isExecutableFile(atPath: repoRoot + dir) {
+    for dir in ["/.build/debug/dsar", "/.build/release/dsar"]
+    where FileManager.default.isExecutableFile(atPath: repoRoot + dir) {
         return repoRoot + dir
     }
     return repoRoot + "/.build/debug/dsar"
@@ -70,7 +73,9 @@ package final class Child: @unchecked Sendable {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            throw TestFailure("\(process.executableURL?.path ?? "?") \(process.arguments ?? []) did not finish within \(timeout) s; stderr: \(read(err))")
+            throw TestFailure(
+                "\(process.executableURL?.path ?? "?") \(process.arguments ?? []) did not finish within \(timeout) s; stderr: \(read(err))"
+            )
         }
         process.waitUntilExit()
         defer {
@@ -83,7 +88,8 @@ package final class Child: @unchecked Sendable {
     }
 
     func read(_ path: String) -> String {
-        (try? String(contentsOfFile: path, encoding: .utf8)) ?? String(decoding: (FileManager.default.contents(atPath: path) ?? Data()), as: UTF8.self)
+        (try? String(contentsOfFile: path, encoding: .utf8))
+            ?? String(decoding: (FileManager.default.contents(atPath: path) ?? Data()), as: UTF8.self)
     }
 }
 
@@ -140,8 +146,11 @@ package final class TempSpool: @unchecked Sendable {
 
     /// Runs `dsar ARGS --spool ROOT` (spool option appended) and returns the result.
     @discardableResult
-    package func dsar(_ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: Double = 120) throws -> CommandResult {
-        try runCommand(dsarBinary, args + ["--spool", root, "--log-format", "json"], env: env, stdin: stdin, timeout: timeout)
+    package func dsar(
+        _ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: Double = 120
+    ) throws -> CommandResult {
+        try runCommand(
+            dsarBinary, args + ["--spool", root, "--log-format", "json"], env: env, stdin: stdin, timeout: timeout)
     }
 
     /// Starts `dsar ARGS --spool ROOT` in the background.
@@ -173,9 +182,14 @@ package final class TempSpool: @unchecked Sendable {
         let existing = ((try? FileSystem.list(dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
         guard existing.isEmpty else { return }
         try FileManager.default.createDirectory(atPath: dir + "/baseline-data", withIntermediateDirectories: true)
-        try FileSystem.writeAtomically(dir + "/baseline-data/baseline.csv", Array("email,user_id\nnobody@example.invalid,999999999\n".utf8), mode: 0o644)
         try FileSystem.writeAtomically(
-            dir + "/baseline.yaml", Array("name: baseline\ntype: csv\npaths: [ baseline-data/baseline.csv ]\ncolumns: { email: email, user_id: user_id }\n".utf8),
+            dir + "/baseline-data/baseline.csv", Array("email,user_id\nnobody@example.invalid,999999999\n".utf8),
+            mode: 0o644)
+        try FileSystem.writeAtomically(
+            dir + "/baseline.yaml",
+            Array(
+                "name: baseline\ntype: csv\npaths: [ baseline-data/baseline.csv ]\ncolumns: { email: email, user_id: user_id }\n"
+                    .utf8),
             mode: 0o644)
     }
 
@@ -266,7 +280,9 @@ package func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
 }
 
 /// Runs a tool found on PATH (via /usr/bin/env) with stdin from a file; stdout as bytes.
-package func runTool(_ tool: String, _ args: [String], stdinPath: String? = nil) throws -> (
+package func runTool(
+    _ tool: String, _ args: [String], stdinPath: String? = nil
+) throws -> (
     status: Int32, stdout: [UInt8], stderr: String
 ) {
     let p = Process()

@@ -22,11 +22,14 @@ package enum BundleVerifier {
     /// proves nothing, unless `skipSignerCheck` (`--insecure-skip-signer`): then the report says
     /// `signerVerified == false`.
     package static func verify(
-        entry: String, identities: [AgeIdentity], trusted: [String], allowedSigners: AllowedSigners?, skipSignerCheck: Bool = false
+        entry: String, identities: [AgeIdentity], trusted: [String], allowedSigners: AllowedSigners?,
+        skipSignerCheck: Bool = false
     ) throws -> Report {
         let manifestPath = entry + "/manifest.json"
         let sigPath = entry + "/manifest.json.sig"
-        guard FileSystem.exists(manifestPath) else { throw DSARError(.notFound, "\(manifestPath) does not exist", path: manifestPath) }
+        guard FileSystem.exists(manifestPath) else {
+            throw DSARError(.notFound, "\(manifestPath) does not exist", path: manifestPath)
+        }
         guard FileSystem.exists(sigPath) else { throw DSARError(.notFound, "\(sigPath) does not exist", path: sigPath) }
         let bytes = try FileSystem.readFile(manifestPath, limit: 64 << 20)
         let sig = String(decoding: try FileSystem.readFile(sigPath, limit: 1 << 20), as: UTF8.self)
@@ -39,7 +42,8 @@ package enum BundleVerifier {
         var lines = ["signature: valid (\(SSHSig.fingerprint(of: blob)), namespace \(Manifest.namespace))"]
         let manifest: JSONValue
         do { manifest = try JSONParser.parse(bytes) } catch {
-            throw DSARError(.verification, "manifest.json is not valid JSON: \(error)", path: manifestPath, cause: error)
+            throw DSARError(
+                .verification, "manifest.json is not valid JSON: \(error)", path: manifestPath, cause: error)
         }
         var principal: String?
         if case .string(let p)? = manifest["signer"]?["principal"] { principal = p }
@@ -55,10 +59,16 @@ package enum BundleVerifier {
                 let parts = line.split(separator: " ")
                 return parts.count >= 2 && "\(parts[0]) \(parts[1])" == keyText
             }
-            guard known else { throw DSARError(.verification, "the manifest was signed by \(SSHSig.fingerprint(of: blob)), which is not the trusted signing key") }
+            guard known else {
+                throw DSARError(
+                    .verification,
+                    "the manifest was signed by \(SSHSig.fingerprint(of: blob)), which is not the trusted signing key")
+            }
             lines.append("signer: the spool's signing key")
         } else if skipSignerCheck {
-            lines.append("signer: NOT verified (--insecure-skip-signer): signed by \(SSHSig.fingerprint(of: blob)), a key nothing vouches for; anyone could have signed it")
+            lines.append(
+                "signer: NOT verified (--insecure-skip-signer): signed by \(SSHSig.fingerprint(of: blob)), a key nothing vouches for; anyone could have signed it"
+            )
         } else {
             throw DSARError(
                 .verification,
@@ -73,7 +83,9 @@ package enum BundleVerifier {
         // The signature vouches for the manifest, not for where it lies: another job's entry
         // copied into `outbox/<this-job>/` is validly signed too. The directory of a job id must
         // hold that job's manifest.
-        guard case .string(let jobID)? = manifest["job_id"] else { throw DSARError(.verification, "the manifest names no job_id", path: manifestPath) }
+        guard case .string(let jobID)? = manifest["job_id"] else {
+            throw DSARError(.verification, "the manifest names no job_id", path: manifestPath)
+        }
         let dirName = URL(fileURLWithPath: entry).standardizedFileURL.lastPathComponent
         if dirName != jobID, UUID(uuidString: dirName) != nil {
             throw DSARError(
@@ -87,7 +99,8 @@ package enum BundleVerifier {
         var bundleChecked = false
         var filesChecked = 0
         if case .object? = manifest["bundle"] {
-            guard case .string(let name)? = manifest["bundle"]?["name"], case .number(let sizeText)? = manifest["bundle"]?["size"],
+            guard case .string(let name)? = manifest["bundle"]?["name"],
+                case .number(let sizeText)? = manifest["bundle"]?["size"],
                 case .string(let want)? = manifest["bundle"]?["sha256"], !name.contains("/")
             else { throw DSARError(.verification, "manifest bundle entry is malformed") }
             let path = entry + "/" + name
@@ -95,10 +108,12 @@ package enum BundleVerifier {
             var h = StreamingSHA256()
             h.update(data)
             guard String(data.count) == sizeText else {
-                throw DSARError(.verification, "\(name) is \(data.count) bytes, the manifest says \(sizeText)", path: path)
+                throw DSARError(
+                    .verification, "\(name) is \(data.count) bytes, the manifest says \(sizeText)", path: path)
             }
             guard h.hexDigest() == want else {
-                throw DSARError(.verification, "\(name) SHA-256 \(h.hexDigest()) does not match the manifest (\(want))", path: path)
+                throw DSARError(
+                    .verification, "\(name) SHA-256 \(h.hexDigest()) does not match the manifest (\(want))", path: path)
             }
             bundleChecked = true
             lines.append("bundle: \(name) \(data.count) bytes, SHA-256 matches")
@@ -113,24 +128,30 @@ package enum BundleVerifier {
                 var expected: [(String, String, String)] = []
                 if case .array(let files)? = manifest["files"] {
                     for f in files {
-                        if case .string(let n)? = f["name"], case .number(let s)? = f["size"], case .string(let d)? = f["sha256"] {
+                        if case .string(let n)? = f["name"], case .number(let s)? = f["size"],
+                            case .string(let d)? = f["sha256"]
+                        {
                             expected.append((n, s, d))
                         }
                     }
                 }
                 guard inside.count == expected.count else {
-                    throw DSARError(.verification, "the ZIP holds \(inside.count) files, the manifest lists \(expected.count)")
+                    throw DSARError(
+                        .verification, "the ZIP holds \(inside.count) files, the manifest lists \(expected.count)")
                 }
                 for (got, want) in zip(inside, expected) {
                     guard got.name == want.0, String(got.size) == want.1, got.sha256 == want.2 else {
-                        throw DSARError(.verification, "file \(got.name) in the ZIP does not match the manifest entry \(want.0)")
+                        throw DSARError(
+                            .verification, "file \(got.name) in the ZIP does not match the manifest entry \(want.0)")
                     }
                 }
                 filesChecked = inside.count
                 lines.append("contents: \(inside.count) files, names, sizes and SHA-256 match the manifest")
             }
         }
-        return Report(signer: SSHSig.fingerprint(of: blob), principal: principal, action: action, bundleChecked: bundleChecked, filesChecked: filesChecked, lines: lines,
+        return Report(
+            signer: SSHSig.fingerprint(of: blob), principal: principal, action: action, bundleChecked: bundleChecked,
+            filesChecked: filesChecked, lines: lines,
             signerVerified: allowedSigners != nil || !trusted.isEmpty)
     }
 
@@ -157,7 +178,10 @@ package enum BundleVerifier {
                 var size: Int64 = 0
                 while true {
                     let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
-                    if n < 0 { throw DSARError(.verification, "corrupt ZIP entry \(name): \(String(cString: archive_error_string(a)))") }
+                    if n < 0 {
+                        throw DSARError(
+                            .verification, "corrupt ZIP entry \(name): \(String(cString: archive_error_string(a)))")
+                    }
                     if n == 0 { break }
                     buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                     size += Int64(n)

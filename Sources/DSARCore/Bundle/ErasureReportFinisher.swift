@@ -12,7 +12,10 @@ package struct ErasureReportFinisher: JobFinisher {
     /// What erasure does per connector name (``ErasingConnector/eraseStrategies``), for the report.
     package let strategies: [String: [EraseStrategyEntry]]
 
-    package init(signer: ManifestSigner, group: gid_t?, strategies: [String: [EraseStrategyEntry]], journalHead: @escaping @Sendable () -> JSONValue) {
+    package init(
+        signer: ManifestSigner, group: gid_t?, strategies: [String: [EraseStrategyEntry]],
+        journalHead: @escaping @Sendable () -> JSONValue
+    ) {
         self.signer = signer
         self.group = group
         self.strategies = strategies
@@ -22,16 +25,22 @@ package struct ErasureReportFinisher: JobFinisher {
     package func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
         if !job.record.dryRun {
             guard let erasure = job.erasure else {
-                throw DSARError(.processing, "the delete job reached publishing without an erasure result; nothing was published")
+                throw DSARError(
+                    .processing, "the delete job reached publishing without an erasure result; nothing was published")
             }
             return try OutboxPublisher.publish(jobID: job.record.jobID, layout: layout) { staging in
                 let retained: [JSONValue] = erasure.files.filter { $0.retained > 0 }.map {
-                    .obj(["connector": .string($0.connector), "file": .string($0.file), "records": .int($0.retained), "reason": .str($0.reason)])
+                    .obj([
+                        "connector": .string($0.connector), "file": .string($0.file), "records": .int($0.retained),
+                        "reason": .str($0.reason),
+                    ])
                 }
                 let manifest = Manifest(
-                    jobID: job.record.jobID, requestID: job.record.requestID, action: .delete, regulation: job.record.regulation,
+                    jobID: job.record.jobID, requestID: job.record.requestID, action: .delete,
+                    regulation: job.record.regulation,
                     dryRun: false, subject: job.record.subject, createdAt: Date(), bundle: nil, files: [],
-                    connectors: ExportBundler.connectorSummary(job.outcomes), recipients: [], signerPrincipal: signer.principal,
+                    connectors: ExportBundler.connectorSummary(job.outcomes), recipients: [],
+                    signerPrincipal: signer.principal,
                     signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
                     extra: [
                         ExportBundler.coverageMember(job, extraGaps: erasure.verification),
@@ -41,8 +50,10 @@ package struct ErasureReportFinisher: JobFinisher {
                                 "dry_run": .bool(false),
                                 // True only when the job is COMPLETED: every source searched, every
                                 // occurrence accounted for, and the second search found nothing unexpected.
-                                "verified": .bool(job.record.status == .completed && erasure.verification.isEmpty && erasure.errors.isEmpty
-                                    && erasure.unexpectedRemaining == 0),
+                                "verified": .bool(
+                                    job.record.status == .completed && erasure.verification.isEmpty
+                                        && erasure.errors.isEmpty
+                                        && erasure.unexpectedRemaining == 0),
                                 "verification_gaps": .array(erasure.verification.map(\.json)),
                                 "deleted": .int(erasure.files.reduce(0) { $0 + $1.deleted }),
                                 "redacted": .int(erasure.files.reduce(0) { $0 + $1.redacted }),
@@ -50,8 +61,11 @@ package struct ErasureReportFinisher: JobFinisher {
                                 "remaining": .int(erasure.unexpectedRemaining),
                                 "sources": .array(erasure.files.map(\.json)),
                                 "retained_records": .array(retained),
-                                "errors": .object(erasure.errors.keys.sorted().map { JSONMember(key: $0, value: .string(erasure.errors[$0]!)) }),
-                            ]))
+                                "errors": .object(
+                                    erasure.errors.keys.sorted().map {
+                                        JSONMember(key: $0, value: .string(erasure.errors[$0]!))
+                                    }),
+                            ])),
                     ])
                 return try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
             }
@@ -61,15 +75,18 @@ package struct ErasureReportFinisher: JobFinisher {
                 var byTable: [String: Int] = [:]
                 for r in o.findings.found { byTable[r.table, default: 0] += 1 }
                 return .obj([
-                    "name": .string(o.name), "status": .string(o.status.rawValue), "would_erase": .int(o.findings.records),
+                    "name": .string(o.name), "status": .string(o.status.rawValue),
+                    "would_erase": .int(o.findings.records),
                     "strategy": ErasureReportFinisher.render(strategies[o.name]),
                     "tables": .object(byTable.keys.sorted().map { JSONMember(key: $0, value: .int(byTable[$0]!)) }),
                 ])
             }
             let manifest = Manifest(
-                jobID: job.record.jobID, requestID: job.record.requestID, action: .delete, regulation: job.record.regulation,
+                jobID: job.record.jobID, requestID: job.record.requestID, action: .delete,
+                regulation: job.record.regulation,
                 dryRun: true, subject: job.record.subject, createdAt: Date(), bundle: nil, files: [],
-                connectors: ExportBundler.connectorSummary(job.outcomes), recipients: [], signerPrincipal: signer.principal,
+                connectors: ExportBundler.connectorSummary(job.outcomes), recipients: [],
+                signerPrincipal: signer.principal,
                 signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
                 extra: [
                     ExportBundler.coverageMember(job),

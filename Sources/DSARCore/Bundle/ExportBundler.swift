@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Seals an export job: report + data files → ZIP (libarchive, deflate) → age (streamed, never an
@@ -15,7 +15,10 @@ package struct ExportBundler: JobFinisher {
     /// The journal head at sealing time (null before the journal exists).
     package let journalHead: @Sendable () -> JSONValue
 
-    package init(recipients: [AgeRecipient], signer: ManifestSigner, group: gid_t?, journalHead: @escaping @Sendable () -> JSONValue) {
+    package init(
+        recipients: [AgeRecipient], signer: ManifestSigner, group: gid_t?,
+        journalHead: @escaping @Sendable () -> JSONValue
+    ) {
         self.recipients = recipients
         self.signer = signer
         self.group = group
@@ -24,7 +27,9 @@ package struct ExportBundler: JobFinisher {
 
     package func finish(_ job: FinishingJob, layout: SpoolLayout, logger: Logger) throws -> Published {
         guard !recipients.isEmpty else {
-            throw DSARError(.config, "no recipients configured: set `recipients:` in \(layout.config) (age1… keys or files)", path: layout.config)
+            throw DSARError(
+                .config, "no recipients configured: set `recipients:` in \(layout.config) (age1… keys or files)",
+                path: layout.config)
         }
         return try OutboxPublisher.publish(jobID: job.record.jobID, layout: layout) { staging in
             let now = Date()
@@ -51,7 +56,10 @@ package struct ExportBundler: JobFinisher {
                     close(fd)
                 }
                 let encryptor = try AgeEncryptor(recipients: recipients) { chunk in
-                    guard fdOpen else { throw DSARError(.processing, "bundle writer used after \(bundlePath) was closed", path: bundlePath) }
+                    guard fdOpen else {
+                        throw DSARError(
+                            .processing, "bundle writer used after \(bundlePath) was closed", path: bundlePath)
+                    }
                     try chunk.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: bundlePath) }
                     hasher.update(chunk)
                     size += Int64(chunk.count)
@@ -69,7 +77,9 @@ package struct ExportBundler: JobFinisher {
                     } else {
                         // Large: a counting pass for the exact size, then streamed in chunks.
                         let size = try FindingsWriter.size(f, job.outcomes)
-                        try zip.add(f.name, size: size) { emit in try FindingsWriter.produce(f, job.outcomes, emit: emit) }
+                        try zip.add(f.name, size: size) { emit in
+                            try FindingsWriter.produce(f, job.outcomes, emit: emit)
+                        }
                     }
                 }
                 try zip.finish()
@@ -78,7 +88,8 @@ package struct ExportBundler: JobFinisher {
                 if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: bundlePath) }
             }
             let manifest = Manifest(
-                jobID: job.record.jobID, requestID: job.record.requestID, action: job.record.action, regulation: job.record.regulation,
+                jobID: job.record.jobID, requestID: job.record.requestID, action: job.record.action,
+                regulation: job.record.regulation,
                 dryRun: job.record.dryRun, subject: job.record.subject, createdAt: now,
                 bundle: Manifest.File(name: "bundle.zip.age", size: size, sha256: hasher.hexDigest()),
                 files: entries.map { Manifest.File(name: $0.name, size: $0.size, sha256: $0.sha256) },
@@ -119,7 +130,8 @@ package struct ExportBundler: JobFinisher {
         return JSONMember(
             key: "coverage",
             value: .obj([
-                "complete": .bool(job.record.status == .completed && gaps.isEmpty && failed.isEmpty && !job.outcomes.isEmpty),
+                "complete": .bool(
+                    job.record.status == .completed && gaps.isEmpty && failed.isEmpty && !job.outcomes.isEmpty),
                 "connectors_configured": .int(job.outcomes.count),
                 "connectors_failed": .array(failed.map { .string($0) }),
                 "source_files": .int(sources),
@@ -131,7 +143,9 @@ package struct ExportBundler: JobFinisher {
     /// Writes `manifest.json` and `manifest.json.sig` (0640) into the staging directory `dir`
     /// (``OutboxPublisher`` fsyncs every file before publishing). Returns the manifest bytes written.
     @discardableResult
-    package static func writeSigned(_ manifest: Manifest, signer: ManifestSigner, into dir: String, group: gid_t?) throws -> [UInt8] {
+    package static func writeSigned(
+        _ manifest: Manifest, signer: ManifestSigner, into dir: String, group: gid_t?
+    ) throws -> [UInt8] {
         let bytes = manifest.bytes
         let sig = try signer.sign(bytes)
         try FileSystem.writeScratch(dir + "/manifest.json", bytes, mode: 0o640)

@@ -6,10 +6,13 @@ import Foundation
 package enum FindingsWriter {
     /// A file or folder name made safe: no `/`, no leading `.`, only `[A-Za-z0-9._-]`.
     package static func safeName(_ s: String) -> String {
-        var out = String(s.unicodeScalars.map { c -> Character in
-            let ok = (c.value >= 0x30 && c.value <= 0x39) || (c.value | 0x20 >= 0x61 && c.value | 0x20 <= 0x7A) || c == "-" || c == "_" || c == "."
-            return ok ? Character(c) : "_"
-        })
+        var out = String(
+            s.unicodeScalars.map { c -> Character in
+                let ok =
+                    (c.value >= 0x30 && c.value <= 0x39) || (c.value | 0x20 >= 0x61 && c.value | 0x20 <= 0x7A)
+                    || c == "-" || c == "_" || c == "."
+                return ok ? Character(c) : "_"
+            })
         while out.hasPrefix(".") { out = "_" + out.dropFirst() }
         if out.isEmpty { out = "_" }
         return String(out.prefix(100))
@@ -18,7 +21,9 @@ package enum FindingsWriter {
     /// The output group name of a source file: its base name (`shop-2026.csv` → `shop-2026`).
     package static func tableName(forFile path: String) -> String {
         var base = (path as NSString).lastPathComponent
-        for ext in [".gz", ".csv", ".tsv", ".txt"] where base.hasSuffix(ext) && base.count > ext.count { base = String(base.dropLast(ext.count)) }
+        for ext in [".gz", ".csv", ".tsv", ".txt"] where base.hasSuffix(ext) && base.count > ext.count {
+            base = String(base.dropLast(ext.count))
+        }
         return base
     }
 
@@ -45,9 +50,11 @@ package enum FindingsWriter {
             }
             for table in order {
                 let indices = groups[table]!
-                files.append(File(name: dir + "/" + safeName(table) + ".json", outcome: oi, records: indices, csv: false))
+                files.append(
+                    File(name: dir + "/" + safeName(table) + ".json", outcome: oi, records: indices, csv: false))
                 if o.findings.found[indices[0]].rawHeader != nil {
-                    files.append(File(name: dir + "/" + safeName(table) + ".csv", outcome: oi, records: indices, csv: true))
+                    files.append(
+                        File(name: dir + "/" + safeName(table) + ".csv", outcome: oi, records: indices, csv: true))
                 }
             }
         }
@@ -107,7 +114,11 @@ package enum FindingsWriter {
         var n = 64
         for k in f.records {
             let r = found[k]
-            n += f.csv ? (r.raw?.count ?? 0) + 2 : r.recordJSON.count + 2 * r.source.utf8.count + r.matchedOn.reduce(0) { $0 + 2 * $1.utf8.count + 16 } + 160
+            n +=
+                f.csv
+                ? (r.raw?.count ?? 0) + 2
+                : r.recordJSON.count + 2 * r.source.utf8.count + r.matchedOn.reduce(0) { $0 + 2 * $1.utf8.count + 16 }
+                    + 160
         }
         return n
     }

@@ -25,7 +25,8 @@ package enum KeyMaterial {
         try FileSystem.writeAtomically(keyPath, Array(key.privateKeyFile.utf8), mode: 0o600)
         try FileSystem.writeAtomically(keyPath + ".pub", Array((key.publicKeyLine + "\n").utf8), mode: 0o644)
         try FileSystem.writeAtomically(
-            dir + "/allowed_signers", Array((key.allowedSignersLine(principals: [principal], namespaces: namespaces) + "\n").utf8),
+            dir + "/allowed_signers",
+            Array((key.allowedSignersLine(principals: [principal], namespaces: namespaces) + "\n").utf8),
             mode: 0o644)
         return key
     }
@@ -37,7 +38,9 @@ package enum KeyMaterial {
         let config = try? SpoolConfig.load(layout)
         for path in [config?.signingKey, layout.keys + "/signing_key"].compactMap({ $0 }) {
             if let pub = try? FileSystem.readFile(path + ".pub") {
-                out += String(decoding: pub, as: UTF8.self).split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
+                out += String(decoding: pub, as: UTF8.self).split(separator: "\n").map {
+                    $0.split(separator: " ").prefix(2).joined(separator: " ")
+                }
             } else if let key = try? SSHEd25519Key.load(path: path) {
                 out.append(key.publicKeyLine.split(separator: " ").prefix(2).joined(separator: " "))
             }

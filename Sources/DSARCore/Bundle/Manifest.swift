@@ -40,7 +40,8 @@ package struct Manifest: Sendable {
 
     package init(
         jobID: String, requestID: String?, action: RequestAction, regulation: Regulation, dryRun: Bool, subject: String,
-        createdAt: Date, bundle: File?, files: [File], connectors: [JSONValue], recipients: [String], signerPrincipal: String,
+        createdAt: Date, bundle: File?, files: [File], connectors: [JSONValue], recipients: [String],
+        signerPrincipal: String,
         signerKey: String, journalHead: JSONValue, extra: [JSONMember] = []
     ) {
         self.jobID = jobID
@@ -81,8 +82,9 @@ package struct Manifest: Sendable {
             "connectors": .array(connectors),
             "recipients": .array(recipients.map { .string($0) }),
             "signer": .obj([
-                    "principal": .string(signerPrincipal), "public_key": .string(signerKey), "namespace": .string(Manifest.namespace),
-                ]),
+                "principal": .string(signerPrincipal), "public_key": .string(signerKey),
+                "namespace": .string(Manifest.namespace),
+            ]),
             "journal_head": journalHead,
         ])
         m += extra

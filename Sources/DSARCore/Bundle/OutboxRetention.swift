@@ -3,7 +3,9 @@ import Foundation
 /// Removes published outbox entries older than the retention period (by the entry's mtime).
 package enum OutboxRetention {
     /// Removes expired entries; returns their job ids.
-    package static func expire(_ layout: SpoolLayout, days: Int, now: Date = Date(), audit: any AuditSink) throws -> [String] {
+    package static func expire(
+        _ layout: SpoolLayout, days: Int, now: Date = Date(), audit: any AuditSink
+    ) throws -> [String] {
         let cutoff = now.addingTimeInterval(-Double(days) * 86400)
         var removed: [String] = []
         for name in try FileSystem.list(layout.outbox) where UUIDv7.isValid(name) {

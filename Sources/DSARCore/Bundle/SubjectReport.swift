@@ -37,7 +37,8 @@ package enum SubjectReport {
         out += "\nSOURCES\n-------\n"
         for r in rows(job, files: files) {
             out += "\n\(r.name)\(r.meta.description.map { " — \($0)" } ?? "")\n"
-            out += "  Records about you: \(r.records)\(r.status == "ok" ? "" : " (this source could not be searched completely: \(r.status))")\n"
+            out +=
+                "  Records about you: \(r.records)\(r.status == "ok" ? "" : " (this source could not be searched completely: \(r.status))")\n"
             if let c = r.meta.category { out += "  Category of data:  \(c)\n" }
             if let p = r.meta.purpose { out += "  Purpose:           \(p)\n" }
             if let t = r.meta.retention { out += "  Retention:         \(t)\n" }
@@ -75,8 +76,10 @@ package enum SubjectReport {
         var rowsHTML = ""
         for r in rows(job, files: files) {
             let links = r.files.map { "<a href=\"\(esc($0))\">\(esc($0))</a>" }.joined(separator: "<br>")
-            rowsHTML += "<tr><td><strong>\(esc(r.name))</strong><br><small>\(esc(r.meta.description ?? ""))</small></td>"
-            rowsHTML += "<td>\(esc(r.meta.category ?? "-"))</td><td>\(esc(r.meta.purpose ?? "-"))</td><td>\(esc(r.meta.retention ?? "-"))</td>"
+            rowsHTML +=
+                "<tr><td><strong>\(esc(r.name))</strong><br><small>\(esc(r.meta.description ?? ""))</small></td>"
+            rowsHTML +=
+                "<td>\(esc(r.meta.category ?? "-"))</td><td>\(esc(r.meta.purpose ?? "-"))</td><td>\(esc(r.meta.retention ?? "-"))</td>"
             rowsHTML += "<td>\(r.records)\(r.status == "ok" ? "" : " (incomplete)")</td><td>\(links)</td></tr>\n"
         }
         let ids = job.identifiers.map { "<li>\(esc($0.type)): \(esc($0.value))</li>" }.joined()

@@ -138,7 +138,9 @@ package final class ZipStreamWriter {
         try guarded { try addProduced(name, size: size, produce: produce) }
     }
 
-    private func addProduced(_ name: String, size: Int64, produce: (_ emit: ([UInt8]) throws -> Void) throws -> Void) throws {
+    private func addProduced(
+        _ name: String, size: Int64, produce: (_ emit: ([UInt8]) throws -> Void) throws -> Void
+    ) throws {
         try begin(name, size: size)
         var hasher = SHA256()
         var total: Int64 = 0
@@ -171,7 +173,9 @@ package final class ZipStreamWriter {
         var buf = [UInt8](repeating: 0, count: 256 * 1024)
         var total: Int64 = 0
         while total < size {
-            let n = try buf.withUnsafeMutableBytes { try FileSystem.readSome(fd, into: $0.baseAddress!, count: $0.count, path: path) }
+            let n = try buf.withUnsafeMutableBytes {
+                try FileSystem.readSome(fd, into: $0.baseAddress!, count: $0.count, path: path)
+            }
             if n == 0 { break }
             let take = min(n, Int(size - total))
             try buf.withUnsafeBytes { try writeData(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }

@@ -69,7 +69,9 @@ package struct SpoolConfig: Sendable {
             if let r = Regulation(rawValue: v) {
                 c.defaultRegulation = r
             } else {
-                y.problem("default_regulation", "expected one of: \(Regulation.allCases.map(\.rawValue).joined(separator: ", "))")
+                y.problem(
+                    "default_regulation",
+                    "expected one of: \(Regulation.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
         c.inboxGroup = y.string("inbox_group")
@@ -96,7 +98,10 @@ package struct SpoolConfig: Sendable {
         if let v = y.int("max_crashes", range: 1...100) { c.maxCrashes = v }
         if let types = y.strings("identifier_types") {
             for t in types where !IdentifierNormalizer.isValidTypeName(t) {
-                y.problem("identifier_types", "\"\(t)\" is not an identifier type name; use lower-case letters, digits and '_' (e.g. loyalty_card)")
+                y.problem(
+                    "identifier_types",
+                    "\"\(t)\" is not an identifier type name; use lower-case letters, digits and '_' (e.g. loyalty_card)"
+                )
             }
             c.identifierTypes = types
         }

@@ -45,7 +45,8 @@ package final class YAMLMap {
     package func unknownType(_ type: String) -> String? {
         guard let known = knownTypes, !known.contains(type) else { return nil }
         let hint = ConfigSuggest.didYouMean(type, among: known.sorted()).map { " (did you mean \"\($0)\"?)" } ?? ""
-        return "\"\(type)\" is not a known identifier type\(hint); known: \(known.sorted().joined(separator: ", ")). Declare a custom type in config.yaml: identifier_types: [ \(type) ]"
+        return
+            "\"\(type)\" is not a known identifier type\(hint); known: \(known.sorted().joined(separator: ", ")). Declare a custom type in config.yaml: identifier_types: [ \(type) ]"
     }
 
     final class ProblemSink {
@@ -84,15 +85,21 @@ package final class YAMLMap {
     /// The bytes of a configuration file: a regular file of at most `limit` bytes (checked before
     /// reading; opened non-blocking, so a FIFO named `x.yaml` cannot hang the check).
     static func readConfigFile(_ file: String, limit: Int) throws -> [UInt8] {
-        func fail(_ message: String) -> ConfigProblems { ConfigProblems([ConfigProblem(file: file, line: 0, key: "-", message: message)]) }
+        func fail(_ message: String) -> ConfigProblems {
+            ConfigProblems([ConfigProblem(file: file, line: 0, key: "-", message: message)])
+        }
         let fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             let why = String(cString: strerror(errno))
-            throw fail("cannot open the file: \(why)\(errno == EACCES ? " (the user running dsar needs read permission)" : "")")
+            throw fail(
+                "cannot open the file: \(why)\(errno == EACCES ? " (the user running dsar needs read permission)" : "")"
+            )
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw fail("cannot read the file's status: \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &st) == 0 else {
+            throw fail("cannot read the file's status: \(String(cString: strerror(errno)))")
+        }
         switch st.st_mode & S_IFMT {
         case S_IFREG: break
         case S_IFDIR: throw fail("is a directory, not a YAML file (rename it, or move it out of this directory)")
@@ -138,7 +145,9 @@ package final class YAMLMap {
         guard let node else { return YAMLMap(file: file, path: "", line: 1, pairs: [], sink: sink) }
         guard let map = YAMLMap.from(node, file: file, path: "", sink: sink) else {
             throw ConfigProblems([
-                ConfigProblem(file: file, line: node.mark?.line ?? 1, key: "-", message: "the top level must be a mapping of key: value")
+                ConfigProblem(
+                    file: file, line: node.mark?.line ?? 1, key: "-",
+                    message: "the top level must be a mapping of key: value")
             ])
         }
         return map

@@ -131,9 +131,12 @@ package enum YAMLLimits {
                 // Index the frame (never bind a copy of it: that would copy its key table per key).
                 if !stack.isEmpty, stack[stack.count - 1].isMap, stack[stack.count - 1].keyNext {
                     let key = String(
-                        decoding: UnsafeBufferPointer(start: event.data.scalar.value, count: event.data.scalar.length), as: UTF8.self)
+                        decoding: UnsafeBufferPointer(start: event.data.scalar.value, count: event.data.scalar.length),
+                        as: UTF8.self)
                     if let first = stack[stack.count - 1].keys[key] {
-                        add(line, printable(key), "duplicate key (first at line \(first)); a key may appear once in a mapping")
+                        add(
+                            line, printable(key),
+                            "duplicate key (first at line \(first)); a key may appear once in a mapping")
                     } else {
                         stack[stack.count - 1].keys[key] = line
                     }
@@ -145,7 +148,9 @@ package enum YAMLLimits {
                     "an alias (*\(printable(name))) cannot be a key; write the key as text"
                 }
                 guard let size = sizes[name] else {
-                    add(line, "-", "the alias *\(printable(name)) names no anchor (&\(printable(name))) defined before it")
+                    add(
+                        line, "-",
+                        "the alias *\(printable(name)) names no anchor (&\(printable(name))) defined before it")
                     leave()
                     continue
                 }
@@ -159,7 +164,8 @@ package enum YAMLLimits {
                 }
                 own += 1
                 expanded = min(expanded + 1, cap)
-                let anchor = isMap ? anchorName(event.data.mapping_start.anchor) : anchorName(event.data.sequence_start.anchor)
+                let anchor =
+                    isMap ? anchorName(event.data.mapping_start.anchor) : anchorName(event.data.sequence_start.anchor)
                 stack.append(Frame(isMap: isMap, start: expanded, anchor: anchor))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 guard let f = stack.popLast() else { continue }
@@ -171,14 +177,20 @@ package enum YAMLLimits {
         }
         let limit = max(nodeBudget, aliasFactor * own)
         if expanded > limit {
-            let where_ = biggest.map { "; the largest alias, *\(printable($0.name)) on line \($0.line), alone stands for \($0.size >= cap ? "billions of" : "\($0.size)") nodes" } ?? ""
+            let where_ =
+                biggest.map {
+                    "; the largest alias, *\(printable($0.name)) on line \($0.line), alone stands for \($0.size >= cap ? "billions of" : "\($0.size)") nodes"
+                } ?? ""
             add(
                 biggest?.line ?? 1, "-",
                 "too many aliases (alias bomb?): they expand the document to \(expanded >= cap ? "billions of" : "\(expanded)") nodes, more than \(limit) (at most \(nodeBudget) or \(aliasFactor) times the \(own) nodes it holds)\(where_)"
             )
         }
         if dropped > 0 {
-            problems.append(ConfigProblem(file: file, line: 0, key: "-", message: "\(dropped) more problems not listed (the first \(maxProblems) are shown)"))
+            problems.append(
+                ConfigProblem(
+                    file: file, line: 0, key: "-",
+                    message: "\(dropped) more problems not listed (the first \(maxProblems) are shown)"))
         }
         return problems
     }

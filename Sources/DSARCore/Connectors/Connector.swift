@@ -8,7 +8,8 @@ package struct SourceMetadata: Sendable, Equatable, Codable {
     package var purpose: String?
     package var retention: String?
 
-    package init(description: String? = nil, category: String? = nil, purpose: String? = nil, retention: String? = nil) {
+    package init(description: String? = nil, category: String? = nil, purpose: String? = nil, retention: String? = nil)
+    {
         self.description = description
         self.category = category
         self.purpose = purpose
@@ -95,7 +96,10 @@ package struct ConnectorFindings: Sendable {
     /// Where this job's data may be that the scan did not account for; any gap makes the job PARTIAL.
     package var gaps: [CoverageGap] = []
 
-    package init(found: [FoundRecord] = [], derived: [(Identifier, String)] = [], details: [String: String] = [:], records: Int? = nil) {
+    package init(
+        found: [FoundRecord] = [], derived: [(Identifier, String)] = [], details: [String: String] = [:],
+        records: Int? = nil
+    ) {
         self.found = found
         self.derived = derived
         self.details = details

@@ -27,7 +27,9 @@ package struct ConnectorRunner: Sendable {
     }
 
     /// Scans with every connector; results come back in the connectors' order.
-    package func run(_ connectors: [any Connector], batch: ScanBatch, logger: Logger, progress: ScanProgress? = nil) async -> [BatchResult] {
+    package func run(
+        _ connectors: [any Connector], batch: ScanBatch, logger: Logger, progress: ScanProgress? = nil
+    ) async -> [BatchResult] {
         var results = [BatchResult?](repeating: nil, count: connectors.count)
         // Largest sources first (plugins, of unknown size, before them), so that the last connector
         // to finish is a short one and both cores stay busy.
@@ -74,7 +76,8 @@ package struct ConnectorRunner: Sendable {
                 lastError = "\(error)"
                 let transient = (error as? DSARError).map { $0.code == .io } ?? false
                 logger.warning(
-                    "connector failed", metadata: ["connector": "\(c.name)", "attempt": "\(attempt)", "error": "\(lastError)"])
+                    "connector failed",
+                    metadata: ["connector": "\(c.name)", "attempt": "\(attempt)", "error": "\(lastError)"])
                 if !transient || attempt > (c.retries ?? retries) || Task.isCancelled { break }
                 let delay = backoffSeconds * pow(2, Double(attempt - 1))
                 try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))

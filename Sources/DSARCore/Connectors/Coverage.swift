@@ -102,7 +102,8 @@ package struct CoverageGap: Sendable, Equatable {
     /// As JSON for manifests and receipts.
     package var json: JSONValue {
         .obj([
-            "kind": .string(kind.rawValue), "connector": .string(connector), "file": .str(file), "line": line.map { .int($0) } ?? .null,
+            "kind": .string(kind.rawValue), "connector": .string(connector), "file": .str(file),
+            "line": line.map { .int($0) } ?? .null,
             "identifier_type": .str(type), "message": .string(message),
         ])
     }

@@ -59,8 +59,11 @@ struct FindingsCollector: Sendable {
         options: SourceFile.Options = SourceFile.Options()
     ) throws {
         // The second read is not scan progress (the bar counts each source once).
-        let (size, sha, endsWithNewline) = try ProgressCounter.$current.withValue(nil) { try RawVerifier.hash(src, options: options) }
-        var c = SourceCoverage(file: src, bytes: size, sha256: sha, records: records, truncated: truncated, rawSearched: rawSearch)
+        let (size, sha, endsWithNewline) = try ProgressCounter.$current.withValue(nil) {
+            try RawVerifier.hash(src, options: options)
+        }
+        var c = SourceCoverage(
+            file: src, bytes: size, sha256: sha, records: records, truncated: truncated, rawSearched: rawSearch)
         for l in unparsedLines { c.addUnparsed(line: l) }
         if let unparsedCount { c.unparsed = unparsedCount }
         // A cut source that ends mid-line ends with a partial record, whether the cut is accepted or not.
@@ -82,7 +85,8 @@ struct FindingsCollector: Sendable {
         }
         let found = try ProgressCounter.$current.withValue(nil) {
             try RawVerifier.search(
-                path: src, connector: connector, batch: batch, accounted: accounted, unparsedLines: Set(unparsedLines), cutTail: cutTail,
+                path: src, connector: connector, batch: batch, accounted: accounted, unparsedLines: Set(unparsedLines),
+                cutTail: cutTail,
                 options: options)
         }
         for (j, g) in found { gaps[j, default: []] += g }
@@ -92,7 +96,9 @@ struct FindingsCollector: Sendable {
     /// `max_file_bytes`), so it was not searched.
     mutating func unreadable(_ entry: SourceFile.Entry, connector: String) {
         sourceGaps.append(
-            CoverageGap(kind: .unreadable, connector: connector, file: entry.path, message: "not read: \(entry.problem ?? "not a regular file")"))
+            CoverageGap(
+                kind: .unreadable, connector: connector, file: entry.path,
+                message: "not read: \(entry.problem ?? "not a regular file")"))
     }
 
     /// A gap for every job: the connector's paths match no file.
@@ -116,4 +122,3 @@ struct FindingsCollector: Sendable {
         return out
     }
 }
-

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Opening data sources: regular files only, never blocking in `open(2)`, and reads that stop at
@@ -75,14 +75,17 @@ package enum SourceFile {
         switch kind {
         case .regular:
             if let max = options.maxBytes, size > max {
-                return "it is \(size) bytes, more than max_file_bytes: \(max); raise the limit or narrow the connector's paths"
+                return
+                    "it is \(size) bytes, more than max_file_bytes: \(max); raise the limit or narrow the connector's paths"
             }
             return nil
         case .symlink:
-            return "a symbolic link, not a regular file: dsar does not follow links unless the connector sets `follow_symlinks: true` "
+            return
+                "a symbolic link, not a regular file: dsar does not follow links unless the connector sets `follow_symlinks: true` "
                 + "(or point paths: at the file itself)"
         default:
-            return "a \(describe(kind)), not a regular file: dsar reads only regular files; remove it from the directory "
+            return
+                "a \(describe(kind)), not a regular file: dsar reads only regular files; remove it from the directory "
                 + "or narrow the connector's paths: glob so it does not match"
         }
     }

@@ -2,7 +2,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Buffered reading from a pull function (`read` returns 0 at end of input).
@@ -188,7 +188,9 @@ package enum AgeDecryptor {
     /// Returns the plaintext length. On failure the thrown ``AgeError`` says how many plaintext bytes
     /// were released first.
     @discardableResult
-    package static func decrypt(_ input: [UInt8], identities: [AgeIdentity], sink: ([UInt8]) throws -> Void) throws
+    package static func decrypt(
+        _ input: [UInt8], identities: [AgeIdentity], sink: ([UInt8]) throws -> Void
+    ) throws
         -> Int64
     {
         var offset = 0
@@ -300,7 +302,8 @@ package enum AgeDecryptor {
         while true {
             let chunk = try input.read(upTo: AgeFormat.encryptedChunkSize)
             if chunk.isEmpty {
-                throw fail(counter == 0 ? "no chunks (the file is truncated)" : "no final chunk (the file is truncated)")
+                throw fail(
+                    counter == 0 ? "no chunks (the file is truncated)" : "no final chunk (the file is truncated)")
             }
             if chunk.count < AgeFormat.encryptedChunkSize {
                 // A short chunk must be the last one, and may be empty only as the only chunk.

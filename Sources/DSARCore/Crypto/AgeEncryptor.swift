@@ -2,7 +2,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Constants and key derivations of the age v1 format (C2SP age.md).
@@ -107,7 +107,9 @@ package final class AgeEncryptor {
     /// Writes the header to `sink`. Throws ``AgeError`` `.invalidRecipient` for no recipients or a
     /// low-order recipient key.
     package init(recipients: [AgeRecipient], sink: @escaping ([UInt8]) throws -> Void) throws {
-        guard !recipients.isEmpty else { throw AgeError(.invalidRecipient, "age encryption needs at least one recipient") }
+        guard !recipients.isEmpty else {
+            throw AgeError(.invalidRecipient, "age encryption needs at least one recipient")
+        }
         self.sink = sink
         let fileKey = AgeFormat.bytes(SymmetricKey(size: .bits128))
         var header = AgeFormat.versionLine
@@ -117,7 +119,8 @@ package final class AgeEncryptor {
             guard let shared = AgeFormat.x25519(ephemeral, r.publicKey) else {
                 throw AgeError(
                     .invalidRecipient,
-                    "age recipient \(r.string) is a low-order X25519 point (the shared secret would be all zero); refusing to encrypt to it")
+                    "age recipient \(r.string) is a low-order X25519 point (the shared secret would be all zero); refusing to encrypt to it"
+                )
             }
             let wrapKey = AgeFormat.hkdf(ikm: shared, salt: share + r.publicKey, info: AgeFormat.x25519Label)
             let body = fileKey.withUnsafeBytes { AgeFormat.seal($0, key: wrapKey, nonce: AgeFormat.zeroNonce) }
@@ -205,7 +208,9 @@ package final class AgeEncryptor {
 
 /// Writes a file through a temp sibling that is renamed into place only on success.
 enum AgeFileOutput {
-    static func write<T>(to path: String, mode: mode_t = 0o600, _ body: (@escaping ([UInt8]) throws -> Void) throws -> T)
+    static func write<T>(
+        to path: String, mode: mode_t = 0o600, _ body: (@escaping ([UInt8]) throws -> Void) throws -> T
+    )
         throws -> T
     {
         let temp = try TempFile.create(near: path, mode: mode)

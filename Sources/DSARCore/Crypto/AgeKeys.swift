@@ -51,7 +51,8 @@ package struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
         let t = text.trimmingCharacters(in: .whitespaces)
         self.publicKey = try AgeKeyText.decode32(
             t, hrp: "age", what: "\"\(t)\" is not an age recipient",
-            wrongKind: "\"\(t)\" is not an age X25519 recipient (expected \"age1…\"; only X25519 recipients are supported)")
+            wrongKind:
+                "\"\(t)\" is not an age X25519 recipient (expected \"age1…\"; only X25519 recipients are supported)")
     }
 
     /// The `age1…` form.
@@ -73,7 +74,9 @@ package struct AgeIdentity: Sendable {
         // The secret itself never appears in a message.
         self.secret = try AgeKeyText.decode32(
             text.trimmingCharacters(in: .whitespaces), hrp: "age-secret-key-", what: "not an age identity",
-            wrongKind: "not an age X25519 identity (expected \"AGE-SECRET-KEY-…\"; plugin, post-quantum and passphrase identities are not supported)")
+            wrongKind:
+                "not an age X25519 identity (expected \"AGE-SECRET-KEY-…\"; plugin, post-quantum and passphrase identities are not supported)"
+        )
     }
 
     /// A fresh random identity.

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// An OpenSSH allowed_signers file (ssh-keygen(1), ALLOWED SIGNERS), read the way `ssh-keygen -Y
@@ -83,7 +83,10 @@ package struct AllowedSigners: Sendable {
                 continue
             }
             if e.certAuthority {
-                note(2, "\(path):\(e.line): the key is listed as a cert-authority, which dsar does not accept for plain signatures")
+                note(
+                    2,
+                    "\(path):\(e.line): the key is listed as a cert-authority, which dsar does not accept for plain signatures"
+                )
                 continue
             }
             if let why = Self.namespaceReason(e, namespace) {
@@ -141,7 +144,9 @@ package struct AllowedSigners: Sendable {
         while i < line.count {
             let c = line[i]
             if c == 0x22 {
-                guard let close = line[(i + 1)...].firstIndex(of: 0x22) else { throw bad("unterminated quote in principals") }
+                guard let close = line[(i + 1)...].firstIndex(of: 0x22) else {
+                    throw bad("unterminated quote in principals")
+                }
                 principals.append(contentsOf: line[(i + 1)..<close])
                 i = close + 1
                 sawDelimiter = true
@@ -154,7 +159,9 @@ package struct AllowedSigners: Sendable {
             principals.append(c)
             i += 1
         }
-        guard sawDelimiter, !principals.isEmpty else { throw bad("invalid line: expected principals, options and a key") }
+        guard sawDelimiter, !principals.isEmpty else {
+            throw bad("invalid line: expected principals, options and a key")
+        }
         while i < line.count && isSpace(line[i]) { i += 1 }
         guard i < line.count else { throw bad("invalid line: missing key") }
 
@@ -306,8 +313,10 @@ package struct AllowedSigners: Sendable {
 
     /// `*` and `?` wildcard match, case-sensitive.
     static func matchPattern(_ s: [UInt8], _ p: [UInt8]) -> Bool {
-        var si = 0, pi = 0
-        var starP = -1, starS = 0
+        var si = 0
+        var pi = 0
+        var starP = -1
+        var starS = 0
         while si < s.count {
             if pi < p.count && (p[pi] == 0x3F || p[pi] == s[si]) {
                 si += 1

@@ -70,7 +70,9 @@ package enum Bech32 {
         func fail(_ why: String) -> DSARError {
             DSARError(.invalidInput, "invalid Bech32 string: \(why)")
         }
-        guard s.allSatisfy({ (33...126).contains($0) }) else { throw fail("it contains a character outside printable ASCII") }
+        guard s.allSatisfy({ (33...126).contains($0) }) else {
+            throw fail("it contains a character outside printable ASCII")
+        }
         let hasLower = s.contains { (0x61...0x7A).contains($0) }
         let hasUpper = s.contains { (0x41...0x5A).contains($0) }
         if hasLower && hasUpper { throw fail("it mixes upper and lower case") }

@@ -5,7 +5,8 @@ import Foundation
 /// public key blob).
 package struct SSHEd25519Key: Sendable {
     static let keyType = "ssh-ed25519"
-    static let privateBegin = "-----BEGIN OPENSSH " + "PRIVATE KEY-----"  // split so secret scanners do not flag the source
+    // Split so that secret scanners do not flag the source.
+    static let privateBegin = "-----BEGIN OPENSSH " + "PRIVATE KEY-----"
     static let privateEnd = "-----END OPENSSH PRIVATE KEY-----"
     static let authMagic = Array("openssh-key-v1\0".utf8)
 
@@ -30,7 +31,8 @@ package struct SSHEd25519Key: Sendable {
     /// A fresh random key.
     package static func generate(comment: String) -> SSHEd25519Key {
         let priv = Curve25519.Signing.PrivateKey()
-        return SSHEd25519Key(seed: Array(priv.rawRepresentation), comment: comment, checkInt: UInt32.random(in: 0...UInt32.max))
+        return SSHEd25519Key(
+            seed: Array(priv.rawRepresentation), comment: comment, checkInt: UInt32.random(in: 0...UInt32.max))
     }
 
     /// Parses an unencrypted OpenSSH private key file holding one Ed25519 key (as written by
@@ -39,7 +41,8 @@ package struct SSHEd25519Key: Sendable {
         func bad(_ why: String) -> DSARError {
             DSARError(.config, "\(path) is not a usable OpenSSH Ed25519 private key: \(why)", path: path)
         }
-        guard let b = text.range(of: Self.privateBegin), let e = text.range(of: Self.privateEnd), b.upperBound <= e.lowerBound
+        guard let b = text.range(of: Self.privateBegin), let e = text.range(of: Self.privateEnd),
+            b.upperBound <= e.lowerBound
         else {
             if text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
                 throw bad("it is in PEM/PKCS#8 format; use an OpenSSH-format key (ssh-keygen -t ed25519)")
@@ -75,7 +78,9 @@ package struct SSHEd25519Key: Sendable {
             let pk = try p.string()
             let sk = try p.string()
             let comment = try p.text()
-            guard pk.count == 32, sk.count == 64, Array(sk[32...]) == pk else { throw bad("malformed Ed25519 key material") }
+            guard pk.count == 32, sk.count == 64, Array(sk[32...]) == pk else {
+                throw bad("malformed Ed25519 key material")
+            }
             var pad: UInt8 = 1
             while !p.isAtEnd {
                 guard try p.raw(1)[0] == pad else { throw bad("bad padding") }
@@ -83,7 +88,9 @@ package struct SSHEd25519Key: Sendable {
             }
             self.init(seed: Array(sk[..<32]), comment: comment, checkInt: c1)
             guard self.publicKey == pk else { throw bad("the public key does not match the private key") }
-            guard self.publicKeyBlob == pubBlob else { throw bad("the public key block does not match the private key") }
+            guard self.publicKeyBlob == pubBlob else {
+                throw bad("the public key block does not match the private key")
+            }
         } catch is SSHWireReader.Truncated {
             throw bad("truncated or malformed key data")
         }

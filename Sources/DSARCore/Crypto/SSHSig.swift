@@ -10,7 +10,9 @@ package enum SSHSig {
 
     /// Signs `message` for `namespace`; the armored result is what `ssh-keygen -Y sign -n NAMESPACE`
     /// writes (byte for byte: Ed25519 signatures are deterministic).
-    package static func sign(_ message: [UInt8], key: SSHEd25519Key, namespace: String, hash: String = "sha512") throws
+    package static func sign(
+        _ message: [UInt8], key: SSHEd25519Key, namespace: String, hash: String = "sha512"
+    ) throws
         -> String
     {
         guard !namespace.isEmpty else { throw DSARError(.usage, "an SSH signature namespace must not be empty") }
@@ -75,7 +77,8 @@ package enum SSHSig {
             guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey),
                 key.isValidSignature(raw, for: signed)
             else {
-                throw fail("signature does not verify (the message or signature was changed, or a different key signed it)")
+                throw fail(
+                    "signature does not verify (the message or signature was changed, or a different key signed it)")
             }
             return publicKeyBlob
         } catch is SSHWireReader.Truncated {

@@ -13,7 +13,8 @@ extension JobRecord {
         var rec = JobRecord(
             jobID: jobID, requestID: request.requestID, action: request.action, regulation: request.regulation,
             dryRun: request.dryRun || forceDryRun, status: .pending, receivedAt: Timestamp.format(received),
-            claimedAt: Timestamp.format(now), initialDeadline: Timestamp.format(deadline), deadline: Timestamp.format(deadline),
+            claimedAt: Timestamp.format(now), initialDeadline: Timestamp.format(deadline),
+            deadline: Timestamp.format(deadline),
             subject: pseudonymizer.subjectPseudonym(request.identifiers),
             identifiers: request.identifiers.map {
                 JobRecord.IdentifierRef(type: $0.type, pseudonym: pseudonymizer.pseudonym($0), provenance: "request")

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Normalises identifier values per type so that the same person always yields the same value.
@@ -43,7 +43,8 @@ package enum IdentifierNormalizer {
         let lower = s.lowercased()
         let parts = lower.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            return .failure(NormalizationError("is not an email address (expected exactly one '@' with text on both sides)"))
+            return .failure(
+                NormalizationError("is not an email address (expected exactly one '@' with text on both sides)"))
         }
         if lower.contains(where: { $0 == " " || $0 == "\t" || $0 == "," || $0 == ";" || $0 == "<" || $0 == ">" }) {
             return .failure(NormalizationError("is not an email address (contains a space or one of , ; < >)"))

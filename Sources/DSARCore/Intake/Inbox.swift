@@ -2,7 +2,7 @@ import CShims
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Safe reads from and moves out of `inbox/`. Nothing leaves the inbox except by a move with a reason.
@@ -46,7 +46,9 @@ package struct Inbox: Sendable {
 
     /// Moves the entry with these raw name bytes (not valid UTF-8) to `rejected/<safeName>`.
     @discardableResult
-    package func rejectRaw(_ raw: [UInt8], as safeName: String, reason: String, escapedName: String, pseudonym: String, now: Date = Date()) throws -> String {
+    package func rejectRaw(
+        _ raw: [UInt8], as safeName: String, reason: String, escapedName: String, pseudonym: String, now: Date = Date()
+    ) throws -> String {
         let text = "\(Timestamp.format(now)) \(escapedName) (\(pseudonym)): \(reason)\n"
         return try moveToRejected(from: raw, as: safeName, reasonText: text)
     }
@@ -84,15 +86,20 @@ package struct Inbox: Sendable {
         if err == EEXIST { return false }
         if err == EINVAL || err == ENOSYS {
             if FileSystem.exists(to) { return false }
-            let r2 = (from + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { rename($0.baseAddress!, to) } }
+            let r2 = (from + [0]).withUnsafeBufferPointer { p in
+                p.withMemoryRebound(to: CChar.self) { rename($0.baseAddress!, to) }
+            }
             if r2 == 0 { return true }
         }
-        throw DSARError(.io, "cannot move \(escape(from)) to \(to): \(String(cString: strerror(errno)))", path: to, errno: errno)
+        throw DSARError(
+            .io, "cannot move \(escape(from)) to \(to): \(String(cString: strerror(errno)))", path: to, errno: errno)
     }
 
     /// Raw names of inbox entries that are not valid UTF-8 (``entries()`` cannot name them).
     package func undecodableNames() throws -> [[UInt8]] {
-        guard let d = opendir(layout.inbox) else { throw DSARError.syscall("cannot list directory", path: layout.inbox) }
+        guard let d = opendir(layout.inbox) else {
+            throw DSARError.syscall("cannot list directory", path: layout.inbox)
+        }
         defer { closedir(d) }
         var out: [[UInt8]] = []
         while let e = readdir(d) {

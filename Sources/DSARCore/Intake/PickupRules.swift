@@ -22,7 +22,8 @@ package enum PickupRules {
         guard name.hasSuffix(".json") else { return .ignore }
         switch status.kind {
         case .regular: break
-        case .symlink: return .reject("it is a symbolic link; symbolic links are never followed, upload the file itself")
+        case .symlink:
+            return .reject("it is a symbolic link; symbolic links are never followed, upload the file itself")
         case .fifo: return .reject("it is a named pipe (FIFO), not a regular file")
         case .directory: return .reject("it is a directory, not a regular file")
         case .device: return .reject("it is a device node, not a regular file")

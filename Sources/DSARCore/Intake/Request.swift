@@ -73,7 +73,8 @@ package struct DSARRequest: Sendable, Equatable {
             subject.append(JSONMember(key: t, value: vs.count == 1 ? .string(vs[0]) : .array(vs.map { .string($0) })))
         }
         return .obj(omittingNil: [
-            "request_id": requestID.map { .string($0) }, "action": .string(action.rawValue), "subject": .object(subject),
+            "request_id": requestID.map { .string($0) }, "action": .string(action.rawValue),
+            "subject": .object(subject),
             "received_at": receivedAt.map { .string(Timestamp.format($0)) }, "regulation": .string(regulation.rawValue),
             "dry_run": dryRun ? .bool(true) : nil,
         ])

@@ -28,7 +28,9 @@ struct RequestIndex {
     /// The duplicate rule: a `request_id` already received makes a new request a duplicate, unless
     /// its first job was a dry run that has ended (one still pending or running does count).
     /// Returns the first job and its status now.
-    mutating func duplicate(of requestID: String?, store: JobStore, logger: Logger) throws -> (jobID: String, status: JobStatus)? {
+    mutating func duplicate(
+        of requestID: String?, store: JobStore, logger: Logger
+    ) throws -> (jobID: String, status: JobStatus)? {
         guard let rid = requestID, let first = try load(store, logger)[rid] else { return nil }
         let rec = try? store.load(first)
         if let rec, rec.dryRun && rec.status.isTerminal { return nil }

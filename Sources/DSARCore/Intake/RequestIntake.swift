@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// What one pass over the inbox did.
@@ -44,7 +44,8 @@ final class RequestIntake {
     var sigWaitLogged = Set<String>()
 
     init(
-        layout: SpoolLayout, config: SpoolConfig, store: JobStore, parser: RequestParser, pseudonymizer: Pseudonymizer, audit: any AuditSink,
+        layout: SpoolLayout, config: SpoolConfig, store: JobStore, parser: RequestParser, pseudonymizer: Pseudonymizer,
+        audit: any AuditSink,
         logger: Logger, settleSeconds: Double, rejectAfterSeconds: Double, forceDryRun: Bool
     ) throws {
         self.layout = layout
@@ -105,7 +106,11 @@ final class RequestIntake {
                 guard let sig = try FileSystem.lstatus(layout.inbox + "/" + sigName) else {
                     if now.timeIntervalSince(st.mtime) >= rejectAfterSeconds {
                         tracker.forget(name)
-                        try reject(name, reason: "no signature: \(sigName) is missing and signed requests are required (sign with ssh-keygen -Y sign -f KEY -n dsar-request \(name))", into: &report)
+                        try reject(
+                            name,
+                            reason:
+                                "no signature: \(sigName) is missing and signed requests are required (sign with ssh-keygen -Y sign -f KEY -n dsar-request \(name))",
+                            into: &report)
                     } else {
                         _ = tracker.observe(name, st, now: now)
                         report.waiting.append(name)
@@ -113,7 +118,10 @@ final class RequestIntake {
                         if sigWaitLogged.insert(name).inserted {
                             logger.info(
                                 "drop is waiting for its .sig (signed requests are required)",
-                                metadata: ["drop": "\(pseudonymizer.dropName(name))", "reject_in_s": "\(Int(rejectAfterSeconds - now.timeIntervalSince(st.mtime)))"])
+                                metadata: [
+                                    "drop": "\(pseudonymizer.dropName(name))",
+                                    "reject_in_s": "\(Int(rejectAfterSeconds - now.timeIntervalSince(st.mtime)))",
+                                ])
                         }
                     }
                     continue
@@ -151,7 +159,10 @@ final class RequestIntake {
                     tracker.postpone(name, until: now.addingTimeInterval(max(settleSeconds, 1)))
                     logger.info(
                         "drop is incomplete; waiting for the rest",
-                        metadata: ["drop": "\(pseudonymizer.dropName(name))", "retry_for_s": "\(Int(rejectAfterSeconds - age))"])
+                        metadata: [
+                            "drop": "\(pseudonymizer.dropName(name))",
+                            "retry_for_s": "\(Int(rejectAfterSeconds - age))",
+                        ])
                     report.waiting.append(name)
                     continue
                 }
@@ -164,11 +175,14 @@ final class RequestIntake {
                 try reject(name, reason: why, into: &report)
                 continue
             }
-            if let first = try index.duplicate(of: request.requestID, store: store, logger: logger), let rid = request.requestID {
+            if let first = try index.duplicate(of: request.requestID, store: store, logger: logger),
+                let rid = request.requestID
+            {
                 tracker.forget(name)
                 try reject(
                     name,
-                    reason: "duplicate: request_id \"\(rid)\" was already received as job \(first.jobID) (\(first.status.rawValue)); no second job was started",
+                    reason:
+                        "duplicate: request_id \"\(rid)\" was already received as job \(first.jobID) (\(first.status.rawValue)); no second job was started",
                     into: &report, duplicateOf: first.jobID)
                 continue
             }
@@ -200,7 +214,8 @@ final class RequestIntake {
     /// get an empty answer. Returns the reason to reject it, nil when every type is known.
     func unknownIdentifierType(_ request: DSARRequest) -> String? {
         let known = config.knownIdentifierTypes.sorted()
-        guard let t = Set(request.identifiers.map(\.type)).subtracting(config.knownIdentifierTypes).sorted().first else { return nil }
+        guard let t = Set(request.identifiers.map(\.type)).subtracting(config.knownIdentifierTypes).sorted().first
+        else { return nil }
         let hint = ConfigSuggest.didYouMean(t, among: known).map { " (did you mean \"\($0)\"?)" } ?? ""
         return
             "identifier type \"\(t)\" is not known\(hint): no connector could search for it, so the answer would be empty. Known types: \(known.joined(separator: ", ")); declare custom types in config.yaml (identifier_types: [ \(t) ])"
@@ -208,7 +223,9 @@ final class RequestIntake {
 
     /// Moves a drop to `rejected/` (its name kept there, with the reason) and journals and logs it
     /// under its pseudonym only: a file name may be personal data (`alice@example.com.json`).
-    func reject(_ name: String, reason: String, into report: inout IntakeResult, duplicateOf jobID: String? = nil) throws {
+    func reject(
+        _ name: String, reason: String, into report: inout IntakeResult, duplicateOf jobID: String? = nil
+    ) throws {
         let drop = pseudonymizer.dropName(name)
         try inbox.reject(name, reason: reason, pseudonym: drop)
         if !name.hasSuffix(".sig"), FileSystem.exists(layout.inbox + "/" + name + ".sig") {
@@ -217,7 +234,9 @@ final class RequestIntake {
         report.rejected.append((name, reason))
         let safe = RequestIntake.withoutName(reason, name, drop)
         logRejection(drop: drop, reason: safe, duplicate: jobID != nil)
-        try audit.append((jobID.map { AuditEvent.requestDuplicate(firstJob: $0, drop: drop, reason: safe) } ?? .requestRejected(drop: drop, reason: safe)))
+        try audit.append(
+            (jobID.map { AuditEvent.requestDuplicate(firstJob: $0, drop: drop, reason: safe) }
+                ?? .requestRejected(drop: drop, reason: safe)))
     }
 
     func logRejection(drop: String, reason: String, duplicate: Bool) {
@@ -239,16 +258,23 @@ final class RequestIntake {
         for raw in try inbox.undecodableNames() {
             let escaped = Inbox.escape(raw)
             // The same names as valid ones are ignored (dotfiles, uploads in progress, non-JSON).
-            if escaped.hasPrefix(".") || !escaped.hasSuffix(".json") || PickupRules.partialSuffixes.contains(where: { escaped.hasSuffix($0) }) {
+            if escaped.hasPrefix(".") || !escaped.hasSuffix(".json")
+                || PickupRules.partialSuffixes.contains(where: { escaped.hasSuffix($0) })
+            {
                 continue
             }
             let drop = pseudonymizer.dropName(raw)
             let reason =
                 "the file name \"\(escaped)\" is not valid UTF-8 (bytes shown as \\xNN); rename the file using UTF-8 (e.g. only letters, digits, '-', '_' and '.') and upload it again"
-            let stored = try inbox.rejectRaw(raw, as: "\(drop).json", reason: reason, escapedName: escaped, pseudonym: drop)
+            let stored = try inbox.rejectRaw(
+                raw, as: "\(drop).json", reason: reason, escapedName: escaped, pseudonym: drop)
             report.rejected.append((stored, reason))
-            logRejection(drop: drop, reason: "the file name is not valid UTF-8; it was moved to rejected/\(stored)", duplicate: false)
-            try audit.append(AuditEvent.requestRejected(drop: drop, reason: "the file name is not valid UTF-8", file: "rejected/" + stored))
+            logRejection(
+                drop: drop, reason: "the file name is not valid UTF-8; it was moved to rejected/\(stored)",
+                duplicate: false)
+            try audit.append(
+                AuditEvent.requestRejected(
+                    drop: drop, reason: "the file name is not valid UTF-8", file: "rejected/" + stored))
         }
     }
 
@@ -263,7 +289,8 @@ final class RequestIntake {
 
     /// Moves a settled, valid drop into `active/` under a new job id (made durable, recorded and
     /// journaled for the whole pass by ``commit(_:)``).
-    func claim(_ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil) throws -> Claim? {
+    func claim(_ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil) throws -> Claim?
+    {
         let jobID = UUIDv7.make()
         let from = layout.inbox + "/" + name
         let to = layout.activeRequest(jobID)
@@ -297,13 +324,15 @@ final class RequestIntake {
         try FileSystem.syncDirectory(layout.inbox)
         let records = claims.map { c in
             JobRecord.claimed(
-                jobID: c.jobID, request: c.request, dropTime: c.settled.mtime, note: "claimed from inbox", signer: c.signer,
+                jobID: c.jobID, request: c.request, dropTime: c.settled.mtime, note: "claimed from inbox",
+                signer: c.signer,
                 forceDryRun: forceDryRun, pseudonymizer: pseudonymizer)
         }
         var events: [AuditEvent] = []
         for (c, rec) in zip(claims, records) {
             events.append(AuditEvent.jobClaimed(job: c.jobID, subject: rec.subject, file: "active/\(c.jobID).json"))
-            events.append(AuditEvent.requestReceived(job: c.jobID, subject: rec.subject, request: c.request, signer: c.signer))
+            events.append(
+                AuditEvent.requestReceived(job: c.jobID, subject: rec.subject, request: c.request, signer: c.signer))
         }
         try audit.append(contentsOf: events)
         try store.withRecordsLock {
@@ -314,7 +343,12 @@ final class RequestIntake {
             try store.syncDirectory()
         }
         for c in claims {
-            logger.info("request claimed", metadata: ["drop": "\(pseudonymizer.dropName(c.name))", "job": "\(c.jobID)", "action": "\(c.request.action.rawValue)"])
+            logger.info(
+                "request claimed",
+                metadata: [
+                    "drop": "\(pseudonymizer.dropName(c.name))", "job": "\(c.jobID)",
+                    "action": "\(c.request.action.rawValue)",
+                ])
         }
     }
 }

@@ -68,19 +68,22 @@ package struct RequestParser: Sendable {
         }
         guard case .string(let actionText) = actionMember.value, let action = RequestAction(rawValue: actionText) else {
             throw RequestProblem(
-                "field \"action\" at \(actionMember.position) is \(describe(actionMember.value)); expected \"export\" or \"delete\"")
+                "field \"action\" at \(actionMember.position) is \(describe(actionMember.value)); expected \"export\" or \"delete\""
+            )
         }
 
         // request_id
         var requestID: String?
         if let m = field("request_id") {
             guard case .string(let s) = m.value else {
-                throw RequestProblem("field \"request_id\" at \(m.position) must be a string but is \(m.value.kindName)")
+                throw RequestProblem(
+                    "field \"request_id\" at \(m.position) must be a string but is \(m.value.kindName)")
             }
             let t = s.trimmingCharacters(in: .whitespaces)
             guard !t.isEmpty else { throw RequestProblem("field \"request_id\" at \(m.position) is empty") }
             guard t.count <= 128 else {
-                throw RequestProblem("field \"request_id\" at \(m.position) is \(t.count) characters long; at most 128 are allowed")
+                throw RequestProblem(
+                    "field \"request_id\" at \(m.position) is \(t.count) characters long; at most 128 are allowed")
             }
             guard !t.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                 throw RequestProblem("field \"request_id\" at \(m.position) contains a control character")
@@ -104,12 +107,14 @@ package struct RequestParser: Sendable {
         if let m = field("received_at") {
             guard case .string(let s) = m.value, let d = Timestamp.parse(s) else {
                 throw RequestProblem(
-                    "field \"received_at\" at \(m.position) is \(describe(m.value)); expected an RFC 3339 time such as \"2026-11-20T09:00:00Z\"")
+                    "field \"received_at\" at \(m.position) is \(describe(m.value)); expected an RFC 3339 time such as \"2026-11-20T09:00:00Z\""
+                )
             }
             // A time in the future would push the deadline out of reach: the job would never be overdue.
             if d.timeIntervalSince(now()) > Self.maxFutureSeconds {
                 throw RequestProblem(
-                    "field \"received_at\" at \(m.position) is \(s), more than a day after now (\(Timestamp.format(now()))); it must say when the request was received (a typo in the year?)")
+                    "field \"received_at\" at \(m.position) is \(s), more than a day after now (\(Timestamp.format(now()))); it must say when the request was received (a typo in the year?)"
+                )
             }
             receivedAt = d
         }
@@ -118,7 +123,8 @@ package struct RequestParser: Sendable {
         var dryRun = false
         if let m = field("dry_run") {
             guard case .bool(let b) = m.value else {
-                throw RequestProblem("field \"dry_run\" at \(m.position) must be true or false but is \(m.value.kindName)")
+                throw RequestProblem(
+                    "field \"dry_run\" at \(m.position) must be true or false but is \(m.value.kindName)")
             }
             dryRun = b
         }
@@ -130,19 +136,22 @@ package struct RequestParser: Sendable {
         }
         if let m = field("subject") {
             guard case .object(let subject) = m.value else {
-                throw RequestProblem("field \"subject\" at \(m.position) must be an object of identifiers but is \(m.value.kindName)")
+                throw RequestProblem(
+                    "field \"subject\" at \(m.position) must be an object of identifiers but is \(m.value.kindName)")
             }
             for s in subject {
                 guard IdentifierNormalizer.isValidTypeName(s.key) else {
                     throw RequestProblem(
-                        "identifier type \"subject.\(s.key)\" at \(s.position) is not a valid name; use lower-case letters, digits and '_' (e.g. email, user_id, phone, ip, loyalty_card)")
+                        "identifier type \"subject.\(s.key)\" at \(s.position) is not a valid name; use lower-case letters, digits and '_' (e.g. email, user_id, phone, ip, loyalty_card)"
+                    )
                 }
                 try collect(type: s.key, s.value, at: s.position, path: "subject.\(s.key)", into: &ids)
             }
         }
         guard !ids.isEmpty else {
             throw RequestProblem(
-                "the request names no identifier; give at least one of email, user_id, phone, ip (top level or inside \"subject\")")
+                "the request names no identifier; give at least one of email, user_id, phone, ip (top level or inside \"subject\")"
+            )
         }
         return DSARRequest(
             requestID: requestID, action: action, regulation: regulation, identifiers: ids.sorted(),
@@ -168,7 +177,8 @@ package struct RequestParser: Sendable {
                 throw RequestProblem("identifier \"\(path)\" at \(pos) must be a string but is a number")
             }
             guard !n.contains("."), !n.contains("e"), !n.contains("E"), !n.hasPrefix("-") else {
-                throw RequestProblem("identifier \"\(path)\" at \(pos) is the number \(n); write non-integer identifiers as strings")
+                throw RequestProblem(
+                    "identifier \"\(path)\" at \(pos) is the number \(n); write non-integer identifiers as strings")
             }
             switch IdentifierNormalizer.normalize(type: type, n) {
             case .success(let v): ids.insert(Identifier(type: type, value: v))
@@ -183,7 +193,8 @@ package struct RequestParser: Sendable {
                 try collect(type: type, item, at: pos, path: path, into: &ids)
             }
         default:
-            throw RequestProblem("identifier \"\(path)\" at \(pos) must be a string or a list of strings but is \(value.kindName)")
+            throw RequestProblem(
+                "identifier \"\(path)\" at \(pos) must be a string or a list of strings but is \(value.kindName)")
         }
     }
 }

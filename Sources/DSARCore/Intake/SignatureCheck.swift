@@ -36,11 +36,18 @@ struct SignatureCheck: Sendable {
         let principals = signers.principals(for: blob, namespace: ns, at: now)
         if let p = principals.first { return .success(p) }
         let reasons = signers.entries.filter { $0.keyBlob == blob }.flatMap { e in
-            e.principals.split(separator: ",").map(String.init).compactMap { signers.check(principal: $0, keyBlob: blob, namespace: ns, at: now) }
+            e.principals.split(separator: ",").map(String.init).compactMap {
+                signers.check(principal: $0, keyBlob: blob, namespace: ns, at: now)
+            }
         }
         if let why = reasons.first {
-            return .failure(DSARError(.verification, "signature \(name).sig by \(SSHSig.fingerprint(of: blob)) is not accepted: \(why)"))
+            return .failure(
+                DSARError(
+                    .verification, "signature \(name).sig by \(SSHSig.fingerprint(of: blob)) is not accepted: \(why)"))
         }
-        return .failure(DSARError(.verification, "signature \(name).sig is by an unknown key \(SSHSig.fingerprint(of: blob)) (not in \(signers.path))"))
+        return .failure(
+            DSARError(
+                .verification,
+                "signature \(name).sig is by an unknown key \(SSHSig.fingerprint(of: blob)) (not in \(signers.path))"))
     }
 }

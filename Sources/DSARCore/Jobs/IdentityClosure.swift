@@ -77,7 +77,8 @@ package struct IdentityClosure: Sendable, Equatable {
                 path: path, cause: error)
         }
         guard doc.format == 1 else {
-            throw DSARError(.io, "the identity file \(path) has format \(doc.format); this dsar reads format 1", path: path)
+            throw DSARError(
+                .io, "the identity file \(path) has format \(doc.format); this dsar reads format 1", path: path)
         }
         var c = IdentityClosure(jobID: doc.jobID, request: [])
         c.entries = []

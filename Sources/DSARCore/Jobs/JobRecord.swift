@@ -101,7 +101,8 @@ package struct JobRecord: Sendable, Codable, Equatable {
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case initialDeadline = "initial_deadline"
-        case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, crashes, notified, history
+        case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, crashes, notified,
+            history
     }
 
     /// Adds a history line stamped now.

@@ -12,7 +12,9 @@ package enum JobRetry {
     /// FAILED/PARTIAL with its request in `failed/` after recovery (or already PENDING), and the
     /// command can simply be run again.
     @discardableResult
-    package static func retry(_ jobID: String, layout: SpoolLayout, audit: any AuditSink, now: Date = Date()) throws -> JobRecord {
+    package static func retry(
+        _ jobID: String, layout: SpoolLayout, audit: any AuditSink, now: Date = Date()
+    ) throws -> JobRecord {
         let store = JobStore(layout: layout)
         let rec = try store.load(jobID)
         switch rec.status {
@@ -23,7 +25,8 @@ package enum JobRetry {
                 path: layout.jobRecord(jobID))
         case .pending, .running:
             throw DSARError(
-                .usage, "job \(jobID) is \(rec.status.rawValue) already: the next `dsar run` (or a running `dsar watch`) processes it",
+                .usage,
+                "job \(jobID) is \(rec.status.rawValue) already: the next `dsar run` (or a running `dsar watch`) processes it",
                 path: layout.jobRecord(jobID))
         case .partial, .failed:
             break
@@ -55,7 +58,9 @@ package enum JobRetry {
             (layout.failedIdentity(jobID), layout.activeIdentity(jobID)),
         ] where FileSystem.exists(from) {
             guard try FileSystem.renameNoReplace(from, to: to) else {
-                throw DSARError(.io, "cannot move \(from) back: \(to) exists already; compare the two and remove the stale one", path: to)
+                throw DSARError(
+                    .io, "cannot move \(from) back: \(to) exists already; compare the two and remove the stale one",
+                    path: to)
             }
         }
         try FileSystem.syncDirectory(layout.active)
@@ -64,7 +69,9 @@ package enum JobRetry {
         let was = rec.status
         let updated = try store.update(jobID) { r in
             guard r.status == .partial || r.status == .failed else {
-                throw DSARError(.usage, "job \(jobID) changed to \(r.status.rawValue) meanwhile; nothing was retried", path: layout.jobRecord(jobID))
+                throw DSARError(
+                    .usage, "job \(jobID) changed to \(r.status.rawValue) meanwhile; nothing was retried",
+                    path: layout.jobRecord(jobID))
             }
             r.status = .pending
             r.error = nil
@@ -74,10 +81,14 @@ package enum JobRetry {
             r.crashes = nil
             r.note(
                 "retried",
-                "after \(was.rawValue); attempt \(r.attempts + 1) runs at the next `dsar run`" + (withdrawn ? "; the previous outbox entry was withdrawn" : ""),
+                "after \(was.rawValue); attempt \(r.attempts + 1) runs at the next `dsar run`"
+                    + (withdrawn ? "; the previous outbox entry was withdrawn" : ""),
                 now: now)
         }
-        try audit.append(AuditEvent.jobRetried(job: jobID, subject: updated.subject, attempt: updated.attempts + 1, was: was, outboxWithdrawn: withdrawn))
+        try audit.append(
+            AuditEvent.jobRetried(
+                job: jobID, subject: updated.subject, attempt: updated.attempts + 1, was: was,
+                outboxWithdrawn: withdrawn))
         try FileSystem.remove(layout.failed + "/\(jobID).reason")
         try FileSystem.syncDirectory(layout.failed)
         return updated

@@ -20,7 +20,10 @@ package struct JobEvidence: Sendable {
     /// after repeated crashes, …): the job is FAILED with this reason, whatever else is known.
     package var unrunnable: String?
 
-    package init(outcomes: [ConnectorOutcome] = [], erasure: ErasureOutcome? = nil, seal: Seal = .notFailed, unrunnable: String? = nil) {
+    package init(
+        outcomes: [ConnectorOutcome] = [], erasure: ErasureOutcome? = nil, seal: Seal = .notFailed,
+        unrunnable: String? = nil
+    ) {
         self.outcomes = outcomes
         self.erasure = erasure
         self.seal = seal
@@ -47,11 +50,14 @@ extension JobStatus {
     /// nothing erased, publishing failed, or the job could not run).
     package static func derive(_ e: JobEvidence) -> JobVerdict {
         if let reason = e.unrunnable { return JobVerdict(status: .failed, error: reason) }
-        if case .failed(let failure) = e.seal { return JobVerdict(status: .failed, error: "publishing failed: \(failure)") }
+        if case .failed(let failure) = e.seal {
+            return JobVerdict(status: .failed, error: "publishing failed: \(failure)")
+        }
         let outcomes = e.outcomes
         let failed = outcomes.filter { $0.status == .failed }
         var status: JobStatus = failed.isEmpty ? .completed : (failed.count == outcomes.count ? .failed : .partial)
-        var error: String? = failed.isEmpty ? nil : failed.map { "\($0.name): \($0.error ?? "failed")" }.joined(separator: "; ")
+        var error: String? =
+            failed.isEmpty ? nil : failed.map { "\($0.name): \($0.error ?? "failed")" }.joined(separator: "; ")
         if outcomes.isEmpty {
             // Never certify a search of nothing (the run refuses to start without connectors).
             status = .failed
@@ -69,13 +75,16 @@ extension JobStatus {
         if let erasure = e.erasure, status != .failed {
             var problems = erasure.errors.sorted { $0.key < $1.key }.map { "\($0.key): erasure failed: \($0.value)" }
             if erasure.unexpectedRemaining > 0 {
-                problems.append("\(erasure.unexpectedRemaining) records of the subject remain after erasure (see the receipt)")
+                problems.append(
+                    "\(erasure.unexpectedRemaining) records of the subject remain after erasure (see the receipt)")
             }
             if !erasure.verification.isEmpty {
-                problems.append(describe(erasure.verification, lead: "the search after erasure still finds the subject"))
+                problems.append(
+                    describe(erasure.verification, lead: "the search after erasure still finds the subject"))
             }
             if !problems.isEmpty {
-                status = erasure.files.contains { $0.deleted + $0.redacted > 0 } || status == .partial ? .partial : .failed
+                status =
+                    erasure.files.contains { $0.deleted + $0.redacted > 0 } || status == .partial ? .partial : .failed
                 error = ([error].compactMap { $0 } + problems).joined(separator: "; ")
             }
         }

@@ -12,7 +12,8 @@ extension JobStore {
         }
         return try update(jobID) { rec in
             guard !rec.status.isTerminal else {
-                throw DSARError(.usage, "job \(jobID) has already ended (\(rec.status.rawValue)); only open jobs can be extended")
+                throw DSARError(
+                    .usage, "job \(jobID) has already ended (\(rec.status.rawValue)); only open jobs can be extended")
             }
             guard let initial = Timestamp.parse(rec.initialDeadline), let current = Timestamp.parse(rec.deadline) else {
                 throw DSARError(.io, "job \(jobID) has an unreadable deadline", path: layout.jobRecord(jobID))
@@ -21,10 +22,13 @@ extension JobStore {
             let proposed = Timestamp.Calendar.addingDays(days, to: current)
             if proposed > maxDeadline {
                 let room = max(0, Int(floor(maxDeadline.timeIntervalSince(current) / 86400)))
-                let law = rec.regulation == .gdpr ? "GDPR Art. 12(3) allows two further months" : "CCPA allows 45 further days"
+                let law =
+                    rec.regulation == .gdpr
+                    ? "GDPR Art. 12(3) allows two further months" : "CCPA allows 45 further days"
                 throw DSARError(
                     .usage,
-                    "extending job \(jobID) by \(days) days would move its deadline to \(Timestamp.formatDay(proposed)), past the legal maximum \(Timestamp.formatDay(maxDeadline)) (\(law)); at most \(room) more days are possible")
+                    "extending job \(jobID) by \(days) days would move its deadline to \(Timestamp.formatDay(proposed)), past the legal maximum \(Timestamp.formatDay(maxDeadline)) (\(law)); at most \(room) more days are possible"
+                )
             }
             rec.deadline = Timestamp.format(proposed)
             rec.extensions.append(

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Reads and writes job records; every write is atomic and durable, and read-modify-write happens
@@ -42,7 +42,8 @@ package struct JobStore: Sendable {
     /// With `syncDirectory: false` the caller calls ``syncDirectory()`` after a batch of saves.
     package func save(_ record: JobRecord, syncDirectory: Bool = true) throws {
         let data = try JobStore.encoder.encode(record)
-        try FileSystem.writeAtomically(layout.jobRecord(record.jobID), Array(data) + [0x0A], mode: 0o600, syncDirectory: syncDirectory)
+        try FileSystem.writeAtomically(
+            layout.jobRecord(record.jobID), Array(data) + [0x0A], mode: 0o600, syncDirectory: syncDirectory)
     }
 
     /// Makes record renames durable (after saves with `syncDirectory: false`).
@@ -50,7 +51,9 @@ package struct JobStore: Sendable {
 
     /// Read-modify-write of one record under the records lock.
     @discardableResult
-    package func update(_ jobID: String, syncDirectory: Bool = true, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord {
+    package func update(
+        _ jobID: String, syncDirectory: Bool = true, _ change: (inout JobRecord) throws -> Void
+    ) throws -> JobRecord {
         try withRecordsLock {
             var r = try load(jobID)
             try change(&r)

@@ -14,7 +14,10 @@ package struct AuditEvent: Sendable {
 
     /// An event of `type`; a nil value leaves an optional field out. The details must fit the
     /// type's ``AuditEventType/fields`` (checked in debug builds, and by `dsar audit verify`).
-    package init(_ type: AuditEventType, job: String? = nil, subject: String? = nil, _ details: KeyValuePairs<String, JSONValue?> = [:]) {
+    package init(
+        _ type: AuditEventType, job: String? = nil, subject: String? = nil,
+        _ details: KeyValuePairs<String, JSONValue?> = [:]
+    ) {
         self.type = type
         self.jobID = job
         self.subject = subject
@@ -33,7 +36,9 @@ extension AuditEvent {
     }
 
     /// What a claimed request asks for.
-    package static func requestReceived(job: String, subject: String, request: DSARRequest, signer: String?) -> AuditEvent {
+    package static func requestReceived(
+        job: String, subject: String, request: DSARRequest, signer: String?
+    ) -> AuditEvent {
         AuditEvent(
             .requestReceived, job: job, subject: subject,
             [
@@ -44,7 +49,8 @@ extension AuditEvent {
 
     /// A drop refused (`file`: where it was stored when its name could not be kept).
     package static func requestRejected(drop: String, reason: String, file: String? = nil) -> AuditEvent {
-        AuditEvent(.requestRejected, ["drop": .string(drop), "file": file.map { .string($0) }, "reason": .string(reason)])
+        AuditEvent(
+            .requestRejected, ["drop": .string(drop), "file": file.map { .string($0) }, "reason": .string(reason)])
     }
 
     /// A drop that repeated the `request_id` of job `firstJob`.
@@ -61,37 +67,47 @@ extension AuditEvent {
 
     /// A connector began a scan round for a job.
     package static func connectorStarted(job: String, subject: String?, connector: String, round: Int) -> AuditEvent {
-        AuditEvent(.connectorStarted, job: job, subject: subject, ["connector": .string(connector), "round": .int(round)])
+        AuditEvent(
+            .connectorStarted, job: job, subject: subject, ["connector": .string(connector), "round": .int(round)])
     }
 
     /// A connector that needed `attempts` attempts.
-    package static func connectorRetried(job: String, subject: String?, connector: String, attempts: Int) -> AuditEvent {
-        AuditEvent(.connectorRetried, job: job, subject: subject, ["connector": .string(connector), "attempts": .int(attempts)])
+    package static func connectorRetried(job: String, subject: String?, connector: String, attempts: Int) -> AuditEvent
+    {
+        AuditEvent(
+            .connectorRetried, job: job, subject: subject,
+            ["connector": .string(connector), "attempts": .int(attempts)])
     }
 
     /// The end of a connector's scan for a job: finished, or failed with `reason` (already scrubbed).
     package static func connectorScanned(
-        job: String, subject: String?, connector: String, records: Int, bytesScanned: Int64, durationMs: Int, attempts: Int,
+        job: String, subject: String?, connector: String, records: Int, bytesScanned: Int64, durationMs: Int,
+        attempts: Int,
         round: Int, failure reason: String?
     ) -> AuditEvent {
         AuditEvent(
             reason == nil ? .connectorFinished : .connectorFailed, job: job, subject: subject,
             [
                 "connector": .string(connector), "records": .int(records), "bytes_scanned": .int(bytesScanned),
-                "duration_ms": .int(durationMs), "attempts": .int(attempts), "round": .int(round), "reason": reason.map { .string($0) },
+                "duration_ms": .int(durationMs), "attempts": .int(attempts), "round": .int(round),
+                "reason": reason.map { .string($0) },
             ])
     }
 
     /// A connector whose erasure failed for a job (`reason` already scrubbed).
-    package static func connectorEraseFailed(job: String, subject: String?, connector: String, reason: String) -> AuditEvent {
+    package static func connectorEraseFailed(
+        job: String, subject: String?, connector: String, reason: String
+    ) -> AuditEvent {
         AuditEvent(
             .connectorFailed, job: job, subject: subject,
             ["connector": .string(connector), "phase": .string("erase"), "reason": .string(reason)])
     }
 
     /// An identifier learnt from a matching record (its type only).
-    package static func identifierDerived(job: String, subject: String?, type: String, provenance: String) -> AuditEvent {
-        AuditEvent(.identifiersDerived, job: job, subject: subject, ["type": .string(type), "provenance": .string(provenance)])
+    package static func identifierDerived(job: String, subject: String?, type: String, provenance: String) -> AuditEvent
+    {
+        AuditEvent(
+            .identifiersDerived, job: job, subject: subject, ["type": .string(type), "provenance": .string(provenance)])
     }
 
     // MARK: Erasure
@@ -110,7 +126,9 @@ extension AuditEvent {
     }
 
     /// The second search after erasure for a job: how much it searched and how many gaps it found.
-    package static func erasureVerified(job: String, subject: String?, connectors: Int, sourceFiles: Int, gaps: Int) -> AuditEvent {
+    package static func erasureVerified(
+        job: String, subject: String?, connectors: Int, sourceFiles: Int, gaps: Int
+    ) -> AuditEvent {
         AuditEvent(
             .erasureVerified, job: job, subject: subject,
             ["connectors": .int(connectors), "source_files": .int(sourceFiles), "gaps": .int(gaps)])
@@ -119,8 +137,12 @@ extension AuditEvent {
     // MARK: Publishing and ending
 
     /// A bundle (export) or receipt (delete) sealed with the manifest's SHA-256.
-    package static func sealed(job: String, subject: String, action: RequestAction, manifestSHA256: String) -> AuditEvent {
-        AuditEvent(action == .export ? .bundleSealed : .receiptSealed, job: job, subject: subject, ["manifest_sha256": .string(manifestSHA256)])
+    package static func sealed(
+        job: String, subject: String, action: RequestAction, manifestSHA256: String
+    ) -> AuditEvent {
+        AuditEvent(
+            action == .export ? .bundleSealed : .receiptSealed, job: job, subject: subject,
+            ["manifest_sha256": .string(manifestSHA256)])
     }
 
     /// A job's outbox entry published (`outbox`: relative to the spool).
@@ -130,23 +152,30 @@ extension AuditEvent {
 
     /// A job's end.
     package static func jobFinished(job: String, subject: String, status: JobStatus, records: Int) -> AuditEvent {
-        AuditEvent(.jobFinished, job: job, subject: subject, ["status": .string(status.rawValue), "records": .int(records)])
+        AuditEvent(
+            .jobFinished, job: job, subject: subject, ["status": .string(status.rawValue), "records": .int(records)])
     }
 
     /// A job found past its deadline.
     package static func jobOverdue(job: String, subject: String, deadline: String, status: JobStatus) -> AuditEvent {
-        AuditEvent(.jobOverdue, job: job, subject: subject, ["deadline": .string(deadline), "status": .string(status.rawValue)])
+        AuditEvent(
+            .jobOverdue, job: job, subject: subject,
+            ["deadline": .string(deadline), "status": .string(status.rawValue)])
     }
 
     /// `dsar retry` put a job back to PENDING.
-    package static func jobRetried(job: String, subject: String, attempt: Int, was: JobStatus, outboxWithdrawn: Bool) -> AuditEvent {
+    package static func jobRetried(
+        job: String, subject: String, attempt: Int, was: JobStatus, outboxWithdrawn: Bool
+    ) -> AuditEvent {
         AuditEvent(
             .jobRetried, job: job, subject: subject,
             ["attempt": .int(attempt), "was": .string(was.rawValue), "outbox_withdrawn": .bool(outboxWithdrawn)])
     }
 
     /// `dsar extend` moved a job's deadline.
-    package static func deadlineExtended(job: String, subject: String, days: Int, deadline: String, reason: String) -> AuditEvent {
+    package static func deadlineExtended(
+        job: String, subject: String, days: Int, deadline: String, reason: String
+    ) -> AuditEvent {
         AuditEvent(
             .deadlineExtended, job: job, subject: subject,
             ["days": .int(days), "deadline": .string(deadline), "reason": .string(reason)])
@@ -154,7 +183,9 @@ extension AuditEvent {
 
     /// What recovery found of a job (`was`: RUNNING or CLAIMED); `crashes` so far, and `now` when
     /// it was set aside.
-    package static func crashRecovered(job: String, subject: String, was: String, crashes: Int? = nil, now: JobStatus? = nil) -> AuditEvent {
+    package static func crashRecovered(
+        job: String, subject: String, was: String, crashes: Int? = nil, now: JobStatus? = nil
+    ) -> AuditEvent {
         AuditEvent(
             .crashRecovered, job: job, subject: subject,
             ["was": .string(was), "crashes": crashes.map { .int($0) }, "now": now.map { .string($0.rawValue) }])
@@ -163,30 +194,42 @@ extension AuditEvent {
     // MARK: Notifications and housekeeping
 
     /// A notification delivered.
-    package static func notifySent(job: String, notifier: String, event: String, attempt: Int, durationMs: Int) -> AuditEvent {
+    package static func notifySent(
+        job: String, notifier: String, event: String, attempt: Int, durationMs: Int
+    ) -> AuditEvent {
         AuditEvent(
             .notifySent, job: job,
-            ["notifier": .string(notifier), "event": .string(event), "attempt": .int(attempt), "duration_ms": .int(durationMs)])
+            [
+                "notifier": .string(notifier), "event": .string(event), "attempt": .int(attempt),
+                "duration_ms": .int(durationMs),
+            ])
     }
 
     /// A notification that failed (delivery: with the notifier, attempt, duration and when it is retried).
     package static func notifyFailed(
-        job: String, subject: String? = nil, notifier: String? = nil, event: String, attempt: Int? = nil, reason: String,
+        job: String, subject: String? = nil, notifier: String? = nil, event: String, attempt: Int? = nil,
+        reason: String,
         durationMs: Int? = nil, retry: String? = nil
     ) -> AuditEvent {
         AuditEvent(
             .notifyFailed, job: job, subject: subject,
             [
                 "notifier": notifier.map { .string($0) }, "event": .string(event), "attempt": attempt.map { .int($0) },
-                "reason": .string(reason), "duration_ms": durationMs.map { .int($0) }, "retry": retry.map { .string($0) },
+                "reason": .string(reason), "duration_ms": durationMs.map { .int($0) },
+                "retry": retry.map { .string($0) },
             ])
     }
 
     /// A queued notification dropped.
-    package static func notifyAbandoned(job: String, notifier: String, event: String, attempt: Int, reason: String) -> AuditEvent {
+    package static func notifyAbandoned(
+        job: String, notifier: String, event: String, attempt: Int, reason: String
+    ) -> AuditEvent {
         AuditEvent(
             .notifyAbandoned, job: job,
-            ["notifier": .string(notifier), "event": .string(event), "attempt": .int(attempt), "reason": .string(reason)])
+            [
+                "notifier": .string(notifier), "event": .string(event), "attempt": .int(attempt),
+                "reason": .string(reason),
+            ])
     }
 
     /// An outbox entry removed after `retention_days`.
@@ -202,7 +245,9 @@ extension AuditEvent {
     }
 
     /// A signed checkpoint of the chain's head.
-    package static func checkpoint(signedSeq: Int, signedHash: String, namespace: String, principal: String, signature: String) -> AuditEvent {
+    package static func checkpoint(
+        signedSeq: Int, signedHash: String, namespace: String, principal: String, signature: String
+    ) -> AuditEvent {
         AuditEvent(
             .checkpoint,
             [
@@ -212,9 +257,14 @@ extension AuditEvent {
     }
 
     /// A checkpoint the witness did not take.
-    package static func witnessFailed(signedSeq: Int, reason: String, pending: Int, durationMs: Int, retry: String) -> AuditEvent {
+    package static func witnessFailed(
+        signedSeq: Int, reason: String, pending: Int, durationMs: Int, retry: String
+    ) -> AuditEvent {
         AuditEvent(
             .witnessFailed,
-            ["signed_seq": .int(signedSeq), "reason": .string(reason), "pending": .int(pending), "duration_ms": .int(durationMs), "retry": .string(retry)])
+            [
+                "signed_seq": .int(signedSeq), "reason": .string(reason), "pending": .int(pending),
+                "duration_ms": .int(durationMs), "retry": .string(retry),
+            ])
     }
 }

@@ -64,24 +64,32 @@ package enum AuditEventType: String, CaseIterable, Sendable {
     package var fields: [AuditField] {
         switch self {
         case .jobClaimed: [.string("file")]
-        case .requestReceived: [.string("action"), .string("regulation"), .strings("identifier_types"), .stringOrNull("signer")]
+        case .requestReceived:
+            [.string("action"), .string("regulation"), .strings("identifier_types"), .stringOrNull("signer")]
         case .requestRejected: [.string("drop"), .optional(.string("file")), .string("reason")]
         case .requestDuplicate: [.string("drop"), .string("reason")]
         case .jobStarted: [.int("attempt")]
         case .connectorStarted: [.string("connector"), .int("round")]
         case .connectorRetried: [.string("connector"), .int("attempts")]
         case .connectorFinished:
-            [.string("connector"), .int("records"), .int("bytes_scanned"), .int("duration_ms"), .int("attempts"), .int("round")]
+            [
+                .string("connector"), .int("records"), .int("bytes_scanned"), .int("duration_ms"), .int("attempts"),
+                .int("round"),
+            ]
         case .connectorFailed:
             [
-                .string("connector"), .optional(.string("phase")), .optional(.int("records")), .optional(.int("bytes_scanned")),
-                .optional(.int("duration_ms")), .optional(.int("attempts")), .optional(.int("round")), .string("reason"),
+                .string("connector"), .optional(.string("phase")), .optional(.int("records")),
+                .optional(.int("bytes_scanned")),
+                .optional(.int("duration_ms")), .optional(.int("attempts")), .optional(.int("round")),
+                .string("reason"),
             ]
         case .identifiersDerived: [.string("type"), .string("provenance")]
         case .fileErased, .fileRetained:
             [
-                .string("connector"), .string("file"), .optional(.stringOrNull("table")), .string("strategy"), .int("deleted"),
-                .int("redacted"), .int("retained"), .int("remaining"), .stringOrNull("sha256_before"), .stringOrNull("sha256_after"),
+                .string("connector"), .string("file"), .optional(.stringOrNull("table")), .string("strategy"),
+                .int("deleted"),
+                .int("redacted"), .int("retained"), .int("remaining"), .stringOrNull("sha256_before"),
+                .stringOrNull("sha256_after"),
             ]
         case .erasureVerified: [.int("connectors"), .int("source_files"), .int("gaps")]
         case .bundleSealed, .receiptSealed: [.string("manifest_sha256")]
@@ -100,8 +108,13 @@ package enum AuditEventType: String, CaseIterable, Sendable {
         case .notifyAbandoned: [.string("notifier"), .string("event"), .int("attempt"), .string("reason")]
         case .outboxExpired: [.int("retention_days")]
         case .journalRecovered: [.int("torn_bytes"), .stringOrNull("torn_file")]
-        case .checkpoint: [.int("signed_seq"), .string("signed_hash"), .string("namespace"), .string("principal"), .string("signature")]
-        case .witnessFailed: [.int("signed_seq"), .string("reason"), .int("pending"), .int("duration_ms"), .string("retry")]
+        case .checkpoint:
+            [
+                .int("signed_seq"), .string("signed_hash"), .string("namespace"), .string("principal"),
+                .string("signature"),
+            ]
+        case .witnessFailed:
+            [.int("signed_seq"), .string("reason"), .int("pending"), .int("duration_ms"), .string("retry")]
         }
     }
 
@@ -112,7 +125,9 @@ package enum AuditEventType: String, CaseIterable, Sendable {
         let defined = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
         for m in members {
             guard let f = defined[m.key] else { return "\(rawValue) has no field \"\(m.key)\"" }
-            if !f.kind.accepts(m.value) { return "\(rawValue) field \"\(m.key)\" must be \(f.kind.description), not \(m.value.kindName)" }
+            if !f.kind.accepts(m.value) {
+                return "\(rawValue) field \"\(m.key)\" must be \(f.kind.description), not \(m.value.kindName)"
+            }
         }
         let present = Set(members.map(\.key))
         if let missing = fields.first(where: { !$0.isOptional && !present.contains($0.name) }) {

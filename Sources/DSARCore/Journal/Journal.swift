@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The append-only, tamper-evident audit journal in `spool/journal/`.
@@ -175,7 +175,8 @@ package final class Journal: AuditSink, Sendable {
             let fd = open(tornPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             if fd < 0 { throw DSARError.syscall("cannot create", path: tornPath) }
             defer { close(fd) }
-            let marker = Array("# \(Timestamp.format(Date())) torn tail of \(last) at byte \(goodEnd), \(torn.count) bytes:\n".utf8)
+            let marker = Array(
+                "# \(Timestamp.format(Date())) torn tail of \(last) at byte \(goodEnd), \(torn.count) bytes:\n".utf8)
             try (marker + torn + [0x0A]).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: tornPath) }
             if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: tornPath) }
             if truncate(path, off_t(goodEnd)) != 0 { throw DSARError.syscall("cannot truncate", path: path) }
@@ -198,7 +199,9 @@ package final class Journal: AuditSink, Sendable {
         guard fstat(fd, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
         if st.st_size == 0 { return true }
         var byte: UInt8 = 0
-        guard pread(fd, &byte, 1, off_t(st.st_size - 1)) == 1 else { throw DSARError.syscall("cannot read", path: path) }
+        guard pread(fd, &byte, 1, off_t(st.st_size - 1)) == 1 else {
+            throw DSARError.syscall("cannot read", path: path)
+        }
         return byte == 0x0A
     }
 
@@ -226,7 +229,8 @@ package final class Journal: AuditSink, Sendable {
         let entries: [JournalEntry] = try locked {
             let torn = try unlockedMoveTornTail()
             if torn.tornBytes > 0 {
-                _ = try appendLocked([AuditEvent.journalRecovered(tornBytes: torn.tornBytes, tornFile: torn.tornFile)], now: now)
+                _ = try appendLocked(
+                    [AuditEvent.journalRecovered(tornBytes: torn.tornBytes, tornFile: torn.tornFile)], now: now)
             }
             return try appendLocked(events, now: now)
         }
@@ -289,7 +293,8 @@ package final class Journal: AuditSink, Sendable {
             if created { try FileSystem.syncDirectory(dir) }
             let last = entries.last!
             // HEAD may lag the journal after a crash (never lead it), so its rename needs no directory fsync.
-            try FileSystem.writeAtomically(dir + "/HEAD", Array("\(last.seq) \(last.hash)\n".utf8), mode: 0o600, syncDirectory: false)
+            try FileSystem.writeAtomically(
+                dir + "/HEAD", Array("\(last.seq) \(last.hash)\n".utf8), mode: 0o600, syncDirectory: false)
             return entries
         }
     }
@@ -318,7 +323,10 @@ package final class Journal: AuditSink, Sendable {
         // chain), never a .txt without its signature, which `audit verify` reports as tampering.
         try FileSystem.writeAtomically(base + ".sig", Array(sig.utf8), mode: 0o600)
         try FileSystem.writeAtomically(base, message, mode: 0o600)
-        try append(AuditEvent.checkpoint(signedSeq: head.seq, signedHash: head.hash, namespace: Journal.namespace, principal: signer.principal, signature: sig))
+        try append(
+            AuditEvent.checkpoint(
+                signedSeq: head.seq, signedHash: head.hash, namespace: Journal.namespace, principal: signer.principal,
+                signature: sig))
         sinceCheckpoint = 0
         lastCheckpoint = Date()
         return head

@@ -41,7 +41,8 @@ package struct JournalEntry: Sendable, Equatable {
     /// Makes an entry and computes its hash.
     package static func make(seq: Int, time: Date, event: AuditEvent, prev: String) -> JournalEntry {
         var e = JournalEntry(
-            seq: seq, time: Timestamp.format(time), jobID: event.jobID, subject: event.subject, type: event.type.rawValue,
+            seq: seq, time: Timestamp.format(time), jobID: event.jobID, subject: event.subject,
+            type: event.type.rawValue,
             details: .object(event.details), prev: prev, hash: "")
         e.hash = e.computedHash
         return e
@@ -74,7 +75,8 @@ package struct JournalEntry: Sendable, Equatable {
             }
         }
         let e = JournalEntry(
-            seq: seq, time: time, jobID: try optString("job_id"), subject: try optString("subject"), type: type, details: details,
+            seq: seq, time: time, jobID: try optString("job_id"), subject: try optString("subject"), type: type,
+            details: details,
             prev: prev, hash: hash)
         guard e.line == line else { throw ParseError(description: "not in canonical form (re-encoding differs)") }
         return e

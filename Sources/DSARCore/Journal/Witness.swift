@@ -20,13 +20,17 @@ package struct WitnessConfig: Sendable, Equatable {
         guard y.has("witness") else { return nil }
         var command: [String] = []
         if y.isScalar("witness") {
-            if let s = y.string("witness"), !s.trimmingCharacters(in: .whitespaces).isEmpty { command = ["/bin/sh", "-c", s] }
+            if let s = y.string("witness"), !s.trimmingCharacters(in: .whitespaces).isEmpty {
+                command = ["/bin/sh", "-c", s]
+            }
         } else if let argv = y.strings("witness") {
             command = argv
         }
         let timeout = y.seconds("witness_timeout_seconds", range: 1...3600) ?? 30
         guard !command.isEmpty else {
-            y.problem("witness", "expected a shell command line or a non-empty list (argv) that stores checkpoints outside the spool")
+            y.problem(
+                "witness",
+                "expected a shell command line or a non-empty list (argv) that stores checkpoints outside the spool")
             return nil
         }
         return WitnessConfig(command: command, timeoutSeconds: timeout)
@@ -78,7 +82,10 @@ package enum WitnessFile {
             return String(decoding: l, as: UTF8.self)
         }
         func bad(_ n: Int, _ why: String) -> DSARError {
-            DSARError(.invalidInput, "\(path):\(n + 1): \(why) (expected the witness format: the 3 checkpoint lines, then the SSH SIGNATURE block)", path: path)
+            DSARError(
+                .invalidInput,
+                "\(path):\(n + 1): \(why) (expected the witness format: the 3 checkpoint lines, then the SSH SIGNATURE block)",
+                path: path)
         }
         var out: [Record] = []
         var i = 0
@@ -88,24 +95,36 @@ package enum WitnessFile {
                 continue
             }
             let start = i
-            guard lines[i] == "dsar-journal checkpoint" else { throw bad(i, "expected \"dsar-journal checkpoint\", found \"\(lines[i].prefix(80))\"") }
-            guard i + 2 < lines.count, lines[i + 1].hasPrefix("seq: "), let seq = Int(lines[i + 1].dropFirst(5)), seq > 0 else {
+            guard lines[i] == "dsar-journal checkpoint" else {
+                throw bad(i, "expected \"dsar-journal checkpoint\", found \"\(lines[i].prefix(80))\"")
+            }
+            guard i + 2 < lines.count, lines[i + 1].hasPrefix("seq: "), let seq = Int(lines[i + 1].dropFirst(5)),
+                seq > 0
+            else {
                 throw bad(i + 1, "expected \"seq: <number>\"")
             }
             let hash = lines[i + 2].hasPrefix("hash: ") ? String(lines[i + 2].dropFirst(6)) : ""
-            guard hash.utf8.count == 64, hash.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
+            guard hash.utf8.count == 64,
+                hash.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+            else {
                 throw bad(i + 2, "expected \"hash: <64 lowercase hex digits>\"")
             }
             i += 3
-            guard i < lines.count, lines[i] == SSHSig.begin else { throw bad(min(i, lines.count - 1), "expected \(SSHSig.begin)") }
+            guard i < lines.count, lines[i] == SSHSig.begin else {
+                throw bad(min(i, lines.count - 1), "expected \(SSHSig.begin)")
+            }
             var sig = lines[i] + "\n"
             i += 1
             while i < lines.count && lines[i] != SSHSig.end {
-                if lines[i].hasPrefix("-----") || lines[i] == "dsar-journal checkpoint" { throw bad(i, "expected base64 or \(SSHSig.end)") }
+                if lines[i].hasPrefix("-----") || lines[i] == "dsar-journal checkpoint" {
+                    throw bad(i, "expected base64 or \(SSHSig.end)")
+                }
                 sig += lines[i] + "\n"
                 i += 1
             }
-            guard i < lines.count else { throw bad(lines.count - 1, "the signature block of seq \(seq) has no \(SSHSig.end)") }
+            guard i < lines.count else {
+                throw bad(lines.count - 1, "the signature block of seq \(seq) has no \(SSHSig.end)")
+            }
             sig += lines[i] + "\n"
             i += 1
             out.append(Record(seq: seq, hash: hash, signature: sig, line: start + 1))
@@ -158,7 +177,8 @@ package struct Witness: Sendable {
         let names = (try? FileSystem.list(dir)) ?? []
         let set = Set(names)
         return names.compactMap { n -> Int? in
-            guard n.hasSuffix(".txt"), set.contains(n + ".sig"), let s = Int(n.dropLast(4)), n.first?.isNumber == true else { return nil }
+            guard n.hasSuffix(".txt"), set.contains(n + ".sig"), let s = Int(n.dropLast(4)), n.first?.isNumber == true
+            else { return nil }
             return s
         }.sorted()
     }
@@ -179,7 +199,8 @@ package struct Witness: Sendable {
                 let sig = String(decoding: try FileSystem.readFile(base + ".sig", limit: 1 << 16), as: UTF8.self)
                 let r = try await Subprocess.run(
                     config.command, stdin: WitnessFile.record(message: message, signature: sig),
-                    environment: ["DSAR_CHECKPOINT_SEQ": String(seq), "DSAR_JOURNAL": journal.dir], timeout: config.timeoutSeconds,
+                    environment: ["DSAR_CHECKPOINT_SEQ": String(seq), "DSAR_JOURNAL": journal.dir],
+                    timeout: config.timeoutSeconds,
                     scratchDir: scratchDir, maxOutputBytes: 1 << 20)
                 failure = r.failure(timeout: config.timeoutSeconds)
             } catch {
@@ -190,20 +211,27 @@ package struct Witness: Sendable {
                 report.pending = pending.count - k
                 logger.warning(
                     "witness failed; the checkpoint stays pending and is sent again at the next checkpoint",
-                    metadata: ["seq": "\(seq)", "pending": "\(report.pending)", "reason": "\(failure)", "command": "\(config.command.first ?? "")"])
+                    metadata: [
+                        "seq": "\(seq)", "pending": "\(report.pending)", "reason": "\(failure)",
+                        "command": "\(config.command.first ?? "")",
+                    ])
                 do {
-                    try journal.append(AuditEvent.witnessFailed(
+                    try journal.append(
+                        AuditEvent.witnessFailed(
                             signedSeq: seq, reason: failure, pending: report.pending,
                             durationMs: Int(Date().timeIntervalSince(started) * 1000), retry: "next checkpoint"))
                 } catch {
-                    logger.error("cannot journal the witness failure", metadata: ["seq": "\(seq)", "error": "\(error)"])
+                    logger.error(
+                        "cannot journal the witness failure", metadata: ["seq": "\(seq)", "error": "\(error)"])
                 }
                 return report
             }
             do {
                 try FileSystem.writeAtomically(journal.dir + "/WITNESSED", Array("\(seq)\n".utf8), mode: 0o600)
             } catch {
-                logger.error("cannot record the witnessed checkpoint (it will be sent again)", metadata: ["seq": "\(seq)", "error": "\(error)"])
+                logger.error(
+                    "cannot record the witnessed checkpoint (it will be sent again)",
+                    metadata: ["seq": "\(seq)", "error": "\(error)"])
             }
             report.sent += 1
             logger.info("checkpoint witnessed", metadata: ["seq": "\(seq)"])

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The durable notification queue, `spool/notify/`, and its delivery.
@@ -132,14 +132,20 @@ package final class Notifications {
         if case .number(let a)? = entry["attempts"] { attempts = Int(a) ?? 0 }
         attempts += 1
         guard let notifier = notifiers.first(where: { $0.name == notifierName }) else {
-            try audit.append(AuditEvent.notifyAbandoned(job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, reason: "notifier \(notifierName) is no longer configured"))
+            try audit.append(
+                AuditEvent.notifyAbandoned(
+                    job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts,
+                    reason: "notifier \(notifierName) is no longer configured"))
             try FileSystem.remove(path)
             try FileSystem.syncDirectory(directory)
-            logger.warning("notification dropped: its notifier is no longer configured", metadata: ["notifier": "\(notifierName)", "job": "\(jobID)"])
+            logger.warning(
+                "notification dropped: its notifier is no longer configured",
+                metadata: ["notifier": "\(notifierName)", "job": "\(jobID)"])
             return .abandoned
         }
         var env = [
-            "DSAR_EVENT": "job." + eventName, "DSAR_JOB_ID": jobID, "DSAR_NOTIFIER": notifierName, "DSAR_ATTEMPT": String(attempts),
+            "DSAR_EVENT": "job." + eventName, "DSAR_JOB_ID": jobID, "DSAR_NOTIFIER": notifierName,
+            "DSAR_ATTEMPT": String(attempts),
             "DSAR_SPOOL": layout.root,
         ]
         if case .string(let s)? = summary["status"] { env["DSAR_STATUS"] = s }
@@ -151,7 +157,8 @@ package final class Notifications {
         var failure: String?
         do {
             let r = try await Subprocess.run(
-                notifier.command, stdin: JSONWriter().encode(summary) + [0x0A], environment: env, timeout: notifier.timeoutSeconds,
+                notifier.command, stdin: JSONWriter().encode(summary) + [0x0A], environment: env,
+                timeout: notifier.timeoutSeconds,
                 scratchDir: layout.tmp, maxOutputBytes: 1 << 20)
             failure = r.failure(timeout: notifier.timeoutSeconds)
         } catch {
@@ -167,19 +174,27 @@ package final class Notifications {
                 if members[k].key == "last_error" { members[k].value = .string(failure) }
             }
             try FileSystem.writeAtomically(path, JSONWriter().encode(.object(members)) + [0x0A], mode: 0o600)
-            try audit.append(AuditEvent.notifyFailed(
-                    job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, reason: failure, durationMs: ms,
+            try audit.append(
+                AuditEvent.notifyFailed(
+                    job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, reason: failure,
+                    durationMs: ms,
                     retry: "next run"))
             logger.warning(
                 "notification failed; it is retried on the next run",
-                metadata: ["notifier": "\(notifierName)", "job": "\(jobID)", "event": "\(eventName)", "attempt": "\(attempts)", "reason": "\(failure)"])
+                metadata: [
+                    "notifier": "\(notifierName)", "job": "\(jobID)", "event": "\(eventName)", "attempt": "\(attempts)",
+                    "reason": "\(failure)",
+                ])
             return .failed
         }
-        try audit.append(AuditEvent.notifySent(job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, durationMs: ms))
+        try audit.append(
+            AuditEvent.notifySent(
+                job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, durationMs: ms))
         try FileSystem.remove(path)
         try FileSystem.syncDirectory(directory)
         retryAt[name] = nil
-        logger.info("notification sent", metadata: ["notifier": "\(notifierName)", "job": "\(jobID)", "event": "\(eventName)"])
+        logger.info(
+            "notification sent", metadata: ["notifier": "\(notifierName)", "job": "\(jobID)", "event": "\(eventName)"])
         return .sent
     }
 }

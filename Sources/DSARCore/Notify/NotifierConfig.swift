@@ -35,7 +35,8 @@ package struct NotifierConfig: Sendable, Equatable {
     /// Seconds the command may run before its process group is killed.
     package var timeoutSeconds: Double
 
-    package init(name: String, command: [String], events: Set<Event> = Set(Event.allCases), timeoutSeconds: Double = 30) {
+    package init(name: String, command: [String], events: Set<Event> = Set(Event.allCases), timeoutSeconds: Double = 30)
+    {
         self.name = name
         self.command = command
         self.events = events
@@ -54,7 +55,8 @@ package struct NotifierConfig: Sendable, Equatable {
             let name = m.string("name", required: true) ?? ""
             if !name.isEmpty {
                 let ok = name.utf8.allSatisfy { b in
-                    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
+                    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D
+                        || b == 0x5F
                 }
                 if !ok || name.count > 64 {
                     m.problem("name", "expected 1 to 64 letters, digits, '-' or '_' (it names queue files)")
@@ -64,20 +66,28 @@ package struct NotifierConfig: Sendable, Equatable {
             }
             var command: [String] = []
             if m.isScalar("command") {
-                if let s = m.string("command"), !s.trimmingCharacters(in: .whitespaces).isEmpty { command = ["/bin/sh", "-c", s] }
+                if let s = m.string("command"), !s.trimmingCharacters(in: .whitespaces).isEmpty {
+                    command = ["/bin/sh", "-c", s]
+                }
             } else if let argv = m.strings("command") {
                 command = argv
             }
             if command.isEmpty {
-                if m.has("command") { m.problem("command", "expected a shell command line or a non-empty list (argv)") }
-                else { m.problemHere("\(name.isEmpty ? "notify entry" : name): command is missing") }
+                if m.has("command") {
+                    m.problem("command", "expected a shell command line or a non-empty list (argv)")
+                } else {
+                    m.problemHere("\(name.isEmpty ? "notify entry" : name): command is missing")
+                }
             }
             var events = Set(Event.allCases)
             if let on = m.strings("on") {
                 events = []
                 for e in on {
-                    if let ev = Event(rawValue: e) { events.insert(ev) }
-                    else { m.problem("on", "unknown event \"\(e)\"; expected any of: completed, failed, partial, overdue") }
+                    if let ev = Event(rawValue: e) {
+                        events.insert(ev)
+                    } else {
+                        m.problem("on", "unknown event \"\(e)\"; expected any of: completed, failed, partial, overdue")
+                    }
                 }
             }
             let timeout = m.seconds("timeout_seconds", range: 1...3600) ?? 30

@@ -39,7 +39,8 @@ package struct IdentifierScrubber: Sendable {
                 let lower = f.map(IdentifierScrubber.lower)
                 guard seen.insert(lower).inserted else { continue }
                 let boundary: Boundary =
-                    lower.allSatisfy(IdentifierScrubber.isDigit) ? .digits : lower.allSatisfy(IdentifierScrubber.isWordByte) ? .word : .none
+                    lower.allSatisfy(IdentifierScrubber.isDigit)
+                    ? .digits : lower.allSatisfy(IdentifierScrubber.isWordByte) ? .word : .none
                 let p = Pattern(bytes: lower, replacement: replacement, boundary: boundary)
                 if lower.count == 1 {
                     single[lower[0]] = p
@@ -164,7 +165,9 @@ package struct ScrubbingLogHandler: LogHandler {
     var inner: any LogHandler
     let scrubber: LogScrubber
     /// Metadata dsar generates itself (job ids, counts), never scrubbed.
-    static let ownKeys: Set<String> = ["job", "jobs", "attempt", "round", "connectors", "seq", "retry_for_s", "records", "bytes"]
+    static let ownKeys: Set<String> = [
+        "job", "jobs", "attempt", "round", "connectors", "seq", "retry_for_s", "records", "bytes",
+    ]
 
     /// Wraps `inner`.
     package init(inner: any LogHandler, scrubber: LogScrubber) {

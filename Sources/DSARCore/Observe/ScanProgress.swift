@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Bytes one connector's scan has read so far. The file readers find it as a task-local value and
@@ -110,7 +110,8 @@ package final class ScanProgress: Sendable {
 
     static func clock(_ s: Double) -> String {
         let t = Int(s)
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+        return t >= 3600
+            ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }
 
     /// One line per connector.
@@ -127,14 +128,22 @@ package final class ScanProgress: Sendable {
             let rateText = String(format: "%.1f MiB/s", rate / 1_048_576)
             if e.finished != nil {
                 let verb = e.failed ? "FAIL" : "done"
-                if done == 0 && e.total == nil { return "\(verb)  \(name)  in \(String(format: "%.1f", elapsed)) s" + tag }
-                return "\(verb)  \(name)  \(ScanProgress.size(done)) in \(String(format: "%.1f", elapsed)) s  \(rateText)" + tag
+                if done == 0 && e.total == nil {
+                    return "\(verb)  \(name)  in \(String(format: "%.1f", elapsed)) s" + tag
+                }
+                return
+                    "\(verb)  \(name)  \(ScanProgress.size(done)) in \(String(format: "%.1f", elapsed)) s  \(rateText)"
+                    + tag
             }
             guard let total = e.total, total > 0 else {
-                return "scan  \(name)  \(done > 0 ? ScanProgress.size(done) + "  " + rateText + "  " : "")\(ScanProgress.clock(elapsed))" + tag
+                return
+                    "scan  \(name)  \(done > 0 ? ScanProgress.size(done) + "  " + rateText + "  " : "")\(ScanProgress.clock(elapsed))"
+                    + tag
             }
             let pct = min(100, Int(Double(done) * 100 / Double(total)))
-            return "scan  \(name)  \(ScanProgress.size(done)) / \(ScanProgress.size(total))  \(pct)%  \(rateText)  \(ScanProgress.clock(elapsed))" + tag
+            return
+                "scan  \(name)  \(ScanProgress.size(done)) / \(ScanProgress.size(total))  \(pct)%  \(rateText)  \(ScanProgress.clock(elapsed))"
+                + tag
         }
     }
 

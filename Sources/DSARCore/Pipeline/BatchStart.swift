@@ -14,7 +14,8 @@ enum BatchStart {
     /// Starts `ids`: one record update each, one fsync of `jobs/` and one journal write for all
     /// (before any source is read).
     static func start(
-        _ ids: [String], layout: SpoolLayout, config: SpoolConfig, store: JobStore, parser: RequestParser, audit: any AuditSink,
+        _ ids: [String], layout: SpoolLayout, config: SpoolConfig, store: JobStore, parser: RequestParser,
+        audit: any AuditSink,
         fail: (String, String) throws -> Void
     ) throws -> Started {
         var out = Started()
@@ -29,7 +30,8 @@ enum BatchStart {
                 continue
             }
             do {
-                var closure = try IdentityClosure.load(layout.activeIdentity(id)) ?? IdentityClosure(jobID: id, request: [])
+                var closure =
+                    try IdentityClosure.load(layout.activeIdentity(id)) ?? IdentityClosure(jobID: id, request: [])
                 closure.merge(request.identifiers.map { ($0, "request") })
                 out.closures[id] = closure
             } catch {

@@ -61,7 +61,9 @@ struct ErasureCoordinator {
                 for j in jobs {
                     let reason = scrubbed("\(error)", j.identifiers)
                     out[j.jobID]!.errors[c.name] = reason
-                    try audit.append(AuditEvent.connectorEraseFailed(job: j.jobID, subject: subjects[j.jobID], connector: c.name, reason: reason))
+                    try audit.append(
+                        AuditEvent.connectorEraseFailed(
+                            job: j.jobID, subject: subjects[j.jobID], connector: c.name, reason: reason))
                 }
             }
         }
@@ -77,14 +79,20 @@ struct ErasureCoordinator {
         var out: [String: [CoverageGap]] = [:]
         let searchers = connectors.filter(\.searchedAgainAfterErasure)
         guard !jobs.isEmpty, !searchers.isEmpty else { return out }
-        let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
+        let batch = ScanBatch(
+            jobs: jobs.map {
+                ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "")
+            })
         let results = await runner.run(searchers, batch: batch, logger: logger)
         var events: [AuditEvent] = []
         for j in jobs {
             var gaps: [CoverageGap] = []
             for (c, r) in zip(searchers, results) {
                 if let e = r.error {
-                    gaps.append(CoverageGap(kind: .remaining, connector: r.name, file: nil, message: "the search after erasure failed: \(scrubbed(e, j.identifiers))"))
+                    gaps.append(
+                        CoverageGap(
+                            kind: .remaining, connector: r.name, file: nil,
+                            message: "the search after erasure failed: \(scrubbed(e, j.identifiers))"))
                     continue
                 }
                 guard let f = r.findings[j.jobID] else { continue }
@@ -92,21 +100,26 @@ struct ErasureCoordinator {
                     gaps.append(
                         CoverageGap(
                             kind: .remaining, connector: r.name, file: rec.source, line: rec.line,
-                            message: "a record of the subject is still there after erasure (\(rec.matchedOn.joined(separator: ", ")))"))
+                            message:
+                                "a record of the subject is still there after erasure (\(rec.matchedOn.joined(separator: ", ")))"
+                        ))
                 }
                 for g in f.gaps {
                     var g = g
                     if g.kind == .unmatched {
                         g.kind = .remaining
-                        g.message = "the subject's \(g.type ?? "identifier") is still in the file after erasure, outside every retained record"
+                        g.message =
+                            "the subject's \(g.type ?? "identifier") is still in the file after erasure, outside every retained record"
                     }
                     gaps.append(g)
                 }
             }
             out[j.jobID] = gaps
-            events.append(AuditEvent.erasureVerified(
+            events.append(
+                AuditEvent.erasureVerified(
                     job: j.jobID, subject: subjects[j.jobID], connectors: searchers.count,
-                    sourceFiles: results.reduce(0) { $0 + ($1.findings[j.jobID]?.coverage.count ?? 0) }, gaps: gaps.count))
+                    sourceFiles: results.reduce(0) { $0 + ($1.findings[j.jobID]?.coverage.count ?? 0) },
+                    gaps: gaps.count))
         }
         try audit.append(contentsOf: events)
         return out

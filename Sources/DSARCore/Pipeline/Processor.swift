@@ -40,7 +40,8 @@ package final class Processor {
     /// Assembles the stages. `finisher` chooses how a job is published (bundler for export, eraser
     /// for delete, summary otherwise).
     package init(
-        layout: SpoolLayout, config: SpoolConfig, configuration: Configuration = Configuration(), connectors: [any Connector] = [],
+        layout: SpoolLayout, config: SpoolConfig, configuration: Configuration = Configuration(),
+        connectors: [any Connector] = [],
         finisher: @escaping @Sendable (RequestAction) -> any JobFinisher = { _ in SummaryFinisher() },
         notifications: Notifications? = nil, audit: any AuditSink = DiscardingAuditSink(), logger: Logger
     ) throws {
@@ -58,16 +59,22 @@ package final class Processor {
         self.parser = RequestParser(defaultRegulation: config.defaultRegulation)
         let runner = ConnectorRunner(concurrency: config.concurrency)
         self.intakeStage = try RequestIntake(
-            layout: layout, config: config, store: store, parser: parser, pseudonymizer: pseudonymizer, audit: audit, logger: self.logger,
+            layout: layout, config: config, store: store, parser: parser, pseudonymizer: pseudonymizer, audit: audit,
+            logger: self.logger,
             settleSeconds: configuration.settleSeconds ?? config.settleSeconds,
-            rejectAfterSeconds: configuration.rejectAfterSeconds ?? config.rejectAfterSeconds, forceDryRun: configuration.forceDryRun)
+            rejectAfterSeconds: configuration.rejectAfterSeconds ?? config.rejectAfterSeconds,
+            forceDryRun: configuration.forceDryRun)
         self.scanner = ScanCoordinator(
             connectors: connectors, runner: runner, audit: audit, logger: self.logger, logScrubber: logScrubber,
             progress: configuration.progress, maxRounds: configuration.maxExpansionRounds)
-        self.eraser = ErasureCoordinator(layout: layout, connectors: connectors, runner: runner, audit: audit, logger: self.logger, logScrubber: logScrubber)
-        self.sealer = Sealer(layout: layout, logger: self.logger, finisher: finisher, concurrency: configuration.sealConcurrency)
+        self.eraser = ErasureCoordinator(
+            layout: layout, connectors: connectors, runner: runner, audit: audit, logger: self.logger,
+            logScrubber: logScrubber)
+        self.sealer = Sealer(
+            layout: layout, logger: self.logger, finisher: finisher, concurrency: configuration.sealConcurrency)
         self.concluder = JobConcluder(
-            layout: layout, store: store, pseudonymizer: pseudonymizer, audit: audit, logger: self.logger, notifications: notifications,
+            layout: layout, store: store, pseudonymizer: pseudonymizer, audit: audit, logger: self.logger,
+            notifications: notifications,
             logScrubber: logScrubber)
     }
 
@@ -104,22 +111,12 @@ package final class Processor {
     /// before it reaches a job record, manifest or the journal (see ``IdentifierScrubber``).
     package static func scrub(_ text: String, _ ids: [Identifier]) -> String { IdentifierScrubber(ids).scrub(text) }
 
-    /// Ids of claimed jobs waiting to run, oldest first.
-    package func pendingJobs() throws -> [String] {
-        try FileSystem.list(layout.active).compactMap { name in
-            guard name.hasSuffix(".json"), !name.hasPrefix(".") else { return nil }
-            let id = String(name.dropLast(5))
-            guard UUIDv7.isValid(id), let rec = try? store.load(id), rec.status == .pending else { return nil }
-            return id
-        }
-    }
-
     /// Runs every pending job as one batch: each connector reads its sources once for all of them.
     /// `stop` is checked before each job is finished; unfinished jobs stay PENDING. Returns the
     /// finished jobs' records without their history (the whole record is in `jobs/`), so that a
     /// batch of thousands holds little.
     package func runPending(stop: StopPolicy = .never) async throws -> [JobRecord] {
-        let ids = try pendingJobs()
+        let ids = try store.pendingJobs()
         guard !ids.isEmpty, !stop.requested() else { return [] }
         do {
             return try await runBatch(ids, stop: stop)
@@ -127,7 +124,7 @@ package final class Processor {
             // An error that stops the batch (a full disk under the journal, say) is not a crash: the
             // jobs it left RUNNING go back to PENDING now, where that still works (else recovery does it).
             for id in ids {
-                if let r = try? store.load(id), r.status == .running { try? requeue([id]) }
+                if let r = try? store.load(id), r.status == .running { try? store.requeue([id]) }
             }
             throw error
         }
@@ -135,7 +132,8 @@ package final class Processor {
 
     func runBatch(_ ids: [String], stop: StopPolicy) async throws -> [JobRecord] {
         let started = try BatchStart.start(
-            ids, layout: layout, config: config, store: store, parser: parser, audit: audit, fail: { try self.fail($0, reason: $1) })
+            ids, layout: layout, config: config, store: store, parser: parser, audit: audit,
+            fail: { try self.fail($0, reason: $1) })
         var jobs = started.jobs
         var closures = started.closures
         guard !jobs.isEmpty else { return [] }
@@ -150,7 +148,8 @@ package final class Processor {
         defer { try? FileSystem.removeTree(work) }
         var scanJobs = jobs.map { j in
             ScanJob(
-                jobID: j.record.jobID, action: j.request.action, identifiers: closures[j.record.jobID]!.identifiers.sorted(),
+                jobID: j.record.jobID, action: j.request.action,
+                identifiers: closures[j.record.jobID]!.identifiers.sorted(),
                 dryRun: j.record.dryRun, workDir: work)
         }
         logger.info("batch started", metadata: ["jobs": "\(jobs.count)", "connectors": "\(connectors.count)"])
@@ -158,21 +157,26 @@ package final class Processor {
         stats.batches += 1
         defer { stats.lastBatchSeconds = Date().timeIntervalSince(batchStart) }
         let subjects = Dictionary(uniqueKeysWithValues: jobs.map { ($0.record.jobID, $0.record.subject) })
-        let plan = BatchPlan(jobs.map { BatchPlan.Job(action: $0.request.action, dryRun: $0.record.dryRun) }, maxJobs: maxBatchJobs)
+        let plan = BatchPlan(
+            jobs.map { BatchPlan.Job(action: $0.request.action, dryRun: $0.record.dryRun) }, maxJobs: maxBatchJobs)
         var finished: [JobRecord] = []
         for (n, segment) in plan.segments.enumerated() {
             // A stop asked for before a segment starts: its jobs (and the rest) wait for the next run.
             if n > 0 && stop.requested() {
-                try requeue(plan.jobs(from: n).map { jobs[$0].record.jobID })
+                try store.requeue(plan.jobs(from: n).map { jobs[$0].record.jobID })
                 break
             }
             // The scan of the job in hand goes on through a stop, until the grace period ends.
             let scanned: ScanResult
             do {
-                scanned = try await scanner.scan(segment.jobs.map { scanJobs[$0] }, subjects: subjects, stop: stop, batchIdentifiers: &batchIdentifiers)
+                scanned = try await scanner.scan(
+                    segment.jobs.map { scanJobs[$0] }, subjects: subjects, stop: stop,
+                    batchIdentifiers: &batchIdentifiers)
             } catch is GraceExpired {
-                logger.notice("grace period over during a scan; its jobs are put back", metadata: ["jobs": "\(segment.jobs.count)"])
-                try requeue(plan.jobs(from: n).map { jobs[$0].record.jobID })
+                logger.notice(
+                    "grace period over during a scan; its jobs are put back",
+                    metadata: ["jobs": "\(segment.jobs.count)"])
+                try store.requeue(plan.jobs(from: n).map { jobs[$0].record.jobID })
                 break
             }
             stats.add(scanned.totals)
@@ -181,7 +185,8 @@ package final class Processor {
                 ks.map { k in
                     let id = jobs[k].record.jobID
                     return SealWork(
-                        record: jobs[k].record, request: jobs[k].request, outcomes: scanned.results[id] ?? [], derived: scanned.derived[id] ?? [],
+                        record: jobs[k].record, request: jobs[k].request, outcomes: scanned.results[id] ?? [],
+                        derived: scanned.derived[id] ?? [],
                         erasure: erasure[id])
                 }
             }
@@ -191,7 +196,9 @@ package final class Processor {
                 let ids = segment.erased.map { jobs[$0].record.jobID }
                 try eraser.keepClosures(ids, &closures, scanned)
                 // Erased and verified (the second search after erasure) with the whole set.
-                let erasure = try await eraser.eraseAndVerify(ids.map { EraseJob(jobID: $0, identifiers: closures[$0]!.identifiers, dryRun: false) }, subjects: subjects)
+                let erasure = try await eraser.eraseAndVerify(
+                    ids.map { EraseJob(jobID: $0, identifiers: closures[$0]!.identifiers, dryRun: false) },
+                    subjects: subjects)
                 finished += try await finish(sealWork(segment.erased, erasure), stop)
             } else {
                 finished += try await finish(sealWork(segment.finishOrder, [:]), stop)
@@ -222,17 +229,5 @@ package final class Processor {
     /// Ends a job that cannot be run as FAILED (``JobConcluder/fail(_:reason:)``).
     func fail(_ jobID: String, reason: String) throws {
         if let rec = try concluder.fail(jobID, reason: reason) { stats.finished(rec, records: false) }
-    }
-
-    /// Puts jobs that were set RUNNING back to PENDING (a clean stop before they were finished).
-    func requeue(_ ids: [String]) throws {
-        guard !ids.isEmpty else { return }
-        for id in ids {
-            try store.update(id, syncDirectory: false) {
-                $0.status = .pending
-                $0.note("requeued", "dsar was asked to stop before this job finished")
-            }
-        }
-        try store.syncDirectory()
     }
 }

@@ -28,7 +28,8 @@ struct ScanCoordinator {
 
     /// Scans `scanJobs`; `batchIdentifiers` (every identifier of the batch) grows by the derived ones.
     func scan(
-        _ scanJobs: [ScanJob], subjects: [String: String], stop: StopPolicy = .never, batchIdentifiers: inout Set<Identifier>
+        _ scanJobs: [ScanJob], subjects: [String: String], stop: StopPolicy = .never,
+        batchIdentifiers: inout Set<Identifier>
     ) async throws -> ScanResult {
         var out = ScanResult()
         var round = 0
@@ -38,7 +39,9 @@ struct ScanCoordinator {
             var started: [AuditEvent] = []
             for job in roundJobs {
                 for c in connectors {
-                    started.append(AuditEvent.connectorStarted(job: job.jobID, subject: subjects[job.jobID], connector: c.name, round: round))
+                    started.append(
+                        AuditEvent.connectorStarted(
+                            job: job.jobID, subject: subjects[job.jobID], connector: c.name, round: round))
                 }
             }
             try audit.append(contentsOf: started)
@@ -50,19 +53,24 @@ struct ScanCoordinator {
             let thisRound = round
             // Past a stop's grace period the scan is abandoned (its jobs are requeued, nothing of it journaled).
             guard
-                let results = try await ScanCoordinator.unlessExpired(stop, {
-                    if let progress {
-                        return await progress.track(cs, round: thisRound) { await runner.run(cs, batch: batch, logger: log, progress: progress) }
-                    }
-                    return await runner.run(cs, batch: batch, logger: log)
-                })
+                let results = try await ScanCoordinator.unlessExpired(
+                    stop,
+                    {
+                        if let progress {
+                            return await progress.track(cs, round: thisRound) {
+                                await runner.run(cs, batch: batch, logger: log, progress: progress)
+                            }
+                        }
+                        return await runner.run(cs, batch: batch, logger: log)
+                    })
             else { throw GraceExpired() }
             for r in results {
                 var t = out.totals[r.name] ?? RunStats.ConnectorTotals()
                 t.scans += 1
                 t.seconds += Double(r.durationMs) / 1000
                 if r.error != nil { t.failures += 1 }
-                t.bytesScanned += r.findings.values.first.flatMap { $0.details["bytes_scanned"].flatMap { Int64($0) } } ?? 0
+                t.bytesScanned +=
+                    r.findings.values.first.flatMap { $0.details["bytes_scanned"].flatMap { Int64($0) } } ?? 0
                 out.totals[r.name] = t
             }
             // A connector's error is the batch's: scrubbed of every identifier of the batch (it may
@@ -77,18 +85,23 @@ struct ScanCoordinator {
                 out.results[id] = zip(results, errors).map { r, e in
                     ConnectorOutcome(
                         name: r.name, metadata: r.metadata, status: r.error == nil ? .ok : .failed,
-                        findings: r.findings[id] ?? ConnectorFindings(), error: e.map { Processor.scrub($0, job.identifiers) }, attempts: r.attempts,
+                        findings: r.findings[id] ?? ConnectorFindings(),
+                        error: e.map { Processor.scrub($0, job.identifiers) }, attempts: r.attempts,
                         durationMs: r.durationMs)
                 }
                 for (r, scrubbed) in zip(results, errors) {
                     if r.attempts > 1 {
-                        events.append(AuditEvent.connectorRetried(job: id, subject: subjects[id], connector: r.name, attempts: r.attempts))
+                        events.append(
+                            AuditEvent.connectorRetried(
+                                job: id, subject: subjects[id], connector: r.name, attempts: r.attempts))
                     }
                     events.append(
                         .connectorScanned(
                             job: id, subject: subjects[id], connector: r.name, records: r.findings[id]?.records ?? 0,
-                            bytesScanned: r.findings[id]?.details["bytes_scanned"].flatMap { Int64($0) } ?? 0, durationMs: r.durationMs,
-                            attempts: r.attempts, round: round, failure: scrubbed.map { Processor.scrub($0, job.identifiers) }))
+                            bytesScanned: r.findings[id]?.details["bytes_scanned"].flatMap { Int64($0) } ?? 0,
+                            durationMs: r.durationMs,
+                            attempts: r.attempts, round: round,
+                            failure: scrubbed.map { Processor.scrub($0, job.identifiers) }))
                 }
                 var known = Set(job.identifiers)
                 var new: [(Identifier, String)] = []
@@ -102,7 +115,9 @@ struct ScanCoordinator {
                 logScrubber.set(batchIdentifiers)
                 out.derived[id, default: []] += new
                 for (ident, provenance) in new {
-                    events.append(AuditEvent.identifierDerived(job: id, subject: subjects[id], type: ident.type, provenance: provenance))
+                    events.append(
+                        AuditEvent.identifierDerived(
+                            job: id, subject: subjects[id], type: ident.type, provenance: provenance))
                 }
                 var grown = job
                 grown.identifiers = known.sorted()
@@ -116,7 +131,9 @@ struct ScanCoordinator {
 
     /// Runs `body` unless the stop policy's grace period runs out first (then `body` is cancelled
     /// and nil returned). Without a stop request it simply runs `body`.
-    static func unlessExpired<T: Sendable>(_ stop: StopPolicy, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+    static func unlessExpired<T: Sendable>(
+        _ stop: StopPolicy, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T? {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {

@@ -106,7 +106,9 @@ package final class SpoolService {
         if let n = p.notifications, !n.queued().isEmpty {
             let d = await n.deliver()
             report.notified = d
-            if d.sent + d.failed > 0 { logger.info("notifications delivered", metadata: ["sent": "\(d.sent)", "failed": "\(d.failed)"]) }
+            if d.sent + d.failed > 0 {
+                logger.info("notifications delivered", metadata: ["sent": "\(d.sent)", "failed": "\(d.failed)"])
+            }
         }
         let finishedNow = p.stats.jobsFinished.values.reduce(0, +)
         if p.stats.unsuccessfulJobs == unsuccessful { p.markSuccess() }
@@ -118,7 +120,9 @@ package final class SpoolService {
         }
         let journal = session.journal
         report.expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: journal)
-        if journal.sinceCheckpoint >= 100 || (journal.sinceCheckpoint > 0 && Date().timeIntervalSince(journal.lastCheckpoint) >= 600) {
+        if journal.sinceCheckpoint >= 100
+            || (journal.sinceCheckpoint > 0 && Date().timeIntervalSince(journal.lastCheckpoint) >= 600)
+        {
             report.checkpoint = try await journal.checkpointAndWitness()
         }
         return report
@@ -141,7 +145,8 @@ package final class SpoolService {
             try MetricsFile.write(
                 path,
                 MetricsFile.render(
-                    layout: p.layout, records: records, stats: p.stats, notificationsPending: p.notifications?.queued().count ?? 0,
+                    layout: p.layout, records: records, stats: p.stats,
+                    notificationsPending: p.notifications?.queued().count ?? 0,
                     mode: mode.rawValue))
         } catch {
             logger.error("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])

@@ -15,16 +15,20 @@ package struct SpoolSession {
     /// value is dropped.
     /// `configuration` is how the processor runs (the command line's overrides of the spool config).
     package static func open(
-        _ layout: SpoolLayout, connectorsDir: String? = nil, wait: Bool, purpose: String, configuration: Processor.Configuration = Processor.Configuration(),
+        _ layout: SpoolLayout, connectorsDir: String? = nil, wait: Bool, purpose: String,
+        configuration: Processor.Configuration = Processor.Configuration(),
         logger: Logger
     ) throws -> SpoolSession {
         try SpoolSession.requireExisting(layout)
         let config = try SpoolConfig.load(layout)
-        if config.signingKey == nil { try KeyMaterial.ensureSigningKey(in: layout.keys, principal: config.signerPrincipal) }
+        if config.signingKey == nil {
+            try KeyMaterial.ensureSigningKey(in: layout.keys, principal: config.signerPrincipal)
+        }
         try SpoolSession.checkPermissions(layout)
         // A signing key readable by others is a permission error (exit 77), reported before the
         // configuration check; any other problem with it is one of the configuration problems.
-        do { _ = try ManifestSigner.load(layout, config: config) } catch let e as DSARError where e.code == .permissions { throw e } catch {}
+        do { _ = try ManifestSigner.load(layout, config: config) } catch let e as DSARError where e.code == .permissions
+        { throw e } catch {}
         // Every problem of the connectors and settings, before anything is claimed (exit 78).
         let dir = try ConnectorLocator.directory(explicit: connectorsDir, layout: layout)
         let preflight = Preflight.check(layout: layout, config: config, connectorsDir: dir, full: false)
@@ -36,7 +40,9 @@ package struct SpoolSession {
         if let w = config.witness { journal.witness = Witness(config: w, scratchDir: layout.tmp, logger: logger) }
         let torn = try journal.recoverTornTail()
         if torn.tornBytes > 0 {
-            logger.warning("journal: a torn last line from a crash was moved aside", metadata: ["file": "\(torn.tornFile ?? "")", "bytes": "\(torn.tornBytes)"])
+            logger.warning(
+                "journal: a torn last line from a crash was moved aside",
+                metadata: ["file": "\(torn.tornFile ?? "")", "bytes": "\(torn.tornBytes)"])
         }
         let connectors = ConnectorRegistry.make(configs)
         var recipients: [AgeRecipient] = []
@@ -44,15 +50,18 @@ package struct SpoolSession {
         var gid: gid_t?
         if let g = config.outboxGroup {
             guard let gr = getgrnam(g) else {
-                throw DSARError(.config, "outbox_group \"\(g)\" in \(layout.config) does not exist", path: layout.config)
+                throw DSARError(
+                    .config, "outbox_group \"\(g)\" in \(layout.config) does not exist", path: layout.config)
             }
             gid = gr.pointee.gr_gid
         }
-        let bundler = ExportBundler(recipients: recipients, signer: signer, group: gid, journalHead: { journal.headJSON })
+        let bundler = ExportBundler(
+            recipients: recipients, signer: signer, group: gid, journalHead: { journal.headJSON })
         // What each connector's erasure does, as the connector reports it (per table for SQL dumps).
         var strategies: [String: [EraseStrategyEntry]] = [:]
         for case let c as any ErasingConnector in connectors { strategies[c.name] = c.eraseStrategies }
-        let eraser = ErasureReportFinisher(signer: signer, group: gid, strategies: strategies, journalHead: { journal.headJSON })
+        let eraser = ErasureReportFinisher(
+            signer: signer, group: gid, strategies: strategies, journalHead: { journal.headJSON })
         let processor = try Processor(
             layout: layout, config: config, configuration: configuration, connectors: connectors,
             finisher: { action in
@@ -60,7 +69,9 @@ package struct SpoolSession {
                 case .export: bundler
                 case .delete: eraser
                 }
-            }, notifications: Notifications(layout: layout, notifiers: config.notifiers, audit: journal, logger: logger), audit: journal,
+            },
+            notifications: Notifications(layout: layout, notifiers: config.notifiers, audit: journal, logger: logger),
+            audit: journal,
             logger: logger)
         return SpoolSession(layout: layout, config: config, lock: lock, processor: processor, journal: journal)
     }
@@ -91,7 +102,8 @@ package struct SpoolSession {
                     path: dir)
             }
         }
-        for name in (try? FileSystem.list(layout.keys)) ?? [] where !name.hasSuffix(".pub") && !name.hasSuffix("signers") && !name.hasPrefix(".") {
+        for name in (try? FileSystem.list(layout.keys)) ?? []
+        where !name.hasSuffix(".pub") && !name.hasSuffix("signers") && !name.hasPrefix(".") {
             let path = layout.keys + "/" + name
             guard let st = try FileSystem.lstatus(path), st.kind == .regular || st.kind == .symlink else { continue }
             try SecretFile.check(path, what: "the private key")
@@ -108,6 +120,8 @@ package struct SpoolSession {
         }
         _ = try Pseudonymizer.load(layout)
         let config = try SpoolConfig.load(layout)
-        if config.signingKey == nil { try KeyMaterial.ensureSigningKey(in: layout.keys, principal: config.signerPrincipal) }
+        if config.signingKey == nil {
+            try KeyMaterial.ensureSigningKey(in: layout.keys, principal: config.signerPrincipal)
+        }
     }
 }

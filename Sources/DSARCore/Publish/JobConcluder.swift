@@ -35,14 +35,18 @@ struct JobConcluder {
                 break
             case .failed(let failure):
                 let failure = logScrubber.scrubber.scrub(Processor.scrub(failure, w.identifiers))
-                verdict = JobStatus.derive(JobEvidence(outcomes: w.outcomes, erasure: w.erasure, seal: .failed(failure)))
+                verdict = JobStatus.derive(
+                    JobEvidence(outcomes: w.outcomes, erasure: w.erasure, seal: .failed(failure)))
                 logger.error("publishing failed", metadata: ["job": "\(id)", "error": "\(failure)"])
             case .sealed(let published):
                 outbox = published.path
                 if let sha = published.manifestSHA256 {
-                    sealEvents.append(AuditEvent.sealed(job: id, subject: w.record.subject, action: w.request.action, manifestSHA256: sha))
+                    sealEvents.append(
+                        AuditEvent.sealed(
+                            job: id, subject: w.record.subject, action: w.request.action, manifestSHA256: sha))
                 }
-                sealEvents.append(AuditEvent.jobPublished(job: id, subject: w.record.subject, outbox: relative(published.path)))
+                sealEvents.append(
+                    AuditEvent.jobPublished(job: id, subject: w.record.subject, outbox: relative(published.path)))
             }
             finals.append((w, verdict, outbox))
         }
@@ -50,7 +54,8 @@ struct JobConcluder {
         var records: [JobRecord] = []
         for f in finals {
             let derivedRefs = f.w.derived.map { (ident, provenance) in
-                JobRecord.IdentifierRef(type: ident.type, pseudonym: pseudonymizer.pseudonym(ident), provenance: provenance)
+                JobRecord.IdentifierRef(
+                    type: ident.type, pseudonym: pseudonymizer.pseudonym(ident), provenance: provenance)
             }
             let outbox = f.outbox.map { relative($0) }
             let rec = try store.update(f.w.record.jobID, syncDirectory: false) {
@@ -79,8 +84,10 @@ struct JobConcluder {
             queueNotification(rec, status: f.verdict.status)
             try retireRequest(id, status: f.verdict.status, reason: f.verdict.error, syncDirectory: false)
             CrashPoint.hit("job.retired")
-            endEvents.append(AuditEvent.jobFinished(
-                    job: id, subject: rec.subject, status: f.verdict.status, records: f.w.outcomes.reduce(0) { $0 + $1.findings.records }))
+            endEvents.append(
+                AuditEvent.jobFinished(
+                    job: id, subject: rec.subject, status: f.verdict.status,
+                    records: f.w.outcomes.reduce(0) { $0 + $1.findings.records }))
             logger.info(
                 "job finished",
                 metadata: ["job": "\(id)", "status": "\(f.verdict.status.rawValue)", "outbox": "\(rec.outbox ?? "-")"])
@@ -149,7 +156,10 @@ struct JobConcluder {
             try n.enqueue(rec, event: event)
         } catch {
             logger.error("cannot queue notification", metadata: ["job": "\(rec.jobID)", "error": "\(error)"])
-            try? audit.append(AuditEvent.notifyFailed(job: rec.jobID, subject: rec.subject, event: "job." + event.rawValue, reason: "could not be queued: \(error)"))
+            try? audit.append(
+                AuditEvent.notifyFailed(
+                    job: rec.jobID, subject: rec.subject, event: "job." + event.rawValue,
+                    reason: "could not be queued: \(error)"))
         }
     }
 
@@ -157,12 +167,14 @@ struct JobConcluder {
     /// `overdue` notification, once per job. Returns the ids newly found overdue.
     func checkOverdue(now: Date) throws -> [String] {
         var found: [String] = []
-        for r in try store.all(onError: { logger.error("\($0.message)") }) where r.isOverdue(now: now) && !(r.notified ?? []).contains("overdue") {
+        for r in try store.all(onError: { logger.error("\($0.message)") })
+        where r.isOverdue(now: now) && !(r.notified ?? []).contains("overdue") {
             let rec = try store.update(r.jobID) {
                 $0.notified = ($0.notified ?? []) + ["overdue"]
                 $0.note("overdue", "deadline \($0.deadline) passed before the job ended")
             }
-            try audit.append(AuditEvent.jobOverdue(job: rec.jobID, subject: rec.subject, deadline: rec.deadline, status: rec.status))
+            try audit.append(
+                AuditEvent.jobOverdue(job: rec.jobID, subject: rec.subject, deadline: rec.deadline, status: rec.status))
             logger.warning("job is overdue", metadata: ["job": "\(rec.jobID)", "deadline": "\(rec.deadline)"])
             if let n = notifications {
                 do { try n.enqueue(rec, event: .overdue, now: now) } catch {

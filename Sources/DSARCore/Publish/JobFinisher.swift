@@ -58,7 +58,8 @@ package struct SummaryFinisher: JobFinisher {
                 "action": .string(job.record.action.rawValue), "subject": .string(job.record.subject),
                 "created_at": .string(Timestamp.format(Date())), "connectors": .array(connectors),
             ])
-            try FileSystem.writeAtomically(dir + "/summary.json", JSONWriter(indent: 2).encode(doc) + [0x0A], mode: 0o640)
+            try FileSystem.writeAtomically(
+                dir + "/summary.json", JSONWriter(indent: 2).encode(doc) + [0x0A], mode: 0o640)
             return nil
         }
     }

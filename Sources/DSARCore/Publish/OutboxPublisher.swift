@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Publishes a directory into `outbox/` atomically: built as `.<job-id>.partial`, fsynced, renamed.

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A job ready to seal: its status before publishing and what the finisher needs.
@@ -16,7 +16,10 @@ struct SealWork: Sendable {
     var verdict: JobVerdict
 
     /// Decides the job's status before publishing from what its connectors and erasure did.
-    init(record: JobRecord, request: DSARRequest, outcomes: [ConnectorOutcome], derived: [(Identifier, String)], erasure: ErasureOutcome?) {
+    init(
+        record: JobRecord, request: DSARRequest, outcomes: [ConnectorOutcome], derived: [(Identifier, String)],
+        erasure: ErasureOutcome?
+    ) {
         self.record = record
         self.request = request
         self.outcomes = outcomes
@@ -72,7 +75,9 @@ struct Sealer: Sendable {
                 } else if w.verdict.status == .failed {
                     group.addTask { (k, .skipped) }
                 } else {
-                    group.addTask { (k, Sealer.seal(w, finisher: finisher(w.request.action), layout: layout, logger: logger)) }
+                    group.addTask {
+                        (k, Sealer.seal(w, finisher: finisher(w.request.action), layout: layout, logger: logger))
+                    }
                 }
             }
             while next < work.count && next < width { launch() }

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The spool: one directory per state, so every state change is a `rename` on one filesystem.
@@ -60,7 +60,10 @@ package struct SpoolLayout: Sendable {
         for (path, mode) in directories { try FileSystem.makeDirectory(path, mode: mode) }
         if let group {
             guard let gr = getgrnam(group) else {
-                throw DSARError(.config, "group \"\(group)\" (inbox_group in \(config)) does not exist; create it with groupadd \(group)", path: config)
+                throw DSARError(
+                    .config,
+                    "group \"\(group)\" (inbox_group in \(config)) does not exist; create it with groupadd \(group)",
+                    path: config)
             }
             for p in [root, inbox, outbox] where chown(p, uid_t.max, gr.pointee.gr_gid) != 0 {
                 throw DSARError.syscall("cannot give group \(group) to", path: p)

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// An exclusive `flock` on the spool's lock file: one `dsar run`/`watch` per spool at a time.
@@ -29,7 +29,8 @@ package final class SpoolLock: Sendable {
             throw error
         }
         if !taken {
-            let holder = (try? FileSystem.readFile(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }?
+            let holder =
+                (try? FileSystem.readFile(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
             if !wait {
                 close(fd)

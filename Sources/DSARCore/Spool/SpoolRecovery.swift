@@ -14,7 +14,9 @@ package struct RecoveryReport: Sendable {
     /// Jobs already final whose request was still in `active/`: retired now.
     package var completedCleanup: [String] = []
     /// Nothing needed fixing.
-    package var isEmpty: Bool { requeued.isEmpty && setAside.isEmpty && recreated.isEmpty && removedWork == 0 && completedCleanup.isEmpty }
+    package var isEmpty: Bool {
+        requeued.isEmpty && setAside.isEmpty && recreated.isEmpty && removedWork == 0 && completedCleanup.isEmpty
+    }
 
     package init() {}
 }
@@ -40,17 +42,22 @@ struct SpoolRecovery {
             try FileSystem.removeTree(layout.tmp + "/" + name)
             report.removedWork += 1
         }
-        for name in try FileSystem.list(layout.outbox) where name.hasPrefix(".") && (name.hasSuffix(".partial") || name.hasSuffix(".expired")) {
+        for name in try FileSystem.list(layout.outbox)
+        where name.hasPrefix(".") && (name.hasSuffix(".partial") || name.hasSuffix(".expired")) {
             try FileSystem.removeTree(layout.outbox + "/" + name)
             report.removedWork += 1
         }
-        for dir in [layout.jobs, layout.active, layout.rejected, layout.failed, layout.journal, layout.journal + "/checkpoints", layout.root, layout.keys]
+        for dir in [
+            layout.jobs, layout.active, layout.rejected, layout.failed, layout.journal, layout.journal + "/checkpoints",
+            layout.root, layout.keys,
+        ]
         where FileSystem.exists(dir) {
             for name in try FileSystem.list(dir) where name.hasPrefix(".") && name.hasSuffix(".tmp") {
                 try FileSystem.remove(dir + "/" + name)
             }
         }
-        for name in try FileSystem.list(layout.active) where !name.hasPrefix(".") && !name.hasSuffix(".json.sig") && !IdentityClosure.isIdentityFile(name) {
+        for name in try FileSystem.list(layout.active)
+        where !name.hasPrefix(".") && !name.hasSuffix(".json.sig") && !IdentityClosure.isIdentityFile(name) {
             let path = layout.active + "/" + name
             let jobID = name.hasSuffix(".json") ? String(name.dropLast(5)) : ""
             guard UUIDv7.isValid(jobID) else {
@@ -69,11 +76,16 @@ struct SpoolRecovery {
                         // aside (request kept in failed/) so the other jobs can run.
                         let reason =
                             "a run stopped (crashed or was killed) while this job was running \(crashes) times (max_crashes: \(config.maxCrashes)); it is set aside so that it cannot stop every run. Look at the logs of those runs, fix the cause, then `dsar retry \(jobID)`"
-                        try audit.append(AuditEvent.crashRecovered(job: jobID, subject: rec.subject, was: "RUNNING", crashes: crashes, now: .failed))
+                        try audit.append(
+                            AuditEvent.crashRecovered(
+                                job: jobID, subject: rec.subject, was: "RUNNING", crashes: crashes, now: .failed))
                         try store.update(jobID) { $0.crashes = crashes }
                         try concluder.fail(jobID, reason: reason)
-                        try audit.append(AuditEvent.jobFinished(job: jobID, subject: rec.subject, status: .failed, records: 0))
-                        logger.error("job set aside after repeated crashes", metadata: ["job": "\(jobID)", "crashes": "\(crashes)"])
+                        try audit.append(
+                            AuditEvent.jobFinished(job: jobID, subject: rec.subject, status: .failed, records: 0))
+                        logger.error(
+                            "job set aside after repeated crashes",
+                            metadata: ["job": "\(jobID)", "crashes": "\(crashes)"])
                         report.setAside.append(jobID)
                         continue
                     }
@@ -81,9 +93,13 @@ struct SpoolRecovery {
                     try store.update(jobID) {
                         $0.status = .pending
                         $0.crashes = crashes
-                        $0.note("recovered", "the previous run stopped while this job was running (\(crashes) of \(maxCrashes) allowed); it is run again")
+                        $0.note(
+                            "recovered",
+                            "the previous run stopped while this job was running (\(crashes) of \(maxCrashes) allowed); it is run again"
+                        )
                     }
-                    try audit.append(AuditEvent.crashRecovered(job: jobID, subject: rec.subject, was: "RUNNING", crashes: crashes))
+                    try audit.append(
+                        AuditEvent.crashRecovered(job: jobID, subject: rec.subject, was: "RUNNING", crashes: crashes))
                     report.requeued.append(jobID)
                 case .completed, .partial, .failed:
                     // The crash came after the record was final: its notification may not be queued yet.
@@ -98,7 +114,8 @@ struct SpoolRecovery {
                 do {
                     let req = try parser.parse(bytes)
                     let rec = JobRecord.claimed(
-                        jobID: jobID, request: req, dropTime: st?.mtime ?? Date(), note: "recovered: claimed before a crash",
+                        jobID: jobID, request: req, dropTime: st?.mtime ?? Date(),
+                        note: "recovered: claimed before a crash",
                         forceDryRun: forceDryRun, pseudonymizer: pseudonymizer)
                     try store.withRecordsLock { try store.save(rec) }
                     try audit.append(AuditEvent.crashRecovered(job: jobID, subject: rec.subject, was: "CLAIMED"))
@@ -123,7 +140,8 @@ struct SpoolRecovery {
     /// Identity sets whose request is gone from `active/` follow it (to `failed/`, or deleted when the
     /// job completed); a `failed/<id>.reason` of a job that was retried (PENDING again) is removed.
     func recoverIdentityFiles() throws {
-        for name in try FileSystem.list(layout.active) where IdentityClosure.isIdentityFile(name) && !name.hasPrefix(".") {
+        for name in try FileSystem.list(layout.active)
+        where IdentityClosure.isIdentityFile(name) && !name.hasPrefix(".") {
             let jobID = String(name.dropLast(".identity.json".count))
             guard UUIDv7.isValid(jobID), !FileSystem.exists(layout.activeRequest(jobID)) else { continue }
             if FileSystem.exists(layout.failed + "/\(jobID).json") {
@@ -132,7 +150,9 @@ struct SpoolRecovery {
             } else if let rec = try? store.load(jobID), rec.status == .completed {
                 try FileSystem.remove(layout.activeIdentity(jobID))
             } else {
-                logger.warning("identity file without its request left alone", metadata: ["path": "\(layout.activeIdentity(jobID))"])
+                logger.warning(
+                    "identity file without its request left alone",
+                    metadata: ["path": "\(layout.activeIdentity(jobID))"])
             }
         }
         for name in try FileSystem.list(layout.failed) where name.hasSuffix(".reason") && !name.hasPrefix(".") {

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Deterministic crash injection for crash-safety tests: with `DSAR_CRASH_AT=name` (or `name:N` for

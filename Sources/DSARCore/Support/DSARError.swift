@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// An error an operator can act on: what failed, where, and the OS error behind it.

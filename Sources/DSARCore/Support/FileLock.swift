@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Exclusive `flock(2)` locks: the one place dsar takes them (journal, job records, the spool lock,
@@ -75,7 +75,9 @@ package enum FileLock {
     }
 
     /// Runs `body` holding `flock(LOCK_EX)` on the open descriptor `fd`, released afterwards.
-    package static func withExclusive<T>(fd: Int32, path: String, wait: Wait = .forever, _ body: () throws -> T) throws -> T {
+    package static func withExclusive<T>(
+        fd: Int32, path: String, wait: Wait = .forever, _ body: () throws -> T
+    ) throws -> T {
         try lock(fd: fd, path: path, wait: wait)
         defer { unlock(fd: fd) }
         return try body()

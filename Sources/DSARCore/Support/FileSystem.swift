@@ -2,7 +2,7 @@ import CShims
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Thin, explicit POSIX file operations: every durable change is write → fsync → rename → fsync(dir).
@@ -107,7 +107,8 @@ package enum FileSystem {
         try [UInt8](unsafeUninitializedCapacity: count) { raw, got in
             got = 0
             while got < count {
-                let n = try readSome(fd, into: raw.baseAddress! + got, count: count - got, at: offset + Int64(got), path: path)
+                let n = try readSome(
+                    fd, into: raw.baseAddress! + got, count: count - got, at: offset + Int64(got), path: path)
                 if n == 0 { break }
                 got += n
             }
@@ -132,7 +133,9 @@ package enum FileSystem {
     /// The temp file is a dot file in the same directory, so an inbox or outbox watcher ignores it.
     /// With `syncDirectory: false` the rename is not yet durable: the caller fsyncs the directory
     /// once after a batch of writes (a crash before that shows the old file or the new, never a mix).
-    package static func writeAtomically(_ path: String, _ data: [UInt8], mode: mode_t = 0o600, syncDirectory sync: Bool = true) throws {
+    package static func writeAtomically(
+        _ path: String, _ data: [UInt8], mode: mode_t = 0o600, syncDirectory sync: Bool = true
+    ) throws {
         let dir = TempFile.directory(of: path)
         let temp = try TempFile.create(near: path, mode: mode)
         let (tmp, fd) = (temp.path, temp.fd)

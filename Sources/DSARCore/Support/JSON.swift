@@ -121,9 +121,15 @@ package struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject(depth: depth)
         case UInt8(ascii: "["): return try parseArray(depth: depth)
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
         default: throw error("expected a value but found \(describe(bytes[i]))")
         }
@@ -269,7 +275,9 @@ package struct JSONParser {
         for _ in 0..<4 {
             guard i < bytes.count else { throw endError("the end of a \\u escape") }
             let b = bytes[i]
-            guard let d = JSONParser.hexDigit(b) else { throw error("expected a hex digit in a \\u escape but found \(describe(b))") }
+            guard let d = JSONParser.hexDigit(b) else {
+                throw error("expected a hex digit in a \\u escape but found \(describe(b))")
+            }
             v = v << 4 | d
             i += 1
         }

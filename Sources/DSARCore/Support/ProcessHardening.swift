@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// What the `dsar` process does to itself at start so that a crash cannot leak personal data.

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Runs a program with stdin from bytes and stdout/stderr to private files, in its own process
@@ -60,7 +60,9 @@ package enum Subprocess {
             close(outFD)
             close(errFD)
         }
-        guard inFD >= 0, outFD >= 0, errFD >= 0 else { throw DSARError.syscall("cannot create capture files in", path: scratchDir) }
+        guard inFD >= 0, outFD >= 0, errFD >= 0 else {
+            throw DSARError.syscall("cannot create capture files in", path: scratchDir)
+        }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -94,7 +96,8 @@ package enum Subprocess {
             }
         }
         if rc != 0 {
-            throw DSARError(.processing, "cannot start \(argv[0]): \(String(cString: strerror(rc)))", path: argv[0], errno: rc)
+            throw DSARError(
+                .processing, "cannot start \(argv[0]): \(String(cString: strerror(rc)))", path: argv[0], errno: rc)
         }
         let deadline = Date().addingTimeInterval(timeout)
         var status: Int32 = 0
@@ -121,7 +124,8 @@ package enum Subprocess {
         let exited = (status & 0x7F) == 0
         return Result(
             status: exited ? (status >> 8) & 0xFF : -1, signal: exited ? nil : status & 0x7F, timedOut: timedOut,
-            stdout: try FileSystem.readFile(outPath, limit: maxOutputBytes), stderr: try FileSystem.readFile(errPath, limit: maxOutputBytes))
+            stdout: try FileSystem.readFile(outPath, limit: maxOutputBytes),
+            stderr: try FileSystem.readFile(errPath, limit: maxOutputBytes))
     }
 
     static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {

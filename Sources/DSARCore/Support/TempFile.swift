@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A new temp file beside the file it will replace: `.<name>.dsar-<pid>-<random>.tmp` in the same

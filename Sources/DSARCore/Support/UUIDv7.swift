@@ -10,7 +10,10 @@ package enum UUIDv7 {
         let wall = UInt64(max(0, now.timeIntervalSince1970 * 1000))
         var rng = SystemRandomNumberGenerator()
         let (ms, randA, randB): (UInt64, UInt16, UInt64) = state.withLock { last in
-            var next = (ms: wall, a: UInt16.random(in: 0...0x0FFF, using: &rng), b: UInt64.random(in: 0...(1 << 62 - 1), using: &rng))
+            var next = (
+                ms: wall, a: UInt16.random(in: 0...0x0FFF, using: &rng),
+                b: UInt64.random(in: 0...(1 << 62 - 1), using: &rng)
+            )
             if let prev = last, wall <= prev.ms {
                 next = prev
                 if next.b < (1 << 62) - 1 {

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// inotify on `inbox/`: events are only hints that something changed; every wake-up rescans the

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 private let stopFlag = Atomic<Int32>(0)
@@ -61,6 +61,8 @@ package enum StopSignal {
 
     /// The policy for the signals: work in hand may finish for `grace` seconds after the first one.
     package static func policy(grace: Double) -> StopPolicy {
-        StopPolicy(requested: { StopSignal.requested }, expired: { (StopSignal.secondsSinceRequest ?? 0) > grace || (StopSignal.requested && grace <= 0) })
+        StopPolicy(
+            requested: { StopSignal.requested },
+            expired: { (StopSignal.secondsSinceRequest ?? 0) > grace || (StopSignal.requested && grace <= 0) })
     }
 }

@@ -25,8 +25,12 @@ package enum CSVKind: ConnectorKind {
         return c
     }
 
-    package static func check(_ settings: CSVSettings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks) {
-        if checks.headers && settings.header && y.problems.isEmpty { checkHeaders(settings, config, y, reportUnreadable: checks.sources) }
+    package static func check(
+        _ settings: CSVSettings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks
+    ) {
+        if checks.headers && settings.header && y.problems.isEmpty {
+            checkHeaders(settings, config, y, reportUnreadable: checks.sources)
+        }
     }
 
     /// Checks that every source's header has the configured columns (`columns`, `text`, `redact`;
@@ -41,20 +45,24 @@ package enum CSVKind: ConnectorKind {
                 // A FIFO or device is never opened (``SourceFile``); with `reportUnreadable` it is reported above.
                 if SourceFile.inspect(src, options: c.sourceOptions).problem != nil { continue }
                 let delimiter = try s.delimiter ?? CSVReader.detectDelimiter(path: src, options: c.sourceOptions)
-                header = try CSVReader(path: src, delimiter: delimiter, hasHeader: true, options: c.sourceOptions).header
+                header = try CSVReader(path: src, delimiter: delimiter, hasHeader: true, options: c.sourceOptions)
+                    .header
             } catch {
                 if reportUnreadable { y.problem("paths", "cannot read the header of \(src): \(error)") }
                 continue
             }
             guard let header else { continue }  // an empty file
             let have = Set(header)
-            let keys: [(String, [String])] = [(matchKey, s.rules.match.map(\.column)), ("text", s.rules.text), ("redact", s.rules.redact)]
+            let keys: [(String, [String])] = [
+                (matchKey, s.rules.match.map(\.column)), ("text", s.rules.text), ("redact", s.rules.redact),
+            ]
             for (key, names) in keys {
                 for name in names where !have.contains(name) {
                     let rest = CSVConnector.describeHeader(header, missing: name)
                     y.problem(
                         key,
-                        "the header of \(src) has no column \"\(name)\"\(rest)\(rest.hasPrefix("; its first row") ? "" : " (names are case-sensitive)")")
+                        "the header of \(src) has no column \"\(name)\"\(rest)\(rest.hasPrefix("; its first row") ? "" : " (names are case-sensitive)")"
+                    )
                 }
             }
         }

@@ -16,11 +16,14 @@ package struct CSVConnector: SettingsConnector {
     package func retains(table: String) -> Bool { settings.rules.erase == .retain }
 
     /// The configured columns (`columns`, `text`, `redact`) that `header` lacks (names are case-sensitive).
-    static func missingColumns(_ settings: CSVSettings, header: [String], connector: String, file: String) -> [CoverageGap] {
+    static func missingColumns(
+        _ settings: CSVSettings, header: [String], connector: String, file: String
+    ) -> [CoverageGap] {
         let have = Set(header)
         var out: [CoverageGap] = []
         var seen = Set<String>()
-        for col in settings.rules.match.map(\.column) + settings.rules.text + settings.rules.redact where !have.contains(col) && seen.insert(col).inserted {
+        for col in settings.rules.match.map(\.column) + settings.rules.text + settings.rules.redact
+        where !have.contains(col) && seen.insert(col).inserted {
             out.append(
                 CoverageGap(
                     kind: .missingColumn, connector: connector, file: file, line: 1,
@@ -42,7 +45,8 @@ package struct CSVConnector: SettingsConnector {
     /// row, which would put personal data into logs, job records and manifests.
     static func describeHeader(_ header: [String], missing: String) -> String {
         if header.contains(where: CSVConnector.looksLikeData) {
-            return "; its first row looks like data, not column names (a file without a header row needs header: false, columns are then 1, 2, …)"
+            return
+                "; its first row looks like data, not column names (a file without a header row needs header: false, columns are then 1, 2, …)"
         }
         let hint = ConfigSuggest.didYouMean(missing, among: header).map { " (did you mean \"\($0)\"?)" } ?? ""
         return "\(hint); it has: \(header.joined(separator: ", "))"
@@ -76,34 +80,43 @@ package struct CSVConnector: SettingsConnector {
             var columns: [String] = []
             var records = 0
             var unparsed: [Int] = []
-            try reader.forEachRecord({ rec in
-                records += 1
-                if columns.isEmpty || columns.count != rec.fields.count {
-                    columns = header ?? (1...max(1, rec.fields.count)).map(String.init)
-                    matcher.bind(columns: columns)
-                }
-                let values: [[UInt8]?] = rec.fields
-                let hits = matcher.match(values)
-                guard !hits.isEmpty else { return }
-                var fields: [JSONMember] = []
-                for (k, v) in rec.fields.enumerated() {
-                    fields.append(JSONMember(key: k < columns.count ? columns[k] : String(k + 1), value: jsonText(v)))
-                }
-                for h in hits {
-                    let r = FoundRecord(
-                        table: table, source: src, line: rec.line, range: rec.range.start..<rec.range.end, fields: fields,
-                        raw: CSVWriter.record(rec.fields, delimiter: delimiter), matchedOn: h.matchedOn, rawHeader: rawHeader)
-                    collector.add(h.job, r, derived: matcher.derived(values, hit: h, known: collector.known[h.job]))
-                }
-            }, onProblem: { p in
-                malformed += 1
-                unparsed.append(p.line)
-                logger.warning("malformed CSV record", metadata: ["connector": "\(name)", "file": "\(src)", "line": "\(p.line)", "problem": "\(p.message)"])
-            })
+            try reader.forEachRecord(
+                { rec in
+                    records += 1
+                    if columns.isEmpty || columns.count != rec.fields.count {
+                        columns = header ?? (1...max(1, rec.fields.count)).map(String.init)
+                        matcher.bind(columns: columns)
+                    }
+                    let values: [[UInt8]?] = rec.fields
+                    let hits = matcher.match(values)
+                    guard !hits.isEmpty else { return }
+                    var fields: [JSONMember] = []
+                    for (k, v) in rec.fields.enumerated() {
+                        fields.append(
+                            JSONMember(key: k < columns.count ? columns[k] : String(k + 1), value: jsonText(v)))
+                    }
+                    for h in hits {
+                        let r = FoundRecord(
+                            table: table, source: src, line: rec.line, range: rec.range.start..<rec.range.end,
+                            fields: fields,
+                            raw: CSVWriter.record(rec.fields, delimiter: delimiter), matchedOn: h.matchedOn,
+                            rawHeader: rawHeader)
+                        collector.add(h.job, r, derived: matcher.derived(values, hit: h, known: collector.known[h.job]))
+                    }
+                },
+                onProblem: { p in
+                    malformed += 1
+                    unparsed.append(p.line)
+                    logger.warning(
+                        "malformed CSV record",
+                        metadata: [
+                            "connector": "\(name)", "file": "\(src)", "line": "\(p.line)", "problem": "\(p.message)",
+                        ])
+                })
             bytes += reader.bytesRead
-            try collector.cover(src, connector: name, records: records, unparsedLines: unparsed, rawSearch: true, options: options)
+            try collector.cover(
+                src, connector: name, records: records, unparsedLines: unparsed, rawSearch: true, options: options)
         }
         return collector.result(bytesScanned: bytes, extra: malformed > 0 ? ["malformed_rows": String(malformed)] : [:])
     }
 }
-

@@ -3,12 +3,17 @@ import Logging
 
 extension CSVConnector: ErasingConnector {
     /// One strategy for every row (`erase:`).
-    package var eraseStrategies: [EraseStrategyEntry] { [EraseStrategyEntry(strategy: settings.rules.erase, reason: settings.rules.reason)] }
+    package var eraseStrategies: [EraseStrategyEntry] {
+        [EraseStrategyEntry(strategy: settings.rules.erase, reason: settings.rules.reason)]
+    }
 
     /// CSV erasure: `delete` drops the rows, `redact` overwrites the listed columns with the
     /// placeholder, `retain` changes nothing. Header, quoting and every untouched row stay byte-identical.
     package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
-        let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
+        let batch = ScanBatch(
+            jobs: jobs.map {
+                ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "")
+            })
         var out: [String: [FileErasure]] = [:]
         let strategy = settings.rules.erase
         let options = config.sourceOptions
@@ -69,7 +74,9 @@ extension CSVConnector: ErasingConnector {
                 }
             } else if !edits.isEmpty {
                 let r = try AtomicRewrite.rewrite(SourceFile.rewriteTarget(src, options: options)) { inFD, outFD, tmp in
-                    try AtomicRewrite.splice(from: inFD, path: src, edits: edits) { try FileSystem.writeAll(outFD, $0, path: tmp) }
+                    try AtomicRewrite.splice(from: inFD, path: src, edits: edits) {
+                        try FileSystem.writeAll(outFD, $0, path: tmp)
+                    }
                 }
                 // Verify: search the new file for every identifier of every job again.
                 try scan(src, delimiter: delimiter, batch: batch) { _, hits, _ in
@@ -83,22 +90,27 @@ extension CSVConnector: ErasingConnector {
     }
 
     /// Every record of `src` that matches a job, with the hits and the column names.
-    func scan(_ src: String, delimiter: UInt8, batch: ScanBatch, _ body: (CSVRecord, [RowMatcher.JobHit], [String]) throws -> Void) throws {
-        var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: settings.header, options: config.sourceOptions)
+    func scan(
+        _ src: String, delimiter: UInt8, batch: ScanBatch,
+        _ body: (CSVRecord, [RowMatcher.JobHit], [String]) throws -> Void
+    ) throws {
+        var reader = try CSVReader(
+            path: src, delimiter: delimiter, hasHeader: settings.header, options: config.sourceOptions)
         let header = reader.header
         var matcher = RowMatcher(rules: settings.rules, table: batch.table, origin: name)
         var columns: [String] = []
         var failure: Error?
-        try reader.forEachRecord({ rec in
-            if columns.isEmpty || columns.count != rec.fields.count {
-                columns = header ?? (1...max(1, rec.fields.count)).map(String.init)
-                matcher.bind(columns: columns)
-            }
-            let hits = matcher.match(rec.fields)
-            if !hits.isEmpty {
-                do { try body(rec, hits, columns) } catch { failure = error }
-            }
-        }, onProblem: { _ in })
+        try reader.forEachRecord(
+            { rec in
+                if columns.isEmpty || columns.count != rec.fields.count {
+                    columns = header ?? (1...max(1, rec.fields.count)).map(String.init)
+                    matcher.bind(columns: columns)
+                }
+                let hits = matcher.match(rec.fields)
+                if !hits.isEmpty {
+                    do { try body(rec, hits, columns) } catch { failure = error }
+                }
+            }, onProblem: { _ in })
         if let failure { throw failure }
     }
 }

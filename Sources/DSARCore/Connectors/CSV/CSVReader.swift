@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// One data record of a CSV file, with the raw byte ranges it came from.
@@ -83,7 +83,8 @@ package struct CSVReader: Sendable {
     /// Throws when the file cannot be read (or is not a regular file, see ``SourceFile``), the delimiter is a
     /// quote or line break, or the header is malformed.
     package init(
-        path: String, delimiter: UInt8 = UInt8(ascii: ","), hasHeader: Bool = true, options: SourceFile.Options = SourceFile.Options()
+        path: String, delimiter: UInt8 = UInt8(ascii: ","), hasHeader: Bool = true,
+        options: SourceFile.Options = SourceFile.Options()
     ) throws {
         if delimiter == CSVScanner.quote || delimiter == CSVScanner.lf || delimiter == CSVScanner.cr {
             throw DSARError(.usage, "a CSV delimiter cannot be a quote or a line break", path: path)
@@ -146,11 +147,13 @@ package struct CSVReader: Sendable {
         let progress = ProgressCounter.current
         progress?.add(Int(dataStart))
         let end = try CSVScanner.scan(
-            fd: fd, path: path, delimiter: delimiter, from: dataStart, line: dataStartLine, buffer: buffer, progress: progress,
+            fd: fd, path: path, delimiter: delimiter, from: dataStart, line: dataStartLine, buffer: buffer,
+            progress: progress,
             onRecord: { record in
                 if let expected, record.fields.count != expected {
                     let n = record.fields.count
-                    onProblem(CSVProblem(line: record.line, message: "\(n) field\(n == 1 ? "" : "s"), expected \(expected)"))
+                    onProblem(
+                        CSVProblem(line: record.line, message: "\(n) field\(n == 1 ? "" : "s"), expected \(expected)"))
                 } else {
                     try body(record)
                 }
@@ -164,7 +167,9 @@ package struct CSVReader: Sendable {
     ///
     /// Picks the candidate that appears the same non-zero number of times on the most lines (quotes respected),
     /// preferring more occurrences, then the order `,` `;` tab `|`. Falls back to `,`.
-    package static func detectDelimiter(path: String, options: SourceFile.Options = SourceFile.Options()) throws -> UInt8 {
+    package static func detectDelimiter(
+        path: String, options: SourceFile.Options = SourceFile.Options()
+    ) throws -> UInt8 {
         let fd = try open(path, options: options)
         defer { close(fd) }
         let cap = 64 * 1024
@@ -226,7 +231,8 @@ package struct CSVReader: Sendable {
 
     /// `pread(2)` retrying on EINTR; returns 0 at end of file. Throws once the reading task is
     /// cancelled (the connector's timeout), so that every block read is a cancellation point.
-    static func pread(_ fd: Int32, _ into: UnsafeMutableRawBufferPointer, at offset: Int64, path: String) throws -> Int {
+    static func pread(_ fd: Int32, _ into: UnsafeMutableRawBufferPointer, at offset: Int64, path: String) throws -> Int
+    {
         try SourceFile.checkCancelled(path)
         while true {
             let n = Glibc.pread(fd, into.baseAddress, into.count, off_t(offset))

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The incremental CSV state machine behind ``CSVReader``: fed one block at a time, it never needs a

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Encodes CSV fields and records (RFC 4180), for exports and rewritten files.

@@ -3,13 +3,18 @@ import Yams
 
 /// Reads every connector config in a directory, reporting all problems as `file:line: key: what`.
 package enum ConnectorCatalog {
-    static let commonKeys = ["name", "type", "paths", "description", "category", "purpose", "retention", "timeout", "retries", "placeholder"]
+    static let commonKeys = [
+        "name", "type", "paths", "description", "category", "purpose", "retention", "timeout", "retries", "placeholder",
+    ]
     static let ruleKeys = ["match", "text", "erase", "redact", "reason", "expand"]
 
     /// The YAML files of a connectors directory, sorted.
     package static func files(in dir: String) throws -> [String] {
         guard FileSystem.exists(dir) else {
-            throw DSARError(.config, "connectors directory \(dir) does not exist (set --connectors or `connectors:` in config.yaml)", path: dir)
+            throw DSARError(
+                .config,
+                "connectors directory \(dir) does not exist (set --connectors or `connectors:` in config.yaml)",
+                path: dir)
         }
         return try FileSystem.list(dir).filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix(".") }
             .map { dir + "/" + $0 }
@@ -68,7 +73,10 @@ package enum ConnectorCatalog {
         var names: [String: String] = [:]
         for c in configs {
             if let other = names[c.name] {
-                problems.append(ConfigProblem(file: c.file, line: 1, key: "name", message: "\"\(c.name)\" is also the name of the connector in \(other); names must be unique"))
+                problems.append(
+                    ConfigProblem(
+                        file: c.file, line: 1, key: "name",
+                        message: "\"\(c.name)\" is also the name of the connector in \(other); names must be unique"))
             }
             names[c.name] = c.file
         }
@@ -89,13 +97,20 @@ package enum ConnectorCatalog {
         let base = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         let name = y.string("name") ?? base
         if name.isEmpty {
-            y.problem("name", "is empty: give the connector a name (letters, digits, '-', '_', '.'), or leave the key out to use the file name")
+            y.problem(
+                "name",
+                "is empty: give the connector a name (letters, digits, '-', '_', '.'), or leave the key out to use the file name"
+            )
         } else if !isSafeName(name) {
-            y.problem("name", "\"\(name)\" may only contain letters, digits, '-', '_' and '.' (it names output folders)")
+            y.problem(
+                "name", "\"\(name)\" may only contain letters, digits, '-', '_' and '.' (it names output folders)")
         }
         guard let typeText = y.string("type", required: true) else { return (nil, y.problems) }
         guard let kind = ConnectorRegistry.kind(named: typeText) else {
-            y.problem("type", "\"\(typeText)\" is not a connector type; expected one of: \(ConnectorRegistry.names.joined(separator: ", "))")
+            y.problem(
+                "type",
+                "\"\(typeText)\" is not a connector type; expected one of: \(ConnectorRegistry.names.joined(separator: ", "))"
+            )
             return (nil, y.problems)
         }
         return parse(kind, y, name: name, file: file, checks: checks)
@@ -103,11 +118,14 @@ package enum ConnectorCatalog {
 
     /// The common keys of a connector of `kind`, then the kind's own (``ConnectorKind/parse(_:_:)``
     /// and ``ConnectorKind/check(_:of:_:_:)``); any other key is a problem.
-    static func parse<K: ConnectorKind>(_ kind: K.Type, _ y: YAMLMap, name: String, file: String, checks: Checks) -> (ConnectorConfig?, [ConfigProblem]) {
+    static func parse<K: ConnectorKind>(
+        _ kind: K.Type, _ y: YAMLMap, name: String, file: String, checks: Checks
+    ) -> (ConnectorConfig?, [ConfigProblem]) {
         var context = ConnectorParseContext(file: file, checks: checks)
         let dir = context.dir
         let metadata = SourceMetadata(
-            description: y.string("description"), category: y.string("category"), purpose: y.string("purpose"), retention: y.string("retention"))
+            description: y.string("description"), category: y.string("category"), purpose: y.string("purpose"),
+            retention: y.string("retention"))
         var timeout: Double?
         var retries: Int?
         var placeholder: String?
@@ -121,14 +139,17 @@ package enum ConnectorCatalog {
         if K.readsFiles {
             globs = y.strings("paths", required: true) ?? []
             if y.has("paths") && globs.filter({ !$0.trimmingCharacters(in: .whitespaces).isEmpty }).isEmpty {
-                y.problem("paths", "lists no file: give the files or globs this connector searches (relative to this file)")
+                y.problem(
+                    "paths", "lists no file: give the files or globs this connector searches (relative to this file)")
             }
             allowed += ["follow_symlinks", "max_file_bytes"]
             if let f = y.bool("follow_symlinks") { followSymlinks = f }
             if let m = y.int("max_file_bytes", range: 1...Int.max) { maxFileBytes = Int64(m) }
         }
         let settings = K.parse(y, &context)
-        var c = ConnectorConfig(name: name, file: file, paths: globs.map { $0.hasPrefix("/") ? $0 : dir + "/" + $0 }, metadata: metadata, settings: settings)
+        var c = ConnectorConfig(
+            name: name, file: file, paths: globs.map { $0.hasPrefix("/") ? $0 : dir + "/" + $0 }, metadata: metadata,
+            settings: settings)
         if let timeout { c.timeoutSeconds = timeout }
         if let retries { c.retries = retries }
         if let placeholder { c.placeholder = placeholder }
@@ -151,7 +172,10 @@ package enum ConnectorCatalog {
 
     static func isSafeName(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.count <= 64 && !s.hasPrefix(".")
-            && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }
+            && s.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F
+                    || $0 == 0x2E
+            }
     }
 
     static func fieldRules(_ m: YAMLMap) -> [FieldRule] {
@@ -173,7 +197,9 @@ package enum ConnectorCatalog {
                 sub.rejectUnknownKeys(allowed: ["type", "expand"])
             } else if let t = m.string(col) {
                 if !IdentifierNormalizer.isValidTypeName(t) {
-                    m.problem(col, "\"\(t)\" is not an identifier type (email, user_id, phone, ip or a custom name in lower case)")
+                    m.problem(
+                        col,
+                        "\"\(t)\" is not an identifier type (email, user_id, phone, ip or a custom name in lower case)")
                 } else if let why = m.unknownType(t) {
                     m.problem(col, why)
                 }
@@ -189,13 +215,22 @@ package enum ConnectorCatalog {
             mm.knownTypes = m.knownTypes
             r.match = fieldRules(mm)
         }
-        if m.bool("expand") == false { r.match = r.match.map { var f = $0; f.expand = false; return f } }
+        if m.bool("expand") == false {
+            r.match = r.match.map {
+                var f = $0
+                f.expand = false
+                return f
+            }
+        }
         r.text = m.strings("text") ?? []
-        for (key, list) in [("text", r.text)] where list.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+        for (key, list) in [("text", r.text)]
+        where list.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
             m.problem(key, "a column name cannot be empty")
         }
         if let e = m.string("erase") {
-            if let s = EraseStrategy(rawValue: e), s != .dropLine, s != .plugin { r.erase = s } else {
+            if let s = EraseStrategy(rawValue: e), s != .dropLine, s != .plugin {
+                r.erase = s
+            } else {
                 m.problem("erase", "expected delete, redact or retain")
             }
         }

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// What erasure does to a matching record.
@@ -59,7 +59,9 @@ package struct ConnectorConfig: Sendable {
     package var maxFileBytes: Int64?
 
     /// How this connector's sources are opened (``SourceFile``).
-    package var sourceOptions: SourceFile.Options { SourceFile.Options(followSymlinks: followSymlinks, maxBytes: maxFileBytes) }
+    package var sourceOptions: SourceFile.Options {
+        SourceFile.Options(followSymlinks: followSymlinks, maxBytes: maxFileBytes)
+    }
 
     /// Things that work but are likely wrong (a numeric type matched bare in text), as `file:line`.
     package var warnings: [ConfigProblem] = []
@@ -67,7 +69,8 @@ package struct ConnectorConfig: Sendable {
     package var settings: any ConnectorSettings
 
     /// A config of the kind of `settings`.
-    package init(name: String, file: String, paths: [String], metadata: SourceMetadata, settings: any ConnectorSettings) {
+    package init(name: String, file: String, paths: [String], metadata: SourceMetadata, settings: any ConnectorSettings)
+    {
         self.name = name
         self.file = file
         self.paths = paths
@@ -104,7 +107,9 @@ package struct ConnectorConfig: Sendable {
     package func erasableSources() throws -> [String] {
         let entries = inspectSources()
         if let bad = entries.first(where: { $0.problem != nil }) {
-            throw DSARError(.invalidInput, "\(bad.path) is not read: \(bad.problem!); nothing of connector \(name) was erased", path: bad.path)
+            throw DSARError(
+                .invalidInput, "\(bad.path) is not read: \(bad.problem!); nothing of connector \(name) was erased",
+                path: bad.path)
         }
         return entries.map(\.path)
     }

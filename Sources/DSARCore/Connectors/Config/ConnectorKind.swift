@@ -25,7 +25,9 @@ extension ConnectorKind {
     /// Most kinds read files.
     package static var readsFiles: Bool { true }
     /// Nothing to check beyond parsing.
-    package static func check(_ settings: Settings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks) {}
+    package static func check(
+        _ settings: Settings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks
+    ) {}
 }
 
 /// A kind's typed settings, held by ``ConnectorConfig/settings``; it makes the runtime connector.

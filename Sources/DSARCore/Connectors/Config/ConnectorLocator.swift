@@ -6,7 +6,9 @@ package enum ConnectorLocator {
     /// The directory, made absolute.
     package static func directory(explicit: String?, layout: SpoolLayout) throws -> String {
         if let explicit, !explicit.isEmpty { return FileSystem.absolute(explicit) }
-        if let env = ProcessInfo.processInfo.environment["DSAR_CONNECTORS"], !env.isEmpty { return FileSystem.absolute(env) }
+        if let env = ProcessInfo.processInfo.environment["DSAR_CONNECTORS"], !env.isEmpty {
+            return FileSystem.absolute(env)
+        }
         if let fromConfig = try SpoolConfig.load(layout).connectorsDir { return FileSystem.absolute(fromConfig) }
         return FileSystem.absolute(layout.root + "/../connectors")
     }
@@ -15,7 +17,8 @@ package enum ConnectorLocator {
     package static func load(explicit: String?, layout: SpoolLayout) throws -> [ConnectorConfig] {
         let dir = try directory(explicit: explicit, layout: layout)
         let configured = try SpoolConfig.load(layout).connectorsDir
-        let isDefault = (explicit ?? "").isEmpty && (ProcessInfo.processInfo.environment["DSAR_CONNECTORS"] ?? "").isEmpty
+        let isDefault =
+            (explicit ?? "").isEmpty && (ProcessInfo.processInfo.environment["DSAR_CONNECTORS"] ?? "").isEmpty
             && configured == nil
         if isDefault && !FileSystem.exists(dir) { return [] }
         return try ConnectorCatalog.load(dir: dir)

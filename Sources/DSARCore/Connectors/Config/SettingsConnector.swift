@@ -19,5 +19,7 @@ extension SettingsConnector {
     package func sourceBytes() -> Int64? { config.totalSourceBytes() }
 
     /// A connector of `config`, whose settings must be of this kind (else a `DSARError`).
-    package init(config: ConnectorConfig) throws { self.init(config: config, settings: try config.settings(as: Settings.self)) }
+    package init(config: ConnectorConfig) throws {
+        self.init(config: config, settings: try config.settings(as: Settings.self))
+    }
 }

@@ -2,7 +2,7 @@ import CShims
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Rewrites a file so that it is at every moment wholly old or wholly new: a sibling temp file in
@@ -45,7 +45,9 @@ package enum AtomicRewrite {
         guard stat(path, &now) == 0, now.st_ino == st.st_ino, now.st_dev == st.st_dev, now.st_size == st.st_size,
             now.st_mtim.tv_sec == st.st_mtim.tv_sec, now.st_mtim.tv_nsec == st.st_mtim.tv_nsec
         else {
-            throw DSARError(.processing, "\(path) changed while it was being rewritten; it was left untouched (rerun to erase)", path: path)
+            throw DSARError(
+                .processing, "\(path) changed while it was being rewritten; it was left untouched (rerun to erase)",
+                path: path)
         }
         if before == after { return Result(before: before, after: after, changed: false) }
         CrashPoint.hit("erase.synced")
@@ -126,7 +128,9 @@ package enum AtomicRewrite {
             var now = stat()
             guard stat(path, &now) == 0, now.st_ino == st.st_ino, now.st_dev == st.st_dev else {
                 throw DSARError(
-                    .processing, "\(path) was replaced (rotated?) while it was being rewritten; it was left untouched (rerun to erase)", path: path)
+                    .processing,
+                    "\(path) was replaced (rotated?) while it was being rewritten; it was left untouched (rerun to erase)",
+                    path: path)
             }
             size = Int64(now.st_size)
             if size == consumed { break }
@@ -135,7 +139,10 @@ package enum AtomicRewrite {
         if fsync(outFD) != 0 { throw DSARError.syscall("cannot fsync", path: tmp) }
         let before = try hash(fd: inFD, path: path, limit: consumed)
         let after = try hash(fd: outFD, path: tmp)
-        if before == after { return AppendResult(result: Result(before: before, after: after, changed: false), consumed: consumed, rounds: rounds) }
+        if before == after {
+            return AppendResult(
+                result: Result(before: before, after: after, changed: false), consumed: consumed, rounds: rounds)
+        }
         CrashPoint.hit("erase.synced")
         try FileSystem.rename(tmp, to: path)
         renamed = true
@@ -143,7 +150,8 @@ package enum AtomicRewrite {
         locked = false
         try FileSystem.syncDirectory(directory(of: path))
         CrashPoint.hit("erase.renamed")
-        return AppendResult(result: Result(before: before, after: after, changed: true), consumed: consumed, rounds: rounds)
+        return AppendResult(
+            result: Result(before: before, after: after, changed: true), consumed: consumed, rounds: rounds)
     }
 
     /// After a rename: bytes a writer still holding the old file open wrote into the old inode
@@ -195,8 +203,11 @@ package enum AtomicRewrite {
             guard let pid = Int32(p), pid != getpid(), let fds = try? FileSystem.list("/proc/\(p)/fd") else { continue }
             for f in fds {
                 var st = stat()
-                if stat("/proc/\(p)/fd/\(f)", &st) == 0, st.st_ino == target.st_ino, st.st_dev == target.st_dev, openForWriting(pid: p, fd: f) {
-                    let comm = ((try? String(contentsOfFile: "/proc/\(p)/comm", encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
+                if stat("/proc/\(p)/fd/\(f)", &st) == 0, st.st_ino == target.st_ino, st.st_dev == target.st_dev,
+                    openForWriting(pid: p, fd: f)
+                {
+                    let comm = ((try? String(contentsOfFile: "/proc/\(p)/comm", encoding: .utf8)) ?? "?")
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
                     out.append("\(pid) (\(comm))")
                     break
                 }
@@ -217,7 +228,8 @@ package enum AtomicRewrite {
     /// Takes `flock(LOCK_EX)` on `fd`, waiting at most `wait` seconds for a writer that holds it.
     static func lock(_ fd: Int32, path: String, wait: Double = 10) throws {
         do { try FileLock.lock(fd: fd, path: path, wait: .seconds(wait)) } catch let timeout as FileLock.Timeout {
-            throw DSARError(.processing, "\(timeout); it was left untouched (rerun to erase)", path: path, cause: timeout)
+            throw DSARError(
+                .processing, "\(timeout); it was left untouched (rerun to erase)", path: path, cause: timeout)
         }
     }
 
@@ -236,7 +248,9 @@ package enum AtomicRewrite {
         guard fstat(fd, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             let kind = FileSystem.Status(st).kind
-            throw SourceFile.refusal(path, kind: kind, SourceFile.problem(kind: kind, size: 0, options: SourceFile.Options()) ?? "not a regular file")
+            throw SourceFile.refusal(
+                path, kind: kind,
+                SourceFile.problem(kind: kind, size: 0, options: SourceFile.Options()) ?? "not a regular file")
         }
         return st
     }
@@ -260,14 +274,17 @@ package enum AtomicRewrite {
     static func copyMetadata(from inFD: Int32, _ st: stat, to outFD: Int32, path: String) throws {
         func fail(_ what: String, _ err: Int32) -> DSARError {
             DSARError(
-                .processing, "\(path): cannot give the rewritten file \(what) (\(String(cString: strerror(err)))); it was left untouched",
+                .processing,
+                "\(path): cannot give the rewritten file \(what) (\(String(cString: strerror(err)))); it was left untouched",
                 path: path, errno: err)
         }
         var cur = stat()
         guard fstat(outFD, &cur) == 0 else { throw DSARError.syscall("cannot stat the temp file for", path: path) }
         if cur.st_uid != st.st_uid || cur.st_gid != st.st_gid, fchown(outFD, st.st_uid, st.st_gid) != 0 {
             let e = errno
-            throw fail("the owner \(st.st_uid):\(st.st_gid) of the original\(e == EPERM ? ": run dsar as root or as the file's owner" : "")", e)
+            throw fail(
+                "the owner \(st.st_uid):\(st.st_gid) of the original\(e == EPERM ? ": run dsar as root or as the file's owner" : "")",
+                e)
         }
         let want = try xattrNames(inFD, path: path)
         for name in want {
@@ -276,12 +293,19 @@ package enum AtomicRewrite {
             if rc != 0 { throw fail("the extended attribute \(name)", errno) }
         }
         for name in try xattrNames(outFD, path: path) where !want.contains(name) {
-            if fremovexattr(outFD, name) != 0 { throw fail("no extended attribute \(name) (inherited; the original has none)", errno) }
+            if fremovexattr(outFD, name) != 0 {
+                throw fail("no extended attribute \(name) (inherited; the original has none)", errno)
+            }
         }
-        if fchmod(outFD, st.st_mode & 0o7777) != 0 { throw fail("the mode \(String(st.st_mode & 0o7777, radix: 8))", errno) }
+        if fchmod(outFD, st.st_mode & 0o7777) != 0 {
+            throw fail("the mode \(String(st.st_mode & 0o7777, radix: 8))", errno)
+        }
         guard fstat(outFD, &cur) == 0 else { throw DSARError.syscall("cannot stat the temp file for", path: path) }
         guard cur.st_uid == st.st_uid, cur.st_gid == st.st_gid, cur.st_mode & 0o7777 == st.st_mode & 0o7777 else {
-            throw DSARError(.processing, "\(path): the rewritten file did not keep the owner, group and mode of the original; it was left untouched", path: path)
+            throw DSARError(
+                .processing,
+                "\(path): the rewritten file did not keep the owner, group and mode of the original; it was left untouched",
+                path: path)
         }
     }
 
@@ -300,7 +324,9 @@ package enum AtomicRewrite {
                 if errno == ERANGE { continue }
                 throw DSARError.syscall("cannot list the extended attributes of", path: path)
             }
-            return buf[0..<got].split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+            return buf[0..<got].split(separator: 0).map {
+                String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            }
         }
     }
 
@@ -333,7 +359,9 @@ package enum AtomicRewrite {
         while true {
             let want = limit.map { Int(min(Int64(buf.count), $0 - Int64(off))) } ?? buf.count
             if want <= 0 { break }
-            let n = try buf.withUnsafeMutableBytes { try FileSystem.readSome(fd, into: $0.baseAddress!, count: want, at: Int64(off), path: path) }
+            let n = try buf.withUnsafeMutableBytes {
+                try FileSystem.readSome(fd, into: $0.baseAddress!, count: want, at: Int64(off), path: path)
+            }
             if n == 0 { break }
             buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             off += off_t(n)
@@ -349,14 +377,19 @@ package enum AtomicRewrite {
     }
 
     /// Copies `source` to `out`, replacing each edit's byte range with its bytes (edits sorted, disjoint).
-    package static func splice(from inFD: Int32, path: String, edits: [(range: Range<Int64>, bytes: [UInt8])], to out: (UnsafeRawBufferPointer) throws -> Void) throws {
+    package static func splice(
+        from inFD: Int32, path: String, edits: [(range: Range<Int64>, bytes: [UInt8])],
+        to out: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         var pos: Int64 = 0
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         func copy(until end: Int64?) throws {
             while end == nil || pos < end! {
                 try SourceFile.checkCancelled(path)
                 let want = end.map { Int(min(Int64(buf.count), $0 - pos)) } ?? buf.count
-                let n = try buf.withUnsafeMutableBytes { try FileSystem.readSome(inFD, into: $0.baseAddress!, count: want, at: pos, path: path) }
+                let n = try buf.withUnsafeMutableBytes {
+                    try FileSystem.readSome(inFD, into: $0.baseAddress!, count: want, at: pos, path: path)
+                }
                 if n == 0 { break }
                 try buf.withUnsafeBytes { try out(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 pos += Int64(n)

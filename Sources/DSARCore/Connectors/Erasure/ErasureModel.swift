@@ -53,16 +53,20 @@ package struct FileErasure: Sendable, Equatable {
     static func collect(_ results: [FileErasure], for jobs: [EraseJob], into out: inout [String: [FileErasure]]) {
         for (k, job) in jobs.enumerated() {
             let f = results[k]
-            if f.deleted + f.redacted + f.retained + f.remaining > 0 || f.error != nil { out[job.jobID, default: []].append(f) }
+            if f.deleted + f.redacted + f.retained + f.remaining > 0 || f.error != nil {
+                out[job.jobID, default: []].append(f)
+            }
         }
     }
 
     /// As JSON for the receipt.
     package var json: JSONValue {
         .obj([
-            "connector": .string(connector), "file": .string(file), "table": .str(table), "strategy": .string(strategy.rawValue), "deleted": .int(deleted),
+            "connector": .string(connector), "file": .string(file), "table": .str(table),
+            "strategy": .string(strategy.rawValue), "deleted": .int(deleted),
             "redacted": .int(redacted), "retained": .int(retained), "remaining": .int(remaining),
-            "sha256_before": .str(sha256Before), "sha256_after": .str(sha256After), "reason": .str(reason), "detail": .str(detail),
+            "sha256_before": .str(sha256Before), "sha256_after": .str(sha256After), "reason": .str(reason),
+            "detail": .str(detail),
             "error": .str(error),
         ])
     }
@@ -99,7 +103,9 @@ package struct EraseStrategyEntry: Sendable, Equatable {
     }
 
     /// As JSON for a receipt.
-    package var json: JSONValue { .obj(["table": .str(table), "strategy": .string(strategy.rawValue), "reason": .str(reason)]) }
+    package var json: JSONValue {
+        .obj(["table": .str(table), "strategy": .string(strategy.rawValue), "reason": .str(reason)])
+    }
 }
 
 /// A connector that can erase what it finds.

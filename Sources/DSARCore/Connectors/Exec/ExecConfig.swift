@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `type: exec`: any executable speaking the dsar plugin protocol (``ExecConnector``).
@@ -22,7 +22,8 @@ package enum ExecKind: ConnectorKind {
                 "command",
                 isShell
                     ? "is empty: give the shell command that runs the plugin"
-                    : "needs the program as its first element (a list is argv: [ plugins/lookup.py, arg ]); it is \(cmd.isEmpty ? "empty" : "an empty string")")
+                    : "needs the program as its first element (a list is argv: [ plugins/lookup.py, arg ]); it is \(cmd.isEmpty ? "empty" : "an empty string")"
+            )
         } else if let cmd = given {
             if isShell {
                 c.command = ["/bin/sh", "-c", "cd \"$DSAR_CONNECTOR_DIR\" && " + cmd[0]]
@@ -31,7 +32,9 @@ package enum ExecKind: ConnectorKind {
                 if cmd[0].contains("/") {
                     let exe = cmd[0].hasPrefix("/") ? cmd[0] : (dir + "/" + cmd[0] as NSString).standardizingPath
                     c.command[0] = exe
-                    if context.checks.sources && access(exe, X_OK) != 0 { y.problem("command", "\(exe) is not an executable file") }
+                    if context.checks.sources && access(exe, X_OK) != 0 {
+                        y.problem("command", "\(exe) is not an executable file")
+                    }
                 }
             }
             c.environment["DSAR_CONNECTOR_DIR"] = dir
@@ -55,7 +58,9 @@ package struct ExecSettings: ConnectorSettings {
     package init() {}
 
     package func connector(_ config: ConnectorConfig) -> any Connector {
-        ExecConnector(name: config.name, metadata: config.metadata, command: command, environment: environment, timeoutSeconds: config.timeoutSeconds)
+        ExecConnector(
+            name: config.name, metadata: config.metadata, command: command, environment: environment,
+            timeoutSeconds: config.timeoutSeconds)
     }
 
     package var summary: [String] { ["command: \(command.joined(separator: " "))"] }

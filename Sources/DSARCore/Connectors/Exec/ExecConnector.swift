@@ -23,7 +23,9 @@ package struct ExecConnector: Connector {
     /// A plugin's `delete` reports what remains; its search is not run again after erasure.
     package var searchedAgainAfterErasure: Bool { false }
 
-    package init(name: String, metadata: SourceMetadata, command: [String], environment: [String: String], timeoutSeconds: Double) {
+    package init(
+        name: String, metadata: SourceMetadata, command: [String], environment: [String: String], timeoutSeconds: Double
+    ) {
         self.name = name
         self.metadata = metadata
         self.command = command
@@ -34,8 +36,10 @@ package struct ExecConnector: Connector {
     /// The stdin document for one job.
     package static func input(job: ScanJob, action: RequestAction) -> [UInt8] {
         let doc: JSONValue = .obj([
-            "protocol": .int(1), "action": .string(action.rawValue), "dry_run": .bool(job.dryRun), "job_id": .string(job.jobID),
-            "identifiers": .array(job.identifiers.map { .obj(["type": .string($0.type), "value": .string($0.value)]) }),
+            "protocol": .int(1), "action": .string(action.rawValue), "dry_run": .bool(job.dryRun),
+            "job_id": .string(job.jobID),
+            "identifiers": .array(
+                job.identifiers.map { .obj(["type": .string($0.type), "value": .string($0.value)]) }),
         ])
         return JSONWriter().encode(doc) + [0x0A]
     }
@@ -49,10 +53,14 @@ package struct ExecConnector: Connector {
             logger.info("plugin stderr", metadata: ["connector": "\(name)", "job": "\(job.jobID)", "line": "\(line)"])
         }
         if r.timedOut {
-            throw DSARError(.processing, "plugin \(command.joined(separator: " ")) timed out after \(Int(pluginTimeout)) s and was killed")
+            throw DSARError(
+                .processing,
+                "plugin \(command.joined(separator: " ")) timed out after \(Int(pluginTimeout)) s and was killed")
         }
         if r.status != 0 || r.signal != nil {
-            let why = r.lastErrorLine.isEmpty ? (r.signal.map { "killed by signal \($0)" } ?? "exit status \(r.status)") : r.lastErrorLine
+            let why =
+                r.lastErrorLine.isEmpty
+                ? (r.signal.map { "killed by signal \($0)" } ?? "exit status \(r.status)") : r.lastErrorLine
             throw DSARError(.processing, "plugin failed (exit \(r.status)): \(why)")
         }
         return r
@@ -77,14 +85,18 @@ package struct ExecConnector: Connector {
                 var fields: [JSONMember] = []
                 if case .object(let m)? = value["record"] { fields = m }
                 findings.found.append(
-                    FoundRecord(table: table, source: "exec:\(name)", line: lineNo, fields: fields, matchedOn: ["plugin"]))
+                    FoundRecord(
+                        table: table, source: "exec:\(name)", line: lineNo, fields: fields, matchedOn: ["plugin"]))
                 if case .array(let ids)? = value["identifiers"] {
                     for id in ids {
                         guard case .string(let t)? = id["type"], case .string(let v)? = id["value"],
-                            IdentifierNormalizer.isValidTypeName(t), case .success(let norm) = IdentifierNormalizer.normalize(type: t, v)
+                            IdentifierNormalizer.isValidTypeName(t),
+                            case .success(let norm) = IdentifierNormalizer.normalize(type: t, v)
                         else { continue }
                         let ident = Identifier(type: t, value: norm)
-                        if !job.identifiers.contains(ident) { findings.derived.append((ident, "\(t) derived from \(name) (plugin)")) }
+                        if !job.identifiers.contains(ident) {
+                            findings.derived.append((ident, "\(t) derived from \(name) (plugin)"))
+                        }
                     }
                 }
             }

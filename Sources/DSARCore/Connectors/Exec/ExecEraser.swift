@@ -13,12 +13,14 @@ extension ExecConnector: ErasingConnector {
         try FileSystem.makeDirectory(scratch, mode: 0o700)
         defer { try? FileSystem.removeTree(scratch) }
         for job in jobs {
-            let scan = ScanJob(jobID: job.jobID, action: .delete, identifiers: job.identifiers, dryRun: job.dryRun, workDir: scratch)
+            let scan = ScanJob(
+                jobID: job.jobID, action: .delete, identifiers: job.identifiers, dryRun: job.dryRun, workDir: scratch)
             let r = try await invoke(job: scan, action: .delete, logger: logger)
             var f = FileErasure(connector: name, file: "exec:\(name)", strategy: .plugin)
             let lines = r.stdout.split(separator: 0x0A, omittingEmptySubsequences: true)
             guard let last = lines.last, let v = try? JSONParser.parse(Array(last)), case .object = v else {
-                throw DSARError(.processing, "plugin \(name) did not report {\"deleted\": N, \"remaining\": N} on stdout")
+                throw DSARError(
+                    .processing, "plugin \(name) did not report {\"deleted\": N, \"remaining\": N} on stdout")
             }
             func int(_ k: String) -> Int? { if case .number(let n)? = v[k] { Int(n) } else { nil } }
             guard let deleted = int("deleted"), let remaining = int("remaining") else {

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Decompresses a gzip stream on its own thread, a few MiB ahead of the reader, so that inflating
@@ -45,7 +45,9 @@ final class GzipPrefetcher: @unchecked Sendable {
         self.chunkSize = chunkSize
         self.slots = slots
         chunks = .allocate(capacity: slots)
-        for k in 0..<slots { (chunks + k).initialize(to: Chunk(buffer: .allocate(byteCount: chunkSize, alignment: 16))) }
+        for k in 0..<slots {
+            (chunks + k).initialize(to: Chunk(buffer: .allocate(byteCount: chunkSize, alignment: 16)))
+        }
         // Created at 0 and raised: libdispatch refuses to free a semaphore below its initial value.
         free = DispatchSemaphore(value: 0)
         for _ in 0..<slots { free.signal() }

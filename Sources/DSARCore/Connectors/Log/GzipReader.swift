@@ -1,7 +1,7 @@
 import CZlib
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Streaming gzip decompression (RFC 1952) of a file descriptor, via zlib.
@@ -69,7 +69,8 @@ package final class GzipReader {
         case .corrupt(let why):
             return DSARError(.invalidInput, "corrupt gzip data in \(path)\(whereText): \(why)", path: path)
         case .truncated:
-            return DSARError(.invalidInput, "truncated gzip data in \(path)\(whereText): the file ends mid-stream", path: path)
+            return DSARError(
+                .invalidInput, "truncated gzip data in \(path)\(whereText): the file ends mid-stream", path: path)
         case .io(let err):
             return DSARError.syscall("cannot read", path: path, errno: err)
         }

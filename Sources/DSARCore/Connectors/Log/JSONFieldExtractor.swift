@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Finds the values of a few dotted paths (`user.email`) in one JSON-lines record without building
@@ -143,13 +143,15 @@ struct JSONFieldExtractor {
                     guard i + 1 < p.count else { return nil }
                     let e = p[i + 1]
                     switch e {
-                    case 0x22, 0x5C, 0x2F, UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    case 0x22, 0x5C, 0x2F, UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"),
+                        UInt8(ascii: "t"):
                         i += 2
                     case UInt8(ascii: "u"):
                         guard let cp = hex4(i + 2) else { return nil }
                         i += 6
                         if cp >= 0xD800 && cp < 0xDC00 {
-                            guard i + 1 < p.count, p[i] == 0x5C, p[i + 1] == UInt8(ascii: "u"), let lo = hex4(i + 2), lo >= 0xDC00 && lo < 0xE000
+                            guard i + 1 < p.count, p[i] == 0x5C, p[i + 1] == UInt8(ascii: "u"), let lo = hex4(i + 2),
+                                lo >= 0xDC00 && lo < 0xE000
                             else { return nil }
                             i += 6
                         } else if cp >= 0xDC00 && cp < 0xE000 {
@@ -244,7 +246,8 @@ struct JSONFieldExtractor {
                 for a in active where depth < paths[a].count {
                     let part = paths[a][depth]
                     guard part.count == key.count,
-                        part.withUnsafeBytes({ memcmp($0.baseAddress!, p.baseAddress! + key.lowerBound, key.count) }) == 0
+                        part.withUnsafeBytes({ memcmp($0.baseAddress!, p.baseAddress! + key.lowerBound, key.count) })
+                            == 0
                     else { continue }
                     if depth + 1 == paths[a].count { ending.append(a) } else { deeper.append(a) }
                 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Streams lines of a plain or gzip file (detected by magic bytes 1f 8b, not by name), without loss: lines that
@@ -69,7 +69,9 @@ package struct LineReader: Sendable {
         var plainRead: Int64 = 0
         let range = isGzip ? nil : self.range
         if let range, range.lowerBound > 0 {
-            guard lseek(fd, off_t(range.lowerBound), SEEK_SET) == off_t(range.lowerBound) else { throw DSARError.syscall("cannot seek in", path: path) }
+            guard lseek(fd, off_t(range.lowerBound), SEEK_SET) == off_t(range.lowerBound) else {
+                throw DSARError.syscall("cannot seek in", path: path)
+            }
             lineOffset = range.lowerBound
         }
         var decoded: Int64 = 0
@@ -156,7 +158,9 @@ package struct LineReader: Sendable {
                     lineEnd -= 1
                     terminator = 2
                 }
-                try body(UnsafeRawBufferPointer(start: buffer + start, count: lineEnd - start), lineNumber, lineOffset, terminator)
+                try body(
+                    UnsafeRawBufferPointer(start: buffer + start, count: lineEnd - start), lineNumber, lineOffset,
+                    terminator)
                 lineOffset += Int64(lf + 1 - start)
                 lineNumber += 1
                 start = lf + 1

@@ -2,19 +2,25 @@ import Foundation
 import Yams
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `type: log`: log files, plain text or JSON lines, plain or gzip (rotations).
 package enum LogKind: ConnectorKind {
     package static let type = "log"
-    package static let keys = ["format", "match", "fields", "patterns", "erase", "placeholder", "reason", "reopen", "reopen_timeout"]
+    package static let keys = [
+        "format", "match", "fields", "patterns", "erase", "placeholder", "reason", "reopen", "reopen_timeout",
+    ]
 
     package static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> LogSettings {
         var c = LogSettings()
         let dir = context.dir
         if let f = y.string("format") {
-            if let v = LogSettings.Format(rawValue: f) { c.logFormat = v } else { y.problem("format", "expected text or jsonl") }
+            if let v = LogSettings.Format(rawValue: f) {
+                c.logFormat = v
+            } else {
+                y.problem("format", "expected text or jsonl")
+            }
         }
         logMatch(y, &c)
         if let f = y.map("fields") {
@@ -22,7 +28,8 @@ package enum LogKind: ConnectorKind {
             c.rules.match = ConnectorCatalog.fieldRules(f)
         }
         if c.logFormat == .jsonl && c.rules.match.isEmpty && c.textTypes == nil {
-            y.problemHere("a jsonl log needs `fields:` (JSON field: identifier type) or `match:` types to search as text")
+            y.problemHere(
+                "a jsonl log needs `fields:` (JSON field: identifier type) or `match:` types to search as text")
         }
         if let p = y.map("patterns") {
             p.knownTypes = y.knownTypes
@@ -54,12 +61,17 @@ package enum LogKind: ConnectorKind {
             let isShell = y.isScalar("reopen")
             if let cmd = y.strings("reopen") {
                 if cmd.first?.trimmingCharacters(in: .whitespaces).isEmpty ?? true {
-                    y.problem("reopen", "is empty: give the command that makes the log's writers reopen it (`nginx -s reopen`), or leave `reopen:` out")
+                    y.problem(
+                        "reopen",
+                        "is empty: give the command that makes the log's writers reopen it (`nginx -s reopen`), or leave `reopen:` out"
+                    )
                 } else if isShell {
                     c.reopenCommand = ["/bin/sh", "-c", cmd[0]]
                 } else {
                     c.reopenCommand = cmd
-                    if cmd[0].contains("/") && !cmd[0].hasPrefix("/") { c.reopenCommand[0] = (dir + "/" + cmd[0] as NSString).standardizingPath }
+                    if cmd[0].contains("/") && !cmd[0].hasPrefix("/") {
+                        c.reopenCommand[0] = (dir + "/" + cmd[0] as NSString).standardizingPath
+                    }
                     if context.checks.sources && cmd[0].contains("/") && access(c.reopenCommand[0], X_OK) != 0 {
                         y.problem("reopen", "\(c.reopenCommand[0]) is not an executable file")
                     }
@@ -74,7 +86,8 @@ package enum LogKind: ConnectorKind {
     /// to find a type only in a context (capture group 1 is the identifier; then never bare).
     static func logMatch(_ y: YAMLMap, _ c: inout LogSettings) {
         guard let n = y.node("match") else { return }
-        let expected = "expected a list of identifier types, each a name (email, user_id, phone, ip or a custom name) or { type: user_id, pattern: '/users/([0-9]+)' }"
+        let expected =
+            "expected a list of identifier types, each a name (email, user_id, phone, ip or a custom name) or { type: user_id, pattern: '/users/([0-9]+)' }"
         var items: [Node] = []
         if n.scalar != nil {
             items = [n]
@@ -88,7 +101,8 @@ package enum LogKind: ConnectorKind {
         for (k, item) in items.enumerated() {
             if item.scalar != nil, let t = item.string {
                 if !IdentifierNormalizer.isValidTypeName(t) {
-                    y.problem("match", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
+                    y.problem(
+                        "match", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
                 } else if let why = y.unknownType(t) {
                     y.problem("match", why)
                 }
@@ -99,7 +113,8 @@ package enum LogKind: ConnectorKind {
                 m.rejectUnknownKeys(allowed: ["type", "pattern"])
                 guard let t, let rx else { continue }
                 if !IdentifierNormalizer.isValidTypeName(t) {
-                    m.problem("type", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
+                    m.problem(
+                        "type", "\"\(t)\" is not an identifier type name (email, user_id, phone, ip or a custom name)")
                     continue
                 } else if let why = y.unknownType(t) {
                     m.problem("type", why)
@@ -108,7 +123,10 @@ package enum LogKind: ConnectorKind {
                 do {
                     let compiled = try NSRegularExpression(pattern: rx)
                     if compiled.numberOfCaptureGroups == 0 {
-                        m.problem("pattern", "has no capture group: put the identifier in parentheses, e.g. '/users/([0-9]+)' (group 1 is compared)")
+                        m.problem(
+                            "pattern",
+                            "has no capture group: put the identifier in parentheses, e.g. '/users/([0-9]+)' (group 1 is compared)"
+                        )
                         continue
                     }
                 } catch {
@@ -134,13 +152,17 @@ package enum LogKind: ConnectorKind {
                 context.warnings.append(
                     ConfigProblem(
                         file: y.file, line: y.line(of: "match"), key: "match",
-                        message: "\(t) is matched as a bare number anywhere in a line (a byte count or a port can equal a user id); \(advice)"))
+                        message:
+                            "\(t) is matched as a bare number anywhere in a line (a byte count or a port can equal a user id); \(advice)"
+                    ))
             }
         } else if c.logFormat == .text {
             context.warnings.append(
                 ConfigProblem(
                     file: y.file, line: y.line(of: "type"), key: "match",
-                    message: "no `match:` list, so every type of a request is searched as a bare token, user_id and other *_id numbers too (a byte count or a port can equal a user id); list the types and \(advice)"))
+                    message:
+                        "no `match:` list, so every type of a request is searched as a bare token, user_id and other *_id numbers too (a byte count or a port can equal a user id); list the types and \(advice)"
+                ))
         }
     }
 

@@ -25,7 +25,9 @@ package struct LogConnector: SettingsConnector {
 
         init(_ settings: LogSettings) {
             for p in settings.patterns {
-                if let rx = try? NSRegularExpression(pattern: p.regex) { items.append((p.type, rx, 0, LinePatterns.literalPrefix(p.regex))) }
+                if let rx = try? NSRegularExpression(pattern: p.regex) {
+                    items.append((p.type, rx, 0, LinePatterns.literalPrefix(p.regex)))
+                }
             }
             for p in settings.contextPatterns {
                 if let rx = try? NSRegularExpression(pattern: p.regex), rx.numberOfCaptureGroups >= 1 {
@@ -66,10 +68,14 @@ package struct LogConnector: SettingsConnector {
             guard !b.contains(UInt8(ascii: "|")) else { return [] }
             var out: [UInt8] = []
             for c in b {
-                let plain = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || Array("/_=:&-@#%,;<>'\" ~".utf8).contains(c)
+                let plain =
+                    (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A)
+                    || Array("/_=:&-@#%,;<>'\" ~".utf8).contains(c)
                 if !plain {
                     // An optional or repeated last character is not required.
-                    if c == UInt8(ascii: "?") || c == UInt8(ascii: "*") || c == UInt8(ascii: "{") { out.removeLast(min(1, out.count)) }
+                    if c == UInt8(ascii: "?") || c == UInt8(ascii: "*") || c == UInt8(ascii: "{") {
+                        out.removeLast(min(1, out.count))
+                    }
                     break
                 }
                 out.append(c)
@@ -79,7 +85,9 @@ package struct LogConnector: SettingsConnector {
 
         /// Appends the identifiers the expressions find in `line`, with the byte range of exactly the
         /// part compared (the whole match or the capture), which is what redaction replaces.
-        func scan(_ line: UnsafeRawBufferPointer, table: IdentifierTable, scratch: inout [UInt8], into out: inout [TextMatch]) {
+        func scan(
+            _ line: UnsafeRawBufferPointer, table: IdentifierTable, scratch: inout [UInt8], into out: inout [TextMatch]
+        ) {
             guard !items.isEmpty, line.count > 0 else { return }
             var text: (s: String, utf8: Bool)?
             for (type, rx, group, literal) in items {
@@ -115,8 +123,10 @@ package struct LogConnector: SettingsConnector {
                     // Never a piece of a longer number or word: `LC-[0-9]{6}` is not in `LC-1234567`.
                     if lo > 0 && LinePatterns.sameRun(line[lo - 1], line[lo]) { continue }
                     if hi < line.count && LinePatterns.sameRun(line[hi - 1], line[hi]) { continue }
-                    let entries = table.matchField(type: type, UnsafeRawBufferPointer(rebasing: line[lo..<hi]), scratch: &scratch)
-                    for e in entries where table.entryType(e) == code && !out.contains(where: { $0.entry == e && $0.range == lo..<hi }) {
+                    let entries = table.matchField(
+                        type: type, UnsafeRawBufferPointer(rebasing: line[lo..<hi]), scratch: &scratch)
+                    for e in entries
+                    where table.entryType(e) == code && !out.contains(where: { $0.entry == e && $0.range == lo..<hi }) {
                         out.append(TextMatch(entry: e, range: lo..<hi))
                     }
                 }
@@ -133,7 +143,8 @@ package struct LogConnector: SettingsConnector {
     /// are merged in file order, so the result is the same as reading them one after the other.
     /// A path that is not a regular file is not read: it is a gap (``CoverageGap/Kind/unreadable``) for every job.
     func scan(_ batch: ScanBatch, logger: Logger, onlySource: String?) async throws -> [String: ConnectorFindings] {
-        let entries = onlySource.map { [SourceFile.inspect($0, options: config.sourceOptions)] } ?? config.inspectSources()
+        let entries =
+            onlySource.map { [SourceFile.inspect($0, options: config.sourceOptions)] } ?? config.inspectSources()
         let sources = entries.filter { $0.problem == nil }.map(\.path)
         var parts = [(collector: FindingsCollector, bytes: Int64)?](repeating: nil, count: sources.count)
         if sources.count <= 1 {
@@ -173,19 +184,24 @@ package struct LogConnector: SettingsConnector {
     /// Reads one file (or only the bytes `range` of a plain file) for the whole batch.
     /// `options` overrides the connector's source options (the erasure reads the old inode through
     /// its `/proc/self/fd/N` link, which must be followed).
-    func scanSource(_ src: String, _ batch: ScanBatch, range: Range<Int64>? = nil, options: SourceFile.Options? = nil) throws -> (FindingsCollector, Int64) {
+    func scanSource(
+        _ src: String, _ batch: ScanBatch, range: Range<Int64>? = nil, options: SourceFile.Options? = nil
+    ) throws -> (FindingsCollector, Int64) {
         var collector = FindingsCollector(batch: batch)
-        var textTypesForPlain: Set<String>? = settings.logFormat == .jsonl ? (textTypes ?? Set(settings.rules.match.map(\.type))) : textTypes
+        var textTypesForPlain: Set<String>? =
+            settings.logFormat == .jsonl ? (textTypes ?? Set(settings.rules.match.map(\.type))) : textTypes
         // A type scoped to a context is never matched bare.
         if !settings.contextPatterns.isEmpty {
-            textTypesForPlain = (textTypesForPlain ?? Set(batch.table.types)).subtracting(settings.contextPatterns.map(\.type))
+            textTypesForPlain = (textTypesForPlain ?? Set(batch.table.types)).subtracting(
+                settings.contextPatterns.map(\.type))
         }
         let text = TextMatcher(table: batch.table, types: textTypesForPlain)
         let linePatterns = LinePatterns(settings)
         var hits: [TextMatch] = []
         var scratch: [UInt8] = []
         // JSON lines: a validating pass without building the object rules out most lines cheaply.
-        let extractor = settings.logFormat == .jsonl ? JSONFieldExtractor(paths: settings.rules.match.map(\.column)) : nil
+        let extractor =
+            settings.logFormat == .jsonl ? JSONFieldExtractor(paths: settings.rules.match.map(\.column)) : nil
         var extractScratch = JSONFieldExtractor.Scratch()
         do {
             try Task.checkCancellation()
@@ -219,9 +235,13 @@ package struct LogConnector: SettingsConnector {
                 if let obj = parsed, case .object(let members) = obj {
                     for rule in settings.rules.match {
                         guard let v = LogConnector.lookup(obj, path: rule.column) else { continue }
-                        let entries = v.withUnsafeBytes { batch.table.matchField(type: rule.type, $0, scratch: &scratch) }
+                        let entries = v.withUnsafeBytes {
+                            batch.table.matchField(type: rule.type, $0, scratch: &scratch)
+                        }
                         for e in entries {
-                            for j in batch.table.hit(e).jobs { jobs[j, default: []].append("\(rule.type) (\(rule.column))") }
+                            for j in batch.table.hit(e).jobs {
+                                jobs[j, default: []].append("\(rule.type) (\(rule.column))")
+                            }
                         }
                     }
                     if jobs.isEmpty { return }
@@ -232,7 +252,9 @@ package struct LogConnector: SettingsConnector {
                     linePatterns.scan(line, table: batch.table, scratch: &scratch, into: &hits)
                     for m in hits {
                         let h = batch.table.hit(m.entry)
-                        for j in h.jobs where !(jobs[j] ?? []).contains(h.identifier.type) { jobs[j, default: []].append(h.identifier.type) }
+                        for j in h.jobs where !(jobs[j] ?? []).contains(h.identifier.type) {
+                            jobs[j, default: []].append(h.identifier.type)
+                        }
                     }
                     if jobs.isEmpty { return }
                 }
@@ -242,7 +264,8 @@ package struct LogConnector: SettingsConnector {
                     collector.add(
                         j,
                         FoundRecord(
-                            table: table, source: src, line: number, range: offset..<(offset + Int64(line.count + terminator)),
+                            table: table, source: src, line: number,
+                            range: offset..<(offset + Int64(line.count + terminator)),
                             fields: recordFields, matchedOn: how))
                 }
             }
@@ -251,7 +274,8 @@ package struct LogConnector: SettingsConnector {
             // file: the tail an erasure processes is no coverage claim.)
             if range == nil {
                 try collector.cover(
-                    src, connector: name, records: records, unparsedLines: unparsed, rawSearch: settings.logFormat == .jsonl,
+                    src, connector: name, records: records, unparsedLines: unparsed,
+                    rawSearch: settings.logFormat == .jsonl,
                     options: config.sourceOptions)
             }
             return (collector, reader.bytesRead)

@@ -6,7 +6,8 @@ package enum ByteNormalizer {
     @inline(__always) static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
 
     /// Normalises `raw` as an identifier of `type` into `out` (cleared first); false if it cannot be one.
-    package static func normalize(type: IdentifierKind, _ raw: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
+    package static func normalize(type: IdentifierKind, _ raw: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool
+    {
         out.removeAll(keepingCapacity: true)
         var s = 0
         var e = raw.count
@@ -23,7 +24,9 @@ package enum ByteNormalizer {
                 if b >= 0x80 {
                     // Non-ASCII: fall back to the exact String path (lowercasing Unicode).
                     let str = String(decoding: UnsafeRawBufferPointer(rebasing: raw[s..<e]), as: UTF8.self)
-                    guard case .success(let v) = IdentifierNormalizer.normalize(type: "email", str) else { return false }
+                    guard case .success(let v) = IdentifierNormalizer.normalize(type: "email", str) else {
+                        return false
+                    }
                     out = Array(v.utf8)
                     return true
                 }

@@ -176,7 +176,8 @@ package enum IDNA {
         guard let at = email.lastIndex(of: "@") else { return [email] }
         let local = String(email[..<at])
         let domain = String(email[email.index(after: at)...])
-        let international = domain.utf8.contains { $0 >= 0x80 } || domain.contains("xn--") || local.utf8.contains { $0 >= 0x80 }
+        let international =
+            domain.utf8.contains { $0 >= 0x80 } || domain.contains("xn--") || local.utf8.contains { $0 >= 0x80 }
         guard international else { return [email] }
         var out = [email]
         let nfcLocal = local.precomposedStringWithCanonicalMapping.lowercased()

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The search that does not depend on a parser: a source file's raw bytes (inflated for gzip) are
@@ -26,7 +26,9 @@ enum RawVerifier {
 
     /// Size and SHA-256 of a file as stored.
     /// Size, SHA-256 and whether the file ends with a line break (a cut source may end mid-record).
-    static func hash(_ path: String, options: SourceFile.Options = SourceFile.Options()) throws -> (bytes: Int64, sha256: String, endsWithNewline: Bool) {
+    static func hash(
+        _ path: String, options: SourceFile.Options = SourceFile.Options()
+    ) throws -> (bytes: Int64, sha256: String, endsWithNewline: Bool) {
         let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         var h = StreamingSHA256()
@@ -52,7 +54,8 @@ enum RawVerifier {
     /// line break (a cut source's partial record) counts as unparsed too.
     static func search(
         path: String, connector: String, batch: ScanBatch, accounted: [Int: [Range<Int64>]], unparsedLines: Set<Int>,
-        cutTail: Bool = false, outside: CoverageGap.Kind = .unmatched, options: SourceFile.Options = SourceFile.Options()
+        cutTail: Bool = false, outside: CoverageGap.Kind = .unmatched,
+        options: SourceFile.Options = SourceFile.Options()
     ) throws -> [Int: [CoverageGap]] {
         let matcher = TextMatcher(table: batch.table, types: nil)
         guard !matcher.isInert else { return [:] }
@@ -91,14 +94,17 @@ enum RawVerifier {
                             kind: outside, connector: connector, file: path, line: number, type: type,
                             message: outside == .remaining
                                 ? "the subject's \(type) is still in the file after erasure, outside every retained record"
-                                : "the subject's \(type) occurs outside every record the connector's rules matched (a column or table that is not searched, or a value the parser read differently)")
+                                : "the subject's \(type) occurs outside every record the connector's rules matched (a column or table that is not searched, or a value the parser read differently)"
+                        )
                     if !(gaps[j]?.contains(gap) ?? false) { gaps[j, default: []].append(gap) }
                 }
             }
         }
         for (j, n) in extra {
             gaps[j, default: []].append(
-                CoverageGap(kind: outside, connector: connector, file: path, message: "\(n) more occurrences of the subject's identifiers like the ones above"))
+                CoverageGap(
+                    kind: outside, connector: connector, file: path,
+                    message: "\(n) more occurrences of the subject's identifiers like the ones above"))
         }
         return gaps
     }

@@ -56,7 +56,8 @@ package struct RowMatcher {
                 hits[k].structured = hits[k].structured || structured
                 if let text { hits[k].textRanges.append(text) }
             } else {
-                hits.append(JobHit(job: job, matchedOn: [how], structured: structured, textRanges: text.map { [$0] } ?? []))
+                hits.append(
+                    JobHit(job: job, matchedOn: [how], structured: structured, textRanges: text.map { [$0] } ?? []))
             }
         }
         for (r, idx) in zip(rules.match, matchIndex) {
@@ -74,7 +75,9 @@ package struct RowMatcher {
                 v.withUnsafeBytes { text.scan($0, into: &textHits) }
                 for m in textHits {
                     let h = table.hit(m.entry)
-                    for j in h.jobs { add(j, "\(h.identifier.type) in \(name)", structured: false, text: (idx, m.range)) }
+                    for j in h.jobs {
+                        add(j, "\(h.identifier.type) in \(name)", structured: false, text: (idx, m.range))
+                    }
                 }
             }
         }
@@ -95,7 +98,9 @@ package struct RowMatcher {
             } else {
                 let str = String(decoding: v, as: UTF8.self)
                 var normalized: Identifier?
-                if case .success(let norm) = IdentifierNormalizer.normalize(type: r.type, str) { normalized = Identifier(type: r.type, value: norm) }
+                if case .success(let norm) = IdentifierNormalizer.normalize(type: r.type, str) {
+                    normalized = Identifier(type: r.type, value: norm)
+                }
                 if derivedCacheCount >= RowMatcher.derivedCacheLimit {
                     derivedCache.removeAll(keepingCapacity: true)
                     derivedCacheCount = 0

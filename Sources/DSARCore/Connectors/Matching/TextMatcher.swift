@@ -39,7 +39,10 @@ package struct TextMatcher: Sendable {
         let c = UInt8(b)
         if c >= 0x80 { return true }
         if (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) { return true }
-        return [UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), UInt8(ascii: ":")].contains(c)
+        return [
+            UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: "-"),
+            UInt8(ascii: "@"), UInt8(ascii: ":"),
+        ].contains(c)
     }
 
     static let clsToken: UInt8 = 1
@@ -108,7 +111,9 @@ package struct TextMatcher: Sendable {
                 if start < i {
                     token(text, start, i, special: special, into: &out)
                     // `\t1042` in a COPY row or a JSON string is a tab, then the token.
-                    if start + 1 < i && TextMatcher.afterEscape(text, start + 1) { token(text, start + 1, i, special: special, into: &out) }
+                    if start + 1 < i && TextMatcher.afterEscape(text, start + 1) {
+                        token(text, start + 1, i, special: special, into: &out)
+                    }
                 }
             }
         }
@@ -117,7 +122,9 @@ package struct TextMatcher: Sendable {
 
     @inline(__always)
     func emit(_ entry: Int, _ r: Range<Int>, _ out: inout [TextMatch]) {
-        if !out.contains(where: { $0.entry == entry && $0.range == r }) { out.append(TextMatch(entry: entry, range: r)) }
+        if !out.contains(where: { $0.entry == entry && $0.range == r }) {
+            out.append(TextMatch(entry: entry, range: r))
+        }
     }
 
     func token(_ text: UnsafeRawBufferPointer, _ s0: Int, _ e0: Int, special: Bool, into out: inout [TextMatch]) {
@@ -194,7 +201,9 @@ package struct TextMatcher: Sendable {
     /// The byte a `%XX` at `k` stands for.
     @inline(__always)
     static func percentDecoded(_ text: UnsafeRawBufferPointer, _ k: Int, limit: Int) -> UInt8? {
-        guard k + 2 < limit, text[k] == 0x25, let h = hexValue(text[k + 1]), let l = hexValue(text[k + 2]) else { return nil }
+        guard k + 2 < limit, text[k] == 0x25, let h = hexValue(text[k + 1]), let l = hexValue(text[k + 2]) else {
+            return nil
+        }
         return h << 4 | l
     }
 
@@ -211,13 +220,15 @@ package struct TextMatcher: Sendable {
 
     /// Non-ASCII punctuation or symbols (curly quotes, guillemets, `。`) end a local part or a domain.
     static func isBoundaryScalar(_ s: Unicode.Scalar) -> Bool {
-        !(s.properties.isAlphabetic || s.properties.numericType != nil || s.properties.generalCategory == .nonspacingMark
+        !(s.properties.isAlphabetic || s.properties.numericType != nil
+            || s.properties.generalCategory == .nonspacingMark
             || s.properties.generalCategory == .spacingMark)
     }
 
     /// E-mail candidates around the `@` (`width` 1) or `%40` (`width` 3) at `a`.
     func email(
-        _ text: UnsafeRawBufferPointer, at a: Int, width w: Int, _ cls: UnsafeBufferPointer<UInt8>, scratch: inout [UInt8],
+        _ text: UnsafeRawBufferPointer, at a: Int, width w: Int, _ cls: UnsafeBufferPointer<UInt8>,
+        scratch: inout [UInt8],
         into out: inout [TextMatch]
     ) {
         guard let emailCode else { return }
@@ -235,7 +246,9 @@ package struct TextMatcher: Sendable {
         if d < n {
             let b = text[d]
             if b == 0x40 || b == 0x5F { return }
-            if b == 0x25, let c = TextMatcher.percentDecoded(text, d, limit: n), c == 0x40 || c == 0x5F || cls[Int(c)] & TextMatcher.clsDomain != 0 {
+            if b == 0x25, let c = TextMatcher.percentDecoded(text, d, limit: n),
+                c == 0x40 || c == 0x5F || cls[Int(c)] & TextMatcher.clsDomain != 0
+            {
                 return
             }
         }
@@ -244,7 +257,9 @@ package struct TextMatcher: Sendable {
             let b = text[de - 1]
             if b == 0x2E || b == 0x2D {
                 de -= 1
-            } else if nonASCII && b >= 0x80, let sc = TextMatcher.scalar(endingAt: de, text, floor: ds), TextMatcher.isBoundaryScalar(sc.0) {
+            } else if nonASCII && b >= 0x80, let sc = TextMatcher.scalar(endingAt: de, text, floor: ds),
+                TextMatcher.isBoundaryScalar(sc.0)
+            {
                 de -= sc.1
             } else {
                 break
@@ -300,7 +315,8 @@ package struct TextMatcher: Sendable {
     /// Looks up the address `text[s..<a] @ text[a+w..<de]`, lower-cased (`%XX` decoded in a
     /// URL-encoded one; non-ASCII lower-cased and composed, NFC).
     func emailCandidate(
-        _ text: UnsafeRawBufferPointer, _ s: Int, _ a: Int, _ w: Int, _ de: Int, _ emailCode: Int, scratch: inout [UInt8],
+        _ text: UnsafeRawBufferPointer, _ s: Int, _ a: Int, _ w: Int, _ de: Int, _ emailCode: Int,
+        scratch: inout [UInt8],
         into out: inout [TextMatch]
     ) {
         scratch.removeAll(keepingCapacity: true)
@@ -341,7 +357,9 @@ package struct TextMatcher: Sendable {
         func isAlnum(_ b: UInt8) -> Bool { isDigit(b) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) }
         while i < n {
             let b = text[i]
-            guard b == 0x2B || isDigit(b) || b == 0x28, i == 0 || !isAlnum(text[i - 1]) || TextMatcher.afterEscape(text, i) else {
+            guard b == 0x2B || isDigit(b) || b == 0x28,
+                i == 0 || !isAlnum(text[i - 1]) || TextMatcher.afterEscape(text, i)
+            else {
                 i += 1
                 continue
             }

@@ -84,7 +84,9 @@ struct SQLCursor {
             close = SQLByte.rbracket
         }
         if close != 0 {
-            guard let (bytes, next) = SQLLiterals.quoted(b, at: i, end: end, quote: close, escapes: .none) else { return nil }
+            guard let (bytes, next) = SQLLiterals.quoted(b, at: i, end: end, quote: close, escapes: .none) else {
+                return nil
+            }
             i = next
             return String(decoding: bytes, as: UTF8.self)
         }

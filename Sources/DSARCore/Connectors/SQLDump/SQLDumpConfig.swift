@@ -9,7 +9,9 @@ package enum SQLDumpKind: ConnectorKind {
         var c = SQLDumpSettings()
         if let a = y.bool("allow_truncated") { c.allowTruncated = a }
         if let d = y.string("dialect") {
-            if let v = SQLDialect(rawValue: d) { c.dialect = v } else {
+            if let v = SQLDialect(rawValue: d) {
+                c.dialect = v
+            } else {
                 y.problem("dialect", "expected one of: \(SQLDialect.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
@@ -26,7 +28,9 @@ package enum SQLDumpKind: ConnectorKind {
         return c
     }
 
-    package static func check(_ settings: SQLDumpSettings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks) {
+    package static func check(
+        _ settings: SQLDumpSettings, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks
+    ) {
         if checks.sources && y.problems.isEmpty { checkTables(settings, config, y) }
     }
 
@@ -36,7 +40,9 @@ package enum SQLDumpKind: ConnectorKind {
         var seen = Set<String>()
         var columns: [String: Set<String>] = [:]
         for src in c.sources() {
-            guard var reader = try? SQLDumpReader(path: src, dialect: s.dialect, options: c.sourceOptions) else { continue }
+            guard var reader = try? SQLDumpReader(path: src, dialect: s.dialect, options: c.sourceOptions) else {
+                continue
+            }
             do {
                 try reader.forEachRow { _ in }
                 if let t = reader.truncation, !s.allowTruncated {
@@ -57,16 +63,19 @@ package enum SQLDumpKind: ConnectorKind {
         guard !c.sources().isEmpty, let tables = y.map("tables") else { return }
         for t in s.tableOrder {
             if !seen.contains(t) {
-                tables.problem(t, "the dump does not contain table \"\(t)\" (it has: \(seen.sorted().joined(separator: ", ")))")
+                tables.problem(
+                    t, "the dump does not contain table \"\(t)\" (it has: \(seen.sorted().joined(separator: ", ")))")
                 continue
             }
             let cols = columns[t] ?? []
             guard !cols.isEmpty, let r = s.tables[t] else { continue }
             for name in r.match.map(\.column) + r.text + r.redact where !cols.contains(name) {
-                tables.problem(t, "table \"\(t)\" has no column \"\(name)\" (it has: \(cols.sorted().joined(separator: ", ")))")
+                tables.problem(
+                    t, "table \"\(t)\" has no column \"\(name)\" (it has: \(cols.sorted().joined(separator: ", ")))")
             }
         }
-    }}
+    }
+}
 
 /// The settings of a `type: sqldump` connector.
 package struct SQLDumpSettings: ConnectorSettings {
@@ -84,5 +93,7 @@ package struct SQLDumpSettings: ConnectorSettings {
     /// Defaults: dialect detected, no tables.
     package init() {}
 
-    package func connector(_ config: ConnectorConfig) -> any Connector { SQLDumpConnector(config: config, settings: self) }
+    package func connector(_ config: ConnectorConfig) -> any Connector {
+        SQLDumpConnector(config: config, settings: self)
+    }
 }

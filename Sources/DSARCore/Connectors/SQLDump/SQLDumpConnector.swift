@@ -73,37 +73,48 @@ package struct SQLDumpConnector: SettingsConnector {
                 if !hits.isEmpty {
                     var fields: [JSONMember] = []
                     for (k, v) in row.values.enumerated() {
-                        fields.append(JSONMember(key: k < row.columns.count ? row.columns[k] : "column\(k + 1)", value: SQLDumpConnector.json(v)))
+                        fields.append(
+                            JSONMember(
+                                key: k < row.columns.count ? row.columns[k] : "column\(k + 1)",
+                                value: SQLDumpConnector.json(v)))
                     }
                     for h in hits {
                         let r = FoundRecord(
-                            table: row.table, source: src, line: row.line, range: row.rowRange.start..<row.rowRange.end, fields: fields,
+                            table: row.table, source: src, line: row.line, range: row.rowRange.start..<row.rowRange.end,
+                            fields: fields,
                             matchedOn: h.matchedOn)
-                        collector.add(h.job, r, derived: matchers[m].derived(values, hit: h, known: collector.known[h.job]))
+                        collector.add(
+                            h.job, r, derived: matchers[m].derived(values, hit: h, known: collector.known[h.job]))
                     }
                 }
             }
             bytes += reader.bytesRead
             collector.sourceGaps += SQLDumpConnector.missingTables(settings, reader.tables, connector: name, file: src)
             try collector.cover(
-                src, connector: name, records: records, truncated: reader.truncation?.message, truncatedLine: reader.truncation?.line,
+                src, connector: name, records: records, truncated: reader.truncation?.message,
+                truncatedLine: reader.truncation?.line,
                 truncationAllowed: settings.allowTruncated, rawSearch: true, options: options)
         }
         return collector.result(bytesScanned: bytes)
     }
 
     /// Configured tables the dump lacks, and configured columns a table lacks.
-    static func missingTables(_ settings: SQLDumpSettings, _ tables: [(name: String, columns: [String])], connector: String, file: String) -> [CoverageGap] {
+    static func missingTables(
+        _ settings: SQLDumpSettings, _ tables: [(name: String, columns: [String])], connector: String, file: String
+    ) -> [CoverageGap] {
         var columns: [String: Set<String>] = [:]
         for t in tables { columns[t.name, default: []].formUnion(t.columns) }
         var out: [CoverageGap] = []
         for t in settings.tableOrder {
             guard let have = columns[t] else {
-                let hint = ConfigSuggest.didYouMean(t, among: Array(columns.keys)).map { " (did you mean \"\($0)\"?)" } ?? ""
+                let hint =
+                    ConfigSuggest.didYouMean(t, among: Array(columns.keys)).map { " (did you mean \"\($0)\"?)" } ?? ""
                 out.append(
                     CoverageGap(
                         kind: .missingColumn, connector: connector, file: file,
-                        message: "the dump has no table \"\(t)\"\(hint); it has: \(columns.keys.sorted().joined(separator: ", "))"))
+                        message:
+                            "the dump has no table \"\(t)\"\(hint); it has: \(columns.keys.sorted().joined(separator: ", "))"
+                    ))
                 continue
             }
             guard !have.isEmpty, let r = settings.tables[t] else { continue }
@@ -112,10 +123,11 @@ package struct SQLDumpConnector: SettingsConnector {
                 out.append(
                     CoverageGap(
                         kind: .missingColumn, connector: connector, file: file,
-                        message: "table \"\(t)\" has no column \"\(col)\"\(hint); it has: \(have.sorted().joined(separator: ", "))"))
+                        message:
+                            "table \"\(t)\" has no column \"\(col)\"\(hint); it has: \(have.sorted().joined(separator: ", "))"
+                    ))
             }
         }
         return out
     }
 }
-

@@ -4,7 +4,9 @@ import Logging
 extension SQLDumpConnector: ErasingConnector {
     /// One strategy per configured table, in the order of the YAML file.
     package var eraseStrategies: [EraseStrategyEntry] {
-        settings.tableOrder.compactMap { t in settings.tables[t].map { EraseStrategyEntry(table: t, strategy: $0.erase, reason: $0.reason) } }
+        settings.tableOrder.compactMap { t in
+            settings.tables[t].map { EraseStrategyEntry(table: t, strategy: $0.erase, reason: $0.reason) }
+        }
     }
 
     /// SQL dump erasure per table: `delete` removes the rows (COPY lines, INSERT tuples; an INSERT
@@ -12,20 +14,30 @@ extension SQLDumpConnector: ErasingConnector {
     /// text, NULL otherwise), `retain` changes nothing. A row that matched only through a `text:`
     /// column is someone else's row mentioning the subject: only those text columns are redacted.
     package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
-        let batch = ScanBatch(jobs: jobs.map { ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "") })
+        let batch = ScanBatch(
+            jobs: jobs.map {
+                ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "")
+            })
         var out: [String: [FileErasure]] = [:]
         let options = config.sourceOptions
         for src in try config.erasableSources() {
             try Task.checkCancellation()
             var results: [String: [FileErasure]] = [:]  // table → per job
             func result(_ table: String) -> [FileErasure] {
-                results[table] ?? jobs.map { _ in FileErasure(connector: name, file: src, table: table, strategy: settings.tables[table]?.erase ?? .delete) }
+                results[table]
+                    ?? jobs.map { _ in
+                        FileErasure(
+                            connector: name, file: src, table: table, strategy: settings.tables[table]?.erase ?? .delete
+                        )
+                    }
             }
             var plan = SQLRewritePlan()
             var reader = try SQLDumpReader(path: src, dialect: settings.dialect, options: options)
             let dialect = reader.dialect
             var matchers: [String: RowMatcher] = [:]
-            for (t, rules) in settings.tables { matchers[t] = RowMatcher(rules: rules, table: batch.table, origin: "\(name).\(t)") }
+            for (t, rules) in settings.tables {
+                matchers[t] = RowMatcher(rules: rules, table: batch.table, origin: "\(name).\(t)")
+            }
             try reader.forEachRow { row in
                 guard var matcher = matchers[row.table], let rules = settings.tables[row.table] else { return }
                 matcher.bind(columns: row.columns)
@@ -50,7 +62,8 @@ extension SQLDumpConnector: ErasingConnector {
                         for h in hits { r[h.job].deleted += 1 }
                     }
                 case .redact:
-                    let cols = textOnly
+                    let cols =
+                        textOnly
                         ? Array(Set(hits.flatMap { $0.textRanges.map(\.column) })).sorted()
                         : rules.redact.compactMap { row.columns.firstIndex(of: $0) }
                     plan.add(row, .redact(columns: cols, placeholder: config.placeholder))
@@ -61,7 +74,8 @@ extension SQLDumpConnector: ErasingConnector {
             if !plan.isEmpty {
                 let target = SourceFile.rewriteTarget(src, options: options)
                 let rw = try AtomicRewrite.rewrite(target) { _, outFD, tmp in
-                    _ = try SQLRewriter.rewrite(source: target, dialect: dialect, plan: plan, output: outFD, outputPath: tmp)
+                    _ = try SQLRewriter.rewrite(
+                        source: target, dialect: dialect, plan: plan, output: outFD, outputPath: tmp)
                 }
                 // Verify: search the rewritten dump again for every identifier of every job.
                 let again = try await scan(batch, logger: logger)

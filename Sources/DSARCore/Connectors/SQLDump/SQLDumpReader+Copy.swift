@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// PostgreSQL COPY … FROM stdin blocks.
@@ -63,7 +63,9 @@ extension SQLDumpReader {
             if next == ls { return .endOfFile }  // end of file without "\."
             var ce = le
             if ce > ls && input.buf[ce - 1] == SQLByte.cr { ce -= 1 }
-            if ce - ls == 2 && input.buf[ls] == SQLByte.backslash && input.buf[ls + 1] == SQLByte.dot { return .terminated }
+            if ce - ls == 2 && input.buf[ls] == SQLByte.backslash && input.buf[ls + 1] == SQLByte.dot {
+                return .terminated
+            }
             if next == le { return .cutLine }  // the file ends in this line: it has no "\n"
             if decode {
                 values.removeAll(keepingCapacity: true)

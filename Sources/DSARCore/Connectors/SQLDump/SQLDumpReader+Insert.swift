@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// INSERT / REPLACE (VALUES tuples and MySQL `SET`).
@@ -52,7 +52,8 @@ extension SQLDumpReader {
             try parseInsertSet(st, &cur, parts: parts, lines: &lines, body)
             return
         }
-        guard cur.keyword(Array("VALUES".utf8)) || cur.keyword(Array("VALUE".utf8)) else { return }  // SELECT, DEFAULT VALUES
+        // Not a row list (INSERT … SELECT, DEFAULT VALUES): nothing to read.
+        guard cur.keyword(Array("VALUES".utf8)) || cur.keyword(Array("VALUE".utf8)) else { return }
         let table = resolve(parts, listed: listed)
         let columns = listed ?? table.columns
         let types = columns.map { table.type(of: $0) }
@@ -66,7 +67,9 @@ extension SQLDumpReader {
             cur.skipTrivia()
             guard cur.byte() == SQLByte.lparen else {
                 throw st.error(
-                    cur.atEnd ? "INSERT into \(name) ends before its VALUES (truncated dump?)" : "INSERT into \(name): expected ( in VALUES",
+                    cur.atEnd
+                        ? "INSERT into \(name) ends before its VALUES (truncated dump?)"
+                        : "INSERT into \(name): expected ( in VALUES",
                     line: lines.line(at: min(cur.i, st.end), in: b))
             }
             let tupleStart = cur.i
@@ -128,7 +131,8 @@ extension SQLDumpReader {
             break
         }
         for var r in rows {
-            r.statementRange = st.terminated ? st.range : ByteRange(start: st.base + Int64(st.start), end: st.base + Int64(cur.i))
+            r.statementRange =
+                st.terminated ? st.range : ByteRange(start: st.base + Int64(st.start), end: st.base + Int64(cur.i))
             try body(r)
         }
     }
@@ -158,7 +162,9 @@ extension SQLDumpReader {
             var ve = cur.i
             cur.skipTrivia()
             let next = cur.byte()
-            if parsed == nil || !(next == SQLByte.comma || cur.atEnd || next == SQLByte.semicolon || SQLByte.isLetter(next)) {
+            if parsed == nil
+                || !(next == SQLByte.comma || cur.atEnd || next == SQLByte.semicolon || SQLByte.isLetter(next))
+            {
                 cur.i = vs
                 cur.skipListItem()
                 ve = min(cur.i, st.end)
@@ -176,12 +182,14 @@ extension SQLDumpReader {
             cur.i += 1
         }
         guard !values.isEmpty else {
-            throw st.error("cannot read the SET list of an INSERT into \(table.name)", line: lines.line(at: rowStart, in: b))
+            throw st.error(
+                "cannot read the SET list of an INSERT into \(table.name)", line: lines.line(at: rowStart, in: b))
         }
         let stmtEnd = st.terminated ? st.end : rowEnd
         try body(
             SQLRow(
-                table: parts[parts.count - 1], schema: parts.count >= 2 ? parts[parts.count - 2] : nil, columns: columns,
+                table: parts[parts.count - 1], schema: parts.count >= 2 ? parts[parts.count - 2] : nil,
+                columns: columns,
                 values: values, valueRanges: ranges,
                 rowRange: ByteRange(start: st.base + Int64(rowStart), end: st.base + Int64(rowEnd)),
                 statementRange: ByteRange(start: st.base + Int64(st.start), end: st.base + Int64(stmtEnd)),

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Statement boundaries (trivia, comments, lines, delimiters) and the table registry.
@@ -50,7 +50,9 @@ extension SQLDumpReader {
     /// Skips to just past the next `\n` (or to end of file).
     func skipLine(_ input: inout SQLInput) throws {
         while true {
-            let found = input.buf.withUnsafeBufferPointer { SQLScanner.find(SQLByte.lf, $0, from: input.pos, to: $0.count) }
+            let found = input.buf.withUnsafeBufferPointer {
+                SQLScanner.find(SQLByte.lf, $0, from: input.pos, to: $0.count)
+            }
             if let nl = found {
                 input.pos = nl + 1
                 return
@@ -106,7 +108,8 @@ extension SQLDumpReader {
         var search = input.pos
         while true {
             let from = search
-            if let nl = input.buf.withUnsafeBufferPointer({ SQLScanner.find(SQLByte.lf, $0, from: from, to: $0.count) }) {
+            if let nl = input.buf.withUnsafeBufferPointer({ SQLScanner.find(SQLByte.lf, $0, from: from, to: $0.count) })
+            {
                 input.pos = nl + 1
                 return (input.mark, nl)
             }

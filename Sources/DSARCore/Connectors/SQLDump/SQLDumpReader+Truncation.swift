@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Truncation detection: the producer's header and trailer, unterminated statements and COPY blocks.
@@ -16,12 +16,17 @@ extension SQLDumpReader {
             var te = e
             while te > i && SQLByte.isSpace(head[te - 1]) { te -= 1 }
             let line = head[i..<te]
-            if lineNo == 0 && (line.elementsEqual("PRAGMA foreign_keys=OFF;".utf8) || line.elementsEqual("BEGIN TRANSACTION;".utf8)) {
+            if lineNo == 0
+                && (line.elementsEqual("PRAGMA foreign_keys=OFF;".utf8)
+                    || line.elementsEqual("BEGIN TRANSACTION;".utf8))
+            {
                 return .sqlite
             }
             if line.elementsEqual("-- PostgreSQL database dump".utf8) { return .pgDump }
             if line.elementsEqual("-- PostgreSQL database cluster dump".utf8) { return .pgDumpAll }
-            if line.starts(with: "-- MySQL dump".utf8) || line.starts(with: "-- MariaDB dump".utf8) { return .mysqldump }
+            if line.starts(with: "-- MySQL dump".utf8) || line.starts(with: "-- MariaDB dump".utf8) {
+                return .mysqldump
+            }
             i = e + 1
             lineNo += 1
         }
@@ -46,15 +51,16 @@ extension SQLDumpReader {
         let end = input.base + Int64(count)
         if offset >= input.base {
             let from = Int(offset - input.base)
-            return endLine - buf.withUnsafeBufferPointer { b in
-                var n = 0
-                var i = from
-                while let nl = SQLScanner.find(SQLByte.lf, b, from: i, to: b.count) {
-                    n += 1
-                    i = nl + 1
+            return endLine
+                - buf.withUnsafeBufferPointer { b in
+                    var n = 0
+                    var i = from
+                    while let nl = SQLScanner.find(SQLByte.lf, b, from: i, to: b.count) {
+                        n += 1
+                        i = nl + 1
+                    }
+                    return n
                 }
-                return n
-            }
         }
         return endLine - (try Self.newlines(fd: input.fd, path: path, from: offset, to: end))
     }
@@ -103,7 +109,9 @@ extension SQLDumpReader {
             if !w.isEmpty { break }
             e = s
         }
-        if w.isEmpty { return Truncation(kind: .missingTrailer, line: 1, message: "the dump is empty: the dump is cut off") }
+        if w.isEmpty {
+            return Truncation(kind: .missingTrailer, line: 1, message: "the dump is empty: the dump is cut off")
+        }
         let lastContent = s + Int64(w.count - 1)
         let t = Array(trailer.utf8)
         var le = w.count
@@ -129,7 +137,9 @@ extension SQLDumpReader {
         let line = try lineNumber(ofOffset: lastContent, &input)
         return Truncation(
             kind: .missingTrailer, line: line,
-            message: "the \(producer.rawValue) dump does not end with its \"\(trailer)\" line (it stops at line \(line)): the dump is cut off")
+            message:
+                "the \(producer.rawValue) dump does not end with its \"\(trailer)\" line (it stops at line \(line)): the dump is cut off"
+        )
     }
 
     /// Reads `count` bytes at `from` (fewer at end of file).

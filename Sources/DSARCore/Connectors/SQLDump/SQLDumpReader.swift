@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Streams the table rows out of a plain-text SQL dump: `pg_dump` (COPY blocks or `--inserts`),
@@ -189,10 +189,12 @@ package struct SQLDumpReader: Sendable {
             let isInsert = kw == Self.kwInsert || kw == Self.kwReplace
             let isCopy = kw == Self.kwCopy
             let isCreate = kw == Self.kwCreate
-            let isTrigger = isCreate && dialect == .sqlite && words.dropFirst().prefix(3).contains(Array("TRIGGER".utf8))
+            let isTrigger =
+                isCreate && dialect == .sqlite && words.dropFirst().prefix(3).contains(Array("TRIGGER".utf8))
             let keep = isInsert || isCopy || (isCreate && words.dropFirst().prefix(5).contains(Array("TABLE".utf8)))
             let stmtOffset = input.base + Int64(input.mark)
-            let (end, terminated) = try scanStatement(&input, opts: opts, delimiter: delimiter, keep: keep, trigger: isTrigger)
+            let (end, terminated) = try scanStatement(
+                &input, opts: opts, delimiter: delimiter, keep: keep, trigger: isTrigger)
             let stmtStart = input.mark
             input.pos = end
             if !terminated {
@@ -200,7 +202,9 @@ package struct SQLDumpReader: Sendable {
                 let what = Self.keywordLabel(kw)
                 truncation = Truncation(
                     kind: .insideStatement, line: try lineNumber(ofOffset: stmtOffset, &input),
-                    message: "the dump ends inside \(what) that has no terminating \(String(decoding: delimiter, as: UTF8.self)): the dump is cut off")
+                    message:
+                        "the dump ends inside \(what) that has no terminating \(String(decoding: delimiter, as: UTF8.self)): the dump is cut off"
+                )
             }
             guard keep else { continue }
             let path = self.path
@@ -209,7 +213,8 @@ package struct SQLDumpReader: Sendable {
             var copyColumns: (SQLTableInfo, [String], label: String, line: Int)? = nil
             do {
                 try input.buf.withUnsafeBufferPointer { b in
-                    let st = SQLStatementContext(b: b, start: stmtStart, end: end, terminated: terminated, base: base, path: path)
+                    let st = SQLStatementContext(
+                        b: b, start: stmtStart, end: end, terminated: terminated, base: base, path: path)
                     if isInsert {
                         try parseInsert(st, opts: opts, lines: &lines, body)
                     } else if isCopy {
@@ -224,7 +229,8 @@ package struct SQLDumpReader: Sendable {
                 if !terminated, let t = truncation {
                     truncation = Truncation(
                         kind: .insideStatement, line: t.line,
-                        message: "the dump ends inside an INSERT (line \(t.line)) cut off in a row: the dump is cut off")
+                        message: "the dump ends inside an INSERT (line \(t.line)) cut off in a row: the dump is cut off"
+                    )
                 }
                 throw error
             }

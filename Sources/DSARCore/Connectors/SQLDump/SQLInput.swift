@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Counts lines lazily: only when a row's line number is asked for, and only over bytes not counted yet.

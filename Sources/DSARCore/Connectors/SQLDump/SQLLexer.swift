@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Byte constants and classifiers for the SQL scanners (ASCII only; bytes >= 0x80 count as identifier bytes).
@@ -45,8 +45,9 @@ enum SQLByte {
     }
 
     /// Whether `b[i..<i+word.count]` equals the upper-case ASCII `word`, ignoring case.
-    @inline(__always) static func matches(_ b: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int, _ word: [UInt8]) -> Bool
-    {
+    @inline(__always) static func matches(
+        _ b: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int, _ word: [UInt8]
+    ) -> Bool {
         if i + word.count > end { return false }
         for k in 0..<word.count where upper(b[i + k]) != word[k] { return false }
         return true
@@ -136,7 +137,9 @@ struct SQLScanner {
     var depth = 0
     var blockDepth = 0
 
-    init(_ opts: SQLLexOptions, mode: Mode = .statement, delimiter: [UInt8] = [SQLByte.semicolon], trigger: Bool = false) {
+    init(
+        _ opts: SQLLexOptions, mode: Mode = .statement, delimiter: [UInt8] = [SQLByte.semicolon], trigger: Bool = false
+    ) {
         self.opts = opts
         self.mode = mode
         self.delimiter = delimiter.isEmpty ? [SQLByte.semicolon] : delimiter
@@ -177,7 +180,8 @@ struct SQLScanner {
                 switch c {
                 case SQLByte.quote:
                     var esc = opts.backslashStrings
-                    if opts.escapeStrings && i > 0 && (b[i - 1] | 0x20) == 0x65 && (i < 2 || !SQLByte.isIdent(b[i - 2])) {
+                    if opts.escapeStrings && i > 0 && (b[i - 1] | 0x20) == 0x65 && (i < 2 || !SQLByte.isIdent(b[i - 2]))
+                    {
                         esc = true
                     }
                     state = .quoted(c, escapes: esc)

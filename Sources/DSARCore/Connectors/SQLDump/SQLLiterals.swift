@@ -51,7 +51,9 @@ enum SQLLiterals {
         case 0x72: out.append(SQLByte.cr)  // \r
         case 0x74: out.append(SQLByte.tab)  // \t
         case 0x5A: out.append(0x1A)  // \Z
-        case 0x25, 0x5F: out.append(SQLByte.backslash); out.append(c)  // \% and \_ keep the backslash
+        case 0x25, 0x5F:
+            out.append(SQLByte.backslash)
+            out.append(c)  // \% and \_ keep the backslash
         default: out.append(c)  // \\ \' \" and anything else
         }
         return i + 2
@@ -61,11 +63,21 @@ enum SQLLiterals {
     static func postgresEscape(_ b: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int, _ out: inout [UInt8]) -> Int {
         let c = b[i + 1]
         switch c {
-        case 0x62: out.append(0x08); return i + 2
-        case 0x66: out.append(0x0C); return i + 2
-        case 0x6E: out.append(SQLByte.lf); return i + 2
-        case 0x72: out.append(SQLByte.cr); return i + 2
-        case 0x74: out.append(SQLByte.tab); return i + 2
+        case 0x62:
+            out.append(0x08)
+            return i + 2
+        case 0x66:
+            out.append(0x0C)
+            return i + 2
+        case 0x6E:
+            out.append(SQLByte.lf)
+            return i + 2
+        case 0x72:
+            out.append(SQLByte.cr)
+            return i + 2
+        case 0x74:
+            out.append(SQLByte.tab)
+            return i + 2
         case 0x30...0x37: return octal(b, i + 1, end, &out)
         case 0x78: return hex(b, i + 1, end, &out)
         case 0x75, 0x55:  // \uXXXX, \UXXXXXXXX
@@ -83,12 +95,16 @@ enum SQLLiterals {
             }
             SQLByte.appendUTF8(cp, to: &out)
             return next
-        default: out.append(c); return i + 2
+        default:
+            out.append(c)
+            return i + 2
         }
     }
 
     /// Up to three octal digits starting at `j`; returns the index after them.
-    @inline(__always) static func octal(_ b: UnsafeBufferPointer<UInt8>, _ j: Int, _ end: Int, _ out: inout [UInt8]) -> Int {
+    @inline(__always) static func octal(
+        _ b: UnsafeBufferPointer<UInt8>, _ j: Int, _ end: Int, _ out: inout [UInt8]
+    ) -> Int {
         var v: UInt32 = 0
         var k = j
         while k < end && k < j + 3 && b[k] &- 0x30 < 8 {
@@ -100,7 +116,9 @@ enum SQLLiterals {
     }
 
     /// `x` at `j` followed by one or two hex digits; a bare `x` stands for itself.
-    @inline(__always) static func hex(_ b: UnsafeBufferPointer<UInt8>, _ j: Int, _ end: Int, _ out: inout [UInt8]) -> Int {
+    @inline(__always) static func hex(
+        _ b: UnsafeBufferPointer<UInt8>, _ j: Int, _ end: Int, _ out: inout [UInt8]
+    ) -> Int {
         var k = j + 1
         var v: UInt8 = 0
         while k < end && k < j + 3, let h = SQLByte.hexValue(b[k]) {
@@ -161,15 +179,29 @@ enum SQLLiterals {
             }
             let e = b[i + 1]
             switch e {
-            case 0x62: out.append(0x08); seg = i + 2
-            case 0x66: out.append(0x0C); seg = i + 2
-            case 0x6E: out.append(SQLByte.lf); seg = i + 2
-            case 0x72: out.append(SQLByte.cr); seg = i + 2
-            case 0x74: out.append(SQLByte.tab); seg = i + 2
-            case 0x76: out.append(0x0B); seg = i + 2
+            case 0x62:
+                out.append(0x08)
+                seg = i + 2
+            case 0x66:
+                out.append(0x0C)
+                seg = i + 2
+            case 0x6E:
+                out.append(SQLByte.lf)
+                seg = i + 2
+            case 0x72:
+                out.append(SQLByte.cr)
+                seg = i + 2
+            case 0x74:
+                out.append(SQLByte.tab)
+                seg = i + 2
+            case 0x76:
+                out.append(0x0B)
+                seg = i + 2
             case 0x30...0x37: seg = octal(b, i + 1, end, &out)
             case 0x78: seg = hex(b, i + 1, end, &out)
-            default: out.append(e); seg = i + 2
+            default:
+                out.append(e)
+                seg = i + 2
             }
             next = SQLScanner.find(SQLByte.backslash, b, from: seg, to: end)
         }
@@ -194,8 +226,7 @@ enum SQLLiterals {
             if i + 1 < text.count && text[i + 1] == SQLByte.backslash {
                 out.append(SQLByte.backslash)
                 i += 2
-            } else if i + 3 < text.count, text[i + 1] &- 0x30 < 4, text[i + 2] &- 0x30 < 8, text[i + 3] &- 0x30 < 8
-            {
+            } else if i + 3 < text.count, text[i + 1] &- 0x30 < 4, text[i + 2] &- 0x30 < 8, text[i + 3] &- 0x30 < 8 {
                 out.append((text[i + 1] &- 0x30) << 6 | (text[i + 2] &- 0x30) << 3 | (text[i + 3] &- 0x30))
                 i += 4
             } else {

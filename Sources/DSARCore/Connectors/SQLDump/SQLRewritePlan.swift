@@ -32,7 +32,9 @@ package struct SQLRewritePlan: Sendable {
     /// Adds an edit of `row` (a row the reader found in the same file that will be rewritten).
     package mutating func add(_ row: SQLRow, _ edit: SQLRowEdit) {
         let key = row.rowRange.start
-        var e = entries[key] ?? Entry(rowEnd: row.rowRange.end, table: row.table, line: row.line, delete: false, redact: [:])
+        var e =
+            entries[key]
+            ?? Entry(rowEnd: row.rowRange.end, table: row.table, line: row.line, delete: false, redact: [:])
         switch edit {
         case .delete:
             e.delete = true

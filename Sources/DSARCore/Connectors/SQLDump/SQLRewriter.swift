@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Rewrites a plain-text SQL dump (pg_dump, mysqldump, sqlite3 `.dump`) with rows deleted or
@@ -47,9 +47,11 @@ package enum SQLRewriter {
         var a = stat()
         var b = stat()
         if fstat(src, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino {
-            throw DSARError(.usage, "cannot rewrite \(source) onto itself: write to another file and rename", path: outputPath)
+            throw DSARError(
+                .usage, "cannot rewrite \(source) onto itself: write to another file and rename", path: outputPath)
         }
-        let out = SQLSplicer(source: src, sourcePath: source, output: fd, outputPath: outputPath, bufferSize: bufferSize)
+        let out = SQLSplicer(
+            source: src, sourcePath: source, output: fd, outputPath: outputPath, bufferSize: bufferSize)
         var editor = SQLRowEditor(plan: plan, dialect: dialect, out: out)
         if !plan.isEmpty {
             var reader = try SQLDumpReader(path: source, dialect: dialect)
@@ -58,7 +60,9 @@ package enum SQLRewriter {
             try editor.endStatement()
             if editor.matched < plan.count {
                 let missing = plan.entries.filter { editor.seen[$0.key] == nil }.min { $0.key < $1.key }
-                let what = missing.map { "the \($0.value.table) row at line \($0.value.line) (byte \($0.key))" } ?? "a planned row"
+                let what =
+                    missing.map { "the \($0.value.table) row at line \($0.value.line) (byte \($0.key))" }
+                    ?? "a planned row"
                 throw DSARError(
                     .invalidInput,
                     "\(source): \(plan.count - editor.matched) planned row(s) were not found again, first \(what); "
@@ -72,7 +76,9 @@ package enum SQLRewriter {
     // MARK: - Replacement literals
 
     /// What replaces a redacted value: the placeholder where `original` is a string, else NULL.
-    static func replacement(for original: SQLValue, kind: SQLRow.Kind, dialect: SQLDialect, placeholder: String) -> [UInt8] {
+    static func replacement(
+        for original: SQLValue, kind: SQLRow.Kind, dialect: SQLDialect, placeholder: String
+    ) -> [UInt8] {
         let isString: Bool
         if case .string = original { isString = true } else { isString = false }
         switch kind {
@@ -246,7 +252,8 @@ struct SQLRowEditor {
             }
             let range = r.valueRanges[c]
             try out.copy(upTo: range.start)
-            try out.emit(SQLRewriter.replacement(for: r.values[c], kind: r.kind, dialect: dialect, placeholder: placeholder))
+            try out.emit(
+                SQLRewriter.replacement(for: r.values[c], kind: r.kind, dialect: dialect, placeholder: placeholder))
             try out.skip(to: range.end)
             did = true
         }
@@ -283,7 +290,10 @@ struct SQLSplicer {
             let want = Int(min(Int64(buf.count - used), end - pos))
             let n = try readSource(at: pos, into: used, count: want)
             if n == 0 {
-                throw DSARError(.invalidInput, "\(sourcePath) ended at byte \(pos), before byte \(end): it changed while being rewritten", path: sourcePath)
+                throw DSARError(
+                    .invalidInput,
+                    "\(sourcePath) ended at byte \(pos), before byte \(end): it changed while being rewritten",
+                    path: sourcePath)
             }
             used += n
             pos += Int64(n)
@@ -342,7 +352,8 @@ struct SQLSplicer {
     private func order(_ end: Int64) throws {
         if end < pos {
             throw DSARError(
-                .processing, "\(sourcePath): overlapping edits at byte \(end) (already past byte \(pos))", path: sourcePath)
+                .processing, "\(sourcePath): overlapping edits at byte \(end) (already past byte \(pos))",
+                path: sourcePath)
         }
     }
 
