@@ -34,7 +34,8 @@ struct JobConcluder {
             case .skipped:
                 break
             case .failed(let failure):
-                let failure = logScrubber.scrubber.scrub(Processor.scrub(failure, w.identifiers))
+                // The error's text is what the record and receipt keep: scrubbed of the batch's identifiers.
+                let failure = logScrubber.scrubber.scrub(Processor.scrub(failure.message, w.identifiers))
                 verdict = JobStatus.derive(
                     JobEvidence(outcomes: w.outcomes, erasure: w.erasure, seal: .failed(failure)))
                 logger.error("publishing failed", metadata: ["job": "\(id)", "error": "\(failure)"])

@@ -35,7 +35,9 @@ struct SealWork: Sendable {
 /// How sealing one job ended.
 enum SealResult: Sendable {
     case sealed(Published)
-    case failed(String)
+    /// Publishing failed: the error as thrown (or, for a full disk, one saying where and what to do,
+    /// with the write's error as its cause).
+    case failed(DSARError)
     /// Nothing to publish (every connector failed).
     case skipped
     /// Not begun: dsar was asked to stop.
@@ -110,9 +112,12 @@ struct Sealer: Sendable {
             fj.erasure = w.erasure
             return .sealed(try finisher.finish(fj, layout: layout, logger: logger))
         } catch let e as DSARError where e.errno == ENOSPC || e.errno == EDQUOT {
-            return .failed(Sealer.outOfSpace(e, jobID: w.record.jobID, layout: layout))
+            let message = Sealer.outOfSpace(e, jobID: w.record.jobID, layout: layout)
+            return .failed(DSARError(.io, message, path: e.path, errno: e.errno, cause: e))
+        } catch let e as DSARError {
+            return .failed(e)
         } catch {
-            return .failed("\(error)")
+            return .failed(DSARError(.processing, "\(error)", cause: error))
         }
     }
 
