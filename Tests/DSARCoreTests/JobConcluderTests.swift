@@ -80,7 +80,7 @@ final class JobConcluderTests: XCTestCase {
         let s = try PipelineSpool()
         let (p, rec, request) = try claimed(s, #"{"user_id": "1042", "action": "export"}"#)
         let w = SealWork(record: rec, request: request, outcomes: [outcome("crm")], derived: [], erasure: nil)
-        let records = try p.concluder.conclude([(w, .failed("cannot write the bundle of user 1042"))])
+        let records = try p.concluder.conclude([(w, .failed(DSARError(.io, "cannot write the bundle of user 1042")))])
         XCTAssertEqual(records.map(\.status), [.failed])
         XCTAssertEqual(records[0].error, "publishing failed: cannot write the bundle of user <user_id>")
         XCTAssertNil(records[0].outbox)
