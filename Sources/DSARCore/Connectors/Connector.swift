@@ -116,6 +116,15 @@ package struct ScanBatch: Sendable {
         self.jobs = jobs
         self.table = IdentifierTable(jobs: jobs.map(\.identifiers))
     }
+
+    /// The batch an eraser (or the second search after erasure) scans: one delete job per erase job,
+    /// with its whole identity set.
+    package init(erasing jobs: [EraseJob]) {
+        self.init(
+            jobs: jobs.map {
+                ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "")
+            })
+    }
 }
 
 /// A data source that can be searched for many subjects in one pass.

@@ -79,10 +79,7 @@ struct ErasureCoordinator {
         var out: [String: [CoverageGap]] = [:]
         let searchers = connectors.filter(\.searchedAgainAfterErasure)
         guard !jobs.isEmpty, !searchers.isEmpty else { return out }
-        let batch = ScanBatch(
-            jobs: jobs.map {
-                ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "")
-            })
+        let batch = ScanBatch(erasing: jobs)
         let results = await runner.run(searchers, batch: batch, logger: logger)
         var events: [AuditEvent] = []
         for j in jobs {

@@ -10,10 +10,7 @@ extension CSVConnector: ErasingConnector {
     /// CSV erasure: `delete` drops the rows, `redact` overwrites the listed columns with the
     /// placeholder, `retain` changes nothing. Header, quoting and every untouched row stay byte-identical.
     package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
-        let batch = ScanBatch(
-            jobs: jobs.map {
-                ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "")
-            })
+        let batch = ScanBatch(erasing: jobs)
         var out: [String: [FileErasure]] = [:]
         let strategy = settings.rules.erase
         let options = config.sourceOptions

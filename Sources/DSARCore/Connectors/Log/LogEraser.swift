@@ -15,10 +15,7 @@ extension LogConnector: ErasingConnector {
     /// URL-encoded too) with the placeholder and keeps the rest of the line (JSON lines stay valid
     /// JSON); `drop_line` removes the line; `retain` changes nothing. `.gz` files are rewritten as gzip.
     package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
-        let batch = ScanBatch(
-            jobs: jobs.map {
-                ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "")
-            })
+        let batch = ScanBatch(erasing: jobs)
         let strategy = settings.rules.erase
         var out: [String: [FileErasure]] = [:]
         // Everything of the subject is searched as text on redaction, whatever the configured types,

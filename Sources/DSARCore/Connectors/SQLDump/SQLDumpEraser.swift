@@ -14,10 +14,7 @@ extension SQLDumpConnector: ErasingConnector {
     /// text, NULL otherwise), `retain` changes nothing. A row that matched only through a `text:`
     /// column is someone else's row mentioning the subject: only those text columns are redacted.
     package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
-        let batch = ScanBatch(
-            jobs: jobs.map {
-                ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "")
-            })
+        let batch = ScanBatch(erasing: jobs)
         var out: [String: [FileErasure]] = [:]
         let options = config.sourceOptions
         for src in try config.erasableSources() {
