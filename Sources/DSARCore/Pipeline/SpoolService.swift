@@ -82,16 +82,10 @@ package final class SpoolService {
             report.intake.waiting = second.waiting
             report.intake.waitingFor = second.waitingFor
         }
+        // Before the batch: a job past its deadline is flagged even if this run finishes it.
         report.overdue = try p.checkOverdue()
         report.finished = try await p.runPending(stop: stop)
-        report.expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: p.audit)
-        if let n = p.notifications, !n.queued().isEmpty {
-            // Every queued notification, including ones that failed in earlier runs.
-            report.notified = await n.deliver(retryNow: true)
-        }
-        if !report.hasUnsuccessful { p.markSuccess() }
-        writeMetrics()
-        report.checkpoint = try await session.journal.checkpointAndWitness()
+        try await housekeeping(&report)
         return report
     }
 
@@ -103,29 +97,38 @@ package final class SpoolService {
         report.intake = try p.intake(now: now)
         report.finished = try await p.runPending(stop: stop)
         report.overdue = try p.checkOverdue()
+        try await housekeeping(&report)
+        return report
+    }
+
+    /// What follows every batch, in `run` and `watch` alike: outbox retention, notification delivery
+    /// (`run` retries every queued one now; `watch` respects their backoff), the last-success time,
+    /// the metrics file and a journal checkpoint (`run`: always; `watch`: paced, see ``pass``).
+    func housekeeping(_ report: inout PassReport) async throws {
+        let p = processor
+        let journal = session.journal
+        report.expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: journal)
         if let n = p.notifications, !n.queued().isEmpty {
-            let d = await n.deliver()
+            let d = await n.deliver(retryNow: mode == .run)
             report.notified = d
-            if d.sent + d.failed > 0 {
+            if mode == .watch && d.sent + d.failed > 0 {
                 logger.info("notifications delivered", metadata: ["sent": "\(d.sent)", "failed": "\(d.failed)"])
             }
         }
-        let finishedNow = p.stats.jobsFinished.values.reduce(0, +)
+        // A pass without a new failed or partial job counts as a success.
         if p.stats.unsuccessfulJobs == unsuccessful { p.markSuccess() }
         unsuccessful = p.stats.unsuccessfulJobs
-        if finishedNow != finishedAtMetrics || Date().timeIntervalSince(lastMetrics) >= 15 {
+        let finishedNow = p.stats.jobsFinished.values.reduce(0, +)
+        if mode == .run || finishedNow != finishedAtMetrics || Date().timeIntervalSince(lastMetrics) >= 15 {
             writeMetrics()
             lastMetrics = Date()
             finishedAtMetrics = finishedNow
         }
-        let journal = session.journal
-        report.expired = try OutboxRetention.expire(p.layout, days: session.config.outboxRetentionDays, audit: journal)
-        if journal.sinceCheckpoint >= 100
+        if mode == .run || journal.sinceCheckpoint >= 100
             || (journal.sinceCheckpoint > 0 && Date().timeIntervalSince(journal.lastCheckpoint) >= 600)
         {
             report.checkpoint = try await journal.checkpointAndWitness()
         }
-        return report
     }
 
     /// The end of `dsar watch`: the metrics file and a checkpoint of what was journaled since the last.
