@@ -21,7 +21,8 @@ package struct ConnectorRunner: Sendable {
         package var name: String
         package var metadata: SourceMetadata
         package var findings: [String: ConnectorFindings]
-        package var error: String?
+        /// Why the last attempt failed, as thrown (a non-``DSARError`` is wrapped, kept as the cause).
+        package var error: DSARError?
         package var attempts: Int
         package var durationMs: Int
     }
@@ -62,7 +63,7 @@ package struct ConnectorRunner: Sendable {
     func runOne(_ c: any Connector, batch: ScanBatch, logger: Logger) async -> BatchResult {
         let start = Date()
         var attempt = 0
-        var lastError = ""
+        var lastError = DSARError(.processing, "not run")
         while true {
             attempt += 1
             do {
@@ -73,11 +74,11 @@ package struct ConnectorRunner: Sendable {
                     name: c.name, metadata: c.metadata, findings: findings, error: nil, attempts: attempt,
                     durationMs: Int(Date().timeIntervalSince(start) * 1000))
             } catch {
-                lastError = "\(error)"
-                let transient = (error as? DSARError).map { $0.code == .io } ?? false
+                lastError = (error as? DSARError) ?? DSARError(.processing, "\(error)", cause: error)
+                let transient = lastError.code == .io
                 logger.warning(
                     "connector failed",
-                    metadata: ["connector": "\(c.name)", "attempt": "\(attempt)", "error": "\(lastError)"])
+                    metadata: ["connector": "\(c.name)", "attempt": "\(attempt)", "error": "\(lastError.message)"])
                 if !transient || attempt > (c.retries ?? retries) || Task.isCancelled { break }
                 let delay = backoffSeconds * pow(2, Double(attempt - 1))
                 try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))

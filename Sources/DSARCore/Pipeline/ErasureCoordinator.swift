@@ -89,7 +89,7 @@ struct ErasureCoordinator {
                     gaps.append(
                         CoverageGap(
                             kind: .remaining, connector: r.name, file: nil,
-                            message: "the search after erasure failed: \(scrubbed(e, j.identifiers))"))
+                            message: "the search after erasure failed: \(scrubbed(e.message, j.identifiers))"))
                     continue
                 }
                 guard let f = r.findings[j.jobID] else { continue }

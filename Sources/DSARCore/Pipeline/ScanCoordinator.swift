@@ -76,7 +76,7 @@ struct ScanCoordinator {
             // A connector's error is the batch's: scrubbed of every identifier of the batch (it may
             // name another job's subject), then of the job's own.
             let batchScrub = logScrubber.scrubber
-            let errors = results.map { $0.error.map { batchScrub.scrub($0) } }
+            let errors = results.map { $0.error.map { batchScrub.scrub($0.message) } }
             var next: [ScanJob] = []
             // The round's outcomes for every job, journaled in one write.
             var events: [AuditEvent] = []
