@@ -4,7 +4,7 @@ SPOOL      ?= $(CURDIR)/spool
 CONNECTORS ?= $(CURDIR)/connectors
 BIN        := $(CURDIR)/.build/debug/dsar
 # Debian packages the build, the demo and the tests use (installed when missing and run as root).
-APT_BUILD  := libarchive-dev zlib1g-dev pkg-config
+APT_BUILD  := libarchive-dev zlib1g-dev pkg-config libpq-dev libmariadb-dev libsqlite3-dev
 APT_TOOLS  := age libarchive-tools unzip sqlite3 openssh-client time python3 gzip
 APT        := $(APT_BUILD) $(APT_TOOLS)
 # Extra oracles only the tests use (real databases and an SFTP server); tests skip, naming the

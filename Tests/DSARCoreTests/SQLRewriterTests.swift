@@ -1,3 +1,4 @@
+import DSARTestSupport
 import Foundation
 import XCTest
 
@@ -445,17 +446,17 @@ final class SQLRewriterTests: XCTestCase {
     }
 
     func testSQLiteLoadsRewrittenDump() throws {
-        let sqlite = try Tools.require("sqlite3", package: "sqlite3")
+        let sqlite = try PrivateServerTools.require("sqlite3", package: "sqlite3")
         let out = try rewriteFixture("sqlite.sql", .sqlite)
         let db = try tempDir() + "/new.db"
-        let load = try Tools.run([sqlite, "-bail", db], stdinFile: out)
+        let load = try PrivateServerTools.run([sqlite, "-bail", db], stdinFile: out)
         XCTAssertEqual(load.status, 0, "sqlite3 < dump failed: \(load.err)")
         XCTAssertEqual(load.err, "")
         try assertDatabaseMatches("sqlite") { table, columns in
             let list = columns.map {
                 $0 == "avatar" ? "CASE WHEN avatar IS NULL THEN NULL ELSE lower(hex(avatar)) END AS avatar" : $0
             }.joined(separator: ", ")
-            let r = try Tools.run([sqlite, "-json", db, "SELECT \(list) FROM \(table) ORDER BY id"])
+            let r = try PrivateServerTools.run([sqlite, "-json", db, "SELECT \(list) FROM \(table) ORDER BY id"])
             guard r.status == 0 else { throw TestError("sqlite \(table): \(r.err)") }
             return r.out
         }
@@ -468,7 +469,7 @@ final class SQLRewriterTests: XCTestCase {
     /// comma and its whitespace; with none left the statement and its newline go; the statements
     /// around are untouched. Each result is also loaded into SQLite.
     func testDeletingTuplesOfMultiRowInsert() throws {
-        let sqlite = Tools.find("sqlite3")
+        let sqlite = PrivateServerTools.find("sqlite3")
         let tuples = ["(1,'a')", "(2,'b;(x),')", "(3,'c')", "(4,'d')"]
         let layouts: [(open: String, sep: String)] = [
             ("INSERT INTO t VALUES ", ","),
@@ -490,7 +491,7 @@ final class SQLRewriterTests: XCTestCase {
                     XCTAssertEqual(got, want, "\(dialect) layout \(open.debugDescription) deleting \(deleted.sorted())")
                     if let sqlite, dialect == .sqlite, mask == 0b0101 || mask == 0b1111 || mask == 0b1001 {
                         let path = try write(Array(got.utf8), "t.sql")
-                        let r = try Tools.run([sqlite, "-bail", ":memory:"], stdinFile: path)
+                        let r = try PrivateServerTools.run([sqlite, "-bail", ":memory:"], stdinFile: path)
                         XCTAssertEqual(r.status, 0, r.err)
                     }
                 }
@@ -699,289 +700,3 @@ final class SQLRewriterTests: XCTestCase {
 }
 
 // MARK: - Test infrastructure: commands and private servers
-
-private struct TestError: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
-private enum Tools {
-    struct Ran {
-        var status: Int32
-        var out: String
-        var err: String
-    }
-
-    static let extraDirs = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/bin"]
-
-    /// The path of a program (PATH plus the sbin directories), or nil.
-    static func find(_ name: String) -> String? {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
-        for dir in path + extraDirs where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
-            return dir + "/" + name
-        }
-        return nil
-    }
-
-    static func require(_ name: String, package: String) throws -> String {
-        guard let p = find(name) else { throw XCTSkip("\(name) not found: install the Debian package \(package)") }
-        return p
-    }
-
-    /// Runs a program to completion, stdin from a file (or /dev/null), output captured via temp files.
-    ///
-    /// posix_spawn + waitpid rather than Foundation's Process: Process learns of the exit only when
-    /// every inheritor of its status socket has gone, which a daemon started by pg_ctl never does.
-    static func run(_ argv: [String], stdinFile: String? = nil, timeout: Double = 60) throws -> Ran {
-        let base = NSTemporaryDirectory() + "sqlrewrite-cmd-\(UUID().uuidString)"
-        defer {
-            unlink(base + ".out")
-            unlink(base + ".err")
-        }
-        let pid = try spawn(argv, stdinFile: stdinFile, out: base + ".out", err: base + ".err")
-        guard let status = wait(pid, timeout: timeout) else {
-            kill(pid, SIGKILL)
-            _ = wait(pid, timeout: 10)
-            throw TestError("\(argv) did not finish within \(timeout) s")
-        }
-        func read(_ f: String) -> String {
-            String(decoding: FileManager.default.contents(atPath: f) ?? Data(), as: UTF8.self)
-        }
-        return Ran(status: status, out: read(base + ".out"), err: read(base + ".err"))
-    }
-
-    /// Starts a program with stdin from `stdinFile` (or /dev/null) and stdout/stderr into files.
-    static func spawn(_ argv: [String], stdinFile: String?, out: String, err: String) throws -> pid_t {
-        guard let exe = find(argv[0]) else { throw TestError("\(argv[0]) not found") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, stdinFile ?? "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attr, &none)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for sig in [SIGTERM, SIGINT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, sig) }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        var env = ProcessInfo.processInfo.environment
-        env["DSAR_CRASH_AT"] = nil
-        let cargs = ([exe] + argv.dropFirst()).map { strdup($0) } + [nil]
-        let cenv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in cargs { free(p) }
-            for p in cenv { free(p) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, exe, &actions, &attr, cargs, cenv)
-        guard rc == 0 else { throw TestError("cannot start \(exe): \(String(cString: strerror(rc)))") }
-        return pid
-    }
-
-    /// Waits for a child; its exit status (128+signal when killed), or nil after `timeout` seconds.
-    static func wait(_ pid: pid_t, timeout: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        var status: Int32 = 0
-        while true {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F) }
-            if r < 0 && errno != EINTR { return -1 }
-            if Date() > deadline { return nil }
-            usleep(2_000)
-        }
-    }
-
-    static func makeTempDir(_ prefix: String) throws -> String {
-        var template = Array((NSTemporaryDirectory() + prefix + "-XXXXXX").utf8CString)
-        guard let p = mkdtemp(&template) else { throw TestError("mkdtemp failed") }
-        let dir = String(cString: p)
-        chmod(dir, 0o755)
-        return dir
-    }
-}
-
-/// A throw-away PostgreSQL cluster in a temp directory, listening only on a Unix socket there.
-private final class PrivatePostgres: @unchecked Sendable {
-    let dir: String
-    let bin: String
-    let socketDir: String
-    let port = "5432"
-    let asUser: [String]
-    var databases = 0
-
-    private init(dir: String, bin: String, asUser: [String]) {
-        self.dir = dir
-        self.bin = bin
-        self.socketDir = dir + "/sock"
-        self.asUser = asUser
-    }
-
-    static func start() throws -> PrivatePostgres {
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
-            .filter { FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/initdb") }
-            .sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
-        var bin = versions.last.map { "/usr/lib/postgresql/\($0)/bin" }
-        if bin == nil, let initdb = Tools.find("initdb") {
-            bin = URL(fileURLWithPath: initdb).deletingLastPathComponent().path
-        }
-        guard let bin, FileManager.default.isExecutableFile(atPath: bin + "/pg_ctl") else {
-            throw XCTSkip(
-                "PostgreSQL server binaries (initdb, pg_ctl) not found: install the Debian package postgresql")
-        }
-        var asUser: [String] = []
-        var owner: (uid: uid_t, gid: gid_t)?
-        if getuid() == 0 {
-            // The server refuses to run as root: initdb and pg_ctl run as the postgres user.
-            guard let pw = getpwnam("postgres"), let runuser = Tools.find("runuser") else {
-                throw XCTSkip(
-                    "running as root needs the postgres user and runuser: install the Debian package postgresql")
-            }
-            asUser = [runuser, "-u", "postgres", "--"]
-            owner = (pw.pointee.pw_uid, pw.pointee.pw_gid)
-        }
-        let dir = try Tools.makeTempDir("dsar-pg")
-        let pg = PrivatePostgres(dir: dir, bin: bin, asUser: asUser)
-        do {
-            for d in [dir + "/data", pg.socketDir] {
-                try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: false)
-                if let owner { chown(d, owner.uid, owner.gid) }
-            }
-            let initdb = try Tools.run(
-                asUser + [
-                    bin + "/initdb", "-D", dir + "/data", "-E", "UTF8", "--locale=C", "-A", "trust", "-U", "postgres",
-                    "--no-sync",
-                ])
-            guard initdb.status == 0 else { throw TestError("initdb failed: \(initdb.err)") }
-            let opts =
-                "-c listen_addresses='' -k \(pg.socketDir) -p \(pg.port) -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-            let start = try Tools.run(
-                asUser + [
-                    bin + "/pg_ctl", "-D", dir + "/data", "-w", "-t", "60", "-l", pg.socketDir + "/server.log", "-o",
-                    opts, "start",
-                ])
-            guard start.status == 0 else {
-                let log = (try? String(contentsOfFile: pg.socketDir + "/server.log", encoding: .utf8)) ?? ""
-                throw TestError("pg_ctl start failed: \(start.err) \(log)")
-            }
-        } catch {
-            pg.stop()
-            throw error
-        }
-        return pg
-    }
-
-    func stop() {
-        if FileManager.default.fileExists(atPath: dir + "/data/postmaster.pid") {
-            _ = try? Tools.run(asUser + [bin + "/pg_ctl", "-D", dir + "/data", "-m", "immediate", "-w", "stop"])
-        }
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    /// psql as a client (any OS user may connect: trust authentication on the private socket).
-    func psql(_ db: String, _ args: [String]) throws -> Tools.Ran {
-        let exe = FileManager.default.isExecutableFile(atPath: bin + "/psql") ? bin + "/psql" : "psql"
-        return try Tools.run([exe, "-X", "-h", socketDir, "-p", port, "-U", "postgres", "-d", db] + args)
-    }
-
-    func freshDatabase() throws -> String {
-        databases += 1
-        let name = "rewrite_\(databases)"
-        let r = try psql(
-            "postgres",
-            ["-v", "ON_ERROR_STOP=1", "-q", "-c", "CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8'"])
-        guard r.status == 0 else { throw TestError("CREATE DATABASE failed: \(r.err)") }
-        return name
-    }
-}
-
-/// A throw-away MariaDB server in a temp directory, Unix socket only (`--skip-networking`).
-private final class PrivateMariaDB: @unchecked Sendable {
-    let dir: String
-    let socket: String
-    let clientExe: String
-    var server: pid_t?
-    var databases = 0
-
-    private init(dir: String, clientExe: String) {
-        self.dir = dir
-        self.socket = dir + "/my.sock"
-        self.clientExe = clientExe
-    }
-
-    static func start() throws -> PrivateMariaDB {
-        let skip =
-            "MariaDB server binaries (mariadbd, mariadb-install-db) not found: install the Debian package mariadb-server"
-        guard let mariadbd = Tools.find("mariadbd") ?? Tools.find("mysqld"),
-            let install = Tools.find("mariadb-install-db") ?? Tools.find("mysql_install_db")
-        else { throw XCTSkip(skip) }
-        guard let client = Tools.find("mariadb") ?? Tools.find("mysql") else {
-            throw XCTSkip("the mariadb client was not found: install the Debian package mariadb-client")
-        }
-        let dir = try Tools.makeTempDir("dsar-my")
-        let my = PrivateMariaDB(dir: dir, clientExe: client)
-        let user = getuid() == 0 ? ["--user=root"] : []  // mariadbd refuses to run as root without it
-        do {
-            let inst = try Tools.run(
-                [install, "--no-defaults"] + user + [
-                    "--datadir=\(dir)/data", "--auth-root-authentication-method=normal", "--skip-test-db",
-                ], timeout: 120)
-            guard inst.status == 0 else { throw TestError("mariadb-install-db failed: \(inst.out) \(inst.err)") }
-            let pid = try Tools.spawn(
-                [mariadbd, "--no-defaults"] + user + [
-                    "--datadir=\(dir)/data", "--socket=\(my.socket)", "--skip-networking", "--pid-file=\(dir)/my.pid",
-                    "--log-error=\(dir)/my.err", "--character-set-server=utf8mb4",
-                    "--collation-server=utf8mb4_unicode_ci",
-                    "--innodb-buffer-pool-size=32M", "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin",
-                ], stdinFile: nil, out: dir + "/mariadbd.out", err: dir + "/mariadbd.err")
-            my.server = pid
-            let deadline = Date().addingTimeInterval(60)
-            while true {
-                if let status = Tools.wait(pid, timeout: 0) {
-                    my.server = nil
-                    let log = (try? String(contentsOfFile: dir + "/my.err", encoding: .utf8)) ?? ""
-                    throw TestError("mariadbd exited with \(status): \(log.suffix(2000))")
-                }
-                if let r = try? my.client(["-e", "SELECT 1"]), r.status == 0 { break }
-                if Date() > deadline { throw TestError("mariadbd did not come up within 60 s") }
-                usleep(100_000)
-            }
-        } catch {
-            my.stop()
-            throw error
-        }
-        return my
-    }
-
-    func stop() {
-        if let pid = server {
-            kill(pid, SIGTERM)
-            if Tools.wait(pid, timeout: 30) == nil {
-                kill(pid, SIGKILL)
-                _ = Tools.wait(pid, timeout: 10)
-            }
-        }
-        server = nil
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    func client(_ args: [String], stdinFile: String? = nil) throws -> Tools.Ran {
-        try Tools.run(
-            [clientExe, "--no-defaults", "--socket=\(socket)", "-uroot", "--default-character-set=utf8mb4"] + args,
-            stdinFile: stdinFile)
-    }
-
-    func freshDatabase() throws -> String {
-        databases += 1
-        let name = "rewrite_\(databases)"
-        let r = try client(["-e", "CREATE DATABASE \(name) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"])
-        guard r.status == 0 else { throw TestError("CREATE DATABASE failed: \(r.err)") }
-        return name
-    }
-}
