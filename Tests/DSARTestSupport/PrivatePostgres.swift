@@ -60,6 +60,11 @@ package final class PrivatePostgres: @unchecked Sendable {
                     "--no-sync",
                 ])
             guard initdb.status == 0 else { throw TestError("initdb failed: \(initdb.err)") }
+            // The password roles authenticate for real (scram-sha-256); everyone else is trusted.
+            let hba = dir + "/data/pg_hba.conf"
+            let trusted = try String(contentsOfFile: hba, encoding: .utf8)
+            try ("local all \(roleRO),\(roleRW) scram-sha-256\n" + trusted).write(
+                toFile: hba, atomically: false, encoding: .utf8)
             let opts =
                 "-c listen_addresses='' -k \(pg.socketDir) -p \(pg.port) -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
             let start = try PrivateServerTools.run(
@@ -71,6 +76,13 @@ package final class PrivatePostgres: @unchecked Sendable {
                 let log = (try? String(contentsOfFile: pg.socketDir + "/server.log", encoding: .utf8)) ?? ""
                 throw TestError("pg_ctl start failed: \(start.err) \(log)")
             }
+            let roles = try pg.psql(
+                "postgres",
+                [
+                    "-v", "ON_ERROR_STOP=1", "-q", "-c",
+                    "CREATE ROLE \(roleRO) LOGIN PASSWORD '\(rolePassword)'; CREATE ROLE \(roleRW) LOGIN PASSWORD '\(rolePassword)'",
+                ])
+            guard roles.status == 0 else { throw TestError("CREATE ROLE failed: \(roles.err)") }
         } catch {
             pg.stop()
             throw error
@@ -90,6 +102,27 @@ package final class PrivatePostgres: @unchecked Sendable {
     package func psql(_ db: String, _ args: [String]) throws -> PrivateServerTools.Ran {
         let exe = FileManager.default.isExecutableFile(atPath: bin + "/psql") ? bin + "/psql" : "psql"
         return try PrivateServerTools.run([exe, "-X", "-h", socketDir, "-p", port, "-U", "postgres", "-d", db] + args)
+    }
+
+    /// A login role with a password (scram-sha-256 on the private socket), no privileges granted.
+    package static let roleRO = "dsar_ro"
+    /// A second such role, for tests that grant erasure privileges.
+    package static let roleRW = "dsar_rw"
+    /// The password of ``roleRO`` and ``roleRW``.
+    package static let rolePassword = "s3cret-pw-1"
+
+    /// A libpq conninfo string for `db` on the private socket as `user`.
+    package func conninfo(_ db: String, user: String = "postgres") -> String {
+        "host=\(socketDir) port=\(port) dbname=\(db) user=\(user)"
+    }
+
+    /// Runs SQL as the superuser, stopping at the first error; returns the unaligned output
+    /// (`|`-separated, no headers).
+    @discardableResult
+    package func sql(_ db: String, _ sql: String) throws -> String {
+        let r = try psql(db, ["-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", sql])
+        guard r.status == 0 else { throw TestError("psql failed: \(r.err)") }
+        return r.out
     }
 
     package func freshDatabase() throws -> String {
