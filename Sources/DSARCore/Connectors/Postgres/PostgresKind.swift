@@ -33,6 +33,7 @@ package enum PostgresKind: ConnectorKind {
                     s.conninfo.append((k, v))
                 }
             }
+            if let bad = PostgresConninfo.badPort(s.conninfo) { m.problem("port", bad) }
             if s.conninfo.isEmpty && m.keys.isEmpty {
                 y.problem("connection", "is empty: give libpq keywords such as service, host, dbname, user")
             }
@@ -43,6 +44,7 @@ package enum PostgresKind: ConnectorKind {
                     y.problem("connection", PostgresConninfo.inlinePassword)
                 }
                 s.conninfo = pairs.filter { $0.0 != "password" }
+                if let bad = PostgresConninfo.badPort(pairs) { y.problem("connection", bad) }
             case .failure(let message):
                 y.problem(
                     "connection",
@@ -88,6 +90,15 @@ package enum PostgresConninfo {
     /// Why an inline password is refused.
     static let inlinePassword =
         "a password never sits in the YAML: use password_file (mode 0600), libpq's .pgpass / PGPASSFILE, or PGPASSWORD in the environment"
+
+    /// Why a `port` is not one (libpq checks it only when connecting), or nil.
+    static func badPort(_ pairs: [(String, String)]) -> String? {
+        guard let port = pairs.last(where: { $0.0 == "port" })?.1 else { return nil }
+        let ok = port.split(separator: ",", omittingEmptySubsequences: false).allSatisfy {
+            !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) && (Int($0) ?? 0) <= 65535
+        }
+        return ok ? nil : "port \"\(port)\" is not a TCP port number (1 to 65535)"
+    }
 
     /// Every keyword libpq accepts (``PQconndefaults``).
     package static let keywords: [String] = {
