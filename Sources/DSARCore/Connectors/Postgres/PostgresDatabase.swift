@@ -27,7 +27,7 @@ package struct PostgresServerError: Error, Sendable, Equatable {
 package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
     /// `postgres://host:port/db` as connected (a socket directory as host).
     package let target: String
-    /// The connector's name, for messages.
+    /// The connector's name (the connector adds it and the target to messages; logs use it).
     package let name: String
     /// PostgreSQL binds at most 65535 parameters per statement.
     package var maxParameters: Int { 65535 }
@@ -70,7 +70,6 @@ package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
         if !pairs.contains(where: { $0.0 == "application_name" }) { pairs.append(("application_name", "dsar")) }
         pairs.append(("client_encoding", "UTF8"))
         if let password { pairs.append(("password", password)) }
-        let before = PostgresConninfo.target(conninfo, environment: ProcessInfo.processInfo.environment)
         let keys = pairs.map { strdup($0.0) }
         let values = pairs.map { strdup($0.1) }
         defer {
@@ -83,7 +82,7 @@ package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
         var kp: [UnsafePointer<CChar>?] = keys.map { UnsafePointer($0) } + [nil]
         var vp: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
         guard let conn = PQconnectStartParams(&kp, &vp, 0) else {
-            throw DSARError(.io, "connector \(name) (\(before)): cannot connect: out of memory")
+            throw DSARError(.io, "libpq is out of memory")
         }
         let deadline = Date().addingTimeInterval(max(timeoutSeconds, 0.1))
         var state = PGRES_POLLING_WRITING
@@ -94,7 +93,7 @@ package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
                 PQfinish(conn)
                 throw DSARError(
                     .io,
-                    "connector \(name) (\(before)): no connection within \(timeoutSeconds) s (the server does not answer)"
+                    "no connection within \(timeoutSeconds) s: the server does not answer"
                 )
             }
             var fd = pollfd(
@@ -110,14 +109,14 @@ package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
                 message.contains("authentication failed") || message.contains("no password supplied")
                 || message.contains("permission denied")
             throw DSARError(
-                denied ? .permissions : .io, "connector \(name) (\(before)): cannot connect: \(message)",
+                denied ? .permissions : .io, message,
                 cause: PostgresServerError(sqlstate: "", message: message))
         }
         let db = PostgresDatabase(name: name, conn: conn)
         try db.run(
             "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; SET bytea_output = 'hex'"
         )
-        logger.debug("connected", metadata: ["target": "\(db.target)"])
+        logger.debug("connected", metadata: ["connector": "\(name)", "target": "\(db.target)"])
         return db
     }
 
@@ -188,14 +187,14 @@ package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
         if try withConn({ PQtransactionStatus($0) }) == PQTRANS_INERROR {
             try? run("ROLLBACK")
             throw DSARError(
-                .processing, "connector \(name) (\(target)): the transaction failed earlier and was rolled back")
+                .processing, "the transaction failed earlier and was rolled back; nothing was committed")
         }
         let res = try exec("COMMIT", [])
         defer { PQclear(res) }
         let status = String(cString: PQcmdStatus(res))
         guard status == "COMMIT" else {
             throw DSARError(
-                .processing, "connector \(name) (\(target)): COMMIT answered \(status): nothing was committed")
+                .processing, "COMMIT answered \(status): nothing was committed")
         }
     }
 
@@ -286,7 +285,7 @@ package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
     }
 
     private func closedError() -> DSARError {
-        DSARError(.processing, "connector \(name) (\(target)): the connection is closed")
+        DSARError(.processing, "the connection to \(target) is closed")
     }
 
     /// The error of a failed statement: the server's primary message, SQLSTATE and constraint
@@ -299,14 +298,14 @@ package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
         guard let sqlstate = field(UInt8(ascii: "C")) else {
             let message = Self.errorText(conn)
             return DSARError(
-                .io, "connector \(name) (\(target)): \(message)",
+                .io, message,
                 cause: PostgresServerError(sqlstate: "", message: message))
         }
         let e = PostgresServerError(
             sqlstate: sqlstate, message: field(UInt8(ascii: "M")) ?? "error", constraint: field(UInt8(ascii: "n")),
             table: field(UInt8(ascii: "t")))
         var text =
-            "connector \(name) (\(target)): \(e.message) (SQLSTATE \(sqlstate)\(Self.conditions[sqlstate].map { " " + $0 } ?? ""))"
+            "\(e.message) (SQLSTATE \(sqlstate)\(Self.conditions[sqlstate].map { " " + $0 } ?? ""))"
         if let c = e.constraint { text += "; constraint \"\(c)\"" + (e.table.map { " on table \"\($0)\"" } ?? "") }
         return DSARError(Self.code(sqlstate), text, cause: e)
     }
