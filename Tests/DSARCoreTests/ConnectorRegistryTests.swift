@@ -26,6 +26,9 @@ func eraseJob(_ email: String, id: String = "J1") -> EraseJob {
 }
 
 final class ConnectorRegistryTests: XCTestCase {
+    /// The conninfo of a private PostgreSQL database with a `users` table (for `type: postgres`).
+    var postgresConninfo = ""
+
     /// A minimal valid YAML body per kind (`paths` point at `data.*` in the spool's base).
     func minimal(_ type: String) -> String {
         switch type {
@@ -33,19 +36,29 @@ final class ConnectorRegistryTests: XCTestCase {
         case "sqldump": "type: sqldump\npaths: [ data.sql ]\ntables:\n  users: { match: { email: email } }\n"
         case "log": "type: log\npaths: [ data.log ]\nmatch: [ email ]\n"
         case "exec": "type: exec\ncommand: [ /bin/true ]\n"
+        case "sqlite": "type: sqlite\npath: data.db\ntables:\n  users: { match: { email: email } }\n"
+        case "postgres":
+            "type: postgres\nconnection: \"\(postgresConninfo)\"\ntables:\n  users: { match: { email: email } }\n"
         default: "type: \(type)\n"
         }
     }
 
     func testEveryKindIsRegisteredOnceAndParsesToItsOwnSettings() throws {
         let names = ConnectorRegistry.names
-        XCTAssertEqual(names, ["csv", "sqldump", "log", "exec"])
+        XCTAssertEqual(names, ["csv", "sqldump", "log", "exec", "sqlite", "postgres"])
         XCTAssertEqual(Set(names).count, names.count, "a kind is registered twice")
         let s = try TempSpool()
         try "email\na@example.com\n".write(toFile: s.base + "/data.csv", atomically: true, encoding: .utf8)
         try "CREATE TABLE users (email text);\nINSERT INTO users VALUES ('a@example.com');\n".write(
             toFile: s.base + "/data.sql", atomically: true, encoding: .utf8)
         try "a@example.com logged in\n".write(toFile: s.base + "/data.log", atomically: true, encoding: .utf8)
+        try "CREATE TABLE users (email text);\n".write(toFile: s.base + "/db.sql", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runTool("sqlite3", [s.base + "/data.db"], stdinPath: s.base + "/db.sql").status, 0)
+        let pg = try PrivatePostgres.start()
+        defer { pg.stop() }
+        let pgdb = try pg.freshDatabase()
+        try pg.sql(pgdb, "CREATE TABLE users (email text)")
+        postgresConninfo = pg.conninfo(pgdb)
         for kind in ConnectorRegistry.kinds {
             XCTAssertNotNil(ConnectorRegistry.kind(named: kind.type))
             let c = try loadConnector(minimal(kind.type), in: s.base, name: kind.type)
@@ -69,7 +82,7 @@ final class ConnectorRegistryTests: XCTestCase {
         XCTAssertEqual(
             problems.map(\.description),
             [
-                "\(s.base)/conn.yaml:1: type: \"ndjson\" is not a connector type; expected one of: csv, sqldump, log, exec"
+                "\(s.base)/conn.yaml:1: type: \"ndjson\" is not a connector type; expected one of: csv, sqldump, log, exec, sqlite, postgres"
             ])
     }
 

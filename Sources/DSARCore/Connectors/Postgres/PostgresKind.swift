@@ -20,11 +20,10 @@ package enum PostgresKind: ConnectorKind {
         if y.isMap("connection") {
             guard let m = y.map("connection") else { return s }
             let known = Set(PostgresConninfo.keywords)
-            for k in m.keys {
+            // `password:` here is reported by LiveDBSettings.parse, and never passed on.
+            for k in m.keys where !["password", "passwd"].contains(k.lowercased()) {
                 guard let v = m.string(k) else { continue }
-                if k == "password" {
-                    m.problem(k, PostgresConninfo.inlinePassword)
-                } else if !known.contains(k) {
+                if !known.contains(k) {
                     let suggestion = ConfigSuggest.didYouMean(k, among: PostgresConninfo.keywords).map {
                         " (did you mean \($0)?)"
                     }
@@ -40,7 +39,10 @@ package enum PostgresKind: ConnectorKind {
         } else if let c = y.string("connection", required: true) {
             switch PostgresConninfo.parse(c) {
             case .success(let pairs):
-                if pairs.contains(where: { $0.0 == "password" }) {
+                // LiveDBSettings.parse reports the usual spellings; libpq's parse catches the rest.
+                if pairs.contains(where: { $0.0 == "password" })
+                    && !y.problems.contains(where: { $0.key == "connection" })
+                {
                     y.problem("connection", PostgresConninfo.inlinePassword)
                 }
                 s.conninfo = pairs.filter { $0.0 != "password" }
