@@ -99,7 +99,8 @@ bench: deps
 	fi
 	$(SWIFT) build -c release --scratch-path .build-release
 	python3 bench/bench.py --mb $(BENCH_MB) --runs $(BENCH_RUNS) --timeout $(BENCH_TIMEOUT) \
-	  --bin $(CURDIR)/.build-release/release/dsar $(if $(filter-out 0,$(PROFILE)),--profile)
+	  --bin $(CURDIR)/.build-release/release/dsar $(if $(filter-out 0,$(PROFILE)),--profile) \
+	  $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),--live-pg)
 
 # Red-team harness (bench/redteam.py): hostile and broken inputs against the debug binary, one table of
 # area | tried | correct | incorrect and every incorrect case; exits 0 only when all are correct.

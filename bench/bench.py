@@ -969,10 +969,17 @@ def main():
     ap.add_argument("--profile", action="store_true", help="also profile the 1000-subject case (20 MiB corpus)")
     ap.add_argument("--profile-only", action="store_true", help="only the profile (appended to an existing RESULTS.md)")
     ap.add_argument("--results", default=os.path.join(BENCH, "RESULTS.md"))
+    ap.add_argument("--live-pg", action="store_true",
+                    help="also the live PostgreSQL case (bench/live_pg.py; needs the PostgreSQL server binaries)")
+    ap.add_argument("--live-pg-only", action="store_true",
+                    help="only the live PostgreSQL case (its section of an existing RESULTS.md is replaced)")
     a = ap.parse_args()
     dsar = os.path.abspath(a.bin)
     if not os.access(dsar, os.X_OK):
         raise SystemExit("bench: no dsar binary at %s (swift build -c release --scratch-path .build-release)" % dsar)
+    if a.live_pg_only:
+        write_live_pg(dsar, a)
+        return
     for tool in ("rg", "age", "bsdtar", "/usr/bin/time", "gzip", "wc"):
         if not shutil.which(tool):
             raise SystemExit("bench: %s is missing (apt-get install ripgrep age libarchive-tools time)" % tool)
@@ -1100,6 +1107,24 @@ def main():
     with open(a.results, "w") as f:
         f.write(res)
     print("\nwrote %s (%.0f s in all)" % (os.path.relpath(a.results, ROOT), time.time() - t_all))
+    if a.live_pg:
+        write_live_pg(dsar, a)
+
+
+def write_live_pg(dsar, a):
+    """Runs bench/live_pg.py and puts its section into RESULTS.md (replacing an earlier one)."""
+    sys.path.insert(0, BENCH)
+    import live_pg
+    work = os.path.join(OUT, "runs")
+    os.makedirs(work, exist_ok=True)
+    section = live_pg.run(dsar, max(1, a.runs), work, fresh_spool, job_summary)
+    print("\n" + section)
+    text = open(a.results).read() if os.path.exists(a.results) else ""
+    head, sep, rest = text.partition(live_pg.HEADING)
+    tail = rest[rest.find("\n## "):] if sep and rest.find("\n## ") >= 0 else ""
+    with open(a.results, "w") as f:
+        f.write(head.rstrip("\n") + "\n\n" + section + tail)
+    print("wrote the live PostgreSQL section of %s" % os.path.relpath(a.results, ROOT))
 
 
 PROFILE_HEADING = "## Profile (`make bench PROFILE=1`)"
