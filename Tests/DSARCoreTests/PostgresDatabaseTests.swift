@@ -163,8 +163,18 @@ final class PostgresDatabaseTests: XCTestCase {
             kinds,
             [
                 .integer, .integer, .integer, .decimal, .decimal, .bool, .bytes, .timestamp, .timestamp, .timestamp,
-                .json, .json, .text, .text, .text, .decimal,
+                .json, .json, .text, .other, .text, .decimal,
             ])
+        // How the shared search compares an id column: int4 against int8[] (a value beyond int4
+        // finds nothing, not an error), uuid as text (a value that is no uuid finds nothing).
+        XCTAssertEqual(
+            try rows(d, "SELECT i4 FROM typed WHERE i4 = ANY($1)", [.integerArray([40000, Int64(Int32.max) + 1])]),
+            [[.integer(40000)]])
+        XCTAssertEqual(
+            try rows(
+                d, "SELECT count(*) FROM typed WHERE CAST(u AS text) = ANY($1)",
+                [.textArray(["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "not-a-uuid"])]), [[.integer(1)]])
+        XCTAssertEqual(try rows(d, "SELECT count(*) FROM typed WHERE i2 = $1", [.integer(-2)]), [[.integer(1)]])
     }
 
     func testCatalogColumnsKeysForeignKeysAndPrivileges() throws {

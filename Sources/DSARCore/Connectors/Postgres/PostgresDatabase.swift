@@ -270,9 +270,22 @@ package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
         }
         defer { for p in texts { free(p) } }
         var ptrs: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
+        // Arrays and integers are typed (text[], int8[], int8), so `int4_col = ANY($1)` compares as
+        // int8 and a value beyond int4 finds nothing instead of failing the statement; text stays
+        // untyped (the server takes the column's type).
+        var types: [UInt32] = params.map { p in
+            switch p {
+            case .textArray: 1009
+            case .integerArray: 1016
+            case .integer: 20
+            case .text, .null: 0
+            }
+        }
         return try withConn { conn in
             let res = ptrs.withUnsafeMutableBufferPointer { buf in
-                PQexecParams(conn, sql, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
+                types.withUnsafeMutableBufferPointer { t in
+                    PQexecParams(conn, sql, Int32(params.count), t.baseAddress, buf.baseAddress, nil, nil, 0)
+                }
             }
             guard let res else { throw failure(nil, conn) }
             let s = PQresultStatus(res)

@@ -53,8 +53,9 @@ package enum PostgresValues {
         case 17: return .bytes
         case 1082, 1083, 1114, 1184, 1266: return .timestamp  // date, time, timestamp, timestamptz, timetz
         case 114, 3802: return .json
-        // char, name, text, bpchar, varchar, xml, uuid, unknown
-        case 18, 19, 25, 1042, 1043, 142, 2950, 705: return .text
+        // name, text, bpchar, varchar, unknown: compared with text directly. uuid, xml, "char",
+        // citext… are `.other` (compared as `CAST(col AS text)`, redacted to NULL).
+        case 19, 25, 1042, 1043, 705: return .text
         default: return .other
         }
     }
