@@ -82,6 +82,20 @@ extension PostgresDatabaseTests {
         d.interrupt()  // after close: harmless
     }
 
+    func testAConnectionTheServerDropsIsATransientError() throws {
+        let (pg, db) = try shopForFailures()
+        let d = try open(pg, db)
+        defer { d.close() }
+        var pid: [LiveValue] = []
+        try d.query("SELECT pg_backend_pid()", []) { pid = $0 }
+        guard case .integer(let p)? = pid.first else { return XCTFail("no backend pid: \(pid)") }
+        try pg.sql("postgres", "SELECT pg_terminate_backend(\(p))")
+        XCTAssertThrowsError(try d.query("SELECT 1", []) { _ in }) { e in
+            XCTAssertEqual((e as? DSARError)?.code, .io, "\(e)")
+            XCTAssertTrue("\(e)".contains("terminat") || "\(e)".contains("closed"), "\(e)")
+        }
+    }
+
     func testWrongPasswordIsRefusedByTheServer() throws {
         let (pg, db) = try shopForFailures()
         let ro = PrivatePostgres.roleRO

@@ -114,7 +114,7 @@ package final class PostgresDatabase: LiveDatabase, @unchecked Sendable {
         }
         let db = PostgresDatabase(name: name, conn: conn)
         try db.run(
-            "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; SET bytea_output = 'hex'"
+            "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; SET bytea_output = 'hex'; SET standard_conforming_strings = on"
         )
         logger.debug("connected", metadata: ["connector": "\(name)", "target": "\(db.target)"])
         return db
