@@ -82,7 +82,18 @@ extension LivePostgresE2ETests {
     }
 
     func testALockHeldByAnotherSessionRollsBackAndMakesTheJobPartial() throws {
-        let sh = try shop(extra: "lock_timeout: 1\n")
+        try lockedErasure(extra: "lock_timeout: 1\n", timeout: 60, expect: "lock")
+    }
+
+    /// With a long lock_timeout, the connector's `timeout` ends the wait: the statement is
+    /// cancelled on the server and the connection closed.
+    func testTheConnectorTimeoutBoundsAStatementThatWaits() throws {
+        try lockedErasure(extra: "lock_timeout: 120\n", timeout: 3, expect: "statement timeout")
+    }
+
+    /// A delete job while another session holds her customer row FOR UPDATE for 20 s.
+    func lockedErasure(extra: String, timeout: Int, expect: String) throws {
+        let sh = try shop(extra: extra, timeout: timeout)
         let before = try dump(sh)
         // Another session holds a row lock on her customer row for 20 s.
         let psql = FileManager.default.isExecutableFile(atPath: sh.pg.bin + "/psql") ? sh.pg.bin + "/psql" : "psql"
@@ -110,7 +121,10 @@ extension LivePostgresE2ETests {
         let rec = try record(sh, "D")
         XCTAssertEqual(rec.status, .partial)
         let text = (rec.connectors.first { $0.name == "shop" }?.error ?? "") + (rec.error ?? "")
-        XCTAssertTrue(text.contains("lock"), text)
+        XCTAssertTrue(text.contains(expect), text)
+        let waiting = try sh.pg.sql(
+            sh.db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dsar' AND state <> 'idle'")
+        XCTAssertEqual(waiting.trimmingCharacters(in: .whitespacesAndNewlines), "0", "dsar left a statement running")
         holder.terminate()
         holder.waitUntilExit()
         XCTAssertEqual(try dump(sh), before, "rolled back")
