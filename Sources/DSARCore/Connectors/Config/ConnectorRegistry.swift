@@ -3,7 +3,9 @@ import Foundation
 /// Every connector kind dsar knows. Adding a kind is one folder under `Connectors/` and one entry here.
 package enum ConnectorRegistry {
     /// The kinds, in the order their names are listed in messages.
-    package static let kinds: [any ConnectorKind.Type] = [CSVKind.self, SQLDumpKind.self, LogKind.self, ExecKind.self]
+    package static let kinds: [any ConnectorKind.Type] = [
+        CSVKind.self, SQLDumpKind.self, LogKind.self, ExecKind.self, MySQLKind.self,
+    ]
 
     /// The `type:` names of every kind.
     package static var names: [String] { kinds.map { $0.type } }
