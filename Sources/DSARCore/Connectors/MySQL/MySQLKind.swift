@@ -55,7 +55,7 @@ package enum MySQLKind: ConnectorKind {
         if s.host != nil && s.socket != nil {
             c.problem("socket", "give either host: (TCP) or socket: (a Unix socket), not both")
         }
-        c.rejectUnknownKeys(allowed: connectionKeys + ["password"])
+        c.rejectUnknownKeys(allowed: connectionKeys)
         return s
     }
 
