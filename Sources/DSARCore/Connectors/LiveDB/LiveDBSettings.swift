@@ -26,14 +26,127 @@ package struct LiveDBSettings: Sendable {
 
     /// Parses the shared keys of one connector file, reporting problems on `y`.
     package static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> LiveDBSettings {
-        LiveDBSettings()  // the LiveDB core fills this in
+        var c = LiveDBSettings()
+        if let t = y.map("tables", required: true) {
+            for table in t.keys {
+                guard let m = t.map(table) else { continue }
+                m.knownTypes = y.knownTypes
+                c.tables[table] = ConnectorCatalog.rules(m, matchKey: "match", allowRetainOnly: true)
+                c.tableOrder.append(table)
+                m.rejectUnknownKeys(allowed: ConnectorCatalog.ruleKeys)
+            }
+            if t.keys.isEmpty { y.problem("tables", "list at least one table") }
+        }
+        if y.has("order") {
+            let order = y.strings("order") ?? []
+            for t in order where c.tables[t] == nil {
+                let hint = ConfigSuggest.didYouMean(t, among: c.tableOrder).map { " (did you mean \"\($0)\"?)" } ?? ""
+                y.problem("order", "\"\(t)\" is not a table listed under `tables:`\(hint)")
+            }
+            c.order = order
+        }
+        c.lockTimeoutSeconds = y.seconds("lock_timeout", range: 0.001...86400)
+        c.statementTimeoutSeconds = y.seconds("statement_timeout", range: 0.001...86400)
+        if let p = y.string("password_file") {
+            let path = p.hasPrefix("/") ? p : context.dir + "/" + p
+            c.passwordFile = path
+            if context.checks.sources {
+                do { try SecretFile.check(path, what: "the password file") } catch let e as DSARError {
+                    y.problem("password_file", e.message)
+                } catch { y.problem("password_file", "\(error)") }
+            }
+        }
+        rejectPassword(y)
+        if let conn = y.map("connection") { rejectPassword(conn) }
+        return c
+    }
+
+    static let passwordAdvice =
+        "a password never sits in the YAML: use password_file (mode 0600), the library's own files (.pgpass, option_file) or the environment (PGPASSWORD, MYSQL_PWD)"
+
+    /// A `password:` key (or `password=` inside a conninfo string) is a problem.
+    static func rejectPassword(_ y: YAMLMap) {
+        for key in y.keys where key.lowercased() == "password" || key.lowercased() == "passwd" {
+            _ = y.node(key)  // reported here, not as an unknown key
+            y.problem(key, passwordAdvice)
+        }
+        if let conn = y.isScalar("connection") ? y.string("connection") : nil {
+            let lower = conn.lowercased()
+            let inURI = lower.range(of: #"^[a-z]+://[^/@]*:[^/@]*@"#, options: .regularExpression) != nil
+            if lower.range(of: #"(^|\s)password\s*="#, options: .regularExpression) != nil || inURI
+                || lower.contains("password=")
+            {
+                y.problem("connection", passwordAdvice)
+            }
+        }
+    }
+
+    /// The password from `password_file:` (first line, without its line break), nil without one.
+    package func password() throws -> String? {
+        guard let passwordFile else { return nil }
+        let bytes = try SecretFile.read(passwordFile, what: "the password file", limit: 4096)
+        var s = String(decoding: bytes, as: UTF8.self)
+        if let nl = s.firstIndex(where: { $0 == "\n" || $0 == "\r" }) { s = String(s[..<nl]) }
+        return s
     }
 
     /// `connectors check` for a live database: connects, checks that every table and column exists
     /// and that the role has the privileges the configuration needs, reporting on `y`.
     package static func check<S: LiveDriverSettings>(
         _ settings: S, of config: ConnectorConfig, _ y: YAMLMap, _ checks: ConnectorCatalog.Checks
-    ) {}
+    ) {
+        guard checks.sources && y.problems.isEmpty else { return }
+        let live = settings.live
+        let db: any LiveDatabase
+        do {
+            db = try settings.connect(
+                password: try live.password(), timeoutSeconds: min(config.timeoutSeconds, 10), readOnly: true,
+                logger: Logger(label: "dsar.check"))
+        } catch {
+            let message = (error as? DSARError)?.message ?? "\(error)"
+            y.problem("-", "connector \(config.name): cannot connect to \(settings.target): \(message)")
+            return
+        }
+        defer { db.close() }
+        let tables = y.map("tables")
+        for t in live.tableOrder {
+            guard let rules = live.tables[t] else { continue }
+            do {
+                guard let cols = try db.columns(of: t) else {
+                    tables?.problem(t, "table \"\(t)\" does not exist in \(db.target)")
+                    continue
+                }
+                let have = cols.map(\.name)
+                for name in Set(rules.match.map(\.column) + rules.text + rules.redact).sorted()
+                where !have.contains(name) {
+                    let hint = ConfigSuggest.didYouMean(name, among: have).map { " (did you mean \"\($0)\"?)" } ?? ""
+                    tables?.problem(
+                        t, "table \"\(t)\" has no column \"\(name)\"\(hint); it has: \(have.joined(separator: ", "))")
+                }
+                let p = try db.privileges(on: t)
+                for (need, what) in LiveDBSettings.needed(rules) where !p.contains(need) {
+                    tables?.problem(t, "the role lacks \(what) on \(t) (GRANT \(what) ON \(t) TO <role>)")
+                }
+            } catch {
+                let message = (error as? DSARError)?.message ?? "\(error)"
+                tables?.problem(t, "connector \(config.name): \(message)")
+            }
+        }
+    }
+
+    /// The privileges a table's rules need: SELECT always, DELETE for `erase: delete` (and UPDATE,
+    /// for rows found only through `text:` columns), UPDATE for `redact`.
+    static func needed(_ r: RecordRules) -> [(LivePrivileges, String)] {
+        var out: [(LivePrivileges, String)] = [(.select, "SELECT")]
+        switch r.erase {
+        case .delete, .dropLine:
+            out.append((.delete, "DELETE"))
+            if !r.text.isEmpty { out.append((.update, "UPDATE")) }
+        case .redact: out.append((.update, "UPDATE"))
+        case .retain, .plugin: break
+        }
+        return out
+    }
 }
 
 extension LiveDriverSettings {
@@ -69,12 +182,4 @@ package struct LiveDBConnector: ErasingConnector {
     }
 
     package func retains(table: String) -> Bool { settings.live.tables[table]?.erase == .retain }
-
-    package func scan(_ batch: ScanBatch, logger: Logger) async throws -> [String: ConnectorFindings] {
-        throw DSARError(.processing, "connector \(name): the live database search is not built yet")
-    }
-
-    package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
-        throw DSARError(.processing, "connector \(name): the live database erasure is not built yet")
-    }
 }

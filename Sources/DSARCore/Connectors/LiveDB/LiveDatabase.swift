@@ -131,6 +131,14 @@ package protocol LiveDatabase: AnyObject {
     func interrupt()
     /// Closes the connection (an open transaction is rolled back by the server).
     func close()
+    /// What erasure appends to its SELECT to lock the rows it will change (`" FOR UPDATE"`, the
+    /// default; `""` where a transaction locks the whole database, as SQLite's `BEGIN IMMEDIATE`).
+    var rowLockClause: String { get }
+}
+
+extension LiveDatabase {
+    /// `SELECT … FOR UPDATE` (PostgreSQL, MySQL/MariaDB).
+    package var rowLockClause: String { " FOR UPDATE" }
 }
 
 /// The settings of a live-database kind: the shared part plus how to connect.
@@ -143,4 +151,18 @@ package protocol LiveDriverSettings: ConnectorSettings {
     /// and environment apply: `.pgpass`, `PGPASSFILE`, `option_file`, `PGPASSWORD`, `MYSQL_PWD`).
     /// `timeoutSeconds` bounds connecting (an unreachable server fails with the library's message).
     func connect(password: String?, timeoutSeconds: Double, logger: Logger) throws -> any LiveDatabase
+    /// Opens one connection for searching only (`readOnly`) or for erasure. Default: ``connect(password:timeoutSeconds:logger:)``
+    /// (engines whose read-only transactions suffice); SQLite opens the file read-only.
+    func connect(password: String?, timeoutSeconds: Double, readOnly: Bool, logger: Logger) throws -> any LiveDatabase
+}
+
+extension LiveDriverSettings {
+    /// The same connection either way (a read-only transaction makes the search read-only).
+    package func connect(
+        password: String?, timeoutSeconds: Double, readOnly: Bool, logger: Logger
+    ) throws
+        -> any LiveDatabase
+    {
+        try connect(password: password, timeoutSeconds: timeoutSeconds, logger: logger)
+    }
 }

@@ -39,7 +39,7 @@ package final class MySQLDatabase: LiveDatabase, @unchecked Sendable {
         _ s: MySQLSettings, password: String?, timeoutSeconds: Double, logger: Logger
     ) throws -> MySQLDatabase {
         guard let h = mysql_init(nil) else {
-            throw DSARError(.processing, "\(s.target): mysql_init failed (out of memory)")
+            throw DSARError(.processing, "mysql_init failed (out of memory)")
         }
         var seconds = UInt32(max(1, min(Double(UInt32.max / 2), timeoutSeconds.rounded(.up))))
         mysql_options(h, MYSQL_OPT_CONNECT_TIMEOUT, &seconds)
@@ -61,7 +61,7 @@ package final class MySQLDatabase: LiveDatabase, @unchecked Sendable {
             h, s.socket == nil ? s.host : "localhost", s.user, password, s.database, UInt32(s.port ?? 0), s.socket,
             UInt(CLIENT_FOUND_ROWS))
         guard ok != nil else {
-            let e = error(h, s.target, "cannot connect")
+            let e = error(h, s.target, nil)
             mysql_close(h)
             throw e
         }
@@ -73,18 +73,17 @@ package final class MySQLDatabase: LiveDatabase, @unchecked Sendable {
     }
 
     /// The error the library reports for `h` (`mysql_error`, `mysql_errno`, `mysql_sqlstate`).
-    static func error(_ h: UnsafeMutablePointer<MYSQL>, _ target: String, _ what: String) -> DSARError {
+    static func error(_ h: UnsafeMutablePointer<MYSQL>, _ target: String, _ what: String?) -> DSARError {
         describe(
             target, what, message: String(cString: mysql_error(h)), errno: mysql_errno(h),
             sqlstate: String(cString: mysql_sqlstate(h)))
     }
 
-    /// `target: what: message (MySQL error errno, SQLSTATE s)` with a hint for the usual causes.
+    /// `what: message (MySQL error errno, SQLSTATE s)` with a hint for the usual causes; the
+    /// connector puts its name and `target` in front (``LiveDBConnector``), so neither is repeated.
     static func describe(
-        _ target: String, _ what: String, message: String, errno: UInt32, sqlstate: String
-    )
-        -> DSARError
-    {
+        _ target: String, _ what: String?, message: String, errno: UInt32, sqlstate: String
+    ) -> DSARError {
         let hint: String
         switch errno {
         case 1205: hint = "; another session holds a lock on these rows (raise lock_timeout or retry later)"
@@ -96,8 +95,9 @@ package final class MySQLDatabase: LiveDatabase, @unchecked Sendable {
         case 1969, 3024: hint = "; the statement ran longer than statement_timeout"
         default: hint = ""
         }
+        let head = what.map { "\($0): " } ?? ""
         return DSARError(
-            .processing, "\(target): \(what): \(message) (MySQL error \(errno), SQLSTATE \(sqlstate))\(hint)")
+            .processing, "\(head)\(message) (MySQL error \(errno), SQLSTATE \(sqlstate))\(hint)")
     }
 
     /// Runs `body` with the open handle (an error once closed). A ``close()`` from another thread
@@ -106,7 +106,7 @@ package final class MySQLDatabase: LiveDatabase, @unchecked Sendable {
         lock.lock()
         guard let h = handle, !closing else {
             lock.unlock()
-            throw DSARError(.processing, "\(target): the connection is closed")
+            throw DSARError(.processing, "the connection to the MySQL server is closed")
         }
         busy += 1
         lock.unlock()

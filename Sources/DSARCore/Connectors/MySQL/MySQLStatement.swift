@@ -54,7 +54,7 @@ final class MySQLStatement {
         let n = Int(mysql_stmt_param_count(stmt))
         guard n == values.count else {
             throw DSARError(
-                .processing, "\(target): the statement has \(n) placeholders but \(values.count) values were given")
+                .processing, "the statement has \(n) placeholders but \(values.count) values were given")
         }
         guard n > 0 else { return }
         let binds = UnsafeMutablePointer<MYSQL_BIND>.allocate(capacity: n)
@@ -83,7 +83,7 @@ final class MySQLStatement {
                 binds[i].buffer = p
             case .textArray, .integerArray:
                 throw DSARError(
-                    .processing, "\(target): MySQL has no array parameters (use IN (?, …) lists; parameter \(i + 1))")
+                    .processing, "MySQL has no array parameters (use IN (?, …) lists; parameter \(i + 1))")
             }
         }
         if mysql_stmt_bind_param(stmt, binds) != 0 { throw error("cannot bind the parameters of") }
