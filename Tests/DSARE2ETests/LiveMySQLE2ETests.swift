@@ -273,6 +273,42 @@ final class LiveMySQLE2ETests: XCTestCase {
         XCTAssertEqual(try rows(my, db, "SELECT COUNT(*) FROM orders"), ["4"])
     }
 
+    func testAForeignKeyFromAnUnlistedTableFailsNamingTheConstraintAndChangesNothing() throws {
+        let s = try TempSpool()
+        let (dir, db, my) = try setUp(s, files: Self.news)
+        // Only customers is configured: her orders still point at her row.
+        try writeFile(
+            dir + "/shop-live.yaml",
+            try String(contentsOfFile: dir + "/shop-live.yaml", encoding: .utf8)
+                .components(separatedBy: "\n").filter { !$0.contains("orders:") }.joined(separator: "\n"))
+        let rec = try partial(s, dir, "D-FK")
+        let e = (rec.connectors.compactMap(\.error) + [rec.error ?? ""]).joined(separator: " ")
+        XCTAssertTrue(e.contains("orders_customer") && e.contains("1451"), e)
+        XCTAssertFalse(e.contains("alice@example.com"), e)
+        XCTAssertEqual(try rows(my, db, "SELECT COUNT(*) FROM customers"), ["4"], "rolled back")
+        XCTAssertEqual(try rows(my, db, "SELECT COUNT(*) FROM audit WHERE who = '[REDACTED]'"), ["0"])
+    }
+
+    func testConnectorsCheckConnectsAndReportsAMissingPrivilege() throws {
+        let s = try TempSpool()
+        let (dir, db, _) = try setUp(
+            s, user: "dsar_ro", password: "ro-secret", grants: ["GRANT SELECT ON <db>.* TO <user>"])
+        let r = try s.dsar(["connectors", "check", "--connectors", dir])
+        XCTAssertNotEqual(r.status, 0, r.stdout + r.stderr)
+        let out = r.stdout + r.stderr
+        XCTAssertTrue(out.contains("shop-live.yaml:"), out)
+        XCTAssertTrue(out.contains("lacks DELETE on customers"), out)
+        XCTAssertFalse(out.contains("ro-secret"), out)
+        // With the grants the configuration needs, the check passes and names the target.
+        try Self.mariadb().sql("GRANT DELETE ON \(db).customers TO 'dsar_ro'@'localhost'")
+        for t in ["orders", "tickets"] { try Self.mariadb().sql("GRANT DELETE ON \(db).\(t) TO 'dsar_ro'@'localhost'") }
+        try Self.mariadb().sql("GRANT UPDATE ON \(db).tickets TO 'dsar_ro'@'localhost'")
+        try Self.mariadb().sql("GRANT UPDATE ON \(db).audit TO 'dsar_ro'@'localhost'")
+        let ok = try s.dsar(["connectors", "check", "--connectors", dir])
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("mysql://localhost/\(db)"), ok.stdout)
+    }
+
     // MARK: - kill -9
 
     func testKill9DuringTheErasureLeavesTheDatabaseUnchangedAndTheNextRunFinishes() throws {
