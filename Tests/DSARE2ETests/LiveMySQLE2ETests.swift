@@ -309,6 +309,31 @@ final class LiveMySQLE2ETests: XCTestCase {
         XCTAssertTrue(ok.stdout.contains("mysql://localhost/\(db)"), ok.stdout)
     }
 
+    func testAHungServerNeverHangsDsarPastTheTimeout() throws {
+        let s = try TempSpool()
+        let (dir, _, _) = try setUp(s, files: Self.news)
+        // A second server of its own, stopped (SIGSTOP): it accepts the connection but never answers.
+        let hung = try PrivateMariaDB.start()
+        defer {
+            if let pid = hung.server { kill(pid, SIGCONT) }
+            hung.stop()
+        }
+        let yaml = try String(contentsOfFile: dir + "/shop-live.yaml", encoding: .utf8)
+        let socketLine = try XCTUnwrap(yaml.components(separatedBy: "\n").first { $0.hasPrefix("connection:") })
+        let mine = try XCTUnwrap(
+            socketLine.components(separatedBy: "socket: ").last?.components(separatedBy: ",").first)
+        try writeFile(
+            dir + "/shop-live.yaml",
+            yaml.replacingOccurrences(of: "timeout: 20", with: "timeout: 3").replacingOccurrences(
+                of: mine, with: hung.socket))
+        kill(try XCTUnwrap(hung.server), SIGSTOP)
+        let start = Date()
+        let rec = try partial(s, dir, "D-HUNG")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20, "dsar must give up after the connector's timeout")
+        let e = live(rec)?.error ?? ""
+        XCTAssertTrue(e.contains("MySQL error 2013") || e.contains("timed out") || e.contains("timeout"), e)
+    }
+
     // MARK: - kill -9
 
     func testKill9DuringTheErasureLeavesTheDatabaseUnchangedAndTheNextRunFinishes() throws {
