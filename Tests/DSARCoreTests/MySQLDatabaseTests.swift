@@ -17,27 +17,32 @@ final class MySQLDatabaseTests: XCTestCase {
         if server == nil {
             server = Result {
                 let my = try PrivateMariaDB.start()
-                db = try my.freshDatabase(prefix: "live")
-                try my.sql(
-                    """
-                    CREATE TABLE customers (id INT PRIMARY KEY, email VARCHAR(200) NOT NULL, name TEXT) ENGINE=InnoDB;
-                    CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, note VARCHAR(200),
-                      CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)) ENGINE=InnoDB;
-                    INSERT INTO customers VALUES (1, 'ann@example.com', 'Ann'), (2, 'bob@example.com', 'Bob');
-                    INSERT INTO orders VALUES (10, 1, 'first'), (11, 2, 'second');
-                    """, database: db)
-                try my.createUser(
-                    "dsar_ro", password: "ro-secret",
-                    grants: [
-                        "GRANT SELECT ON \(db).customers TO <user>",
-                        "GRANT SELECT ON \(db).orders TO <user>",
-                    ])
-                try my.createUser(
-                    "dsar_rw", password: "rw-secret",
-                    grants: [
-                        "GRANT SELECT, DELETE ON \(db).customers TO <user>",
-                        "GRANT SELECT, UPDATE ON \(db).orders TO <user>",
-                    ])
+                do {
+                    db = try my.freshDatabase(prefix: "live")
+                    try my.sql(
+                        """
+                        CREATE TABLE customers (id INT PRIMARY KEY, email VARCHAR(200) NOT NULL, name TEXT) ENGINE=InnoDB;
+                        CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, note VARCHAR(200),
+                          CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)) ENGINE=InnoDB;
+                        INSERT INTO customers VALUES (1, 'ann@example.com', 'Ann'), (2, 'bob@example.com', 'Bob');
+                        INSERT INTO orders VALUES (10, 1, 'first'), (11, 2, 'second');
+                        """, database: db)
+                    try my.createUser(
+                        "dsar_ro", password: "ro-secret",
+                        grants: [
+                            "GRANT SELECT ON \(db).customers TO <user>",
+                            "GRANT SELECT ON \(db).orders TO <user>",
+                        ])
+                    try my.createUser(
+                        "dsar_rw", password: "rw-secret",
+                        grants: [
+                            "GRANT SELECT, DELETE ON \(db).customers TO <user>",
+                            "GRANT SELECT, UPDATE ON \(db).orders TO <user>",
+                        ])
+                } catch {
+                    my.stop()  // a server whose setup failed is not left running
+                    throw error
+                }
                 return my
             }
         }

@@ -14,8 +14,13 @@ final class LiveMySQLE2ETests: XCTestCase {
         if server == nil {
             server = Result {
                 let my = try PrivateMariaDB.start()
-                try my.createUser("dsar_rw", password: "rw-secret", grants: [])
-                try my.createUser("dsar_ro", password: "ro-secret", grants: [])
+                do {
+                    try my.createUser("dsar_rw", password: "rw-secret", grants: [])
+                    try my.createUser("dsar_ro", password: "ro-secret", grants: [])
+                } catch {
+                    my.stop()  // a server whose setup failed is not left running
+                    throw error
+                }
                 return my
             }
         }
