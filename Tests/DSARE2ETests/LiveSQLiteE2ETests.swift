@@ -103,6 +103,11 @@ final class LiveSQLiteE2ETests: XCTestCase {
             "a note that only mentions her keeps its row, the text column is redacted")
         XCTAssertEqual(
             try rows(dir, "SELECT note FROM accounts ORDER BY note"), ["backslash", "underscore", "unicode"])
+        let file = try XCTUnwrap(FileManager.default.contents(atPath: dir + "/data/app.db"))
+        let text = String(decoding: file, as: UTF8.self).lowercased()
+        XCTAssertEqual(
+            text.components(separatedBy: "alice@example.com").count, text.components(separatedBy: "malice@").count,
+            "secure_delete: her e-mail is not left in the file's free pages (only malice@ is)")
         let journal = String(
             decoding: try JSONSerialization.data(withJSONObject: try s.journalEntries()), as: UTF8.self)
         XCTAssertFalse(journal.contains("alice@"), "no plaintext identifier in the journal")
