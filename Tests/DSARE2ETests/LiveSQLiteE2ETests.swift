@@ -164,4 +164,36 @@ final class LiveSQLiteE2ETests: XCTestCase {
             missing.stderr.contains("app.yaml:5: tables.customer: table \"customer\" does not exist"), missing.stderr)
         XCTAssertTrue(missing.stderr.contains("(did you mean \"customer_id\"?)"), missing.stderr)
     }
+
+    /// A dry-run delete carries the erasure out in a transaction and rolls it back: the receipt gives
+    /// what would change per table, and the database is byte-for-byte the same afterwards.
+    func testADryRunDeleteRehearsesTheErasureAndRollsItBack() throws {
+        guard which("sqlite3") != nil else { throw XCTSkip("sqlite3 not installed") }
+        let s = try TempSpool()
+        let dir = try setUp(s)
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/data/app.db"))
+        try s.drop("d.json", #"{"action": "delete", "email": "alice@example.com", "dry_run": true}"#)
+        let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rec = try XCTUnwrap(try s.records().first)
+        XCTAssertEqual(rec.status, .completed, rec.error ?? "")
+        XCTAssertTrue(rec.dryRun)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/data/app.db")), before, "rolled back")
+        XCTAssertEqual(try rows(dir, "SELECT count(*) FROM customers WHERE id = 1042"), ["1"])
+        let m =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: s.root + "/outbox/\(rec.jobID)/manifest.json")))
+            as! [String: Any]
+        let erasure = try XCTUnwrap(m["erasure"] as? [String: Any])
+        XCTAssertEqual(erasure["dry_run"] as? Bool, true)
+        let rehearsed = try XCTUnwrap(erasure["rehearsed"] as? [[String: Any]])
+        var deleted: [String: Int] = [:]
+        for f in rehearsed { deleted[f["table"] as? String ?? "-"] = f["deleted"] as? Int }
+        XCTAssertEqual(deleted["customers"], 1, "\(rehearsed)")
+        XCTAssertEqual(deleted["orders"], 2, "\(rehearsed)")
+        XCTAssertEqual((erasure["rehearsal_errors"] as? [String: Any])?.count, 0)
+        // Nothing was changed, so nothing is journaled as erased.
+        let types = try Journal(layout: s.layout, signer: nil).entries().map(\.entry.type)
+        XCTAssertFalse(types.contains("file.erased"), "\(types)")
+    }
 }

@@ -181,5 +181,8 @@ package struct LiveDBConnector: ErasingConnector {
         }
     }
 
+    /// A dry run executes the statements in a transaction and rolls it back.
+    package var rehearsesErasure: Bool { true }
+
     package func retains(table: String) -> Bool { settings.live.tables[table]?.erase == .retain }
 }
