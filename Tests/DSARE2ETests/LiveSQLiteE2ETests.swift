@@ -138,6 +138,13 @@ final class LiveSQLiteE2ETests: XCTestCase {
         let dir = try setUp(s)
         let ok = try s.dsar(["connectors", "check", "--connectors", dir])
         XCTAssertEqual(ok.status, 0, ok.stderr)
+        // What it found: where it connected, and per table the columns used and the privileges.
+        XCTAssertTrue(ok.stdout.contains("connected to sqlite:\(dir)/data/app.db"), ok.stdout)
+        XCTAssertTrue(
+            ok.stdout.contains(
+                "table customers: columns email, id; erase: delete; role may SELECT, UPDATE, DELETE (needs SELECT, DELETE)"
+            ),
+            ok.stdout)
         try writeFile(
             dir + "/app.yaml",
             """
