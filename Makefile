@@ -50,6 +50,7 @@ demo: build
 	rm -rf "$(SPOOL)/demo"; mkdir -p "$(SPOOL)/demo"; cp -r connectors "$(SPOOL)/demo/"; \
 	gzip -f "$(SPOOL)/demo/connectors/sample-data/logs/access.log.1"; \
 	C="$(SPOOL)/demo/connectors"; \
+	sqlite3 "$$C/sample-data/app.db" < "$$C/sample-data/app.sql"; rm -f "$$C/sample-data/app.sql"; \
 	d connectors check --connectors "$$C"; \
 	stamp=$$(date -u +%Y%m%dT%H%M%S); \
 	echo "== submitting sample requests"; \

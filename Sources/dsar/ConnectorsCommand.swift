@@ -45,7 +45,7 @@ extension Dsar {
                     for c in configs {
                         print("\(c.name)  (\(c.type), \((c.file as NSString).lastPathComponent))")
                         if !c.readsFiles {
-                            for line in c.settings.summary { print("    \(line)") }
+                            for line in c.settings.describe(c) { print("    \(line)") }
                             continue
                         }
                         var total: Int64 = 0

@@ -38,6 +38,9 @@ final class BatchPlanTests: XCTestCase {
         XCTAssertEqual(plan.segments[0].erased, [1])
         XCTAssertEqual(plan.segments[0].sealedBeforeErasure, [0])
         XCTAssertEqual(plan.segments[0].finishOrder, [0, 1])
+        XCTAssertEqual(plan.segments[0].rehearsed, [0], "a dry-run delete is rehearsed, not erased")
+        XCTAssertEqual(plan.segments[1].rehearsed, [])
+        XCTAssertEqual(BatchPlan([export, dryDelete], maxJobs: 10).segments[0].rehearsed, [1], "only deletes")
     }
 
     func testMaxJobsBoundsEverySegment() {

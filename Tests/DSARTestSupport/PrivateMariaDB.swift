@@ -84,9 +84,40 @@ package final class PrivateMariaDB: @unchecked Sendable {
             stdinFile: stdinFile)
     }
 
-    package func freshDatabase() throws -> String {
+    /// Runs `sql` as root (in `database` when given); throws with the client's message on failure.
+    /// Returns the output, tab-separated without column names (`-N -B`).
+    @discardableResult
+    package func sql(_ sql: String, database: String? = nil) throws -> String {
+        let r = try client(["-N", "-B"] + (database.map { ["-D", $0] } ?? []) + ["-e", sql])
+        guard r.status == 0 else { throw TestError("mariadb -e failed: \(r.err) (SQL: \(sql.prefix(500)))") }
+        return r.out
+    }
+
+    /// Creates (or re-creates) the user `name`@`localhost` with `password` and runs `grants`
+    /// (`GRANT SELECT ON db.t TO <user>`: `<user>` is replaced by the quoted user).
+    package func createUser(_ name: String, password: String, grants: [String]) throws {
+        let u = "'\(name)'@'localhost'"
+        try sql(
+            "DROP USER IF EXISTS \(u); CREATE USER \(u) IDENTIFIED BY '\(password.replacingOccurrences(of: "'", with: "''"))'"
+        )
+        for g in grants { try sql(g.replacingOccurrences(of: "<user>", with: u)) }
+    }
+
+    /// An option file (my.cnf) with a `[group]` that connects to this server as `user`.
+    package func optionFile(group: String, user: String, password: String?) throws -> String {
         databases += 1
-        let name = "rewrite_\(databases)"
+        let path = dir + "/client-\(databases).cnf"
+        var text = "[\(group)]\nsocket=\(socket)\nuser=\(user)\n"
+        if let password { text += "password=\(password)\n" }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+        return path
+    }
+
+    /// A new empty utf8mb4 database named `prefix_N`.
+    package func freshDatabase(prefix: String = "rewrite") throws -> String {
+        databases += 1
+        let name = "\(prefix)_\(databases)"
         let r = try client(["-e", "CREATE DATABASE \(name) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"])
         guard r.status == 0 else { throw TestError("CREATE DATABASE failed: \(r.err)") }
         return name

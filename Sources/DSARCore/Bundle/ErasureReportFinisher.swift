@@ -90,7 +90,18 @@ package struct ErasureReportFinisher: JobFinisher {
                 signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
                 extra: [
                     ExportBundler.coverageMember(job),
-                    JSONMember(key: "erasure", value: .obj(["dry_run": .bool(true), "sources": .array(sources)])),
+                    JSONMember(
+                        key: "erasure",
+                        value: .obj([
+                            "dry_run": .bool(true), "sources": .array(sources),
+                            // Where the erasure could be carried out and undone (a live database's
+                            // transaction, rolled back): what it would change, per table.
+                            "rehearsed": .array((job.erasure?.files ?? []).map(\.json)),
+                            "rehearsal_errors": .object(
+                                (job.erasure?.errors ?? [:]).sorted { $0.key < $1.key }.map {
+                                    JSONMember(key: $0.key, value: .string($0.value))
+                                }),
+                        ])),
                 ])
             return try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
         }

@@ -25,6 +25,10 @@ package struct BatchPlan: Sendable, Equatable {
         /// are sealed before it.
         package var sealedBeforeErasure: [Int]
 
+        /// Dry-run deletes, in received order: their erasure is rehearsed (carried out and rolled
+        /// back) where a source can undo it; they are sealed before the erasure.
+        package var rehearsed: [Int] = []
+
         /// The order jobs are finished in: those sealed before the erasure, then the erased ones.
         package var finishOrder: [Int] { sealedBeforeErasure + erased }
     }
@@ -46,7 +50,9 @@ package struct BatchPlan: Sendable, Equatable {
         }
         segments = groups.map { g in
             let erased = g.filter { jobs[$0].action == .delete && !jobs[$0].dryRun }
-            return Segment(jobs: g, erased: erased, sealedBeforeErasure: g.filter { !erased.contains($0) })
+            return Segment(
+                jobs: g, erased: erased, sealedBeforeErasure: g.filter { !erased.contains($0) },
+                rehearsed: g.filter { jobs[$0].action == .delete && jobs[$0].dryRun })
         }
     }
 

@@ -33,6 +33,32 @@ struct ErasureCoordinator {
         return erasure
     }
 
+    /// A dry run's erasure where it can be undone: each connector that rehearses (a transaction rolled
+    /// back) runs the statements for the dry-run delete jobs; nothing is journaled as erased, since
+    /// nothing changed. Other connectors are left out (their dry run reports what the search found).
+    func rehearse(_ jobs: [EraseJob]) async -> [String: ErasureOutcome] {
+        var out: [String: ErasureOutcome] = [:]
+        let rehearsing = connectors.compactMap { $0 as? any ErasingConnector }.filter(\.rehearsesErasure)
+        guard !jobs.isEmpty, !rehearsing.isEmpty else { return out }
+        for j in jobs { out[j.jobID] = ErasureOutcome(files: [], errors: [:]) }
+        for c in rehearsing {
+            do {
+                let results = try await c.erase(jobs, logger: logger)
+                for j in jobs {
+                    for var f in results[j.jobID] ?? [] {
+                        f.detail = f.detail.map { scrubbed($0, j.identifiers) }
+                        f.error = f.error.map { scrubbed($0, j.identifiers) }
+                        if let e = f.error { out[j.jobID]!.errors[c.name] = e }
+                        out[j.jobID]!.files.append(f)
+                    }
+                }
+            } catch {
+                for j in jobs { out[j.jobID]!.errors[c.name] = scrubbed("\(error)", j.identifiers) }
+            }
+        }
+        return out
+    }
+
     /// Runs every erasing connector once for all delete jobs of a segment; journals each changed file.
     func eraseAll(_ jobs: [EraseJob], subjects: [String: String]) async throws -> [String: ErasureOutcome] {
         var out: [String: ErasureOutcome] = [:]

@@ -190,9 +190,17 @@ package final class Processor {
                         erasure: erasure[id])
                 }
             }
+            // Dry-run deletes: where a source can undo its erasure (a transaction), it is carried out
+            // and rolled back, so the receipt gives the counts that would change.
+            let rehearsed = await eraser.rehearse(
+                segment.rehearsed.map {
+                    let id = jobs[$0].record.jobID
+                    let all = Set(closures[id]!.identifiers + (scanned.derived[id] ?? []).map(\.0))
+                    return EraseJob(jobID: id, identifiers: all.sorted(), dryRun: true)
+                })
             if !segment.erased.isEmpty && !stop.expired() {
                 // Exports of this segment were searched before the erasure; seal them first.
-                finished += try await finish(sealWork(segment.sealedBeforeErasure, [:]), stop)
+                finished += try await finish(sealWork(segment.sealedBeforeErasure, rehearsed), stop)
                 let ids = segment.erased.map { jobs[$0].record.jobID }
                 try eraser.keepClosures(ids, &closures, scanned)
                 // Erased and verified (the second search after erasure) with the whole set.
@@ -201,7 +209,7 @@ package final class Processor {
                     subjects: subjects)
                 finished += try await finish(sealWork(segment.erased, erasure), stop)
             } else {
-                finished += try await finish(sealWork(segment.finishOrder, [:]), stop)
+                finished += try await finish(sealWork(segment.finishOrder, rehearsed), stop)
             }
             // What this segment no longer needs is let go now (a large batch runs in many segments).
             for k in segment.jobs {

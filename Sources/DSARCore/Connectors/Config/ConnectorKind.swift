@@ -39,11 +39,15 @@ package protocol ConnectorSettings: Sendable {
     /// Lines `connectors check` prints under the connector instead of its files (kinds that read
     /// no files: the command they run). Default: none.
     var summary: [String] { get }
+    /// What `connectors check` prints under a connector that reads no files, after the checks
+    /// passed (default: ``summary``); a live database connects and says what it found.
+    func describe(_ config: ConnectorConfig) -> [String]
 }
 
 extension ConnectorSettings {
     /// No summary lines.
     package var summary: [String] { [] }
+    package func describe(_ config: ConnectorConfig) -> [String] { summary }
 }
 
 /// What a kind's ``ConnectorKind/parse(_:_:)`` may need beyond its YAML section.

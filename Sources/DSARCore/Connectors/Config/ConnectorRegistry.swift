@@ -4,7 +4,7 @@ import Foundation
 package enum ConnectorRegistry {
     /// The kinds, in the order their names are listed in messages.
     package static let kinds: [any ConnectorKind.Type] = [
-        CSVKind.self, SQLDumpKind.self, LogKind.self, ExecKind.self, SQLiteKind.self, PostgresKind.self,
+        CSVKind.self, SQLDumpKind.self, LogKind.self, ExecKind.self, SQLiteKind.self, MySQLKind.self, PostgresKind.self,
     ]
 
     /// The `type:` names of every kind.

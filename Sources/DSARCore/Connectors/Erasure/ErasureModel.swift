@@ -114,4 +114,12 @@ package protocol ErasingConnector: Connector {
     var eraseStrategies: [EraseStrategyEntry] { get }
     /// Erases every job's records from every source in one rewrite per file, then re-scans to verify.
     func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]]
+    /// Whether a dry run can carry out the erasure and undo it (a transaction rolled back), so that
+    /// its receipt reports what would change (``EraseJob/dryRun`` jobs are then passed to ``erase``).
+    /// Sources rewritten in place cannot: their dry run reports what the search found.
+    var rehearsesErasure: Bool { get }
+}
+
+extension ErasingConnector {
+    package var rehearsesErasure: Bool { false }
 }

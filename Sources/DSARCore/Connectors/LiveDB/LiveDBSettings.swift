@@ -150,6 +150,32 @@ package struct LiveDBSettings: Sendable {
 }
 
 extension LiveDriverSettings {
+    /// For `connectors check`: where it connected, and per table the columns it uses and the
+    /// privileges the role has against those the configuration needs.
+    package func describe(_ config: ConnectorConfig) -> [String] {
+        let db: any LiveDatabase
+        do {
+            db = try connect(
+                password: try live.password(), timeoutSeconds: min(config.timeoutSeconds, 10), readOnly: true,
+                logger: Logger(label: "dsar.check"))
+        } catch {
+            return ["connects to \(target): \((error as? DSARError)?.message ?? "\(error)")"]
+        }
+        defer { db.close() }
+        var out = ["connected to \(db.target)"]
+        let names: [(LivePrivileges, String)] = [(.select, "SELECT"), (.update, "UPDATE"), (.delete, "DELETE")]
+        for t in live.tableOrder {
+            guard let rules = live.tables[t] else { continue }
+            let used = Set(rules.match.map(\.column) + rules.text + rules.redact).sorted()
+            let has = (try? db.privileges(on: t)).map { p in names.filter { p.contains($0.0) }.map(\.1) } ?? []
+            let needs = LiveDBSettings.needed(rules).map(\.1)
+            out.append(
+                "table \(t): columns \(used.joined(separator: ", ")); erase: \(rules.erase.rawValue); role may \(has.isEmpty ? "nothing" : has.joined(separator: ", ")) (needs \(needs.joined(separator: ", ")))"
+            )
+        }
+        return out
+    }
+
     /// The runtime connector of a live database (shared by every engine).
     package func connector(_ config: ConnectorConfig) -> any Connector {
         LiveDBConnector(config: config, settings: self)
@@ -180,6 +206,9 @@ package struct LiveDBConnector: ErasingConnector {
                 table: t, strategy: settings.live.tables[t]?.erase ?? .delete, reason: settings.live.tables[t]?.reason)
         }
     }
+
+    /// A dry run executes the statements in a transaction and rolls it back.
+    package var rehearsesErasure: Bool { true }
 
     package func retains(table: String) -> Bool { settings.live.tables[table]?.erase == .retain }
 }

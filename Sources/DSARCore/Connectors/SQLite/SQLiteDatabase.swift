@@ -46,7 +46,11 @@ package final class SQLiteDatabase: LiveDatabase {
                 let me = Unmanaged<SQLiteDatabase>.fromOpaque(ctx).takeUnretainedValue()
                 return ProcessInfo.processInfo.systemUptime > me.deadline ? 1 : 0
             }, Unmanaged.passUnretained(self).toOpaque())
-        if !readOnly { try execute("PRAGMA foreign_keys=ON", []) }
+        if !readOnly {
+            try execute("PRAGMA foreign_keys=ON", [])
+            // Deleted and overwritten content is zeroed in the file, not left in free pages.
+            try execute("PRAGMA secure_delete=ON", [])
+        }
     }
 
     deinit { close() }
