@@ -243,8 +243,19 @@ final class LivePostgresE2ETests: XCTestCase {
         XCTAssertEqual(try run(sh).status, 0)
         XCTAssertEqual(try dump(sh), before)
         let rec = try record(sh, "D")
+        XCTAssertEqual(rec.status, .completed, rec.error ?? "")
         let e = try XCTUnwrap(try manifest(sh, rec)["erasure"] as? [String: Any])
         XCTAssertEqual(e["dry_run"] as? Bool, true)
+        // The rehearsal ran every statement in a transaction that was rolled back: its counts.
+        let rehearsed = try XCTUnwrap(e["rehearsed"] as? [[String: Any]], "\(e)")
+        var changed: [String: [Int]] = [:]
+        for f in rehearsed {
+            changed[f["table"] as? String ?? "-"] = [f["deleted"] as? Int ?? -1, f["redacted"] as? Int ?? -1]
+        }
+        XCTAssertEqual(changed["customers"], [1, 0], "\(rehearsed)")
+        XCTAssertEqual(changed["orders"], [2, 0], "\(rehearsed)")
+        XCTAssertEqual(changed["tickets"], [0, 1], "\(rehearsed)")
+        XCTAssertEqual(changed["loyalty"], [0, 1], "\(rehearsed)")
     }
 
     func testKill9DuringErasureLeavesTheDatabaseUnchangedAndTheNextRunFinishes() throws {
