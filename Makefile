@@ -76,7 +76,7 @@ demo: build
 	del=$$(d status --json | python3 -c 'import json,sys; print([j for j in json.load(sys.stdin) if j["request_id"]=="DEMO-'$$stamp'-delete"][0]["job_id"])'); \
 	R="$(SPOOL)/outbox/$$del"; \
 	echo; echo "== the erasure receipt: $$R/manifest.json (signed like the manifest)"; \
-	python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["erasure"]; print("   deleted %d, redacted %d, retained %d (legal hold), remaining %d" % (e["deleted"], e["redacted"], e["retained"], e["remaining"])); [print("   %-10s %-28s deleted %d redacted %d retained %d remaining %d" % (s["connector"], s["strategy"], s["deleted"], s["redacted"], s["retained"], s["remaining"])) for s in e["sources"]]' "$$R/manifest.json"; \
+	python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["erasure"]; print("   deleted %d, redacted %d, retained %d (legal hold), remaining %d" % (e["deleted"], e["redacted"], e["retained"], e["remaining"])); [print("   %-10s %-28s deleted %d redacted %d retained %d remaining %d" % (s["connector"], s["strategy"] + (" (" + s["table"] + ")" if s.get("table") else ""), s["deleted"], s["redacted"], s["retained"], s["remaining"])) for s in e["sources"]]' "$$R/manifest.json"; \
 	ssh-keygen -Y verify -f "$(SPOOL)/keys/allowed_signers" -I dsar -n dsar-manifest -s "$$R/manifest.json.sig" < "$$R/manifest.json"; \
 	echo "   alice@example.com left in the sample sources (near misses like malice@ do not count): $$(grep -riwlF 'alice@example.com' "$$C/sample-data" | wc -l) files"; \
 	echo; echo "== the audit journal (hash chain, signed checkpoints, this manifest's head in the chain):"; \
