@@ -247,4 +247,21 @@ package enum ConnectorCatalog {
         }
         return r
     }
+
+    /// A `tables:` section (SQL dumps, live databases): the rules per table and the tables in the
+    /// order of the YAML file, problems reported on `y`.
+    static func tables(_ y: YAMLMap) -> ([String: RecordRules], [String]) {
+        var rules: [String: RecordRules] = [:]
+        var order: [String] = []
+        guard let t = y.map("tables", required: true) else { return (rules, order) }
+        for table in t.keys {
+            guard let m = t.map(table) else { continue }
+            m.knownTypes = y.knownTypes
+            rules[table] = ConnectorCatalog.rules(m, matchKey: "match", allowRetainOnly: true)
+            order.append(table)
+            m.rejectUnknownKeys(allowed: ConnectorCatalog.ruleKeys)
+        }
+        if t.keys.isEmpty { y.problem("tables", "list at least one table") }
+        return (rules, order)
+    }
 }

@@ -27,16 +27,7 @@ package struct LiveDBSettings: Sendable {
     /// Parses the shared keys of one connector file, reporting problems on `y`.
     package static func parse(_ y: YAMLMap, _ context: inout ConnectorParseContext) -> LiveDBSettings {
         var c = LiveDBSettings()
-        if let t = y.map("tables", required: true) {
-            for table in t.keys {
-                guard let m = t.map(table) else { continue }
-                m.knownTypes = y.knownTypes
-                c.tables[table] = ConnectorCatalog.rules(m, matchKey: "match", allowRetainOnly: true)
-                c.tableOrder.append(table)
-                m.rejectUnknownKeys(allowed: ConnectorCatalog.ruleKeys)
-            }
-            if t.keys.isEmpty { y.problem("tables", "list at least one table") }
-        }
+        (c.tables, c.tableOrder) = ConnectorCatalog.tables(y)
         if y.has("order") {
             let order = y.strings("order") ?? []
             for t in order where c.tables[t] == nil {

@@ -15,16 +15,7 @@ package enum SQLDumpKind: ConnectorKind {
                 y.problem("dialect", "expected one of: \(SQLDialect.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
-        if let t = y.map("tables", required: true) {
-            for table in t.keys {
-                guard let m = t.map(table) else { continue }
-                m.knownTypes = y.knownTypes
-                c.tables[table] = ConnectorCatalog.rules(m, matchKey: "match", allowRetainOnly: true)
-                c.tableOrder.append(table)
-                m.rejectUnknownKeys(allowed: ConnectorCatalog.ruleKeys)
-            }
-            if t.keys.isEmpty { y.problem("tables", "list at least one table") }
-        }
+        (c.tables, c.tableOrder) = ConnectorCatalog.tables(y)
         return c
     }
 
