@@ -8,50 +8,38 @@ import XCTest
 /// `MySQLDatabase` (the `mysql` kind's driver) against a real MariaDB server: a private `mariadbd`
 /// on a Unix socket in a temp directory, started on first use and stopped in the class teardown.
 final class MySQLDatabaseTests: XCTestCase {
-    nonisolated(unsafe) private static var server: Result<PrivateMariaDB, Error>?
     nonisolated(unsafe) private static var db = ""
 
     /// The server, with database `db` holding `customers`, `orders` (FK to customers) and the users
     /// `dsar_ro` (SELECT on both) and `dsar_rw` (SELECT, DELETE on customers, UPDATE on orders).
-    private static func mariadb() throws -> PrivateMariaDB {
-        if server == nil {
-            server = Result {
-                let my = try PrivateMariaDB.start()
-                do {
-                    db = try my.freshDatabase(prefix: "live")
-                    try my.sql(
-                        """
-                        CREATE TABLE customers (id INT PRIMARY KEY, email VARCHAR(200) NOT NULL, name TEXT) ENGINE=InnoDB;
-                        CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, note VARCHAR(200),
-                          CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)) ENGINE=InnoDB;
-                        INSERT INTO customers VALUES (1, 'ann@example.com', 'Ann'), (2, 'bob@example.com', 'Bob');
-                        INSERT INTO orders VALUES (10, 1, 'first'), (11, 2, 'second');
-                        """, database: db)
-                    try my.createUser(
-                        "dsar_ro", password: "ro-secret",
-                        grants: [
-                            "GRANT SELECT ON \(db).customers TO <user>",
-                            "GRANT SELECT ON \(db).orders TO <user>",
-                        ])
-                    try my.createUser(
-                        "dsar_rw", password: "rw-secret",
-                        grants: [
-                            "GRANT SELECT, DELETE ON \(db).customers TO <user>",
-                            "GRANT SELECT, UPDATE ON \(db).orders TO <user>",
-                        ])
-                } catch {
-                    my.stop()  // a server whose setup failed is not left running
-                    throw error
-                }
-                return my
-            }
-        }
-        return try server!.get()
+    private static let server = ServerSlot<PrivateMariaDB> { my in
+        db = try my.freshDatabase(prefix: "live")
+        try my.sql(
+            """
+            CREATE TABLE customers (id INT PRIMARY KEY, email VARCHAR(200) NOT NULL, name TEXT) ENGINE=InnoDB;
+            CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, note VARCHAR(200),
+              CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)) ENGINE=InnoDB;
+            INSERT INTO customers VALUES (1, 'ann@example.com', 'Ann'), (2, 'bob@example.com', 'Bob');
+            INSERT INTO orders VALUES (10, 1, 'first'), (11, 2, 'second');
+            """, database: db)
+        try my.createUser(
+            "dsar_ro", password: "ro-secret",
+            grants: [
+                "GRANT SELECT ON \(db).customers TO <user>",
+                "GRANT SELECT ON \(db).orders TO <user>",
+            ])
+        try my.createUser(
+            "dsar_rw", password: "rw-secret",
+            grants: [
+                "GRANT SELECT, DELETE ON \(db).customers TO <user>",
+                "GRANT SELECT, UPDATE ON \(db).orders TO <user>",
+            ])
     }
 
+    private static func mariadb() throws -> PrivateMariaDB { try server.get() }
+
     override class func tearDown() {
-        if case .success(let my)? = server { my.stop() }
-        server = nil
+        server.release()
         super.tearDown()
     }
 

@@ -13,16 +13,12 @@ import Glibc
 /// (`PrivatePostgres`): parameters, typed values, the catalog, timeouts, locks, cancelling and
 /// connection failures, each checked by what the server itself does.
 final class PostgresDatabaseTests: XCTestCase {
-    nonisolated(unsafe) private static var server: Result<PrivatePostgres, Error>?
+    private static let server = ServerSlot<PrivatePostgres>()
 
-    static func postgres() throws -> PrivatePostgres {
-        if server == nil { server = Result { try PrivatePostgres.start() } }
-        return try server!.get()
-    }
+    static func postgres() throws -> PrivatePostgres { try server.get() }
 
     override class func tearDown() {
-        if case .success(let pg)? = server { pg.stop() }
-        server = nil
+        server.release()
         super.tearDown()
     }
 

@@ -47,24 +47,16 @@ final class SQLRewriterTests: XCTestCase {
 
     // MARK: - Private database servers
 
-    nonisolated(unsafe) private static var postgresServer: Result<PrivatePostgres, Error>?
-    nonisolated(unsafe) private static var mariaServer: Result<PrivateMariaDB, Error>?
+    private static let postgresServer = ServerSlot<PrivatePostgres>()
+    private static let mariaServer = ServerSlot<PrivateMariaDB>()
 
-    private static func postgres() throws -> PrivatePostgres {
-        if postgresServer == nil { postgresServer = Result { try PrivatePostgres.start() } }
-        return try postgresServer!.get()
-    }
+    private static func postgres() throws -> PrivatePostgres { try postgresServer.get() }
 
-    private static func mariadb() throws -> PrivateMariaDB {
-        if mariaServer == nil { mariaServer = Result { try PrivateMariaDB.start() } }
-        return try mariaServer!.get()
-    }
+    private static func mariadb() throws -> PrivateMariaDB { try mariaServer.get() }
 
     override class func tearDown() {
-        if case .success(let pg)? = postgresServer { pg.stop() }
-        if case .success(let my)? = mariaServer { my.stop() }
-        postgresServer = nil
-        mariaServer = nil
+        postgresServer.release()
+        mariaServer.release()
         super.tearDown()
     }
 

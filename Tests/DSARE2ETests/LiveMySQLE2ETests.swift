@@ -8,28 +8,15 @@ import XCTest
 /// socket): recall and precision, expansion across tables and connectors, erasure per strategy
 /// with foreign keys (checked with `mariadb -e SELECT`), injection, failures, dry runs, `kill -9`.
 final class LiveMySQLE2ETests: XCTestCase {
-    nonisolated(unsafe) private static var server: Result<PrivateMariaDB, Error>?
-
-    private static func mariadb() throws -> PrivateMariaDB {
-        if server == nil {
-            server = Result {
-                let my = try PrivateMariaDB.start()
-                do {
-                    try my.createUser("dsar_rw", password: "rw-secret", grants: [])
-                    try my.createUser("dsar_ro", password: "ro-secret", grants: [])
-                } catch {
-                    my.stop()  // a server whose setup failed is not left running
-                    throw error
-                }
-                return my
-            }
-        }
-        return try server!.get()
+    private static let server = ServerSlot<PrivateMariaDB> { my in
+        try my.createUser("dsar_rw", password: "rw-secret", grants: [])
+        try my.createUser("dsar_ro", password: "ro-secret", grants: [])
     }
 
+    private static func mariadb() throws -> PrivateMariaDB { try server.get() }
+
     override class func tearDown() {
-        if case .success(let my)? = server { my.stop() }
-        server = nil
+        server.release()
         super.tearDown()
     }
 

@@ -10,16 +10,12 @@ import Glibc
 /// `type: postgres` end to end: the real `dsar` binary against a real, private PostgreSQL server,
 /// with `psql` as the oracle of what the database holds afterwards.
 final class LivePostgresE2ETests: XCTestCase {
-    nonisolated(unsafe) private static var server: Result<PrivatePostgres, Error>?
+    private static let server = ServerSlot<PrivatePostgres>()
 
-    static func postgres() throws -> PrivatePostgres {
-        if server == nil { server = Result { try PrivatePostgres.start() } }
-        return try server!.get()
-    }
+    static func postgres() throws -> PrivatePostgres { try server.get() }
 
     override class func tearDown() {
-        if case .success(let pg)? = server { pg.stop() }
-        server = nil
+        server.release()
         super.tearDown()
     }
 
