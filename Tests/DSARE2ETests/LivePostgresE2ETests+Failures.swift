@@ -49,6 +49,41 @@ extension LivePostgresE2ETests {
         XCTAssertTrue((check.stdout + check.stderr).contains("Connection refused"), check.stdout + check.stderr)
     }
 
+    /// Row-level security that hides the subject's row from dsar's role: the search cannot see every
+    /// row, so the job is PARTIAL naming it — never COMPLETED with "0 found". A role it does not
+    /// apply to (the superuser) searches the same table completely.
+    func testRowLevelSecurityThatHidesRowsMakesTheJobPartial() throws {
+        let ro = PrivatePostgres.roleRO
+        let sh = try shop(
+            tables: """
+                  customers: { match: { email: email, id: user_id }, erase: retain, reason: contracts }
+                """, extra: "password_file: shop.pass\n", user: ro)
+        try sh.pg.sql(
+            sh.db,
+            """
+            GRANT SELECT ON customers TO \(ro);
+            ALTER TABLE customers ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY hide_the_subject ON customers FOR SELECT USING (id <> 1042);
+            """)
+        try writeFile(sh.dir + "/shop.pass", PrivatePostgres.rolePassword + "\n", mode: 0o600)
+        try sh.spool.drop("e.json", #"{"request_id": "E", "action": "export", "email": "alice@example.com"}"#)
+        _ = try run(sh)
+        let e = try record(sh, "E")
+        XCTAssertEqual(e.status, .partial, "the role sees no row of hers, but not every row either")
+        XCTAssertTrue((e.error ?? "").contains("row-level security on customers"), e.error ?? "")
+        XCTAssertEqual(e.connectors.first { $0.name == "shop" }?.records, 0)
+
+        try writeFile(
+            sh.dir + "/shop.yaml",
+            "name: shop\ntype: postgres\nconnection: \"\(sh.pg.conninfo(sh.db))\"\ntables:\n  customers: { match: { email: email, id: user_id }, erase: retain, reason: contracts }\n"
+        )
+        try sh.spool.drop("f.json", #"{"request_id": "F", "action": "export", "email": "alice@example.com"}"#)
+        _ = try run(sh)
+        let f = try record(sh, "F")
+        XCTAssertEqual(f.status, .completed, f.error ?? "")
+        XCTAssertEqual(f.connectors.first { $0.name == "shop" }?.records, 1)
+    }
+
     func testWrongPasswordAndMissingPrivilegeAreNamed() throws {
         let ro = PrivatePostgres.roleRO
         let sh = try shop(

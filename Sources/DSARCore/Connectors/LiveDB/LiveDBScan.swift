@@ -82,6 +82,11 @@ extension LiveDBConnector {
                         message:
                             "table \"\(t)\" has no column \"\(c)\"\(hint); it has: \(m.names.joined(separator: ", "))"))
             }
+            // Rows the role cannot see were not searched: no statement about this table is possible.
+            if let why = try db.rowFilter(on: t) {
+                collector.sourceGaps.append(
+                    CoverageGap(kind: .unreadable, connector: name, file: target, message: "table \"\(t)\": \(why)"))
+            }
             var matcher = RowMatcher(rules: rules, table: batch.table, origin: "\(name).\(t)")
             matcher.bind(columns: m.names)
             for (k, hits, values) in m.hits {

@@ -125,6 +125,10 @@ package protocol LiveDatabase: AnyObject {
     func foreignKeys(among tables: [String]) throws -> [LiveForeignKey]
     /// What the connecting role may do to the table.
     func privileges(on table: String) throws -> LivePrivileges
+    /// Why the connecting role may not see every row of the table (row-level security that
+    /// applies to it), or nil when it sees them all. A search that cannot see every row cannot say
+    /// "0 found" or "0 remaining". Default: nil (engines without row filtering).
+    func rowFilter(on table: String) throws -> String?
 
     /// Aborts what the connection runs now (PQcancel, mariadb_cancel, sqlite3_interrupt); may be
     /// called from another thread, also after the connection was closed.
@@ -165,4 +169,8 @@ extension LiveDriverSettings {
     {
         try connect(password: password, timeoutSeconds: timeoutSeconds, logger: logger)
     }
+}
+
+extension LiveDatabase {
+    package func rowFilter(on table: String) throws -> String? { nil }
 }

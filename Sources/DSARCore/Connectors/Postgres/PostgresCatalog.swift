@@ -69,6 +69,23 @@ extension PostgresDatabase {
 
     /// SELECT, UPDATE and DELETE as `has_table_privilege(current_user, …)` says; none without
     /// USAGE on the table's schema.
+    /// Row-level security hides rows from a role unless it is a superuser, has BYPASSRLS, or owns
+    /// the table (and the table does not FORCE row security).
+    package func rowFilter(on table: String) throws -> String? {
+        guard let oid = try relation(table) else { return nil }
+        var applies = false
+        let sql = """
+            SELECT c.relrowsecurity
+                   AND NOT (r.rolsuper OR r.rolbypassrls OR (c.relowner = r.oid AND NOT c.relforcerowsecurity))
+            FROM pg_catalog.pg_class c, pg_catalog.pg_roles r
+            WHERE c.oid = $1::oid AND r.rolname = current_user
+            """
+        try query(sql, [.integer(oid)]) { r in applies = r.first == .bool(true) }
+        return applies
+            ? "row-level security on \(table) may hide rows from this role: give it BYPASSRLS (ALTER ROLE … BYPASSRLS) or a policy that shows it every row"
+            : nil
+    }
+
     package func privileges(on table: String) throws -> LivePrivileges {
         let found: Int64?
         do {
