@@ -203,13 +203,15 @@ final class CaseLifecycleE2ETests: XCTestCase {
         // A duplicate whose reason quotes its request id (an e-mail address), and a drop named by one.
         try s.drop("second.json", #"{"request_id": "alice@example.com", "action": "export", "user_id": "701"}"#)
         try s.drop("alice@example.com.json", #"{"action": "export"}"#)
+        // A request holding an e-mail address, refused for another field.
+        try s.drop("bad.json", #"{"action": "export", "email": "alice@example.com", "regulation": "hipaa"}"#)
         let r = try s.dsar(["run", "--settle", "0"])
         XCTAssertEqual(r.status, 2, r.stderr)
         let drops = Set(
             (try s.journal("request.rejected") + s.journal("request.duplicate")).compactMap {
                 ($0["details"] as? [String: Any])?["drop"] as? String
             })
-        XCTAssertEqual(drops.count, 2)
+        XCTAssertEqual(drops.count, 3)
         XCTAssertEqual(Set(files(got)), Set(drops.map { "\($0).rejected.json" }))
         for d in drops {
             let summary = try json("\(got)/\(d).rejected.json")
@@ -220,13 +222,14 @@ final class CaseLifecycleE2ETests: XCTestCase {
         }
         let reasons = try drops.map { try json("\(got)/\($0).rejected.json")["reason"] as? String ?? "" }
         XCTAssertTrue(reasons.contains { $0.contains("duplicate") }, "\(reasons)")
+        XCTAssertTrue(reasons.contains { $0.contains("regulation") }, "\(reasons)")
         for name in files(got) {
             let text = try String(contentsOfFile: got + "/" + name, encoding: .utf8)
             XCTAssertFalse(text.contains("alice"), "\(name) leaks the e-mail address: \(text)")
         }
         XCTAssertEqual(s.list("notify"), [])
         let sent = try s.journal("notify.sent").compactMap { ($0["details"] as? [String: Any])?["event"] as? String }
-        XCTAssertEqual(sent, ["request.rejected", "request.rejected"])
+        XCTAssertEqual(sent, ["request.rejected", "request.rejected", "request.rejected"])
         XCTAssertEqual(try s.dsar(["audit", "verify"]).status, 0)
     }
 
