@@ -9,9 +9,9 @@ extension Dsar {
             commandName: "close",
             abstract: "Close a case: the person was answered, withdrew the request, or was refused.",
             discussion: """
-                A job stays open (it counts towards overdue and due soon, whatever its status) until it is
-                closed. --reason answered needs a job that has ended; withdrawn and refused may close a
-                PENDING or RUNNING job too (a closed PENDING job is not run). The note is kept in the job
+                A job stays open (it counts towards overdue and due soon, whatever its status) until it is \
+                closed. --reason answered needs a job that has ended; withdrawn and refused may close a \
+                PENDING or RUNNING job too (a closed PENDING job is not run). The note is kept in the job \
                 record only; the journal (job.closed) records the reason and whether there is a note.
                 """)
 

@@ -8,8 +8,8 @@ extension Dsar {
             commandName: "status",
             abstract: "List jobs with their deadlines (overdue marked), or show one job in detail.",
             discussion: """
-                A job is open until `dsar close` records that the person was answered (or withdrew, or was
-                refused): open jobs count towards overdue and due soon, whatever their status. Times are
+                A job is open until `dsar close` records that the person was answered (or withdrew, or was \
+                refused): open jobs count towards overdue and due soon, whatever their status. Times are \
                 taken from $DSAR_NOW when set (a testing aid, e.g. DSAR_NOW=2027-01-10T00:00:00Z).
                 """)
 
