@@ -29,6 +29,7 @@ struct Dsar: AsyncParsableCommand {
         subcommands: [
             Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Retry.self,
             Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
+            Close.self,
         ]
     )
 
@@ -37,6 +38,11 @@ struct Dsar: AsyncParsableCommand {
     static func main() async {
         ProcessHardening.disableCoreDumps()
         do {
+            // An invalid $DSAR_NOW (the testing aid that freezes the clock) is an error, never the real time.
+            do { try DSARClock.validate() } catch let e as DSARError {
+                Exit.printError(e.message)
+                throw ExitCode.validationFailure
+            }
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()

@@ -6,11 +6,16 @@ extension Dsar {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "status",
-            abstract: "List jobs with their deadlines (overdue marked), or show one job in detail.")
+            abstract: "List jobs with their deadlines (overdue marked), or show one job in detail.",
+            discussion: """
+                A job is open until `dsar close` records that the person was answered (or withdrew, or was \
+                refused): open jobs count towards overdue and due soon, whatever their status. Times are \
+                taken from $DSAR_NOW when set (a testing aid, e.g. DSAR_NOW=2027-01-10T00:00:00Z).
+                """)
 
         @OptionGroup var options: SpoolOptions
 
-        @Argument(help: "A job id to show in detail.") var job: String?
+        @Argument(help: "A job to show in detail: its job id, request id or a unique job-id prefix.") var job: String?
 
         @Flag(help: "Print JSON (job records) instead of a table.") var json = false
 
@@ -20,7 +25,7 @@ extension Dsar {
                 try SpoolSession.requireExisting(layout)
                 let store = JobStore(layout: layout)
                 if let job {
-                    let r = try store.load(job)
+                    let r = try store.load(try store.resolve(job))
                     if json {
                         print(Status.withNumbers(try encoder.encode(r)))
                     } else {
@@ -87,20 +92,24 @@ extension Dsar {
             return e
         }
 
+        /// What the DAYS LEFT column says of an open job: days left, or how long it is overdue.
+        static func daysLeft(_ r: JobRecord, now: Date) -> String {
+            guard r.isOpen else { return "-" }
+            let d = Deadline.daysLeft(r.deadlineDate, now: now)
+            return r.isOverdue(now: now) ? "OVERDUE (\(Deadline.daysOverdue(r.deadlineDate, now: now))d)" : "\(d)"
+        }
+
         func printTable(_ records: [JobRecord], layout: SpoolLayout) {
-            let now = Date()
-            var rows: [[String]] = [["JOB", "REQUEST", "ACTION", "STATUS", "RECEIVED", "DEADLINE", "DAYS LEFT"]]
+            let now = DSARClock.now()
+            let soonDays = (try? SpoolConfig.load(layout))?.dueSoonDays ?? SpoolConfig().dueSoonDays
+            var rows: [[String]] = [
+                ["JOB", "REQUEST", "ACTION", "STATUS", "CASE", "RECEIVED", "DEADLINE", "DAYS LEFT"]
+            ]
             for r in records {
-                let left: String
-                if r.status.isTerminal {
-                    left = "-"
-                } else {
-                    let d = Deadline.daysLeft(r.deadlineDate, now: now)
-                    left = r.isOverdue(now: now) ? "OVERDUE (\(-d)d)" : "\(d)"
-                }
                 rows.append([
                     r.jobID, r.requestID ?? "-", r.action.rawValue + (r.dryRun ? " (dry)" : ""), r.status.rawValue,
-                    String(r.receivedAt.prefix(10)), String(r.deadline.prefix(10)), left,
+                    r.closure.map { "closed (\($0.reason.rawValue))" } ?? "open",
+                    String(r.receivedAt.prefix(10)), String(r.deadline.prefix(10)), Status.daysLeft(r, now: now),
                 ])
             }
             let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
@@ -110,9 +119,11 @@ extension Dsar {
                         .trimmingCharacters(in: .whitespaces))
             }
             let count = { (d: String) in ((try? FileSystem.list(d)) ?? []).filter { !$0.hasPrefix(".") }.count }
+            let open = records.filter(\.isOpen).count
             let overdue = records.filter { $0.isOverdue(now: now) }.count
+            let soon = records.filter { $0.isDueSoon(days: soonDays, now: now) }.count
             print(
-                "\n\(records.count) jobs, \(overdue) overdue; inbox: \(count(layout.inbox)) entries, rejected: \(count(layout.rejected) / 2), failed requests kept: \(failedRequests(layout)) (`dsar retry JOB` runs one again)"
+                "\n\(records.count) jobs, \(open) open, \(overdue) overdue, \(soon) due soon; inbox: \(count(layout.inbox)) entries, rejected: \(count(layout.rejected) / 2), failed requests kept: \(failedRequests(layout)) (`dsar retry JOB` runs one again)"
                     + (count(layout.notify) > 0
                         ? ", notifications waiting for a retry: \(count(layout.notify)) (notify/)" : ""))
         }
@@ -125,7 +136,7 @@ extension Dsar {
         }
 
         func printDetail(_ r: JobRecord) {
-            let now = Date()
+            let now = DSARClock.now()
             print("job:        \(r.jobID)")
             print("request:    \(r.requestID ?? "-")")
             print("action:     \(r.action.rawValue)\(r.dryRun ? " (dry run)" : "")")
@@ -139,11 +150,20 @@ extension Dsar {
             print("subject:    \(r.subject)")
             print("received:   \(r.receivedAt)")
             var dl = "deadline:   \(r.deadline)"
-            if !r.status.isTerminal {
+            if r.isOpen {
                 let d = Deadline.daysLeft(r.deadlineDate, now: now)
-                dl += r.isOverdue(now: now) ? "  OVERDUE by \(-d) days" : "  (\(d) days left)"
+                dl +=
+                    r.isOverdue(now: now)
+                    ? "  OVERDUE by \(Deadline.daysOverdue(r.deadlineDate, now: now)) days" : "  (\(d) days left)"
             }
             print(dl)
+            if let c = r.closure {
+                let late = Timestamp.parse(c.at).map { $0 > r.deadlineDate } ?? false
+                print("case:       closed at \(c.at) (\(c.reason.rawValue))\(late ? ", after the deadline" : "")")
+                if let note = c.note { print("  note: \(note)") }
+            } else {
+                print("case:       open (`dsar close \(r.jobID) --reason answered` once the person has the answer)")
+            }
             for e in r.extensions { print("  extended +\(e.days)d at \(e.at): \(e.reason)") }
             print("identifiers:")
             for i in r.identifiers { print("  \(i.type.padded(10)) \(i.pseudonym.prefix(16))…  (\(i.provenance))") }
@@ -165,13 +185,14 @@ extension Dsar {
             abstract: "Show a job's history as a timeline.")
 
         @OptionGroup var options: SpoolOptions
-        @Argument(help: "The job id.") var job: String
+        @Argument(help: "The job: its job id, request id or a unique job-id prefix.") var job: String
         @Flag(help: "Print JSON lines.") var json = false
 
         func run() async throws {
             try await Exit.guarding {
                 try SpoolSession.requireExisting(options.layout)
-                let r = try JobStore(layout: options.layout).load(job)
+                let store = JobStore(layout: options.layout)
+                let r = try store.load(try store.resolve(job))
                 let journal = try Journal(layout: options.layout, signer: nil)
                 for (segment, line, e) in try journal.entries() where e.jobID == r.jobID {
                     if json {

@@ -63,6 +63,10 @@ final class AuditEventTests: XCTestCase {
             .jobPublished(job: "J", subject: "S", outbox: "outbox/J"),
             .jobFinished(job: "J", subject: "S", status: .partial, records: 2),
             .jobOverdue(job: "J", subject: "S", deadline: "2026-12-01T00:00:00Z", status: .running),
+            .jobDueSoon(job: "J", subject: "S", deadline: "2026-12-01T00:00:00Z", daysLeft: 3, status: .completed),
+            .jobClosed(
+                job: "J", subject: "S", reason: .answered, status: .completed, deadline: "2026-12-01T00:00:00Z",
+                note: true),
             .jobRetried(job: "J", subject: "S", attempt: 2, was: .partial, outboxWithdrawn: true),
             .deadlineExtended(job: "J", subject: "S", days: 30, deadline: "d", reason: "complex"),
             .crashRecovered(job: "J", subject: "S", was: "RUNNING", crashes: 3, now: .failed),

@@ -89,10 +89,10 @@ final class DeadlineE2ETests: XCTestCase {
         XCTAssertEqual(try spool.records().first?.deadline, "2027-02-18T09:00:00Z")
     }
 
-    func testStatusMarksAnOpenJobPastItsDeadlineOverdueButNotAFinishedOne() throws {
+    func testStatusMarksEveryOpenJobPastItsDeadlineOverdueUntilItIsClosed() throws {
         let spool = try TempSpool()
         try spool.initialize()
-        // An old request that finished, then an old one left open by a crash.
+        // An old request that finished (but nobody answered the person), then an old one left open by a crash.
         try spool.drop(
             "done.json",
             #"{"request_id": "OLD-DONE", "user_id": "1", "action": "export", "received_at": "2020-01-01T00:00:00Z"}"#)
@@ -109,12 +109,15 @@ final class DeadlineE2ETests: XCTestCase {
         XCTAssertTrue(openRow.contains("OVERDUE"), openRow)
         XCTAssertTrue(openRow.contains("RUNNING"), openRow)
         XCTAssertTrue(openRow.contains("2020-02-01"), openRow)
-        XCTAssertFalse(doneRow.contains("OVERDUE"), doneRow)
+        // COMPLETED is not answered: the case is still open, so it is overdue too.
+        XCTAssertTrue(doneRow.contains("OVERDUE"), doneRow)
         XCTAssertTrue(doneRow.contains("COMPLETED"), doneRow)
-        XCTAssertTrue(status.stdout.contains("2 jobs, 1 overdue"), status.stdout)
+        XCTAssertTrue(doneRow.contains("open"), doneRow)
+        XCTAssertTrue(status.stdout.contains("2 jobs, 2 open, 2 overdue, 0 due soon"), status.stdout)
 
         let detail = try spool.dsar(["status", open.jobID])
         XCTAssertTrue(detail.stdout.contains("OVERDUE by"), detail.stdout)
+        XCTAssertTrue(detail.stdout.contains("case:       open"), detail.stdout)
 
         // A finished job cannot be extended.
         let doneID = try XCTUnwrap(try spool.records().first { $0.requestID == "OLD-DONE" }?.jobID)
@@ -122,11 +125,25 @@ final class DeadlineE2ETests: XCTestCase {
         XCTAssertNotEqual(ended.status, 0)
         XCTAssertTrue(ended.stderr.contains("already ended"), ended.stderr)
 
-        // Once the open job is finished by the next run it is no longer overdue.
+        // Closing the answered one (by its request id) ends its overdue; the other stays overdue.
+        let close = try spool.dsar(["close", "OLD-DONE", "--reason", "answered"])
+        XCTAssertEqual(close.status, 0, close.stderr)
+        XCTAssertTrue(close.stdout.contains("after the deadline 2020-02-01T00:00:00Z"), close.stdout)
+        let closed = try spool.dsar(["status"])
+        let closedRow = try XCTUnwrap(closed.stdout.split(separator: "\n").first { $0.contains("OLD-DONE") })
+        XCTAssertFalse(closedRow.contains("OVERDUE"), String(closedRow))
+        XCTAssertTrue(closedRow.contains("closed (answered)"), String(closedRow))
+        XCTAssertTrue(closed.stdout.contains("2 jobs, 1 open, 1 overdue"), closed.stdout)
+
+        // Once the open job is finished by the next run it is still overdue: nobody answered yet.
         let rerun = try spool.dsar(["run", "--settle", "0.1"], timeout: 30)
         XCTAssertEqual(rerun.status, 0, rerun.stderr)
         let after = try spool.dsar(["status"])
-        XCTAssertFalse(after.stdout.contains("OVERDUE"), after.stdout)
-        XCTAssertTrue(after.stdout.contains("2 jobs, 0 overdue"), after.stdout)
+        XCTAssertTrue(after.stdout.contains("2 jobs, 1 open, 1 overdue"), after.stdout)
+        XCTAssertEqual(try spool.records().first { $0.requestID == "OLD-OPEN" }?.status, .completed)
+        XCTAssertEqual(try spool.dsar(["close", open.jobID, "--reason", "answered"]).status, 0)
+        let final = try spool.dsar(["status"])
+        XCTAssertFalse(final.stdout.contains("OVERDUE"), final.stdout)
+        XCTAssertTrue(final.stdout.contains("2 jobs, 0 open, 0 overdue"), final.stdout)
     }
 }

@@ -38,6 +38,10 @@ package struct SpoolConfig: Sendable {
     package var notifiers: [NotifierConfig] = []
     /// A job found RUNNING after this many interrupted runs is set aside as FAILED (a poison job).
     package var maxCrashes = 3
+    /// Days before an open job's deadline when the `due_soon` notification fires (0: never).
+    package var dueSoonDays = 5
+    /// Whether `dsar deliver` closes the case as answered once the subject has the bundle.
+    package var closeOnDeliver = false
     /// Custom identifier types (besides email, user_id, phone, ip) that requests and connectors may use.
     package var identifierTypes: [String] = []
 
@@ -53,7 +57,7 @@ package struct SpoolConfig: Sendable {
         "max_request_bytes", "settle_seconds", "reject_after_seconds", "default_regulation", "inbox_group",
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
         "outbox_retention_days", "require_signed_requests", "request_signers", "notify", "max_batch_jobs",
-        "identifier_types", "max_crashes",
+        "identifier_types", "max_crashes", "due_soon_days", "close_on_deliver",
         "witness", "witness_timeout_seconds",
     ]
 
@@ -96,6 +100,8 @@ package struct SpoolConfig: Sendable {
         if let v = y.string("request_signers") { c.requestSigners = resolve(v) }
         c.notifiers = NotifierConfig.parse(y)
         if let v = y.int("max_crashes", range: 1...100) { c.maxCrashes = v }
+        if let v = y.int("due_soon_days", range: 0...60) { c.dueSoonDays = v }
+        if let v = y.bool("close_on_deliver") { c.closeOnDeliver = v }
         if let types = y.strings("identifier_types") {
             for t in types where !IdentifierNormalizer.isValidTypeName(t) {
                 y.problem(
@@ -132,9 +138,11 @@ package struct SpoolConfig: Sendable {
         # outbox_retention_days: 30       # dsar run removes older outbox entries
         # identifier_types: [ loyalty_card ]   # custom identifier types besides email, user_id, phone, ip
         # max_crashes: 3                  # a job RUNNING when this many runs died is set aside as FAILED
+        # due_soon_days: 5                # the due_soon notification fires this many days before an open job's deadline (0: never)
+        # close_on_deliver: false         # dsar deliver closes the case as answered (else: dsar close JOB --reason answered)
         # notify:                         # run when a job ends or becomes overdue; JSON summary on stdin
         #   - name: privacy-mail
-        #     on: [completed, failed, partial, overdue]
+        #     on: [completed, failed, partial, overdue]   # also: due_soon, rejected
         #     timeout_seconds: 30
         #     command: /etc/dsar/notify-mail.sh   # a string runs with /bin/sh -c; a list is argv
         # witness: logger -t dsar-witness     # gets every signed journal checkpoint on stdin, to keep outside the spool

@@ -37,6 +37,8 @@ final class RequestIntake {
     let forceDryRun: Bool
     /// nil when signed requests are not required.
     let signatures: SignatureCheck?
+    /// Where the `rejected` notification is queued (nil: none configured).
+    let notifications: Notifications?
 
     var tracker: SettleTracker
     var index = RequestIndex()
@@ -46,7 +48,8 @@ final class RequestIntake {
     init(
         layout: SpoolLayout, config: SpoolConfig, store: JobStore, parser: RequestParser, pseudonymizer: Pseudonymizer,
         audit: any AuditSink,
-        logger: Logger, settleSeconds: Double, rejectAfterSeconds: Double, forceDryRun: Bool
+        logger: Logger, settleSeconds: Double, rejectAfterSeconds: Double, forceDryRun: Bool,
+        notifications: Notifications? = nil
     ) throws {
         self.layout = layout
         self.config = config
@@ -58,6 +61,7 @@ final class RequestIntake {
         self.logger = logger
         self.rejectAfterSeconds = rejectAfterSeconds
         self.forceDryRun = forceDryRun
+        self.notifications = notifications
         self.signatures = try SignatureCheck.load(config, layout: layout)
         self.tracker = SettleTracker(settle: settleSeconds)
     }
@@ -237,6 +241,16 @@ final class RequestIntake {
         try audit.append(
             (jobID.map { AuditEvent.requestDuplicate(firstJob: $0, drop: drop, reason: safe) }
                 ?? .requestRejected(drop: drop, reason: safe)))
+        queueRejected(drop: drop, reason: safe)
+    }
+
+    /// Queues the `rejected` notification (pseudonym and the name-free reason only); a queue
+    /// problem is logged, never stops intake.
+    func queueRejected(drop: String, reason: String) {
+        guard let n = notifications else { return }
+        do { try n.enqueueRejected(drop: drop, reason: reason) } catch {
+            logger.error("cannot queue notification", metadata: ["drop": "\(drop)", "error": "\(error)"])
+        }
     }
 
     func logRejection(drop: String, reason: String, duplicate: Bool) {
@@ -275,6 +289,7 @@ final class RequestIntake {
             try audit.append(
                 AuditEvent.requestRejected(
                     drop: drop, reason: "the file name is not valid UTF-8", file: "rejected/" + stored))
+            queueRejected(drop: drop, reason: "the file name is not valid UTF-8; it was moved to rejected/\(stored)")
         }
     }
 

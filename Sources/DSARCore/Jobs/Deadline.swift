@@ -20,7 +20,14 @@ package enum Deadline {
     }
 
     /// Whole days from `now` to `deadline` (negative when overdue), rounded down.
-    package static func daysLeft(_ deadline: Date, now: Date = Date()) -> Int {
+    package static func daysLeft(_ deadline: Date, now: Date = DSARClock.now()) -> Int {
         Int(floor(deadline.timeIntervalSince(now) / 86400))
+    }
+
+    /// Whole days since `deadline` passed, rounded down but at least 1 (a deadline missed by an
+    /// hour is overdue by a day); 0 when it has not passed.
+    package static func daysOverdue(_ deadline: Date, now: Date = DSARClock.now()) -> Int {
+        guard now > deadline else { return 0 }
+        return max(1, Int(floor(now.timeIntervalSince(deadline) / 86400)))
     }
 }

@@ -88,6 +88,21 @@ package struct JobRecord: Sendable, Codable, Equatable {
     /// Notification events already queued that must not repeat (e.g. `overdue`).
     package var notified: [String]?
     package var history: [Event] = []
+    /// How the case was closed (`dsar close`); nil while it is open (see ``CaseLifecycle``).
+    package var closure: Closure?
+
+    /// The end of a case: when, why, and the operator's note (free text kept only here, never journaled).
+    package struct Closure: Sendable, Codable, Equatable {
+        package var at: String
+        package var reason: CloseReason
+        package var note: String?
+
+        package init(at: String, reason: CloseReason, note: String? = nil) {
+            self.at = at
+            self.reason = reason
+            self.note = note
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case format
@@ -103,16 +118,25 @@ package struct JobRecord: Sendable, Codable, Equatable {
         case initialDeadline = "initial_deadline"
         case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, crashes, notified,
             history
+        case closure
     }
 
     /// Adds a history line stamped now.
-    package mutating func note(_ event: String, _ detail: String? = nil, now: Date = Date()) {
+    package mutating func note(_ event: String, _ detail: String? = nil, now: Date = DSARClock.now()) {
         history.append(Event(at: Timestamp.format(now), event: event, detail: detail))
     }
 
     /// The deadline as a date.
     package var deadlineDate: Date { Timestamp.parse(deadline) ?? Date.distantFuture }
 
-    /// Whether the deadline has passed without the job ending.
-    package func isOverdue(now: Date = Date()) -> Bool { !status.isTerminal && deadlineDate < now }
+    /// Whether the case is open: nobody has closed it (`dsar close`), whatever the job's status.
+    package var isOpen: Bool { closure == nil }
+
+    /// Whether the deadline has passed while the case is open (COMPLETED but unanswered counts).
+    package func isOverdue(now: Date = DSARClock.now()) -> Bool { isOpen && deadlineDate < now }
+
+    /// Whether the case is open, not yet overdue, and its deadline is at most `days` days away.
+    package func isDueSoon(days: Int, now: Date = DSARClock.now()) -> Bool {
+        isOpen && days > 0 && deadlineDate >= now && deadlineDate.timeIntervalSince(now) <= Double(days) * 86400
+    }
 }

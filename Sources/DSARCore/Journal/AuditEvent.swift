@@ -163,6 +163,27 @@ extension AuditEvent {
             ["deadline": .string(deadline), "status": .string(status.rawValue)])
     }
 
+    /// An open job whose deadline is near.
+    package static func jobDueSoon(
+        job: String, subject: String, deadline: String, daysLeft: Int, status: JobStatus
+    ) -> AuditEvent {
+        AuditEvent(
+            .jobDueSoon, job: job, subject: subject,
+            ["deadline": .string(deadline), "days_left": .int(daysLeft), "status": .string(status.rawValue)])
+    }
+
+    /// `dsar close` closed a case; the operator's note itself is never journaled, only whether there is one.
+    package static func jobClosed(
+        job: String, subject: String, reason: CloseReason, status: JobStatus, deadline: String, note: Bool
+    ) -> AuditEvent {
+        AuditEvent(
+            .jobClosed, job: job, subject: subject,
+            [
+                "reason": .string(reason.rawValue), "status": .string(status.rawValue), "deadline": .string(deadline),
+                "note": .bool(note),
+            ])
+    }
+
     /// `dsar retry` put a job back to PENDING.
     package static func jobRetried(
         job: String, subject: String, attempt: Int, was: JobStatus, outboxWithdrawn: Bool
@@ -195,7 +216,7 @@ extension AuditEvent {
 
     /// A notification delivered.
     package static func notifySent(
-        job: String, notifier: String, event: String, attempt: Int, durationMs: Int
+        job: String?, notifier: String, event: String, attempt: Int, durationMs: Int
     ) -> AuditEvent {
         AuditEvent(
             .notifySent, job: job,
@@ -207,7 +228,7 @@ extension AuditEvent {
 
     /// A notification that failed (delivery: with the notifier, attempt, duration and when it is retried).
     package static func notifyFailed(
-        job: String, subject: String? = nil, notifier: String? = nil, event: String, attempt: Int? = nil,
+        job: String?, subject: String? = nil, notifier: String? = nil, event: String, attempt: Int? = nil,
         reason: String,
         durationMs: Int? = nil, retry: String? = nil
     ) -> AuditEvent {
@@ -222,7 +243,7 @@ extension AuditEvent {
 
     /// A queued notification dropped.
     package static func notifyAbandoned(
-        job: String, notifier: String, event: String, attempt: Int, reason: String
+        job: String?, notifier: String, event: String, attempt: Int, reason: String
     ) -> AuditEvent {
         AuditEvent(
             .notifyAbandoned, job: job,

@@ -39,10 +39,14 @@ package enum AuditEventType: String, CaseIterable, Sendable {
     case jobFinished = "job.finished"
     /// A job passed its deadline before it ended.
     case jobOverdue = "job.overdue"
+    /// An open job's deadline is at most `due_soon_days` away (raised once per job).
+    case jobDueSoon = "job.due_soon"
     /// An operator ran `dsar retry` on a job.
     case jobRetried = "job.retried"
     /// An operator extended a job's deadline (`dsar extend`).
     case deadlineExtended = "deadline.extended"
+    /// An operator closed a case (`dsar close`): answered, withdrawn or refused; `note`: whether a note was kept.
+    case jobClosed = "job.closed"
     /// A start found what an interrupted run left, and put it back in order.
     case crashRecovered = "crash.recovered"
     /// A notification was delivered.
@@ -96,8 +100,10 @@ package enum AuditEventType: String, CaseIterable, Sendable {
         case .jobPublished: [.string("outbox")]
         case .jobFinished: [.string("status"), .int("records")]
         case .jobOverdue: [.string("deadline"), .string("status")]
+        case .jobDueSoon: [.string("deadline"), .int("days_left"), .string("status")]
         case .jobRetried: [.int("attempt"), .string("was"), .bool("outbox_withdrawn")]
         case .deadlineExtended: [.int("days"), .string("deadline"), .string("reason")]
+        case .jobClosed: [.string("reason"), .string("status"), .string("deadline"), .bool("note")]
         case .crashRecovered: [.string("was"), .optional(.int("crashes")), .optional(.string("now"))]
         case .notifySent: [.string("notifier"), .string("event"), .int("attempt"), .int("duration_ms")]
         case .notifyFailed:

@@ -7,8 +7,9 @@ import Glibc
 
 /// The durable notification queue, `spool/notify/`, and its delivery.
 ///
-/// When a job ends (or becomes overdue) one file per subscribed notifier is written atomically:
-/// `notify/<job-id>.<event>.<notifier>.json`, holding the summary sent on stdin. Delivery runs each
+/// When a job ends (or becomes due soon or overdue) one file per subscribed notifier is written
+/// atomically: `notify/<job-id>.<event>.<notifier>.json`, holding the summary sent on stdin (for a
+/// rejected drop: `notify/<drop-pseudonym>.rejected.<notifier>.json`). Delivery runs each
 /// command with a timeout; success removes the file and journals `notify.sent`; failure journals
 /// `notify.failed`, keeps the file and retries it on the next run (in `dsar watch`, after a backoff).
 /// A notification never changes a job's status. Delivery is at least once: a crash between a
@@ -41,10 +42,10 @@ package final class Notifications {
     }
 
     /// The summary a notifier receives on stdin: no personal data (pseudonymous ids, counts, paths).
-    package func summary(_ r: JobRecord, event: NotifierConfig.Event, now: Date = Date()) -> JSONValue {
+    package func summary(_ r: JobRecord, event: NotifierConfig.Event, now: Date = DSARClock.now()) -> JSONValue {
         let outboxPath = r.outbox.map { $0.hasPrefix("/") ? $0 : layout.root + "/" + $0 }
         return .obj([
-            "event": .string("job." + event.rawValue),
+            "event": .string(event.qualified),
             "job_id": .string(r.jobID),
             "request_id": .str(r.requestID),
             "action": .string(r.action.rawValue),
@@ -54,6 +55,8 @@ package final class Notifications {
             "received_at": .string(r.receivedAt),
             "finished_at": .str(r.finishedAt),
             "deadline": .string(r.deadline),
+            "days_left": .int(Deadline.daysLeft(r.deadlineDate, now: now)),
+            "open": .bool(r.isOpen),
             "overdue": .bool(event == .overdue || r.deadlineDate < (r.finishedAt.flatMap(Timestamp.parse) ?? now)),
             "outbox": .str(r.outbox),
             "outbox_path": .str(outboxPath),
@@ -66,23 +69,75 @@ package final class Notifications {
     }
 
     /// Queues `event` for every notifier subscribed to it (idempotent: the file name is fixed).
-    package func enqueue(_ record: JobRecord, event: NotifierConfig.Event, now: Date = Date()) throws {
+    package func enqueue(_ record: JobRecord, event: NotifierConfig.Event, now: Date = DSARClock.now()) throws {
+        let summary = self.summary(record, event: event, now: now)
+        try write(event: event, key: record.jobID, jobID: record.jobID, summary: summary)
+    }
+
+    /// Queues the `rejected` notification for a drop intake refused. There is no job: the drop is
+    /// named by its pseudonym (`drop-…`, as in the journal and `rejected/*.reason`), and `reason` is
+    /// the journaled one (the file name already replaced by the pseudonym) with anything shaped like
+    /// an e-mail address masked besides, so that no personal data reaches the notifier.
+    package func enqueueRejected(drop: String, reason: String, now: Date = DSARClock.now()) throws {
+        let summary = JSONValue.obj([
+            "event": .string(NotifierConfig.Event.rejected.qualified),
+            "drop": .string(drop),
+            "reason": .string(Notifications.maskingEmails(reason)),
+            "see": .string("rejected/ (grep \(drop) rejected/*.reason)"),
+            "spool": .string(layout.root),
+            "host": .string(ProcessInfo.processInfo.hostName),
+            "queued_at": .string(Timestamp.format(now)),
+        ])
+        try write(event: .rejected, key: drop, jobID: nil, summary: summary)
+    }
+
+    /// Writes one queue file per notifier subscribed to `event`: `notify/<key>.<event>.<notifier>.json`.
+    func write(event: NotifierConfig.Event, key: String, jobID: String?, summary: JSONValue) throws {
         let targets = notifiers.filter { $0.events.contains(event) }
         guard !targets.isEmpty else { return }
         if !FileSystem.exists(directory) { try FileSystem.makeDirectory(directory, mode: 0o700) }
-        let summary = self.summary(record, event: event, now: now)
         for n in targets {
             let entry = JSONValue.obj([
                 "notifier": .string(n.name),
                 "event": .string(event.rawValue),
-                "job_id": .string(record.jobID),
+                "job_id": .str(jobID),
                 "attempts": .int(0),
                 "last_error": .null,
                 "summary": summary,
             ])
-            let path = directory + "/\(record.jobID).\(event.rawValue).\(n.name).json"
+            let path = directory + "/\(key).\(event.rawValue).\(n.name).json"
             try FileSystem.writeAtomically(path, JSONWriter().encode(entry) + [0x0A], mode: 0o600)
         }
+    }
+
+    /// `text` with every run of non-space bytes around an `@` (an e-mail address, `%40` encoded too)
+    /// replaced by `<email>`.
+    package static func maskingEmails(_ text: String) -> String {
+        let b = Array(text.utf8)
+        func isBreak(_ c: UInt8) -> Bool {
+            c <= 0x20 || c == 0x22 || c == 0x27 || c == 0x28 || c == 0x29 || c == 0x2C || c == 0x3A || c == 0x3B
+                || c == 0x3C || c == 0x3E || c == 0x5B || c == 0x5D || c == 0x7B || c == 0x7D
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var i = 0
+        while i < b.count {
+            guard !isBreak(b[i]) else {
+                out.append(b[i])
+                i += 1
+                continue
+            }
+            var j = i
+            var at = false
+            while j < b.count && !isBreak(b[j]) {
+                if b[j] == 0x40 { at = true }
+                if b[j] == 0x25 && j + 2 < b.count && b[j + 1] == 0x34 && b[j + 2] == 0x30 { at = true }
+                j += 1
+            }
+            if at { out += Array("<email>".utf8) } else { out += b[i..<j] }
+            i = j
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Queued entries, oldest job first.
@@ -126,25 +181,29 @@ package final class Notifications {
             throw DSARError(.invalidInput, "\(path): not JSON: \(error)", path: path, cause: error)
         }
         guard case .string(let notifierName)? = entry["notifier"], case .string(let eventName)? = entry["event"],
-            case .string(let jobID)? = entry["job_id"], let summary = entry["summary"]
-        else { throw DSARError(.invalidInput, "\(path): expected notifier, event, job_id and summary", path: path) }
+            let summary = entry["summary"]
+        else { throw DSARError(.invalidInput, "\(path): expected notifier, event and summary", path: path) }
+        // A job's events carry its id; `rejected` (a drop, no job) has none.
+        var jobID: String?
+        if case .string(let j)? = entry["job_id"] { jobID = j }
+        let qualified = NotifierConfig.Event(rawValue: eventName)?.qualified ?? "job." + eventName
         var attempts = 0
         if case .number(let a)? = entry["attempts"] { attempts = Int(a) ?? 0 }
         attempts += 1
         guard let notifier = notifiers.first(where: { $0.name == notifierName }) else {
             try audit.append(
                 AuditEvent.notifyAbandoned(
-                    job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts,
+                    job: jobID, notifier: notifierName, event: qualified, attempt: attempts,
                     reason: "notifier \(notifierName) is no longer configured"))
             try FileSystem.remove(path)
             try FileSystem.syncDirectory(directory)
             logger.warning(
                 "notification dropped: its notifier is no longer configured",
-                metadata: ["notifier": "\(notifierName)", "job": "\(jobID)"])
+                metadata: ["notifier": "\(notifierName)", "job": "\(jobID ?? "-")"])
             return .abandoned
         }
         var env = [
-            "DSAR_EVENT": "job." + eventName, "DSAR_JOB_ID": jobID, "DSAR_NOTIFIER": notifierName,
+            "DSAR_EVENT": qualified, "DSAR_JOB_ID": jobID ?? "", "DSAR_NOTIFIER": notifierName,
             "DSAR_ATTEMPT": String(attempts),
             "DSAR_SPOOL": layout.root,
         ]
@@ -153,6 +212,7 @@ package final class Notifications {
         if case .string(let s)? = summary["deadline"] { env["DSAR_DEADLINE"] = s }
         if case .string(let s)? = summary["outbox_path"] { env["DSAR_OUTBOX"] = s }
         if case .string(let s)? = summary["request_id"] { env["DSAR_REQUEST_ID"] = s }
+        if case .string(let s)? = summary["drop"] { env["DSAR_DROP"] = s }
         let started = Date()
         var failure: String?
         do {
@@ -176,25 +236,27 @@ package final class Notifications {
             try FileSystem.writeAtomically(path, JSONWriter().encode(.object(members)) + [0x0A], mode: 0o600)
             try audit.append(
                 AuditEvent.notifyFailed(
-                    job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, reason: failure,
+                    job: jobID, notifier: notifierName, event: qualified, attempt: attempts, reason: failure,
                     durationMs: ms,
                     retry: "next run"))
             logger.warning(
                 "notification failed; it is retried on the next run",
                 metadata: [
-                    "notifier": "\(notifierName)", "job": "\(jobID)", "event": "\(eventName)", "attempt": "\(attempts)",
+                    "notifier": "\(notifierName)", "job": "\(jobID ?? "-")", "event": "\(eventName)",
+                    "attempt": "\(attempts)",
                     "reason": "\(failure)",
                 ])
             return .failed
         }
         try audit.append(
             AuditEvent.notifySent(
-                job: jobID, notifier: notifierName, event: "job." + eventName, attempt: attempts, durationMs: ms))
+                job: jobID, notifier: notifierName, event: qualified, attempt: attempts, durationMs: ms))
         try FileSystem.remove(path)
         try FileSystem.syncDirectory(directory)
         retryAt[name] = nil
         logger.info(
-            "notification sent", metadata: ["notifier": "\(notifierName)", "job": "\(jobID)", "event": "\(eventName)"])
+            "notification sent",
+            metadata: ["notifier": "\(notifierName)", "job": "\(jobID ?? "-")", "event": "\(eventName)"])
         return .sent
     }
 }

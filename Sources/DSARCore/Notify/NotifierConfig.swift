@@ -1,12 +1,12 @@
 import Foundation
 
 /// One `notify:` entry of `config.yaml`: a command run with a job summary (JSON, no personal data)
-/// on stdin when a job ends or becomes overdue.
+/// on stdin when a job ends, becomes due soon or overdue, or when intake rejects a drop.
 ///
 /// ```yaml
 /// notify:
 ///   - name: privacy-mail
-///     on: [completed, failed, partial, overdue]   # default: all four
+///     on: [completed, failed, partial, overdue]   # default: these four; also due_soon, rejected
 ///     timeout_seconds: 30                         # default 30
 ///     command: /etc/dsar/notify-mail.sh           # a string runs with /bin/sh -c; a list is argv
 /// ```
@@ -14,6 +14,16 @@ package struct NotifierConfig: Sendable, Equatable {
     /// What a notification is about.
     package enum Event: String, Sendable, CaseIterable, Codable {
         case completed, failed, partial, overdue
+        /// An open job's deadline is at most `due_soon_days` away (once per job).
+        case dueSoon = "due_soon"
+        /// Intake refused a drop (no job exists; the summary names the drop by its pseudonym).
+        case rejected
+
+        /// What a notifier hears without `on:` (the events that existed before due_soon and rejected).
+        package static let defaults: Set<Event> = [.completed, .failed, .partial, .overdue]
+
+        /// The name in summaries, `DSAR_EVENT` and the journal: `job.<event>`, or `request.rejected`.
+        package var qualified: String { self == .rejected ? "request.rejected" : "job." + rawValue }
 
         /// The event that a job ending with `status` raises.
         package init?(status: JobStatus) {
@@ -35,8 +45,7 @@ package struct NotifierConfig: Sendable, Equatable {
     /// Seconds the command may run before its process group is killed.
     package var timeoutSeconds: Double
 
-    package init(name: String, command: [String], events: Set<Event> = Set(Event.allCases), timeoutSeconds: Double = 30)
-    {
+    package init(name: String, command: [String], events: Set<Event> = Event.defaults, timeoutSeconds: Double = 30) {
         self.name = name
         self.command = command
         self.events = events
@@ -79,14 +88,17 @@ package struct NotifierConfig: Sendable, Equatable {
                     m.problemHere("\(name.isEmpty ? "notify entry" : name): command is missing")
                 }
             }
-            var events = Set(Event.allCases)
+            var events = Event.defaults
             if let on = m.strings("on") {
                 events = []
                 for e in on {
                     if let ev = Event(rawValue: e) {
                         events.insert(ev)
                     } else {
-                        m.problem("on", "unknown event \"\(e)\"; expected any of: completed, failed, partial, overdue")
+                        m.problem(
+                            "on",
+                            "unknown event \"\(e)\"; expected any of: \(Event.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
                     }
                 }
             }

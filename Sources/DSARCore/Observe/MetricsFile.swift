@@ -7,7 +7,7 @@ package enum MetricsFile {
     /// The metric text for the spool's current state plus what this process did.
     package static func render(
         layout: SpoolLayout, records: [JobRecord], stats: RunStats, notificationsPending: Int, mode: String,
-        now: Date = Date()
+        dueSoonDays: Int = 5, now: Date = Date(), clock: Date = DSARClock.now()
     ) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
@@ -39,15 +39,27 @@ package enum MetricsFile {
         family(
             "dsar_jobs", "gauge", "Job records in the spool by status.",
             JobStatus.allCases.map { (label("status", $0.rawValue), String(byStatus[$0] ?? 0)) })
+        // The case gauges: a job is open until `dsar close` (whatever its status), on the clock of
+        // deadlines (`DSAR_NOW` when set).
         family(
-            "dsar_jobs_overdue", "gauge", "Jobs past their deadline that have not ended.",
+            "dsar_jobs_open", "gauge", "Jobs whose case is open (not closed by dsar close), whatever their status.",
             [
-                ("", String(records.filter { $0.isOverdue(now: now) }.count))
+                ("", String(records.filter(\.isOpen).count))
             ])
-        let oldestOpen = records.filter { !$0.status.isTerminal }.map(\.deadlineDate).min()
+        family(
+            "dsar_jobs_overdue", "gauge", "Open jobs past their deadline (COMPLETED but unanswered counts).",
+            [
+                ("", String(records.filter { $0.isOverdue(now: clock) }.count))
+            ])
+        family(
+            "dsar_jobs_due_soon", "gauge", "Open jobs whose deadline is at most due_soon_days away.",
+            [
+                ("", String(records.filter { $0.isDueSoon(days: dueSoonDays, now: clock) }.count))
+            ])
+        let oldestOpen = records.filter(\.isOpen).map(\.deadlineDate).min()
         family(
             "dsar_next_deadline_timestamp_seconds", "gauge",
-            "Earliest deadline of a job that has not ended (0 when none).",
+            "Earliest deadline of an open job (0 when none).",
             [
                 ("", num(oldestOpen.map { $0.timeIntervalSince1970.rounded() } ?? 0))
             ])

@@ -63,7 +63,7 @@ package final class Processor {
             logger: self.logger,
             settleSeconds: configuration.settleSeconds ?? config.settleSeconds,
             rejectAfterSeconds: configuration.rejectAfterSeconds ?? config.rejectAfterSeconds,
-            forceDryRun: configuration.forceDryRun)
+            forceDryRun: configuration.forceDryRun, notifications: notifications)
         self.scanner = ScanCoordinator(
             connectors: connectors, runner: runner, audit: audit, logger: self.logger, logScrubber: logScrubber,
             progress: configuration.progress, maxRounds: configuration.maxExpansionRounds)
@@ -102,7 +102,12 @@ package final class Processor {
 
     /// Marks jobs that passed their deadline without ending (journaled and notified once per job).
     @discardableResult
-    package func checkOverdue(now: Date = Date()) throws -> [String] { try concluder.checkOverdue(now: now) }
+    package func checkOverdue(now: Date = DSARClock.now()) throws -> [String] { try concluder.checkOverdue(now: now) }
+
+    /// Marks open jobs whose deadline is at most `due_soon_days` away (journaled and notified once per job).
+    package func checkDueSoon(now: Date = DSARClock.now()) throws -> [String] {
+        try concluder.checkDueSoon(days: config.dueSoonDays, now: now)
+    }
 
     /// Records that a run or watch pass ended without a failed or partial job.
     func markSuccess(_ now: Date = Date()) { stats.lastSuccess = now }

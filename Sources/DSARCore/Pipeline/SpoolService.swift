@@ -19,6 +19,8 @@ package final class SpoolService {
         package var finished: [JobRecord] = []
         /// Jobs newly found overdue.
         package var overdue: [String] = []
+        /// Jobs newly found due soon (deadline at most `due_soon_days` away).
+        package var dueSoon: [String] = []
         /// Outbox entries removed under `outbox_retention_days`.
         package var expired: [String] = []
         /// Notification delivery (nil: nothing was queued).
@@ -84,6 +86,7 @@ package final class SpoolService {
         }
         // Before the batch: a job past its deadline is flagged even if this run finishes it.
         report.overdue = try p.checkOverdue()
+        report.dueSoon = try p.checkDueSoon()
         report.finished = try await p.runPending(stop: stop)
         try await housekeeping(&report)
         return report
@@ -97,6 +100,7 @@ package final class SpoolService {
         report.intake = try p.intake(now: now)
         report.finished = try await p.runPending(stop: stop)
         report.overdue = try p.checkOverdue()
+        report.dueSoon = try p.checkDueSoon()
         try await housekeeping(&report)
         return report
     }
@@ -150,7 +154,7 @@ package final class SpoolService {
                 MetricsFile.render(
                     layout: p.layout, records: records, stats: p.stats,
                     notificationsPending: p.notifications?.queued().count ?? 0,
-                    mode: mode.rawValue))
+                    mode: mode.rawValue, dueSoonDays: session.config.dueSoonDays))
         } catch {
             logger.error("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
         }

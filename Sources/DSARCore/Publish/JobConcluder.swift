@@ -164,21 +164,51 @@ struct JobConcluder {
         }
     }
 
-    /// Marks jobs that passed their deadline without ending: journals `job.overdue` and queues the
-    /// `overdue` notification, once per job. Returns the ids newly found overdue.
+    /// Marks open jobs (not closed by `dsar close`, whatever their status) that passed their
+    /// deadline: journals `job.overdue` and queues the `overdue` notification, once per job. Returns
+    /// the ids newly found overdue.
     func checkOverdue(now: Date) throws -> [String] {
         var found: [String] = []
         for r in try store.all(onError: { logger.error("\($0.message)") })
         where r.isOverdue(now: now) && !(r.notified ?? []).contains("overdue") {
             let rec = try store.update(r.jobID) {
                 $0.notified = ($0.notified ?? []) + ["overdue"]
-                $0.note("overdue", "deadline \($0.deadline) passed before the job ended")
+                $0.note("overdue", "deadline \($0.deadline) passed before the case was closed", now: now)
             }
             try audit.append(
                 AuditEvent.jobOverdue(job: rec.jobID, subject: rec.subject, deadline: rec.deadline, status: rec.status))
             logger.warning("job is overdue", metadata: ["job": "\(rec.jobID)", "deadline": "\(rec.deadline)"])
             if let n = notifications {
                 do { try n.enqueue(rec, event: .overdue, now: now) } catch {
+                    logger.error("cannot queue notification", metadata: ["job": "\(rec.jobID)", "error": "\(error)"])
+                }
+            }
+            found.append(rec.jobID)
+        }
+        return found
+    }
+
+    /// Marks open jobs whose deadline is at most `days` days away (and not yet passed): journals
+    /// `job.due_soon` and queues the `due_soon` notification, once per job (remembered in `notified`).
+    /// Returns the ids newly found due soon.
+    func checkDueSoon(days: Int, now: Date) throws -> [String] {
+        guard days > 0 else { return [] }
+        var found: [String] = []
+        for r in try store.all(onError: { logger.error("\($0.message)") })
+        where r.isDueSoon(days: days, now: now) && !(r.notified ?? []).contains("due_soon") {
+            let left = Deadline.daysLeft(r.deadlineDate, now: now)
+            let rec = try store.update(r.jobID) {
+                $0.notified = ($0.notified ?? []) + ["due_soon"]
+                $0.note("due_soon", "deadline \($0.deadline) is \(left) days away", now: now)
+            }
+            try audit.append(
+                AuditEvent.jobDueSoon(
+                    job: rec.jobID, subject: rec.subject, deadline: rec.deadline, daysLeft: left, status: rec.status))
+            logger.notice(
+                "job is due soon",
+                metadata: ["job": "\(rec.jobID)", "deadline": "\(rec.deadline)", "days_left": "\(left)"])
+            if let n = notifications {
+                do { try n.enqueue(rec, event: .dueSoon, now: now) } catch {
                     logger.error("cannot queue notification", metadata: ["job": "\(rec.jobID)", "error": "\(error)"])
                 }
             }

@@ -1,0 +1,47 @@
+import ArgumentParser
+import DSARCore
+import Foundation
+
+extension Dsar {
+    /// `dsar close JOB --reason answered|withdrawn|refused [--note TEXT]`: ends the case.
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "close",
+            abstract: "Close a case: the person was answered, withdrew the request, or was refused.",
+            discussion: """
+                A job stays open (it counts towards overdue and due soon, whatever its status) until it is \
+                closed. --reason answered needs a job that has ended; withdrawn and refused may close a \
+                PENDING or RUNNING job too (a closed PENDING job is not run). The note is kept in the job \
+                record only; the journal (job.closed) records the reason and whether there is a note.
+                """)
+
+        @OptionGroup var options: SpoolOptions
+        @Argument(help: "The job: its job id, request id or a unique job-id prefix.") var job: String
+        @Option(help: "answered, withdrawn or refused.") var reason: String
+        @Option(help: "Free text kept in the job record (e.g. \"sent by registered mail 2026-12-03\").")
+        var note: String?
+
+        func validate() throws {
+            guard CloseReason(rawValue: reason) != nil else {
+                throw ValidationError(
+                    "--reason must be one of \(CloseReason.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(reason)\""
+                )
+            }
+        }
+
+        func run() async throws {
+            try await Exit.guarding {
+                try SpoolSession.requireExisting(options.layout)
+                guard let why = CloseReason(rawValue: reason) else { throw DSARError(.usage, "unknown --reason") }
+                let store = JobStore(layout: options.layout)
+                let id = try store.resolve(job)
+                let r = try CaseLifecycle.close(
+                    id, reason: why, note: note, store: store, audit: try Journal(layout: options.layout, signer: nil))
+                let late = r.closure.flatMap { Timestamp.parse($0.at) }.map { $0 > r.deadlineDate } ?? false
+                print(
+                    "job \(r.jobID): closed (\(why.rawValue)) at \(r.closure?.at ?? "?")"
+                        + (late ? ", after the deadline \(r.deadline)" : ""))
+            }
+        }
+    }
+}
