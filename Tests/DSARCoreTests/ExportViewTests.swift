@@ -36,9 +36,10 @@ final class ExportViewTests: XCTestCase {
     }
 
     func testOtherPeoplesIPAddressesAreMasked() {
-        for addr in ["203.0.113.7", "10.0.0.1", "255.255.255.255", "2001:db8::42", "fe80::1ff:fe23:4567:890a",
-            "2001:0db8:0000:0000:0000:ff00:0042:8329", "::ffff:192.0.2.128"]
-        {
+        for addr in [
+            "203.0.113.7", "10.0.0.1", "255.255.255.255", "2001:db8::42", "fe80::1ff:fe23:4567:890a",
+            "2001:0db8:0000:0000:0000:ff00:0042:8329", "::ffff:192.0.2.128",
+        ] {
             XCTAssertEqual(masked("from \(addr) at"), ("from \(ip) at", 1), addr)
         }
         XCTAssertEqual(masked("[2001:db8::7]:443 and 10.0.0.9:8080."), ("[\(ip)]:443 and \(ip):8080.", 2))

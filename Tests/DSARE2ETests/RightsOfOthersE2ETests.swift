@@ -46,10 +46,12 @@ final class RightsOfOthersE2ETests: XCTestCase {
             #"{"user": "alice@example.com", "msg": "shared with bob@example.org at 2026-11-02 10:30", "ip": "203.0.113.9", "n": 5}"#
                 + "\n" + #"{"user": "bob@example.org", "msg": "hi"}"# + "\n")
         try writeFile(
-            dir + "/app.yaml", "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { user: email }\n")
+            dir + "/app.yaml",
+            "name: app\ntype: log\nformat: jsonl\npaths: [ data/app.jsonl ]\nfields: { user: email }\n")
         try s.initialize()
         try s.drop(
-            "req.json", #"{"request_id": "R-1", "action": "export", "email": "alice@example.com", "ip": "198.51.100.23"}"#)
+            "req.json",
+            #"{"request_id": "R-1", "action": "export", "email": "alice@example.com", "ip": "198.51.100.23"}"#)
         let run = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
         let rec = try XCTUnwrap(try s.records().first { $0.requestID == "R-1" })
@@ -74,7 +76,8 @@ final class RightsOfOthersE2ETests: XCTestCase {
         XCTAssertEqual(count("app", "records"), 1)
         XCTAssertEqual(count("app", "masked"), 2, "bob's e-mail and IP in the string fields of her JSON log line")
         let verify = try s.dsar(["verify", "-i", s.teamKeys + "/age.key", entry])
-        XCTAssertEqual(verify.status, 0, "dsar verify (every file against the manifest): \(verify.stdout)\(verify.stderr)")
+        XCTAssertEqual(
+            verify.status, 0, "dsar verify (every file against the manifest): \(verify.stdout)\(verify.stderr)")
 
         // Open the bundle with the real age and unzip.
         let zip = s.base + "/bundle.zip"
@@ -90,12 +93,15 @@ final class RightsOfOthersE2ETests: XCTestCase {
 
         // tickets.json: Alice's own ticket whole; Bob's ticket only its body, masked.
         let tickets = try XCTUnwrap(
-            try JSONSerialization.jsonObject(with: Data(try read("data/tickets/tickets.json").utf8)) as? [[String: Any]])
+            try JSONSerialization.jsonObject(with: Data(try read("data/tickets/tickets.json").utf8)) as? [[String: Any]]
+        )
         XCTAssertEqual(tickets.count, 2)
         let own = try XCTUnwrap(tickets.first { ($0["record"] as? [String: Any])?["id"] as? String == "1" })
         XCTAssertEqual(
-            Set((own["record"] as? [String: Any] ?? [:]).keys), ["id", "author_email", "author_phone", "body", "internal_note"])
-        XCTAssertEqual((own["record"] as? [String: Any])?["body"] as? String, "My order 0123456789 of 2026-11-02 is late")
+            Set((own["record"] as? [String: Any] ?? [:]).keys),
+            ["id", "author_email", "author_phone", "body", "internal_note"])
+        XCTAssertEqual(
+            (own["record"] as? [String: Any])?["body"] as? String, "My order 0123456789 of 2026-11-02 is late")
         XCTAssertNil(own["mention"])
         XCTAssertNil(own["masked"])
         let mention = try XCTUnwrap(tickets.first { $0["mention"] as? Bool == true })

@@ -414,7 +414,8 @@ package enum ExportView {
     /// Whether the word before `i` (skipping spaces and `:.#=`) names a kind of reference number.
     static func afterNumberWord(_ b: [UInt8], _ i: Int) -> Bool {
         var k = i
-        while k > 0 && (b[k - 1] == 0x20 || b[k - 1] == 0x3A || b[k - 1] == 0x2E || b[k - 1] == 0x23 || b[k - 1] == 0x3D)
+        while k > 0
+            && (b[k - 1] == 0x20 || b[k - 1] == 0x3A || b[k - 1] == 0x2E || b[k - 1] == 0x23 || b[k - 1] == 0x3D)
         {
             k -= 1
         }
