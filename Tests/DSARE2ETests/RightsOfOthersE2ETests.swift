@@ -58,6 +58,11 @@ final class RightsOfOthersE2ETests: XCTestCase {
         XCTAssertEqual(rec.status, .completed, rec.error ?? "")
         XCTAssertEqual(rec.connectors.first { $0.name == "tickets" }?.records, 2)
         XCTAssertEqual(rec.connectors.first { $0.name == "web" }?.records, 1)
+        // The job record says so too (counts only, no personal data).
+        XCTAssertEqual(rec.connectors.first { $0.name == "tickets" }?.details?["mentions"], "1")
+        XCTAssertEqual(rec.connectors.first { $0.name == "tickets" }?.details?["masked"], "2")
+        XCTAssertEqual(rec.connectors.first { $0.name == "web" }?.details?["masked"], "2")
+        XCTAssertNil(rec.connectors.first { $0.name == "web" }?.details?["mentions"])
         let entry = s.root + "/outbox/" + rec.jobID
 
         // The signed manifest counts the mention and the masks (and the signature still holds).
