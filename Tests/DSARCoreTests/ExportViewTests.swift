@@ -146,6 +146,47 @@ final class ExportViewTests: XCTestCase {
             ]))
         XCTAssertEqual(ExportView.stats(o, subject: ids), ExportView.Stats(mentions: 2, masked: 5))
     }
+
+    // MARK: - Findings files
+
+    func testFindingsFilesHoldTheViewAndTheirSizesAgree() throws {
+        var own = record(mention: false, textFields: [])
+        own.raw = Array("7,alice@example.com,+49 170 1234567,hi,ok\r\n".utf8)
+        own.rawHeader = Array("id,author_email,author_phone,body,internal_note\r\n".utf8)
+        var mention = record(mention: true, textFields: ["body"])
+        mention.raw = Array("8,bob@example.org,+44 20 7946 0958,x,y\r\n".utf8)
+        mention.rawHeader = own.rawHeader
+        // A log line with many short addresses: the masked view is longer than the record.
+        let ips = (1...200).map { "10.0.0.\($0)" }.joined(separator: " ")
+        let log = FoundRecord(
+            table: "web", source: "/logs/web.log", line: 1, fields: [JSONMember(key: "line", value: .string(ips))],
+            matchedOn: ["email"], textFields: FoundRecord.lineField)
+        let o = ConnectorOutcome(
+            name: "src", metadata: SourceMetadata(), status: .ok,
+            findings: ConnectorFindings(found: [own, mention, log]))
+        let files = FindingsWriter.plan([o], subject: ids)
+        XCTAssertEqual(files.map(\.name), ["data/src/tickets.csv", "data/src/tickets.json", "data/src/web.json"])
+        for f in files {
+            var bytes: [UInt8] = []
+            try FindingsWriter.produce(f, [o]) { bytes += $0 }
+            XCTAssertEqual(try FindingsWriter.size(f, [o]), Int64(bytes.count), f.name)
+            XCTAssertGreaterThanOrEqual(FindingsWriter.estimatedSize(f, [o]), bytes.count, f.name)
+            let text = String(decoding: bytes, as: UTF8.self)
+            if f.name.hasSuffix(".csv") {
+                XCTAssertFalse(text.contains("bob@example.org"), f.name)
+                XCTAssertEqual(text, String(decoding: own.rawHeader! + own.raw!, as: UTF8.self))
+            }
+            if f.name == "data/src/tickets.json" {
+                XCTAssertEqual(text.components(separatedBy: "7946").count, 2, "only in the structured record")
+                XCTAssertTrue(text.contains(#""mention": true"#), text)
+            }
+            if f.name == "data/src/web.json" {
+                XCTAssertFalse(text.contains("10.0.0."))
+                XCTAssertTrue(text.contains(#""masked": 200"#), text)
+            }
+        }
+        XCTAssertEqual(ExportView.stats(o, subject: ids), ExportView.Stats(mentions: 1, masked: 202))
+    }
 }
 
 /// `XCTAssertEqual` for a masked text and its count (tuples are not `Equatable`).
