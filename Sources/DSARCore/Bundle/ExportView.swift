@@ -325,6 +325,10 @@ package enum ExportView {
     /// American `555-123-4567`; 7 to 15 digits in all. Not dates (`2026-01-02`, `02.01.2026`), times
     /// (`10:30`), prices, versions, UUIDs or plain long numbers (order numbers, timestamps).
     static func phones(_ b: [UInt8], taken: [Range<Int>], _ emit: (Range<Int>) -> Void) {
+        // Reused for every candidate (one allocation per text, not per run of digits).
+        var groups: [Int] = []
+        var seps: [UInt8] = []
+        var digits: [UInt8] = []
         var i = 0
         while i < b.count {
             let c = b[i]
@@ -343,9 +347,9 @@ package enum ExportView {
             if plus { j += 1 }
             let paren = j < b.count && b[j] == 0x28
             if paren { j += 1 }
-            var groups: [Int] = []
-            var seps: [UInt8] = []
-            var digits: [UInt8] = []
+            groups.removeAll(keepingCapacity: true)
+            seps.removeAll(keepingCapacity: true)
+            digits.removeAll(keepingCapacity: true)
             var end = j
             while true {
                 let g = j
