@@ -39,7 +39,7 @@ package struct ErasureReportFinisher: JobFinisher {
                     jobID: job.record.jobID, requestID: job.record.requestID, action: .delete,
                     regulation: job.record.regulation,
                     dryRun: false, subject: job.record.subject, createdAt: Date(), bundle: nil, files: [],
-                    connectors: ExportBundler.connectorSummary(job.outcomes), recipients: [],
+                    connectors: ExportBundler.connectorSummary(job.outcomes, subject: job.identifiers), recipients: [],
                     signerPrincipal: signer.principal,
                     signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
                     extra: [
@@ -85,7 +85,7 @@ package struct ErasureReportFinisher: JobFinisher {
                 jobID: job.record.jobID, requestID: job.record.requestID, action: .delete,
                 regulation: job.record.regulation,
                 dryRun: true, subject: job.record.subject, createdAt: Date(), bundle: nil, files: [],
-                connectors: ExportBundler.connectorSummary(job.outcomes), recipients: [],
+                connectors: ExportBundler.connectorSummary(job.outcomes, subject: job.identifiers), recipients: [],
                 signerPrincipal: signer.principal,
                 signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
                 extra: [

@@ -34,7 +34,7 @@ package struct ExportBundler: JobFinisher {
         return try OutboxPublisher.publish(jobID: job.record.jobID, layout: layout) { staging in
             let now = Date()
             // The findings go straight from memory into the ZIP, file by file, in chunks.
-            let findings = FindingsWriter.plan(job.outcomes)
+            let findings = FindingsWriter.plan(job.outcomes, subject: job.identifiers)
             let dataFiles = findings.map(\.name)
             let bundlePath = staging + "/bundle.zip.age"
             let fd = open(bundlePath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
@@ -93,7 +93,8 @@ package struct ExportBundler: JobFinisher {
                 dryRun: job.record.dryRun, subject: job.record.subject, createdAt: now,
                 bundle: Manifest.File(name: "bundle.zip.age", size: size, sha256: hasher.hexDigest()),
                 files: entries.map { Manifest.File(name: $0.name, size: $0.size, sha256: $0.sha256) },
-                connectors: ExportBundler.connectorSummary(job.outcomes), recipients: recipients.map(\.string),
+                connectors: ExportBundler.connectorSummary(job.outcomes, subject: job.identifiers),
+                recipients: recipients.map(\.string),
                 signerPrincipal: signer.principal, signerKey: signer.key.publicKeyLine, journalHead: journalHead(),
                 extra: [ExportBundler.coverageMember(job)])
             let manifestBytes = try ExportBundler.writeSigned(manifest, signer: signer, into: staging, group: group)
@@ -107,11 +108,15 @@ package struct ExportBundler: JobFinisher {
         }
     }
 
-    /// Per-connector facts for the manifest (no personal data).
-    package static func connectorSummary(_ outcomes: [ConnectorOutcome]) -> [JSONValue] {
+    /// Per-connector facts for the manifest (no personal data): `mentions` counts records of other
+    /// people that only mention the subject (exported reduced to those text fields), `masked` the
+    /// other people's e-mail addresses, phone numbers and IPs masked in the export (``ExportView``).
+    package static func connectorSummary(_ outcomes: [ConnectorOutcome], subject: [Identifier]) -> [JSONValue] {
         outcomes.map { o in
-            .obj([
+            let st = ExportView.stats(o, subject: subject)
+            return .obj([
                 "name": .string(o.name), "status": .string(o.status.rawValue), "records": .int(o.findings.records),
+                "mentions": .int(st.mentions), "masked": .int(st.masked),
                 "category": .str(o.metadata.category), "error": .str(o.error),
                 "sources": .array(o.findings.coverage.map(\.json)),
                 "gaps": .array(o.findings.gaps.map(\.json)),

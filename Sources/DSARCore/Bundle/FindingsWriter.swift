@@ -3,6 +3,8 @@ import Foundation
 /// Turns what the connectors found for one job into the files of its bundle:
 /// `data/<connector>/<table>.json` (a JSON array of objects, each with its source file and
 /// location) and, for CSV sources, `data/<connector>/<table>.csv` with the original rows.
+/// Records of other people that only mention the subject, and log lines, are written as their
+/// ``ExportView`` (GDPR Art. 15(4)); the `.csv` holds only the subject's own rows, unchanged.
 package enum FindingsWriter {
     /// A file or folder name made safe: no `/`, no leading `.`, only `[A-Za-z0-9._-]`.
     package static func safeName(_ s: String) -> String {
@@ -35,10 +37,14 @@ package enum FindingsWriter {
         let outcome: Int
         let records: [Int]
         let csv: Bool
+        /// The subject's identifiers, for the masking of ``ExportView``.
+        let subject: ExportView.Subject
     }
 
-    /// The files a job's findings make, in bytewise name order (the order of the ZIP).
-    package static func plan(_ outcomes: [ConnectorOutcome]) -> [File] {
+    /// The files a job's findings make, in bytewise name order (the order of the ZIP); `subject`
+    /// is every identifier of the subject (request and derived), whose own stay unmasked.
+    package static func plan(_ outcomes: [ConnectorOutcome], subject: [Identifier]) -> [File] {
+        let subject = ExportView.Subject(subject)
         var files: [File] = []
         for (oi, o) in outcomes.enumerated() where !o.findings.found.isEmpty {
             let dir = "data/" + safeName(o.name)
@@ -51,10 +57,16 @@ package enum FindingsWriter {
             for table in order {
                 let indices = groups[table]!
                 files.append(
-                    File(name: dir + "/" + safeName(table) + ".json", outcome: oi, records: indices, csv: false))
-                if o.findings.found[indices[0]].rawHeader != nil {
+                    File(
+                        name: dir + "/" + safeName(table) + ".json", outcome: oi, records: indices, csv: false,
+                        subject: subject))
+                // The raw rows are the subject's own only: a mention (or a row to mask) is in the JSON alone.
+                let own = indices.filter { !ExportView.needsView(o.findings.found[$0]) }
+                if let first = own.first, o.findings.found[first].rawHeader != nil {
                     files.append(
-                        File(name: dir + "/" + safeName(table) + ".csv", outcome: oi, records: indices, csv: true))
+                        File(
+                            name: dir + "/" + safeName(table) + ".csv", outcome: oi, records: own, csv: true,
+                            subject: subject))
                 }
             }
         }
@@ -98,8 +110,23 @@ package enum FindingsWriter {
                 writer.write(loc, into: &out, level: 2)
                 lit(",\n    \"matched_on\": ")
                 writer.write(.array(r.matchedOn.map { .string($0) }), into: &out, level: 2)
-                lit(",\n    \"record\": ")
-                out += r.recordJSON
+                if ExportView.needsView(r) {
+                    let v = ExportView.view(r, subject: f.subject)
+                    if v.mention { lit(",\n    \"mention\": true") }
+                    if v.masked > 0 {
+                        lit(",\n    \"masked\": ")
+                        out += String(v.masked).utf8
+                    }
+                    lit(",\n    \"record\": ")
+                    if v.masked == 0 && !v.mention {
+                        out += r.recordJSON
+                    } else {
+                        writer.write(.object(v.fields), into: &out, level: FoundRecord.recordLevel)
+                    }
+                } else {
+                    lit(",\n    \"record\": ")
+                    out += r.recordJSON
+                }
                 lit("\n  }")
                 try flushIfFull()
             }
@@ -114,10 +141,12 @@ package enum FindingsWriter {
         var n = 64
         for k in f.records {
             let r = found[k]
+            // A masked value can grow: a marker (at most 33 bytes) replaces at least 3.
+            let record = ExportView.needsView(r) ? r.recordJSON.count * 11 + 64 : r.recordJSON.count
             n +=
                 f.csv
                 ? (r.raw?.count ?? 0) + 2
-                : r.recordJSON.count + 2 * r.source.utf8.count + r.matchedOn.reduce(0) { $0 + 2 * $1.utf8.count + 16 }
+                : record + 2 * r.source.utf8.count + r.matchedOn.reduce(0) { $0 + 2 * $1.utf8.count + 16 }
                     + 160
         }
         return n

@@ -63,12 +63,24 @@ package struct FoundRecord: Sendable {
     package var matchedOn: [String]
     /// For CSV sources: the header line's raw bytes (shared storage), so rows export as CSV.
     package var rawHeader: [UInt8]?
+    /// Matched the subject only through free text (a `text:` column): someone else's record that
+    /// mentions the subject. Its export keeps only ``textFields`` (GDPR Art. 15(4), see ``ExportView``).
+    package var mention: Bool
+    /// Free-text fields in which other people's e-mail addresses, phone numbers and IPs are masked
+    /// in the export: the matching text columns of a mention, `line` of a text log line, the string
+    /// fields of a JSON log line. Empty (no allocation) for a structured match.
+    package var textFields: [String]
+
+    /// ``textFields`` of a text log line (shared storage).
+    package static let lineField = ["line"]
 
     package init(
         table: String, source: String, line: Int, range: Range<Int64>? = nil, fields: [JSONMember], raw: [UInt8]? = nil,
-        matchedOn: [String], rawHeader: [UInt8]? = nil
+        matchedOn: [String], rawHeader: [UInt8]? = nil, mention: Bool = false, textFields: [String] = []
     ) {
         self.rawHeader = rawHeader
+        self.mention = mention
+        self.textFields = textFields
         self.table = table
         self.source = source
         self.line = line

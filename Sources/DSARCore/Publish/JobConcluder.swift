@@ -70,7 +70,14 @@ struct JobConcluder {
                         name: o.name, status: o.status.rawValue, records: o.findings.records, error: o.error)
                     c.attempts = o.attempts
                     c.durationMs = o.durationMs
-                    c.details = o.findings.details.isEmpty ? nil : o.findings.details
+                    var details = o.findings.details
+                    // What the subject's export left out of other people's data (GDPR Art. 15(4)).
+                    if f.w.request.action == .export {
+                        let st = ExportView.stats(o, subject: f.w.identifiers)
+                        if st.mentions > 0 { details["mentions"] = String(st.mentions) }
+                        if st.masked > 0 { details["masked"] = String(st.masked) }
+                    }
+                    c.details = details.isEmpty ? nil : details
                     return c
                 }
                 $0.note(f.verdict.status.rawValue.lowercased(), f.verdict.error)

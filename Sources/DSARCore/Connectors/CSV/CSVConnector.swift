@@ -100,7 +100,8 @@ package struct CSVConnector: SettingsConnector {
                             table: table, source: src, line: rec.line, range: rec.range.start..<rec.range.end,
                             fields: fields,
                             raw: CSVWriter.record(rec.fields, delimiter: delimiter), matchedOn: h.matchedOn,
-                            rawHeader: rawHeader)
+                            rawHeader: rawHeader, mention: h.mention,
+                            textFields: h.textFields { $0 < columns.count ? columns[$0] : String($0 + 1) })
                         collector.add(h.job, r, derived: matcher.derived(values, hit: h, known: collector.known[h.job]))
                     }
                 },

@@ -84,9 +84,17 @@ package struct ExecConnector: Connector {
                 let table = value["table"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? name
                 var fields: [JSONMember] = []
                 if case .object(let m)? = value["record"] { fields = m }
+                // A plugin may say that a record only mentions the subject (`"mention": true`) and
+                // which of its fields are free text (`"text_fields": [...]`), as dsar's own connectors do.
+                let mention = value["mention"] == .bool(true)
+                var textFields: [String] = []
+                if case .array(let names)? = value["text_fields"] {
+                    for case .string(let n) in names { textFields.append(n) }
+                }
                 findings.found.append(
                     FoundRecord(
-                        table: table, source: "exec:\(name)", line: lineNo, fields: fields, matchedOn: ["plugin"]))
+                        table: table, source: "exec:\(name)", line: lineNo, fields: fields, matchedOn: ["plugin"],
+                        mention: mention, textFields: textFields))
                 if case .array(let ids)? = value["identifiers"] {
                     for id in ids {
                         guard case .string(let t)? = id["type"], case .string(let v)? = id["value"],

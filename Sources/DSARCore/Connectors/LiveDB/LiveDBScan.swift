@@ -93,7 +93,9 @@ extension LiveDBConnector {
                 let fields = zip(m.names, m.rows.rows[k]).map { JSONMember(key: $0, value: LiveSearch.json($1)) }
                 for _ in 0..<m.rows.multiplicity[k] {
                     for h in hits {
-                        let r = FoundRecord(table: t, source: target, line: 0, fields: fields, matchedOn: h.matchedOn)
+                        let r = FoundRecord(
+                            table: t, source: target, line: 0, fields: fields, matchedOn: h.matchedOn,
+                            mention: h.mention, textFields: h.textFields { m.names[$0] })
                         collector.add(h.job, r, derived: matcher.derived(values, hit: h, known: collector.known[h.job]))
                     }
                 }

@@ -210,6 +210,10 @@ package struct LogConnector: SettingsConnector {
             let table = FindingsWriter.tableName(forFile: src)
             var records = 0
             var unparsed: [Int] = []
+            // The string fields of a JSON line other than the matched ones, as of the last line
+            // (lines of one log share their shape, so the list is rebuilt only when it changes).
+            let matchKeys = Set(settings.rules.match.map { String($0.column.prefix { $0 != "." }) })
+            var jsonTextFields: [String] = []
             try reader.forEachLine { line, number, offset, terminator in
                 records += 1
                 var jobs: [Int: [String]] = [:]
@@ -260,13 +264,15 @@ package struct LogConnector: SettingsConnector {
                 }
                 let bytesOfLine = Array(line)
                 let recordFields = fields ?? [JSONMember(key: "line", value: jsonText(bytesOfLine))]
+                if let fields { LogConnector.textFields(fields, except: matchKeys, into: &jsonTextFields) }
                 for (j, how) in jobs {
                     collector.add(
                         j,
                         FoundRecord(
                             table: table, source: src, line: number,
                             range: offset..<(offset + Int64(line.count + terminator)),
-                            fields: recordFields, matchedOn: how))
+                            fields: recordFields, matchedOn: how,
+                            textFields: fields == nil ? FoundRecord.lineField : jsonTextFields))
                 }
             }
             // A text log's scan already is a raw token search of every line; JSON lines are also
@@ -279,6 +285,26 @@ package struct LogConnector: SettingsConnector {
                     options: config.sourceOptions)
             }
             return (collector, reader.bytesRead)
+        }
+    }
+
+    /// The keys of the string members of a JSON log line other than `except` (the matched fields),
+    /// in `out`, which is left as it is (no allocation) when the line has the same shape as the last.
+    static func textFields(_ members: [JSONMember], except: Set<String>, into out: inout [String]) {
+        var k = 0
+        var same = true
+        for m in members {
+            guard case .string = m.value, !except.contains(m.key) else { continue }
+            if k >= out.count || out[k] != m.key {
+                same = false
+                break
+            }
+            k += 1
+        }
+        if same && k == out.count { return }
+        out = members.compactMap { m in
+            guard case .string = m.value, !except.contains(m.key) else { return nil }
+            return m.key
         }
     }
 

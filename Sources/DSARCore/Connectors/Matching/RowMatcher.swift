@@ -117,3 +117,20 @@ package struct RowMatcher {
         return out
     }
 }
+
+extension RowMatcher.JobHit {
+    /// Matched only through free text: someone else's record that mentions the subject.
+    package var mention: Bool { !structured }
+
+    /// For a mention, the names (as the found record's field keys, by `key(column)`) of the text
+    /// columns that matched; empty for a structured match.
+    package func textFields(_ key: (Int) -> String) -> [String] {
+        guard !structured else { return [] }
+        var out: [String] = []
+        for t in textRanges {
+            let k = key(t.column)
+            if !out.contains(k) { out.append(k) }
+        }
+        return out
+    }
+}

@@ -82,7 +82,8 @@ package struct SQLDumpConnector: SettingsConnector {
                         let r = FoundRecord(
                             table: row.table, source: src, line: row.line, range: row.rowRange.start..<row.rowRange.end,
                             fields: fields,
-                            matchedOn: h.matchedOn)
+                            matchedOn: h.matchedOn, mention: h.mention,
+                            textFields: h.textFields { $0 < row.columns.count ? row.columns[$0] : "column\($0 + 1)" })
                         collector.add(
                             h.job, r, derived: matchers[m].derived(values, hit: h, known: collector.known[h.job]))
                     }

@@ -1,0 +1,198 @@
+import DSARCore
+import XCTest
+
+/// The Art. 15(4) view of found records: what of other people's data the subject's export masks.
+final class ExportViewTests: XCTestCase {
+    let alice = ExportView.Subject([
+        Identifier(type: "email", value: "alice@example.com"), Identifier(type: "phone", value: "+491701234567"),
+        Identifier(type: "ip", value: "2001:db8::1"), Identifier(type: "ip", value: "198.51.100.23"),
+        Identifier(type: "user_id", value: "1042"),
+    ])
+
+    func masked(_ s: String, _ subject: ExportView.Subject? = nil) -> (String, Int) {
+        let r = ExportView.mask(Array(s.utf8), subject: subject ?? alice)
+        return (String(decoding: r.bytes, as: UTF8.self), r.masked)
+    }
+
+    let e = ExportView.emailMarker
+    let p = ExportView.phoneMarker
+    let ip = ExportView.ipMarker
+
+    func testOtherPeoplesEmailAddressesAreMasked() {
+        XCTAssertEqual(masked("write to Bob.Smith+x@mail.example.org, please."), ("write to \(e), please.", 1))
+        XCTAssertEqual(masked("<carol@example.net>;dave_1@sub.example.co.uk"), ("<\(e)>;\(e)", 2))
+        XCTAssertEqual(masked("mailto:eve@example.com."), ("mailto:\(e).", 1))
+    }
+
+    func testOtherPeoplesPhoneNumbersAreMasked() {
+        for phone in [
+            "+49 151 2345678", "+1 (202) 555-0143", "+44 20 7946 0958", "0151/2345678", "030 1234567", "01512345678",
+            "(555) 123-4567", "555-123-4567", "555.123.4567", "0049 30 1234567", "06 12 34 56 78", "06.12.34.56.78",
+            "+4915123456789",
+        ] {
+            XCTAssertEqual(masked("Tel: \(phone), ok"), ("Tel: \(p), ok", 1), phone)
+            XCTAssertEqual(masked("Tel.:\(phone)"), ("Tel.:\(p)", 1), phone)
+        }
+    }
+
+    func testOtherPeoplesIPAddressesAreMasked() {
+        for addr in [
+            "203.0.113.7", "10.0.0.1", "255.255.255.255", "2001:db8::42", "fe80::1ff:fe23:4567:890a",
+            "2001:0db8:0000:0000:0000:ff00:0042:8329", "::ffff:192.0.2.128",
+        ] {
+            XCTAssertEqual(masked("from \(addr) at"), ("from \(ip) at", 1), addr)
+        }
+        XCTAssertEqual(masked("[2001:db8::7]:443 and 10.0.0.9:8080."), ("[\(ip)]:443 and \(ip):8080.", 2))
+        XCTAssertEqual(masked("client=192.0.2.4,"), ("client=\(ip),", 1))
+    }
+
+    func testTheSubjectsOwnIdentifiersStayVisible() {
+        let own =
+            "ALICE@Example.COM, +49 170 1234567, 0170 1234567, 0049 170 1234567, 2001:DB8:0::1, 198.51.100.23, user 1042"
+        XCTAssertEqual(masked(own), (own, 0))
+        // Nobody is the subject: everything is masked.
+        XCTAssertEqual(
+            masked("alice@example.com 0170 1234567 198.51.100.23", ExportView.Subject([])), ("\(e) \(p) \(ip)", 3))
+        // Mixed: Alice's stay, Bob's go.
+        XCTAssertEqual(
+            masked("alice@example.com wrote to bob@example.org from 198.51.100.23 and 198.51.100.24"),
+            ("alice@example.com wrote to \(e) from 198.51.100.23 and \(ip)", 2))
+    }
+
+    /// What looks like a number but is no phone number or IP address stays as it is.
+    func testDatesTimesUUIDsOrderNumbersVersionsAndPricesAreNotMasked() {
+        for text in [
+            // Dates, times, timestamps
+            "2026-01-02", "2026-01-02T10:30:00Z", "2026-01-02T10:30:00+01:00", "2026-01-02 10:30:00", "02.01.2026",
+            "01/02/2026", "1/2/2026", "02.01.26", "at 10:30", "10:30:00.123", "10:30:00", "timestamp 1700000000",
+            "1700000000123", "20260102103000", "Jan 2, 2026 10:30", "2026-W01",
+            // UUIDs, hashes
+            "550e8400-e29b-41d4-a716-446655440000", "12345678-1234-1234-1234-123456789012",
+            "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            // Order numbers, references, accounts, cards, postcodes
+            "order #123456789", "order 0123456789", "Bestellung 0123456789", "ORD-2026-000123", "invoice 2026-000451",
+            "ticket 4711", "DE89 3704 0044 0532 0130 00", "4111 1111 1111 1111", "10115 Berlin", "case 123-456-789",
+            // Versions, builds
+            "version 1.2.3", "v2.10.4.1", "build 10.0.19045.2965", "1.2.3.4.5", "999.1.1.1", "01.02.03.04",
+            "macOS 14.4.1",
+            // Prices, amounts
+            "EUR 1.299,00", "$1,234,567.89", "1 234 567,00 €", "12.50 EUR", "price 0.99", "+3.50", "-1234567.00",
+            "1,234,567", "€1.234.567",
+            // Other colon-and-hex things
+            "MAC 00:1a:2b:3c:4d:5e", "std::vector", "a::b", "dead:beef:cafe", "Note:: see", "x=1:2:3",
+            // Not quite e-mail
+            "user@localhost", "@handle", "a@b", "foo@.com", "alice@example.c0m",
+        ] {
+            XCTAssertEqual(masked(text).1, 0, "masked something in \"\(text)\": \(masked(text).0)")
+            XCTAssertEqual(masked(text).0, text)
+        }
+    }
+
+    func testNonASCIIAndEdgesAreKept() {
+        XCTAssertEqual(masked("Grüße an bob@example.org – Jürgen"), ("Grüße an \(e) – Jürgen", 1))
+        XCTAssertEqual(masked(""), ("", 0))
+        XCTAssertEqual(masked("bob@example.org"), (e, 1))
+        XCTAssertEqual(masked("+49 151 2345678"), (p, 1))
+        XCTAssertEqual(masked("203.0.113.7"), (ip, 1))
+    }
+
+    // MARK: - Records
+
+    func record(mention: Bool, textFields: [String]) -> FoundRecord {
+        FoundRecord(
+            table: "tickets", source: "/data/tickets.csv", line: 3,
+            fields: [
+                JSONMember(key: "id", value: .string("7")),
+                JSONMember(key: "author_email", value: .string("bob@example.org")),
+                JSONMember(key: "author_phone", value: .string("+44 20 7946 0958")),
+                JSONMember(
+                    key: "body",
+                    value: .string("alice@example.com called; cc carol@example.net, 203.0.113.9")),
+                JSONMember(key: "internal_note", value: .string("VIP, bob@example.org")),
+            ], matchedOn: ["email in body"], mention: mention, textFields: textFields)
+    }
+
+    let ids = [Identifier(type: "email", value: "alice@example.com")]
+
+    func testAMentionKeepsOnlyItsTextFieldsMasked() {
+        let v = ExportView.view(record(mention: true, textFields: ["body"]), subject: ids)
+        XCTAssertTrue(v.mention)
+        XCTAssertEqual(v.fields.map(\.key), ["body"])
+        XCTAssertEqual(v.fields.first?.value, .string("alice@example.com called; cc \(e), \(ip)"))
+        XCTAssertEqual(v.masked, 2)
+    }
+
+    func testAStructuredRecordIsExportedWhole() {
+        let r = record(mention: false, textFields: [])
+        XCTAssertFalse(ExportView.needsView(r))
+        let v = ExportView.view(r, subject: ids)
+        XCTAssertEqual(v.fields, r.fields)
+        XCTAssertEqual(v.masked, 0)
+        XCTAssertFalse(v.mention)
+        // A log record: every field kept, only the text fields masked.
+        let log = ExportView.view(record(mention: false, textFields: ["internal_note"]), subject: ids)
+        XCTAssertEqual(log.fields.count, 5)
+        XCTAssertEqual(log.fields[4].value, .string("VIP, \(e)"))
+        XCTAssertEqual(log.fields[1].value, .string("bob@example.org"))
+        XCTAssertEqual(log.masked, 1)
+    }
+
+    func testStatsTotalMentionsAndMasks() {
+        let o = ConnectorOutcome(
+            name: "tickets", metadata: SourceMetadata(), status: .ok,
+            findings: ConnectorFindings(found: [
+                record(mention: true, textFields: ["body"]), record(mention: false, textFields: []),
+                record(mention: true, textFields: ["body", "internal_note"]),
+            ]))
+        XCTAssertEqual(ExportView.stats(o, subject: ids), ExportView.Stats(mentions: 2, masked: 5))
+    }
+
+    // MARK: - Findings files
+
+    func testFindingsFilesHoldTheViewAndTheirSizesAgree() throws {
+        var own = record(mention: false, textFields: [])
+        own.raw = Array("7,alice@example.com,+49 170 1234567,hi,ok\r\n".utf8)
+        own.rawHeader = Array("id,author_email,author_phone,body,internal_note\r\n".utf8)
+        var mention = record(mention: true, textFields: ["body"])
+        mention.raw = Array("8,bob@example.org,+44 20 7946 0958,x,y\r\n".utf8)
+        mention.rawHeader = own.rawHeader
+        // A log line with many short addresses: the masked view is longer than the record.
+        let ips = (1...200).map { "10.0.0.\($0)" }.joined(separator: " ")
+        let log = FoundRecord(
+            table: "web", source: "/logs/web.log", line: 1, fields: [JSONMember(key: "line", value: .string(ips))],
+            matchedOn: ["email"], textFields: FoundRecord.lineField)
+        let o = ConnectorOutcome(
+            name: "src", metadata: SourceMetadata(), status: .ok,
+            findings: ConnectorFindings(found: [own, mention, log]))
+        let files = FindingsWriter.plan([o], subject: ids)
+        XCTAssertEqual(files.map(\.name), ["data/src/tickets.csv", "data/src/tickets.json", "data/src/web.json"])
+        for f in files {
+            var bytes: [UInt8] = []
+            try FindingsWriter.produce(f, [o]) { bytes += $0 }
+            XCTAssertEqual(try FindingsWriter.size(f, [o]), Int64(bytes.count), f.name)
+            XCTAssertGreaterThanOrEqual(FindingsWriter.estimatedSize(f, [o]), bytes.count, f.name)
+            let text = String(decoding: bytes, as: UTF8.self)
+            if f.name.hasSuffix(".csv") {
+                XCTAssertFalse(text.contains("bob@example.org"), f.name)
+                XCTAssertEqual(text, String(decoding: own.rawHeader! + own.raw!, as: UTF8.self))
+            }
+            if f.name == "data/src/tickets.json" {
+                XCTAssertEqual(text.components(separatedBy: "7946").count, 2, "only in the structured record")
+                XCTAssertTrue(text.contains(#""mention": true"#), text)
+            }
+            if f.name == "data/src/web.json" {
+                XCTAssertFalse(text.contains("10.0.0."))
+                XCTAssertTrue(text.contains(#""masked": 200"#), text)
+            }
+        }
+        XCTAssertEqual(ExportView.stats(o, subject: ids), ExportView.Stats(mentions: 1, masked: 202))
+    }
+}
+
+/// `XCTAssertEqual` for a masked text and its count (tuples are not `Equatable`).
+func XCTAssertEqual(
+    _ a: (String, Int), _ b: (String, Int), _ message: @autoclosure () -> String = "", file: StaticString = #filePath,
+    line: UInt = #line
+) {
+    XCTAssertTrue(a == b, "\(a) is not \(b) \(message())", file: file, line: line)
+}
