@@ -29,6 +29,7 @@ struct Dsar: AsyncParsableCommand {
         subcommands: [
             Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Retry.self,
             Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
+            Deliver.self,
         ]
     )
 
