@@ -26,7 +26,8 @@ extension Dsar {
         @Argument(help: "The job id (see `dsar status`), or its first 8 or more characters.") var job: String
         @Option(
             name: [.customShort("i"), .long],
-            help: ArgumentHelp("An age identity file (AGE-SECRET-KEY-1…) that opens the job's bundle.", valueName: "file"))
+            help: ArgumentHelp(
+                "An age identity file (AGE-SECRET-KEY-1…) that opens the job's bundle.", valueName: "file"))
         var identity: [String] = []
         @Flag(help: "Deliver again: a new subject.zip.age and passphrase replace the previous ones.") var force = false
         @Flag(help: "Wait for the spool lock instead of exiting when another dsar holds it.") var wait = false

@@ -329,7 +329,8 @@ final class AgeTests: XCTestCase {
         }
         XCTAssertEqual(out, plain)
         XCTAssertThrowsError(
-            try AgeDecryptor.decrypt(file, identities: [], scrypt: AgeScryptIdentity(passphrase: "tr4in-h0rsE")) { _ in }
+            try AgeDecryptor.decrypt(file, identities: [], scrypt: AgeScryptIdentity(passphrase: "tr4in-h0rsE")) { _ in
+            }
         ) { e in
             XCTAssertEqual((e as? AgeError)?.kind, .noMatch, "\(e)")
             XCTAssertTrue("\(e)".contains("passphrase"), "\(e)")
@@ -360,7 +361,8 @@ final class AgeTests: XCTestCase {
         try enc.finish()
         XCTAssertTrue(String(decoding: out.prefix(80), as: UTF8.self).contains(" 18\n"))
         try writeFile(dir + "/ours.age", out)
-        let r = try runWithPassphrase("age", ["-d", "-o", dir + "/ours.out", dir + "/ours.age"], passphrase: passphrase)
+        let r = try runWithPassphrase(
+            "age", ["-d", "-o", dir + "/ours.out", dir + "/ours.age"], passphrase: passphrase)
         XCTAssertEqual(r.status, 0, r.terminal)
         XCTAssertEqual(readFile(dir + "/ours.out"), plain)
         let wrong = try runWithPassphrase(
@@ -474,11 +476,15 @@ final class AgeTests: XCTestCase {
             if problems.isEmpty {
                 passed += 1
                 if !passphrases.isEmpty { passedPassphrase += 1 }
-            } else { failed.append("\(name): " + problems.joined(separator: "; ")) }
+            } else {
+                failed.append("\(name): " + problems.joined(separator: "; "))
+            }
         }
         let skippedTotal = skipped.values.reduce(0, +)
         let reasons = skipped.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        print("cctv: \(passed) passed (\(passedPassphrase) of them scrypt/passphrase), \(skippedTotal) skipped (\(reasons))")
+        print(
+            "cctv: \(passed) passed (\(passedPassphrase) of them scrypt/passphrase), \(skippedTotal) skipped (\(reasons))"
+        )
         XCTAssertEqual(failed, [], failed.joined(separator: "\n"))
         // 66 X25519 per the folder's README, plus `empty` (a zero-byte age file with no identity
         // lines), plus the 25 non-armored passphrase (scrypt) vectors.

@@ -15,22 +15,25 @@ final class DeliverE2ETests: XCTestCase {
     /// `good/`: one CSV source holding the subject; `broken/`: that source plus one that cannot be
     /// read (a directory where the CSV should be), so an export is PARTIAL; `dead/`: only a plugin
     /// that always fails, so an export is FAILED.
-    func setUp(_ s: TempSpool) throws -> (good: String, broken: String, dead: String) {
+    func setUp(_ s: TempSpool, extraConfig: String = "") throws -> (good: String, broken: String, dead: String) {
         let base = s.base
         let csv = "email,user_id,name\n\(email),1042,Alice\nbob@example.org,7,Bob\n"
-        let good = base + "/good", broken = base + "/broken", dead = base + "/dead"
+        let good = base + "/good"
+        let broken = base + "/broken"
+        let dead = base + "/dead"
         for dir in [good, broken] {
             try writeFile(dir + "/data/customers.csv", csv)
             try writeFile(
                 dir + "/customers.yaml",
-                "name: customers\ntype: csv\npaths: [ data/customers.csv ]\ncolumns: { email: email, user_id: user_id }\n")
+                "name: customers\ntype: csv\npaths: [ data/customers.csv ]\ncolumns: { email: email, user_id: user_id }\n"
+            )
         }
         try FileManager.default.createDirectory(atPath: broken + "/data/cards.csv", withIntermediateDirectories: true)
         try writeFile(
             broken + "/cards.yaml", "name: cards\ntype: csv\npaths: [ data/cards.csv ]\ncolumns: { email: email }\n")
         try writeFile(dead + "/crm.sh", "#!/bin/sh\necho 'crm unreachable' >&2\nexit 1\n", mode: 0o755)
         try writeFile(dead + "/crm.yaml", "name: crm\ntype: exec\ncommand: [ ./crm.sh ]\n")
-        try s.initialize()
+        try s.initialize(extraConfig: extraConfig)
         return (good, broken, dead)
     }
 
@@ -90,7 +93,8 @@ final class DeliverE2ETests: XCTestCase {
         let opened = try runWithPassphrase("age", ["-d", "-o", out, copy], passphrase: pass)
         XCTAssertEqual(opened.status, 0, opened.terminal)
         let team = try runCommand(
-            try tool("age"), ["-d", "-i", s.teamKeys + "/age.key", "-o", s.base + "/team.zip", entry + "/bundle.zip.age"])
+            try tool("age"),
+            ["-d", "-i", s.teamKeys + "/age.key", "-o", s.base + "/team.zip", entry + "/bundle.zip.age"])
         XCTAssertEqual(team.status, 0, team.stderr)
         XCTAssertFalse(bytes(out).isEmpty)
         XCTAssertEqual(bytes(out), bytes(s.base + "/team.zip"), "the subject's ZIP is the bundle's ZIP")
@@ -109,7 +113,9 @@ final class DeliverE2ETests: XCTestCase {
 
         // 0640, like the bundle; no temp file left beside it.
         XCTAssertEqual(try XCTUnwrap(try FileSystem.status(copy)).mode & 0o777, 0o640)
-        XCTAssertEqual(s.list("outbox/\(id)").sorted(), ["bundle.zip.age", "manifest.json", "manifest.json.sig", "subject.zip.age"])
+        XCTAssertEqual(
+            s.list("outbox/\(id)").sorted(),
+            ["bundle.zip.age", "manifest.json", "manifest.json.sig", "subject.zip.age"])
 
         // Job record and journal: file, SHA-256 and size; never the passphrase.
         let sha = try XCTUnwrap(
@@ -178,7 +184,8 @@ final class DeliverE2ETests: XCTestCase {
         let s = try TempSpool()
         let dirs = try setUp(s)
         let key = s.teamKeys + "/age.key"
-        func refused(_ job: String, _ code: Int32, _ needle: String, identity: String? = nil, line: UInt = #line) throws {
+        func refused(_ job: String, _ code: Int32, _ needle: String, identity: String? = nil, line: UInt = #line) throws
+        {
             let r = try s.dsar(["deliver", job, "--identity", identity ?? key], timeout: 300)
             XCTAssertEqual(r.status, code, r.stdout + r.stderr, line: line)
             XCTAssertTrue(r.stderr.contains(needle), "wanted \"\(needle)\" in: \(r.stderr)", line: line)
@@ -224,10 +231,37 @@ final class DeliverE2ETests: XCTestCase {
         // PARTIAL: delivered, with a WARNING naming the gap.
         let r = try s.dsar(["deliver", partial.jobID, "--identity", key], timeout: 300)
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stderr.contains("WARNING") && r.stderr.contains("PARTIAL") && r.stderr.contains("cards"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("WARNING") && r.stderr.contains("PARTIAL") && r.stderr.contains("cards"), r.stderr)
         XCTAssertTrue(r.stdout.contains("passphrase: "), r.stdout)
         XCTAssertEqual(try s.records().first { $0.jobID == partial.jobID }?.deliveries?.count, 1)
         XCTAssertEqual(try s.journal("job.delivered").count, 1)
         XCTAssertEqual(try s.dsar(["audit", "verify"]).status, 0)
+    }
+
+    /// Outbox retention removes the subject's copy with its entry; the retention period counts from
+    /// the last change of the entry, so a delivery restarts it (the subject gets the full period to
+    /// fetch the copy).
+    func testRetentionRemovesTheSubjectCopyWithItsEntryCountingFromTheDelivery() throws {
+        let s = try TempSpool()
+        let dirs = try setUp(s, extraConfig: "outbox_retention_days: 1\n")
+        let rec = try runJob(s, "R-9", connectors: dirs.good)
+        XCTAssertEqual(rec.status, .completed, rec.error ?? "")
+        let entry = s.root + "/outbox/\(rec.jobID)"
+        age(entry, secondsAgo: 2 * 86400)
+        XCTAssertEqual(try deliver(s, rec.jobID).status, 0)
+        let kept = try s.dsar(["run", "--settle", "0", "--connectors", dirs.good])
+        XCTAssertFalse(kept.stdout.contains("removed"), kept.stdout)
+        XCTAssertTrue(FileSystem.exists(entry + "/subject.zip.age"), "a fresh delivery restarts the retention period")
+        age(entry, secondsAgo: 2 * 86400)
+        let expired = try s.dsar(["run", "--settle", "0", "--connectors", dirs.good])
+        XCTAssertTrue(expired.stdout.contains("removed 1 outbox entries"), expired.stdout)
+        XCTAssertFalse(FileSystem.exists(entry), "the entry, subject copy included, is gone")
+        XCTAssertEqual(s.list("outbox"), [])
+        // The record keeps the delivery (no personal data); a new delivery has nothing to copy.
+        XCTAssertEqual(try s.records().first { $0.jobID == rec.jobID }?.deliveries?.count, 1)
+        let late = try deliver(s, rec.jobID)
+        XCTAssertEqual(late.status, 66, late.stderr)
+        XCTAssertTrue(late.stderr.contains("outbox_retention_days"), late.stderr)
     }
 }

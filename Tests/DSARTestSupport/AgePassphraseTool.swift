@@ -47,7 +47,9 @@ private let ptyDriver = #"""
 /// prompt, as a person would: how tests drive `age -p` and `age -d` of passphrase files, which read
 /// the passphrase from the terminal only. Returns the exit status and what the tool showed on the
 /// terminal. The passphrase reaches the driver on its stdin, never in argv.
-package func runWithPassphrase(_ tool: String, _ args: [String], passphrase: String) throws -> (
+package func runWithPassphrase(
+    _ tool: String, _ args: [String], passphrase: String
+) throws -> (
     status: Int32, terminal: String
 ) {
     let base = NSTemporaryDirectory() + "dsar-pty-\(UUID().uuidString)"

@@ -170,7 +170,8 @@ package enum BundleVerifier {
         let recordPath = SpoolLayout(root: root).jobRecord(jobID)
         guard FileSystem.exists(recordPath), let rec = try? JobStore(layout: SpoolLayout(root: root)).load(jobID)
         else {
-            return "subject copy: \(SubjectDelivery.fileName) \(got.bytes) bytes, SHA-256 \(got.sha256) (passphrase-encrypted by `dsar deliver`; not covered by the manifest, and no job record beside it to compare with)"
+            return
+                "subject copy: \(SubjectDelivery.fileName) \(got.bytes) bytes, SHA-256 \(got.sha256) (passphrase-encrypted by `dsar deliver`; not covered by the manifest, and no job record beside it to compare with)"
         }
         guard let last = rec.deliveries?.last else {
             throw DSARError(
@@ -184,7 +185,8 @@ package enum BundleVerifier {
                 "\(path) (SHA-256 \(got.sha256), \(got.bytes) bytes) is not the copy delivered \(last.at) (SHA-256 \(last.sha256), \(last.bytes) bytes): it was replaced or modified",
                 path: path)
         }
-        return "subject copy: \(SubjectDelivery.fileName) \(got.bytes) bytes, SHA-256 matches delivery \(rec.deliveries?.count ?? 1) of the job record (\(last.at)); passphrase-encrypted, not covered by the manifest"
+        return
+            "subject copy: \(SubjectDelivery.fileName) \(got.bytes) bytes, SHA-256 matches delivery \(rec.deliveries?.count ?? 1) of the job record (\(last.at)); passphrase-encrypted, not covered by the manifest"
     }
 
     /// Every entry of a ZIP held in memory: name, size, SHA-256.

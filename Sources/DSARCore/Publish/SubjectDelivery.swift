@@ -135,7 +135,8 @@ package enum SubjectDelivery {
         var gid: gid_t?
         if let g = config.outboxGroup {
             guard let gr = getgrnam(g) else {
-                throw DSARError(.config, "outbox_group \"\(g)\" in \(layout.config) does not exist", path: layout.config)
+                throw DSARError(
+                    .config, "outbox_group \"\(g)\" in \(layout.config) does not exist", path: layout.config)
             }
             gid = gr.pointee.gr_gid
         }
@@ -157,29 +158,30 @@ package enum SubjectDelivery {
             }
         }
         do {
-        try AgeFileOutput.write(to: target, mode: 0o640, group: gid) { put in
-            let enc = try AgeEncryptor(scrypt: recipient) { bytes in
-                outHash.update(bytes)
-                outBytes += Int64(bytes.count)
-                try put(bytes)
+            try AgeFileOutput.write(to: target, mode: 0o640, group: gid) { put in
+                let enc = try AgeEncryptor(scrypt: recipient) { bytes in
+                    outHash.update(bytes)
+                    outBytes += Int64(bytes.count)
+                    try put(bytes)
+                }
+                do {
+                    try AgeDecryptor.decrypt(reader: reader, identities: identities) { try enc.write($0) }
+                } catch let e as AgeError {
+                    let hint =
+                        e.kind == .noMatch
+                        ? "; the identity file must hold the key of one of the recipients in config.yaml" : ""
+                    throw DSARError(
+                        .verification, "cannot decrypt \(bundlePath): \(e.message)\(hint)", path: bundlePath)
+                }
+                try enc.finish()
+                // The bytes decrypted are the bytes the manifest vouches for (not a file swapped after the check).
+                guard inHash.hexDigest() == wantSHA else {
+                    throw DSARError(
+                        .verification,
+                        "\(bundlePath) changed while it was read (SHA-256 \(inHash.hexDigest()), the manifest says \(wantSHA)); nothing was delivered",
+                        path: bundlePath)
+                }
             }
-            do {
-                try AgeDecryptor.decrypt(reader: reader, identities: identities) { try enc.write($0) }
-            } catch let e as AgeError {
-                let hint =
-                    e.kind == .noMatch
-                    ? "; the identity file must hold the key of one of the recipients in config.yaml" : ""
-                throw DSARError(.verification, "cannot decrypt \(bundlePath): \(e.message)\(hint)", path: bundlePath)
-            }
-            try enc.finish()
-            // The bytes decrypted are the bytes the manifest vouches for (not a file swapped after the check).
-            guard inHash.hexDigest() == wantSHA else {
-                throw DSARError(
-                    .verification,
-                    "\(bundlePath) changed while it was read (SHA-256 \(inHash.hexDigest()), the manifest says \(wantSHA)); nothing was delivered",
-                    path: bundlePath)
-            }
-        }
         } catch let e as AgeError { throw e.dsarError }
         CrashPoint.hit("deliver.renamed")
         let delivery = JobRecord.Delivery(
@@ -245,7 +247,8 @@ package enum PassphraseGenerator {
         var rng = SystemRandomNumberGenerator()
         var parts: [String] = []
         for _ in 0..<groups {
-            parts.append(String((0..<groupLength).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }))
+            parts.append(
+                String((0..<groupLength).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }))
         }
         return parts.joined(separator: "-")
     }
