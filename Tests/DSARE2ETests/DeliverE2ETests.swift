@@ -264,4 +264,37 @@ final class DeliverE2ETests: XCTestCase {
         XCTAssertEqual(late.status, 66, late.stderr)
         XCTAssertTrue(late.stderr.contains("outbox_retention_days"), late.stderr)
     }
+
+    /// kill -9 after the copy is in place but before it is recorded: no passphrase was shown, the
+    /// record and journal speak of no delivery, `dsar verify` calls the copy a leftover, and the
+    /// next `dsar deliver` (no --force needed) replaces it with one that opens.
+    func testDeliveryKilledBeforeItIsRecordedIsRedoneWithoutForce() throws {
+        _ = try tool("age")
+        let s = try TempSpool()
+        let dirs = try setUp(s)
+        let rec = try runJob(s, "K-1", connectors: dirs.good)
+        XCTAssertEqual(rec.status, .completed, rec.error ?? "")
+        let entry = s.root + "/outbox/\(rec.jobID)"
+        let killed = try s.dsar(
+            ["deliver", rec.jobID, "--identity", s.teamKeys + "/age.key"], env: ["DSAR_CRASH_AT": "deliver.renamed"],
+            timeout: 300)
+        XCTAssertTrue(killed.signaled && killed.status == SIGKILL, "\(killed.status) \(killed.stderr)")
+        XCTAssertFalse(killed.stdout.contains("passphrase:"), killed.stdout)
+        XCTAssertTrue(FileSystem.exists(entry + "/subject.zip.age"))
+        XCTAssertNil(try s.records().first { $0.jobID == rec.jobID }?.deliveries)
+        XCTAssertEqual(try s.journal("job.delivered").count, 0)
+        let v = try s.dsar(["verify", entry])
+        XCTAssertEqual(v.status, 1, v.stdout)
+        XCTAssertTrue(v.stderr.contains("lists none"), v.stderr)
+
+        let redo = try deliver(s, rec.jobID)
+        XCTAssertEqual(redo.status, 0, redo.stderr)
+        let pass = try passphrase(redo.stdout)
+        let opened = try runWithPassphrase(
+            "age", ["-d", "-o", s.base + "/s.zip", entry + "/subject.zip.age"], passphrase: pass)
+        XCTAssertEqual(opened.status, 0, opened.terminal)
+        XCTAssertEqual(try s.records().first { $0.jobID == rec.jobID }?.deliveries?.count, 1)
+        XCTAssertEqual(try s.dsar(["verify", entry]).status, 0)
+        XCTAssertEqual(s.list("outbox/\(rec.jobID)").filter { $0.hasSuffix(".tmp") }, [])
+    }
 }
