@@ -63,6 +63,8 @@ final class AuditEventTests: XCTestCase {
             .jobPublished(job: "J", subject: "S", outbox: "outbox/J"),
             .jobFinished(job: "J", subject: "S", status: .partial, records: 2),
             .jobOverdue(job: "J", subject: "S", deadline: "2026-12-01T00:00:00Z", status: .running),
+            .jobDelivered(
+                job: "J", subject: "S", file: "outbox/J/subject.zip.age", sha256: "ab", bytes: 10, delivery: 1),
             .jobRetried(job: "J", subject: "S", attempt: 2, was: .partial, outboxWithdrawn: true),
             .deadlineExtended(job: "J", subject: "S", days: 30, deadline: "d", reason: "complex"),
             .crashRecovered(job: "J", subject: "S", was: "RUNNING", crashes: 3, now: .failed),
