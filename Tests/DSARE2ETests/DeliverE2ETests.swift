@@ -202,8 +202,13 @@ final class DeliverE2ETests: XCTestCase {
         try refused(failed.jobID, 64, "ended FAILED")
         try refused("0190aaaa-0000-7000-8000-000000000000", 66, "no job")
         try refused("zz", 66, "no job")
-        // Every job of this spool starts with the same 8 characters (UUIDv7: the time comes first).
-        try refused(String(del.jobID.prefix(8)), 64, "give more of the id")
+        // A prefix two job ids share names neither: a twin record whose id differs in the last digit.
+        let twin = String(del.jobID.dropLast()) + (del.jobID.hasSuffix("0") ? "1" : "0")
+        try FileManager.default.copyItem(
+            atPath: s.root + "/jobs/\(del.jobID).json", toPath: s.root + "/jobs/\(twin).json")
+        try refused(String(del.jobID.dropLast()), 64, "give more of the id")
+        try FileSystem.remove(s.root + "/jobs/\(twin).json")
+        try refused(String(del.jobID.dropLast()), 64, "only an export is delivered")
 
         let partial = try runJob(s, "P-1", connectors: dirs.broken)
         XCTAssertEqual(partial.status, .partial, partial.error ?? "")

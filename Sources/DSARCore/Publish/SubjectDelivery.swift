@@ -16,9 +16,11 @@ package enum SubjectDelivery {
 
     /// What a delivery made.
     package struct Result: Sendable {
+        /// The job delivered.
         package var jobID: String
-        /// The absolute-or-as-given path of the subject's copy.
+        /// The path of the subject's copy (under the spool root as given).
         package var path: String
+        /// What the job record now lists for this delivery.
         package var delivery: JobRecord.Delivery
         /// Which delivery of the job this is (1 for the first).
         package var number: Int
@@ -235,8 +237,9 @@ package enum SubjectDelivery {
 package enum PassphraseGenerator {
     /// The symbols used.
     package static let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
-    /// Groups of ``groupLength`` symbols.
+    /// How many dash-separated groups.
     package static let groups = 7
+    /// Symbols per group.
     package static let groupLength = 4
 
     /// The entropy of one generated passphrase, in bits.
