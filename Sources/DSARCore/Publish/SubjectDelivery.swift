@@ -109,7 +109,8 @@ package enum SubjectDelivery {
         let relative = "outbox/\(jobID)/\(fileName)"
         TempFile.removeStale(near: target)
         let previous = rec.deliveries ?? []
-        if FileSystem.exists(target), !force {
+        let replacing = FileSystem.exists(target)
+        if replacing, !force {
             // A copy no record speaks of was left by a delivery stopped before it was recorded:
             // its passphrase was never shown, so it is replaced without --force.
             let onDisk = try sha256(ofFile: target)
@@ -193,7 +194,7 @@ package enum SubjectDelivery {
             r.deliveries = (r.deliveries ?? []) + [delivery]
             r.note(
                 "delivered",
-                "\(relative) for the data subject (passphrase-encrypted, delivery \(number)\(number > 1 ? ", replacing the previous copy" : ""))",
+                "\(relative) for the data subject (passphrase-encrypted, delivery \(number)\(replacing ? ", replacing the previous copy" : ""))",
                 now: now)
         }
         try audit.append(
