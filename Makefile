@@ -81,6 +81,10 @@ demo: build
 	echo "   alice@example.com left in the sample sources (near misses like malice@ do not count): $$(grep -riwlF 'alice@example.com' "$$C/sample-data" | wc -l) files"; \
 	echo; echo "== the audit journal (hash chain, signed checkpoints, this manifest's head in the chain):"; \
 	d audit verify --manifest "$$E/manifest.json"; \
+	echo; echo "== the data subject's copy (dsar deliver): the same ZIP, encrypted to a passphrase shown only once"; \
+	d deliver "$$job" --identity "$$TEAM/age.key"; \
+	echo; echo "== the subject opens it with age, typing the passphrase printed above:"; \
+	echo "   age -d -o subject.zip $$E/subject.zip.age"; \
 	rm -f /tmp/dsar-demo-bundle.zip
 
 # Benchmark (see bench/README.md): corpus of BENCH_MB MiB, median of BENCH_RUNS runs, table in bench/RESULTS.md.

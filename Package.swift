@@ -51,6 +51,8 @@ let package = Package(
                 "CMariaDB",
                 "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // KDF.Scrypt for age passphrase (scrypt) recipients.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]

@@ -30,6 +30,7 @@ struct Dsar: AsyncParsableCommand {
             Init.self, Run.self, Watch.self, Submit.self, Status.self, Events.self, Extend.self, Retry.self,
             Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
             Close.self,
+            Deliver.self,
         ]
     )
 

@@ -291,6 +291,104 @@ final class AgeTests: XCTestCase {
         }
     }
 
+    // MARK: Passphrase (scrypt) recipients
+
+    /// Encrypts with our scrypt encryptor, in uneven pieces.
+    func encrypt(_ plaintext: [UInt8], passphrase: String, workFactor: Int) throws -> [UInt8] {
+        var out: [UInt8] = []
+        let enc = try AgeEncryptor(scrypt: try AgeScryptRecipient(passphrase: passphrase, workFactor: workFactor)) {
+            out.append(contentsOf: $0)
+        }
+        var offset = 0
+        while offset < plaintext.count {
+            let n = min(40_000, plaintext.count - offset)
+            try plaintext.withUnsafeBytes { try enc.write(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + n])) }
+            offset += n
+        }
+        try enc.finish()
+        return out
+    }
+
+    func testScryptRoundTripAndWrongPassphrase() throws {
+        let plain = randomBytes(200_000)
+        let file = try encrypt(plain, passphrase: "tr4in-h0rse", workFactor: 10)
+        let text = String(decoding: file.prefix(200), as: UTF8.self)
+        let lines = text.split(separator: "\n")
+        XCTAssertEqual(lines[0], "age-encryption.org/v1")
+        // `-> scrypt <base64 of 16 bytes = 22 chars> 10`, then a 43-char body line, then the MAC.
+        let args = lines[1].split(separator: " ")
+        XCTAssertEqual(args.count, 4, String(lines[1]))
+        XCTAssertEqual(args[1], "scrypt")
+        XCTAssertEqual(args[2].count, 22)
+        XCTAssertEqual(args[3], "10")
+        XCTAssertEqual(lines[2].count, 43)
+        XCTAssertTrue(lines[3].hasPrefix("--- "))
+        var out: [UInt8] = []
+        try AgeDecryptor.decrypt(file, identities: [], scrypt: AgeScryptIdentity(passphrase: "tr4in-h0rse")) {
+            out += $0
+        }
+        XCTAssertEqual(out, plain)
+        XCTAssertThrowsError(
+            try AgeDecryptor.decrypt(file, identities: [], scrypt: AgeScryptIdentity(passphrase: "tr4in-h0rsE")) { _ in
+            }
+        ) { e in
+            XCTAssertEqual((e as? AgeError)?.kind, .noMatch, "\(e)")
+            XCTAssertTrue("\(e)".contains("passphrase"), "\(e)")
+        }
+        // An X25519 identity does not open a passphrase file.
+        XCTAssertThrowsError(try AgeDecryptor.decrypt(file, identities: [AgeIdentity.generate()]) { _ in }) { e in
+            XCTAssertEqual((e as? AgeError)?.kind, .noMatch, "\(e)")
+        }
+        // Work factors outside 1…22 and empty passphrases are refused before anything is written.
+        for bad in [0, 23, -1] {
+            XCTAssertThrowsError(try AgeScryptRecipient(passphrase: "x", workFactor: bad)) { e in
+                XCTAssertEqual((e as? AgeError)?.kind, .invalidRecipient, "\(e)")
+            }
+        }
+        XCTAssertThrowsError(try AgeScryptRecipient(passphrase: ""))
+        XCTAssertEqual(try AgeScryptRecipient(passphrase: "x").workFactor, 18)
+    }
+
+    /// The real `age -d` opens our passphrase file (default work factor 18), the passphrase typed
+    /// on a pseudo-terminal, and the plaintext is ours byte for byte.
+    func testScryptFileOpensWithAgeTool() throws {
+        guard which("age") != nil, which("python3") != nil else { throw XCTSkip("age or python3 not on PATH") }
+        let plain = randomBytes(150_000)
+        let passphrase = "k7mq-zp3w-9xhd-c4rt"
+        var out: [UInt8] = []
+        let enc = try AgeEncryptor(scrypt: try AgeScryptRecipient(passphrase: passphrase)) { out += $0 }
+        try enc.write(plain)
+        try enc.finish()
+        XCTAssertTrue(String(decoding: out.prefix(80), as: UTF8.self).contains(" 18\n"))
+        try writeFile(dir + "/ours.age", out)
+        let r = try runWithPassphrase(
+            "age", ["-d", "-o", dir + "/ours.out", dir + "/ours.age"], passphrase: passphrase)
+        XCTAssertEqual(r.status, 0, r.terminal)
+        XCTAssertEqual(readFile(dir + "/ours.out"), plain)
+        let wrong = try runWithPassphrase(
+            "age", ["-d", "-o", dir + "/wrong.out", dir + "/ours.age"], passphrase: passphrase + "x")
+        XCTAssertNotEqual(wrong.status, 0, wrong.terminal)
+        XCTAssertTrue(wrong.terminal.contains("incorrect passphrase"), wrong.terminal)
+    }
+
+    /// Our decryptor opens a file the real `age -p` made, and refuses it with another passphrase.
+    func testAgeToolPassphraseFileOpensWithOurDecryptor() throws {
+        guard which("age") != nil, which("python3") != nil else { throw XCTSkip("age or python3 not on PATH") }
+        let plain = randomBytes(70_000)
+        try writeFile(dir + "/plain", plain)
+        let passphrase = "Ünïcode passphrase with spaces"
+        let r = try runWithPassphrase("age", ["-p", "-o", dir + "/theirs.age", dir + "/plain"], passphrase: passphrase)
+        XCTAssertEqual(r.status, 0, r.terminal)
+        let file = readFile(dir + "/theirs.age")
+        XCTAssertTrue(String(decoding: file.prefix(60), as: UTF8.self).contains("-> scrypt "))
+        var out: [UInt8] = []
+        try AgeDecryptor.decrypt(file, identities: [], scrypt: AgeScryptIdentity(passphrase: passphrase)) { out += $0 }
+        XCTAssertEqual(out, plain)
+        XCTAssertThrowsError(
+            try AgeDecryptor.decrypt(file, identities: [], scrypt: AgeScryptIdentity(passphrase: "other")) { _ in }
+        ) { e in XCTAssertEqual((e as? AgeError)?.kind, .noMatch, "\(e)") }
+    }
+
     // MARK: CCTV age test vectors
 
     func testCCTVVectors() throws {
@@ -305,6 +403,8 @@ final class AgeTests: XCTestCase {
         var failed: [String] = []
         var skipped: [String: Int] = [:]
         var applicable = 0
+        var applicablePassphrase = 0
+        var passedPassphrase = 0
         let known: Set<String> = [
             "expect", "payload", "file key", "identity", "passphrase", "armored", "comment", "compressed",
         ]
@@ -330,16 +430,14 @@ final class AgeTests: XCTestCase {
                 skipped["armored", default: 0] += 1
                 continue
             }
-            if !values("passphrase").isEmpty {
-                skipped["passphrase", default: 0] += 1
-                continue
-            }
+            let passphrases = values("passphrase")
             let idStrings = values("identity")
             if idStrings.contains(where: { !$0.hasPrefix("AGE-SECRET-KEY-1") }) {
                 skipped["non-X25519 identity", default: 0] += 1
                 continue
             }
             applicable += 1
+            if !passphrases.isEmpty { applicablePassphrase += 1 }
             var body = Array(raw[split.upperBound...])
             if values("compressed").first == "zlib" { body = try Zlib.inflate(body) }
             let ids = try idStrings.map { try AgeIdentity(parsing: $0) }
@@ -349,7 +447,8 @@ final class AgeTests: XCTestCase {
             var outcome = "success"
             var reportedReleased: Int64 = -1
             do {
-                reportedReleased = try AgeDecryptor.decrypt(body, identities: ids) { chunk in
+                let scrypt = passphrases.first.map { AgeScryptIdentity(passphrase: $0) }
+                reportedReleased = try AgeDecryptor.decrypt(body, identities: ids, scrypt: scrypt) { chunk in
                     hasher.update(chunk)
                     released += Int64(chunk.count)
                 }
@@ -374,14 +473,24 @@ final class AgeTests: XCTestCase {
             if expect != "success" && values("payload").isEmpty && released != 0 {
                 problems.append("released \(released) bytes but the vector expects none")
             }
-            if problems.isEmpty { passed += 1 } else { failed.append("\(name): " + problems.joined(separator: "; ")) }
+            if problems.isEmpty {
+                passed += 1
+                if !passphrases.isEmpty { passedPassphrase += 1 }
+            } else {
+                failed.append("\(name): " + problems.joined(separator: "; "))
+            }
         }
         let skippedTotal = skipped.values.reduce(0, +)
         let reasons = skipped.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        print("cctv: \(passed) passed, \(skippedTotal) skipped (\(reasons))")
+        print(
+            "cctv: \(passed) passed (\(passedPassphrase) of them scrypt/passphrase), \(skippedTotal) skipped (\(reasons))"
+        )
         XCTAssertEqual(failed, [], failed.joined(separator: "\n"))
-        // 66 per the folder's README, plus `empty` (a zero-byte age file with no identity lines).
-        XCTAssertEqual(applicable, 67)
+        // 66 X25519 per the folder's README, plus `empty` (a zero-byte age file with no identity
+        // lines), plus the 25 non-armored passphrase (scrypt) vectors.
+        XCTAssertEqual(applicablePassphrase, 25)
+        XCTAssertEqual(passedPassphrase, 25)
+        XCTAssertEqual(applicable, 67 + 25)
         XCTAssertEqual(passed, applicable)
     }
 }

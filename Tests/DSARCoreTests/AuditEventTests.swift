@@ -67,6 +67,8 @@ final class AuditEventTests: XCTestCase {
             .jobClosed(
                 job: "J", subject: "S", reason: .answered, status: .completed, deadline: "2026-12-01T00:00:00Z",
                 note: true),
+            .jobDelivered(
+                job: "J", subject: "S", file: "outbox/J/subject.zip.age", sha256: "ab", bytes: 10, delivery: 1),
             .jobRetried(job: "J", subject: "S", attempt: 2, was: .partial, outboxWithdrawn: true),
             .deadlineExtended(job: "J", subject: "S", days: 30, deadline: "d", reason: "complex"),
             .crashRecovered(job: "J", subject: "S", was: "RUNNING", crashes: 3, now: .failed),

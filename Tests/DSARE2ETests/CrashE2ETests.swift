@@ -14,10 +14,12 @@ import Glibc
 final class CrashE2ETests: XCTestCase {
     /// Points passed once per batch rather than once per job (so there is no second hit).
     static let oncePerBatch: Set<String> = ["job.scanned"]
-    /// Points only passed while erasing or by `dsar retry` (not by this file's export scenarios;
-    /// RetryE2ETests kills at the identity and retry points).
+    /// Points only passed while erasing or by `dsar retry` or `dsar deliver` (not by this file's
+    /// export scenarios; RetryE2ETests kills at the identity and retry points, DeliverE2ETests at
+    /// deliver.renamed).
     static let erasureOnly: Set<String> = [
         "erase.synced", "erase.renamed", "identity.written", "retry.moved", "live.erased", "live.verified",
+        "deliver.renamed",
     ]
 
     /// Every `CrashPoint.hit("…")` name in Sources/ (found by reading the code).

@@ -20,10 +20,11 @@ package enum BundleVerifier {
     /// allowed_signers file), else `trusted` (OpenSSH public key lines, e.g. the spool's
     /// `keys/signing_key.pub`). Without either it throws, since a valid signature by an unknown key
     /// proves nothing, unless `skipSignerCheck` (`--insecure-skip-signer`): then the report says
-    /// `signerVerified == false`.
+    /// `signerVerified == false`. With `checkSubjectCopy`, a `subject.zip.age` beside the bundle
+    /// must be the job's last recorded delivery (see ``subjectCopyLine(entry:jobID:)``).
     package static func verify(
         entry: String, identities: [AgeIdentity], trusted: [String], allowedSigners: AllowedSigners?,
-        skipSignerCheck: Bool = false
+        skipSignerCheck: Bool = false, checkSubjectCopy: Bool = true
     ) throws -> Report {
         let manifestPath = entry + "/manifest.json"
         let sigPath = entry + "/manifest.json.sig"
@@ -149,10 +150,43 @@ package enum BundleVerifier {
                 lines.append("contents: \(inside.count) files, names, sizes and SHA-256 match the manifest")
             }
         }
+        if checkSubjectCopy, let line = try subjectCopyLine(entry: entry, jobID: jobID) { lines.append(line) }
         return Report(
             signer: SSHSig.fingerprint(of: blob), principal: principal, action: action, bundleChecked: bundleChecked,
             filesChecked: filesChecked, lines: lines,
             signerVerified: allowedSigners != nil || !trusted.isEmpty)
+    }
+
+    /// The report line of the data subject's copy (`dsar deliver`), nil when there is none. The
+    /// manifest was signed before the copy existed, so it does not cover it: when the entry lies in
+    /// its spool (`<spool>/outbox/<job-id>`), the copy must be the last delivery the job record
+    /// lists (same SHA-256 and size), else verification fails.
+    static func subjectCopyLine(entry: String, jobID: String) throws -> String? {
+        let path = entry + "/" + SubjectDelivery.fileName
+        guard FileSystem.exists(path) else { return nil }
+        let got = try SubjectDelivery.sha256(ofFile: path)
+        let root = URL(fileURLWithPath: entry).standardizedFileURL.deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let recordPath = SpoolLayout(root: root).jobRecord(jobID)
+        guard FileSystem.exists(recordPath), let rec = try? JobStore(layout: SpoolLayout(root: root)).load(jobID)
+        else {
+            return
+                "subject copy: \(SubjectDelivery.fileName) \(got.bytes) bytes, SHA-256 \(got.sha256) (passphrase-encrypted by `dsar deliver`; not covered by the manifest, and no job record beside it to compare with)"
+        }
+        guard let last = rec.deliveries?.last else {
+            throw DSARError(
+                .verification,
+                "\(path) is not a delivery of job \(jobID): its job record lists none (a leftover of an interrupted `dsar deliver`, or put there by someone else); rerun `dsar deliver` or remove it",
+                path: path)
+        }
+        guard last.sha256 == got.sha256, last.bytes == got.bytes else {
+            throw DSARError(
+                .verification,
+                "\(path) (SHA-256 \(got.sha256), \(got.bytes) bytes) is not the copy delivered \(last.at) (SHA-256 \(last.sha256), \(last.bytes) bytes): it was replaced or modified",
+                path: path)
+        }
+        return
+            "subject copy: \(SubjectDelivery.fileName) \(got.bytes) bytes, SHA-256 matches delivery \(rec.deliveries?.count ?? 1) of the job record (\(last.at)); passphrase-encrypted, not covered by the manifest"
     }
 
     /// Every entry of a ZIP held in memory: name, size, SHA-256.

@@ -182,14 +182,15 @@ struct AgeHeader {
     }
 }
 
-/// Streaming, strict age v1 decryption with X25519 identities.
+/// Streaming, strict age v1 decryption with X25519 identities and an optional passphrase (scrypt)
+/// identity.
 package enum AgeDecryptor {
     /// Decrypts an in-memory age file, handing plaintext to `sink` one authenticated chunk at a time.
     /// Returns the plaintext length. On failure the thrown ``AgeError`` says how many plaintext bytes
-    /// were released first.
+    /// were released first. `scrypt` opens a passphrase-encrypted file.
     @discardableResult
     package static func decrypt(
-        _ input: [UInt8], identities: [AgeIdentity], sink: ([UInt8]) throws -> Void
+        _ input: [UInt8], identities: [AgeIdentity], scrypt: AgeScryptIdentity? = nil, sink: ([UInt8]) throws -> Void
     ) throws
         -> Int64
     {
@@ -204,16 +205,16 @@ package enum AgeDecryptor {
             offset += n
             return n
         }
-        return try decrypt(source, identities: identities, sink: sink)
+        return try decrypt(source, identities: identities, scrypt: scrypt, sink: sink)
     }
 
     /// Decrypts from a pull function that fills a buffer and returns the byte count (0 at end).
     @discardableResult
     package static func decrypt(
         reader: @escaping (UnsafeMutableRawBufferPointer) throws -> Int, identities: [AgeIdentity],
-        sink: ([UInt8]) throws -> Void
+        scrypt: AgeScryptIdentity? = nil, sink: ([UInt8]) throws -> Void
     ) throws -> Int64 {
-        try decrypt(AgeInput(reader), identities: identities, sink: sink)
+        try decrypt(AgeInput(reader), identities: identities, scrypt: scrypt, sink: sink)
     }
 
     /// Decrypts the age file at `file` into `output`, which is created (mode 0600) only if the whole
@@ -236,7 +237,10 @@ package enum AgeDecryptor {
         }
     }
 
-    static func decrypt(_ input: AgeInput, identities: [AgeIdentity], sink: ([UInt8]) throws -> Void) throws -> Int64 {
+    static func decrypt(
+        _ input: AgeInput, identities: [AgeIdentity], scrypt: AgeScryptIdentity? = nil,
+        sink: ([UInt8]) throws -> Void
+    ) throws -> Int64 {
         let header = try AgeHeader.parse(input)
         if header.stanzas.contains(where: { $0.args.first == "scrypt" }) && header.stanzas.count != 1 {
             throw AgeError(.headerFailure, "age header: an scrypt stanza must be the only stanza")
@@ -248,7 +252,13 @@ package enum AgeDecryptor {
                 break
             }
         }
+        if fileKey == nil, let scrypt {
+            fileKey = try unwrap(header.stanzas, scrypt: scrypt)
+        }
         guard let fileKey else {
+            if scrypt != nil, header.stanzas.first?.args.first == "scrypt" {
+                throw AgeError(.noMatch, "the passphrase does not open this age file (wrong passphrase)")
+            }
             let n = header.stanzas.filter { $0.args.first == "X25519" }.count
             throw AgeError(
                 .noMatch,
@@ -289,6 +299,39 @@ package enum AgeDecryptor {
             if let fileKey = AgeFormat.open(s.body, key: wrapKey, nonce: AgeFormat.zeroNonce) {
                 return fileKey
             }
+        }
+        return nil
+    }
+
+    /// Unwraps the file key with a passphrase: nil if no scrypt stanza opens with it; throws a header
+    /// failure for a malformed scrypt stanza (arguments, salt, work factor, body size), checked as
+    /// the reference implementation does before any key derivation.
+    static func unwrap(_ stanzas: [AgeHeader.Stanza], scrypt: AgeScryptIdentity) throws -> [UInt8]? {
+        func fail(_ why: String) -> AgeError { AgeError(.headerFailure, "age header: scrypt stanza: \(why)") }
+        for s in stanzas where s.args.first == "scrypt" {
+            guard s.args.count == 3 else { throw fail("\(s.args.count - 1) arguments (want 2: salt, log2 N)") }
+            guard let salt = CryptoBase64.decodeUnpadded(Array(s.args[1].utf8)) else {
+                throw fail("the salt is not canonical unpadded base64")
+            }
+            guard salt.count == AgeFormat.scryptSaltSize else {
+                throw fail("the salt is \(salt.count) bytes (want \(AgeFormat.scryptSaltSize))")
+            }
+            // Decimal without sign or leading zero: 1*DIGIT with a non-zero first digit.
+            let w = Array(s.args[2].utf8)
+            guard let first = w.first, (0x31...0x39).contains(first), w.allSatisfy({ (0x30...0x39).contains($0) })
+            else {
+                throw fail("the work factor \"\(s.args[2])\" is not a decimal number from 1 without leading zeros")
+            }
+            guard w.count <= 2, let logN = Int(s.args[2]), logN <= AgeScryptIdentity.maxWorkFactor else {
+                throw fail(
+                    "the work factor \(s.args[2]) is above the maximum \(AgeScryptIdentity.maxWorkFactor) (it would take too long to open)"
+                )
+            }
+            guard s.body.count == AgeFormat.fileKeySize + AgeFormat.tagSize else {
+                throw fail("the body is \(s.body.count) bytes (want \(AgeFormat.fileKeySize + AgeFormat.tagSize))")
+            }
+            let key = try AgeFormat.scryptKey(passphrase: scrypt.passphrase, salt: salt, logN: logN)
+            if let fileKey = AgeFormat.open(s.body, key: key, nonce: AgeFormat.zeroNonce) { return fileKey }
         }
         return nil
     }

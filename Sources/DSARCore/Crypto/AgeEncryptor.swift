@@ -1,5 +1,6 @@
 @preconcurrency import Crypto
 import Foundation
+import _CryptoExtras
 
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +10,8 @@ import Glibc
 enum AgeFormat {
     static let versionLine = Array("age-encryption.org/v1\n".utf8)
     static let x25519Label = Array("age-encryption.org/v1/X25519".utf8)
+    static let scryptLabel = Array("age-encryption.org/v1/scrypt".utf8)
+    static let scryptSaltSize = 16
     static let chunkSize = 64 * 1024
     static let tagSize = 16
     static let encryptedChunkSize = chunkSize + tagSize
@@ -27,6 +30,17 @@ enum AgeFormat {
     }
 
     static func bytes(_ key: SymmetricKey) -> [UInt8] { key.withUnsafeBytes { Array($0) } }
+
+    /// The scrypt stanza's wrap key: scrypt(passphrase, label || salt, N = 2^logN, r = 8, p = 1), 32 bytes.
+    static func scryptKey(passphrase: [UInt8], salt: [UInt8], logN: Int) throws -> SymmetricKey {
+        do {
+            return try KDF.Scrypt.deriveKey(
+                from: passphrase, salt: scryptLabel + salt, outputByteCount: 32, rounds: 1 << logN, blockSize: 8,
+                parallelism: 1)
+        } catch {
+            throw AgeError(.headerFailure, "age scrypt key derivation failed (work factor \(logN)): \(error)")
+        }
+    }
 
     /// X25519; nil when the shared secret is all zero (low-order point), which age forbids.
     static func x25519(_ priv: Curve25519.KeyAgreement.PrivateKey, _ pub: [UInt8]) -> [UInt8]? {
@@ -106,13 +120,12 @@ package final class AgeEncryptor {
 
     /// Writes the header to `sink`. Throws ``AgeError`` `.invalidRecipient` for no recipients or a
     /// low-order recipient key.
-    package init(recipients: [AgeRecipient], sink: @escaping ([UInt8]) throws -> Void) throws {
+    package convenience init(recipients: [AgeRecipient], sink: @escaping ([UInt8]) throws -> Void) throws {
         guard !recipients.isEmpty else {
             throw AgeError(.invalidRecipient, "age encryption needs at least one recipient")
         }
-        self.sink = sink
         let fileKey = AgeFormat.bytes(SymmetricKey(size: .bits128))
-        var header = AgeFormat.versionLine
+        var stanzas: [UInt8] = []
         for r in recipients {
             let ephemeral = Curve25519.KeyAgreement.PrivateKey()
             let share = Array(ephemeral.publicKey.rawRepresentation)
@@ -124,9 +137,34 @@ package final class AgeEncryptor {
             }
             let wrapKey = AgeFormat.hkdf(ikm: shared, salt: share + r.publicKey, info: AgeFormat.x25519Label)
             let body = fileKey.withUnsafeBytes { AgeFormat.seal($0, key: wrapKey, nonce: AgeFormat.zeroNonce) }
-            header.append(contentsOf: Array("-> X25519 \(CryptoBase64.encode(share, padded: false))\n".utf8))
-            header.append(contentsOf: AgeFormat.wrapBody(body))
+            stanzas.append(contentsOf: Array("-> X25519 \(CryptoBase64.encode(share, padded: false))\n".utf8))
+            stanzas.append(contentsOf: AgeFormat.wrapBody(body))
         }
+        try self.init(fileKey: fileKey, stanzas: stanzas, sink: sink)
+    }
+
+    /// Writes the header of a passphrase-encrypted file to `sink`: one `-> scrypt <salt> <log2 N>`
+    /// stanza with a fresh 16-byte salt (age forbids any other stanza beside it). Deriving the key
+    /// takes about a second at the default work factor.
+    package convenience init(scrypt recipient: AgeScryptRecipient, sink: @escaping ([UInt8]) throws -> Void) throws {
+        let fileKey = AgeFormat.bytes(SymmetricKey(size: .bits128))
+        var salt = [UInt8](repeating: 0, count: AgeFormat.scryptSaltSize)
+        var rng = SystemRandomNumberGenerator()
+        for i in salt.indices { salt[i] = rng.next() }
+        let wrapKey = try AgeFormat.scryptKey(
+            passphrase: recipient.passphrase, salt: salt, logN: recipient.workFactor)
+        let body = fileKey.withUnsafeBytes { AgeFormat.seal($0, key: wrapKey, nonce: AgeFormat.zeroNonce) }
+        var stanza = Array(
+            "-> scrypt \(CryptoBase64.encode(salt, padded: false)) \(recipient.workFactor)\n".utf8)
+        stanza.append(contentsOf: AgeFormat.wrapBody(body))
+        try self.init(fileKey: fileKey, stanzas: stanza, sink: sink)
+    }
+
+    /// Writes the version line, the encoded `stanzas`, the MAC and the payload nonce.
+    private init(fileKey: [UInt8], stanzas: [UInt8], sink: @escaping ([UInt8]) throws -> Void) throws {
+        self.sink = sink
+        var header = AgeFormat.versionLine
+        header.append(contentsOf: stanzas)
         header.append(contentsOf: Array("---".utf8))
         let macKey = AgeFormat.hkdf(ikm: fileKey, salt: [], info: "header")
         let mac = HMAC<SHA256>.authenticationCode(for: header, using: macKey)
@@ -209,7 +247,8 @@ package final class AgeEncryptor {
 /// Writes a file through a temp sibling that is renamed into place only on success.
 enum AgeFileOutput {
     static func write<T>(
-        to path: String, mode: mode_t = 0o600, _ body: (@escaping ([UInt8]) throws -> Void) throws -> T
+        to path: String, mode: mode_t = 0o600, group: gid_t? = nil,
+        _ body: (@escaping ([UInt8]) throws -> Void) throws -> T
     )
         throws -> T
     {
@@ -222,6 +261,9 @@ enum AgeFileOutput {
         let result: T
         do {
             defer { close(fd) }
+            if let group, fchown(fd, uid_t.max, group) != 0 {
+                throw DSARError.syscall("cannot set group \(group) on", path: tmp)
+            }
             result = try body { bytes in
                 try bytes.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: tmp) }
             }

@@ -187,3 +187,39 @@ enum AgeKeyText {
         return decoded.data
     }
 }
+
+/// An age passphrase recipient (`-> scrypt` stanza, C2SP age.md "The scrypt recipient type"): the
+/// file key is wrapped under scrypt(passphrase, "age-encryption.org/v1/scrypt" || salt, N = 2^workFactor,
+/// r = 8, p = 1). A file encrypted to it has no other recipient.
+package struct AgeScryptRecipient: Sendable {
+    /// The passphrase bytes (UTF-8). Never printed by dsar's messages.
+    let passphrase: [UInt8]
+    /// log2 of scrypt's N.
+    package let workFactor: Int
+
+    /// The work factor of new files: age's own default (about one second on a current CPU).
+    package static let defaultWorkFactor = 18
+
+    /// Throws ``AgeError`` `.invalidRecipient` for an empty passphrase or a work factor outside 1…``AgeScryptIdentity/maxWorkFactor``.
+    package init(passphrase: String, workFactor: Int = AgeScryptRecipient.defaultWorkFactor) throws {
+        guard !passphrase.isEmpty else { throw AgeError(.invalidRecipient, "an age passphrase must not be empty") }
+        guard (1...AgeScryptIdentity.maxWorkFactor).contains(workFactor) else {
+            throw AgeError(
+                .invalidRecipient,
+                "age scrypt work factor \(workFactor) is outside 1…\(AgeScryptIdentity.maxWorkFactor)")
+        }
+        self.passphrase = Array(passphrase.utf8)
+        self.workFactor = workFactor
+    }
+}
+
+/// An age passphrase identity: opens files whose only stanza is `-> scrypt`.
+package struct AgeScryptIdentity: Sendable {
+    let passphrase: [UInt8]
+    /// The largest work factor accepted (as the reference implementation): a file asking for more
+    /// would take minutes and gigabytes to open, so it is a header failure.
+    package static let maxWorkFactor = 22
+
+    /// An identity for `passphrase` (UTF-8 bytes, as typed).
+    package init(passphrase: String) { self.passphrase = Array(passphrase.utf8) }
+}

@@ -54,6 +54,25 @@ package struct JobRecord: Sendable, Codable, Equatable {
         }
     }
 
+    /// One copy of the export made for the data subject by `dsar deliver` (never the passphrase).
+    package struct Delivery: Sendable, Codable, Equatable {
+        /// When it was made.
+        package var at: String
+        /// Its path relative to the spool, `outbox/<job-id>/subject.zip.age`.
+        package var file: String
+        /// SHA-256 (hex) of the encrypted file.
+        package var sha256: String
+        /// Size of the encrypted file.
+        package var bytes: Int64
+
+        package init(at: String, file: String, sha256: String, bytes: Int64) {
+            self.at = at
+            self.file = file
+            self.sha256 = sha256
+            self.bytes = bytes
+        }
+    }
+
     /// One line of the job's history (what `dsar events` shows).
     package struct Event: Sendable, Codable, Equatable {
         package var at: String
@@ -87,6 +106,8 @@ package struct JobRecord: Sendable, Codable, Equatable {
     package var crashes: Int?
     /// Notification events already queued that must not repeat (e.g. `overdue`).
     package var notified: [String]?
+    /// The copies made for the data subject (`dsar deliver`), oldest first; nil before the first.
+    package var deliveries: [Delivery]?
     package var history: [Event] = []
     /// How the case was closed (`dsar close`); nil while it is open (see ``CaseLifecycle``).
     package var closure: Closure?
@@ -119,6 +140,7 @@ package struct JobRecord: Sendable, Codable, Equatable {
         case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, crashes, notified,
             history
         case closure
+        case deliveries
     }
 
     /// Adds a history line stamped now.

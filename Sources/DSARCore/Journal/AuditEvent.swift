@@ -193,6 +193,16 @@ extension AuditEvent {
             ["attempt": .int(attempt), "was": .string(was.rawValue), "outbox_withdrawn": .bool(outboxWithdrawn)])
     }
 
+    /// `dsar deliver` made the subject's copy `file` (relative to the spool), the `delivery`-th of
+    /// the job. Never the passphrase.
+    package static func jobDelivered(
+        job: String, subject: String, file: String, sha256: String, bytes: Int64, delivery: Int
+    ) -> AuditEvent {
+        AuditEvent(
+            .jobDelivered, job: job, subject: subject,
+            ["file": .string(file), "sha256": .string(sha256), "bytes": .int(Int(bytes)), "delivery": .int(delivery)])
+    }
+
     /// `dsar extend` moved a job's deadline.
     package static func deadlineExtended(
         job: String, subject: String, days: Int, deadline: String, reason: String

@@ -37,6 +37,8 @@ package enum AuditEventType: String, CaseIterable, Sendable {
     case jobPublished = "job.published"
     /// A job ended with its final status.
     case jobFinished = "job.finished"
+    /// An operator made the data subject's passphrase-encrypted copy of an export (`dsar deliver`).
+    case jobDelivered = "job.delivered"
     /// A job passed its deadline before it ended.
     case jobOverdue = "job.overdue"
     /// An open job's deadline is at most `due_soon_days` away (raised once per job).
@@ -99,6 +101,7 @@ package enum AuditEventType: String, CaseIterable, Sendable {
         case .bundleSealed, .receiptSealed: [.string("manifest_sha256")]
         case .jobPublished: [.string("outbox")]
         case .jobFinished: [.string("status"), .int("records")]
+        case .jobDelivered: [.string("file"), .string("sha256"), .int("bytes"), .int("delivery")]
         case .jobOverdue: [.string("deadline"), .string("status")]
         case .jobDueSoon: [.string("deadline"), .int("days_left"), .string("status")]
         case .jobRetried: [.int("attempt"), .string("was"), .bool("outbox_withdrawn")]

@@ -28,7 +28,7 @@ package enum CrashPoint {
     package static let all = [
         "claim.renamed", "claim.recorded", "job.running", "job.scanned", "publish.staged", "publish.renamed",
         "job.recorded", "job.retired", "journal.appended", "seal.writing", "erase.synced", "erase.renamed",
-        "identity.written", "retry.moved", "live.erased", "live.verified",
+        "identity.written", "retry.moved", "live.erased", "live.verified", "deliver.renamed",
     ]
 
     /// Marks a point; kills the process if it is the configured one.
