@@ -23,7 +23,8 @@ extension Dsar {
                 """)
 
         @OptionGroup var options: SpoolOptions
-        @Argument(help: "The job id (see `dsar status`), the request id, or a unique prefix of the job id.") var job: String
+        @Argument(help: "The job id (see `dsar status`), the request id, or a unique prefix of the job id.") var job:
+            String
         @Option(
             name: [.customShort("i"), .long],
             help: ArgumentHelp(

@@ -66,6 +66,30 @@ final class DeliverE2ETests: XCTestCase {
 
     func bytes(_ path: String) -> [UInt8] { Array(FileManager.default.contents(atPath: path) ?? Data()) }
 
+    /// `close_on_deliver: true`: the delivery answers the case (closed, no longer overdue); by request id.
+    func testCloseOnDeliverClosesTheCaseAsAnswered() throws {
+        let s = try TempSpool()
+        let dirs = try setUp(s, extraConfig: "close_on_deliver: true\n")
+        let rec = try runJob(s, "TICKET-4711", connectors: dirs.good)
+        XCTAssertEqual(rec.status, .completed, rec.error ?? "")
+        XCTAssertNil(rec.closure)
+        let d = try deliver(s, "TICKET-4711")
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("closed as answered"), d.stdout)
+        let after = try XCTUnwrap(try s.record(requestID: "TICKET-4711"))
+        XCTAssertEqual(after.closure?.reason, .answered)
+        XCTAssertEqual(after.deliveries?.count, 1)
+        let events = try s.dsar(["audit", "verify"])
+        XCTAssertEqual(events.status, 0, events.stderr)
+        XCTAssertEqual(try s.journal("job.delivered").count, 1)
+        XCTAssertEqual(try s.journal("job.closed").count, 1)
+        // A second delivery (--force) does not close it again.
+        let again = try deliver(s, rec.jobID, ["--force"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertFalse(again.stdout.contains("closed as answered"), again.stdout)
+        XCTAssertEqual(try XCTUnwrap(try s.record(requestID: "TICKET-4711")).closure, after.closure)
+    }
+
     func testDeliveredCopyOpensWithAgeAndThePassphraseIsNowhereInTheSpool() throws {
         _ = try tool("age")
         _ = try tool("python3")
