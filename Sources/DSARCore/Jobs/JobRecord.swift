@@ -88,6 +88,8 @@ package struct JobRecord: Sendable, Codable, Equatable {
     /// Notification events already queued that must not repeat (e.g. `overdue`).
     package var notified: [String]?
     package var history: [Event] = []
+    /// The language of the subject report (the request's `language`, else the spool default at claim time).
+    package var language: String?
 
     enum CodingKeys: String, CodingKey {
         case format
@@ -103,6 +105,7 @@ package struct JobRecord: Sendable, Codable, Equatable {
         case initialDeadline = "initial_deadline"
         case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, crashes, notified,
             history
+        case language
     }
 
     /// Adds a history line stamped now.

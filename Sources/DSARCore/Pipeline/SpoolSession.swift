@@ -56,7 +56,8 @@ package struct SpoolSession {
             gid = gr.pointee.gr_gid
         }
         let bundler = ExportBundler(
-            recipients: recipients, signer: signer, group: gid, journalHead: { journal.headJSON })
+            recipients: recipients, signer: signer, group: gid, journalHead: { journal.headJSON }, report: config.report
+        )
         // What each connector's erasure does, as the connector reports it (per table for SQL dumps).
         var strategies: [String: [EraseStrategyEntry]] = [:]
         for case let c as any ErasingConnector in connectors { strategies[c.name] = c.eraseStrategies }
