@@ -96,7 +96,7 @@ final class ReportE2ETests: XCTestCase {
         let (de, deDir) = try extract(s, requestID: "R-DE")
         let (en, enDir) = try extract(s, requestID: "R-EN")
         XCTAssertEqual(de.language, "de", "the job record keeps the request's language")
-        XCTAssertNil(en.language)
+        XCTAssertEqual(en.language, "en", "else the spool default at claim time")
         let expected: [(String, String, [String])] = [
             (
                 deDir, "de",
@@ -138,6 +138,32 @@ final class ReportE2ETests: XCTestCase {
             XCTAssertTrue(html.contains("<td>customers.csv:2</td>"), html)
             XCTAssertFalse(html.contains(s.base) || text.contains(s.base), "a server path in the \(lang) report")
         }
+    }
+
+    func testConnectorsCheckWarnsAboutEveryMissingReportFactNamingTheKeysAndTheFile() throws {
+        let (s, dir) = try makeSpool(rows: ["alice@example.com,Alice,-"])
+        try FileSystem.writeAtomically(
+            dir + "/bare.yaml",
+            Array("name: bare\ntype: csv\npaths: [ data/customers.csv ]\ncolumns: { email: email }\npurpose: x\n".utf8),
+            mode: 0o644)
+        let r = try s.dsar(["connectors", "check", "--connectors", dir])
+        XCTAssertEqual(r.status, 0, "warnings do not change the exit status: " + r.stdout + r.stderr)
+        XCTAssertTrue(
+            r.stdout.contains(
+                "WARNING: connector \"bare\" lacks category, retention, legal_basis, source, disclosed_to, automated_decisions"
+            ), r.stdout)
+        XCTAssertTrue(r.stdout.contains("add them to \(dir)/bare.yaml"), r.stdout)
+        XCTAssertEqual(
+            r.stdout.components(separatedBy: "WARNING").count - 1, 1, "customers has every fact: \(r.stdout)")
+        // The spool's own facts: still dsar init's example controller, no authority.
+        let recipients = try read(s.layout.config).split(separator: "\n")[0]
+        try FileSystem.writeAtomically(
+            s.layout.config, Array("\(recipients)\ncontroller: { name: Example Shop GmbH }\n".utf8), mode: 0o640)
+        let w = try s.dsar(["connectors", "check", "--connectors", dir])
+        XCTAssertEqual(w.status, 0, w.stdout + w.stderr)
+        XCTAssertTrue(
+            w.stdout.contains("WARNING: \(s.layout.config): controller: is still dsar init's example"), w.stdout)
+        XCTAssertTrue(w.stdout.contains("WARNING: \(s.layout.config): supervisory_authority: not set"), w.stdout)
     }
 
     // MARK: - Markup in records, in a real browser
