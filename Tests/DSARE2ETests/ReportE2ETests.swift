@@ -262,7 +262,12 @@ final class ReportE2ETests: XCTestCase {
         try s.drop("x.json", #"{"request_id": "R-XSS", "action": "export", "email": "alice@example.com"}"#)
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        let (_, out) = try extract(s, requestID: "R-XSS")
+        let (rec, out) = try extract(s, requestID: "R-XSS")
+        // The pages are in the manifest with exact sizes and hashes (dsar verify checks every entry).
+        let v = try s.dsar(["verify", "-i", s.teamKeys + "/age.key", s.root + "/outbox/" + rec.jobID])
+        XCTAssertEqual(v.status, 0, v.stdout + v.stderr)
+        let manifest = try read(s.root + "/outbox/\(rec.jobID)/manifest.json")
+        XCTAssertTrue(manifest.contains("\"report/customers/customers-1.html\""), manifest)
         let page = out + "/report/customers/customers-1.html"
         XCTAssertTrue(FileSystem.exists(page), "60 rows make a page: \(s.allFiles())")
         let profile = s.base + "/chromium-profile"
