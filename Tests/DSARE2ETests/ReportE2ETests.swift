@@ -164,6 +164,10 @@ final class ReportE2ETests: XCTestCase {
         XCTAssertTrue(
             w.stdout.contains("WARNING: \(s.layout.config): controller: is still dsar init's example"), w.stdout)
         XCTAssertTrue(w.stdout.contains("WARNING: \(s.layout.config): supervisory_authority: not set"), w.stdout)
+        // dsar run says so too (a report would name the example controller).
+        let run = try s.dsar(["run", "--settle", "0", "--connectors", dir])
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        XCTAssertTrue(run.stderr.contains("controller: is still dsar init's example"), run.stderr)
     }
 
     // MARK: - Markup in records, in a real browser
