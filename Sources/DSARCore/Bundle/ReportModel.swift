@@ -1,4 +1,5 @@
 import Foundation
+import Mustache
 
 /// What the subject report says, as typed values for the Mustache templates (`index.html`,
 /// `README.txt`): the Art. 15(1)(a)–(h) and 15(2) facts from config.yaml and the connector
@@ -318,5 +319,27 @@ extension ReportPage {
             rows: ReportModel.rows(o, plan, range: from..<to, job),
             previous: pi > 0 ? base(plan.pages[pi - 1]) : nil,
             next: pi + 1 < plan.pages.count ? base(plan.pages[pi + 1]) : nil, path: plan.pages[pi])
+    }
+}
+
+// Rows are the bulk of a large report: looked up by name directly instead of through Mirror.
+extension ReportModel.Row: MustacheParent {
+    package func child(named name: String) -> Any? {
+        switch name {
+        case "location": location
+        case "cells": cells
+        case "fields": fields
+        default: nil
+        }
+    }
+}
+
+extension ReportModel.Field: MustacheParent {
+    package func child(named name: String) -> Any? {
+        switch name {
+        case "column": column
+        case "value": value
+        default: nil
+        }
     }
 }
