@@ -104,15 +104,23 @@ package struct ReportModel: Sendable {
         package var tables: [Table]
     }
 
+    /// The report's language (`en`, `de`, …).
     package var language: String
+    /// The request's reference (its `request_id`, else the job id).
     package var requestRef: String
     package var jobID: String
+    /// The day the report was made (YYYY-MM-DD).
     package var preparedOn: String
+    /// The regulation the request was made under.
     package var gdpr: Bool
     package var ccpa: Bool
+    /// A dry run: nothing was changed.
     package var dryRun: Bool
+    /// Who holds the data (config.yaml `controller:`); nil: not configured.
     package var controller: Party?
+    /// The data protection officer (`dpo:`).
     package var dpo: Party?
+    /// Where to complain (`supervisory_authority:`).
     package var authority: Authority?
     /// The operator's own text on the subject's rights (`rights:`), replacing the built-in one.
     package var rights: String?
