@@ -150,6 +150,20 @@ final class ReportModelTests: XCTestCase {
         XCTAssertFalse(index.contains("Example Shop GmbH"))
     }
 
+    func testACCPARequestIsToldItsCCPARights() throws {
+        let (config, _) = try config()
+        for lang in ["en", "de"] {
+            var j = try job(language: lang)
+            j.record.regulation = .ccpa
+            let (readme, index) = render(j, config.report)
+            let optOut = lang == "en" ? "Opt out" : "Widerspruch</strong> gegen Verkauf"
+            XCTAssertTrue(index.contains(optOut), "\(lang): \(index)")
+            XCTAssertTrue(readme.contains(lang == "en" ? "Opt out of the sale" : "Widerspruch gegen Verkauf"), readme)
+            XCTAssertFalse(index.contains("Art. 16") || readme.contains("Art. 16"), "\(lang): GDPR articles for CCPA")
+            XCTAssertTrue(index.contains("California Consumer Privacy Act"), lang)
+        }
+    }
+
     func testBuiltInTemplatesHaveAStrictCSPNoScriptsNoExternalResourcesAndNeverUnescapedData() throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Sources/DSARCore/Bundle/Templates").path
