@@ -87,6 +87,19 @@ demo: build
 	echo "   age -d -o subject.zip $$E/subject.zip.age"; \
 	rm -f /tmp/dsar-demo-bundle.zip
 
+# The sample report as a picture (connectors/sample-data/report.png, shown in the README): make demo's
+# export of alice@example.com (demo data only), opened with the demo team key, rendered by headless Chromium.
+screenshot: demo
+	@set -e; \
+	command -v chromium >/dev/null || { echo "make screenshot needs Chromium: apt-get install chromium"; exit 1; }; \
+	job=$$("$(BIN)" status --json --spool "$(SPOOL)" | python3 -c 'import json,sys; print(sorted([j for j in json.load(sys.stdin) if j.get("request_id","").endswith("-export") and j["request_id"].startswith("DEMO-")], key=lambda j: j["request_id"])[-1]["job_id"])'); \
+	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	age -d -i "$(SPOOL)/demo-team-keys/age.key" "$(SPOOL)/outbox/$$job/bundle.zip.age" > "$$out/bundle.zip"; \
+	mkdir "$$out/x" "$$out/profile"; bsdtar -xf "$$out/bundle.zip" -C "$$out/x"; \
+	HOME="$$out/profile" chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$$out/profile" \
+	  --screenshot=$(CURDIR)/connectors/sample-data/report.png --window-size=1100,1800 "file://$$out/x/index.html" 2>/dev/null; \
+	echo "== connectors/sample-data/report.png (job $$job)"
+
 # Benchmark (see bench/README.md): corpus of BENCH_MB MiB, median of BENCH_RUNS runs, table in bench/RESULTS.md.
 # PROFILE=1 also profiles the 1000-subject case on a 20 MiB corpus; a dsar run is killed after BENCH_TIMEOUT s.
 BENCH_MB      ?= 200

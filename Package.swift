@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(
@@ -55,6 +56,17 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            // The subject report's built-in templates, embedded (PackageResources.<name>): an installed
+            // dsar needs nothing beside it.
+            resources: [
+                .embedInCode("Bundle/Templates/en/en-index.html.mustache"),
+                .embedInCode("Bundle/Templates/en/en-page.html.mustache"),
+                .embedInCode("Bundle/Templates/en/en-README.txt.mustache"),
+                .embedInCode("Bundle/Templates/de/de-index.html.mustache"),
+                .embedInCode("Bundle/Templates/de/de-page.html.mustache"),
+                .embedInCode("Bundle/Templates/de/de-README.txt.mustache"),
             ]
         ),
         .executableTarget(

@@ -42,8 +42,14 @@ extension Dsar {
                         FileHandle.standardError.write(
                             Data("\(w.file):\(w.line): warning: \(w.key): \(w.message)\n".utf8))
                     }
+                    // What the subject report cannot state (GDPR Art. 15(1)): on stdout, the exit status stays.
+                    let reportWarnings = ReportSettings.warnings(configs, config: config, configFile: layout.config)
+                    for w in reportWarnings where !configs.contains(where: { $0.file == w.file }) {
+                        print("WARNING: \(w.file): \(w.key): \(w.message)")
+                    }
                     for c in configs {
                         print("\(c.name)  (\(c.type), \((c.file as NSString).lastPathComponent))")
+                        for w in reportWarnings where w.file == c.file { print("    WARNING: \(w.message)") }
                         if !c.readsFiles {
                             for line in c.settings.describe(c) { print("    \(line)") }
                             continue

@@ -33,6 +33,11 @@ extension Dsar {
         @Flag(name: .customLong("dry-run"), help: "Ask for a report only; change nothing.") var dryRun = false
         @Option(
             help: ArgumentHelp(
+                "Language of the subject report, one of config.yaml `languages:` (default: the first).",
+                valueName: "code"))
+        var language: String?
+        @Option(
+            help: ArgumentHelp(
                 "Sign the request with this OpenSSH Ed25519 private key (as ssh-keygen -Y sign -n dsar-request would), writing X.json.sig before X.json. Required when the spool has require_signed_requests.",
                 valueName: "key"))
         var sign: String?
@@ -85,11 +90,13 @@ extension Dsar {
                     "subject": .object(subject),
                     "received_at": receivedAt.map { .string($0) },
                     "regulation": regulation.map { .string($0.rawValue) },
-                    "dry_run": dryRun ? .bool(true) : nil,
+                    "dry_run": dryRun ? .bool(true) : nil, "language": language.map { .string($0) },
                 ])
                 let bytes = JSONWriter(indent: 2).encode(doc) + [0x0A]
                 do {
-                    _ = try RequestParser(defaultRegulation: config.defaultRegulation).parse(bytes)
+                    _ = try RequestParser(defaultRegulation: config.defaultRegulation, languages: config.languages)
+                        .parse(
+                            bytes)
                 } catch let problem as RequestProblem {
                     throw DSARError(.invalidInput, "the request is invalid: \(problem.message)")
                 }

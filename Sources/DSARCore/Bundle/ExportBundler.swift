@@ -14,11 +14,14 @@ package struct ExportBundler: JobFinisher {
     package let group: gid_t?
     /// The journal head at sealing time (null before the journal exists).
     package let journalHead: @Sendable () -> JSONValue
+    /// The facts, languages and templates of the subject report (config.yaml).
+    package let report: ReportSettings
 
     package init(
         recipients: [AgeRecipient], signer: ManifestSigner, group: gid_t?,
-        journalHead: @escaping @Sendable () -> JSONValue
+        journalHead: @escaping @Sendable () -> JSONValue, report: ReportSettings = ReportSettings()
     ) {
+        self.report = report
         self.recipients = recipients
         self.signer = signer
         self.group = group
@@ -65,8 +68,15 @@ package struct ExportBundler: JobFinisher {
                     size += Int64(chunk.count)
                 }
                 let zip = try ZipStreamWriter(mtime: now) { try encryptor.write($0) }
-                try zip.add("README.txt", bytes: Array(SubjectReport.text(job, files: dataFiles, now: now).utf8))
-                try zip.add("index.html", bytes: Array(SubjectReport.html(job, files: dataFiles, now: now).utf8))
+                let report = SubjectReport.render(job, files: dataFiles, now: now, settings: self.report)
+                try zip.add("README.txt", bytes: Array(report.readme.utf8))
+                try zip.add("index.html", bytes: Array(report.index.utf8))
+                // Pages of large tables, one at a time (each rendered, written, released).
+                for p in report.layout.pages {
+                    let page = SubjectReport.page(
+                        job, layout: report.layout, table: p.table, page: p.page, settings: self.report)
+                    try zip.add(page.path, bytes: Array(page.html.utf8))
+                }
                 CrashPoint.hit("seal.writing")
                 for f in findings {
                     if FindingsWriter.estimatedSize(f, job.outcomes) <= 8 << 20 {

@@ -1,101 +1,36 @@
 import Foundation
 
-/// The readable part of an export bundle, for the data subject: `README.txt` and `index.html`,
-/// with the Art. 15 information of every source (category, purpose, retention) and record counts.
+/// The readable part of an export bundle, for the data subject: `README.txt`, `index.html` and, for
+/// tables longer than ``ReportModel/indexRows``, `report/<source>/<table>-<n>.html`, rendered from
+/// ``ReportModel`` with the Mustache templates of ``ReportTemplates`` in the job's language.
 package enum SubjectReport {
-    struct Row {
-        var name: String
-        var meta: SourceMetadata
-        var records: Int
-        var status: String
-        var files: [String]
+    /// The language of `job`'s report: the one stored in its record (the request's), else the spool default.
+    package static func language(_ job: FinishingJob, settings: ReportSettings) -> String {
+        let l = job.record.language ?? job.request.language ?? settings.defaultLanguage
+        return settings.languages.contains(l) || ReportTemplates.builtInLanguages.contains(l)
+            ? l : settings.defaultLanguage
     }
 
-    static func rows(_ job: FinishingJob, files: [String]) -> [Row] {
-        job.outcomes.map { o in
-            Row(
-                name: o.name, meta: o.metadata, records: o.findings.records, status: o.status.rawValue,
-                files: files.filter { $0.hasPrefix("data/\(FindingsWriter.safeName(o.name))/") })
-        }
+    /// README.txt and index.html of `job`, and the layout its pages are rendered from.
+    package static func render(
+        _ job: FinishingJob, files: [String], now: Date, settings: ReportSettings
+    ) -> (readme: String, index: String, layout: ReportLayout) {
+        let language = language(job, settings: settings)
+        let layout = ReportLayout(job)
+        let model = ReportModel(job, layout: layout, settings: settings, language: language, files: files, now: now)
+        return (
+            settings.templates.render("README.txt", language: language, model),
+            settings.templates.render("index.html", language: language, model), layout
+        )
     }
 
-    /// README.txt.
-    package static func text(_ job: FinishingJob, files: [String], now: Date) -> String {
-        var out = """
-            COPY OF YOUR PERSONAL DATA
-            ==========================
-
-            This archive answers your request \(job.record.requestID ?? job.record.jobID) (\(job.record.regulation == .gdpr ? "GDPR Art. 15" : "CCPA right to know")).
-            Prepared on \(Timestamp.formatDay(now)) (job \(job.record.jobID)).
-
-            We searched every system listed below for these identifiers of yours:
-
-            """
-        for id in job.identifiers {
-            out += "  - \(id.type): \(id.value)\n"
-        }
-        out += "\nSOURCES\n-------\n"
-        for r in rows(job, files: files) {
-            out += "\n\(r.name)\(r.meta.description.map { " — \($0)" } ?? "")\n"
-            out +=
-                "  Records about you: \(r.records)\(r.status == "ok" ? "" : " (this source could not be searched completely: \(r.status))")\n"
-            if let c = r.meta.category { out += "  Category of data:  \(c)\n" }
-            if let p = r.meta.purpose { out += "  Purpose:           \(p)\n" }
-            if let t = r.meta.retention { out += "  Retention:         \(t)\n" }
-            for f in r.files { out += "  File:              \(f)\n" }
-        }
-        out += """
-
-            FILES
-            -----
-            data/<source>/<table>.json  every record found, as JSON, with the file and line it came from
-            data/<source>/<table>.csv   for CSV sources, the original rows
-            index.html                  this report as a web page
-
-            """
-        return out
-    }
-
-    static func esc(_ s: String) -> String {
-        var o = ""
-        for c in s {
-            switch c {
-            case "&": o += "&amp;"
-            case "<": o += "&lt;"
-            case ">": o += "&gt;"
-            case "\"": o += "&quot;"
-            case "'": o += "&#39;"
-            default: o.append(c)
-            }
-        }
-        return o
-    }
-
-    /// index.html.
-    package static func html(_ job: FinishingJob, files: [String], now: Date) -> String {
-        var rowsHTML = ""
-        for r in rows(job, files: files) {
-            let links = r.files.map { "<a href=\"\(esc($0))\">\(esc($0))</a>" }.joined(separator: "<br>")
-            rowsHTML +=
-                "<tr><td><strong>\(esc(r.name))</strong><br><small>\(esc(r.meta.description ?? ""))</small></td>"
-            rowsHTML +=
-                "<td>\(esc(r.meta.category ?? "-"))</td><td>\(esc(r.meta.purpose ?? "-"))</td><td>\(esc(r.meta.retention ?? "-"))</td>"
-            rowsHTML += "<td>\(r.records)\(r.status == "ok" ? "" : " (incomplete)")</td><td>\(links)</td></tr>\n"
-        }
-        let ids = job.identifiers.map { "<li>\(esc($0.type)): \(esc($0.value))</li>" }.joined()
-        return """
-            <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8"><title>Copy of your personal data</title>
-            <style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.4em;vertical-align:top;text-align:left}</style>
-            </head><body>
-            <h1>Copy of your personal data</h1>
-            <p>This archive answers your request <strong>\(esc(job.record.requestID ?? job.record.jobID))</strong> (\(job.record.regulation == .gdpr ? "GDPR Art. 15" : "CCPA right to know")), prepared on \(Timestamp.formatDay(now)).</p>
-            <h2>Identifiers searched</h2><ul>\(ids)</ul>
-            <h2>Where we hold data about you</h2>
-            <table><tr><th>Source</th><th>Category</th><th>Purpose</th><th>Retention</th><th>Records</th><th>Files</th></tr>
-            \(rowsHTML)</table>
-            </body></html>
-
-            """
+    /// One page of a large table: its path in the ZIP and its HTML (rendered alone, so a large
+    /// source is never held as one string).
+    package static func page(
+        _ job: FinishingJob, layout: ReportLayout, table: Int, page: Int, settings: ReportSettings
+    ) -> (path: String, html: String) {
+        let language = language(job, settings: settings)
+        let p = ReportPage(job, layout: layout, table: table, page: page, language: language)
+        return (p.path, settings.templates.render("page.html", language: language, p))
     }
 }

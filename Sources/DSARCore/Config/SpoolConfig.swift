@@ -49,6 +49,11 @@ package struct SpoolConfig: Sendable {
     package var knownIdentifierTypes: Set<String> { ConnectorCatalog.builtinTypes.union(identifierTypes) }
     /// The command that receives every signed journal checkpoint (`witness:`, `witness_timeout_seconds`).
     package var witness: WitnessConfig?
+    /// The subject report: controller, DPO, supervisory authority, rights text, languages, templates
+    /// (`controller:`, `dpo:`, `supervisory_authority:`, `rights:`, `languages:`, `report_templates:`).
+    package var report = ReportSettings()
+    /// Languages requests may ask for (`"language": "de"`); the first is the spool default.
+    package var languages: [String] { report.languages }
 
     package init() {}
 
@@ -59,6 +64,8 @@ package struct SpoolConfig: Sendable {
         "outbox_retention_days", "require_signed_requests", "request_signers", "notify", "max_batch_jobs",
         "identifier_types", "max_crashes", "due_soon_days", "close_on_deliver",
         "witness", "witness_timeout_seconds",
+        // The subject report (ReportSettings).
+        "controller", "dpo", "supervisory_authority", "rights", "languages", "report_templates",
     ]
 
     /// Reads `config.yaml` from the spool; a missing file gives the defaults.
@@ -112,6 +119,7 @@ package struct SpoolConfig: Sendable {
             c.identifierTypes = types
         }
         c.witness = WitnessConfig.parse(y)
+        c.report = ReportSettings.parse(y, resolve: resolve)
         y.rejectUnknownKeys(allowed: keys)
         try y.throwIfProblems()
         return c
@@ -147,6 +155,25 @@ package struct SpoolConfig: Sendable {
         #     command: /etc/dsar/notify-mail.sh   # a string runs with /bin/sh -c; a list is argv
         # witness: logger -t dsar-witness     # gets every signed journal checkpoint on stdin, to keep outside the spool
         # witness_timeout_seconds: 30
+
+        # The report the data subject reads (index.html and README.txt in every export bundle), GDPR
+        # Art. 15(1)(a)-(h). REPLACE these example facts with your organisation's: the report states them.
+        # Free text may be one string or a map per language ({ en: …, de: … }).
+        controller:
+          name: Example Shop GmbH
+          address: Musterstraße 1, 10115 Berlin, Germany
+          contact: privacy@shop.example
+        dpo:
+          name: Dr. Erika Beispiel
+          contact: dpo@shop.example
+        supervisory_authority:
+          name:
+            en: Berlin Commissioner for Data Protection and Freedom of Information
+            de: Berliner Beauftragte für Datenschutz und Informationsfreiheit
+          url: https://www.datenschutz-berlin.de/
+        languages: [ en, de ]             # a request may ask for one ("language": "de"); the first is the default
+        # rights: { en: "…", de: "…" }    # replaces the built-in text on the subject's rights
+        # report_templates: templates     # DIR/<lang>/index.html.mustache, page.html.mustache, README.txt.mustache
 
         """
 }

@@ -7,13 +7,47 @@ package struct SourceMetadata: Sendable, Equatable, Codable {
     package var category: String?
     package var purpose: String?
     package var retention: String?
+    /// The legal basis of the processing (Art. 6/9), e.g. "contract (Art. 6(1)(b) GDPR)".
+    package var legalBasis: String?
+    /// Where the data came from (Art. 15(1)(g)), e.g. "collected from you at sign-up" (`source:`).
+    package var origin: String?
+    /// Who receives the data (Art. 15(1)(c), 15(2)); `[]`: nobody; nil: not stated.
+    package var disclosedTo: [Disclosure]?
+    /// Automated decision-making (Art. 15(1)(h)): the text, or `none`.
+    package var automatedDecisions: String?
+    /// Translations of the free-text facts: key (`description`, `category`, `purpose`, `retention`,
+    /// `legal_basis`, `source`, `automated_decisions`) → language → text, from `key: { en: …, de: … }`.
+    /// The plain properties hold the text of the first language given.
+    package var translations: [String: [String: String]]?
 
-    package init(description: String? = nil, category: String? = nil, purpose: String? = nil, retention: String? = nil)
-    {
+    package init(
+        description: String? = nil, category: String? = nil, purpose: String? = nil, retention: String? = nil,
+        legalBasis: String? = nil, origin: String? = nil, disclosedTo: [Disclosure]? = nil,
+        automatedDecisions: String? = nil
+    ) {
         self.description = description
         self.category = category
         self.purpose = purpose
         self.retention = retention
+        self.legalBasis = legalBasis
+        self.origin = origin
+        self.disclosedTo = disclosedTo
+        self.automatedDecisions = automatedDecisions
+    }
+
+    /// The fact `key` (a config key, e.g. `legal_basis`) in `language`, or its default text.
+    package func text(_ key: String, _ language: String) -> String? {
+        if let t = translations?[key]?[language] { return t }
+        switch key {
+        case "description": return description
+        case "category": return category
+        case "purpose": return purpose
+        case "retention": return retention
+        case "legal_basis": return legalBasis
+        case "source": return origin
+        case "automated_decisions": return automatedDecisions
+        default: return nil
+        }
     }
 }
 

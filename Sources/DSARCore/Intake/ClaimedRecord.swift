@@ -20,6 +20,7 @@ extension JobRecord {
                 JobRecord.IdentifierRef(type: $0.type, pseudonym: pseudonymizer.pseudonym($0), provenance: "request")
             })
         rec.signer = signer
+        rec.language = request.language
         rec.note("claimed", note, now: now)
         return rec
     }

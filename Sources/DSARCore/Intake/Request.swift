@@ -45,11 +45,14 @@ package struct DSARRequest: Sendable, Equatable {
     package var receivedAt: Date?
     /// Report only: change nothing.
     package var dryRun: Bool
+    /// The language of the subject report (`"language": "de"`); nil: the spool's default.
+    package var language: String?
 
     package init(
         requestID: String?, action: RequestAction, regulation: Regulation, identifiers: [Identifier],
-        receivedAt: Date?, dryRun: Bool = false
+        receivedAt: Date?, dryRun: Bool = false, language: String? = nil
     ) {
+        self.language = language
         self.requestID = requestID
         self.action = action
         self.regulation = regulation
@@ -76,7 +79,7 @@ package struct DSARRequest: Sendable, Equatable {
             "request_id": requestID.map { .string($0) }, "action": .string(action.rawValue),
             "subject": .object(subject),
             "received_at": receivedAt.map { .string(Timestamp.format($0)) }, "regulation": .string(regulation.rawValue),
-            "dry_run": dryRun ? .bool(true) : nil,
+            "dry_run": dryRun ? .bool(true) : nil, "language": language.map { .string($0) },
         ])
     }
 }

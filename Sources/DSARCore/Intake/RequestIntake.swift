@@ -338,10 +338,13 @@ final class RequestIntake {
         try FileSystem.syncDirectory(layout.active)
         try FileSystem.syncDirectory(layout.inbox)
         let records = claims.map { c in
-            JobRecord.claimed(
+            var rec = JobRecord.claimed(
                 jobID: c.jobID, request: c.request, dropTime: c.settled.mtime, note: "claimed from inbox",
                 signer: c.signer,
                 forceDryRun: forceDryRun, pseudonymizer: pseudonymizer)
+            // The report's language is fixed at claim time: the request's, else the spool default.
+            rec.language = c.request.language ?? config.report.defaultLanguage
+            return rec
         }
         var events: [AuditEvent] = []
         for (c, rec) in zip(claims, records) {

@@ -21,7 +21,8 @@ package struct RequestParser: Sendable {
     package static let topLevelIdentifierFields: [String] = ["email", "user_id", "phone", "ip"]
     /// Every accepted top-level field.
     package static let knownFields: [String] =
-        ["request_id", "action", "subject", "received_at", "regulation", "dry_run"] + topLevelIdentifierFields
+        ["request_id", "action", "subject", "received_at", "regulation", "dry_run", "language"]
+        + topLevelIdentifierFields
 
     /// Regulation used when a request names none.
     package var defaultRegulation: Regulation
@@ -32,8 +33,12 @@ package struct RequestParser: Sendable {
     /// How far `received_at` may lie in the future (clock skew between systems): one day.
     package static let maxFutureSeconds: Double = 86400
 
-    package init(defaultRegulation: Regulation = .gdpr) {
+    /// Languages a request may ask for its report in (config.yaml `languages:`).
+    package var languages: [String]
+
+    package init(defaultRegulation: Regulation = .gdpr, languages: [String] = ["en"]) {
         self.defaultRegulation = defaultRegulation
+        self.languages = languages
     }
 
     /// Parses and validates; throws a ``RequestProblem`` naming the field or position.
@@ -129,6 +134,22 @@ package struct RequestParser: Sendable {
             dryRun = b
         }
 
+        // language
+        var language: String?
+        if let m = field("language") {
+            guard case .string(let s) = m.value else {
+                throw RequestProblem(
+                    "field \"language\" at \(m.position) must be a string such as \"en\" but is \(m.value.kindName)")
+            }
+            let l = s.trimmingCharacters(in: .whitespaces).lowercased()
+            guard languages.contains(l) else {
+                throw RequestProblem(
+                    "field \"language\" at \(m.position) is \"\(s)\"; this spool answers in: \(languages.joined(separator: ", ")) (config.yaml `languages:`)"
+                )
+            }
+            language = l
+        }
+
         // identifiers: top-level shorthand plus "subject"
         var ids = Set<Identifier>()
         for name in Self.topLevelIdentifierFields {
@@ -155,7 +176,7 @@ package struct RequestParser: Sendable {
         }
         return DSARRequest(
             requestID: requestID, action: action, regulation: regulation, identifiers: ids.sorted(),
-            receivedAt: receivedAt, dryRun: dryRun)
+            receivedAt: receivedAt, dryRun: dryRun, language: language)
     }
 
     private func describe(_ v: JSONValue) -> String {

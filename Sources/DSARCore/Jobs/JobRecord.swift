@@ -124,6 +124,8 @@ package struct JobRecord: Sendable, Codable, Equatable {
             self.note = note
         }
     }
+    /// The language of the subject report (the request's `language`, else the spool default at claim time).
+    package var language: String?
 
     enum CodingKeys: String, CodingKey {
         case format
@@ -141,6 +143,7 @@ package struct JobRecord: Sendable, Codable, Equatable {
             history
         case closure
         case deliveries
+        case language
     }
 
     /// Adds a history line stamped now.

@@ -56,7 +56,7 @@ package final class Processor {
         self.notifications = notifications
         self.maxBatchJobs = configuration.maxBatchJobs ?? config.maxBatchJobs
         self.stats.lastSuccess = configuration.previousLastSuccess
-        self.parser = RequestParser(defaultRegulation: config.defaultRegulation)
+        self.parser = RequestParser(defaultRegulation: config.defaultRegulation, languages: config.languages)
         let runner = ConnectorRunner(concurrency: config.concurrency)
         self.intakeStage = try RequestIntake(
             layout: layout, config: config, store: store, parser: parser, pseudonymizer: pseudonymizer, audit: audit,

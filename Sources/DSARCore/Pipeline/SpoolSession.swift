@@ -34,6 +34,11 @@ package struct SpoolSession {
         let preflight = Preflight.check(layout: layout, config: config, connectorsDir: dir, full: false)
         if !preflight.problems.isEmpty { throw ConfigProblems(preflight.problems) }
         let configs = preflight.configs
+        // The spool's report facts the subject reports would lack, or state from dsar init's example
+        // (each connector's missing facts: `dsar connectors check`).
+        for w in ReportSettings.warnings([], config: config, configFile: layout.config) {
+            logger.warning("subject report: \(w.key): \(w.message)", metadata: ["file": "\(w.file)"])
+        }
         let signer = try ManifestSigner.load(layout, config: config)
         let lock = try SpoolLock.acquire(layout, wait: wait, purpose: purpose)
         let journal = try Journal(layout: layout, signer: signer)
@@ -56,7 +61,8 @@ package struct SpoolSession {
             gid = gr.pointee.gr_gid
         }
         let bundler = ExportBundler(
-            recipients: recipients, signer: signer, group: gid, journalHead: { journal.headJSON })
+            recipients: recipients, signer: signer, group: gid, journalHead: { journal.headJSON }, report: config.report
+        )
         // What each connector's erasure does, as the connector reports it (per table for SQL dumps).
         var strategies: [String: [EraseStrategyEntry]] = [:]
         for case let c as any ErasingConnector in connectors { strategies[c.name] = c.eraseStrategies }

@@ -5,6 +5,7 @@ import Yams
 package enum ConnectorCatalog {
     static let commonKeys = [
         "name", "type", "paths", "description", "category", "purpose", "retention", "timeout", "retries", "placeholder",
+        "legal_basis", "source", "disclosed_to", "automated_decisions",
     ]
     static let ruleKeys = ["match", "text", "erase", "redact", "reason", "expand"]
 
@@ -123,9 +124,7 @@ package enum ConnectorCatalog {
     ) -> (ConnectorConfig?, [ConfigProblem]) {
         var context = ConnectorParseContext(file: file, checks: checks)
         let dir = context.dir
-        let metadata = SourceMetadata(
-            description: y.string("description"), category: y.string("category"), purpose: y.string("purpose"),
-            retention: y.string("retention"))
+        let metadata = reportFacts(y)
         var timeout: Double?
         var retries: Int?
         var placeholder: String?
@@ -168,6 +167,22 @@ package enum ConnectorCatalog {
         K.check(settings, of: c, y, checks)
         y.rejectUnknownKeys(allowed: allowed + K.keys)
         return (y.problems.isEmpty ? c : nil, y.problems)
+    }
+
+    /// The Art. 15 facts of a connector (common keys); each free-text one a string or a map language → text.
+    static func reportFacts(_ y: YAMLMap) -> SourceMetadata {
+        var translations: [String: [String: String]] = [:]
+        func text(_ key: String) -> String? {
+            guard let t = y.localized(key) else { return nil }
+            if !t.byLanguage.isEmpty { translations[key] = t.byLanguage }
+            return t.common ?? t.text("en")
+        }
+        var m = SourceMetadata(
+            description: text("description"), category: text("category"), purpose: text("purpose"),
+            retention: text("retention"), legalBasis: text("legal_basis"), origin: text("source"),
+            disclosedTo: y.disclosures("disclosed_to"), automatedDecisions: text("automated_decisions"))
+        if !translations.isEmpty { m.translations = translations }
+        return m
     }
 
     static func isSafeName(_ s: String) -> Bool {

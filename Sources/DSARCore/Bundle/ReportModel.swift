@@ -1,0 +1,353 @@
+import Foundation
+import Mustache
+
+/// What the subject report says, as typed values for the Mustache templates (`index.html`,
+/// `README.txt`): the Art. 15(1)(a)–(h) and 15(2) facts from config.yaml and the connector
+/// configs, and the subject's data per source and table. Every text is plain: the templates escape it.
+package struct ReportModel: Sendable {
+    /// One identifier searched for.
+    package struct SearchedIdentifier: Sendable {
+        package var type: String
+        package var value: String
+    }
+
+    /// The controller or the DPO.
+    package struct Party: Sendable {
+        package var name: String?
+        package var address: String?
+        package var contact: String?
+    }
+
+    /// The supervisory authority.
+    package struct Authority: Sendable {
+        package var name: String
+        package var url: String
+    }
+
+    /// One recipient of a source's data (Art. 15(1)(c)); `safeguard` for a third country (Art. 15(2)).
+    package struct Recipient: Sendable {
+        // Names unique in the model: a nil value must not show the enclosing source's (Mustache looks up the stack).
+        package var recipientName: String?
+        package var recipientCategory: String?
+        package var country: String
+        package var thirdCountry: Bool
+        package var safeguard: String?
+        /// Another recipient follows (for separators).
+        package var more: Bool
+    }
+
+    /// One link to a page of a large table.
+    package struct PageLink: Sendable {
+        package var href: String
+        package var number: Int
+        package var from: Int
+        package var to: Int
+    }
+
+    /// One record as a table row: where it was found, then one cell per column.
+    package struct Row: Sendable {
+        package var location: String
+        package var cells: [String]
+        /// The same cells with their column names (README.txt), only the non-empty ones.
+        package var fields: [Field]
+    }
+
+    /// One named cell.
+    package struct Field: Sendable {
+        package var column: String
+        package var value: String
+    }
+
+    /// One table of a source: the first rows, and links to pages holding all of them.
+    package struct Table: Sendable {
+        package var source: String
+        package var name: String
+        package var columns: [String]
+        package var rows: [Row]
+        package var total: Int
+        package var shown: Int
+        /// More rows than shown: see `pages`.
+        package var paged: Bool
+        package var pages: [PageLink]
+    }
+
+    /// One source (connector) with its facts and the subject's data.
+    package struct Source: Sendable {
+        package var name: String
+        package var anchor: String
+        package var description: String?
+        package var category: String?
+        package var purpose: String?
+        package var legalBasis: String?
+        package var retention: String?
+        package var origin: String?
+        package var automatedDecisions: String?
+        /// `automated_decisions: none`.
+        package var noAutomatedDecisions: Bool
+        package var recipients: [Recipient]
+        /// `disclosed_to: []`: nobody receives this data.
+        package var noRecipients: Bool
+        /// `disclosed_to` not configured.
+        package var recipientsUnknown: Bool
+        package var records: Int
+        /// The source could not be searched completely (the job is PARTIAL).
+        package var incomplete: Bool
+        package var status: String
+        package var error: String?
+        /// The machine-readable files (`data/<source>/…`).
+        package var files: [String]
+        /// Records of other people that mention the subject (Art. 15(4)).
+        package var mentions: Int
+        /// Other people's details masked in them.
+        package var masked: Int
+        package var hasOthers: Bool
+        package var tables: [Table]
+    }
+
+    /// The report's language (`en`, `de`, …).
+    package var language: String
+    /// The request's reference (its `request_id`, else the job id).
+    package var requestRef: String
+    package var jobID: String
+    /// The day the report was made (YYYY-MM-DD).
+    package var preparedOn: String
+    /// The regulation the request was made under.
+    package var gdpr: Bool
+    package var ccpa: Bool
+    /// A dry run: nothing was changed.
+    package var dryRun: Bool
+    /// Who holds the data (config.yaml `controller:`); nil: not configured.
+    package var controller: Party?
+    /// The data protection officer (`dpo:`).
+    package var dpo: Party?
+    /// Where to complain (`supervisory_authority:`).
+    package var authority: Authority?
+    /// The operator's own text on the subject's rights (`rights:`), replacing the built-in one.
+    package var rights: String?
+    package var identifiers: [SearchedIdentifier]
+    package var sources: [Source]
+    /// Every machine-readable file (Art. 20).
+    package var files: [String]
+    /// Some source could not be searched completely.
+    package var incomplete: Bool
+    /// No source found anything.
+    package var nothingFound: Bool
+
+    /// Rows of each table shown in index.html.
+    package static let indexRows = 50
+    /// Rows per page of `report/<source>/<table>-<n>.html`.
+    package static let pageRows = 500
+}
+
+/// One page of a large table (`report/<source>/<table>-<n>.html`), for `page.html`.
+package struct ReportPage: Sendable {
+    package var language: String
+    package var requestRef: String
+    package var source: String
+    package var table: String
+    package var number: Int
+    package var count: Int
+    package var from: Int
+    package var to: Int
+    package var total: Int
+    package var columns: [String]
+    package var rows: [ReportModel.Row]
+    package var previous: String?
+    package var next: String?
+    /// The page's name in the ZIP.
+    package var path: String
+}
+
+/// How a job's findings are laid out in the report: per connector, per table, the record indices.
+package struct ReportLayout: Sendable {
+    package struct TablePlan: Sendable {
+        package var outcome: Int
+        package var table: String
+        package var records: [Int]
+        package var columns: [String]
+        /// Page names (`report/<source>/<table>-<n>.html`), empty when every row is in index.html.
+        package var pages: [String]
+    }
+
+    package var tables: [TablePlan]
+
+    /// Groups each outcome's records by table (in order of appearance), with the union of their columns.
+    package init(_ job: FinishingJob) {
+        var out: [TablePlan] = []
+        for (oi, o) in job.outcomes.enumerated() {
+            var order: [String] = []
+            var byTable: [String: [Int]] = [:]
+            for (ri, r) in o.findings.found.enumerated() {
+                if byTable[r.table] == nil { order.append(r.table) }
+                byTable[r.table, default: []].append(ri)
+            }
+            for t in order {
+                let idx = byTable[t]!
+                var columns: [String] = []
+                var seen = Set<String>()
+                for ri in idx {
+                    for m in ExportView.view(o.findings.found[ri], subject: job.identifiers).fields
+                    where seen.insert(m.key).inserted {
+                        columns.append(m.key)
+                    }
+                }
+                var pages: [String] = []
+                if idx.count > ReportModel.indexRows {
+                    let n = (idx.count + ReportModel.pageRows - 1) / ReportModel.pageRows
+                    let dir = "report/" + FindingsWriter.safeName(o.name) + "/" + FindingsWriter.safeName(t)
+                    pages = (1...n).map { "\(dir)-\($0).html" }
+                }
+                out.append(TablePlan(outcome: oi, table: t, records: idx, columns: columns, pages: pages))
+            }
+        }
+        tables = out
+    }
+
+    /// Every page, in ZIP order.
+    package var pages: [(table: Int, page: Int, path: String)] {
+        var out: [(Int, Int, String)] = []
+        for (ti, t) in tables.enumerated() { for (pi, p) in t.pages.enumerated() { out.append((ti, pi, p)) } }
+        return out
+    }
+}
+
+extension ReportModel {
+    /// The model of `job`'s report in `language`, with the facts of `settings` and the data files `files`.
+    package init(
+        _ job: FinishingJob, layout: ReportLayout, settings: ReportSettings, language: String, files: [String],
+        now: Date
+    ) {
+        let fallback = settings.languages
+        self.language = language
+        requestRef = job.record.requestID ?? job.record.jobID
+        jobID = job.record.jobID
+        preparedOn = Timestamp.formatDay(now)
+        gdpr = job.record.regulation == .gdpr
+        ccpa = job.record.regulation == .ccpa
+        dryRun = job.record.dryRun
+        controller = settings.controller.map {
+            Party(
+                name: $0.name.text(language, fallback: fallback),
+                address: $0.address?.text(language, fallback: fallback),
+                contact: $0.contact)
+        }
+        dpo = settings.dpo.map { Party(name: $0.name, address: nil, contact: $0.contact) }
+        authority = settings.authority.flatMap { a in
+            a.name.text(language, fallback: fallback).map { Authority(name: $0, url: a.url) }
+        }
+        rights = settings.rights?.text(language, fallback: fallback)
+        identifiers = job.identifiers.map { SearchedIdentifier(type: $0.type, value: $0.value) }
+        self.files = files
+        sources = job.outcomes.enumerated().map { oi, o in
+            let m = o.metadata
+            func t(_ k: String) -> String? { m.text(k, language) }
+            let automated = t("automated_decisions")
+            let none = automated.map { $0.trimmingCharacters(in: .whitespaces).lowercased() == "none" } ?? false
+            let stats = ExportView.stats(o, subject: job.identifiers)
+            let prefix = "data/\(FindingsWriter.safeName(o.name))/"
+            let tables = layout.tables.filter { $0.outcome == oi }.map { plan in
+                Table(
+                    source: o.name, name: plan.table, columns: plan.columns,
+                    rows: ReportModel.rows(o, plan, range: 0..<min(plan.records.count, ReportModel.indexRows), job),
+                    total: plan.records.count, shown: min(plan.records.count, ReportModel.indexRows),
+                    paged: !plan.pages.isEmpty,
+                    pages: plan.pages.enumerated().map { k, p in
+                        PageLink(
+                            href: p, number: k + 1, from: k * ReportModel.pageRows + 1,
+                            to: min((k + 1) * ReportModel.pageRows, plan.records.count))
+                    })
+            }
+            return Source(
+                name: o.name, anchor: "src-" + FindingsWriter.safeName(o.name), description: t("description"),
+                category: t("category"), purpose: t("purpose"), legalBasis: t("legal_basis"), retention: t("retention"),
+                origin: t("source"), automatedDecisions: none ? nil : automated, noAutomatedDecisions: none,
+                recipients: (m.disclosedTo ?? []).enumerated().map { k, d in
+                    Recipient(
+                        recipientName: d.name, recipientCategory: d.category?.text(language, fallback: fallback),
+                        country: d.country, thirdCountry: d.isThirdCountry,
+                        safeguard: d.safeguard?.text(language, fallback: fallback),
+                        more: k + 1 < (m.disclosedTo?.count ?? 0))
+                },
+                noRecipients: m.disclosedTo?.isEmpty == true, recipientsUnknown: m.disclosedTo == nil,
+                records: o.findings.records, incomplete: o.status != .ok || !o.findings.gaps.isEmpty,
+                status: o.status.rawValue, error: o.error, files: files.filter { $0.hasPrefix(prefix) },
+                mentions: stats.mentions, masked: stats.masked, hasOthers: stats.mentions > 0 || stats.masked > 0,
+                tables: tables)
+        }
+        incomplete = job.record.status == .partial || sources.contains { $0.incomplete }
+        nothingFound = sources.allSatisfy { $0.records == 0 }
+    }
+
+    /// The rows `range` of a table: the exported view of each record (``ExportView``), one cell per column.
+    static func rows(
+        _ o: ConnectorOutcome, _ plan: ReportLayout.TablePlan, range: Range<Int>, _ job: FinishingJob
+    ) -> [Row] {
+        plan.records[range].map { ri in
+            let r = o.findings.found[ri]
+            let fields = ExportView.view(r, subject: job.identifiers).fields
+            var byKey: [String: JSONValue] = [:]
+            for f in fields where byKey[f.key] == nil { byKey[f.key] = f.value }
+            let cells = plan.columns.map { byKey[$0].map(ReportModel.cell) ?? "" }
+            // Only the file's base name: no server path in the report (a live database has no line).
+            let file = (r.source as NSString).lastPathComponent
+            return Row(
+                location: r.line > 0 ? "\(file):\(r.line)" : file, cells: cells,
+                fields: zip(plan.columns, cells).filter { !$0.1.isEmpty }.map {
+                    // README.txt: continuation lines stay indented under their field.
+                    Field(column: $0.0, value: $0.1.replacingOccurrences(of: "\n", with: "\n        "))
+                })
+        }
+    }
+
+    /// A field value as the text of a table cell.
+    static func cell(_ v: JSONValue) -> String {
+        switch v {
+        case .null: return ""
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let n): return n
+        case .string(let s): return s
+        case .array, .object: return String(decoding: JSONWriter().encode(v), as: UTF8.self)
+        }
+    }
+}
+
+extension ReportPage {
+    /// Page `page` of table `table` of `layout`.
+    package init(_ job: FinishingJob, layout: ReportLayout, table ti: Int, page pi: Int, language: String) {
+        let plan = layout.tables[ti]
+        let o = job.outcomes[plan.outcome]
+        let from = pi * ReportModel.pageRows
+        let to = min(from + ReportModel.pageRows, plan.records.count)
+        // Pages link to their siblings by base name (they share the folder).
+        func base(_ p: String) -> String { (p as NSString).lastPathComponent }
+        self.init(
+            language: language, requestRef: job.record.requestID ?? job.record.jobID, source: o.name,
+            table: plan.table, number: pi + 1, count: plan.pages.count, from: from + 1, to: to,
+            total: plan.records.count, columns: plan.columns,
+            rows: ReportModel.rows(o, plan, range: from..<to, job),
+            previous: pi > 0 ? base(plan.pages[pi - 1]) : nil,
+            next: pi + 1 < plan.pages.count ? base(plan.pages[pi + 1]) : nil, path: plan.pages[pi])
+    }
+}
+
+// Rows are the bulk of a large report: looked up by name directly instead of through Mirror.
+extension ReportModel.Row: MustacheParent {
+    package func child(named name: String) -> Any? {
+        switch name {
+        case "location": location
+        case "cells": cells
+        case "fields": fields
+        default: nil
+        }
+    }
+}
+
+extension ReportModel.Field: MustacheParent {
+    package func child(named name: String) -> Any? {
+        switch name {
+        case "column": column
+        case "value": value
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Mustache
+
+/// The Mustache templates of the subject report, per language: `index.html`, `page.html` (one page
+/// of a large table) and `README.txt`. Built in (embedded in the binary) for English and German;
+/// `report_templates: DIR` in config.yaml overrides any of them with `DIR/<lang>/<name>.mustache`.
+/// `{{x}}` escapes HTML; `README.txt` is rendered as text (no escaping).
+package struct ReportTemplates: Sendable {
+    /// The template names (file `<name>.mustache`).
+    package static let names = ["index.html", "page.html", "README.txt"]
+    /// Languages with built-in templates.
+    package static let builtInLanguages = ["en", "de"]
+
+    /// language → name → template.
+    private var templates: [String: [String: MustacheTemplate]]
+
+    /// The built-in templates.
+    package static let builtIn: ReportTemplates = {
+        var t: [String: [String: MustacheTemplate]] = [:]
+        let sources: [(String, String, [UInt8])] = [
+            ("en", "index.html", PackageResources.en_index_html_mustache),
+            ("en", "page.html", PackageResources.en_page_html_mustache),
+            ("en", "README.txt", PackageResources.en_README_txt_mustache),
+            ("de", "index.html", PackageResources.de_index_html_mustache),
+            ("de", "page.html", PackageResources.de_page_html_mustache),
+            ("de", "README.txt", PackageResources.de_README_txt_mustache),
+        ]
+        for (lang, name, bytes) in sources {
+            do {
+                t[lang, default: [:]][name] = try compile(String(decoding: bytes, as: UTF8.self), name: name)
+            } catch {
+                preconditionFailure("built-in report template \(lang)/\(name).mustache does not parse: \(error)")
+            }
+        }
+        return ReportTemplates(templates: t)
+    }()
+
+    /// Parses a template; `README.txt` is set to text mode (no HTML escaping) without moving its lines.
+    static func compile(_ text: String, name: String) throws -> MustacheTemplate {
+        try MustacheTemplate(string: name.hasSuffix(".txt") ? "{{% CONTENT_TYPE: TEXT}}" + text : text)
+    }
+
+    /// Whether `dir/<lang>/` holds every template (a language without built-in templates needs all).
+    package static func overrideHasAll(_ dir: String?, _ lang: String) -> Bool {
+        guard let dir else { return false }
+        return names.allSatisfy { FileSystem.exists("\(dir)/\(lang)/\($0).mustache") }
+    }
+
+    /// The built-in templates with those in `dir/<lang>/<name>.mustache` in their place; a file that
+    /// does not parse is a problem naming the file and line (recorded on `key`'s file).
+    static func loading(overrides dir: String, languages: [String], key y: YAMLMap) -> ReportTemplates {
+        var t = builtIn
+        for lang in languages {
+            for name in names {
+                let path = "\(dir)/\(lang)/\(name).mustache"
+                guard FileSystem.exists(path) else { continue }
+                do {
+                    let text = String(decoding: try FileSystem.readFile(path, limit: 4 << 20), as: UTF8.self)
+                    t.templates[lang, default: [:]][name] = try compile(text, name: name)
+                } catch let e as MustacheTemplate.ParserError {
+                    y.sink.problems.append(
+                        ConfigProblem(
+                            file: path, line: e.context.lineNumber, key: "report_templates",
+                            message:
+                                "template does not parse: \(e.error) at column \(e.context.columnNumber) (\(e.context.line.trimmingCharacters(in: .whitespaces)))"
+                        ))
+                } catch {
+                    y.sink.problems.append(
+                        ConfigProblem(
+                            file: path, line: 0, key: "report_templates", message: "cannot read the template: \(error)")
+                    )
+                }
+            }
+        }
+        return t
+    }
+
+    /// Renders template `name` of `language` (falling back to English) with `model`.
+    package func render(_ name: String, language: String, _ model: Any) -> String {
+        guard let template = templates[language]?[name] ?? templates["en"]?[name] else {
+            preconditionFailure("no report template \(name)")
+        }
+        return template.render(model)
+    }
+}
