@@ -66,7 +66,7 @@ final class ReportModelTests: XCTestCase {
     }
 
     func render(_ job: FinishingJob, _ settings: ReportSettings) -> (readme: String, index: String) {
-        let files = FindingsWriter.plan(job.outcomes).map(\.name)
+        let files = FindingsWriter.plan(job.outcomes, subject: job.identifiers).map(\.name)
         let r = SubjectReport.render(
             job, files: files, now: Date(timeIntervalSince1970: 1_796_000_000),
             settings: settings)
@@ -190,7 +190,7 @@ final class ReportModelTests: XCTestCase {
     func testLargeTablesShowTheFirstRowsAndArePagedFiveHundredRowsAPage() throws {
         let (config, _) = try config()
         let j = try job(language: "en", rows: 1203)
-        let files = FindingsWriter.plan(j.outcomes).map(\.name)
+        let files = FindingsWriter.plan(j.outcomes, subject: j.identifiers).map(\.name)
         let r = SubjectReport.render(j, files: files, now: Date(), settings: config.report)
         let pages = r.layout.pages.map(\.path)
         XCTAssertEqual(

@@ -145,6 +145,13 @@ final class RightsOfOthersE2ETests: XCTestCase {
         XCTAssertEqual(appRecord["ip"] as? String, "[IP address of another person]")
         XCTAssertEqual((appRecord["n"] as? NSNumber)?.intValue, 5)
 
+        // The report the subject reads shows the same masked view and counts the mention.
+        let index = try read("index.html")
+        XCTAssertTrue(
+            index.contains("Customer alice@example.com called at 10:30 about [e-mail of another person]"), index)
+        XCTAssertTrue(index.contains("1 mentions of you in other people"), index)
+        XCTAssertTrue(try read("README.txt").contains("1 mentions of you in other people's records; 2 other"))
+
         // Nothing of Bob, Carol or Dave anywhere in the bundle.
         let listing = try runCommand(try tool("unzip"), ["-Z1", zip])
         let names = listing.stdout.split(separator: "\n").map(String.init)
