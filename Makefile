@@ -11,7 +11,7 @@ APT        := $(APT_BUILD) $(APT_TOOLS)
 # package, when one is missing and make is not run as root.
 APT_TEST   := postgresql mariadb-server mariadb-client openssh-server python3-prometheus-client acl chromium
 
-.PHONY: all deps build test demo bench redteam lint clean
+.PHONY: all deps build test demo screenshot bench redteam lint clean
 
 all: build
 

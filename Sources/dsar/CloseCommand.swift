@@ -20,6 +20,7 @@ extension Dsar {
         @Option(help: "answered, withdrawn or refused.") var reason: String
         @Option(help: "Free text kept in the job record (e.g. \"sent by registered mail 2026-12-03\").")
         var note: String?
+        @Flag(help: "Wait for the spool lock instead of exiting when another dsar holds it.") var wait = false
 
         func validate() throws {
             guard CloseReason(rawValue: reason) != nil else {
@@ -35,6 +36,9 @@ extension Dsar {
                 guard let why = CloseReason(rawValue: reason) else { throw DSARError(.usage, "unknown --reason") }
                 let store = JobStore(layout: options.layout)
                 let id = try store.resolve(job)
+                // Under the spool lock: a run must not be starting the job while its case is closed.
+                let lock = try SpoolLock.acquire(options.layout, wait: wait, purpose: "dsar close")
+                defer { withExtendedLifetime(lock) {} }
                 let r = try CaseLifecycle.close(
                     id, reason: why, note: note, store: store, audit: try Journal(layout: options.layout, signer: nil))
                 let late = r.closure.flatMap { Timestamp.parse($0.at) }.map { $0 > r.deadlineDate } ?? false

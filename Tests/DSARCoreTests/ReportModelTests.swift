@@ -228,6 +228,17 @@ final class ReportModelTests: XCTestCase {
             XCTAssertGreaterThan(p.first?.line ?? 0, 1, "\(e)")
             XCTAssertTrue(p.first?.message.contains("does not parse") ?? false, "\(e)")
         }
+        // An override that would output a value unescaped (or change the delimiters) is refused.
+        for tag in ["{{{name}}}", "{{& name}}", "{{=<% %>=}}<%&name%>"] {
+            try FileSystem.writeAtomically(
+                s.root + "/tpl/en/index.html.mustache", Array("<p>\n{{#sources}}\(tag){{/sources}}</p>\n".utf8),
+                mode: 0o644)
+            XCTAssertThrowsError(try SpoolConfig.load(s.layout), tag) { e in
+                let p = (e as? ConfigProblems)?.problems ?? []
+                XCTAssertEqual(p.map(\.line), [2], "\(e)")
+                XCTAssertTrue(p.first?.message.contains("without escaping") ?? false, "\(e)")
+            }
+        }
         // A good override replaces the built-in index.html; the others stay built in.
         try FileSystem.writeAtomically(
             s.root + "/tpl/en/index.html.mustache",

@@ -182,8 +182,13 @@ final class CaseLifecycleE2ETests: XCTestCase {
         // The withdrawn job is not run by the next run (nobody is to receive it).
         XCTAssertEqual(try s.dsar(["run", "--settle", "0"]).status, 0)
         let withdrawn = try XCTUnwrap(try s.record(requestID: "T-2"))
-        XCTAssertNotEqual(withdrawn.status, .completed)
+        XCTAssertEqual(withdrawn.status, .failed, "closed before it ended: it never claims to be answered")
+        XCTAssertTrue(withdrawn.error?.contains("closed (withdrawn) before the job finished") ?? false)
         XCTAssertNil(withdrawn.outbox)
+        // Its request left active/ (nothing is lost: failed/ keeps it with the reason).
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.root + "/active/\(withdrawn.jobID).json"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: s.root + "/failed/\(withdrawn.jobID).json"))
+        XCTAssertTrue(s.text("failed/\(withdrawn.jobID).reason").contains("closed (withdrawn)"))
         XCTAssertEqual(withdrawn.closure?.reason, .withdrawn)
         XCTAssertEqual(try s.dsar(["audit", "verify"]).status, 0)
 

@@ -46,6 +46,15 @@ package struct ReportTemplates: Sendable {
         return names.allSatisfy { FileSystem.exists("\(dir)/\(lang)/\($0).mustache") }
     }
 
+    /// The first tag of `text` that would output a value unescaped (`{{{x}}}`, `{{& x}}`) or change
+    /// the delimiters (`{{=<% %>=}}`, which could hide one), with its 1-based line.
+    static func unescapedTag(_ text: String) -> (Int, String)? {
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for tag in ["{{{", "{{&", "{{ &", "{{="] where line.contains(tag) { return (n + 1, "`\(tag)`") }
+        }
+        return nil
+    }
+
     /// The built-in templates with those in `dir/<lang>/<name>.mustache` in their place; a file that
     /// does not parse is a problem naming the file and line (recorded on `key`'s file).
     static func loading(overrides dir: String, languages: [String], key y: YAMLMap) -> ReportTemplates {
@@ -56,6 +65,15 @@ package struct ReportTemplates: Sendable {
                 guard FileSystem.exists(path) else { continue }
                 do {
                     let text = String(decoding: try FileSystem.readFile(path, limit: 4 << 20), as: UTF8.self)
+                    if let (line, tag) = unescapedTag(text) {
+                        y.sink.problems.append(
+                            ConfigProblem(
+                                file: path, line: line, key: "report_templates",
+                                message:
+                                    "\(tag) outputs a value without escaping it; a data source's values must never reach the report unescaped (use {{name}})"
+                            ))
+                        continue
+                    }
                     t.templates[lang, default: [:]][name] = try compile(text, name: name)
                 } catch let e as MustacheTemplate.ParserError {
                     y.sink.problems.append(

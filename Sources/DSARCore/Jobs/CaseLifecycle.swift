@@ -24,7 +24,8 @@ package enum CaseLifecycle {
     /// (like the deadline extension reason, `0600`), while the journal records the reason and only
     /// *whether* a note exists. Refused: closing an already closed job (the error says when and
     /// why it was closed), and `answered` for a job that has not ended (PENDING/RUNNING: there is no
-    /// answer yet; `withdrawn` and `refused` are allowed, and a closed PENDING job is not run).
+    /// answer yet; `withdrawn` and `refused` are allowed: the job then ends FAILED without running,
+    /// its request set aside in `failed/`). The caller holds the spool lock.
     @discardableResult
     package static func close(
         _ jobID: String, reason: CloseReason, note: String?, store: JobStore, audit: any AuditSink,
@@ -36,6 +37,7 @@ package enum CaseLifecycle {
                 .usage,
                 "--note is \(note.count) characters; at most \(maxNoteLength) are kept (put longer text elsewhere)")
         }
+        var ended = false
         let rec = try store.update(jobID) { rec in
             if let c = rec.closure {
                 throw DSARError(
@@ -52,6 +54,28 @@ package enum CaseLifecycle {
             rec.closure = JobRecord.Closure(
                 at: Timestamp.format(now), reason: reason, note: (note?.isEmpty ?? true) ? nil : note)
             rec.note("closed", reason.rawValue, now: now)
+            // A case closed before its job ended (PENDING, or RUNNING left by a crashed run: the
+            // caller holds the spool lock, so no run is using it) is never run. It ends FAILED,
+            // saying why, so that the record never claims work that was not done.
+            if !rec.status.isTerminal {
+                let verdict = JobStatus.derive(
+                    JobEvidence(
+                        unrunnable:
+                            "the case was closed (\(reason.rawValue)) before the job finished; nothing was answered"))
+                rec.status = verdict.status
+                rec.error = verdict.error
+                rec.finishedAt = Timestamp.format(now)
+                ended = true
+            }
+        }
+        if ended {
+            // Its claimed request (the only copy of the identifiers) leaves active/ for failed/ with
+            // the reason, like that of any job that ended without an answer.
+            if FileSystem.exists(store.layout.activeRequest(jobID)) {
+                try store.layout.setClaimedRequestAside(jobID, reason: rec.error ?? "closed before it ran")
+            }
+            try audit.append(
+                AuditEvent.jobFinished(job: rec.jobID, subject: rec.subject, status: rec.status, records: 0))
         }
         try audit.append(
             AuditEvent.jobClosed(

@@ -39,7 +39,7 @@ package enum AuditEventType: String, CaseIterable, Sendable {
     case jobFinished = "job.finished"
     /// An operator made the data subject's passphrase-encrypted copy of an export (`dsar deliver`).
     case jobDelivered = "job.delivered"
-    /// A job passed its deadline before it ended.
+    /// An open case (not closed with `dsar close`) passed its deadline, whatever its job's status.
     case jobOverdue = "job.overdue"
     /// An open job's deadline is at most `due_soon_days` away (raised once per job).
     case jobDueSoon = "job.due_soon"

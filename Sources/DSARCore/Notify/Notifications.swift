@@ -207,6 +207,11 @@ package final class Notifications {
             "DSAR_ATTEMPT": String(attempts),
             "DSAR_SPOOL": layout.root,
         ]
+        // Every variable is set (empty when the event has no such value, e.g. `rejected` has no job):
+        // a notifier script written with `set -u` works for every event.
+        for k in ["DSAR_STATUS", "DSAR_ACTION", "DSAR_DEADLINE", "DSAR_OUTBOX", "DSAR_REQUEST_ID", "DSAR_DROP"] {
+            env[k] = ""
+        }
         if case .string(let s)? = summary["status"] { env["DSAR_STATUS"] = s }
         if case .string(let s)? = summary["action"] { env["DSAR_ACTION"] = s }
         if case .string(let s)? = summary["deadline"] { env["DSAR_DEADLINE"] = s }

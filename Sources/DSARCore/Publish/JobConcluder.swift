@@ -120,21 +120,9 @@ struct JobConcluder {
         }
     }
 
-    /// Moves a claimed request (with its signature and identity set) to `failed/`, beside a
-    /// `<job-id>.reason` file saying why.
+    /// Moves a claimed request aside to `failed/` with `reason` (``SpoolLayout/setClaimedRequestAside(_:reason:)``).
     func moveActiveAside(_ jobID: String, reason: String) throws {
-        let text = "\(Timestamp.format(Date())) job \(jobID): \(reason)\n"
-        try FileSystem.writeAtomically(layout.failed + "/\(jobID).reason", Array(text.utf8), mode: 0o600)
-        if FileSystem.exists(layout.activeRequest(jobID) + ".sig") {
-            try FileSystem.rename(layout.activeRequest(jobID) + ".sig", to: layout.failed + "/\(jobID).json.sig")
-        }
-        // The identity set goes with the request (before it, so a request in failed/ always has it).
-        if FileSystem.exists(layout.activeIdentity(jobID)) {
-            try FileSystem.rename(layout.activeIdentity(jobID), to: layout.failedIdentity(jobID))
-        }
-        try FileSystem.rename(layout.activeRequest(jobID), to: layout.failed + "/\(jobID).json")
-        try FileSystem.syncDirectory(layout.failed)
-        try FileSystem.syncDirectory(layout.active)
+        try layout.setClaimedRequestAside(jobID, reason: reason)
     }
 
     /// Ends a job that cannot be run as FAILED with `reason` (its record, if it has one, and its
