@@ -31,6 +31,7 @@ struct Dsar: AsyncParsableCommand {
             Connectors.self, Keygen.self, Decrypt.self, Verify.self, Audit.self, DeployExamplesCommand.self,
             Close.self,
             Deliver.self,
+            Serve.self,
         ]
     )
 

@@ -27,7 +27,7 @@ extension Dsar {
                 if let job {
                     let r = try store.load(try store.resolve(job))
                     if json {
-                        print(Status.withNumbers(try encoder.encode(r)))
+                        print(try JobJSON.record(r))
                     } else {
                         printDetail(r)
                     }
@@ -35,61 +35,11 @@ extension Dsar {
                 }
                 let records = try store.all { Exit.printError($0.message) }
                 if json {
-                    print(Status.withNumbers(try encoder.encode(records)))
+                    print(try JobJSON.records(records))
                     return
                 }
                 printTable(records, layout: layout)
             }
-        }
-
-        /// The encoded records with the connectors' `details` (stored as strings) as JSON numbers where
-        /// they are numbers (`"bytes_scanned": 603`), so that `jq '.bytes_scanned > 0'` works.
-        static func withNumbers(_ data: Data) -> String {
-            guard let root = try? JSONParser.parse(Array(data)) else { return String(decoding: data, as: UTF8.self) }
-            func isNumber(_ s: String) -> Bool {
-                let b = Array(s.utf8)
-                var i = 0
-                if i < b.count && b[i] == 0x2D { i += 1 }
-                let start = i
-                while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
-                guard i > start, i - start == 1 || b[start] != 0x30 else { return false }
-                if i < b.count && b[i] == 0x2E {
-                    i += 1
-                    let f = i
-                    while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
-                    guard i > f else { return false }
-                }
-                return i == b.count && b.count <= 20
-            }
-            func walk(_ v: JSONValue) -> JSONValue {
-                switch v {
-                case .object(let members):
-                    return .object(
-                        members.map { m in
-                            var m = m
-                            if m.key == "details", case .object(let details) = m.value {
-                                m.value = .object(
-                                    details.map { d in
-                                        var d = d
-                                        if case .string(let s) = d.value, isNumber(s) { d.value = .number(s) }
-                                        return d
-                                    })
-                            } else {
-                                m.value = walk(m.value)
-                            }
-                            return m
-                        })
-                case .array(let items): return .array(items.map(walk))
-                default: return v
-                }
-            }
-            return JSONWriter(indent: 2).string(walk(root))
-        }
-
-        var encoder: JSONEncoder {
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            return e
         }
 
         /// What the DAYS LEFT column says of an open job: days left, or how long it is overdue.

@@ -54,6 +54,8 @@ package struct SpoolConfig: Sendable {
     package var report = ReportSettings()
     /// Languages requests may ask for (`"language": "de"`); the first is the spool default.
     package var languages: [String] { report.languages }
+    /// `dsar serve` (the HTTP API): `serve:`.
+    package var serve = ServeConfig()
 
     package init() {}
 
@@ -63,7 +65,7 @@ package struct SpoolConfig: Sendable {
         "connectors", "concurrency", "rescan_seconds", "recipients", "signing_key", "signer_principal", "outbox_group",
         "outbox_retention_days", "require_signed_requests", "request_signers", "notify", "max_batch_jobs",
         "identifier_types", "max_crashes", "due_soon_days", "close_on_deliver",
-        "witness", "witness_timeout_seconds",
+        "witness", "witness_timeout_seconds", "serve",
         // The subject report (ReportSettings).
         "controller", "dpo", "supervisory_authority", "rights", "languages", "report_templates",
     ]
@@ -120,6 +122,7 @@ package struct SpoolConfig: Sendable {
         }
         c.witness = WitnessConfig.parse(y)
         c.report = ReportSettings.parse(y, resolve: resolve)
+        c.serve = ServeConfig.parse(y)
         y.rejectUnknownKeys(allowed: keys)
         try y.throwIfProblems()
         return c
@@ -174,6 +177,15 @@ package struct SpoolConfig: Sendable {
         languages: [ en, de ]             # a request may ask for one ("language": "de"); the first is the default
         # rights: { en: "…", de: "…" }    # replaces the built-in text on the subject's rights
         # report_templates: templates     # DIR/<lang>/index.html.mustache, page.html.mustache, README.txt.mustache
+
+        # dsar serve (the HTTP API). No endpoint works anonymously unless `auth: none` is set.
+        # serve:
+        #   listen: 127.0.0.1:8080        # loopback only unless dsar serve --allow-remote; put TLS in front
+        #   auth: jwt                     # none | jwt
+        #   rate_limit: 600               # requests per minute per client address (429 beyond)
+        #   header_timeout: 10            # seconds to send a request's head
+        #   idle_timeout: 60              # seconds a keep-alive connection may stay idle
+        #   download_ttl: 3600            # seconds a download link stays valid
 
         """
 }

@@ -103,6 +103,15 @@ final class RequestIntake {
             case .candidate:
                 break
             }
+            // A server-written request (dsar serve) keeps the job id the server answered with.
+            let serverJobID: String?
+            switch ServerDrop.jobID(fromName: name, pseudonymizer: pseudonymizer) {
+            case .success(let id): serverJobID = id
+            case .failure(let why):
+                tracker.forget(name)
+                try reject(name, reason: why.message, into: &report)
+                continue
+            }
             present.insert(name)
             if signatures != nil {
                 // The pickup rule waits for both files.
@@ -190,6 +199,17 @@ final class RequestIntake {
                     into: &report, duplicateOf: first.jobID)
                 continue
             }
+            if let id = serverJobID,
+                FileSystem.exists(layout.jobRecord(id)) || FileSystem.exists(layout.activeRequest(id))
+            {
+                tracker.forget(name)
+                try reject(
+                    name,
+                    reason:
+                        "duplicate job id: job \(id) already exists; a request file may not reuse the job id of another (no second job was started)",
+                    into: &report)
+                continue
+            }
             var signer: String?
             if let signatures {
                 tracker.forget(name + ".sig")
@@ -202,7 +222,7 @@ final class RequestIntake {
                 }
             }
             tracker.forget(name)
-            if let c = try claim(name, request: request, settled: st, signer: signer) {
+            if let c = try claim(name, request: request, settled: st, signer: signer, jobID: serverJobID) {
                 claims.append(c)
                 report.claims.append(c.jobID)
             } else {
@@ -216,14 +236,7 @@ final class RequestIntake {
 
     /// The unknown-identifier-type rule: a request naming a type no connector searches for would
     /// get an empty answer. Returns the reason to reject it, nil when every type is known.
-    func unknownIdentifierType(_ request: DSARRequest) -> String? {
-        let known = config.knownIdentifierTypes.sorted()
-        guard let t = Set(request.identifiers.map(\.type)).subtracting(config.knownIdentifierTypes).sorted().first
-        else { return nil }
-        let hint = ConfigSuggest.didYouMean(t, among: known).map { " (did you mean \"\($0)\"?)" } ?? ""
-        return
-            "identifier type \"\(t)\" is not known\(hint): no connector could search for it, so the answer would be empty. Known types: \(known.joined(separator: ", ")); declare custom types in config.yaml (identifier_types: [ \(t) ])"
-    }
+    func unknownIdentifierType(_ request: DSARRequest) -> String? { config.unknownIdentifierType(request) }
 
     /// Moves a drop to `rejected/` (its name kept there, with the reason) and journals and logs it
     /// under its pseudonym only: a file name may be personal data (`alice@example.com.json`).
@@ -304,9 +317,10 @@ final class RequestIntake {
 
     /// Moves a settled, valid drop into `active/` under a new job id (made durable, recorded and
     /// journaled for the whole pass by ``commit(_:)``).
-    func claim(_ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil) throws -> Claim?
-    {
-        let jobID = UUIDv7.make()
+    func claim(
+        _ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil, jobID given: String? = nil
+    ) throws -> Claim? {
+        let jobID = given ?? UUIDv7.make()
         let from = layout.inbox + "/" + name
         let to = layout.activeRequest(jobID)
         if signer != nil {
@@ -368,5 +382,18 @@ final class RequestIntake {
                     "action": "\(c.request.action.rawValue)",
                 ])
         }
+    }
+}
+
+extension SpoolConfig {
+    /// The unknown-identifier-type rule (also applied by `dsar serve` before it accepts a request):
+    /// the reason to refuse a request naming a type no connector searches for, nil when all are known.
+    package func unknownIdentifierType(_ request: DSARRequest) -> String? {
+        let known = knownIdentifierTypes.sorted()
+        guard let t = Set(request.identifiers.map(\.type)).subtracting(knownIdentifierTypes).sorted().first
+        else { return nil }
+        let hint = ConfigSuggest.didYouMean(t, among: known).map { " (did you mean \"\($0)\"?)" } ?? ""
+        return
+            "identifier type \"\(t)\" is not known\(hint): no connector could search for it, so the answer would be empty. Known types: \(known.joined(separator: ", ")); declare custom types in config.yaml (identifier_types: [ \(t) ])"
     }
 }

@@ -46,6 +46,12 @@ package struct Pseudonymizer: Sendable {
         return "drop-" + Hex.encode(Array(mac).prefix(12))
     }
 
+    /// HMAC-SHA256 over `domain:` and `bytes` under the spool key: tags that only a holder of the key
+    /// can make (the server's job-id tag on inbox files, idempotency keys). Each use has its own domain.
+    package func keyedTag(domain: String, _ bytes: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array("\(domain):".utf8) + bytes, using: key))
+    }
+
     /// The pseudonym of a drop's file name.
     package func dropName(_ name: String) -> String { dropName(Array(name.utf8)) }
 
