@@ -61,6 +61,8 @@ struct Routes: Sendable {
         do { buffer = try await request.collectBody(upTo: max) } catch let e as HTTPError
         where e.status == .contentTooLarge {
             throw tooLarge
+        } catch is NIOTooManyBytesError {
+            throw tooLarge
         }
         let body = Array(buffer.readableBytesView)
         principal = try await auth.authorizeBody(body, request: request, principal: principal)

@@ -1,0 +1,280 @@
+import DSARCore
+import DSARTestSupport
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `dsar serve` through the real binary on loopback, with curl as the client: the HTTP API writes
+/// into the same inbox and reads the same records and journal as `dsar run` and `dsar status`.
+final class ServeE2ETests: XCTestCase {
+    static let serveNone = "serve:\n  auth: none\n"
+
+    func serving(_ extraConfig: String = serveNone) throws -> (TempSpool, ServeProcess) {
+        let spool = try TempSpool()
+        try spool.initialize(extraConfig: extraConfig)
+        return (spool, try ServeProcess(spool))
+    }
+
+    func testSubmitRunStatusEventsKeepTheServerAssignedJobID() throws {
+        let (spool, server) = try serving()
+        let sub = try server.submit(#"{"email": "alice@example.com", "action": "export"}"#)
+        XCTAssertEqual(sub.status, 202, sub.body)
+        let answer = try sub.json()
+        let jobID = try XCTUnwrap(answer["jobId"] as? String)
+        XCTAssertTrue(UUIDv7.isValid(jobID), jobID)
+        XCTAssertEqual(answer["status"] as? String, "PENDING")
+        let links = try XCTUnwrap(answer["links"] as? [String: String])
+        XCTAssertEqual(links["self"], "/dsar/\(jobID)")
+        XCTAssertEqual(links["events"], "/dsar/\(jobID)/events")
+        XCTAssertEqual(links["download"], "/dsar/\(jobID)/download")
+        // The request is durable in the inbox, complete, and no temp file is left.
+        let inbox = spool.allFiles("inbox")
+        XCTAssertEqual(inbox.count, 1, "\(inbox)")
+        XCTAssertTrue(inbox[0].hasPrefix("inbox/http-\(jobID)-"), inbox[0])
+
+        // Accepted, not yet claimed: PENDING from the inbox (not 404).
+        let pending = try server.curl("GET", "/dsar/\(jobID)")
+        XCTAssertEqual(pending.status, 200, pending.body)
+        XCTAssertEqual(try pending.json()["status"] as? String, "PENDING")
+        XCTAssertEqual(try pending.json()["jobId"] as? String, jobID)
+
+        let run = try spool.dsar(["run", "--settle", "0.2"], timeout: 60)
+        XCTAssertEqual(run.status, 0, "stdout: \(run.stdout)\nstderr: \(run.stderr)")
+        XCTAssertTrue(run.stdout.contains("1 claimed, 1 finished (1 completed"), run.stdout)
+
+        // The spool kept the job id the server answered with.
+        XCTAssertEqual(try spool.records().map(\.jobID), [jobID])
+        let status = try server.curl("GET", "/dsar/\(jobID)")
+        XCTAssertEqual(status.status, 200, status.body)
+        XCTAssertEqual(status.headers["content-type"], "application/json")
+        XCTAssertEqual(try status.json()["status"] as? String, "COMPLETED")
+        XCTAssertEqual(try status.json()["job_id"] as? String, jobID)
+        // Exactly what `dsar status JOB --json` prints, and no personal data.
+        let cli = try spool.dsar(["status", jobID, "--json"])
+        XCTAssertEqual(cli.status, 0, cli.stderr)
+        XCTAssertEqual(status.body, cli.stdout)
+        XCTAssertFalse(status.body.contains("alice"), status.body)
+
+        let events = try server.curl("GET", "/dsar/\(jobID)/events")
+        XCTAssertEqual(events.status, 200, events.body)
+        let doc = try events.json()
+        XCTAssertEqual(doc["jobId"] as? String, jobID)
+        let list = try XCTUnwrap(doc["events"] as? [[String: Any]])
+        let cliEvents = try spool.dsar(["events", jobID, "--json"])
+        XCTAssertEqual(cliEvents.status, 0, cliEvents.stderr)
+        XCTAssertEqual(list.count, cliEvents.stdout.split(separator: "\n").count)
+        let types = list.compactMap { $0["type"] as? String }
+        XCTAssertTrue(types.contains("job.claimed") && types.contains("request.received"), "\(types)")
+        XCTAssertEqual(types.last, "job.finished", "\(types)")
+        XCTAssertEqual((list.last?["details"] as? [String: Any])?["status"] as? String, "COMPLETED", "\(list.last ?? [:])")
+        XCTAssertFalse(events.body.contains("alice"), events.body)
+
+        XCTAssertEqual(try server.curl("GET", "/healthz").status, 200)
+        let metrics = try server.curl("GET", "/metrics")
+        XCTAssertEqual(metrics.status, 200)
+        XCTAssertTrue(metrics.body.contains("dsar_jobs{status=\"COMPLETED\"} 1"), metrics.body)
+        XCTAssertTrue(metrics.body.contains("mode=\"serve\""), metrics.body)
+
+        let stop = try server.stop()
+        XCTAssertEqual(stop.status, 0, stop.stderr)
+        XCTAssertTrue(stop.stderr.contains("AUTHENTICATION IS OFF"), stop.stderr)
+        XCTAssertFalse(stop.stderr.contains("alice"), stop.stderr)
+    }
+
+    func testInvalidBodiesGetTheParsersMessagesAndNothingReachesTheInbox() throws {
+        let (spool, server) = try serving("max_request_bytes: 256\n" + Self.serveNone)
+        let bad = #"{"user_id": "12345", "action": "exprt"}"#
+        let r = try server.submit(bad)
+        XCTAssertEqual(r.status, 400, r.body)
+        XCTAssertEqual(r.headers["content-type"], "application/problem+json")
+        let p = try r.json()
+        XCTAssertEqual(p["status"] as? Int, 400)
+        XCTAssertEqual(p["type"] as? String, "urn:dsar:problem:invalid-request")
+        XCTAssertEqual(p["instance"] as? String, "/dsar")
+        let detail = try XCTUnwrap(p["detail"] as? String)
+        let errors = try XCTUnwrap(p["errors"] as? [[String: String]])
+        XCTAssertEqual(errors.first?["field"], "action")
+        XCTAssertEqual(errors.first?["message"], detail)
+
+        let unknownType = try server.submit(#"{"subject": {"loyalty_card": "X1"}, "action": "export"}"#)
+        XCTAssertEqual(unknownType.status, 400, unknownType.body)
+        XCTAssertTrue(try (unknownType.json()["detail"] as? String ?? "").contains("\"loyalty_card\" is not known"))
+
+        // 415: not JSON; 413: larger than max_request_bytes, declared or streamed (chunked).
+        let text = try server.submit(#"{"user_id": "1", "action": "export"}"#, headers: ["Content-Type": "text/plain"])
+        XCTAssertEqual(text.status, 415, text.body)
+        XCTAssertEqual(text.headers["content-type"], "application/problem+json")
+        let big = #"{"user_id": "1", "action": "export"}"# + String(repeating: " ", count: 1000)
+        let declared = try server.submit(big)
+        XCTAssertEqual(declared.status, 413, declared.body)
+        XCTAssertTrue(try (declared.json()["detail"] as? String ?? "").contains("at most 256 bytes"), declared.body)
+        let chunked = try server.submit(big, headers: ["Transfer-Encoding": "chunked"])
+        XCTAssertEqual(chunked.status, 413, chunked.body)
+
+        // 404: unknown job, malformed id, unknown route; 405: known route, wrong method.
+        let unknown = try server.curl("GET", "/dsar/\(UUIDv7.make())")
+        XCTAssertEqual(unknown.status, 404, unknown.body)
+        XCTAssertEqual(unknown.headers["content-type"], "application/problem+json")
+        XCTAssertEqual(try server.curl("GET", "/dsar/not-a-job/events").status, 404)
+        XCTAssertEqual(try server.curl("GET", "/nowhere").status, 404)
+        let wrong = try server.curl("DELETE", "/dsar")
+        XCTAssertEqual(wrong.status, 405, wrong.body)
+        XCTAssertEqual(wrong.headers["allow"], "POST")
+        let download = try server.curl("GET", "/dsar/\(UUIDv7.make())/download")
+        XCTAssertEqual(download.status, 501, download.body)
+
+        XCTAssertEqual(spool.allFiles("inbox"), [], "nothing refused may reach the inbox")
+
+        // The same text as the inbox gives a drop of the same bytes.
+        try spool.drop("same.json", bad)
+        _ = try spool.dsar(["run", "--settle", "0.2"], timeout: 60)
+        XCTAssertTrue(spool.reason("same.json").hasSuffix(": " + detail + "\n"), spool.reason("same.json"))
+        XCTAssertEqual(try server.stop().status, 0)
+    }
+
+    func testRateLimitAnswers429WithRetryAfter() throws {
+        let (spool, server) = try serving("serve:\n  auth: none\n  rate_limit: 3\n")
+        for _ in 0..<3 { XCTAssertEqual(try server.curl("GET", "/dsar/\(UUIDv7.make())").status, 404) }
+        let limited = try server.curl("GET", "/metrics")
+        XCTAssertEqual(limited.status, 429, limited.body)
+        let wait = try XCTUnwrap(Int(limited.headers["retry-after"] ?? ""), "\(limited.headers)")
+        XCTAssertTrue((1...60).contains(wait), "\(wait)")
+        XCTAssertEqual(limited.headers["content-type"], "application/problem+json")
+        // The health probe is never limited.
+        let health = try server.curl("GET", "/healthz")
+        XCTAssertEqual(health.status, 200, "\(health.headers) \(health.body)")
+        // …and it tells when the spool is not usable.
+        try FileSystem.removeTree(spool.root + "/jobs")
+        let broken = try server.curl("GET", "/healthz")
+        XCTAssertEqual(broken.status, 503, broken.body)
+        XCTAssertTrue(broken.body.contains("missing inbox/ or jobs/"), broken.body)
+        XCTAssertEqual(try server.stop().status, 0)
+    }
+
+    func testIdempotentRetriesReturnTheFirstJobAcrossRestartsAndRuns() throws {
+        let (spool, server) = try serving()
+        let body = #"{"user_id": "4242", "action": "export"}"#
+        let first = try server.submit(body, headers: ["Idempotency-Key": "ticket-77"])
+        XCTAssertEqual(first.status, 202, first.body)
+        let jobID = try XCTUnwrap(try first.json()["jobId"] as? String)
+        let again = try server.submit(body, headers: ["Idempotency-Key": "ticket-77"])
+        XCTAssertEqual(again.status, 200, again.body)
+        XCTAssertEqual(try again.json()["jobId"] as? String, jobID)
+        // The same key with another body is refused, not a second job.
+        let other = try server.submit(#"{"user_id": "4243", "action": "export"}"#, headers: ["Idempotency-Key": "ticket-77"])
+        XCTAssertEqual(other.status, 422, other.body)
+
+        // request_id: the same one without a header.
+        let withRID = #"{"request_id": "ZD-1001", "user_id": "5151", "action": "export"}"#
+        let r1 = try server.submit(withRID)
+        XCTAssertEqual(r1.status, 202, r1.body)
+        let ridJob = try XCTUnwrap(try r1.json()["jobId"] as? String)
+        let r2 = try server.submit(withRID)
+        XCTAssertEqual(r2.status, 200, r2.body)
+        XCTAssertEqual(try r2.json()["jobId"] as? String, ridJob)
+
+        // Durable: a restarted server still knows both, and no key is stored in plain text.
+        XCTAssertEqual(try server.stop().status, 0)
+        for f in spool.allFiles("serve") {
+            let t = spool.text(f)
+            XCTAssertFalse(f.contains("ticket-77") || f.contains("ZD-1001") || t.contains("ticket-77"), f)
+        }
+        let restarted = try ServeProcess(spool)
+        XCTAssertEqual(try restarted.submit(body, headers: ["Idempotency-Key": "ticket-77"]).json()["jobId"] as? String, jobID)
+
+        let run = try spool.dsar(["run", "--settle", "0.2"], timeout: 60)
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        XCTAssertEqual(Set(try spool.records().map(\.jobID)), [jobID, ridJob])
+        let after = try restarted.submit(withRID)
+        XCTAssertEqual(after.status, 200, after.body)
+        XCTAssertEqual(try after.json()["jobId"] as? String, ridJob)
+        XCTAssertEqual(try after.json()["status"] as? String, "COMPLETED")
+
+        // A request_id first received over SFTP answers with that job.
+        try spool.drop("sftp.json", #"{"request_id": "SN-9", "user_id": "6161", "action": "export"}"#)
+        _ = try spool.dsar(["run", "--settle", "0.2"], timeout: 60)
+        let sftpJob = try XCTUnwrap(try spool.records().first { $0.requestID == "SN-9" }?.jobID)
+        let viaHTTP = try restarted.submit(#"{"request_id": "SN-9", "user_id": "6161", "action": "export"}"#)
+        XCTAssertEqual(viaHTTP.status, 200, viaHTTP.body)
+        XCTAssertEqual(try viaHTTP.json()["jobId"] as? String, sftpJob)
+        XCTAssertEqual(try spool.records().count, 3)
+        XCTAssertEqual(spool.allFiles("inbox"), [])
+        XCTAssertEqual(try restarted.stop().status, 0)
+    }
+
+    func testAnSFTPDropCannotChooseOrReuseAJobID() throws {
+        let (spool, server) = try serving()
+        let sub = try server.submit(#"{"user_id": "777", "action": "export"}"#)
+        let jobID = try XCTUnwrap(try sub.json()["jobId"] as? String)
+        let name = try XCTUnwrap(spool.list("inbox").first)
+        let bytes = try FileSystem.readFile(spool.root + "/inbox/" + name)
+        _ = try spool.dsar(["run", "--settle", "0.2"], timeout: 60)
+        // The same server-written file again (a replay): refused, the job id is taken.
+        try spool.drop(name, bytes)
+        // A name that claims a job id without the spool key's tag.
+        let forged = "http-\(UUIDv7.make())-\(String(repeating: "0", count: 32)).json"
+        try spool.drop(forged, #"{"user_id": "778", "action": "export"}"#)
+        let run = try spool.dsar(["run", "--settle", "0.2"], timeout: 60)
+        XCTAssertEqual(run.status, 2, run.stdout + run.stderr)
+        XCTAssertTrue(spool.reason(name).contains("duplicate job id: job \(jobID) already exists"), spool.reason(name))
+        XCTAssertTrue(spool.reason(forged).contains("reserved for requests written by dsar serve"), spool.reason(forged))
+        XCTAssertEqual(try spool.records().map(\.jobID), [jobID])
+        XCTAssertEqual(try server.stop().status, 0)
+    }
+
+    func testRefusesToStartWithoutAuthOrOnANonLoopbackAddress() throws {
+        let spool = try TempSpool()
+        try spool.initialize()
+        let noAuth = try spool.dsar(["serve", "--listen", "127.0.0.1:0"], timeout: 30)
+        XCTAssertEqual(noAuth.status, 78, noAuth.stderr)
+        XCTAssertTrue(noAuth.stderr.contains("No endpoint works anonymously unless `auth: none` is set"), noAuth.stderr)
+        XCTAssertFalse(noAuth.stdout.contains("listening on"), noAuth.stdout)
+
+        try FileSystem.writeAtomically(
+            spool.root + "/config.yaml", Array((spool.text("config.yaml") + Self.serveNone).utf8), mode: 0o640)
+        let remote = try spool.dsar(["serve", "--listen", "0.0.0.0:0"], timeout: 30)
+        XCTAssertEqual(remote.status, 64, remote.stderr)
+        XCTAssertTrue(remote.stderr.contains("refusing to listen on 0.0.0.0:0: it is not a loopback address"), remote.stderr)
+
+        // A bad serve: value is a config error with its line.
+        try FileSystem.writeAtomically(
+            spool.root + "/config.yaml", Array((spool.text("config.yaml") + "  rate_limit: lots\n").utf8), mode: 0o640)
+        let badValue = try spool.dsar(["serve"], timeout: 30)
+        XCTAssertEqual(badValue.status, 78, badValue.stderr)
+        XCTAssertTrue(badValue.stderr.contains("config.yaml:"), badValue.stderr)
+        XCTAssertTrue(badValue.stderr.contains("serve.rate_limit: expected a whole number"), badValue.stderr)
+    }
+
+    func testSIGTERMDuringASlowUploadLeavesTheWholeRequestOrNothing() throws {
+        let (spool, server) = try serving()
+        // 3 KB at 1 KB/s: the upload is in flight when SIGTERM arrives.
+        let body = #"{"user_id": "31337", "action": "export"}"# + String(repeating: " ", count: 3000)
+        let bodyFile = spool.base + "/slow.json"
+        try FileSystem.writeAtomically(bodyFile, Array(body.utf8), mode: 0o644)
+        let curl = try launch(
+            "/usr/bin/curl",
+            [
+                "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--limit-rate", "1000", "-H",
+                "Content-Type: application/json", "--data-binary", "@" + bodyFile, server.baseURL + "/dsar",
+            ])
+        usleep(1_000_000)
+        XCTAssertTrue(curl.process.isRunning, "the upload finished before SIGTERM; make it slower")
+        let stop = try server.stop(timeout: 60)
+        XCTAssertEqual(stop.status, 0, stop.stderr)
+        XCTAssertFalse(stop.signaled)
+        let client = try curl.wait(timeout: 30)
+        // Graceful: the request in flight was finished, not cut off.
+        XCTAssertEqual(client.stdout, "202", client.stderr)
+        let files = spool.allFiles("inbox")
+        if client.stdout == "202" {
+            XCTAssertEqual(files.count, 1, "\(files)")
+            XCTAssertEqual(spool.text(files[0]), body, "the request in the inbox must be complete")
+        } else {
+            XCTAssertEqual(files, [], "a request not accepted must leave nothing: \(files)")
+        }
+        XCTAssertFalse(files.contains { ($0 as NSString).lastPathComponent.hasPrefix(".") }, "temp file left: \(files)")
+    }
+}
