@@ -104,6 +104,7 @@ let package = Package(
                 .embedInCode("Resources/deploy/crontab"), .embedInCode("Resources/deploy/dsar-nightly.service"),
                 .embedInCode("Resources/deploy/dsar-nightly.timer"),
                 .embedInCode("Resources/deploy/dsar-watch.service"),
+                .embedInCode("Resources/deploy/dsar-serve.service"),
                 .embedInCode("Resources/deploy/setup.sh"), .embedInCode("Resources/deploy/sshd_config.d-dsar.conf"),
                 .embedInCode("Resources/deploy/witness-syslog.sh"), .embedInCode("Resources/deploy/hardening.inc"),
             ]

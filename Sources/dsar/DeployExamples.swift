@@ -16,6 +16,7 @@ enum DeployExamples {
         ("dsar-nightly.service", 0o644, PackageResources.dsar_nightly_service),
         ("dsar-nightly.timer", 0o644, PackageResources.dsar_nightly_timer),
         ("dsar-watch.service", 0o644, PackageResources.dsar_watch_service),
+        ("dsar-serve.service", 0o644, PackageResources.dsar_serve_service),
         ("setup.sh", 0o755, PackageResources.setup_sh),
         ("sshd_config.d-dsar.conf", 0o644, PackageResources.sshd_config_d_dsar_conf),
         ("witness-syslog.sh", 0o755, PackageResources.witness_syslog_sh),
@@ -41,7 +42,7 @@ extension Dsar {
         static let configuration = CommandConfiguration(
             commandName: "deploy-examples",
             abstract:
-                "Write example deployment files: systemd units and timer, crontab, sshd chroot block, setup.sh, a journal witness.",
+                "Write example deployment files: systemd units (watch, serve) and timer, crontab, sshd chroot block, setup.sh, a journal witness.",
             discussion: "See README, \"Running it for real\". Existing files in DIR are not overwritten.")
 
         @Option(help: ArgumentHelp("Directory to write them into.", valueName: "dir")) var out: String
