@@ -277,4 +277,58 @@ final class ServeE2ETests: XCTestCase {
         }
         XCTAssertFalse(files.contains { ($0 as NSString).lastPathComponent.hasPrefix(".") }, "temp file left: \(files)")
     }
+
+    func testHeaderAndIdleTimeoutsCloseSlowAndIdleConnections() throws {
+        let (spool, server) = try serving("serve:\n  auth: none\n  header_timeout: 1\n  idle_timeout: 2\n")
+        let port = try XCTUnwrap(UInt16(server.baseURL.split(separator: ":").last ?? ""))
+        // A head that never ends: closed after header_timeout, with no response.
+        let slow = try ServeE2ETests.connect(port)
+        defer { close(slow) }
+        ServeE2ETests.send(slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        var t = Date()
+        XCTAssertEqual(ServeE2ETests.readUntilClosed(slow, timeout: 10), "")
+        XCTAssertEqual(Date().timeIntervalSince(t), 1, accuracy: 0.8)
+        // A kept-alive connection: answered, then closed after idle_timeout without a next request.
+        let idle = try ServeE2ETests.connect(port)
+        defer { close(idle) }
+        t = Date()
+        ServeE2ETests.send(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let answer = ServeE2ETests.readUntilClosed(idle, timeout: 10)
+        XCTAssertTrue(answer.hasPrefix("HTTP/1.1 200 OK"), answer)
+        XCTAssertEqual(Date().timeIntervalSince(t), 2, accuracy: 0.8)
+        XCTAssertEqual(try server.stop().status, 0)
+        _ = spool
+    }
+
+    static func connect(_ port: UInt16) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard r == 0 else { throw TestFailure("cannot connect to port \(port)") }
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ text: String) {
+        let b = Array(text.utf8)
+        _ = b.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, b.count, 0) }
+    }
+
+    /// Everything the server sends until it closes the connection (or `timeout` passes).
+    static func readUntilClosed(_ fd: Int32, timeout: Double) -> String {
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 4096, 0) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
