@@ -20,7 +20,9 @@ package struct ServeRuntime: Sendable {
 
     /// Checks everything that can be checked before binding: the spool, `serve:` in config.yaml,
     /// the listen address (`--listen` overrides `serve.listen`), loopback unless `allowRemote`.
-    package static func prepare(layout: SpoolLayout, listen override: String?, allowRemote: Bool) throws
+    package static func prepare(
+        layout: SpoolLayout, listen override: String?, allowRemote: Bool
+    ) throws
         -> ServeRuntime
     {
         let spool = try SpoolAccess(layout: layout)

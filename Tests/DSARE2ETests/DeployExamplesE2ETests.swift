@@ -23,7 +23,9 @@ final class DeployExamplesE2ETests: XCTestCase {
         let timer = try String(contentsOfFile: dir + "/dsar-nightly.timer", encoding: .utf8)
         XCTAssertTrue(timer.contains("OnCalendar=*-*-* 02:00:00"), timer)
         let serve = try String(contentsOfFile: dir + "/dsar-serve.service", encoding: .utf8)
-        XCTAssertTrue(serve.contains("ExecStart=/usr/local/bin/dsar serve --spool /srv/dsar/spool --listen 127.0.0.1:8080"), serve)
+        XCTAssertTrue(
+            serve.contains("ExecStart=/usr/local/bin/dsar serve --spool /srv/dsar/spool --listen 127.0.0.1:8080"),
+            serve)
         XCTAssertTrue(serve.contains("KillSignal=SIGTERM") && serve.contains("ReadWritePaths=/srv/dsar/spool\n"), serve)
         XCTAssertFalse(serve.contains("{{"), "unexpanded include: \(serve)")
         if let analyze = which("systemd-analyze") {

@@ -69,7 +69,8 @@ final class ServeE2ETests: XCTestCase {
         let types = list.compactMap { $0["type"] as? String }
         XCTAssertTrue(types.contains("job.claimed") && types.contains("request.received"), "\(types)")
         XCTAssertEqual(types.last, "job.finished", "\(types)")
-        XCTAssertEqual((list.last?["details"] as? [String: Any])?["status"] as? String, "COMPLETED", "\(list.last ?? [:])")
+        XCTAssertEqual(
+            (list.last?["details"] as? [String: Any])?["status"] as? String, "COMPLETED", "\(list.last ?? [:])")
         XCTAssertFalse(events.body.contains("alice"), events.body)
 
         XCTAssertEqual(try server.curl("GET", "/healthz").status, 200)
@@ -164,7 +165,8 @@ final class ServeE2ETests: XCTestCase {
         XCTAssertEqual(again.status, 200, again.body)
         XCTAssertEqual(try again.json()["jobId"] as? String, jobID)
         // The same key with another body is refused, not a second job.
-        let other = try server.submit(#"{"user_id": "4243", "action": "export"}"#, headers: ["Idempotency-Key": "ticket-77"])
+        let other = try server.submit(
+            #"{"user_id": "4243", "action": "export"}"#, headers: ["Idempotency-Key": "ticket-77"])
         XCTAssertEqual(other.status, 422, other.body)
 
         // request_id: the same one without a header.
@@ -183,7 +185,8 @@ final class ServeE2ETests: XCTestCase {
             XCTAssertFalse(f.contains("ticket-77") || f.contains("ZD-1001") || t.contains("ticket-77"), f)
         }
         let restarted = try ServeProcess(spool)
-        XCTAssertEqual(try restarted.submit(body, headers: ["Idempotency-Key": "ticket-77"]).json()["jobId"] as? String, jobID)
+        XCTAssertEqual(
+            try restarted.submit(body, headers: ["Idempotency-Key": "ticket-77"]).json()["jobId"] as? String, jobID)
 
         let run = try spool.dsar(["run", "--settle", "0.2"], timeout: 60)
         XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
@@ -220,7 +223,8 @@ final class ServeE2ETests: XCTestCase {
         let run = try spool.dsar(["run", "--settle", "0.2"], timeout: 60)
         XCTAssertEqual(run.status, 2, run.stdout + run.stderr)
         XCTAssertTrue(spool.reason(name).contains("duplicate job id: job \(jobID) already exists"), spool.reason(name))
-        XCTAssertTrue(spool.reason(forged).contains("reserved for requests written by dsar serve"), spool.reason(forged))
+        XCTAssertTrue(
+            spool.reason(forged).contains("reserved for requests written by dsar serve"), spool.reason(forged))
         XCTAssertEqual(try spool.records().map(\.jobID), [jobID])
         XCTAssertEqual(try server.stop().status, 0)
     }
@@ -237,7 +241,8 @@ final class ServeE2ETests: XCTestCase {
             spool.root + "/config.yaml", Array((spool.text("config.yaml") + Self.serveNone).utf8), mode: 0o640)
         let remote = try spool.dsar(["serve", "--listen", "0.0.0.0:0"], timeout: 30)
         XCTAssertEqual(remote.status, 64, remote.stderr)
-        XCTAssertTrue(remote.stderr.contains("refusing to listen on 0.0.0.0:0: it is not a loopback address"), remote.stderr)
+        XCTAssertTrue(
+            remote.stderr.contains("refusing to listen on 0.0.0.0:0: it is not a loopback address"), remote.stderr)
 
         // A bad serve: value is a config error with its line.
         try FileSystem.writeAtomically(
@@ -307,7 +312,9 @@ final class ServeE2ETests: XCTestCase {
         addr.sin_port = port.bigEndian
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard r == 0 else { throw TestFailure("cannot connect to port \(port)") }
         return fd

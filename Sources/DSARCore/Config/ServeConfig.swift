@@ -47,7 +47,11 @@ package struct ServeConfig: Sendable, Equatable {
         c.line = y.line(of: "serve")
         guard let s = y.map("serve") else { return c }
         if let v = s.string("listen") {
-            if case .failure(let why) = ListenAddress.parse(v) { s.problem("listen", why.message) } else { c.listen = v }
+            if case .failure(let why) = ListenAddress.parse(v) {
+                s.problem("listen", why.message)
+            } else {
+                c.listen = v
+            }
         }
         if let v = s.string("auth") {
             if let a = Auth(rawValue: v) {

@@ -318,7 +318,8 @@ final class RequestIntake {
     /// Moves a settled, valid drop into `active/` under a new job id (made durable, recorded and
     /// journaled for the whole pass by ``commit(_:)``).
     func claim(
-        _ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil, jobID given: String? = nil
+        _ name: String, request: DSARRequest, settled: FileSystem.Status, signer: String? = nil,
+        jobID given: String? = nil
     ) throws -> Claim? {
         let jobID = given ?? UUIDv7.make()
         let from = layout.inbox + "/" + name

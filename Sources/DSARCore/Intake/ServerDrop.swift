@@ -89,7 +89,9 @@ package enum ServerDrop {
 
     /// Where a server-assigned job is before intake has made its record: `inbox` (waiting to be
     /// claimed), `rejected` (intake refused it; the reason is beside it), or nil (not known here).
-    package static func locate(jobID: String, layout: SpoolLayout, pseudonymizer: Pseudonymizer) -> (
+    package static func locate(
+        jobID: String, layout: SpoolLayout, pseudonymizer: Pseudonymizer
+    ) -> (
         state: String, path: String
     )? {
         let name = fileName(jobID: jobID, pseudonymizer: pseudonymizer)

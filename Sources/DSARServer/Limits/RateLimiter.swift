@@ -31,7 +31,9 @@ package final class RateLimiter: Sendable {
             if b.tokens >= 1 {
                 b.tokens -= 1
                 all[client] = b
-                if all.count > RateLimiter.maxClients { RateLimiter.prune(&all, capacity: capacity, rate: rate, now: now) }
+                if all.count > RateLimiter.maxClients {
+                    RateLimiter.prune(&all, capacity: capacity, rate: rate, now: now)
+                }
                 return nil
             }
             all[client] = b
@@ -50,7 +52,9 @@ package final class RateLimiter: Sendable {
 struct RateLimitMiddleware<Context: ServerContextProtocol>: RouterMiddleware {
     let limiter: RateLimiter
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    )
         async throws -> Response
     {
         if request.uri.path != "/healthz", let wait = limiter.acquire(client: context.clientAddress) {

@@ -44,7 +44,8 @@ package struct Problem: Error, Sendable, HTTPResponseError {
     /// The document's bytes.
     package var json: [UInt8] {
         var members: [JSONMember] = [
-            member("type", .string(type)), member("title", .string(title)), member("status", .number(String(status.code))),
+            member("type", .string(type)), member("title", .string(title)),
+            member("status", .number(String(status.code))),
             member("detail", .string(detail)),
         ]
         if let instance { members.append(member("instance", .string(instance))) }

@@ -59,7 +59,8 @@ struct Routes: Sendable {
         // Read while it streams in, never more than max_request_bytes.
         let buffer: ByteBuffer
         do { buffer = try await request.collectBody(upTo: max) } catch let e as HTTPError
-        where e.status == .contentTooLarge {
+            where e.status == .contentTooLarge
+        {
             throw tooLarge
         } catch is NIOTooManyBytesError {
             throw tooLarge

@@ -54,6 +54,7 @@ struct IdempotencyStore: Sendable {
     }
 
     func record(_ kind: Kind, _ key: String, _ entry: Entry) throws {
-        try FileSystem.writeAtomically(path(kind, key), Array("\(entry.jobID)\n\(entry.bodyDigest)\n".utf8), mode: 0o600)
+        try FileSystem.writeAtomically(
+            path(kind, key), Array("\(entry.jobID)\n\(entry.bodyDigest)\n".utf8), mode: 0o600)
     }
 }

@@ -73,7 +73,8 @@ package final class SpoolAccess: Sendable {
                 guard let e = try idempotency.lookup(kind, key) else { continue }
                 if kind == .idempotencyKey && e.bodyDigest != digest {
                     throw Problem(
-                        .unprocessableContent, "idempotency-key-reused", title: "Idempotency-Key used for another request",
+                        .unprocessableContent, "idempotency-key-reused",
+                        title: "Idempotency-Key used for another request",
                         detail:
                             "this Idempotency-Key was first used with another body (job \(e.jobID)); use a new key for a new request",
                         instance: instance)
@@ -200,7 +201,9 @@ package final class SpoolAccess: Sendable {
 
     /// `GET /metrics`: the metrics textfile's text for the spool now (mode `serve`).
     package func metrics() throws -> String {
-        let queued = ((try? FileSystem.list(layout.notify)) ?? []).filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+        let queued = ((try? FileSystem.list(layout.notify)) ?? []).filter {
+            $0.hasSuffix(".json") && !$0.hasPrefix(".")
+        }
         return MetricsFile.render(
             layout: layout, records: try store.all(), stats: RunStats(), notificationsPending: queued.count,
             mode: "serve", dueSoonDays: config.dueSoonDays)
