@@ -208,6 +208,31 @@ final class ServeE2ETests: XCTestCase {
         XCTAssertEqual(try restarted.stop().status, 0)
     }
 
+    func testConcurrentRetriesWithOneKeyMakeOneJob() throws {
+        let (spool, server) = try serving()
+        final class IDs: @unchecked Sendable {
+            let lock = NSLock()
+            var all: [String] = []
+        }
+        let ids = IDs()
+        let problems = inParallel(8, width: 8) { k in
+            let r = try server.submit(
+                #"{"request_id": "CONC-1", "user_id": "8080", "action": "export"}"#,
+                headers: k % 2 == 0 ? ["Idempotency-Key": "conc-key"] : [:])
+            guard r.status == 200 || r.status == 202 else { return ["\(r.status): \(r.body)"] }
+            let id = try XCTUnwrap(try r.json()["jobId"] as? String)
+            ids.lock.lock()
+            ids.all.append(id)
+            ids.lock.unlock()
+            return []
+        }
+        XCTAssertEqual(problems, [])
+        XCTAssertEqual(ids.all.count, 8)
+        XCTAssertEqual(Set(ids.all).count, 1, "\(ids.all)")
+        XCTAssertEqual(spool.list("inbox").count, 1, "\(spool.list("inbox"))")
+        XCTAssertEqual(try server.stop().status, 0)
+    }
+
     func testAnSFTPDropCannotChooseOrReuseAJobID() throws {
         let (spool, server) = try serving()
         let sub = try server.submit(#"{"user_id": "777", "action": "export"}"#)

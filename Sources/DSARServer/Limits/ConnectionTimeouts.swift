@@ -14,6 +14,8 @@ final class HeaderTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     let header: TimeAmount
     let idle: TimeAmount
     var pending: Scheduled<Void>?
+    /// Requests whose head arrived and whose response has not ended (pipelining: may be > 1).
+    var outstanding = 0
 
     init(header: TimeAmount, idle: TimeAmount) {
         self.header = header
@@ -29,6 +31,7 @@ final class HeaderTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head = unwrapInboundIn(data) {
+            outstanding += 1
             pending?.cancel()
             pending = nil
         }
@@ -36,7 +39,10 @@ final class HeaderTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { arm(context, idle) }
+        if case .end = unwrapOutboundIn(data) {
+            outstanding = max(0, outstanding - 1)
+            if outstanding == 0 { arm(context, idle) }
+        }
         context.write(data, promise: promise)
     }
 
