@@ -70,7 +70,7 @@ package struct ServeRuntime: Sendable {
                 "AUTHENTICATION IS OFF (serve.auth: none): every endpoint works anonymously; anyone who can reach \(listen) can submit requests and read job status"
             )
         }
-        let router = Router(context: ServerContext.self)
+        let router = Router(context: ServerContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(perMinute: settings.rateLimit)))
         Routes(spool: spool, auth: authorizer).register(on: router)

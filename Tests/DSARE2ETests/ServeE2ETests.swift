@@ -251,7 +251,17 @@ final class ServeE2ETests: XCTestCase {
         XCTAssertTrue(
             spool.reason(forged).contains("reserved for requests written by dsar serve"), spool.reason(forged))
         XCTAssertEqual(try spool.records().map(\.jobID), [jobID])
-        XCTAssertEqual(try server.stop().status, 0)
+        // An unreadable record is a server error, never "no such job"; the client is not told spool paths.
+        try FileSystem.writeAtomically(spool.root + "/jobs/\(jobID).json", Array("{".utf8), mode: 0o600)
+        let broken = try server.curl("GET", "/dsar/\(jobID)")
+        XCTAssertEqual(broken.status, 500, broken.body)
+        XCTAssertEqual(broken.headers["content-type"], "application/problem+json")
+        XCTAssertFalse(broken.body.contains(spool.root), broken.body)
+        let head = try server.curl("HEAD", "/healthz", extra: ["--head"])
+        XCTAssertEqual(head.status, 200)
+        let stop = try server.stop()
+        XCTAssertEqual(stop.status, 0)
+        XCTAssertTrue(stop.stderr.contains("jobs/\(jobID).json"), "the log names the record: \(stop.stderr)")
     }
 
     func testRefusesToStartWithoutAuthOrOnANonLoopbackAddress() throws {

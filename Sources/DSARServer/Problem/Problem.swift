@@ -116,14 +116,14 @@ package struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw p
         } catch let e as HTTPError {
             throw ProblemMiddleware.problem(for: e, instance: instance)
+        } catch let e as DSARError where e.code == .notFound {
+            throw Problem.notFound(e.message, instance: instance)
         } catch let e as DSARError {
-            switch e.code {
-            case .notFound: throw Problem.notFound(e.message, instance: instance)
-            case .invalidInput: throw Problem.invalidRequest(e.message, instance: instance)
-            default:
-                context.logger.error("request failed", metadata: ["error": "\(e.message)", "path": "\(instance)"])
-                throw Problem.internalError(e.message, instance: instance)
-            }
+            // The message names spool paths: for the operator's log, not for the client.
+            context.logger.error("request failed", metadata: ["error": "\(e.message)", "path": "\(instance)"])
+            throw Problem.internalError(
+                "the server could not read or write the spool (\(e.code.rawValue)); the operator finds the cause in its log",
+                instance: instance)
         } catch is CancellationError {
             throw Problem(
                 .serviceUnavailable, "shutting-down", title: "The server is shutting down",

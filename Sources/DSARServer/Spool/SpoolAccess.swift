@@ -79,7 +79,7 @@ package final class SpoolAccess: Sendable {
                             "this Idempotency-Key was first used with another body (job \(e.jobID)); use a new key for a new request",
                         instance: instance)
                 }
-                switch state(e.jobID) {
+                switch try state(e.jobID) {
                 case .record(let r):
                     // The duplicate rule of intake: an ended dry run does not count.
                     if kind == .requestID && r.dryRun && r.status.isTerminal { continue }
@@ -135,19 +135,19 @@ package final class SpoolAccess: Sendable {
 
     /// Looks a job up where intake moves it: `jobs/`, `inbox/`, `active/`, `jobs/` again (a claim
     /// between two looks is seen by the next), then `rejected/`.
-    package func state(_ jobID: String) -> JobState {
+    package func state(_ jobID: String) throws -> JobState {
         guard UUIDv7.isValid(jobID) else { return .unknown }
-        if let r = try? store.load(jobID) { return .record(r) }
+        if let r = try record(jobID) { return .record(r) }
         let name = ServerDrop.fileName(jobID: jobID, pseudonymizer: pseudonymizer)
         if FileSystem.exists(layout.inbox + "/" + name) { return .inbox }
         if FileSystem.exists(layout.activeRequest(jobID)) {
-            if let r = try? store.load(jobID) { return .record(r) }
+            if let r = try record(jobID) { return .record(r) }
             return .claimed
         }
-        if let r = try? store.load(jobID) { return .record(r) }
+        if let r = try record(jobID) { return .record(r) }
         let reasonPath = layout.rejected + "/" + name + ".reason"
         if FileSystem.exists(reasonPath) {
-            let text = String(decoding: (try? FileSystem.readFile(reasonPath, limit: 64 << 10)) ?? [], as: UTF8.self)
+            let text = String(decoding: try FileSystem.readFile(reasonPath, limit: 64 << 10), as: UTF8.self)
             // "<time> <name> (<drop>): <reason>"
             let reason = text.range(of: "): ").map { String(text[$0.upperBound...]) } ?? text
             return .rejected(reason.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -155,10 +155,16 @@ package final class SpoolAccess: Sendable {
         return .unknown
     }
 
+    /// The job's record; nil only when there is none (an unreadable record is an error, never "unknown").
+    func record(_ jobID: String) throws -> JobRecord? {
+        guard FileSystem.exists(layout.jobRecord(jobID)) else { return nil }
+        return try store.load(jobID)
+    }
+
     /// `GET /dsar/{jobId}`: the record as `dsar status JOB --json` prints it, or a PENDING/REJECTED
     /// document for a request intake has not claimed; nil for an unknown job.
     package func statusDocument(_ jobID: String) throws -> [UInt8]? {
-        switch state(jobID) {
+        switch try state(jobID) {
         case .record(let r): return Array((try JobJSON.record(r) + "\n").utf8)
         case .claimed, .inbox:
             return JSONWriter(indent: 2).encode(
@@ -178,7 +184,7 @@ package final class SpoolAccess: Sendable {
 
     /// `GET /dsar/{jobId}/events`: the job's journal entries; nil for an unknown job.
     package func timeline(_ jobID: String) throws -> [UInt8]? {
-        switch state(jobID) {
+        switch try state(jobID) {
         case .unknown: return nil
         case .record:
             return try JobJSON.timeline(jobID: jobID, journal: try Journal(layout: layout, signer: nil))
