@@ -9,7 +9,7 @@ APT_TOOLS  := age libarchive-tools unzip sqlite3 openssh-client time python3 gzi
 APT        := $(APT_BUILD) $(APT_TOOLS)
 # Extra oracles only the tests use (real databases and an SFTP server); tests skip, naming the
 # package, when one is missing and make is not run as root.
-APT_TEST   := postgresql mariadb-server mariadb-client openssh-server python3-prometheus-client acl chromium
+APT_TEST   := postgresql mariadb-server mariadb-client openssh-server python3-prometheus-client acl chromium curl
 
 .PHONY: all deps build test demo screenshot bench redteam lint clean
 

@@ -78,6 +78,20 @@ final class ServeE2ETests: XCTestCase {
         XCTAssertEqual(metrics.status, 200)
         XCTAssertTrue(metrics.body.contains("dsar_jobs{status=\"COMPLETED\"} 1"), metrics.body)
         XCTAssertTrue(metrics.body.contains("mode=\"serve\""), metrics.body)
+        // Valid Prometheus text, by the Prometheus client library's own parser.
+        let metricsFile = spool.base + "/metrics.prom"
+        try FileSystem.writeAtomically(metricsFile, Array(metrics.body.utf8), mode: 0o600)
+        let parsed = try runCommand(
+            "/usr/bin/python3",
+            [
+                "-c",
+                "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as p\n"
+                    + "print(sum(s.value for f in p(open(sys.argv[1]).read()) for s in f.samples "
+                    + "if s.name == 'dsar_jobs' and s.labels.get('status') == 'COMPLETED'))",
+                metricsFile,
+            ])
+        XCTAssertEqual(parsed.status, 0, parsed.stderr)
+        XCTAssertEqual(parsed.stdout, "1.0\n", parsed.stderr)
 
         let stop = try server.stop()
         XCTAssertEqual(stop.status, 0, stop.stderr)
