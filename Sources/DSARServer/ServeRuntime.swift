@@ -10,9 +10,13 @@ import ServiceLifecycle
 /// It writes requests into `inbox/` and reads job records and the journal; it never takes the
 /// spool lock and never runs jobs (`dsar run`/`watch` do, as for SFTP drops).
 package struct ServeRuntime: Sendable {
+    /// The spool it serves.
     package let spool: SpoolAccess
+    /// Where it listens (`--listen`, else `serve.listen`).
     package let listen: ListenAddress
+    /// `serve:` from config.yaml.
     package let settings: ServeConfig
+    /// Who may do what (`serve.auth`).
     package let authorizer: any Authorizer
 
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT before they are cancelled.

@@ -35,6 +35,7 @@ package struct ServeConfig: Sendable, Equatable {
     /// Line of `serve:` in config.yaml (0 when absent), for error messages.
     package var line = 0
 
+    /// The defaults (no `auth`: the server refuses to start).
     package init() {}
 
     /// Every key `serve:` accepts (later parts extend it, e.g. `jwt`).
@@ -76,6 +77,7 @@ package struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     /// Port (0: the system picks one).
     package var port: Int
 
+    /// An address.
     package init(host: String, port: Int) {
         self.host = host
         self.port = port

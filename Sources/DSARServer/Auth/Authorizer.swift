@@ -18,6 +18,7 @@ package struct Principal: Sendable, Equatable {
     /// The scopes granted.
     package var scopes: Set<Scope>
 
+    /// A principal with these scopes.
     package init(name: String?, scopes: Set<Scope>) {
         self.name = name
         self.scopes = scopes
@@ -53,7 +54,9 @@ extension Authorizer {
 /// `auth: none`: every request is let through as ``Principal/anonymous``. The server logs loudly at
 /// start that it runs without authentication.
 package struct NoAuth: Authorizer {
+    /// The `auth: none` authorizer.
     package init() {}
+    /// Lets every request through as ``Principal/anonymous``.
     package func authorize(_ request: Request, scope: Scope) async throws -> Principal { .anonymous }
 }
 

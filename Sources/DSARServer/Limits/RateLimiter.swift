@@ -17,6 +17,7 @@ package final class RateLimiter: Sendable {
     /// At most this many clients are remembered; beyond, full buckets are forgotten first.
     static let maxClients = 50_000
 
+    /// A limiter allowing `perMinute` requests per minute per client (0: no limit).
     package init(perMinute: Int) { self.perMinute = perMinute }
 
     /// nil when the request may go ahead, else the seconds to wait before the next one would be allowed.

@@ -10,8 +10,11 @@ import NIOCore
 package struct Problem: Error, Sendable, HTTPResponseError {
     /// One field-level problem.
     package struct FieldError: Sendable, Equatable {
+        /// The field (`action`, `subject.email`, a header name).
         package var field: String
+        /// The sentence about it.
         package var message: String
+        /// A field-level problem.
         package init(field: String, message: String) {
             self.field = field
             self.message = message
@@ -20,14 +23,20 @@ package struct Problem: Error, Sendable, HTTPResponseError {
 
     /// A URI naming the kind of problem (`urn:dsar:problem:<slug>`).
     package var type: String
+    /// A short, fixed summary of the kind.
     package var title: String
+    /// The HTTP status.
     package var status: HTTPResponse.Status
+    /// What is wrong with this request, for a person.
     package var detail: String
+    /// The request path.
     package var instance: String?
+    /// Field-level problems.
     package var errors: [FieldError] = []
     /// Extra response headers (`Retry-After`, `Allow`, `WWW-Authenticate`).
     package var headers: HTTPFields = [:]
 
+    /// A problem of kind `urn:dsar:problem:<slug>`.
     package init(
         _ status: HTTPResponse.Status, _ slug: String, title: String, detail: String, instance: String? = nil,
         errors: [FieldError] = [], headers: HTTPFields = [:]
@@ -104,8 +113,10 @@ package struct Problem: Error, Sendable, HTTPResponseError {
 /// Turns every error a route or Hummingbird throws into a problem document, so no client ever sees
 /// a bare status: routing's 404, body-size 413, DSARError (mapped by code) and anything else (500).
 package struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The middleware.
     package init() {}
 
+    /// Runs the rest of the chain and turns what it throws into a problem.
     package func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {

@@ -6,7 +6,9 @@ import NIOConcurrencyHelpers
 /// through ``BlockingIO``). It reads job records and the journal and writes into `inbox/` and
 /// `serve/`; it never takes the spool lock and never runs a job (`dsar run`/`watch` do).
 package final class SpoolAccess: Sendable {
+    /// The spool.
     package let layout: SpoolLayout
+    /// Its config.yaml, read once at start.
     package let config: SpoolConfig
     let pseudonymizer: Pseudonymizer
     let store: JobStore
@@ -16,6 +18,8 @@ package final class SpoolAccess: Sendable {
     /// inbox write happen as one step, so two concurrent retries cannot both create a job.
     let keyedSubmits = NIOLock()
 
+    /// Opens an existing spool (its pseudonym key, `serve/idempotency/`) and removes temp files a
+    /// killed server left in `inbox/`.
     package init(layout: SpoolLayout) throws {
         try SpoolSession.requireExisting(layout)
         self.layout = layout
