@@ -111,14 +111,7 @@ package enum SubjectDelivery {
             throw DSARError(.verification, "the manifest bundle entry has no sha256", path: entry + "/manifest.json")
         }
 
-        var gid: gid_t?
-        if let g = config.outboxGroup {
-            guard let gr = getgrnam(g) else {
-                throw DSARError(
-                    .config, "outbox_group \"\(g)\" in \(layout.config) does not exist", path: layout.config)
-            }
-            gid = gr.pointee.gr_gid
-        }
+        let gid = try config.outboxGroupID(layout)
         let passphrase = PassphraseGenerator.generate()
         let recipient = try AgeScryptRecipient(passphrase: passphrase, workFactor: workFactor)
         let fd = open(bundlePath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
