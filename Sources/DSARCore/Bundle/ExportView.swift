@@ -297,21 +297,38 @@ package enum ExportView {
     /// Unicode spaces, quotes, brackets and punctuation (UTF-8) that end an address written in text:
     /// no-break and other spaces, `«»‹›“”„‘‚`, dashes, `…`, CJK `、。「」『』【】`, fullwidth `（），：；＜＞`
     /// and `＠`. Every other byte `>= 0x80` is a letter of a local part or a domain (`ü`, `п`, `例`, a
-    /// soft hyphen); `’` is an apostrophe (`o’hara`).
-    static let addressStops2: Set<[UInt8]> = [[0xC2, 0xA0], [0xC2, 0xAB], [0xC2, 0xBB]]
-    static let addressStops3: Set<[UInt8]> = Set(
-        (0x80...0x8A).map { [0xE2, 0x80, UInt8($0)] }
-            + [0x93, 0x94, 0x98, 0x9A, 0x9C, 0x9D, 0x9E, 0xA6, 0xA8, 0xA9, 0xAF, 0xB9, 0xBA].map { [0xE2, 0x80, $0] }
-            + [[0xE2, 0x81, 0x9F]]
-            + [0x80, 0x81, 0x82, 0x8C, 0x8D, 0x8E, 0x8F, 0x90, 0x91].map { [0xE3, 0x80, $0] }
-            + [0x88, 0x89, 0x8C, 0x9A, 0x9B, 0x9C, 0x9E, 0xA0].map { [0xEF, 0xBC, $0] })
-
-    /// The length of a stop (``addressStops2``/``addressStops3``) that starts at `i`, or 0.
+    /// soft hyphen); `’` is an apostrophe (`o’hara`). The length of the stop that starts at `i`, or 0.
     @inline(__always) static func stop(_ b: [UInt8], at i: Int) -> Int {
-        guard b[i] >= 0xC2 else { return 0 }
-        if i + 1 < b.count && addressStops2.contains([b[i], b[i + 1]]) { return 2 }
-        if i + 2 < b.count && addressStops3.contains([b[i], b[i + 1], b[i + 2]]) { return 3 }
-        return 0
+        let c = b[i]
+        guard c >= 0xC2 else { return 0 }
+        if c == 0xC2 {
+            guard i + 1 < b.count else { return 0 }
+            switch b[i + 1] {
+            case 0xA0, 0xAB, 0xBB: return 2
+            default: return 0
+            }
+        }
+        guard i + 2 < b.count else { return 0 }
+        let (d, e) = (b[i + 1], b[i + 2])
+        switch (c, d) {
+        case (0xE2, 0x80):
+            switch e {
+            case 0x80...0x8A, 0x93, 0x94, 0x98, 0x9A, 0x9C, 0x9D, 0x9E, 0xA6, 0xA8, 0xA9, 0xAF, 0xB9, 0xBA: return 3
+            default: return 0
+            }
+        case (0xE2, 0x81): return e == 0x9F ? 3 : 0
+        case (0xE3, 0x80):
+            switch e {
+            case 0x80, 0x81, 0x82, 0x8C...0x91: return 3
+            default: return 0
+            }
+        case (0xEF, 0xBC):
+            switch e {
+            case 0x88, 0x89, 0x8C, 0x9A, 0x9B, 0x9C, 0x9E, 0xA0: return 3
+            default: return 0
+            }
+        default: return 0
+        }
     }
 
     /// Whether a stop ends just before `e` (not before `floor`).
@@ -357,7 +374,8 @@ package enum ExportView {
                 if k >= lastEnd && k < s - 2 && b[k] == 0x22 && (k == 0 || b[k - 1] != 0x5C) { s = k }
             }
             if s == i {
-                while s > lastEnd {
+                // (At most 256 bytes back: a local part has at most 64.)
+                while s > lastEnd && i - s < 256 {
                     let c = b[s - 1]
                     if c < 0x80 {
                         guard local(c) else { break }
@@ -394,7 +412,7 @@ package enum ExportView {
                 lastEnd = e
                 continue
             }
-            while e < b.count {
+            while e < b.count && e - d < 256 {
                 let c = b[e]
                 if c < 0x80 {
                     guard domain(c) else { break }
