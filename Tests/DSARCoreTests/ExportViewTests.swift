@@ -201,6 +201,13 @@ final class ExportViewTests: XCTestCase {
         let own = "OWN: +49 (0)170 1234567, ::ffff:198.51.100.23, ::FFFF:198.51.100.23"
         XCTAssertEqual(masked(own), (own, 0))
         XCTAssertEqual(masked("::ffff:198.51.100.24"), (ip, 1))
+        // Given with the `(0)` in the request (normalised to `+4901701234567`): the same number.
+        let trunk = ExportView.Subject([Identifier(type: "phone", value: "+4901701234567")])
+        let spellings = "+49 170 1234567, 0170 1234567, +49 (0)170 1234567"
+        XCTAssertEqual(masked(spellings, trunk), (spellings, 0))
+        XCTAssertEqual(masked("+49 171 1234567", trunk), (p, 1))
+        let rome = ExportView.Subject([Identifier(type: "phone", value: "+390612345678")])
+        XCTAssertEqual(masked("+39 06 1234 5678, +39 612345678", rome), ("+39 06 1234 5678, \(p)", 1))
         let mapped = ExportView.Subject([Identifier(type: "ip", value: "::ffff:203.0.113.7")])
         XCTAssertEqual(masked("from 203.0.113.7 and 203.0.113.8", mapped), ("from 203.0.113.7 and \(ip)", 1))
     }

@@ -125,6 +125,15 @@ package enum ExportView {
                         d.removeFirst(2)
                         intl = true
                     }
+                    // `+49 (0)170 …` given in the request: the trunk 0 after the country code is no
+                    // E.164 digit (except in Italy, San Marino and the Vatican, where it is).
+                    let cc = ExportView.countryCodeLength(d)
+                    if intl, d.count > cc + 1, d[cc] == 0x30, !d.starts(with: [0x33, 0x39]),
+                        !d.starts(with: [0x33, 0x37, 0x38]),
+                        !d.starts(with: [0x33, 0x37, 0x39])
+                    {
+                        d.remove(at: cc)
+                    }
                     phones.append((d, intl))
                 default: continue
                 }
