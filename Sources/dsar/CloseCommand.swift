@@ -41,9 +41,9 @@ extension Dsar {
                 let id = try store.resolve(job)
                 // Under the spool lock: a run must not be starting the job while its case is closed.
                 let lock: SpoolLock
-                do { lock = try SpoolLock.acquire(options.layout, wait: wait, purpose: "dsar close") } catch
-                    let e as DSARError where e.code == .locked
-                {
+                do {
+                    lock = try SpoolLock.acquire(options.layout, wait: wait, purpose: "dsar close")
+                } catch let e as DSARError where e.code == .locked {
                     let holder =
                         (try? FileSystem.readFile(options.layout.lockFile, limit: 4096)).map {
                             String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -210,7 +210,8 @@ final class CaseEdgesE2ETests: XCTestCase {
         let c = try s.dsar(["close", rec.jobID, "--reason", "answered"])
         XCTAssertEqual(c.status, 75, c.stdout + c.stderr)
         XCTAssertTrue(
-            c.stderr.contains("a dsar run holds the spool lock") && c.stderr.contains("retry when it ends, or use --wait"),
+            c.stderr.contains("a dsar run holds the spool lock")
+                && c.stderr.contains("retry when it ends, or use --wait"),
             c.stderr)
         XCTAssertNil(try s.record(requestID: "L-1")?.closure)
     }

@@ -38,6 +38,7 @@ extension JobStore {
             : ""
         throw DSARError(
             .usage,
-            "\"\(ref)\" matches \(candidates.count) jobs: \(candidates.joined(separator: ", "))\(kinds); give the whole job id")
+            "\"\(ref)\" matches \(candidates.count) jobs: \(candidates.joined(separator: ", "))\(kinds); give the whole job id"
+        )
     }
 }

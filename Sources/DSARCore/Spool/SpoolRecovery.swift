@@ -75,7 +75,8 @@ struct SpoolRecovery {
                     let verdict = JobStatus.derive(
                         JobEvidence(
                             unrunnable:
-                                "the case was closed (\(c.reason.rawValue)) before the job finished; nothing was answered"))
+                                "the case was closed (\(c.reason.rawValue)) before the job finished; nothing was answered"
+                        ))
                     try store.update(jobID) {
                         $0.status = verdict.status
                         $0.error = verdict.error
