@@ -1,4 +1,5 @@
 import DSARCore
+import Foundation
 import XCTest
 
 /// The Art. 15(4) view of found records: what of other people's data the subject's export masks.
@@ -302,6 +303,40 @@ final class ExportViewTests: XCTestCase {
             }
         }
         XCTAssertEqual(ExportView.stats(o, subject: ids), ExportView.Stats(mentions: 1, masked: 202))
+    }
+
+    /// F10: the subject's data/*.json name the source file (or database) only: no server path,
+    /// host, port or user; the sizes still agree with what is produced.
+    func testFindingsFilesNameTheSourceByItsBaseNameOnly() throws {
+        let cases = [
+            ("/srv/dumps/secret-path/shop-2026-11-28.sql", "shop-2026-11-28.sql"),
+            ("sqlite:/tmp/rt/n/connectors/sample-data/app.db", "app.db"),
+            ("postgres://dsar@db.internal:5432/shop", "shop"),
+            ("mysql://[fd00::1]:3306/crm", "crm"),
+            ("mysql://localhost/crm?socket=/run/mysqld/mysqld.sock", "crm"),
+            ("host=db.internal user=dsar dbname=billing", "billing"),
+            ("exec:crm-plugin", "exec:crm-plugin"),
+            ("access.log.1.gz", "access.log.1.gz"),
+        ]
+        for (source, want) in cases { XCTAssertEqual(FindingsWriter.subjectSource(source), want, source) }
+        let found = cases.enumerated().map { k, c in
+            FoundRecord(
+                table: "t", source: c.0, line: k, fields: [JSONMember(key: "email", value: .string("alice@example.com"))],
+                matchedOn: ["email"])
+        }
+        let o = ConnectorOutcome(
+            name: "src", metadata: SourceMetadata(), status: .ok, findings: ConnectorFindings(found: found))
+        let f = try XCTUnwrap(FindingsWriter.plan([o], subject: ids).first)
+        var bytes: [UInt8] = []
+        try FindingsWriter.produce(f, [o]) { bytes += $0 }
+        XCTAssertEqual(try FindingsWriter.size(f, [o]), Int64(bytes.count))
+        XCTAssertGreaterThanOrEqual(FindingsWriter.estimatedSize(f, [o]), bytes.count)
+        let items = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bytes)) as? [[String: Any]])
+        XCTAssertEqual(items.map { $0["source"] as? String ?? "-" }, cases.map(\.1))
+        let text = String(decoding: bytes, as: UTF8.self)
+        for leak in ["/srv", "/tmp", "db.internal", "dsar@", "5432", "mysqld.sock", "fd00"] {
+            XCTAssertFalse(text.contains(leak), leak)
+        }
     }
 }
 
