@@ -321,7 +321,8 @@ final class ExportViewTests: XCTestCase {
         for (source, want) in cases { XCTAssertEqual(FindingsWriter.subjectSource(source), want, source) }
         let found = cases.enumerated().map { k, c in
             FoundRecord(
-                table: "t", source: c.0, line: k, fields: [JSONMember(key: "email", value: .string("alice@example.com"))],
+                table: "t", source: c.0, line: k,
+                fields: [JSONMember(key: "email", value: .string("alice@example.com"))],
                 matchedOn: ["email"])
         }
         let o = ConnectorOutcome(

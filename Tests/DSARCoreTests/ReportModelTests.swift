@@ -315,13 +315,17 @@ final class ReportModelTests: XCTestCase {
     }
 
     /// `job`'s whole readable report: README.txt, index.html and every page, in bytes.
-    func reportBytes(_ j: FinishingJob, _ settings: ReportSettings) -> (total: Int, readme: String, index: String, pages: [String]) {
+    func reportBytes(
+        _ j: FinishingJob, _ settings: ReportSettings
+    ) -> (total: Int, readme: String, index: String, pages: [String]) {
         let files = FindingsWriter.plan(j.outcomes, subject: j.identifiers).map(\.name)
         let r = SubjectReport.render(j, files: files, now: Date(), settings: settings)
         let pages = r.layout.pages.map {
             SubjectReport.page(j, layout: r.layout, table: $0.table, page: $0.page, settings: settings).html
         }
-        return (r.readme.utf8.count + r.index.utf8.count + pages.reduce(0) { $0 + $1.utf8.count }, r.readme, r.index, pages)
+        return (
+            r.readme.utf8.count + r.index.utf8.count + pages.reduce(0) { $0 + $1.utf8.count }, r.readme, r.index, pages
+        )
     }
 
     /// F11: a schemaless log (1,000 records, 100 keys of their own each) is not rendered as a table
@@ -350,7 +354,9 @@ final class ReportModelTests: XCTestCase {
         XCTAssertEqual(r.pages.count, 2)
         XCTAssertLessThan(r.total, 3 * json, "report of \(r.total) bytes for \(json) bytes of records")
         // Each row holds its own fields, and only those.
-        XCTAssertTrue(r.index.contains("<td>w.jsonl:1</td><td>user: alice@example.com<br>k0_0: 1<br>"), r.index.prefix(6000).description)
+        XCTAssertTrue(
+            r.index.contains("<td>w.jsonl:1</td><td>user: alice@example.com<br>k0_0: 1<br>"),
+            r.index.prefix(6000).description)
         XCTAssertFalse(r.index.contains("<th>k0_0</th>"))
         XCTAssertTrue(r.pages[1].contains("<td>w.jsonl:1000</td><td>user: alice@example.com<br>k999_0: 1<br>"))
         XCTAssertFalse(r.pages[1].contains("k0_0"), "page 2 holds no other record's keys")
@@ -398,7 +404,8 @@ final class ReportModelTests: XCTestCase {
         XCTAssertTrue(index.contains("<li><strong>a</strong>: not stated</li>"), "category/retention")
         // Even a blank fact that reached the model some other way (an older job record) reads "not stated".
         j.outcomes[j.outcomes.count - 1].metadata.retention = "  "
-        XCTAssertTrue(render(j, config.report).readme.contains("  Retention:         not stated\n  Came from:         you\n"))
+        XCTAssertTrue(
+            render(j, config.report).readme.contains("  Retention:         not stated\n  Came from:         you\n"))
         // A required text may not be blank.
         XCTAssertThrowsError(try self.config("controller: { name: \"  \" }\n")) { e in
             XCTAssertTrue("\(e)".contains("blank"), "\(e)")
@@ -409,10 +416,14 @@ final class ReportModelTests: XCTestCase {
     func testTheRecordCountSaysHowManyAreOtherPeoplesRecordsThatMentionTheSubject() throws {
         let (config, _) = try config()
         for (lang, readmeLine, indexText) in [
-            ("en", "Records about you: 3 (1 of them are other people's records that mention you)",
-             "3 records found (1 of them are other people's records that mention you)"),
-            ("de", "Datensätze über Sie: 3 (davon 1 Datensätze anderer Personen, die Sie erwähnen)",
-             "3 Datensätze gefunden (davon 1 Datensätze anderer Personen, die Sie erwähnen)"),
+            (
+                "en", "Records about you: 3 (1 of them are other people's records that mention you)",
+                "3 records found (1 of them are other people's records that mention you)"
+            ),
+            (
+                "de", "Datensätze über Sie: 3 (davon 1 Datensätze anderer Personen, die Sie erwähnen)",
+                "3 Datensätze gefunden (davon 1 Datensätze anderer Personen, die Sie erwähnen)"
+            ),
         ] {
             var j = try job(language: lang)
             let oi = try XCTUnwrap(j.outcomes.firstIndex { $0.name == "shop-db" })

@@ -189,7 +189,9 @@ final class ReportE2ETests: XCTestCase {
                 ("name: w\ntype: log\npaths: [ data/w.jsonl ]\nformat: jsonl\nfields: { user: email }\n"
                     + "description: w\nerase: drop_line\nretention: \"\"\ncategory: \"   \"\n").utf8), mode: 0o644)
         let check = try s.dsar(["connectors", "check", "--connectors", dir])
-        XCTAssertTrue(check.stdout.contains("WARNING: connector \"w\" lacks purpose, category, retention, legal_basis"), check.stdout)
+        XCTAssertTrue(
+            check.stdout.contains("WARNING: connector \"w\" lacks purpose, category, retention, legal_basis"),
+            check.stdout)
         try s.drop("w.json", #"{"request_id": "R-W", "action": "export", "email": "alice@example.com"}"#)
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)

@@ -47,8 +47,13 @@ package struct RequestProblem: Error, Sendable, CustomStringConvertible, Equatab
     /// request's known field names, the identifier types built in, `subject.<type>` of those, and
     /// the enum choices dsar lists.
     package static let keptQuotes: Set<String> = {
-        var s = Set(RequestParser.knownFields + ["subject"] + RequestAction.allCases.map(\.rawValue) + Regulation.allCases.map(\.rawValue))
-        for t in IdentifierNormalizer.builtInTypes { s.insert(t); s.insert("subject." + t) }
+        var s = Set(
+            RequestParser.knownFields + ["subject"] + RequestAction.allCases.map(\.rawValue)
+                + Regulation.allCases.map(\.rawValue))
+        for t in IdentifierNormalizer.builtInTypes {
+            s.insert(t)
+            s.insert("subject." + t)
+        }
         return s
     }()
 
@@ -270,9 +275,11 @@ package struct RequestParser: Sendable {
             }
             guard !n.contains("."), !n.contains("e"), !n.contains("E"), !n.hasPrefix("-") else {
                 throw RequestProblem(
-                    message: "identifier \"\(path)\" at \(pos) is the number \(n); write non-integer identifiers as strings",
+                    message:
+                        "identifier \"\(path)\" at \(pos) is the number \(n); write non-integer identifiers as strings",
                     redacted:
-                        "identifier \"\(path)\" at \(pos) is a number other than a non-negative integer; write such identifiers as strings")
+                        "identifier \"\(path)\" at \(pos) is a number other than a non-negative integer; write such identifiers as strings"
+                )
             }
             switch IdentifierNormalizer.normalize(type: type, n) {
             case .success(let v): ids.insert(Identifier(type: type, value: v))
