@@ -11,8 +11,11 @@ extension Dsar {
             discussion: """
                 A job stays open (it counts towards overdue and due soon, whatever its status) until it is \
                 closed. --reason answered needs a job that has ended; withdrawn and refused may close a \
-                PENDING or RUNNING job too (a closed PENDING job is not run). The note is kept in the job \
-                record only; the journal (job.closed) records the reason and whether there is a note.
+                PENDING job too (it then ends FAILED without running, its request set aside in failed/), or \
+                one left RUNNING by a run that crashed. While a dsar run holds the spool lock, close exits 75 \
+                (retry when the run ends, or use --wait). A closed case is not retried, and one closed as \
+                withdrawn or refused is not delivered. The note is kept in the job record only; the journal \
+                (job.closed) records the reason and whether there is a note.
                 """)
 
         @OptionGroup var options: SpoolOptions
@@ -37,7 +40,19 @@ extension Dsar {
                 let store = JobStore(layout: options.layout)
                 let id = try store.resolve(job)
                 // Under the spool lock: a run must not be starting the job while its case is closed.
-                let lock = try SpoolLock.acquire(options.layout, wait: wait, purpose: "dsar close")
+                let lock: SpoolLock
+                do {
+                    lock = try SpoolLock.acquire(options.layout, wait: wait, purpose: "dsar close")
+                } catch let e as DSARError where e.code == .locked {
+                    let holder =
+                        (try? FileSystem.readFile(options.layout.lockFile, limit: 4096)).map {
+                            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                        } ?? "unknown"
+                    throw DSARError(
+                        .locked,
+                        "job \(id) was not closed: a dsar run holds the spool lock \(options.layout.lockFile) (\(holder)); retry when it ends, or use --wait (the case is then closed once the run has finished)",
+                        path: options.layout.lockFile, cause: e)
+                }
                 defer { withExtendedLifetime(lock) {} }
                 let r = try CaseLifecycle.close(
                     id, reason: why, note: note, store: store, audit: try Journal(layout: options.layout, signer: nil))

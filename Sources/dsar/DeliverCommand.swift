@@ -15,9 +15,11 @@ extension Dsar {
                 stdout and kept nowhere: send the file and the passphrase by different channels. The subject
                 opens it with `age -d -o subject.zip subject.zip.age` (https://age-encryption.org).
 
-                Refused (exit 64): an erasure job, a dry run, a job not ended or ended FAILED, and a job
+                Refused (exit 64): an erasure job, a dry run, a job not ended or ended FAILED, a case closed
+                as withdrawn or refused (and one closed as answered unless --force), and a job
                 delivered already unless --force (a new file and passphrase; the old passphrase then opens
-                nothing). A PARTIAL job is delivered with a WARNING on stderr. The job record lists every
+                nothing). An outbox entry that is not the job's current publication (an earlier attempt's,
+                put back after `dsar retry`) is refused with exit 1. A PARTIAL job is delivered with a WARNING on stderr. The job record lists every
                 delivery (`deliveries`) and the journal gets `job.delivered` (file, SHA-256, size; never the
                 passphrase). An unknown job exits 66.
                 """)

@@ -12,7 +12,8 @@ extension Dsar {
                 Moves the job's request (with its signature and identity set) from failed/ back to active/,
                 withdraws its previous outbox entry and sets it PENDING. The next run searches with every
                 identifier the job has learnt so far (also those whose link an earlier attempt erased).
-                A COMPLETED job cannot be retried (exit 64); an unknown job id exits 66.
+                A COMPLETED job or a closed case (`dsar close`) cannot be retried (exit 64); an unknown job id
+                exits 66.
                 """)
 
         @OptionGroup var options: SpoolOptions

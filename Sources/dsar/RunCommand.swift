@@ -154,11 +154,12 @@ extension Dsar {
             }
             // Drop names may be personal data (alice@example.com.json) and this output may end up in a
             // log (cron mail, journald): drops are named by their pseudonyms, which the `.reason`
-            // files in rejected/ also give next to the name.
+            // files in rejected/ also give next to the name, and by reasons that quote no value of the
+            // drop (the full reason is in rejected/<name>.reason).
             func pseudonym(_ name: String) -> String { pseudonymizer.dropName(name) }
             for r in report.rejected {
                 print(
-                    "  rejected \(pseudonym(r.name)): \(r.reason.replacingOccurrences(of: r.name, with: pseudonym(r.name)))"
+                    "  rejected \(pseudonym(r.name)): \(r.redacted)"
                 )
             }
             for w in report.waiting {

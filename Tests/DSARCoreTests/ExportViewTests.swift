@@ -1,4 +1,5 @@
 import DSARCore
+import Foundation
 import XCTest
 
 /// The Art. 15(4) view of found records: what of other people's data the subject's export masks.
@@ -96,6 +97,122 @@ final class ExportViewTests: XCTestCase {
         XCTAssertEqual(masked("203.0.113.7"), (ip, 1))
     }
 
+    // MARK: - Red-team regressions (F3, F4, F5)
+
+    /// F3: URL-encoded, non-ASCII, quoted and domain-literal addresses are masked whole, from their first byte.
+    func testEveryFormOfAnotherPersonsAddressIsMaskedWhole() {
+        for addr in [
+            "other%40example.org", "bob%40Example.ORG", "o'brien@example.org", "Heidi.O'Neil@example.com",
+            "ÜSER@example.org", "oth\u{00AD}her@example.org", "other@bücher.de", "оther@пример.рф", "lena@例え.jp",
+            "\"quoted local\"@example.org", "judy@[192.0.2.1]", "judy@[IPv6:2001:db8::9]", "o\u{2019}hara@example.org",
+            "bob＠example.org", "user@xn--bcher-kva.de",
+        ] {
+            XCTAssertEqual(masked("to \(addr) ok"), ("to \(e) ok", 1), addr)
+            XCTAssertEqual(masked("<\(addr)>"), ("<\(e)>", 1), addr)
+        }
+        XCTAssertEqual(masked("GET /account?cc=bob%40example.org&x=1"), ("GET /account?cc=\(e)&x=1", 1))
+        XCTAssertEqual(masked("email=malice%40example.com HTTP/1.1"), ("email=\(e) HTTP/1.1", 1))
+        // Quotes, brackets and Unicode punctuation around an address are not part of it.
+        XCTAssertEqual(
+            masked("'bob@example.org', “carol@example.net”, «dave@example.net»"), ("'\(e)', “\(e)”, «\(e)»", 3))
+        XCTAssertEqual(masked("Mail:\u{00A0}bob@example.org。次"), ("Mail:\u{00A0}\(e)。次", 1))
+        XCTAssertEqual(masked("bob@example.org…"), ("\(e)…", 1))
+        XCTAssertEqual(masked("Grüße an jürgen@example.org – Jürgen"), ("Grüße an \(e) – Jürgen", 1))
+        // The subject's own address in any of these spellings stays visible.
+        for own in ["alice%40example.com", "ALICE%40EXAMPLE.COM", "alice＠example.com"] {
+            XCTAssertEqual(masked("GET /?u=\(own)"), ("GET /?u=\(own)", 0), own)
+        }
+        let unicode = ExportView.Subject([Identifier(type: "email", value: "jürgen@bücher.de")])
+        XCTAssertEqual(
+            masked("from JÜRGEN@BÜCHER.DE and üser@bücher.de", unicode), ("from JÜRGEN@BÜCHER.DE and \(e)", 1))
+        // Still not addresses.
+        for text in ["user@localhost", "a@b", "foo@.com", "alice@example.c0m", "100%40 of it", "@[v1]", "x@[]"] {
+            XCTAssertEqual(masked(text).1, 0, "masked something in \"\(text)\": \(masked(text).0)")
+        }
+    }
+
+    /// F3: in a JSON-lines record, strings at any depth of a masked field are masked.
+    func testNestedObjectsAndArraysOfAMaskedFieldAreMasked() {
+        let r = FoundRecord(
+            table: "ev", source: "/logs/ev.jsonl", line: 1,
+            fields: [
+                JSONMember(key: "user", value: .string("alice@example.com")),
+                JSONMember(
+                    key: "nested",
+                    value: .object([
+                        JSONMember(key: "other", value: .string("carol@example.net")),
+                        JSONMember(
+                            key: "deeper", value: .object([JSONMember(key: "ip", value: .string("203.0.113.9"))])),
+                        JSONMember(key: "dave@example.net", value: .number("1")),
+                    ])),
+                JSONMember(
+                    key: "list",
+                    value: .array([.string("dave@example.net"), .array([.string("+44 20 7946 0958")]), .number("3")])),
+                JSONMember(key: "msg", value: .string("hi alice@example.com")),
+            ], matchedOn: ["email"], textFields: ["nested", "list", "msg"])
+        let v = ExportView.view(r, subject: ids)
+        XCTAssertEqual(v.masked, 5)
+        XCTAssertEqual(
+            v.fields[1].value,
+            .object([
+                JSONMember(key: "other", value: .string(e)),
+                JSONMember(key: "deeper", value: .object([JSONMember(key: "ip", value: .string(ip))])),
+                JSONMember(key: e, value: .number("1")),
+            ]))
+        XCTAssertEqual(v.fields[2].value, .array([.string(e), .array([.string(p)]), .number("3")]))
+        XCTAssertEqual(v.fields[3].value, .string("hi alice@example.com"))
+        XCTAssertEqual(v.fields[0].value, .string("alice@example.com"))
+        // The log connector names the nested members as text fields (not only the top-level strings).
+        var out: [String] = []
+        LogConnector.textFields(r.fields, except: ["user"], into: &out)
+        XCTAssertEqual(out, ["nested", "list", "msg"])
+    }
+
+    /// F4: a national number is the subject's only when it is their number without the country code.
+    func testANationalNumberIsTheSubjectsOnlyWithTheRightCountryCode() {
+        for other in [
+            "(070) 1234567", "0701234567", "070 1234567", "+44 170 1234567", "0044 170 1234567", "+4917012345678",
+        ] {
+            XCTAssertEqual(masked("Tel: \(other) end"), ("Tel: \(p) end", 1), other)
+        }
+        for own in ["(0170) 1234567", "0170/1234567", "+49 (0)170 1234567", "0049 (0)170 1234567", "+49(0)1701234567"] {
+            XCTAssertEqual(masked("Tel: \(own) end"), ("Tel: \(own) end", 0), own)
+        }
+        // Country codes of one, two and three digits (E.164).
+        let us = ExportView.Subject([Identifier(type: "phone", value: "+12025550143")])
+        XCTAssertEqual(masked("(202) 555-0143 or 202-555-0143", us), ("(202) 555-0143 or 202-555-0143", 0))
+        XCTAssertEqual(masked("call (303) 555-0143 or +1 202 555 0144", us), ("call \(p) or \(p)", 2))
+        let ie = ExportView.Subject([Identifier(type: "phone", value: "+353871234567")])
+        XCTAssertEqual(masked("087 123 4567, +353 87 123 4567", ie), ("087 123 4567, +353 87 123 4567", 0))
+        XCTAssertEqual(masked("0387 123 4567", ie), ("\(p)", 1))
+        let it = ExportView.Subject([Identifier(type: "phone", value: "+390612345678")])
+        XCTAssertEqual(masked("06 1234 5678", it), ("06 1234 5678", 0))
+        XCTAssertEqual(ExportView.countryCodeLength(Array("12025550143".utf8)), 1)
+        XCTAssertEqual(ExportView.countryCodeLength(Array("79161234567".utf8)), 1)
+        XCTAssertEqual(ExportView.countryCodeLength(Array("491701234567".utf8)), 2)
+        XCTAssertEqual(ExportView.countryCodeLength(Array("35312345678".utf8)), 3)
+        XCTAssertEqual(ExportView.countryCodeLength(Array("8801712345678".utf8)), 3)
+        // A subject who gave a national number: international spellings cannot be compared, so they are masked.
+        let national = ExportView.Subject([Identifier(type: "phone", value: "01701234567")])
+        XCTAssertEqual(masked("0170 1234567 / +44 1701 234567", national), ("0170 1234567 / \(p)", 1))
+    }
+
+    /// F5: the subject's own number with the `(0)` trunk marker and their IPv4 in IPv4-mapped form stay visible.
+    func testTheSubjectsOwnSpellingsAreNotMaskedOrCounted() {
+        let own = "OWN: +49 (0)170 1234567, ::ffff:198.51.100.23, ::FFFF:198.51.100.23"
+        XCTAssertEqual(masked(own), (own, 0))
+        XCTAssertEqual(masked("::ffff:198.51.100.24"), (ip, 1))
+        // Given with the `(0)` in the request (normalised to `+4901701234567`): the same number.
+        let trunk = ExportView.Subject([Identifier(type: "phone", value: "+4901701234567")])
+        let spellings = "+49 170 1234567, 0170 1234567, +49 (0)170 1234567"
+        XCTAssertEqual(masked(spellings, trunk), (spellings, 0))
+        XCTAssertEqual(masked("+49 171 1234567", trunk), (p, 1))
+        let rome = ExportView.Subject([Identifier(type: "phone", value: "+390612345678")])
+        XCTAssertEqual(masked("+39 06 1234 5678, +39 612345678", rome), ("+39 06 1234 5678, \(p)", 1))
+        let mapped = ExportView.Subject([Identifier(type: "ip", value: "::ffff:203.0.113.7")])
+        XCTAssertEqual(masked("from 203.0.113.7 and 203.0.113.8", mapped), ("from 203.0.113.7 and \(ip)", 1))
+    }
+
     // MARK: - Records
 
     func record(mention: Bool, textFields: [String]) -> FoundRecord {
@@ -186,6 +303,41 @@ final class ExportViewTests: XCTestCase {
             }
         }
         XCTAssertEqual(ExportView.stats(o, subject: ids), ExportView.Stats(mentions: 1, masked: 202))
+    }
+
+    /// F10: the subject's data/*.json name the source file (or database) only: no server path,
+    /// host, port or user; the sizes still agree with what is produced.
+    func testFindingsFilesNameTheSourceByItsBaseNameOnly() throws {
+        let cases = [
+            ("/srv/dumps/secret-path/shop-2026-11-28.sql", "shop-2026-11-28.sql"),
+            ("sqlite:/tmp/rt/n/connectors/sample-data/app.db", "app.db"),
+            ("postgres://dsar@db.internal:5432/shop", "shop"),
+            ("mysql://[fd00::1]:3306/crm", "crm"),
+            ("mysql://localhost/crm?socket=/run/mysqld/mysqld.sock", "crm"),
+            ("host=db.internal user=dsar dbname=billing", "billing"),
+            ("exec:crm-plugin", "exec:crm-plugin"),
+            ("access.log.1.gz", "access.log.1.gz"),
+        ]
+        for (source, want) in cases { XCTAssertEqual(FindingsWriter.subjectSource(source), want, source) }
+        let found = cases.enumerated().map { k, c in
+            FoundRecord(
+                table: "t", source: c.0, line: k,
+                fields: [JSONMember(key: "email", value: .string("alice@example.com"))],
+                matchedOn: ["email"])
+        }
+        let o = ConnectorOutcome(
+            name: "src", metadata: SourceMetadata(), status: .ok, findings: ConnectorFindings(found: found))
+        let f = try XCTUnwrap(FindingsWriter.plan([o], subject: ids).first)
+        var bytes: [UInt8] = []
+        try FindingsWriter.produce(f, [o]) { bytes += $0 }
+        XCTAssertEqual(try FindingsWriter.size(f, [o]), Int64(bytes.count))
+        XCTAssertGreaterThanOrEqual(FindingsWriter.estimatedSize(f, [o]), bytes.count)
+        let items = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bytes)) as? [[String: Any]])
+        XCTAssertEqual(items.map { $0["source"] as? String ?? "-" }, cases.map(\.1))
+        let text = String(decoding: bytes, as: UTF8.self)
+        for leak in ["/srv", "/tmp", "db.internal", "dsar@", "5432", "mysqld.sock", "fd00"] {
+            XCTAssertFalse(text.contains(leak), leak)
+        }
     }
 }
 

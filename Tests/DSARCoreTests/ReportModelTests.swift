@@ -313,4 +313,135 @@ final class ReportModelTests: XCTestCase {
         XCTAssertThrowsError(
             try RequestParser().parse(Array(#"{"email": "a@b.example", "action": "export", "language": "de"}"#.utf8)))
     }
+
+    /// `job`'s whole readable report: README.txt, index.html and every page, in bytes.
+    func reportBytes(
+        _ j: FinishingJob, _ settings: ReportSettings
+    ) -> (total: Int, readme: String, index: String, pages: [String]) {
+        let files = FindingsWriter.plan(j.outcomes, subject: j.identifiers).map(\.name)
+        let r = SubjectReport.render(j, files: files, now: Date(), settings: settings)
+        let pages = r.layout.pages.map {
+            SubjectReport.page(j, layout: r.layout, table: $0.table, page: $0.page, settings: settings).html
+        }
+        return (
+            r.readme.utf8.count + r.index.utf8.count + pages.reduce(0) { $0 + $1.utf8.count }, r.readme, r.index, pages
+        )
+    }
+
+    /// F11: a schemaless log (1,000 records, 100 keys of their own each) is not rendered as a table
+    /// of the 100,000 keys' union: each row lists its own fields, and the report stays within a small
+    /// multiple of the records' size.
+    func testASchemalessTableIsCompactAndTheReportGrowsWithTheDataNotRowsTimesKeys() throws {
+        let (config, _) = try config()
+        var j = try job(language: "en", rows: 0)
+        let oi = try XCTUnwrap(j.outcomes.firstIndex { $0.name == "shop-db" })
+        var found: [FoundRecord] = []
+        var json = 0
+        for i in 0..<1000 {
+            let fields =
+                [JSONMember(key: "user", value: .string("alice@example.com"))]
+                + (0..<100).map { JSONMember(key: "k\(i)_\($0)", value: .number("1")) }
+            json += JSONWriter().encode(.object(fields)).count
+            found.append(
+                FoundRecord(table: "w", source: "/srv/logs/w.jsonl", line: i + 1, fields: fields, matchedOn: ["email"]))
+        }
+        j.outcomes[oi].findings = ConnectorFindings(found: found)
+        let layout = ReportLayout(j)
+        let plan = try XCTUnwrap(layout.tables.first { $0.table == "w" })
+        XCTAssertTrue(plan.compact)
+        XCTAssertEqual(plan.columns, [])
+        let r = reportBytes(j, config.report)
+        XCTAssertEqual(r.pages.count, 2)
+        XCTAssertLessThan(r.total, 3 * json, "report of \(r.total) bytes for \(json) bytes of records")
+        // Each row holds its own fields, and only those.
+        XCTAssertTrue(
+            r.index.contains("<td>w.jsonl:1</td><td>user: alice@example.com<br>k0_0: 1<br>"),
+            r.index.prefix(6000).description)
+        XCTAssertFalse(r.index.contains("<th>k0_0</th>"))
+        XCTAssertTrue(r.pages[1].contains("<td>w.jsonl:1000</td><td>user: alice@example.com<br>k999_0: 1<br>"))
+        XCTAssertFalse(r.pages[1].contains("k0_0"), "page 2 holds no other record's keys")
+        XCTAssertEqual(r.pages[1].components(separatedBy: "<td>w.jsonl:").count - 1, 500)
+        XCTAssertTrue(r.readme.contains("  * found in w.jsonl:1\n      user: alice@example.com\n      k0_0: 1\n"))
+        // de too.
+        j.record.language = "de"
+        let de = reportBytes(j, config.report)
+        XCTAssertLessThan(de.total, 3 * json)
+        XCTAssertTrue(de.index.contains("<th>Fundstelle</th><th>Daten</th>"), "de header")
+        // A table within the cap keeps its columns.
+        let narrow = try job(language: "en", rows: 3)
+        let n = try XCTUnwrap(ReportLayout(narrow).tables.first { $0.table == "customers" })
+        XCTAssertFalse(n.compact)
+        XCTAssertEqual(n.columns, ["id", "email", "name"])
+    }
+
+    /// F14: a blank fact (`retention: ""`, `category: "   "`) is not a statement: `connectors check`
+    /// names it as missing and the report says "not stated".
+    func testBlankFactsCountAsMissingAndReadNotStated() throws {
+        let s = try TempSpool()
+        let dir = s.base + "/c"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileSystem.writeAtomically(
+            dir + "/a.yaml",
+            Array(
+                ("type: csv\npaths: [ x.csv ]\ncolumns: { email: email }\npurpose: billing\nlegal_basis: contract\n"
+                    + "source: you\nautomated_decisions: none\ndisclosed_to: []\nretention: \"\"\ncategory: \"   \"\n"
+                    + "description: { en: \" \", de: \"\" }\n").utf8), mode: 0o644)
+        let (configs, problems) = try ConnectorCatalog.loadAll(dir: dir, checks: .init())
+        XCTAssertEqual(problems.map(\.description), [])
+        let a = try XCTUnwrap(configs.first)
+        XCTAssertEqual(a.metadata.missingReportKeys, ["category", "retention"])
+        XCTAssertNil(a.metadata.description)
+        let w = ReportSettings.warnings(configs, config: nil, configFile: "config.yaml")
+        XCTAssertEqual(w.count, 1)
+        XCTAssertTrue(w.first?.message.contains("lacks category, retention") ?? false, "\(w)")
+        let (config, _) = try config()
+        var j = try job(language: "en")
+        j.outcomes.append(
+            ConnectorOutcome(name: "a", metadata: a.metadata, status: .ok, findings: ConnectorFindings(found: [])))
+        let (readme, index) = render(j, config.report)
+        XCTAssertTrue(readme.contains("\na\n  Records about you: 0\n  Category of data:  not stated\n"), readme)
+        XCTAssertTrue(readme.contains("  Retention:         not stated\n  Came from:         you\n"), readme)
+        XCTAssertTrue(index.contains("<li><strong>a</strong>: not stated</li>"), "category/retention")
+        // Even a blank fact that reached the model some other way (an older job record) reads "not stated".
+        j.outcomes[j.outcomes.count - 1].metadata.retention = "  "
+        XCTAssertTrue(
+            render(j, config.report).readme.contains("  Retention:         not stated\n  Came from:         you\n"))
+        // A required text may not be blank.
+        XCTAssertThrowsError(try self.config("controller: { name: \"  \" }\n")) { e in
+            XCTAssertTrue("\(e)".contains("blank"), "\(e)")
+        }
+    }
+
+    /// F13: "Records about you" says how many of them are other people's records that mention the subject.
+    func testTheRecordCountSaysHowManyAreOtherPeoplesRecordsThatMentionTheSubject() throws {
+        let (config, _) = try config()
+        for (lang, readmeLine, indexText) in [
+            (
+                "en", "Records about you: 3 (1 of them are other people's records that mention you)",
+                "3 records found (1 of them are other people's records that mention you)"
+            ),
+            (
+                "de", "Datensätze über Sie: 3 (davon 1 Datensätze anderer Personen, die Sie erwähnen)",
+                "3 Datensätze gefunden (davon 1 Datensätze anderer Personen, die Sie erwähnen)"
+            ),
+        ] {
+            var j = try job(language: lang)
+            let oi = try XCTUnwrap(j.outcomes.firstIndex { $0.name == "shop-db" })
+            var f = j.outcomes[oi].findings
+            f.found.append(
+                FoundRecord(
+                    table: "tickets", source: "/srv/t.sql", line: 9,
+                    fields: [
+                        JSONMember(key: "author", value: .string("bob@example.org")),
+                        JSONMember(key: "body", value: .string("alice@example.com called")),
+                    ], matchedOn: ["email"], mention: true, textFields: ["body"]))
+            f.records = f.found.count
+            j.outcomes[oi].findings = f
+            let (readme, index) = render(j, config.report)
+            XCTAssertTrue(readme.contains(readmeLine), readme)
+            XCTAssertTrue(index.contains(indexText), index)
+            // Sources without mentions keep the plain count.
+            XCTAssertTrue(readme.contains(lang == "en" ? "Records about you: 0\n" : "Datensätze über Sie: 0\n"))
+        }
+    }
 }

@@ -89,4 +89,62 @@ final class RequestParserTests: XCTestCase {
         let again = try parser.parse(JSONWriter().encode(r.json()))
         XCTAssertEqual(again, r)
     }
+
+    /// The redacted sentence (journal, logs, notifications) keeps the field names, positions and
+    /// dsar's choices and holds no value of the request; the message (the .reason file) has it.
+    func testTheRedactedProblemQuotesNoValueOfTheRequest() throws {
+        let cases: [(String, String, String)] = [
+            (
+                #"{"user_id": "1", "action": "export", "jane@x.org": 1}"#, "jane@x.org",
+                "unknown field <value> at line 1, column 38; expected one of: request_id, action"
+            ),
+            (
+                #"{"user_id": "1", "action": "Jane Doe"}"#, "Jane Doe",
+                #"field "action" at line 1, column 18 is <value>; expected "export" or "delete""#
+            ),
+            (
+                #"{"user_id": "1", "action": "export", "regulation": "Jane"}"#, "Jane",
+                #"field "regulation" at line 1, column 38 is <value>; expected one of: "gdpr", "ccpa""#
+            ),
+            (
+                #"{"user_id": "1", "action": "export", "received_at": "Jane"}"#, "Jane",
+                #"field "received_at" at line 1, column 38 is <value>; expected an RFC 3339 time such as "2026-11-20T09:00:00Z""#
+            ),
+            (
+                #"{"user_id": "1", "action": "export", "language": "Jane"}"#, "Jane",
+                #"field "language" at line 1, column 38 is <value>; this spool answers in: en"#
+            ),
+            (
+                #"{"subject": {"Jane Roe": "1"}, "action": "export"}"#, "Jane Roe",
+                "identifier type <value> at line 1, column 14 is not a valid name"
+            ),
+            (
+                #"{"user_id": 49170.5, "action": "export"}"#, "49170",
+                #"identifier "user_id" at line 1, column 2 is a number other than a non-negative integer"#
+            ),
+            (
+                #"{"action": "export", "jane@x.org": 1, "jane@x.org": 2}"#, "jane@x.org",
+                "the JSON is malformed: member <value> appears twice"
+            ),
+        ]
+        for (input, value, redacted) in cases {
+            let p = try XCTUnwrap(problem(input), input)
+            XCTAssertTrue(p.message.contains(value), p.message)
+            XCTAssertFalse(p.redacted.contains(value), p.redacted)
+            XCTAssertFalse("\(p)".contains(value), "interpolating the problem gives the redacted sentence")
+            XCTAssertTrue(
+                p.redacted.hasPrefix(redacted) || p.redacted.contains(redacted), "\(p.redacted) ~ \(redacted)")
+        }
+        // A non-string value is named by its kind, which is not the drop's data.
+        XCTAssertEqual(
+            problem(#"{"user_id": "1", "action": 7}"#)?.redacted,
+            #"field "action" at line 1, column 18 is a number; expected "export" or "delete""#)
+    }
+
+    func testTheScrubberKeepsOnlyQuotesDsarWrites() {
+        XCTAssertEqual(
+            RequestProblem.scrub(#"member "Jane" after "action", "subject.email" and "subject.shoe_size" or "open"#),
+            #"member <value> after "action", "subject.email" and <value> or <value>"#)
+        XCTAssertEqual(RequestProblem.scrub("no quotes at all"), "no quotes at all")
+    }
 }

@@ -82,6 +82,23 @@ final class TextMatcherTests: XCTestCase {
         XCTAssertEqual(field("ip", "2001:0db8:0000::0001"), 1)
     }
 
+    /// "+44 (0)20 …": the "(0)" trunk marker after the country code is not part of the number, on
+    /// the request side (IdentifierNormalizer) and the data side (ByteNormalizer) alike.
+    func testTheTrunkZeroInParenthesesAfterTheCountryCodeIsDropped() {
+        XCTAssertEqual(try IdentifierNormalizer.normalize(type: "phone", "+44 (0)20 7946 0000").get(), "+442079460000")
+        XCTAssertEqual(try IdentifierNormalizer.normalize(type: "phone", "0044 (0)20-7946-0000").get(), "+442079460000")
+        XCTAssertEqual(try IdentifierNormalizer.normalize(type: "phone", "(0)20 7946 0000").get(), "02079460000")
+        let table = IdentifierTable(jobs: [alice])
+        var scratch: [UInt8] = []
+        func field(_ v: String) -> Int {
+            Array(v.utf8).withUnsafeBytes { table.matchField(type: "phone", $0, scratch: &scratch).count }
+        }
+        XCTAssertEqual(field("+44 (0)20 7946 0000"), 1)
+        XCTAssertEqual(field("0044 (0)20 7946 0000"), 1)
+        XCTAssertEqual(field("+44 (0)20 7946 0001"), 0)
+        XCTAssertEqual(field("(0)20 7946 0000"), 0, "a national number is not the international one")
+    }
+
     // MARK: e-mail recall (RFC 5322 atext, IDN) without near misses
 
     func emails(_ text: String, _ requested: [String]) -> [String] {

@@ -170,6 +170,53 @@ final class ReportE2ETests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("controller: is still dsar init's example"), run.stderr)
     }
 
+    /// F11, F14, F10 through the real binary: a schemaless JSON-lines log (1,000 lines of the
+    /// subject, 100 keys of their own each) makes a compact report within a small multiple of the
+    /// log (not rows × keys); its blank facts are warned about and read "not stated"; its data file
+    /// names the log by its base name.
+    func testASchemalessLogMakesACompactReportAndBlankFactsReadNotStated() throws {
+        let (s, dir) = try makeSpool(rows: ["alice@example.com,Alice,-"])
+        var log: [UInt8] = []
+        for i in 0..<1000 {
+            var line = #"{"user":"alice@example.com""#
+            for k in 0..<100 { line += ",\"k\(i)_\(k)\":1" }
+            log += Array((line + "}\n").utf8)
+        }
+        try FileSystem.writeAtomically(dir + "/data/w.jsonl", log, mode: 0o644)
+        try FileSystem.writeAtomically(
+            dir + "/w.yaml",
+            Array(
+                ("name: w\ntype: log\npaths: [ data/w.jsonl ]\nformat: jsonl\nfields: { user: email }\n"
+                    + "description: w\nerase: drop_line\nretention: \"\"\ncategory: \"   \"\n").utf8), mode: 0o644)
+        let check = try s.dsar(["connectors", "check", "--connectors", dir])
+        XCTAssertTrue(
+            check.stdout.contains("WARNING: connector \"w\" lacks purpose, category, retention, legal_basis"),
+            check.stdout)
+        try s.drop("w.json", #"{"request_id": "R-W", "action": "export", "email": "alice@example.com"}"#)
+        let r = try s.dsar(["run", "--settle", "0", "--connectors", dir])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let (_, out) = try extract(s, requestID: "R-W")
+        let files = try FileManager.default.subpathsOfDirectory(atPath: out).sorted()
+        let pages = files.filter { $0.hasPrefix("report/w/") && $0.hasSuffix(".html") }
+        XCTAssertEqual(pages.count, 2, "\(files)")
+        var report = 0
+        for f in files where f.hasSuffix(".html") || f == "README.txt" {
+            report += Int(try XCTUnwrap(try FileSystem.status(out + "/" + f)).size)
+        }
+        XCTAssertLessThan(report, 3 * log.count, "report of \(report) bytes for a log of \(log.count)")
+        let first = try read(out + "/" + pages[0])
+        XCTAssertTrue(first.contains("<td>w.jsonl:1</td><td>user: alice@example.com<br>k0_0: 1<br>"), first)
+        XCTAssertFalse(first.contains("<th>k0_0</th>"))
+        let readme = try read(out + "/README.txt")
+        XCTAssertTrue(readme.contains("Category of data:  not stated\n"), readme)
+        XCTAssertTrue(readme.contains("Retention:         not stated\n"), readme)
+        let data = try XCTUnwrap(files.first { $0.hasPrefix("data/w/") && $0.hasSuffix(".json") }, "\(files)")
+        let items = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(try FileSystem.readFile(out + "/" + data))) as? [[String: Any]])
+        XCTAssertEqual(items.count, 1000)
+        XCTAssertEqual(Set(items.map { $0["source"] as? String ?? "-" }), ["w.jsonl"], "no server path")
+    }
+
     // MARK: - Markup in records, in a real browser
 
     /// A loopback HTTP listener that counts the connections it gets (answering each with a 404).

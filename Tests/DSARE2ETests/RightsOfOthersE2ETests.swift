@@ -25,6 +25,7 @@ final class RightsOfOthersE2ETests: XCTestCase {
     /// Text that must appear nowhere in the bundle: Bob's and Carol's data.
     static let othersData = [
         "bob@example.org", "carol@example.net", "7946", "escalate to legal", "203.0.113.9", "dave@example.net",
+        "carol%40", "o'dave", "dave@",
     ]
 
     func tool(_ name: String) throws -> String {
@@ -43,7 +44,7 @@ final class RightsOfOthersE2ETests: XCTestCase {
         try writeFile(dir + "/web.yaml", "name: web\ntype: log\npaths: [ data/web.log ]\nmatch: [ email, ip ]\n")
         try writeFile(
             dir + "/data/app.jsonl",
-            #"{"user": "alice@example.com", "msg": "shared with bob@example.org at 2026-11-02 10:30", "ip": "203.0.113.9", "n": 5}"#
+            #"{"user": "alice@example.com", "msg": "shared with bob@example.org at 2026-11-02 10:30", "ip": "203.0.113.9", "n": 5, "peer": {"ref": "/?cc=carol%40example.net", "to": ["o'dave@example.net", {"by": "carol@example.net"}]}}"#
                 + "\n" + #"{"user": "bob@example.org", "msg": "hi"}"# + "\n")
         try writeFile(
             dir + "/app.yaml",
@@ -79,7 +80,8 @@ final class RightsOfOthersE2ETests: XCTestCase {
         XCTAssertEqual(count("web", "mentions"), 0)
         XCTAssertEqual(count("web", "masked"), 2, "bob's e-mail and IP in alice's log line")
         XCTAssertEqual(count("app", "records"), 1)
-        XCTAssertEqual(count("app", "masked"), 2, "bob's e-mail and IP in the string fields of her JSON log line")
+        XCTAssertEqual(
+            count("app", "masked"), 5, "bob's e-mail and IP, and carol's and dave's in the nested peer object")
         let verify = try s.dsar(["verify", "-i", s.teamKeys + "/age.key", entry])
         XCTAssertEqual(
             verify.status, 0, "dsar verify (every file against the manifest): \(verify.stdout)\(verify.stderr)")
@@ -144,6 +146,11 @@ final class RightsOfOthersE2ETests: XCTestCase {
         XCTAssertEqual(appRecord["msg"] as? String, "shared with [e-mail of another person] at 2026-11-02 10:30")
         XCTAssertEqual(appRecord["ip"] as? String, "[IP address of another person]")
         XCTAssertEqual((appRecord["n"] as? NSNumber)?.intValue, 5)
+        let peer = try XCTUnwrap(appRecord["peer"] as? [String: Any])
+        XCTAssertEqual(peer["ref"] as? String, "/?cc=[e-mail of another person]")
+        let to = try XCTUnwrap(peer["to"] as? [Any])
+        XCTAssertEqual(to.first as? String, "[e-mail of another person]")
+        XCTAssertEqual((to.last as? [String: Any])?["by"] as? String, "[e-mail of another person]")
 
         // The report the subject reads shows the same masked view and counts the mention.
         let index = try read("index.html")

@@ -97,6 +97,15 @@ package enum BundleVerifier {
         var requestText = ""
         if case .string(let r)? = manifest["request_id"] { requestText = ", request \(r)" }
         lines.append("job: \(jobID) (\(action)\(requestText))")
+        // A validly signed manifest of this job may still be an earlier attempt's (withdrawn by
+        // `dsar retry`, then put back from a backup or mirror): inside its spool, the entry must be
+        // the publication the job record names.
+        if let rec = spoolRecord(entry: entry, jobID: jobID) {
+            try checkCurrentPublication(rec, manifestBytes: bytes, path: manifestPath)
+            if rec.manifestSHA256 != nil {
+                lines.append("publication: the job's current one (manifest SHA-256 matches the job record)")
+            }
+        }
         var bundleChecked = false
         var filesChecked = 0
         if case .object? = manifest["bundle"] {
@@ -155,6 +164,43 @@ package enum BundleVerifier {
             signer: SSHSig.fingerprint(of: blob), principal: principal, action: action, bundleChecked: bundleChecked,
             filesChecked: filesChecked, lines: lines,
             signerVerified: allowedSigners != nil || !trusted.isEmpty)
+    }
+
+    /// The record of job `jobID` when `entry` lies in its spool (`<spool>/outbox/<job-id>`) and the
+    /// record is readable; nil otherwise (an entry copied elsewhere is checked on its own).
+    static func spoolRecord(entry: String, jobID: String) -> JobRecord? {
+        let outbox = URL(fileURLWithPath: entry).standardizedFileURL.deletingLastPathComponent()
+        guard outbox.lastPathComponent == "outbox" else { return nil }
+        let layout = SpoolLayout(root: outbox.deletingLastPathComponent().path)
+        guard FileSystem.exists(layout.jobRecord(jobID)) else { return nil }
+        return try? JobStore(layout: layout).load(jobID)
+    }
+
+    /// Throws unless `manifestBytes` (an outbox entry's `manifest.json`) are the job's current
+    /// publication: the SHA-256 the record kept when the job was published (`manifest_sha256`).
+    /// A job retried since (`dsar retry` withdrew its entry) and not published again has none, and
+    /// no entry is current. A record from before dsar kept the hash, never retried, is not compared.
+    package static func checkCurrentPublication(_ rec: JobRecord, manifestBytes: [UInt8], path: String) throws {
+        var h = StreamingSHA256()
+        h.update(manifestBytes)
+        let got = h.hexDigest()
+        let retried = rec.history.last { $0.event == "retried" }.map { " (retried at \($0.at))" } ?? ""
+        if let want = rec.manifestSHA256 {
+            guard want != got else { return }
+            throw DSARError(
+                .verification,
+                "this entry is not the job's current publication\(retried): its manifest.json has SHA-256 \(got), "
+                    + "the job record \(rec.jobID) was published with \(want); an earlier attempt's entry put back "
+                    + "(from a backup or a mirror) is not the answer: remove it and restore the current entry",
+                path: path)
+        }
+        guard !retried.isEmpty, rec.outbox == nil else { return }
+        throw DSARError(
+            .verification,
+            "this entry is not the job's current publication\(retried): job \(rec.jobID) is \(rec.status.rawValue) "
+                + "and has not been published again since; an earlier attempt's entry was withdrawn by `dsar retry` "
+                + "and is not the answer: remove it",
+            path: path)
     }
 
     /// The report line of the data subject's copy (`dsar deliver`), nil when there is none. The

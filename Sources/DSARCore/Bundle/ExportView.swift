@@ -67,16 +67,38 @@ package enum ExportView {
         for var m in r.fields {
             let isText = r.textFields.contains(m.key)
             if r.mention && !isText { continue }
-            if isText, case .string(let s) = m.value {
-                let (b, n) = mask(Array(s.utf8), subject: subject)
-                if n > 0 {
-                    m.value = .string(String(decoding: b, as: UTF8.self))
-                    masked += n
-                }
-            }
+            if isText { masked += mask(&m.value, subject: subject) }
             out.append(m)
         }
         return Record(fields: out, mention: r.mention, masked: masked)
+    }
+
+    /// Masks every string in `v` at any depth (the strings of arrays, the keys and values of objects);
+    /// how many were masked.
+    static func mask(_ v: inout JSONValue, subject: Subject) -> Int {
+        switch v {
+        case .string(let s):
+            let (b, n) = mask(Array(s.utf8), subject: subject)
+            if n > 0 { v = .string(String(decoding: b, as: UTF8.self)) }
+            return n
+        case .array(var items):
+            var n = 0
+            for k in items.indices { n += mask(&items[k], subject: subject) }
+            if n > 0 { v = .array(items) }
+            return n
+        case .object(var members):
+            var n = 0
+            for k in members.indices {
+                var key = JSONValue.string(members[k].key)
+                let nk = mask(&key, subject: subject)
+                if nk > 0, case .string(let masked) = key { members[k].key = masked }
+                n += nk + mask(&members[k].value, subject: subject)
+            }
+            if n > 0 { v = .object(members) }
+            return n
+        case .null, .bool, .number:
+            return 0
+        }
     }
 
     // MARK: - The subject's own identifiers
@@ -84,49 +106,142 @@ package enum ExportView {
     /// The subject's e-mail addresses, phone numbers and IP addresses, normalised for comparison.
     package struct Subject: Sendable {
         var emails: Set<String> = []
+        /// Canonical forms; an IPv4-mapped IPv6 address as its IPv4.
         var ips: Set<String> = []
-        /// Phone numbers as digits only (a leading `+` dropped).
-        var phones: [[UInt8]] = []
+        /// Phone numbers as digits, and whether they were international (`+`: E.164 digits with the
+        /// country code) or national (as given, with a trunk `0`).
+        var phones: [(digits: [UInt8], international: Bool)] = []
 
         package init(_ ids: [Identifier]) {
             for id in ids {
                 switch id.type {
-                case "email": emails.insert(id.value.lowercased())
-                case "ip": ips.insert(id.value)
-                case "phone": phones.append(Array(id.value.utf8).filter(isDigit))
+                case "email": emails.insert(ExportView.comparableEmail(Array(id.value.utf8)[...]))
+                case "ip": ips.insert(ExportView.unmapped(id.value))
+                case "phone":
+                    let v = Array(id.value.utf8)
+                    var d = v.filter(isDigit)
+                    var intl = v.first == 0x2B
+                    if !intl && d.starts(with: [0x30, 0x30]) {
+                        d.removeFirst(2)
+                        intl = true
+                    }
+                    // `+49 (0)170 …` given in the request: the trunk 0 after the country code is no
+                    // E.164 digit (except in Italy, San Marino and the Vatican, where it is).
+                    let cc = ExportView.countryCodeLength(d)
+                    if intl, d.count > cc + 1, d[cc] == 0x30, !d.starts(with: [0x33, 0x39]),
+                        !d.starts(with: [0x33, 0x37, 0x38]),
+                        !d.starts(with: [0x33, 0x37, 0x39])
+                    {
+                        d.remove(at: cc)
+                    }
+                    phones.append((d, intl))
                 default: continue
                 }
             }
         }
 
         func ownsEmail(_ b: ArraySlice<UInt8>) -> Bool {
-            !emails.isEmpty && emails.contains(String(decoding: b, as: UTF8.self).lowercased())
+            !emails.isEmpty && emails.contains(ExportView.comparableEmail(b))
         }
 
         func ownsIP(_ b: ArraySlice<UInt8>) -> Bool {
             guard !ips.isEmpty else { return false }
             guard case .success(let n) = IdentifierNormalizer.normalize(type: "ip", String(decoding: b, as: UTF8.self))
             else { return false }
-            return ips.contains(n)
+            return ips.contains(ExportView.unmapped(n))
         }
 
-        /// The same number, also when one is written nationally (`0151 …`) and the other
-        /// internationally (`+49 151 …`): the national significant digits are a suffix of the other.
+        /// The same number: an international spelling (`+49 …`, `0049 …`, also `+49 (0)170 …`) has
+        /// the subject's E.164 digits; a national one (`0170 …`) is the subject's number without its
+        /// country code (E.164 country codes are prefix-free), after a trunk `0`. A subject who gave
+        /// only a national number owns only national spellings of it (their country code is unknown).
         func ownsPhone(_ b: ArraySlice<UInt8>) -> Bool {
             guard !phones.isEmpty else { return false }
-            var d = b.filter(isDigit)
-            if d.starts(with: [0x30, 0x30]) { d.removeFirst(2) }
+            var d: [UInt8] = []
+            d.reserveCapacity(16)
+            let plus = b.first == 0x2B
+            var k = b.startIndex
+            while k < b.endIndex {
+                let c = b[k]
+                // `+49 (0)170 …`: the `(0)` trunk marker after the country code is no digit of the number.
+                if c == 0x28, k + 2 < b.endIndex, b[k + 1] == 0x30, b[k + 2] == 0x29, !d.isEmpty,
+                    plus || d.starts(with: [0x30, 0x30])
+                {
+                    k += 3
+                    continue
+                }
+                if isDigit(c) { d.append(c) }
+                k += 1
+            }
+            let international: ArraySlice<UInt8>? =
+                plus ? d[...] : (d.starts(with: [0x30, 0x30]) ? d.dropFirst(2) : nil)
             for p in phones {
-                if p == d { return true }
-                let nationalA = d.first == 0x30 ? Array(d.dropFirst()) : d
-                let nationalB = p.first == 0x30 ? Array(p.dropFirst()) : p
-                let (short, long) = nationalA.count <= nationalB.count ? (nationalA, nationalB) : (nationalB, nationalA)
-                if short.count >= 7 && long.count - short.count <= 3 && long.suffix(short.count).elementsEqual(short) {
-                    return true
+                if let international {
+                    if p.international && international.elementsEqual(p.digits) { return true }
+                    continue
+                }
+                if p.international {
+                    let national = p.digits.dropFirst(ExportView.countryCodeLength(p.digits))
+                    // `0170 1234567` (trunk 0) or, where the number has no trunk prefix (`06 …` in Italy,
+                    // `202 555 0143` in North America), the national number as it is.
+                    if d.first == 0x30 && d.dropFirst().elementsEqual(national) { return true }
+                    if d.elementsEqual(national) { return true }
+                } else {
+                    let a = d.first == 0x30 ? d.dropFirst() : d[...]
+                    let n = p.digits.first == 0x30 ? p.digits.dropFirst() : p.digits[...]
+                    if a.elementsEqual(n) { return true }
                 }
             }
             return false
         }
+    }
+
+    /// The two-digit E.164 country codes; `1` and `7` have one digit, all others three.
+    static let twoDigitCountryCodes: Set<Int> = Set(
+        [20, 27, 30, 31, 32, 33, 34, 36, 39, 40, 41] + Array(43...49) + Array(51...58) + Array(60...66)
+            + [81, 82, 84, 86] + Array(90...95) + [98])
+
+    /// How many of the E.164 `digits` (without `+`) are the country code (the codes are prefix-free).
+    package static func countryCodeLength(_ digits: [UInt8]) -> Int {
+        guard let f = digits.first else { return 0 }
+        if f == 0x31 || f == 0x37 { return 1 }
+        guard digits.count >= 2 else { return 1 }
+        return twoDigitCountryCodes.contains(Int(f - 0x30) * 10 + Int(digits[1] - 0x30)) ? 2 : 3
+    }
+
+    /// An IPv4-mapped IPv6 address (`::ffff:203.0.113.7`, canonical form) as its IPv4; others as they are.
+    static func unmapped(_ ip: String) -> String {
+        guard ip.hasPrefix("::ffff:") else { return ip }
+        let v4 = ip.dropFirst(7)
+        return v4.contains(".") ? String(v4) : ip
+    }
+
+    /// An address as compared with the subject's: `%XX` decoded (`bob%40example.org`), a fullwidth `＠`
+    /// as `@`, lower case.
+    static func comparableEmail(_ b: ArraySlice<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var k = b.startIndex
+        while k < b.endIndex {
+            let c = b[k]
+            if c == 0x25, k + 2 < b.endIndex, let h = hexValue(b[k + 1]), let l = hexValue(b[k + 2]) {
+                out.append(h << 4 | l)
+                k += 3
+            } else if c == 0xEF, k + 2 < b.endIndex, b[k + 1] == 0xBC, b[k + 2] == 0xA0 {
+                out.append(0x40)
+                k += 3
+            } else {
+                out.append(c)
+                k += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self).lowercased()
+    }
+
+    @inline(__always) static func hexValue(_ c: UInt8) -> UInt8? {
+        if isDigit(c) { return c - 0x30 }
+        let l = c | 0x20
+        return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : nil
     }
 
     // MARK: - The masker (bytes)
@@ -188,28 +303,138 @@ package enum ExportView {
     /// Letters, digits, `_` and non-ASCII bytes: what continues a word.
     @inline(__always) static func isWord(_ c: UInt8) -> Bool { isAlnum(c) || c == 0x5F || c >= 0x80 }
 
-    /// `local@domain.tld` (ASCII local part of letters, digits and `._%+-`; a domain with a dot and
-    /// a top-level label of at least two letters).
+    /// Unicode spaces, quotes, brackets and punctuation (UTF-8) that end an address written in text:
+    /// no-break and other spaces, `«»‹›“”„‘‚`, dashes, `…`, CJK `、。「」『』【】`, fullwidth `（），：；＜＞`
+    /// and `＠`. Every other byte `>= 0x80` is a letter of a local part or a domain (`ü`, `п`, `例`, a
+    /// soft hyphen); `’` is an apostrophe (`o’hara`). The length of the stop that starts at `i`, or 0.
+    @inline(__always) static func stop(_ b: [UInt8], at i: Int) -> Int {
+        let c = b[i]
+        guard c >= 0xC2 else { return 0 }
+        if c == 0xC2 {
+            guard i + 1 < b.count else { return 0 }
+            switch b[i + 1] {
+            case 0xA0, 0xAB, 0xBB: return 2
+            default: return 0
+            }
+        }
+        guard i + 2 < b.count else { return 0 }
+        let (d, e) = (b[i + 1], b[i + 2])
+        switch (c, d) {
+        case (0xE2, 0x80):
+            switch e {
+            case 0x80...0x8A, 0x93, 0x94, 0x98, 0x9A, 0x9C, 0x9D, 0x9E, 0xA6, 0xA8, 0xA9, 0xAF, 0xB9, 0xBA: return 3
+            default: return 0
+            }
+        case (0xE2, 0x81): return e == 0x9F ? 3 : 0
+        case (0xE3, 0x80):
+            switch e {
+            case 0x80, 0x81, 0x82, 0x8C...0x91: return 3
+            default: return 0
+            }
+        case (0xEF, 0xBC):
+            switch e {
+            case 0x88, 0x89, 0x8C, 0x9A, 0x9B, 0x9C, 0x9E, 0xA0: return 3
+            default: return 0
+            }
+        default: return 0
+        }
+    }
+
+    /// Whether a stop ends just before `e` (not before `floor`).
+    @inline(__always) static func stop(_ b: [UInt8], endingAt e: Int, floor: Int) -> Bool {
+        (e - 2 >= floor && b[e - 2] == 0xC2 && stop(b, at: e - 2) == 2)
+            || (e - 3 >= floor && b[e - 3] >= 0xE0 && stop(b, at: e - 3) == 3)
+    }
+
+    /// The length of an at sign at `i`: `@`, URL-encoded `%40`, fullwidth `＠`; 0 if none.
+    @inline(__always) static func atSign(_ b: [UInt8], _ i: Int) -> Int {
+        switch b[i] {
+        case 0x40: return 1
+        case 0x25: return i + 2 < b.count && b[i + 1] == 0x34 && b[i + 2] == 0x30 ? 3 : 0
+        case 0xEF: return i + 2 < b.count && b[i + 1] == 0xBC && b[i + 2] == 0xA0 ? 3 : 0
+        default: return 0
+        }
+    }
+
+    /// `local@domain.tld`, masked whole: the at sign also URL-encoded (`bob%40example.org`) or
+    /// fullwidth; a local part of letters, digits, `._%+-'` and non-ASCII letters (`o'brien`, `ÜSER`),
+    /// or quoted (`"quoted local"`); a domain of labels of letters, digits, `-` and non-ASCII letters
+    /// (`bücher.de`, `пример.рф`) whose last label is at least two ASCII letters, non-ASCII, or `xn--…`,
+    /// or a domain literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`).
     static func emails(_ b: [UInt8], into found: inout [(Range<Int>, Kind)]) {
-        func local(_ c: UInt8) -> Bool { isAlnum(c) || c == 0x2E || c == 0x5F || c == 0x25 || c == 0x2B || c == 0x2D }
+        func local(_ c: UInt8) -> Bool {
+            isAlnum(c) || c == 0x2E || c == 0x5F || c == 0x25 || c == 0x2B || c == 0x2D || c == 0x27
+        }
         func domain(_ c: UInt8) -> Bool { isAlnum(c) || c == 0x2E || c == 0x2D }
         var lastEnd = 0
         var i = 0
         while i < b.count {
-            guard b[i] == 0x40 else {
+            let at = atSign(b, i)
+            guard at > 0 else {
                 i += 1
                 continue
             }
+            let d = i + at
             var s = i
-            while s > lastEnd && local(b[s - 1]) { s -= 1 }
-            while s < i && b[s] == 0x2E { s += 1 }
-            var e = i + 1
-            while e < b.count && domain(b[e]) { e += 1 }
-            while e > i + 1 && (b[e - 1] == 0x2E || b[e - 1] == 0x2D) { e -= 1 }
-            defer { i = max(i + 1, e) }
-            guard s < i, e > i + 1, b[i + 1] != 0x2E, b[i + 1] != 0x2D else { continue }
-            // Labels: non-empty; the last one letters only, at least two.
-            let dom = b[(i + 1)..<e]
+            if s - 2 >= lastEnd && b[s - 1] == 0x22 {
+                // A quoted local part: back to its opening quote (on the same line, at most 64 bytes).
+                var k = s - 2
+                while k >= lastEnd && s - k <= 66 && b[k] != 0x22 && b[k] != 0x0A && b[k] != 0x0D { k -= 1 }
+                if k >= lastEnd && k < s - 2 && b[k] == 0x22 && (k == 0 || b[k - 1] != 0x5C) { s = k }
+            }
+            if s == i {
+                // (At most 256 bytes back: a local part has at most 64.)
+                while s > lastEnd && i - s < 256 {
+                    let c = b[s - 1]
+                    if c < 0x80 {
+                        guard local(c) else { break }
+                    } else if stop(b, endingAt: s, floor: lastEnd) {
+                        break
+                    }
+                    s -= 1
+                }
+                // Not the start: dots, apostrophes (`'bob@…'`, `’bob@…`) and continuation bytes.
+                while s < i {
+                    if b[s] == 0x2E || b[s] == 0x27 || (b[s] >= 0x80 && b[s] < 0xC0) {
+                        s += 1
+                    } else if b[s] == 0xE2 && s + 2 < i && b[s + 1] == 0x80 && b[s + 2] == 0x99 {
+                        s += 3
+                    } else {
+                        break
+                    }
+                }
+            }
+            var e = d
+            if e < b.count && b[e] == 0x5B {
+                // A domain literal: `[192.0.2.1]`, `[IPv6:2001:db8::1]`.
+                var k = e + 1
+                while k < b.count && k - e < 48 && (isAlnum(b[k]) || b[k] == 0x2E || b[k] == 0x3A) { k += 1 }
+                let inner = b[(e + 1)..<k]
+                if k < b.count && b[k] == 0x5D && inner.contains(where: isDigit)
+                    && (inner.contains(0x2E) || inner.contains(0x3A))
+                {
+                    e = k + 1
+                }
+                defer { i = max(i + at, e) }
+                guard s < i, e > d else { continue }
+                found.append((s..<e, .email))
+                lastEnd = e
+                continue
+            }
+            while e < b.count && e - d < 256 {
+                let c = b[e]
+                if c < 0x80 {
+                    guard domain(c) else { break }
+                } else if stop(b, at: e) > 0 {
+                    break
+                }
+                e += 1
+            }
+            while e > d && (b[e - 1] == 0x2E || b[e - 1] == 0x2D) { e -= 1 }
+            defer { i = max(i + at, e) }
+            guard s < i, e > d, b[d] != 0x2E, b[d] != 0x2D else { continue }
+            // Labels: non-empty; the last one ASCII letters (at least two), non-ASCII, or punycode.
+            let dom = b[d..<e]
             guard let lastDot = dom.lastIndex(of: 0x2E) else { continue }
             var ok = true
             var prevDot = true
@@ -221,8 +446,21 @@ package enum ExportView {
                     prevDot = false
                 }
             }
+            guard ok else { continue }
             let tld = b[(lastDot + 1)..<e]
-            guard ok, tld.count >= 2, tld.allSatisfy(isAlpha) else { continue }
+            let letters = tld.prefix(while: isAlpha).count
+            if letters == tld.count {
+                guard letters >= 2 else { continue }
+            } else if tld.allSatisfy({ $0 >= 0x80 }) {
+                guard tld.count >= 2 else { continue }
+            } else if tld.count > 4 && tld.starts(with: Array("xn--".utf8)) {
+                guard tld.dropFirst(4).allSatisfy(isAlnum) else { continue }
+            } else if letters >= 2 && tld.dropFirst(letters).allSatisfy({ $0 >= 0x80 }) {
+                // `bob@example.org…`-like text right after the address: not part of it.
+                e = lastDot + 1 + letters
+            } else {
+                continue
+            }
             found.append((s..<e, .email))
             lastEnd = e
         }

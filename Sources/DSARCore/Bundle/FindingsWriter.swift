@@ -29,6 +29,41 @@ package enum FindingsWriter {
         return base
     }
 
+    /// A record's source as the data subject sees it (data/*.json, the report): the file's base
+    /// name, no server path. `sqlite:/var/lib/app.db` → `app.db`; a live database
+    /// (`postgres://user@db:5432/shop`, `mysql://localhost/shop?socket=/run/mysqld.sock`, a
+    /// `dbname=shop host=…` DSN) → its database name, without host, port or user; `exec:<name>` stays.
+    package static func subjectSource(_ source: String) -> String {
+        var s = Substring(source)
+        if let r = s.range(of: "://") {
+            // URL: the path after the authority (host, port, user), without query or fragment.
+            s = s[r.upperBound...]
+            s = s.firstIndex(of: "/").map { s[s.index(after: $0)...] } ?? ""
+            if let q = s.firstIndex(where: { $0 == "?" || $0 == "#" }) { s = s[..<q] }
+            while s.hasSuffix("/") { s = s.dropLast() }
+            let scheme = source[..<r.lowerBound]
+            let db = s.split(separator: "/").last.map(String.init) ?? ""
+            return db.isEmpty ? String(scheme) : db
+        }
+        if source.contains("dbname=") {
+            // key=value DSN: only the database name.
+            for part in source.split(whereSeparator: { $0 == " " || $0 == ";" })
+            where part.lowercased().hasPrefix("dbname=") {
+                let v = part.dropFirst("dbname=".count).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+                if !v.isEmpty { return v }
+            }
+            return "database"
+        }
+        // `scheme:/path` (sqlite:/…) or a plain path: the base name.
+        if let c = s.firstIndex(of: ":"), s[s.index(after: c)...].hasPrefix("/"),
+            s[..<c].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." })
+        {
+            s = s[s.index(after: c)...]
+        }
+        guard s.contains("/") else { return String(s) }
+        return (String(s) as NSString).lastPathComponent
+    }
+
     /// One output file of a job's findings: `data/<connector>/<table>.json`, or `.csv` with the
     /// original rows for CSV sources.
     package struct File: Sendable {
@@ -101,7 +136,8 @@ package enum FindingsWriter {
             for (n, k) in f.records.enumerated() {
                 let r = found[k]
                 if n == 0 { lit("\n  {\n    \"source\": ") } else { lit(",\n  {\n    \"source\": ") }
-                JSONWriter.writeString(r.source, into: &out)
+                // The subject's copy: the base name only (the team's manifest has the full paths).
+                JSONWriter.writeString(subjectSource(r.source), into: &out)
                 lit(",\n    \"location\": ")
                 let loc = JSONValue.obj(omittingNil: [
                     "line": .int(r.line), "offset": r.range.map { .int($0.lowerBound) },

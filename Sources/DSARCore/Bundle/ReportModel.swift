@@ -47,9 +47,13 @@ package struct ReportModel: Sendable {
     /// One record as a table row: where it was found, then one cell per column.
     package struct Row: Sendable {
         package var location: String
+        /// One cell per column; in a compact table one cell with the record's own `key: value` lines.
         package var cells: [String]
-        /// The same cells with their column names (README.txt), only the non-empty ones.
+        /// The same cells with their column names (README.txt), only the non-empty ones; in a
+        /// compact table the record's own fields.
         package var fields: [Field]
+        /// The table is compact (``ReportModel/maxColumns``): render `fields`, not `cells`.
+        package var compact: Bool
     }
 
     /// One named cell.
@@ -62,7 +66,11 @@ package struct ReportModel: Sendable {
     package struct Table: Sendable {
         package var source: String
         package var name: String
+        /// Empty in a compact table.
         package var columns: [String]
+        /// The records have more distinct keys than ``ReportModel/maxColumns``: one cell per row
+        /// lists only that record's own fields.
+        package var compact: Bool
         package var rows: [Row]
         package var total: Int
         package var shown: Int
@@ -101,6 +109,8 @@ package struct ReportModel: Sendable {
         /// Other people's details masked in them.
         package var masked: Int
         package var hasOthers: Bool
+        /// Some of `records` are other people's records that mention the subject (`mentions` of them).
+        package var hasMentions: Bool
         package var tables: [Table]
     }
 
@@ -137,6 +147,10 @@ package struct ReportModel: Sendable {
     package static let indexRows = 50
     /// Rows per page of `report/<source>/<table>-<n>.html`.
     package static let pageRows = 500
+    /// The most columns a table has: records with more distinct keys between them (a schemaless
+    /// log) are shown compact, each row listing only its own fields, so the report grows with the
+    /// data, not with rows × keys.
+    package static let maxColumns = 20
 }
 
 /// One page of a large table (`report/<source>/<table>-<n>.html`), for `page.html`.
@@ -151,6 +165,8 @@ package struct ReportPage: Sendable {
     package var to: Int
     package var total: Int
     package var columns: [String]
+    /// See ``ReportModel/Table/compact``.
+    package var compact: Bool
     package var rows: [ReportModel.Row]
     package var previous: String?
     package var next: String?
@@ -164,15 +180,23 @@ package struct ReportLayout: Sendable {
         package var outcome: Int
         package var table: String
         package var records: [Int]
+        /// The union of the records' keys (in order of appearance); empty when `compact`.
         package var columns: [String]
+        /// More distinct keys than ``ReportModel/maxColumns``: rows list their own fields.
+        package var compact: Bool
         /// Page names (`report/<source>/<table>-<n>.html`), empty when every row is in index.html.
         package var pages: [String]
     }
 
     package var tables: [TablePlan]
+    /// The subject's identifiers prepared once for ``ExportView`` (not per record).
+    package var subject: ExportView.Subject
 
-    /// Groups each outcome's records by table (in order of appearance), with the union of their columns.
+    /// Groups each outcome's records by table (in order of appearance), with the union of their
+    /// columns, or compact when that union is larger than ``ReportModel/maxColumns``.
     package init(_ job: FinishingJob) {
+        let subject = ExportView.Subject(job.identifiers)
+        self.subject = subject
         var out: [TablePlan] = []
         for (oi, o) in job.outcomes.enumerated() {
             var order: [String] = []
@@ -185,10 +209,16 @@ package struct ReportLayout: Sendable {
                 let idx = byTable[t]!
                 var columns: [String] = []
                 var seen = Set<String>()
-                for ri in idx {
-                    for m in ExportView.view(o.findings.found[ri], subject: job.identifiers).fields
+                var compact = false
+                union: for ri in idx {
+                    for m in ExportView.view(o.findings.found[ri], subject: subject).fields
                     where seen.insert(m.key).inserted {
                         columns.append(m.key)
+                        if columns.count > ReportModel.maxColumns {
+                            compact = true
+                            columns = []
+                            break union
+                        }
                     }
                 }
                 var pages: [String] = []
@@ -197,7 +227,8 @@ package struct ReportLayout: Sendable {
                     let dir = "report/" + FindingsWriter.safeName(o.name) + "/" + FindingsWriter.safeName(t)
                     pages = (1...n).map { "\(dir)-\($0).html" }
                 }
-                out.append(TablePlan(outcome: oi, table: t, records: idx, columns: columns, pages: pages))
+                out.append(
+                    TablePlan(outcome: oi, table: t, records: idx, columns: columns, compact: compact, pages: pages))
             }
         }
         tables = out
@@ -240,15 +271,19 @@ extension ReportModel {
         self.files = files
         sources = job.outcomes.enumerated().map { oi, o in
             let m = o.metadata
-            func t(_ k: String) -> String? { m.text(k, language) }
+            // A blank fact is not a statement: the templates say "not stated".
+            func t(_ k: String) -> String? {
+                m.text(k, language).flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
+            }
             let automated = t("automated_decisions")
             let none = automated.map { $0.trimmingCharacters(in: .whitespaces).lowercased() == "none" } ?? false
             let stats = ExportView.stats(o, subject: job.identifiers)
             let prefix = "data/\(FindingsWriter.safeName(o.name))/"
             let tables = layout.tables.filter { $0.outcome == oi }.map { plan in
                 Table(
-                    source: o.name, name: plan.table, columns: plan.columns,
-                    rows: ReportModel.rows(o, plan, range: 0..<min(plan.records.count, ReportModel.indexRows), job),
+                    source: o.name, name: plan.table, columns: plan.columns, compact: plan.compact,
+                    rows: ReportModel.rows(
+                        o, plan, range: 0..<min(plan.records.count, ReportModel.indexRows), layout.subject),
                     total: plan.records.count, shown: min(plan.records.count, ReportModel.indexRows),
                     paged: !plan.pages.isEmpty,
                     pages: plan.pages.enumerated().map { k, p in
@@ -272,30 +307,41 @@ extension ReportModel {
                 records: o.findings.records, incomplete: o.status != .ok || !o.findings.gaps.isEmpty,
                 status: o.status.rawValue, error: o.error, files: files.filter { $0.hasPrefix(prefix) },
                 mentions: stats.mentions, masked: stats.masked, hasOthers: stats.mentions > 0 || stats.masked > 0,
+                hasMentions: stats.mentions > 0,
                 tables: tables)
         }
         incomplete = job.record.status == .partial || sources.contains { $0.incomplete }
         nothingFound = sources.allSatisfy { $0.records == 0 }
     }
 
-    /// The rows `range` of a table: the exported view of each record (``ExportView``), one cell per column.
+    /// The rows `range` of a table: the exported view of each record (``ExportView``), one cell per
+    /// column, or (compact) the record's own fields; each row costs what its record holds.
     static func rows(
-        _ o: ConnectorOutcome, _ plan: ReportLayout.TablePlan, range: Range<Int>, _ job: FinishingJob
+        _ o: ConnectorOutcome, _ plan: ReportLayout.TablePlan, range: Range<Int>, _ subject: ExportView.Subject
     ) -> [Row] {
         plan.records[range].map { ri in
             let r = o.findings.found[ri]
-            let fields = ExportView.view(r, subject: job.identifiers).fields
+            let fields = ExportView.view(r, subject: subject).fields
+            // Only the file's base name: no server path in the report (a live database has no line).
+            let file = FindingsWriter.subjectSource(r.source)
+            let location = r.line > 0 ? "\(file):\(r.line)" : file
+            // README.txt: continuation lines stay indented under their field.
+            func field(_ k: String, _ v: String) -> Field {
+                Field(column: k, value: v.replacingOccurrences(of: "\n", with: "\n        "))
+            }
+            if plan.compact {
+                let own = fields.map { ($0.key, ReportModel.cell($0.value)) }.filter { !$0.1.isEmpty }
+                // One cell too, for report_templates that know only `cells`.
+                return Row(
+                    location: location, cells: [own.map { "\($0.0): \($0.1)" }.joined(separator: "\n")],
+                    fields: own.map { field($0.0, $0.1) }, compact: true)
+            }
             var byKey: [String: JSONValue] = [:]
             for f in fields where byKey[f.key] == nil { byKey[f.key] = f.value }
             let cells = plan.columns.map { byKey[$0].map(ReportModel.cell) ?? "" }
-            // Only the file's base name: no server path in the report (a live database has no line).
-            let file = (r.source as NSString).lastPathComponent
             return Row(
-                location: r.line > 0 ? "\(file):\(r.line)" : file, cells: cells,
-                fields: zip(plan.columns, cells).filter { !$0.1.isEmpty }.map {
-                    // README.txt: continuation lines stay indented under their field.
-                    Field(column: $0.0, value: $0.1.replacingOccurrences(of: "\n", with: "\n        "))
-                })
+                location: location, cells: cells,
+                fields: zip(plan.columns, cells).filter { !$0.1.isEmpty }.map { field($0.0, $0.1) }, compact: false)
         }
     }
 
@@ -323,8 +369,8 @@ extension ReportPage {
         self.init(
             language: language, requestRef: job.record.requestID ?? job.record.jobID, source: o.name,
             table: plan.table, number: pi + 1, count: plan.pages.count, from: from + 1, to: to,
-            total: plan.records.count, columns: plan.columns,
-            rows: ReportModel.rows(o, plan, range: from..<to, job),
+            total: plan.records.count, columns: plan.columns, compact: plan.compact,
+            rows: ReportModel.rows(o, plan, range: from..<to, layout.subject),
             previous: pi > 0 ? base(plan.pages[pi - 1]) : nil,
             next: pi + 1 < plan.pages.count ? base(plan.pages[pi + 1]) : nil, path: plan.pages[pi])
     }
@@ -337,6 +383,7 @@ extension ReportModel.Row: MustacheParent {
         case "location": location
         case "cells": cells
         case "fields": fields
+        case "compact": compact
         default: nil
         }
     }

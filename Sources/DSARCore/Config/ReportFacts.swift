@@ -196,25 +196,35 @@ extension SourceMetadata {
 }
 
 extension YAMLMap {
-    /// Free text: a string, or a map language → string.
+    /// Free text: a string, or a map language → string. A blank text (`""`, `"   "`) states
+    /// nothing: it counts as not given (a required one is a problem), so the report says "not stated".
     package func localized(_ key: String, required: Bool = false) -> LocalizedText? {
+        func isBlank(_ t: String) -> Bool { t.allSatisfy(\.isWhitespace) }
         if isMap(key), let m = map(key) {
             var by: [String: String] = [:]
             var bad = false
+            var blank = false
             for k in m.keys {
                 if !ReportSettings.isLanguageCode(k) {
                     m.problem(k, "expected a language code (en, de, …) mapped to the text in that language")
                     bad = true
                 } else if let t = m.string(k) {
-                    by[k] = t
+                    if isBlank(t) { blank = true } else { by[k] = t }
                 } else {
                     bad = true
                 }
             }
-            if by.isEmpty && !bad { problem(key, "give the text, or a map such as { en: …, de: … }") }
+            if by.isEmpty && !bad && (!blank || required) {
+                problem(key, "give the text, or a map such as { en: …, de: … }")
+            }
             return by.isEmpty ? nil : LocalizedText(nil, byLanguage: by)
         }
-        return string(key, required: required).map { LocalizedText($0) }
+        guard let t = string(key, required: required) else { return nil }
+        if isBlank(t) {
+            if required { problem(key, "is blank: give the text") }
+            return nil
+        }
+        return LocalizedText(t)
     }
 
     /// `disclosed_to:` — a list of `{name or category, country, safeguard}`; `[]` means nobody.
@@ -223,7 +233,7 @@ extension YAMLMap {
         guard let items = maps(key) else { return nil }
         var out: [Disclosure] = []
         for m in items {
-            let name = m.string("name")
+            let name = m.string("name").flatMap { $0.allSatisfy(\.isWhitespace) ? nil : $0 }
             let category = m.localized("category")
             if name == nil && category == nil {
                 m.problemHere("give the recipient's `name:` or `category:` (e.g. category: payment processor)")

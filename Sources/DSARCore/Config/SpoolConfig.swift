@@ -189,3 +189,14 @@ package struct SpoolConfig: Sendable {
 
         """
 }
+
+extension SpoolConfig {
+    /// The group id of `outbox_group` (nil when not set), for the files published into the outbox.
+    package func outboxGroupID(_ layout: SpoolLayout) throws -> gid_t? {
+        guard let g = outboxGroup else { return nil }
+        guard let gr = getgrnam(g) else {
+            throw DSARError(.config, "outbox_group \"\(g)\" in \(layout.config) does not exist", path: layout.config)
+        }
+        return gr.pointee.gr_gid
+    }
+}

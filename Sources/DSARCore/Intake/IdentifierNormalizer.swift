@@ -58,8 +58,19 @@ package enum IdentifierNormalizer {
     static func phone(_ s: String) -> Result<String, NormalizationError> {
         var digits = ""
         var plus = false
-        for (k, c) in s.enumerated() {
-            if c.isASCII, let d = c.wholeNumberValue {
+        let chars = Array(s)
+        // An international number may carry the national trunk prefix as "(0)" after the country
+        // code (+49 (0)170 1234567): it is not dialled, so it is not part of the number.
+        let international = chars.first == "+" || chars.drop { $0 == " " }.starts(with: ["0", "0"])
+        var skip = 0
+        for (k, c) in chars.enumerated() {
+            if skip > 0 {
+                skip -= 1
+                continue
+            }
+            if international && c == "(" && k + 2 < chars.count && chars[k + 1] == "0" && chars[k + 2] == ")" {
+                skip = 2
+            } else if c.isASCII, let d = c.wholeNumberValue {
                 digits.append(Character(String(d)))
             } else if c == "+" && k == 0 {
                 plus = true

@@ -9,8 +9,10 @@ import Glibc
 package struct IntakeResult: Sendable {
     /// Ids of the jobs claimed, in received order.
     package var claims: [String] = []
-    /// Drops moved to `rejected/` (their names there, possibly personal data: print pseudonyms).
-    package var rejected: [(name: String, reason: String)] = []
+    /// Drops moved to `rejected/` (their names there, possibly personal data: print pseudonyms),
+    /// with the full reason (as in `rejected/<name>.reason`, quoting the drop) and the journaled
+    /// one (`redacted`: no value from the drop, the name replaced by the drop's pseudonym).
+    package var rejected: [(name: String, reason: String, redacted: String)] = []
     /// Candidates not taken yet (not settled, or incomplete and young).
     package var waiting: [String] = []
     /// What a waiting drop waits for, when it is not just settling (e.g. its signature file).
@@ -180,12 +182,12 @@ final class RequestIntake {
                     continue
                 }
                 tracker.forget(name)
-                try reject(name, reason: error.message, into: &report)
+                try reject(name, error, into: &report)
                 continue
             }
             if let why = unknownIdentifierType(request) {
                 tracker.forget(name)
-                try reject(name, reason: why, into: &report)
+                try reject(name, why, into: &report)
                 continue
             }
             if let first = try index.duplicate(of: request.requestID, store: store, logger: logger),
@@ -194,8 +196,9 @@ final class RequestIntake {
                 tracker.forget(name)
                 try reject(
                     name,
-                    reason:
-                        "duplicate: request_id \"\(rid)\" was already received as job \(first.jobID) (\(first.status.rawValue)); no second job was started",
+                    RequestProblem(value: rid) { v in
+                        "duplicate: request_id \(v) was already received as job \(first.jobID) (\(first.status.rawValue)); no second job was started"
+                    },
                     into: &report, duplicateOf: first.jobID)
                 continue
             }
@@ -235,21 +238,35 @@ final class RequestIntake {
     }
 
     /// The unknown-identifier-type rule: a request naming a type no connector searches for would
-    /// get an empty answer. Returns the reason to reject it, nil when every type is known.
-    func unknownIdentifierType(_ request: DSARRequest) -> String? { config.unknownIdentifierType(request) }
+    /// get an empty answer. Returns the reason to reject it, nil when every type is known (the
+    /// unknown type, from the drop, is quoted only in the full message).
+    func unknownIdentifierType(_ request: DSARRequest) -> RequestProblem? { config.unknownIdentifierType(request) }
 
-    /// Moves a drop to `rejected/` (its name kept there, with the reason) and journals and logs it
-    /// under its pseudonym only: a file name may be personal data (`alice@example.com.json`).
+    /// Moves a drop to `rejected/` with a reason dsar wrote itself (anything quoted in it that dsar
+    /// does not know counts as a value from the drop: see ``RequestProblem/scrub(_:)``).
     func reject(
         _ name: String, reason: String, into report: inout IntakeResult, duplicateOf jobID: String? = nil
     ) throws {
+        // The name first (it may hold a quote), then what is quoted.
+        let redacted = RequestProblem.scrub(RequestIntake.withoutName(reason, name, pseudonymizer.dropName(name)))
+        try reject(name, RequestProblem(message: reason, redacted: redacted), into: &report, duplicateOf: jobID)
+    }
+
+    /// Moves a drop to `rejected/` (its name kept there, with the full reason: the operator's copy,
+    /// beside the drop that holds the same data) and journals, logs and notifies it under its
+    /// pseudonym only, with the redacted reason: a file name may be personal data
+    /// (`alice@example.com.json`), and so may any value of the drop.
+    func reject(
+        _ name: String, _ problem: RequestProblem, into report: inout IntakeResult, duplicateOf jobID: String? = nil
+    ) throws {
+        let reason = problem.message
         let drop = pseudonymizer.dropName(name)
         try inbox.reject(name, reason: reason, pseudonym: drop)
         if !name.hasSuffix(".sig"), FileSystem.exists(layout.inbox + "/" + name + ".sig") {
             try inbox.reject(name + ".sig", reason: "the signature of a rejected request: \(reason)", pseudonym: drop)
         }
-        report.rejected.append((name, reason))
-        let safe = RequestIntake.withoutName(reason, name, drop)
+        let safe = RequestIntake.withoutName(problem.redacted, name, drop)
+        report.rejected.append((name, reason, safe))
         logRejection(drop: drop, reason: safe, duplicate: jobID != nil)
         try audit.append(
             (jobID.map { AuditEvent.requestDuplicate(firstJob: $0, drop: drop, reason: safe) }
@@ -272,11 +289,40 @@ final class RequestIntake {
             metadata: ["drop": "\(drop)", "reason": "\(reason)", "see": "rejected/*.reason (grep \(drop))"])
     }
 
-    /// A reason with the drop's file name (which may be personal data) replaced by its pseudonym.
+    /// A reason with the drop's file name (which may be personal data) replaced by its pseudonym
+    /// where dsar's messages write it: whole occurrences of `name` only, as a token of its own or
+    /// the last part of a path (`inbox/c.json`, `c.json.sig`), never a part of another word
+    /// (`c.json` does not touch the "c" of "column").
     static func withoutName(_ reason: String, _ name: String, _ drop: String) -> String {
-        var out = reason.replacingOccurrences(of: name, with: drop)
-        if name.hasSuffix(".json") { out = out.replacingOccurrences(of: String(name.dropLast(5)), with: drop) }
-        return out
+        let b = Array(reason.utf8)
+        let n = Array(name.utf8)
+        guard !n.isEmpty, b.count >= n.count else { return reason }
+        /// Bytes that may stand right before a file name dsar writes: start, space, quote, bracket, `/`, `:`, `=`.
+        func opens(_ c: UInt8) -> Bool {
+            c <= 0x20 || c == 0x22 || c == 0x27 || c == 0x28 || c == 0x2F || c == 0x3A || c == 0x3D || c == 0x5B
+                || c == 0x3C || c == 0x60
+        }
+        /// Bytes that may follow it: end, space, punctuation (`.` for `.sig` or the end of a sentence).
+        func closes(_ c: UInt8) -> Bool {
+            c <= 0x20 || c == 0x22 || c == 0x27 || c == 0x29 || c == 0x2C || c == 0x2E || c == 0x3A || c == 0x3B
+                || c == 0x5D || c == 0x3E || c == 0x60
+        }
+        let d = Array(drop.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var i = 0
+        while i < b.count {
+            if b[i] == n[0], i + n.count <= b.count, b[i..<(i + n.count)].elementsEqual(n),
+                i == 0 || opens(b[i - 1]), i + n.count == b.count || closes(b[i + n.count])
+            {
+                out += d
+                i += n.count
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Inbox entries whose names are not valid UTF-8 cannot be handled by name: each `*.json` one is
@@ -295,14 +341,13 @@ final class RequestIntake {
                 "the file name \"\(escaped)\" is not valid UTF-8 (bytes shown as \\xNN); rename the file using UTF-8 (e.g. only letters, digits, '-', '_' and '.') and upload it again"
             let stored = try inbox.rejectRaw(
                 raw, as: "\(drop).json", reason: reason, escapedName: escaped, pseudonym: drop)
-            report.rejected.append((stored, reason))
-            logRejection(
-                drop: drop, reason: "the file name is not valid UTF-8; it was moved to rejected/\(stored)",
-                duplicate: false)
+            let redacted = "the file name is not valid UTF-8; it was moved to rejected/\(stored)"
+            report.rejected.append((stored, reason, redacted))
+            logRejection(drop: drop, reason: redacted, duplicate: false)
             try audit.append(
                 AuditEvent.requestRejected(
                     drop: drop, reason: "the file name is not valid UTF-8", file: "rejected/" + stored))
-            queueRejected(drop: drop, reason: "the file name is not valid UTF-8; it was moved to rejected/\(stored)")
+            queueRejected(drop: drop, reason: redacted)
         }
     }
 
@@ -388,13 +433,17 @@ final class RequestIntake {
 
 extension SpoolConfig {
     /// The unknown-identifier-type rule (also applied by `dsar serve` before it accepts a request):
-    /// the reason to refuse a request naming a type no connector searches for, nil when all are known.
-    package func unknownIdentifierType(_ request: DSARRequest) -> String? {
+    /// the reason to refuse a request naming a type no connector searches for, nil when all are
+    /// known. The unknown type, from the request, is quoted only in the full message.
+    package func unknownIdentifierType(_ request: DSARRequest) -> RequestProblem? {
         let known = knownIdentifierTypes.sorted()
         guard let t = Set(request.identifiers.map(\.type)).subtracting(knownIdentifierTypes).sorted().first
         else { return nil }
         let hint = ConfigSuggest.didYouMean(t, among: known).map { " (did you mean \"\($0)\"?)" } ?? ""
-        return
-            "identifier type \"\(t)\" is not known\(hint): no connector could search for it, so the answer would be empty. Known types: \(known.joined(separator: ", ")); declare custom types in config.yaml (identifier_types: [ \(t) ])"
+        func text(_ quoted: String, _ bare: String) -> String {
+            "identifier type \(quoted) is not known\(hint): no connector could search for it, so the answer would be empty. Known types: \(known.joined(separator: ", ")); declare custom types in config.yaml (identifier_types: [ \(bare) ])"
+        }
+        let p = RequestProblem.placeholder
+        return RequestProblem(message: text("\"\(t)\"", t), redacted: text(p, p))
     }
 }

@@ -1,18 +1,89 @@
 import Foundation
 
 /// Why a request file was refused: one plain sentence, and whether it may still be arriving.
+///
+/// Two forms of the sentence: ``message`` quotes what the drop says (for the operator, only in
+/// `rejected/<name>.reason`, beside the drop that holds the same data), ``redacted`` has every
+/// value taken from the drop replaced by `<value>` (for the journal, logs and notifications).
 package struct RequestProblem: Error, Sendable, CustomStringConvertible, Equatable {
-    /// The sentence written into `rejected/<name>.reason`.
+    /// The sentence written into `rejected/<name>.reason`, quoting the drop's values.
     package var message: String
+    /// The sentence without any value from the drop: field names dsar knows, what was expected,
+    /// positions and dsar's own choices only.
+    package var redacted: String
     /// True when the file looks cut off (it may be an upload still in progress).
     package var mayBeIncomplete: Bool
 
+    /// A problem whose sentence dsar wrote itself; anything quoted in it that dsar does not know
+    /// (see ``RequestProblem/scrub(_:)``) is treated as a value from the drop in ``redacted``.
     package init(_ message: String, mayBeIncomplete: Bool = false) {
         self.message = message
+        self.redacted = RequestProblem.scrub(message)
         self.mayBeIncomplete = mayBeIncomplete
     }
 
-    package var description: String { message }
+    /// A problem about `value`, a text taken from the drop: `sentence` is called with the value
+    /// quoted (for ``message``) and with `<value>` (for ``redacted``).
+    package init(value: String, mayBeIncomplete: Bool = false, _ sentence: (String) -> String) {
+        self.message = sentence("\"" + value + "\"")
+        self.redacted = sentence(RequestProblem.placeholder)
+        self.mayBeIncomplete = mayBeIncomplete
+    }
+
+    /// A problem with both forms given (`redacted` must quote nothing from the drop).
+    package init(message: String, redacted: String, mayBeIncomplete: Bool = false) {
+        self.message = message
+        self.redacted = redacted
+        self.mayBeIncomplete = mayBeIncomplete
+    }
+
+    /// What stands for a value from the drop in ``redacted``.
+    package static let placeholder = "<value>"
+
+    /// The redacted sentence (so that interpolating the error never leaks the drop's values).
+    package var description: String { redacted }
+
+    /// Quoted texts that dsar itself writes into reasons and that are kept by ``scrub(_:)``: the
+    /// request's known field names, the identifier types built in, `subject.<type>` of those, and
+    /// the enum choices dsar lists.
+    package static let keptQuotes: Set<String> = {
+        var s = Set(
+            RequestParser.knownFields + ["subject"] + RequestAction.allCases.map(\.rawValue)
+                + Regulation.allCases.map(\.rawValue))
+        for t in IdentifierNormalizer.builtInTypes {
+            s.insert(t)
+            s.insert("subject." + t)
+        }
+        return s
+    }()
+
+    /// `text` with every double-quoted segment that is not one of ``keptQuotes`` replaced by
+    /// `<value>` (an unclosed quote: up to the end), e.g. `member "jane@x.org" appears twice` →
+    /// `member <value> appears twice`. The fallback for sentences not built with a separate value.
+    package static func scrub(_ text: String) -> String {
+        let b = Array(text.utf8)
+        guard b.contains(0x22) else { return text }
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var i = 0
+        while i < b.count {
+            guard b[i] == 0x22 else {
+                out.append(b[i])
+                i += 1
+                continue
+            }
+            var j = i + 1
+            while j < b.count && b[j] != 0x22 { j += 1 }
+            let inner = String(decoding: b[(i + 1)..<j], as: UTF8.self)
+            if j < b.count && keptQuotes.contains(inner) {
+                out += b[i...j]
+            } else {
+                out += Array(placeholder.utf8)
+            }
+            i = j + 1
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
 /// Turns request bytes into a validated ``DSARRequest``, strictly: unknown fields are errors.
@@ -61,9 +132,10 @@ package struct RequestParser: Sendable {
             throw RequestProblem("the request must be a JSON object ({...}) but is \(root.kindName)")
         }
         for m in members where !Self.knownFields.contains(m.key) {
-            throw RequestProblem(
-                "unknown field \"\(m.key)\" at \(m.position); expected one of: \(Self.knownFields.joined(separator: ", ")). "
-                    + "Identifiers of other types go inside \"subject\"")
+            throw RequestProblem(value: m.key) { v in
+                "unknown field \(v) at \(m.position); expected one of: \(Self.knownFields.joined(separator: ", ")). "
+                    + "Identifiers of other types go inside \"subject\""
+            }
         }
         func field(_ k: String) -> JSONMember? { members.first { $0.key == k } }
 
@@ -72,9 +144,9 @@ package struct RequestParser: Sendable {
             throw RequestProblem("field \"action\" is missing; expected \"export\" or \"delete\"")
         }
         guard case .string(let actionText) = actionMember.value, let action = RequestAction(rawValue: actionText) else {
-            throw RequestProblem(
-                "field \"action\" at \(actionMember.position) is \(describe(actionMember.value)); expected \"export\" or \"delete\""
-            )
+            throw problem(actionMember.value) { v in
+                "field \"action\" at \(actionMember.position) is \(v); expected \"export\" or \"delete\""
+            }
         }
 
         // request_id
@@ -100,9 +172,10 @@ package struct RequestParser: Sendable {
         var regulation = defaultRegulation
         if let m = field("regulation") {
             guard case .string(let s) = m.value, let r = Regulation(rawValue: s.lowercased()) else {
-                throw RequestProblem(
-                    "field \"regulation\" at \(m.position) is \(describe(m.value)); expected one of: "
-                        + Regulation.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
+                throw problem(m.value) { v in
+                    "field \"regulation\" at \(m.position) is \(v); expected one of: "
+                        + Regulation.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                }
             }
             regulation = r
         }
@@ -111,15 +184,15 @@ package struct RequestParser: Sendable {
         var receivedAt: Date?
         if let m = field("received_at") {
             guard case .string(let s) = m.value, let d = Timestamp.parse(s) else {
-                throw RequestProblem(
-                    "field \"received_at\" at \(m.position) is \(describe(m.value)); expected an RFC 3339 time such as \"2026-11-20T09:00:00Z\""
-                )
+                throw problem(m.value) { v in
+                    "field \"received_at\" at \(m.position) is \(v); expected an RFC 3339 time such as \"2026-11-20T09:00:00Z\""
+                }
             }
             // A time in the future would push the deadline out of reach: the job would never be overdue.
             if d.timeIntervalSince(now()) > Self.maxFutureSeconds {
-                throw RequestProblem(
-                    "field \"received_at\" at \(m.position) is \(s), more than a day after now (\(Timestamp.format(now()))); it must say when the request was received (a typo in the year?)"
-                )
+                throw RequestProblem(value: s) { v in
+                    "field \"received_at\" at \(m.position) is \(v), more than a day after now (\(Timestamp.format(now()))); it must say when the request was received (a typo in the year?)"
+                }
             }
             receivedAt = d
         }
@@ -143,9 +216,9 @@ package struct RequestParser: Sendable {
             }
             let l = s.trimmingCharacters(in: .whitespaces).lowercased()
             guard languages.contains(l) else {
-                throw RequestProblem(
-                    "field \"language\" at \(m.position) is \"\(s)\"; this spool answers in: \(languages.joined(separator: ", ")) (config.yaml `languages:`)"
-                )
+                throw RequestProblem(value: s) { v in
+                    "field \"language\" at \(m.position) is \(v); this spool answers in: \(languages.joined(separator: ", ")) (config.yaml `languages:`)"
+                }
             }
             language = l
         }
@@ -162,9 +235,9 @@ package struct RequestParser: Sendable {
             }
             for s in subject {
                 guard IdentifierNormalizer.isValidTypeName(s.key) else {
-                    throw RequestProblem(
-                        "identifier type \"subject.\(s.key)\" at \(s.position) is not a valid name; use lower-case letters, digits and '_' (e.g. email, user_id, phone, ip, loyalty_card)"
-                    )
+                    throw RequestProblem(value: "subject." + s.key) { v in
+                        "identifier type \(v) at \(s.position) is not a valid name; use lower-case letters, digits and '_' (e.g. email, user_id, phone, ip, loyalty_card)"
+                    }
                 }
                 try collect(type: s.key, s.value, at: s.position, path: "subject.\(s.key)", into: &ids)
             }
@@ -179,9 +252,12 @@ package struct RequestParser: Sendable {
             receivedAt: receivedAt, dryRun: dryRun, language: language)
     }
 
-    private func describe(_ v: JSONValue) -> String {
-        if case .string(let s) = v { return "\"\(s)\"" }
-        return v.kindName
+    /// A problem about a member's value: a string is a value from the drop (quoted only in the
+    /// full message), any other kind is named by its kind.
+    private func problem(_ v: JSONValue, _ sentence: (String) -> String) -> RequestProblem {
+        if case .string(let s) = v { return RequestProblem(value: s, sentence) }
+        let text = sentence(v.kindName)
+        return RequestProblem(message: text, redacted: text)
     }
 
     private func collect(
@@ -199,7 +275,11 @@ package struct RequestParser: Sendable {
             }
             guard !n.contains("."), !n.contains("e"), !n.contains("E"), !n.hasPrefix("-") else {
                 throw RequestProblem(
-                    "identifier \"\(path)\" at \(pos) is the number \(n); write non-integer identifiers as strings")
+                    message:
+                        "identifier \"\(path)\" at \(pos) is the number \(n); write non-integer identifiers as strings",
+                    redacted:
+                        "identifier \"\(path)\" at \(pos) is a number other than a non-negative integer; write such identifiers as strings"
+                )
             }
             switch IdentifierNormalizer.normalize(type: type, n) {
             case .success(let v): ids.insert(Identifier(type: type, value: v))

@@ -45,6 +45,13 @@ package enum CaseLifecycle {
                     "job \(jobID) was already closed at \(c.at) (\(c.reason.rawValue)); a case is closed once",
                     path: store.layout.jobRecord(jobID))
             }
+            // A closure dated before the request arrived is false (e.g. a wrong DSAR_NOW); it is kept.
+            if let received = Timestamp.parse(rec.receivedAt), now < received {
+                throw DSARError(
+                    .usage,
+                    "job \(jobID) was received at \(rec.receivedAt), after the time now (\(Timestamp.format(now))): a case cannot be closed before it was received; check the clock (\(DSARClock.variable) if set)",
+                    path: store.layout.jobRecord(jobID))
+            }
             if reason == .answered && !rec.status.isTerminal {
                 throw DSARError(
                     .usage,

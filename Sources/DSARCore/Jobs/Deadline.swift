@@ -19,9 +19,12 @@ package enum Deadline {
         }
     }
 
-    /// Whole days from `now` to `deadline` (negative when overdue), rounded down.
+    /// Whole days from `now` to `deadline`, rounded down; once it has passed, minus ``daysOverdue(_:now:)``.
+    /// The one count of days that `dsar status` (`OVERDUE (Nd)`), the journal and the notifications
+    /// (`days_left: -N`) all show.
     package static func daysLeft(_ deadline: Date, now: Date = DSARClock.now()) -> Int {
-        Int(floor(deadline.timeIntervalSince(now) / 86400))
+        if now > deadline { return -daysOverdue(deadline, now: now) }
+        return Int(floor(deadline.timeIntervalSince(now) / 86400))
     }
 
     /// Whole days since `deadline` passed, rounded down but at least 1 (a deadline missed by an

@@ -99,6 +99,11 @@ package struct JobRecord: Sendable, Codable, Equatable {
     package var signer: String?
     package var connectors: [ConnectorResult] = []
     package var outbox: String?
+    /// SHA-256 (hex) of the `manifest.json` of the job's current publication (`outbox`), written
+    /// with it when the job ends; nil before it is published, after `dsar retry` withdrew it, and in
+    /// records written before dsar kept it. `dsar deliver` and `dsar verify` refuse an entry whose
+    /// manifest differs (an earlier attempt's entry put back).
+    package var manifestSHA256: String?
     package var error: String?
     package var attempts = 0
     /// How many times a run stopped (crash, kill) while this job was RUNNING; at `max_crashes`
@@ -141,6 +146,7 @@ package struct JobRecord: Sendable, Codable, Equatable {
         case initialDeadline = "initial_deadline"
         case deadline, extensions, subject, identifiers, signer, connectors, outbox, error, attempts, crashes, notified,
             history
+        case manifestSHA256 = "manifest_sha256"
         case closure
         case deliveries
         case language

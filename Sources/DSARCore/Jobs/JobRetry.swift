@@ -3,7 +3,7 @@ import Foundation
 /// `dsar retry`: a FAILED or PARTIAL job runs again under the same job id, `received_at`, deadline
 /// and request id, starting from the identity set it had learnt (see ``IdentityClosure``).
 package enum JobRetry {
-    /// Puts a FAILED or PARTIAL job back to PENDING: its request (with signature and identity set)
+    /// Puts a FAILED or PARTIAL job whose case is open back to PENDING: its request (with signature and identity set)
     /// moves from `failed/` back to `active/`, the superseded outbox entry is withdrawn (the new
     /// attempt publishes its own), the record keeps `attempts` (incremented when the job starts) and
     /// `job.retried` is journaled with the number of the attempt to come.
@@ -17,6 +17,7 @@ package enum JobRetry {
     ) throws -> JobRecord {
         let store = JobStore(layout: layout)
         let rec = try store.load(jobID)
+        try refuseClosed(rec, path: layout.jobRecord(jobID))
         switch rec.status {
         case .completed:
             throw DSARError(
@@ -68,6 +69,7 @@ package enum JobRetry {
         CrashPoint.hit("retry.moved")
         let was = rec.status
         let updated = try store.update(jobID) { r in
+            try refuseClosed(r, path: layout.jobRecord(jobID))
             guard r.status == .partial || r.status == .failed else {
                 throw DSARError(
                     .usage, "job \(jobID) changed to \(r.status.rawValue) meanwhile; nothing was retried",
@@ -77,6 +79,7 @@ package enum JobRetry {
             r.error = nil
             r.finishedAt = nil
             r.outbox = nil
+            r.manifestSHA256 = nil
             r.connectors = []
             r.crashes = nil
             r.note(
@@ -92,5 +95,15 @@ package enum JobRetry {
         try FileSystem.remove(layout.failed + "/\(jobID).reason")
         try FileSystem.syncDirectory(layout.failed)
         return updated
+    }
+
+    /// A closed case is over (``CaseLifecycle``): `dsar run` never runs it, so a retry would leave it
+    /// PENDING, its request in `active/`, for ever.
+    static func refuseClosed(_ rec: JobRecord, path: String) throws {
+        guard let c = rec.closure else { return }
+        throw DSARError(
+            .usage,
+            "job \(rec.jobID) cannot be retried: the case was closed (\(c.reason.rawValue)) at \(c.at), and a closed case is not run again; a new request needs a new drop with a new request_id",
+            path: path)
     }
 }

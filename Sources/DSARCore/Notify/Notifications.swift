@@ -76,8 +76,9 @@ package final class Notifications {
 
     /// Queues the `rejected` notification for a drop intake refused. There is no job: the drop is
     /// named by its pseudonym (`drop-…`, as in the journal and `rejected/*.reason`), and `reason` is
-    /// the journaled one (the file name already replaced by the pseudonym) with anything shaped like
-    /// an e-mail address masked besides, so that no personal data reaches the notifier.
+    /// the journaled one (no value of the drop, the file name replaced by the pseudonym: see
+    /// ``RequestProblem/redacted``), with anything shaped like an e-mail address masked besides as
+    /// a second line of defence, so that no personal data reaches the notifier.
     package func enqueueRejected(drop: String, reason: String, now: Date = DSARClock.now()) throws {
         let summary = JSONValue.obj([
             "event": .string(NotifierConfig.Event.rejected.qualified),

@@ -52,14 +52,7 @@ package struct SpoolSession {
         let connectors = ConnectorRegistry.make(configs)
         var recipients: [AgeRecipient] = []
         for r in config.recipients { recipients += try AgeKeys.recipients(from: r) }
-        var gid: gid_t?
-        if let g = config.outboxGroup {
-            guard let gr = getgrnam(g) else {
-                throw DSARError(
-                    .config, "outbox_group \"\(g)\" in \(layout.config) does not exist", path: layout.config)
-            }
-            gid = gr.pointee.gr_gid
-        }
+        let gid = try config.outboxGroupID(layout)
         let bundler = ExportBundler(
             recipients: recipients, signer: signer, group: gid, journalHead: { journal.headJSON }, report: config.report
         )

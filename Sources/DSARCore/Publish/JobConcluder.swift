@@ -19,11 +19,12 @@ struct JobConcluder {
     /// directory for the whole group. Jobs put back to PENDING are not returned.
     func conclude(_ group: [(SealWork, SealResult)]) throws -> [JobRecord] {
         var sealEvents: [AuditEvent] = []
-        var finals: [(w: SealWork, verdict: JobVerdict, outbox: String?)] = []
+        var finals: [(w: SealWork, verdict: JobVerdict, outbox: String?, manifestSHA256: String?)] = []
         for (w, sealed) in group {
             let id = w.record.jobID
             var verdict = w.verdict
             var outbox: String?
+            var manifestSHA256: String?
             switch sealed {
             case .requeue:
                 try store.update(id) {
@@ -41,6 +42,7 @@ struct JobConcluder {
                 logger.error("publishing failed", metadata: ["job": "\(id)", "error": "\(failure)"])
             case .sealed(let published):
                 outbox = published.path
+                manifestSHA256 = published.manifestSHA256
                 if let sha = published.manifestSHA256 {
                     sealEvents.append(
                         AuditEvent.sealed(
@@ -49,7 +51,7 @@ struct JobConcluder {
                 sealEvents.append(
                     AuditEvent.jobPublished(job: id, subject: w.record.subject, outbox: relative(published.path)))
             }
-            finals.append((w, verdict, outbox))
+            finals.append((w, verdict, outbox, manifestSHA256))
         }
         try audit.append(contentsOf: sealEvents)
         var records: [JobRecord] = []
@@ -64,6 +66,9 @@ struct JobConcluder {
                 $0.error = f.verdict.error
                 $0.finishedAt = Timestamp.format(Date())
                 $0.outbox = outbox
+                // Recorded with the outbox path in the same atomic write: deliver and verify tell the
+                // current publication from an earlier attempt's entry by it.
+                $0.manifestSHA256 = outbox == nil ? nil : f.manifestSHA256
                 $0.identifiers += derivedRefs
                 $0.connectors = f.w.outcomes.map { o in
                     var c = JobRecord.ConnectorResult(

@@ -37,7 +37,9 @@ package enum SubjectDelivery {
     ///
     /// Refused: a job that is not an export, a dry run, a job that has not ended or ended FAILED
     /// (no published bundle), and a job delivered already unless `force` (a new file and passphrase
-    /// replace the old, which stops opening anything). A PARTIAL job is delivered with a warning.
+    /// replace the old, which stops opening anything), a case closed as withdrawn or refused (and one
+    /// closed as answered unless `force`), and an entry that is not the job's current publication (an
+    /// earlier attempt's, put back after `dsar retry`). A PARTIAL job is delivered with a warning.
     /// Before a byte is decrypted the manifest signature is checked against the spool's signing key
     /// and the bundle against the manifest's size and SHA-256; the ciphertext actually streamed is
     /// hashed again and must match too, or nothing is published.
@@ -73,6 +75,16 @@ package enum SubjectDelivery {
                 "job \(jobID) is \(rec.status.rawValue): it has no bundle yet; deliver once `dsar run` has finished it",
                 path: recordPath)
         }
+        // A case closed as withdrawn or refused is not answered with the data; one closed as
+        // answered was answered already (by this or another channel): only --force sends it again.
+        if let c = rec.closure, c.reason != .answered || !force {
+            let why =
+                c.reason == .answered
+                ? "the person was answered already; --force delivers a new copy anyway"
+                : "nothing is delivered for a case that was \(c.reason.rawValue); a new request needs a new drop"
+            throw DSARError(
+                .usage, "job \(jobID): the case was closed (\(c.reason.rawValue)) at \(c.at): \(why)", path: recordPath)
+        }
         let entry = layout.outboxEntry(jobID)
         let bundlePath = entry + "/bundle.zip.age"
         guard FileSystem.exists(bundlePath) else {
@@ -98,6 +110,9 @@ package enum SubjectDelivery {
             }
         }
 
+        // Only the job's current publication, never an earlier attempt's entry put back after a retry.
+        let manifestBytes = try FileSystem.readFile(entry + "/manifest.json", limit: 64 << 20)
+        try BundleVerifier.checkCurrentPublication(rec, manifestBytes: manifestBytes, path: entry + "/manifest.json")
         // The signature and the bundle's hash first: nothing unverified is handed to the subject.
         let trusted = KeyMaterial.trustedSigningKeys(layout)
         // The subject copy is replaced below; a leftover one must not stop that.
@@ -106,19 +121,12 @@ package enum SubjectDelivery {
         guard report.bundleChecked else {
             throw DSARError(.verification, "the manifest of \(entry) lists no bundle", path: entry + "/manifest.json")
         }
-        let manifest = try JSONParser.parse(try FileSystem.readFile(entry + "/manifest.json", limit: 64 << 20))
+        let manifest = try JSONParser.parse(manifestBytes)
         guard case .string(let wantSHA)? = manifest["bundle"]?["sha256"] else {
             throw DSARError(.verification, "the manifest bundle entry has no sha256", path: entry + "/manifest.json")
         }
 
-        var gid: gid_t?
-        if let g = config.outboxGroup {
-            guard let gr = getgrnam(g) else {
-                throw DSARError(
-                    .config, "outbox_group \"\(g)\" in \(layout.config) does not exist", path: layout.config)
-            }
-            gid = gr.pointee.gr_gid
-        }
+        let gid = try config.outboxGroupID(layout)
         let passphrase = PassphraseGenerator.generate()
         let recipient = try AgeScryptRecipient(passphrase: passphrase, workFactor: workFactor)
         let fd = open(bundlePath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)

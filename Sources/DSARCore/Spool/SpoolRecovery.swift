@@ -68,7 +68,25 @@ struct SpoolRecovery {
                 let rec = try store.load(jobID)
                 switch rec.status {
                 case .pending:
-                    continue
+                    // A case closed while PENDING (a record of a dsar that left such jobs PENDING) is
+                    // never run: it ends FAILED, its request set aside in failed/, as `dsar close` does
+                    // now, so that its identifiers do not stay in active/ for ever.
+                    guard let c = rec.closure else { continue }
+                    let verdict = JobStatus.derive(
+                        JobEvidence(
+                            unrunnable:
+                                "the case was closed (\(c.reason.rawValue)) before the job finished; nothing was answered"
+                        ))
+                    try store.update(jobID) {
+                        $0.status = verdict.status
+                        $0.error = verdict.error
+                        $0.finishedAt = Timestamp.format(Date())
+                        $0.note("failed", verdict.error)
+                    }
+                    try layout.setClaimedRequestAside(jobID, reason: verdict.error ?? "closed before it ran")
+                    try audit.append(
+                        AuditEvent.jobFinished(job: jobID, subject: rec.subject, status: verdict.status, records: 0))
+                    report.completedCleanup.append(jobID)
                 case .running:
                     let crashes = (rec.crashes ?? 0) + 1
                     if crashes >= config.maxCrashes {

@@ -52,7 +52,9 @@ package enum Timestamp {
         if b[k] == UInt8(ascii: "Z") || b[k] == UInt8(ascii: "z") {
             k += 1
         } else if b[k] == 0x2B || b[k] == 0x2D {
-            guard let oh = num(k + 1, 2), k + 3 < b.count, b[k + 3] == 0x3A, let om = num(k + 4, 2) else { return nil }
+            // RFC 3339 time-numoffset: hours 00–23, minutes 00–59.
+            guard let oh = num(k + 1, 2), k + 3 < b.count, b[k + 3] == 0x3A, let om = num(k + 4, 2), oh < 24, om < 60
+            else { return nil }
             offset = (oh * 3600 + om * 60) * (b[k] == 0x2D ? -1 : 1)
             k += 6
         } else {

@@ -53,7 +53,7 @@ package final class SpoolAccess: Sendable {
             throw Problem.invalidRequest(error.message, instance: instance)
         }
         if let why = config.unknownIdentifierType(request) {
-            throw Problem.invalidRequest(why, instance: instance)
+            throw Problem.invalidRequest(why.message, instance: instance)
         }
         if config.requireSignedRequests {
             throw Problem(

@@ -288,13 +288,20 @@ package struct LogConnector: SettingsConnector {
         }
     }
 
-    /// The keys of the string members of a JSON log line other than `except` (the matched fields),
-    /// in `out`, which is left as it is (no allocation) when the line has the same shape as the last.
-    static func textFields(_ members: [JSONMember], except: Set<String>, into out: inout [String]) {
+    /// The keys of the string, object and array members of a JSON log line other than `except` (the
+    /// matched fields), the fields whose strings are masked at any depth, in `out`, which is left as it
+    /// is (no allocation) when the line has the same shape as the last.
+    package static func textFields(_ members: [JSONMember], except: Set<String>, into out: inout [String]) {
+        func text(_ v: JSONValue) -> Bool {
+            switch v {
+            case .string, .object, .array: true
+            case .null, .bool, .number: false
+            }
+        }
         var k = 0
         var same = true
         for m in members {
-            guard case .string = m.value, !except.contains(m.key) else { continue }
+            guard text(m.value), !except.contains(m.key) else { continue }
             if k >= out.count || out[k] != m.key {
                 same = false
                 break
@@ -303,7 +310,7 @@ package struct LogConnector: SettingsConnector {
         }
         if same && k == out.count { return }
         out = members.compactMap { m in
-            guard case .string = m.value, !except.contains(m.key) else { return nil }
+            guard text(m.value), !except.contains(m.key) else { return nil }
             return m.key
         }
     }

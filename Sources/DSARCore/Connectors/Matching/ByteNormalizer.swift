@@ -35,9 +35,19 @@ package enum ByteNormalizer {
             return at == 1
         case .phone:
             var plus = false
-            for k in s..<e {
+            // As IdentifierNormalizer.phone: "(0)" after the country code of an international number
+            // (leading + or 00) is the unwritten trunk prefix, not part of the number.
+            var first = s
+            while first < e && raw[first] == 0x20 { first += 1 }
+            let international =
+                first < e && (raw[first] == 0x2B || (first + 1 < e && raw[first] == 0x30 && raw[first + 1] == 0x30))
+            var k = s
+            while k < e {
                 let b = raw[k]
-                if b >= 0x30 && b <= 0x39 {
+                defer { k += 1 }
+                if international && b == 0x28 && k + 2 < e && raw[k + 1] == 0x30 && raw[k + 2] == 0x29 {
+                    k += 2
+                } else if b >= 0x30 && b <= 0x39 {
                     out.append(b)
                 } else if b == 0x2B && k == s {
                     plus = true
