@@ -67,11 +67,12 @@ package struct SignedBodyAuthorizer: Authorizer {
     static func armor(_ value: String) -> String? {
         let begin = "-----BEGIN SSH SIGNATURE-----"
         let end = "-----END SSH SIGNATURE-----"
-        var s = value.filter { !$0.isWhitespace }
+        var s = value.trimmingCharacters(in: .whitespaces)
         if s.hasPrefix(begin) {
             guard s.hasSuffix(end) else { return nil }
             s = String(s.dropFirst(begin.count).dropLast(end.count))
         }
+        s = s.filter { !$0.isWhitespace }
         guard !s.isEmpty, s.utf8.count <= 48 << 10,
             s.utf8.allSatisfy({ c in
                 (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c) || (0x30...0x39).contains(c) || c == 0x2B
