@@ -381,6 +381,43 @@ final class ServeAuthE2ETests: XCTestCase {
         XCTAssertEqual(try server.stop().status, 0)
     }
 
+    func testBearerTokenAndBodySignatureAreBothRequired() throws {
+        let spool = try TempSpool()
+        let k = try makeKeys(spool.base)
+        try k.jwks().write(to: URL(fileURLWithPath: spool.base + "/jwks.json"))
+        let key = spool.base + "/team"
+        try keygen(key)
+        let pub = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        try "privacy-team namespaces=\"dsar-request\" \(pub)\n".write(
+            toFile: spool.base + "/signers", atomically: true, encoding: .utf8)
+        try spool.initialize(
+            extraConfig: "request_signers: \(spool.base)/signers\n" + jwtConfig(spool.base)
+                + "  require_signature: true\n")
+        let server = try ServeProcess(spool)
+        let body = #"{"user_id": "4242", "action": "delete"}"#
+        let signature = ["X-DSAR-Signature": try sign(body, key: key, dir: spool.base)]
+        let token = bearer(try k.edToken(Self.claims()))
+        // A signature without a token, and a token without a signature: 401, nothing written.
+        let noToken = try server.submit(body, headers: signature)
+        XCTAssertEqual(noToken.status, 401, noToken.body)
+        XCTAssertTrue(noToken.headers["www-authenticate"]?.hasPrefix("Bearer") == true, "\(noToken.headers)")
+        let noSig = try server.submit(body, headers: token)
+        XCTAssertEqual(noSig.status, 401, noSig.body)
+        XCTAssertEqual(try noSig.json()["type"] as? String, "urn:dsar:problem:invalid-signature")
+        // A signed body with a read-only token: 403 (the scope is checked first).
+        let readOnly = bearer(try k.edToken(Self.claims(scope: "dsar:read")))
+        XCTAssertEqual(try server.submit(body, headers: signature.merging(readOnly) { $1 }).status, 403)
+        XCTAssertEqual(spool.allFiles("inbox"), [])
+        // Both: accepted; the signer, not the token's subject, is the job's submitter.
+        let ok = try server.submit(body, headers: signature.merging(token) { $1 })
+        XCTAssertEqual(ok.status, 202, ok.body)
+        let run = try spool.dsar(["run", "--settle", "0.2"], timeout: 60)
+        XCTAssertEqual(run.status, 0, "stdout: \(run.stdout)\nstderr: \(run.stderr)")
+        XCTAssertEqual(try spool.records().map(\.signer), ["privacy-team"])
+        XCTAssertEqual(try server.stop().status, 0)
+    }
+
     func testSignedSubmitsWithServeRequireSignature() throws {
         try signedSubmits { _ in "serve:\n  auth: none\n  require_signature: true\n" }
     }
