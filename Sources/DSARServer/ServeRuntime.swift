@@ -45,11 +45,19 @@ package struct ServeRuntime: Sendable {
         }
         return ServeRuntime(
             spool: spool, listen: listen, settings: settings,
-            authorizer: try makeAuthorizer(settings, layout: layout))
+            authorizer: try makeAuthorizer(settings, layout: layout, config: spool.config))
     }
 
-    /// The authorizer `serve.auth` names. No endpoint works anonymously unless `auth: none` is set.
-    static func makeAuthorizer(_ s: ServeConfig, layout: SpoolLayout) throws -> any Authorizer {
+    /// The authorizer `serve.auth` names, wrapped in ``SignedBodyAuthorizer`` when submits must be
+    /// signed (`serve.require_signature`, default the spool's `require_signed_requests`). No endpoint
+    /// works anonymously unless `auth: none` is set.
+    static func makeAuthorizer(_ s: ServeConfig, layout: SpoolLayout, config: SpoolConfig) throws -> any Authorizer {
+        let base = try makeBaseAuthorizer(s, layout: layout)
+        guard s.requireSignature ?? config.requireSignedRequests else { return base }
+        return SignedBodyAuthorizer(inner: base, check: try SignatureCheck.loadSigners(config, layout: layout))
+    }
+
+    static func makeBaseAuthorizer(_ s: ServeConfig, layout: SpoolLayout) throws -> any Authorizer {
         switch s.auth {
         case nil:
             throw DSARError(
@@ -59,10 +67,13 @@ package struct ServeRuntime: Sendable {
         case .none?:
             return NoAuth()
         case .jwt?:
-            throw DSARError(
-                .config,
-                "\(layout.config)\(s.line > 0 ? ":\(s.line)" : ""): serve.auth: jwt is not available in this version of dsar; use auth: none behind a proxy that authenticates",
-                path: layout.config)
+            guard let jwt = s.jwt else {
+                throw DSARError(
+                    .config,
+                    "\(layout.config)\(s.line > 0 ? ":\(s.line)" : ""): serve.auth: jwt needs serve.jwt (issuer, audience, jwks_file or keys)",
+                    path: layout.config)
+            }
+            return try JWTAuthorizer(settings: jwt, layout: layout, logger: Logger(label: "dsar.serve.jwt"))
         }
     }
 
@@ -72,6 +83,11 @@ package struct ServeRuntime: Sendable {
         if settings.auth == ServeConfig.Auth.none {
             logger.critical(
                 "AUTHENTICATION IS OFF (serve.auth: none): every endpoint works anonymously; anyone who can reach \(listen) can submit requests and read job status"
+            )
+        }
+        if authorizer is SignedBodyAuthorizer {
+            logger.notice(
+                "submits must be signed: POST /dsar needs an SSHSIG of the body (namespace dsar-request) in X-DSAR-Signature by a key in request_signers"
             )
         }
         let router = Router(context: ServerContext.self, options: .autoGenerateHeadEndpoints)

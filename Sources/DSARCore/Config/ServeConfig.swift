@@ -34,12 +34,19 @@ package struct ServeConfig: Sendable, Equatable {
     package var downloadTTL = 3600.0
     /// Line of `serve:` in config.yaml (0 when absent), for error messages.
     package var line = 0
+    /// `serve.jwt`: how bearer JWTs are verified (required with `auth: jwt`).
+    package var jwt: JWTSettings?
+    /// `serve.require_signature`: submits need an SSHSIG over the body in `X-DSAR-Signature` by a key
+    /// in `request_signers`. nil: as the spool's `require_signed_requests`.
+    package var requireSignature: Bool?
 
     /// The defaults (no `auth`: the server refuses to start).
     package init() {}
 
     /// Every key `serve:` accepts (later parts extend it, e.g. `jwt`).
-    package static let keys = ["listen", "auth", "rate_limit", "header_timeout", "idle_timeout", "download_ttl"]
+    package static let keys = [
+        "listen", "auth", "rate_limit", "header_timeout", "idle_timeout", "download_ttl", "jwt", "require_signature",
+    ]
 
     /// Reads `serve:` from a spool config (problems are recorded on `y`, with file and line).
     static func parse(_ y: YAMLMap) -> ServeConfig {
@@ -65,7 +72,110 @@ package struct ServeConfig: Sendable, Equatable {
         if let v = s.seconds("header_timeout", range: 1...3600) { c.headerTimeout = v }
         if let v = s.seconds("idle_timeout", range: 1...86400) { c.idleTimeout = v }
         if let v = s.seconds("download_ttl", range: 10...(7 * 86400)) { c.downloadTTL = v }
+        if let v = s.bool("require_signature") { c.requireSignature = v }
+        if s.has("jwt") {
+            if let j = s.map("jwt") { c.jwt = JWTSettings.parse(j) }
+        } else if c.auth == .jwt {
+            s.problem(
+                "auth",
+                "auth: jwt needs a jwt: section with issuer, audience and jwks_file or keys (e.g. jwt: { issuer: https://idp.example.com/, audience: dsar-api, jwks_file: /etc/dsar/jwks.json })"
+            )
+        }
         s.rejectUnknownKeys(allowed: keys)
+        return c
+    }
+}
+
+/// `serve.jwt`: bearer JWTs, verified against a JWKS file and/or configured public keys.
+///
+/// ```yaml
+/// jwt:
+///   issuer: https://idp.example.com/     # the `iss` every token must carry
+///   audience: [dsar-api]                 # `aud` must name one of these
+///   leeway: 60                           # seconds of clock skew allowed on exp/nbf
+///   jwks_file: /etc/dsar/jwks.json       # keys with kty RSA (RS256), EC P-256 (ES256), OKP Ed25519 (EdDSA)
+///   keys:                                # and/or PEM public keys
+///     - { alg: RS256, kid: portal, file: /etc/dsar/portal.pem }
+/// ```
+/// Only RS256, ES256 and EdDSA are accepted; every key has one algorithm, and a token must name it.
+package struct JWTSettings: Sendable, Equatable {
+    /// One configured PEM public key.
+    package struct Key: Sendable, Equatable {
+        /// RS256, ES256 or EdDSA.
+        package var alg: String
+        /// The `kid` tokens name it by (optional).
+        package var kid: String?
+        /// A PEM file (relative paths: to the spool root).
+        package var file: String?
+        /// Inline PEM text.
+        package var pem: String?
+        /// Its line in config.yaml.
+        package var line: Int
+    }
+
+    /// The algorithms accepted.
+    package static let algorithms = ["RS256", "ES256", "EdDSA"]
+
+    /// Required `iss`.
+    package var issuer = ""
+    /// Accepted `aud` values (a token's `aud` must contain one).
+    package var audience: [String] = []
+    /// Seconds of clock skew allowed on `exp` and `nbf`.
+    package var leeway = 60.0
+    /// A JWKS JSON file (relative paths: to the spool root); re-read when it changes.
+    package var jwksFile: String?
+    /// PEM public keys.
+    package var keys: [Key] = []
+    /// Line of `jwt:` in config.yaml.
+    package var line = 0
+
+    /// Every key `serve.jwt` accepts.
+    package static let configKeys = ["issuer", "audience", "leeway", "jwks_file", "keys"]
+
+    static func parse(_ j: YAMLMap) -> JWTSettings {
+        var c = JWTSettings()
+        c.line = j.line
+        if let v = j.string("issuer", required: true) {
+            if v.isEmpty {
+                j.problem("issuer", "expected the issuer (iss) of the tokens, e.g. https://idp.example.com/")
+            }
+            c.issuer = v
+        }
+        if let v = j.strings("audience", required: true) {
+            if v.isEmpty || v.contains(where: \.isEmpty) {
+                j.problem("audience", "expected the audience (aud) tokens are issued for, e.g. dsar-api")
+            }
+            c.audience = v
+        }
+        if let v = j.seconds("leeway", range: 0...3600) { c.leeway = v }
+        if let v = j.string("jwks_file") { c.jwksFile = v }
+        if let list = j.maps("keys") {
+            for k in list {
+                var key = Key(alg: "", line: k.line)
+                if let alg = k.string("alg", required: true) {
+                    if JWTSettings.algorithms.contains(alg) {
+                        key.alg = alg
+                    } else {
+                        k.problem(
+                            "alg",
+                            "\"\(alg)\" is not accepted; expected one of: \(JWTSettings.algorithms.joined(separator: ", ")) (none and HS* are refused: a shared secret or no signature proves nothing about the issuer)"
+                        )
+                    }
+                }
+                key.kid = k.string("kid")
+                key.file = k.string("file")
+                key.pem = k.string("pem")
+                if (key.file == nil) == (key.pem == nil) {
+                    k.problemHere("expected exactly one of file: (a PEM public key file) or pem: (the PEM text)")
+                }
+                k.rejectUnknownKeys(allowed: ["alg", "kid", "file", "pem"])
+                c.keys.append(key)
+            }
+        }
+        if c.jwksFile == nil && c.keys.isEmpty {
+            j.problemHere("expected jwks_file: (a JWKS JSON file) or keys: (PEM public keys with their alg), or both")
+        }
+        j.rejectUnknownKeys(allowed: configKeys)
         return c
     }
 }

@@ -39,6 +39,9 @@ final class RequestIntake {
     let forceDryRun: Bool
     /// nil when signed requests are not required.
     let signatures: SignatureCheck?
+    /// `serve.require_signature` without `require_signed_requests`: the check of the `.sig` dsar serve
+    /// wrote beside a request it verified (its signer is recorded as for a signed drop).
+    let serverSignatures: SignatureCheck?
     /// Where the `rejected` notification is queued (nil: none configured).
     let notifications: Notifications?
 
@@ -65,6 +68,9 @@ final class RequestIntake {
         self.forceDryRun = forceDryRun
         self.notifications = notifications
         self.signatures = try SignatureCheck.load(config, layout: layout)
+        self.serverSignatures =
+            signatures == nil && config.serve.requireSignature == true
+            ? try SignatureCheck.loadSigners(config, layout: layout) : nil
         self.tracker = SettleTracker(settle: settleSeconds)
     }
 
@@ -217,6 +223,17 @@ final class RequestIntake {
             if let signatures {
                 tracker.forget(name + ".sig")
                 switch signatures.verify(name, sigPath: layout.inbox + "/" + name + ".sig", bytes: bytes, now: now) {
+                case .success(let principal): signer = principal
+                case .failure(let why):
+                    tracker.forget(name)
+                    try reject(name, reason: why.message, into: &report)
+                    continue
+                }
+            } else if serverJobID != nil, let check = serverSignatures,
+                FileSystem.exists(layout.inbox + "/" + name + ".sig")
+            {
+                // dsar serve wrote the .sig before the request: check it as for a signed drop.
+                switch check.verify(name, sigPath: layout.inbox + "/" + name + ".sig", bytes: bytes, now: now) {
                 case .success(let principal): signer = principal
                 case .failure(let why):
                     tracker.forget(name)

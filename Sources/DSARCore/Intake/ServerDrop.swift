@@ -69,10 +69,15 @@ package enum ServerDrop {
 
     /// Writes a validated request into `inbox/` durably (temp dot file, fsync, rename without
     /// replacing, fsync of `inbox/`). Returns false when the file already exists (nothing written).
+    ///
+    /// `signature` (an armored SSHSIG over `bytes`, checked by the server) is written first as
+    /// `<name>.sig`, durably, so intake never sees the request without it and verifies it as it
+    /// does a signed drop's.
     package static func write(
-        _ bytes: [UInt8], jobID: String, layout: SpoolLayout, pseudonymizer: Pseudonymizer
+        _ bytes: [UInt8], jobID: String, layout: SpoolLayout, pseudonymizer: Pseudonymizer, signature: [UInt8]? = nil
     ) throws -> Bool {
         let path = layout.inbox + "/" + fileName(jobID: jobID, pseudonymizer: pseudonymizer)
+        if let signature { try FileSystem.writeAtomically(path + ".sig", signature, mode: 0o640) }
         let temp = try TempFile.create(near: path, mode: 0o640)
         var moved = false
         defer { if !moved { unlink(temp.path) } }

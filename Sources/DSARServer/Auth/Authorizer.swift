@@ -17,11 +17,15 @@ package struct Principal: Sendable, Equatable {
     package var name: String?
     /// The scopes granted.
     package var scopes: Set<Scope>
+    /// The armored SSHSIG over the submitted body that ``Authorizer/authorizeBody(_:request:principal:)``
+    /// verified (`X-DSAR-Signature`): written beside the request as its `.sig`.
+    package var bodySignature: String?
 
     /// A principal with these scopes.
-    package init(name: String?, scopes: Set<Scope>) {
+    package init(name: String?, scopes: Set<Scope>, bodySignature: String? = nil) {
         self.name = name
         self.scopes = scopes
+        self.bodySignature = bodySignature
     }
 
     /// Nobody in particular, allowed everything (`auth: none`).
@@ -33,7 +37,8 @@ package struct Principal: Sendable, Equatable {
 /// ``Problem/forbidden(_:)`` (403: valid credentials without the scope).
 ///
 /// A JWT authorizer (issue 17, part "auth") implements this in its own file and is chosen in
-/// ``ServeRuntime/makeAuthorizer(_:)`` from `serve.auth`.
+/// ``ServeRuntime/makeAuthorizer(_:layout:config:)`` from `serve.auth` (``JWTAuthorizer`` for
+/// `auth: jwt`, wrapped in ``SignedBodyAuthorizer`` when submits must be signed).
 package protocol Authorizer: Sendable {
     /// Checks the request's credentials (headers only: the body has not been read yet).
     func authorize(_ request: Request, scope: Scope) async throws -> Principal

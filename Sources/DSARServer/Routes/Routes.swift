@@ -75,7 +75,10 @@ struct Routes: Sendable {
                 errors: [.init(field: "Idempotency-Key", message: "must be 1 to 255 characters")])
         }
         let spool = self.spool
-        let outcome = try await BlockingIO.run { try spool.submit(body, idempotencyKey: key, instance: instance) }
+        let signature = principal.bodySignature.map { Array($0.utf8) }
+        let outcome = try await BlockingIO.run {
+            try spool.submit(body, idempotencyKey: key, instance: instance, signature: signature)
+        }
         let (status, jobID, jobStatus): (HTTPResponse.Status, String, String) =
             switch outcome {
             case .created(let id): (.accepted, id, JobStatus.pending.rawValue)

@@ -44,8 +44,12 @@ package final class SpoolAccess: Sendable {
 
     /// Validates a request body like intake does and writes it into `inbox/` under a new job id,
     /// or returns the job an earlier submit with the same `Idempotency-Key` or `request_id` made.
-    /// Throws ``Problem`` for a request intake would reject.
-    package func submit(_ body: [UInt8], idempotencyKey: String?, instance: String) throws -> SubmitOutcome {
+    /// Throws ``Problem`` for a request intake would reject. `signature` is the armored SSHSIG over
+    /// `body` the authorizer checked (`X-DSAR-Signature`): it is written beside the request as its
+    /// `.sig`, so intake verifies it and records its principal as the signer.
+    package func submit(
+        _ body: [UInt8], idempotencyKey: String?, instance: String, signature: [UInt8]? = nil
+    ) throws -> SubmitOutcome {
         let request: DSARRequest
         do {
             request = try parser.parse(body)
@@ -55,11 +59,12 @@ package final class SpoolAccess: Sendable {
         if let why = config.unknownIdentifierType(request) {
             throw Problem.invalidRequest(why.message, instance: instance)
         }
-        if config.requireSignedRequests {
+        if config.requireSignedRequests && signature == nil {
+            // The authorizer demands X-DSAR-Signature on such a spool; this is the last line.
             throw Problem(
                 .forbidden, "signature-required", title: "A signed request is required",
                 detail:
-                    "this spool accepts only signed requests (require_signed_requests: true in \(layout.config)); dsar serve does not take body signatures yet, so submit over SFTP with a .sig or set require_signed_requests: false",
+                    "this spool accepts only signed requests (require_signed_requests: true); send the body's SSHSIG (ssh-keygen -Y sign -n dsar-request) in X-DSAR-Signature",
                 instance: instance)
         }
         var keys: [(IdempotencyStore.Kind, String)] = []
@@ -68,7 +73,7 @@ package final class SpoolAccess: Sendable {
         let digest = idempotency.digest(body)
         guard !keys.isEmpty else {
             let jobID = UUIDv7.make()
-            try writeRequest(body, jobID: jobID)
+            try writeRequest(body, jobID: jobID, signature: signature)
             return .created(jobID: jobID)
         }
         return try keyedSubmits.withLock {
@@ -103,13 +108,16 @@ package final class SpoolAccess: Sendable {
             for (kind, key) in keys {
                 try idempotency.record(kind, key, .init(jobID: jobID, bodyDigest: digest))
             }
-            try writeRequest(body, jobID: jobID)
+            try writeRequest(body, jobID: jobID, signature: signature)
             return .created(jobID: jobID)
         }
     }
 
-    func writeRequest(_ body: [UInt8], jobID: String) throws {
-        guard try ServerDrop.write(body, jobID: jobID, layout: layout, pseudonymizer: pseudonymizer) else {
+    func writeRequest(_ body: [UInt8], jobID: String, signature: [UInt8]? = nil) throws {
+        guard
+            try ServerDrop.write(
+                body, jobID: jobID, layout: layout, pseudonymizer: pseudonymizer, signature: signature)
+        else {
             throw DSARError(.io, "a request for job \(jobID) is already in \(layout.inbox)", path: layout.inbox)
         }
     }
