@@ -330,7 +330,8 @@ final class ServeDownloadE2ETests: XCTestCase {
         let server = try ServeProcess(spool)
         let sub = try server.submit(#"{"email": "alice@example.com", "action": "export"}"#)
         let jobID = try XCTUnwrap(try sub.json()["jobId"] as? String)
-        XCTAssertEqual(try spool.dsar(["run", "--settle", "0.2"], timeout: 120).status, 1, "exit 1: a job ended partial")
+        XCTAssertEqual(
+            try spool.dsar(["run", "--settle", "0.2"], timeout: 120).status, 1, "exit 1: a job ended partial")
         XCTAssertEqual(try spool.records().first?.status, .partial)
 
         // dsar deliver makes the subject's copy: served with the hash the record states.
@@ -354,7 +355,8 @@ final class ServeDownloadE2ETests: XCTestCase {
         XCTAssertEqual(pending.status, 404, pending.body)
         XCTAssertTrue(try (pending.json()["detail"] as? String ?? "").contains("PENDING"), pending.body)
         // The second attempt publishes its own entry: the old link stays gone, a new one works.
-        XCTAssertEqual(try spool.dsar(["run", "--settle", "0.2"], timeout: 120).status, 1, "exit 1: a job ended partial")
+        XCTAssertEqual(
+            try spool.dsar(["run", "--settle", "0.2"], timeout: 120).status, 1, "exit 1: a job ended partial")
         XCTAssertEqual(try spool.records().first?.attempts, 2)
         XCTAssertEqual(try curlFile([server.baseURL + old]).status, 410)
         let fresh = try link(server, jobID)
