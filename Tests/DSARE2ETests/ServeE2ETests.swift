@@ -139,7 +139,8 @@ final class ServeE2ETests: XCTestCase {
         XCTAssertEqual(wrong.status, 405, wrong.body)
         XCTAssertEqual(wrong.headers["allow"], "POST")
         let download = try server.curl("GET", "/dsar/\(UUIDv7.make())/download")
-        XCTAssertEqual(download.status, 501, download.body)
+        XCTAssertEqual(download.status, 404, download.body)
+        XCTAssertEqual(download.headers["content-type"], "application/problem+json")
 
         XCTAssertEqual(spool.allFiles("inbox"), [], "nothing refused may reach the inbox")
 

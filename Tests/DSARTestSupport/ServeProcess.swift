@@ -13,8 +13,10 @@ package final class ServeProcess: @unchecked Sendable {
     package let baseURL: String
 
     /// Starts the server and waits (at most `timeout` s) for its `listening on` line.
-    package init(_ spool: TempSpool, extraArgs: [String] = [], timeout: Double = 30) throws {
-        child = try spool.start(["serve", "--listen", "127.0.0.1:0"] + extraArgs)
+    package init(
+        _ spool: TempSpool, extraArgs: [String] = [], env: [String: String] = [:], timeout: Double = 30
+    ) throws {
+        child = try spool.start(["serve", "--listen", "127.0.0.1:0"] + extraArgs, env: env)
         var url: String?
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {

@@ -55,6 +55,14 @@ package struct Pseudonymizer: Sendable {
     /// The pseudonym of a drop's file name.
     package func dropName(_ name: String) -> String { dropName(Array(name.utf8)) }
 
+    /// A key for another purpose, derived from the spool key with HKDF-SHA256 (`purpose` is the
+    /// `info`), so that nothing made with it can be taken for a pseudonym or a keyed tag, nor the
+    /// other way round. Each purpose has its own text (e.g. the download tokens of `dsar serve`).
+    package func derivedKey(purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: key, salt: Array("dsar-spool-key".utf8), info: Array(purpose.utf8), outputByteCount: 32)
+    }
+
     /// The subject's pseudonym: that of its primary identifier (email, then user_id, phone, ip, then
     /// custom types by name), so the same person gets the same pseudonym across jobs.
     package func subjectPseudonym(_ ids: [Identifier]) -> String {

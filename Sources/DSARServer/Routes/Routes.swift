@@ -12,6 +12,7 @@ struct Routes: Sendable {
     static let methods: [(path: String, methods: [HTTPRequest.Method])] = [
         ("/dsar", [.post]), ("/dsar/:jobId", [.get]), ("/dsar/:jobId/events", [.get]),
         ("/dsar/:jobId/download", [.get]), ("/healthz", [.get]), ("/metrics", [.get]),
+        ("/files/:token", [.get]),
     ]
 
     func register(on router: Router<ServerContext>) {
@@ -19,6 +20,7 @@ struct Routes: Sendable {
         router.get("/dsar/:jobId") { request, context in try await self.status(request, context) }
         router.get("/dsar/:jobId/events") { request, context in try await self.events(request, context) }
         router.get("/dsar/:jobId/download") { request, context in try await self.download(request, context) }
+        router.get("/files/:token") { request, context in try await self.file(request, context) }
         router.get("/healthz") { request, context in try await self.health(request, context) }
         router.get("/metrics") { request, context in try await self.metrics(request, context) }
         let all: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, .options]
@@ -132,17 +134,7 @@ struct Routes: Sendable {
         return jsonResponse(.ok, doc)
     }
 
-    // MARK: GET /dsar/{jobId}/download
-
-    /// Placeholder: the download part (``DownloadTokens``) replaces this with a 302 to `/files/{token}`.
-    func download(_ request: Request, _ context: ServerContext) async throws -> Response {
-        _ = try await auth.authorize(request, scope: .download)
-        _ = try jobID(request, context)
-        throw Problem(
-            .notImplemented, "not-implemented", title: "Not implemented yet",
-            detail: "downloads over HTTP are not available in this version; fetch the bundle from outbox/ over SFTP",
-            instance: request.uri.path)
-    }
+    // MARK: GET /dsar/{jobId}/download, /files/{token}: DownloadTokens.swift
 
     // MARK: GET /healthz, /metrics
 
