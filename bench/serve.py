@@ -215,9 +215,6 @@ def run(dsar, work, seconds=10, connections=32, threads=2, profile=False, runs=3
                 seconds, logdir, "submit" if i == 0 else "submit%d" % i, pid if profile and i == 0 else None)
             for i in range(runs)]
     sub = median(subs)
-    time.sleep(0.5)
-    written = len([n for n in os.listdir(inbox) if not n.startswith(".")]) - before
-    temps = [n for n in os.listdir(inbox) if n.startswith(".")]
     print("bench serve: GET /dsar/{jobId}, %d s, %d connections …" % (seconds, connections), flush=True)
     gets = [wrk(server.url + "/dsar/" + job, "", threads, connections, seconds, logdir,
                 "status" if i == 0 else "status%d" % i, pid if profile and i == 0 else None) for i in range(runs)]
@@ -226,6 +223,9 @@ def run(dsar, work, seconds=10, connections=32, threads=2, profile=False, runs=3
     with urllib.request.urlopen(server.url + "/dsar/" + job, timeout=30) as r:
         same = json.loads(r.read()) == record
     code = server.stop()
+    # After the graceful stop: every request in flight has finished (or was never written).
+    written = len([n for n in os.listdir(inbox) if not n.startswith(".")]) - before
+    temps = [n for n in os.listdir(inbox) if n.startswith(".")]
     server.err.seek(0)
     failed = sum(1 for l in server.err if '"request failed"' in l)
 
@@ -244,7 +244,7 @@ def run(dsar, work, seconds=10, connections=32, threads=2, profile=False, runs=3
             us(s["max"]), s["status"], s["errors"], goal, "yes" if s["rps"] >= goal else "**no**"))
     checks = [
         "- inbox: %d request files written for %d answers without an error (must be ≥: a 202 is only sent after "
-        "the fsyncs; requests still in flight when wrk stopped may add a few), %d temp files left" % (
+        "the fsyncs; requests still in flight when wrk stopped may add a few), %d temp files left after the stop" % (
             written, ok_sub, len(temps)),
         "- GET after the load answers the same record as `dsar status JOB --json`: %s" % ("yes" if same else "**no**"),
         "- server: %d \"request failed\" log lines; exit %s after SIGTERM" % (failed, code),
