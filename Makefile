@@ -9,7 +9,8 @@ APT_TOOLS  := age libarchive-tools unzip sqlite3 openssh-client time python3 gzi
 APT        := $(APT_BUILD) $(APT_TOOLS)
 # Extra oracles only the tests use (real databases and an SFTP server); tests skip, naming the
 # package, when one is missing and make is not run as root.
-APT_TEST   := postgresql mariadb-server mariadb-client openssh-server python3-prometheus-client acl chromium curl
+APT_TEST   := postgresql mariadb-server mariadb-client openssh-server python3-prometheus-client acl chromium curl \
+              python3-yaml python3-pip
 
 .PHONY: all deps build test demo screenshot bench redteam lint clean
 
@@ -106,7 +107,7 @@ BENCH_MB      ?= 200
 BENCH_RUNS    ?= 3
 BENCH_TIMEOUT ?= 900
 PROFILE       ?=
-APT_BENCH     := ripgrep time libarchive-tools age $(if $(filter-out 0,$(PROFILE)),valgrind linux-perf)
+APT_BENCH     := ripgrep time libarchive-tools age wrk $(if $(filter-out 0,$(PROFILE)),valgrind linux-perf)
 
 bench: deps
 	@missing=""; for p in $(APT_BENCH); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -118,7 +119,7 @@ bench: deps
 	$(SWIFT) build -c release --scratch-path .build-release
 	python3 bench/bench.py --mb $(BENCH_MB) --runs $(BENCH_RUNS) --timeout $(BENCH_TIMEOUT) \
 	  --bin $(CURDIR)/.build-release/release/dsar $(if $(filter-out 0,$(PROFILE)),--profile) \
-	  $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),--live-pg)
+	  $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),--live-pg) --serve
 
 # Red-team harness (bench/redteam.py): hostile and broken inputs against the debug binary, one table of
 # area | tried | correct | incorrect and every incorrect case; exits 0 only when all are correct.

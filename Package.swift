@@ -93,7 +93,9 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "JWTKit", package: "jwt-kit"),
-            ]
+            ],
+            // The OpenAPI description (`dsar serve --print-openapi`), embedded: PackageResources.openapi_yaml.
+            resources: [.embedInCode("Resources/openapi.yaml")]
         ),
         .executableTarget(
             name: "dsar",

@@ -973,12 +973,20 @@ def main():
                     help="also the live PostgreSQL case (bench/live_pg.py; needs the PostgreSQL server binaries)")
     ap.add_argument("--live-pg-only", action="store_true",
                     help="only the live PostgreSQL case (its section of an existing RESULTS.md is replaced)")
+    ap.add_argument("--serve", action="store_true", help="also the HTTP API case (bench/serve.py; needs wrk)")
+    ap.add_argument("--serve-only", action="store_true",
+                    help="only the HTTP API case (its section of an existing RESULTS.md is replaced)")
+    ap.add_argument("--serve-seconds", type=int, default=int(os.environ.get("BENCH_SERVE_SECONDS", 10)),
+                    help="seconds of wrk load per route")
     a = ap.parse_args()
     dsar = os.path.abspath(a.bin)
     if not os.access(dsar, os.X_OK):
         raise SystemExit("bench: no dsar binary at %s (swift build -c release --scratch-path .build-release)" % dsar)
     if a.live_pg_only:
         write_live_pg(dsar, a)
+        return
+    if a.serve_only:
+        write_serve(dsar, a)
         return
     for tool in ("rg", "age", "bsdtar", "/usr/bin/time", "gzip", "wc"):
         if not shutil.which(tool):
@@ -1109,6 +1117,29 @@ def main():
     print("\nwrote %s (%.0f s in all)" % (os.path.relpath(a.results, ROOT), time.time() - t_all))
     if a.live_pg:
         write_live_pg(dsar, a)
+    if a.serve:
+        write_serve(dsar, a)
+
+
+def replace_section(path, heading, section):
+    """Puts `section` (starting with `heading`) into the Markdown file, replacing an earlier one."""
+    text = open(path).read() if os.path.exists(path) else ""
+    head, sep, rest = text.partition(heading)
+    tail = rest[rest.find("\n## "):] if sep and rest.find("\n## ") >= 0 else ""
+    with open(path, "w") as f:
+        f.write(head.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n" + tail)
+
+
+def write_serve(dsar, a):
+    """Runs bench/serve.py (wrk against `dsar serve`) and puts its section into RESULTS.md."""
+    sys.path.insert(0, BENCH)
+    import serve
+    work = os.path.join(OUT, "runs")
+    os.makedirs(work, exist_ok=True)
+    section = serve.run(dsar, work, seconds=a.serve_seconds, profile=a.profile or a.profile_only)
+    print("\n" + section)
+    replace_section(a.results, serve.HEADING, section)
+    print("wrote the HTTP API section of %s" % os.path.relpath(a.results, ROOT))
 
 
 def write_live_pg(dsar, a):

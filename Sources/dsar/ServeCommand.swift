@@ -27,7 +27,16 @@ extension Dsar {
         @Flag(help: "Allow a non-loopback listen address (only behind a TLS proxy or on a trusted network).")
         var allowRemote = false
 
+        @Flag(
+            name: .customLong("print-openapi"),
+            help: "Print the OpenAPI 3.1 description of the HTTP API (YAML) and exit; needs no spool.")
+        var printOpenAPI = false
+
         func run() async throws {
+            if printOpenAPI {
+                FileHandle.standardOutput.write(Data(OpenAPI.yaml))
+                return
+            }
             try await Exit.guarding {
                 let logger = LogSetup.logger(options, label: "dsar.serve")
                 let runtime = try ServeRuntime.prepare(

@@ -125,6 +125,15 @@ package struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let p as Problem {
             throw p
+        } catch let e as HTTPError where e.status == .notFound {
+            if let allowed = Routes.allowedMethods(instance) {
+                let list = allowed.map(\.rawValue).joined(separator: ", ")
+                throw Problem(
+                    .methodNotAllowed, "method-not-allowed", title: "Method not allowed",
+                    detail: "\(request.method.rawValue) is not allowed on \(instance); allowed: \(list)",
+                    instance: instance, headers: [.allow: list])
+            }
+            throw ProblemMiddleware.problem(for: e, instance: instance)
         } catch let e as HTTPError {
             throw ProblemMiddleware.problem(for: e, instance: instance)
         } catch let e as DSARError where e.code == .notFound {

@@ -15,6 +15,18 @@ struct Routes: Sendable {
         ("/files/:token", [.get]),
     ]
 
+    /// The methods a known path answers, or nil for a path no route has (`:name` matches one segment).
+    /// The router answers 404 for a method it has never heard of (TRACE, QUERY, …); on a known path
+    /// ``ProblemMiddleware`` turns that into 405 with `Allow`.
+    static func allowedMethods(_ path: String) -> [HTTPRequest.Method]? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return methods.first { route in
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            return pattern.count == parts.count
+                && zip(pattern, parts).allSatisfy { p, c in p.hasPrefix(":") ? !c.isEmpty : p == c }
+        }?.methods
+    }
+
     func register(on router: Router<ServerContext>) {
         router.post("/dsar") { request, context in try await self.submit(request, context) }
         router.get("/dsar/:jobId") { request, context in try await self.status(request, context) }
