@@ -99,6 +99,49 @@ final class ServeE2ETests: XCTestCase {
         XCTAssertFalse(stop.stderr.contains("alice"), stop.stderr)
     }
 
+    /// The server caches the rendered status of a record by its file's identity: a record a run
+    /// writes or `dsar close` changes is served changed on the very next request, byte for byte
+    /// as `dsar status JOB --json` prints it, and a job left alone keeps its document.
+    func testStatusReflectsARecordChangedByARunOrCloseImmediately() throws {
+        let (spool, server) = try serving()
+        func status(_ id: String) throws -> String {
+            let r = try server.curl("GET", "/dsar/\(id)")
+            XCTAssertEqual(r.status, 200, r.body)
+            return r.body
+        }
+        func cli(_ id: String) throws -> String {
+            let c = try spool.dsar(["status", id, "--json"])
+            XCTAssertEqual(c.status, 0, c.stderr)
+            return c.stdout
+        }
+        let first = try XCTUnwrap(
+            try server.submit(#"{"email": "alice@example.com", "action": "export"}"#).json()["jobId"] as? String)
+        XCTAssertEqual(try spool.dsar(["run", "--settle", "0.2"], timeout: 60).status, 0)
+        // Served twice (rendered, then from the cache): the same bytes as the CLI.
+        let completed = try status(first)
+        XCTAssertEqual(completed, try cli(first))
+        XCTAssertEqual(try status(first), completed)
+        XCTAssertTrue(completed.contains("\"COMPLETED\""), completed)
+
+        // A second job and a run: the new record is served, the first keeps its document.
+        let second = try XCTUnwrap(
+            try server.submit(#"{"email": "bob@example.com", "action": "export"}"#).json()["jobId"] as? String)
+        XCTAssertEqual(try XCTUnwrap(try server.curl("GET", "/dsar/\(second)").json()["status"] as? String), "PENDING")
+        XCTAssertEqual(try spool.dsar(["run", "--settle", "0.2"], timeout: 60).status, 0)
+        XCTAssertEqual(try status(second), try cli(second))
+        XCTAssertEqual(try status(first), completed)
+
+        // dsar close rewrites the record: the next GET shows it, with no wait.
+        let close = try spool.dsar(["close", first, "--reason", "answered", "--note", "sent"])
+        XCTAssertEqual(close.status, 0, close.stderr)
+        let closed = try status(first)
+        XCTAssertNotEqual(closed, completed)
+        XCTAssertEqual(closed, try cli(first))
+        XCTAssertEqual(try status(first), closed)
+        XCTAssertEqual(try status(second), try cli(second))
+        XCTAssertEqual(try server.stop().status, 0)
+    }
+
     func testInvalidBodiesGetTheParsersMessagesAndNothingReachesTheInbox() throws {
         let (spool, server) = try serving("max_request_bytes: 256\n" + Self.serveNone)
         let bad = #"{"user_id": "12345", "action": "exprt"}"#

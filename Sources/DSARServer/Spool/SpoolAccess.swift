@@ -17,6 +17,8 @@ package final class SpoolAccess: Sendable {
     /// Serialises submits that carry a key (`Idempotency-Key`, `request_id`): look-up, mapping and
     /// inbox write happen as one step, so two concurrent retries cannot both create a job.
     let keyedSubmits = NIOLock()
+    /// Rendered status documents of recorded jobs, by the identity of their record file.
+    let statusCache = StatusCache()
 
     /// Opens an existing spool (its pseudonym key, `serve/idempotency/`) and removes temp files a
     /// killed server left in `inbox/`.
@@ -176,6 +178,8 @@ package final class SpoolAccess: Sendable {
     /// `GET /dsar/{jobId}`: the record as `dsar status JOB --json` prints it, or a PENDING/REJECTED
     /// document for a request intake has not claimed; nil for an unknown job.
     package func statusDocument(_ jobID: String) throws -> [UInt8]? {
+        guard UUIDv7.isValid(jobID) else { return nil }
+        if let doc = try recordDocument(jobID) { return doc }
         switch try state(jobID) {
         case .record(let r): return Array((try JobJSON.record(r) + "\n").utf8)
         case .claimed, .inbox:
@@ -192,6 +196,35 @@ package final class SpoolAccess: Sendable {
                 ])) + [0x0A]
         case .unknown: return nil
         }
+    }
+
+    /// The status document of a recorded job, from ``statusCache`` while its record file is the one
+    /// it was rendered from (one open + fstat), else read from that same descriptor, rendered as
+    /// `dsar status JOB --json` prints it and cached; nil when there is no record (yet).
+    func recordDocument(_ jobID: String) throws -> [UInt8]? {
+        let path = layout.jobRecord(jobID)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw DSARError.syscall("cannot open", path: path)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DSARError.syscall("cannot stat", path: path) }
+        let identity = StatusCache.Identity(st)
+        if let doc = statusCache.lookup(jobID, identity) { return doc }
+        let record: JobRecord
+        do {
+            let bytes = try FileSystem.readAll(fd: fd, path: path, limit: 16 << 20)
+            record = try JSONDecoder().decode(JobRecord.self, from: Data(bytes))
+        } catch let e as DSARError {
+            throw e
+        } catch {
+            throw DSARError(.io, "job record \(path) is unreadable: \(error)", path: path, cause: error)
+        }
+        let doc = Array((try JobJSON.record(record) + "\n").utf8)
+        statusCache.store(jobID, identity, doc)
+        return doc
     }
 
     /// `GET /dsar/{jobId}/events`: the job's journal entries; nil for an unknown job.
