@@ -77,14 +77,17 @@ final class StatusCache: Sendable {
         guard bytes.count <= maxDocument else { return }
         state.withLockedValue { g in
             g.previous.removeValue(forKey: jobID)
-            Self.insert(.init(identity: identity, bytes: bytes), for: jobID, into: &g, maxEntries: maxEntries, maxBytes: maxBytes)
+            Self.insert(
+                .init(identity: identity, bytes: bytes), for: jobID, into: &g, maxEntries: maxEntries,
+                maxBytes: maxBytes)
         }
     }
 
     /// How many entries are held (tests).
     var count: Int { state.withLockedValue { $0.current.count + $0.previous.count } }
 
-    private static func insert(_ e: Entry, for jobID: String, into g: inout Generations, maxEntries: Int, maxBytes: Int) {
+    private static func insert(_ e: Entry, for jobID: String, into g: inout Generations, maxEntries: Int, maxBytes: Int)
+    {
         if let old = g.current.updateValue(e, forKey: jobID) {
             g.currentBytes -= old.bytes.count
         }
