@@ -92,6 +92,7 @@ package struct ServeRuntime: Sendable {
         }
         let router = Router(context: ServerContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ProblemMiddleware())
+        router.add(middleware: ClientAddressMiddleware(trusted: settings.trustedProxies))
         router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(perMinute: settings.rateLimit)))
         Routes(spool: spool, auth: authorizer).register(on: router)
 

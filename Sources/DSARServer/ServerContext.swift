@@ -3,8 +3,12 @@ import NIOCore
 
 /// What every route needs from its request context: the client's address (rate limit, logs).
 package protocol ServerContextProtocol: RequestContext {
-    /// The remote IP address, or `unknown`.
+    /// The client's IP address (the peer's, or the one a trusted proxy forwarded), or `unknown`.
     var clientAddress: String { get }
+    /// The peer's IP address, or `unknown`.
+    var peerAddress: String { get }
+    /// The client address a trusted proxy named in `X-Forwarded-For` (set by ``ClientAddressMiddleware``).
+    var forwardedClient: String? { get set }
 }
 
 /// The request context of `dsar serve`: Hummingbird's core context plus the remote address.
@@ -20,6 +24,12 @@ package struct ServerContext: ServerContextProtocol, RemoteAddressRequestContext
         self.remoteAddress = source.channel.remoteAddress
     }
 
-    /// The remote IP address, or `unknown`.
-    package var clientAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+    /// The client address a trusted proxy named (`serve.trusted_proxies`), nil otherwise.
+    package var forwardedClient: String?
+
+    /// The peer's IP address, or `unknown`.
+    package var peerAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+
+    /// The client's IP address: the one a trusted proxy forwarded, else the peer's.
+    package var clientAddress: String { forwardedClient ?? peerAddress }
 }

@@ -7,7 +7,32 @@ extension Dsar {
         static let configuration = CommandConfiguration(
             commandName: "audit",
             abstract: "Check the audit journal.",
-            subcommands: [VerifyJournal.self])
+            subcommands: [VerifyJournal.self, PrincipalPseudonym.self])
+
+        struct PrincipalPseudonym: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "principal",
+                abstract: "Print the pseudonym the journal records for an API client (a JWT `sub`).",
+                discussion: """
+                    `dsar serve` journals who was handed a download link (`download.granted`) as a keyed
+                    pseudonym of the token's `sub`, never the name itself (it may be a person's e-mail).
+                    This prints that pseudonym for NAME under this spool's key, so an auditor can find the
+                    client's grants: `dsar audit principal portal-client`, then look for it in `dsar events`.
+                    """)
+
+            @OptionGroup var options: SpoolOptions
+            @Argument(help: "The client's name as its tokens carry it in `sub`.") var name: String
+
+            func validate() throws {
+                if name.isEmpty { throw ValidationError("NAME must not be empty") }
+            }
+
+            func run() async throws {
+                try await Exit.guarding {
+                    print(try Pseudonymizer.load(options.layout).principalPseudonym(name))
+                }
+            }
+        }
 
         struct VerifyJournal: AsyncParsableCommand {
             static let configuration = CommandConfiguration(

@@ -69,6 +69,11 @@ final class AuditEventTests: XCTestCase {
                 note: true),
             .jobDelivered(
                 job: "J", subject: "S", file: "outbox/J/subject.zip.age", sha256: "ab", bytes: 10, delivery: 1),
+            .downloadGranted(
+                job: "J", subject: "S", file: "bundle.zip.age", expires: "2026-12-01T01:00:00Z", principal: nil),
+            .downloadGranted(
+                job: "J", subject: "S", file: "manifest.json", expires: "2026-12-01T01:00:00Z",
+                principal: "principal-0123"),
             .jobRetried(job: "J", subject: "S", attempt: 2, was: .partial, outboxWithdrawn: true),
             .deadlineExtended(job: "J", subject: "S", days: 30, deadline: "d", reason: "complex"),
             .crashRecovered(job: "J", subject: "S", was: "RUNNING", crashes: 3, now: .failed),

@@ -259,6 +259,48 @@ final class ServeAuthE2ETests: XCTestCase {
         XCTAssertTrue(stop.stderr.contains("cannot be used; the previous keys stay in use"), stop.stderr)
     }
 
+    func testADownloadGrantIsJournaledUnderThePseudonymOfTheTokensSubject() throws {
+        let spool = try TempSpool()
+        let k = try makeKeys(spool.base)
+        try k.jwks().write(to: URL(fileURLWithPath: spool.base + "/jwks.json"))
+        try spool.initialize(extraConfig: jwtConfig(spool.base))
+        let server = try ServeProcess(spool)
+        let sub = try server.submit(
+            #"{"email": "alice@example.com", "action": "export"}"#, headers: bearer(try k.edToken(Self.claims())))
+        XCTAssertEqual(sub.status, 202, sub.body)
+        let jobID = try XCTUnwrap(try sub.json()["jobId"] as? String)
+        let run = try spool.dsar(["run", "--settle", "0.2"], timeout: 120)
+        XCTAssertEqual(run.status, 0, "stdout: \(run.stdout)\nstderr: \(run.stderr)")
+
+        // A client named like a person: the journal holds only its keyed pseudonym.
+        let person = "jane.operator@example.org"
+        let token = try k.edToken(Self.claims(scope: "dsar:download", ["sub": person]))
+        let link = try server.curl("GET", "/dsar/\(jobID)/download", headers: bearer(token))
+        XCTAssertEqual(link.status, 302, link.body)
+        let grants = try spool.journal("download.granted")
+        XCTAssertEqual(grants.count, 1, "\(grants)")
+        let pseudonym = try spool.dsar(["audit", "principal", person])
+        XCTAssertEqual(pseudonym.status, 0, pseudonym.stderr)
+        let expected = pseudonym.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(expected.hasPrefix("principal-") && expected.count == 34, expected)
+        XCTAssertEqual((grants.first?["details"] as? [String: Any])?["principal"] as? String, expected)
+        XCTAssertNotEqual(
+            try spool.dsar(["audit", "principal", "portal-client"]).stdout.trimmingCharacters(
+                in: .whitespacesAndNewlines),
+            expected, "another name, another pseudonym")
+        for seg in try FileSystem.list(spool.root + "/journal") where seg.hasSuffix(".jsonl") {
+            XCTAssertFalse(spool.text("journal/" + seg).contains("jane"), "the name reached journal/\(seg)")
+        }
+        // A token without dsar:download gets no link and leaves no grant.
+        let reader = try k.edToken(Self.claims(scope: "dsar:read", ["sub": person]))
+        XCTAssertEqual(try server.curl("GET", "/dsar/\(jobID)/download", headers: bearer(reader)).status, 403)
+        XCTAssertEqual(try spool.journal("download.granted").count, 1)
+        XCTAssertEqual(try spool.dsar(["audit", "verify"]).status, 0)
+        let stop = try server.stop()
+        XCTAssertEqual(stop.status, 0, stop.stderr)
+        XCTAssertFalse(stop.stderr.contains("jane"), "no client name in the log")
+    }
+
     func testJWTSettingsAreCheckedAtStartWithFileAndLine() throws {
         let spool = try TempSpool()
         let k = try makeKeys(spool.base)

@@ -158,6 +158,24 @@ final class ServeDownloadE2ETests: XCTestCase {
         XCTAssertEqual(bad.status, 400, bad.body)
         XCTAssertEqual((try bad.json()["errors"] as? [[String: String]])?.first?["field"], "file")
 
+        // Each link handed out is journaled before it is answered: which file, until when, to whom
+        // (null: auth none); a refused ask (404, 400) is not a grant. The chain stays valid with the
+        // server's entries between those of dsar run.
+        let grants = try spool.journal("download.granted")
+        XCTAssertEqual(
+            grants.compactMap { ($0["details"] as? [String: Any])?["file"] as? String },
+            ["bundle.zip.age", "manifest.json", "manifest.json.sig"])
+        for g in grants {
+            XCTAssertEqual(g["job_id"] as? String, jobID)
+            let d = try XCTUnwrap(g["details"] as? [String: Any])
+            XCTAssertTrue(d["principal"] is NSNull, "\(d)")
+            let expires = try XCTUnwrap(d["expires"] as? String)
+            let left = try XCTUnwrap(Timestamp.parse(expires)).timeIntervalSinceNow
+            XCTAssertTrue((3000...3601).contains(left), "expires \(expires): the default is 1 h")
+        }
+        let audit = try spool.dsar(["audit", "verify"])
+        XCTAssertEqual(audit.status, 0, audit.stdout + audit.stderr)
+
         let stop = try server.stop()
         XCTAssertEqual(stop.status, 0, stop.stderr)
         XCTAssertFalse(stop.stderr.contains("alice"), "no personal data in the log")

@@ -213,6 +213,61 @@ final class ServeE2ETests: XCTestCase {
         XCTAssertEqual(try server.stop().status, 0)
     }
 
+    func testBehindATrustedProxyTheRateLimitCountsTheForwardedClient() throws {
+        // curl on loopback plays the proxy (nginx's $proxy_add_x_forwarded_for appends the peer).
+        let (spool, server) = try serving(
+            "serve:\n  auth: none\n  rate_limit: 2\n  trusted_proxies: [127.0.0.1, \"::1\", 10.0.0.0/8]\n")
+        func get(_ forwarded: String?) throws -> Int {
+            try server.curl(
+                "GET", "/dsar/\(UUIDv7.make())", headers: forwarded.map { ["X-Forwarded-For": $0] } ?? [:]
+            ).status
+        }
+        XCTAssertEqual(try get("203.0.113.5"), 404)
+        XCTAssertEqual(try get("203.0.113.5"), 404)
+        XCTAssertEqual(try get("203.0.113.5"), 429, "the forwarded client's own bucket is empty")
+        XCTAssertEqual(try get("203.0.113.6"), 404, "another client behind the same proxy is not limited")
+        // A client can only prepend: the rightmost address that is not a trusted proxy counts.
+        XCTAssertEqual(try get("198.51.100.9, 203.0.113.5"), 429)
+        XCTAssertEqual(try get("203.0.113.5, 10.1.2.3"), 429, "a trusted hop in between is skipped")
+        // Something that is no address ends the walk at the hop that added it: the proxy's bucket.
+        XCTAssertEqual(try get("not-an-address"), 404)
+        XCTAssertEqual(try get(nil), 404)
+        XCTAssertEqual(try get(nil), 429, "requests without the header count for the proxy itself")
+        // The log names the forwarded client.
+        let sub = try server.submit(
+            #"{"user_id": "12345", "action": "export"}"#, headers: ["X-Forwarded-For": "203.0.113.77"])
+        XCTAssertEqual(sub.status, 202, sub.body)
+        let stop = try server.stop()
+        XCTAssertEqual(stop.status, 0, stop.stderr)
+        XCTAssertTrue(stop.stderr.contains("203.0.113.77"), stop.stderr)
+
+        // Without trusted_proxies the header is ignored: a client cannot pick a fresh bucket.
+        let plain = spool.text("config.yaml").replacingOccurrences(
+            of: "  trusted_proxies: [127.0.0.1, \"::1\", 10.0.0.0/8]\n", with: "")
+        try FileSystem.writeAtomically(spool.root + "/config.yaml", Array(plain.utf8), mode: 0o640)
+        let direct = try ServeProcess(spool)
+        for (k, want) in [404, 404, 429].enumerated() {
+            let r = try direct.curl(
+                "GET", "/dsar/\(UUIDv7.make())", headers: ["X-Forwarded-For": "203.0.113.\(100 + k)"])
+            XCTAssertEqual(r.status, want, "request \(k)")
+        }
+        XCTAssertEqual(try direct.stop().status, 0)
+
+        // A list entry that is no address or network is refused at start, with file and line.
+        try FileSystem.writeAtomically(
+            spool.root + "/config.yaml",
+            Array(
+                (plain + "").replacingOccurrences(
+                    of: "  rate_limit: 2\n", with: "  rate_limit: 2\n  trusted_proxies: [127.0.0.1, 10.0.0.0/33]\n"
+                ).utf8), mode: 0o640)
+        let bad = try spool.dsar(["serve", "--listen", "127.0.0.1:0"], timeout: 30)
+        XCTAssertEqual(bad.status, 78, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("config.yaml:"), bad.stderr)
+        XCTAssertTrue(
+            bad.stderr.contains("serve.trusted_proxies") && bad.stderr.contains("\"10.0.0.0/33\" is not an IP address"),
+            bad.stderr)
+    }
+
     func testIdempotentRetriesReturnTheFirstJobAcrossRestartsAndRuns() throws {
         let (spool, server) = try serving()
         let body = #"{"user_id": "4242", "action": "export"}"#

@@ -87,6 +87,46 @@ final class SignedRequestsE2ETests: XCTestCase {
         XCTAssertEqual(s.list("active"), [], "the signature leaves with its request")
     }
 
+    func testASignatureWithoutItsRequestIsSetAsideAfterRejectAfterSeconds() throws {
+        let s = try TempSpool()
+        let key = s.base + "/team"
+        try keygen(key)
+        let pub = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        try "privacy-team \(pub)\n".write(toFile: s.base + "/signers", atomically: true, encoding: .utf8)
+        try s.initialize(
+            extraConfig: "require_signed_requests: true\nrequest_signers: \(s.base)/signers\nreject_after_seconds: 60\n"
+        )
+        // The request was never uploaded (or the server stopped between its two writes): only the .sig.
+        let name = "bob@example.com.json"
+        let local = s.base + "/" + name
+        try #"{"action": "export", "user_id": "7"}"#.write(toFile: local, atomically: true, encoding: .utf8)
+        try sign(local, key: key)
+        try FileSystem.rename(local + ".sig", to: s.root + "/inbox/" + name + ".sig")
+        // A young one may still get its request: it stays.
+        let young = try s.dsar(["run", "--settle", "0"])
+        XCTAssertEqual(young.status, 0, young.stdout + young.stderr)
+        XCTAssertEqual(s.kind("inbox/" + name + ".sig"), .regular)
+        // Older than reject_after_seconds: into rejected/ with the reason, journaled by pseudonym only.
+        let old = Date().addingTimeInterval(-120)
+        try FileManager.default.setAttributes(
+            [.modificationDate: old], ofItemAtPath: s.root + "/inbox/" + name + ".sig")
+        let r = try s.dsar(["run", "--settle", "0"])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertNil(s.kind("inbox/" + name + ".sig"))
+        XCTAssertEqual(s.kind("rejected/" + name + ".sig"), .regular)
+        let reason = s.text("rejected/\(name).sig.reason")
+        XCTAssertTrue(reason.contains("a signature without its request"), reason)
+        let events = try s.journal("request.rejected")
+        XCTAssertEqual(events.count, 1)
+        let detail = try XCTUnwrap(events.first?["details"] as? [String: Any])
+        XCTAssertTrue((detail["reason"] as? String ?? "").contains("a signature without its request"), "\(detail)")
+        let journal = try s.journalEntries().map { "\($0)" }.joined()
+        XCTAssertFalse(journal.contains("bob"), journal)
+        XCTAssertFalse((r.stdout + r.stderr).contains("bob"), r.stderr)
+        XCTAssertEqual(try s.records().count, 0)
+    }
+
     func testANewSpoolRequiresSignedRequests() throws {
         let s = try TempSpool()
         XCTAssertEqual(try s.dsar(["init"]).status, 0)

@@ -10,6 +10,7 @@ import Foundation
 ///   header_timeout: 10    # seconds to receive a request's head
 ///   idle_timeout: 60      # seconds a keep-alive connection may stay idle
 ///   download_ttl: 3600    # seconds a download link stays valid
+///   trusted_proxies: [127.0.0.1, "::1"]  # peers whose X-Forwarded-For names the client
 /// ```
 package struct ServeConfig: Sendable, Equatable {
     /// How requests are authenticated.
@@ -32,6 +33,9 @@ package struct ServeConfig: Sendable, Equatable {
     package var idleTimeout = 60.0
     /// Seconds a signed download link stays valid.
     package var downloadTTL = 3600.0
+    /// `serve.trusted_proxies`: peers (addresses or CIDR networks) whose `X-Forwarded-For` names
+    /// the client, for the rate limit and the log. Empty: the header is ignored.
+    package var trustedProxies: [IPNetwork] = []
     /// Line of `serve:` in config.yaml (0 when absent), for error messages.
     package var line = 0
     /// `serve.jwt`: how bearer JWTs are verified (required with `auth: jwt`).
@@ -46,6 +50,7 @@ package struct ServeConfig: Sendable, Equatable {
     /// Every key `serve:` accepts (later parts extend it, e.g. `jwt`).
     package static let keys = [
         "listen", "auth", "rate_limit", "header_timeout", "idle_timeout", "download_ttl", "jwt", "require_signature",
+        "trusted_proxies",
     ]
 
     /// Reads `serve:` from a spool config (problems are recorded on `y`, with file and line).
@@ -73,6 +78,17 @@ package struct ServeConfig: Sendable, Equatable {
         if let v = s.seconds("idle_timeout", range: 1...86400) { c.idleTimeout = v }
         if let v = s.seconds("download_ttl", range: 10...(7 * 86400)) { c.downloadTTL = v }
         if let v = s.bool("require_signature") { c.requireSignature = v }
+        if let list = s.strings("trusted_proxies") {
+            for text in list {
+                if let n = IPNetwork(text) {
+                    c.trustedProxies.append(n)
+                } else {
+                    s.problem(
+                        "trusted_proxies",
+                        "\"\(text)\" is not an IP address or a CIDR network (e.g. [127.0.0.1, \"::1\", 10.0.0.0/8])")
+                }
+            }
+        }
         if s.has("jwt") {
             if let j = s.map("jwt") { c.jwt = JWTSettings.parse(j) }
         } else if c.auth == .jwt {

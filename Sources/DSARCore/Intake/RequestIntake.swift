@@ -249,9 +249,31 @@ final class RequestIntake {
                 report.waiting.append(name)
             }
         }
+        try rejectOrphanSignatures(entries, now: now, into: &report)
         tracker.retain(present)
         sigWaitLogged.formIntersection(present)
         return report
+    }
+
+    /// A `.sig` whose request is not in the inbox (its upload never came, or `dsar serve` stopped
+    /// between writing the two) is set aside into `rejected/` once it is as old as a request may
+    /// wait for its signature (`reject_after_seconds`): the inbox does not keep it forever and the
+    /// operator sees it. A signature that moved with its request during this pass is not affected.
+    func rejectOrphanSignatures(
+        _ entries: [(name: String, status: FileSystem.Status)], now: Date, into report: inout IntakeResult
+    ) throws {
+        let names = Set(entries.map(\.name))
+        for (name, st) in entries where name.hasSuffix(".sig") && !name.hasPrefix(".") && name.count > 4 {
+            guard !names.contains(String(name.dropLast(4))), st.kind == .regular,
+                now.timeIntervalSince(st.mtime) >= rejectAfterSeconds,
+                FileSystem.exists(layout.inbox + "/" + name)
+            else { continue }
+            try reject(
+                name,
+                reason:
+                    "\(name) is a signature without its request: the file it signs has not been in the inbox for \(Int(rejectAfterSeconds)) s (upload the request and its .sig together)",
+                into: &report)
+        }
     }
 
     /// The unknown-identifier-type rule: a request naming a type no connector searches for would

@@ -203,6 +203,16 @@ extension AuditEvent {
             ["file": .string(file), "sha256": .string(sha256), "bytes": .int(Int(bytes)), "delivery": .int(delivery)])
     }
 
+    /// `dsar serve` made a download link to `file` of the job's entry, valid until `expires`, for the
+    /// principal whose pseudonym is `principal` (``Pseudonymizer/principalPseudonym(_:)``; nil: `auth: none`).
+    package static func downloadGranted(
+        job: String, subject: String, file: String, expires: String, principal: String?
+    ) -> AuditEvent {
+        AuditEvent(
+            .downloadGranted, job: job, subject: subject,
+            ["file": .string(file), "expires": .string(expires), "principal": .str(principal)])
+    }
+
     /// `dsar extend` moved a job's deadline.
     package static func deadlineExtended(
         job: String, subject: String, days: Int, deadline: String, reason: String

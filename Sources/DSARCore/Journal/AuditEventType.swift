@@ -39,6 +39,9 @@ package enum AuditEventType: String, CaseIterable, Sendable {
     case jobFinished = "job.finished"
     /// An operator made the data subject's passphrase-encrypted copy of an export (`dsar deliver`).
     case jobDelivered = "job.delivered"
+    /// `dsar serve` handed out a download link (`GET /dsar/{jobId}/download`) to a file of the job's
+    /// published entry: the file, the link's expiry and the principal's pseudonym (null under `auth: none`).
+    case downloadGranted = "download.granted"
     /// An open case (not closed with `dsar close`) passed its deadline, whatever its job's status.
     case jobOverdue = "job.overdue"
     /// An open job's deadline is at most `due_soon_days` away (raised once per job).
@@ -102,6 +105,7 @@ package enum AuditEventType: String, CaseIterable, Sendable {
         case .jobPublished: [.string("outbox")]
         case .jobFinished: [.string("status"), .int("records")]
         case .jobDelivered: [.string("file"), .string("sha256"), .int("bytes"), .int("delivery")]
+        case .downloadGranted: [.string("file"), .string("expires"), .stringOrNull("principal")]
         case .jobOverdue: [.string("deadline"), .string("status")]
         case .jobDueSoon: [.string("deadline"), .int("days_left"), .string("status")]
         case .jobRetried: [.int("attempt"), .string("was"), .bool("outbox_withdrawn")]

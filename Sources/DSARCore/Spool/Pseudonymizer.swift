@@ -52,6 +52,13 @@ package struct Pseudonymizer: Sendable {
         Array(HMAC<SHA256>.authenticationCode(for: Array("\(domain):".utf8) + bytes, using: key))
     }
 
+    /// The pseudonym of an API client's name (a JWT `sub`, which may be a person's e-mail): what the
+    /// journal records instead of it. `principal-` and 24 hex digits of HMAC-SHA256 over
+    /// `principal:` and the name; `dsar audit principal NAME` prints it.
+    package func principalPseudonym(_ name: String) -> String {
+        "principal-" + Hex.encode(keyedTag(domain: "principal", Array(name.utf8)).prefix(12))
+    }
+
     /// The pseudonym of a drop's file name.
     package func dropName(_ name: String) -> String { dropName(Array(name.utf8)) }
 

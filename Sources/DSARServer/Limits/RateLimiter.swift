@@ -1,11 +1,13 @@
+import DSARCore
 import Foundation
 import Hummingbird
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// A per-client token bucket: `perMinute` requests per minute per remote address, in bursts of at
-/// most `perMinute`. Behind a reverse proxy every request comes from the proxy's address; limit there
-/// per client as well (see the README).
+/// A per-client token bucket: `perMinute` requests per minute per client address, in bursts of at
+/// most `perMinute`. Behind a reverse proxy listed in `serve.trusted_proxies` the client is the
+/// address the proxy forwarded (``ClientAddressMiddleware``); behind any other proxy every request
+/// counts for the proxy's address.
 package final class RateLimiter: Sendable {
     struct Bucket {
         var tokens: Double
@@ -65,6 +67,27 @@ struct RateLimitMiddleware<Context: ServerContextProtocol>: RouterMiddleware {
                     "this client sent more than \(limiter.perMinute) requests per minute (serve.rate_limit); retry after \(wait) s",
                 instance: request.uri.path, headers: [.retryAfter: String(wait)])
         }
+        return try await next(request, context)
+    }
+}
+
+/// Names the client of a request that came through a trusted proxy (`serve.trusted_proxies`): the
+/// rightmost `X-Forwarded-For` address that is not itself a trusted proxy. From any other peer the
+/// header is ignored, so a client cannot choose its own rate-limit bucket.
+struct ClientAddressMiddleware<Context: ServerContextProtocol>: RouterMiddleware {
+    let trusted: [IPNetwork]
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    )
+        async throws -> Response
+    {
+        let peer = context.peerAddress
+        guard trusted.trusts(peer) else { return try await next(request, context) }
+        let forwarded = request.headers.filter { $0.name.canonicalName == "x-forwarded-for" }.map(\.value)
+        var context = context
+        let client = trusted.client(peer: peer, forwardedFor: forwarded)
+        if client != peer { context.forwardedClient = client }
         return try await next(request, context)
     }
 }

@@ -15,7 +15,7 @@ extension Routes {
 
     /// `GET /dsar/{jobId}/download[?file=NAME]`: a `302` to a fresh signed link.
     func download(_ request: Request, _ context: ServerContext) async throws -> Response {
-        _ = try await auth.authorize(request, scope: .download)
+        let principal = try await auth.authorize(request, scope: .download)
         let id = try jobID(request, context)
         let instance = request.uri.path
         let name = request.uri.queryParameters["file"].map { String($0) } ?? DownloadFile.bundle.fileName
@@ -30,7 +30,8 @@ extension Routes {
         let ttl = spool.config.serve.downloadTTL
         let now = DSARClock.now()
         let link = try await BlockingIO.run {
-            try spool.downloadLink(id, file: file, ttl: ttl, now: now, instance: instance)
+            try spool.downloadLink(
+                id, file: file, ttl: ttl, now: now, principal: principal.name, instance: instance)
         }
         let href = "/files/" + link.token
         context.logger.info(

@@ -10,10 +10,13 @@ extension SpoolAccess {
     package var downloadSigner: DownloadTokenSigner { DownloadTokenSigner(pseudonymizer: pseudonymizer) }
 
     /// `GET /dsar/{jobId}/download`: a signed link to `file` of the job's published entry, valid
-    /// for `ttl` seconds from `now`. Throws a 404 ``Problem`` when the job has no published entry
-    /// (unknown, PENDING, RUNNING, FAILED, withdrawn) or the entry has no such file.
+    /// for `ttl` seconds from `now`, granted to `principal` (a JWT `sub`; nil under `auth: none`).
+    /// Throws a 404 ``Problem`` when the job has no published entry (unknown, PENDING, RUNNING,
+    /// FAILED, withdrawn) or the entry has no such file. The grant is journaled
+    /// (`download.granted`, the principal as its pseudonym) before the link is returned: no link
+    /// without its journal entry.
     package func downloadLink(
-        _ jobID: String, file: DownloadFile, ttl: Double, now: Date, instance: String
+        _ jobID: String, file: DownloadFile, ttl: Double, now: Date, principal: String?, instance: String
     ) throws -> (token: String, expires: Date) {
         let record: JobRecord
         switch try state(jobID) {
@@ -59,7 +62,12 @@ extension SpoolAccess {
         let token = DownloadToken(
             jobID: jobID, file: file, expires: expires, attempt: UInt32(clamping: record.attempts),
             generation: DownloadToken.generation(manifest: manifest))
-        return (downloadSigner.encode(token), Date(timeIntervalSince1970: Double(expires)))
+        let at = Date(timeIntervalSince1970: Double(expires))
+        try Journal(layout: layout, signer: nil).append(
+            .downloadGranted(
+                job: jobID, subject: record.subject, file: file.fileName, expires: Timestamp.format(at),
+                principal: principal.map(pseudonymizer.principalPseudonym)))
+        return (downloadSigner.encode(token), at)
     }
 
     /// `GET /files/{token}`: opens the file a valid token names, if its entry is still the one the
