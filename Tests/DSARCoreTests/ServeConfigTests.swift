@@ -5,21 +5,8 @@ import XCTest
 
 /// `serve:` in a real config.yaml, read by ``SpoolConfig/load(_:)``, and listen addresses.
 final class ServeConfigTests: XCTestCase {
-    func load(_ yaml: String) throws -> SpoolConfig {
-        let spool = try TempSpool()
-        try FileManager.default.createDirectory(atPath: spool.root, withIntermediateDirectories: true)
-        try FileSystem.writeAtomically(spool.root + "/config.yaml", Array(yaml.utf8), mode: 0o640)
-        return try SpoolConfig.load(spool.layout)
-    }
-
-    func problems(_ yaml: String) throws -> [String] {
-        do {
-            _ = try load(yaml)
-            return []
-        } catch let e as ConfigProblems {
-            return e.problems.map(\.description)
-        }
-    }
+    func load(_ yaml: String) throws -> SpoolConfig { try loadSpoolConfig(yaml) }
+    func problems(_ yaml: String) throws -> [String] { try spoolConfigProblems(yaml) }
 
     func testDefaultsAndEveryKey() throws {
         let none = try load("max_crashes: 3\n").serve

@@ -5,21 +5,8 @@ import XCTest
 
 /// `serve.jwt` and `serve.require_signature` in a real config.yaml, read by ``SpoolConfig/load(_:)``.
 final class ServeJWTConfigTests: XCTestCase {
-    func load(_ yaml: String) throws -> SpoolConfig {
-        let spool = try TempSpool()
-        try FileManager.default.createDirectory(atPath: spool.root, withIntermediateDirectories: true)
-        try FileSystem.writeAtomically(spool.root + "/config.yaml", Array(yaml.utf8), mode: 0o640)
-        return try SpoolConfig.load(spool.layout)
-    }
-
-    func problems(_ yaml: String) throws -> [String] {
-        do {
-            _ = try load(yaml)
-            return []
-        } catch let e as ConfigProblems {
-            return e.problems.map(\.description)
-        }
-    }
+    func load(_ yaml: String) throws -> SpoolConfig { try loadSpoolConfig(yaml) }
+    func problems(_ yaml: String) throws -> [String] { try spoolConfigProblems(yaml) }
 
     func testJWTSettings() throws {
         let s = try load(

@@ -127,20 +127,23 @@ struct Routes: Sendable {
     }
 
     func status(_ request: Request, _ context: ServerContext) async throws -> Response {
-        _ = try await auth.authorize(request, scope: .read)
-        let id = try jobID(request, context)
-        let spool = self.spool
-        guard let doc = try await BlockingIO.run({ try spool.statusDocument(id) }) else {
-            throw Problem.notFound("no job \(id)", instance: request.uri.path)
-        }
-        return jsonResponse(.ok, doc)
+        try await readDocument(request, context) { spool, id in try spool.statusDocument(id) }
     }
 
     func events(_ request: Request, _ context: ServerContext) async throws -> Response {
+        try await readDocument(request, context) { spool, id in try spool.timeline(id) }
+    }
+
+    /// A `dsar:read` route answering the job's document that `read` makes off the event loop
+    /// (nil: 404, no such job).
+    func readDocument(
+        _ request: Request, _ context: ServerContext,
+        _ read: @escaping @Sendable (SpoolAccess, String) throws -> [UInt8]?
+    ) async throws -> Response {
         _ = try await auth.authorize(request, scope: .read)
         let id = try jobID(request, context)
         let spool = self.spool
-        guard let doc = try await BlockingIO.run({ try spool.timeline(id) }) else {
+        guard let doc = try await BlockingIO.run({ try read(spool, id) }) else {
             throw Problem.notFound("no job \(id)", instance: request.uri.path)
         }
         return jsonResponse(.ok, doc)
