@@ -30,7 +30,7 @@ extension Dsar {
         @Option(
             name: [.customShort("i"), .long],
             help: ArgumentHelp(
-                "An age identity file (AGE-SECRET-KEY-1…) that opens the job's bundle.", valueName: "file"))
+                "An age identity file (as age-keygen writes it) that opens the job's bundle.", valueName: "file"))
         var identity: [String] = []
         @Flag(help: "Deliver again: a new subject.zip.age and passphrase replace the previous ones.") var force = false
         @Flag(help: "Wait for the spool lock instead of exiting when another dsar holds it.") var wait = false
