@@ -30,8 +30,14 @@ final class JobConcluderTests: XCTestCase {
         let signer = try ManifestSigner.load(s.layout, config: p.config)
         let finisher = ErasureReportFinisher(signer: signer, group: nil, strategies: [:], journalHead: { .null })
         let sealed = Sealer.seal(w, finisher: finisher, layout: s.layout, logger: s.logger)
-        guard case .sealed(let published) = sealed else { return XCTFail("\(sealed)") }
+        guard case .sealed(var published) = sealed else { return XCTFail("\(sealed)") }
+        // Sealed in a batch, the entry is staged and fsynced; the concluder renames the group into place.
+        let staging = try XCTUnwrap(published.staged, "the sealer leaves the rename to the concluder")
+        XCTAssertFalse(FileSystem.exists(s.layout.outboxEntry(rec.jobID)), "not published before the concluder renames it")
         let records = try p.concluder.conclude([(w, sealed)])
+        XCTAssertTrue(FileSystem.exists(s.layout.outboxEntry(rec.jobID)))
+        XCTAssertFalse(FileSystem.exists(staging), "the staging directory was renamed")
+        published.staged = nil
         XCTAssertEqual(records.map(\.status), [.completed])
         XCTAssertEqual(records[0].outbox, "outbox/\(rec.jobID)")
         XCTAssertEqual(try p.store.load(rec.jobID).status, .completed)

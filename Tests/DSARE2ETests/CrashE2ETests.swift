@@ -13,7 +13,8 @@ import Glibc
 /// for fsync); problems are collected and asserted on the test's thread.
 final class CrashE2ETests: XCTestCase {
     /// Points passed once per batch rather than once per job (so there is no second hit).
-    static let oncePerBatch: Set<String> = ["job.scanned"]
+    /// `publish.grouped` is passed once per group of up to 64 sealed jobs: once for these three.
+    static let oncePerBatch: Set<String> = ["job.scanned", "publish.grouped"]
     /// Points only passed while erasing or by `dsar retry` or `dsar deliver` (not by this file's
     /// export scenarios; RetryE2ETests kills at the identity and retry points, DeliverE2ETests at
     /// deliver.renamed).

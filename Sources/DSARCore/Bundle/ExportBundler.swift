@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 import Logging
 
@@ -95,7 +96,8 @@ package struct ExportBundler: JobFinisher {
                 try zip.finish()
                 try encryptor.finish()
                 entries = zip.entries
-                if fsync(fd) != 0 { throw DSARError.syscall("cannot fsync", path: bundlePath) }
+                // Writeback starts now; the publisher fsyncs every staged file (and reports a full disk).
+                _ = dsar_start_writeback(fd)
             }
             let manifest = Manifest(
                 jobID: job.record.jobID, requestID: job.record.requestID, action: job.record.action,

@@ -18,11 +18,14 @@ package struct SSHEd25519Key: Sendable {
     package var comment: String
     /// The private section's check value (kept so a loaded key writes back the same file).
     let checkInt: UInt32
+    /// The signing key, expanded once from the seed (not again for every signature).
+    let signingKey: Curve25519.Signing.PrivateKey
 
     init(seed: [UInt8], comment: String, checkInt: UInt32) {
         precondition(seed.count == 32)
         self.seed = seed
         let priv = try! Curve25519.Signing.PrivateKey(rawRepresentation: seed)
+        self.signingKey = priv
         self.publicKey = Array(priv.publicKey.rawRepresentation)
         self.comment = comment
         self.checkInt = checkInt
@@ -153,7 +156,6 @@ package struct SSHEd25519Key: Sendable {
 
     /// A raw Ed25519 signature (64 bytes).
     func sign(_ data: [UInt8]) throws -> [UInt8] {
-        let priv = try Curve25519.Signing.PrivateKey(rawRepresentation: seed)
-        return Array(try priv.signature(for: data))
+        Array(try signingKey.signature(for: data))
     }
 }

@@ -452,12 +452,9 @@ final class RequestIntake {
                 AuditEvent.requestReceived(job: c.jobID, subject: rec.subject, request: c.request, signer: c.signer))
         }
         try audit.append(contentsOf: events)
+        // In phases: every record written, all fsynced, all renamed, one fsync of jobs/.
         try store.withRecordsLock {
-            for rec in records {
-                try store.save(rec, syncDirectory: false)
-                CrashPoint.hit("claim.recorded")
-            }
-            try store.syncDirectory()
+            try store.saveAll(records) { _ in CrashPoint.hit("claim.recorded") }
         }
         for c in claims {
             logger.info(

@@ -46,6 +46,50 @@ package struct JobStore: Sendable {
             layout.jobRecord(record.jobID), Array(data) + [0x0A], mode: 0o600, syncDirectory: syncDirectory)
     }
 
+    /// Writes several records in phases: all written, all fsynced (writeback started together), then
+    /// `records.synced` (crash point), all renamed (`renamed` called after each, in order), one fsync
+    /// of `jobs/`. A crash before the renames leaves every record as it was (temp files are removed
+    /// by recovery); after, each renamed record is whole. The caller holds the records lock if it
+    /// read the records to change them.
+    package func saveAll(_ records: [JobRecord], renamed: (Int) -> Void = { _ in }) throws {
+        guard !records.isEmpty else { return }
+        var files: [FileSystem.BatchFile] = []
+        do {
+            for r in records {
+                let data = try JobStore.encoder.encode(r)
+                files.append(try FileSystem.writeBatchFile(layout.jobRecord(r.jobID), Array(data) + [0x0A], mode: 0o600))
+            }
+        } catch {
+            for f in files {
+                close(f.fd)
+                unlink(f.temp)
+            }
+            throw error
+        }
+        try FileSystem.commitBatch(
+            files, directory: layout.jobs, synced: { CrashPoint.hit("records.synced") }, renamed: renamed)
+    }
+
+    /// Read-modify-write of several records under one hold of the records lock, saved with
+    /// ``saveAll(_:renamed:)``. Returns the new records in the order of `ids`.
+    @discardableResult
+    package func updateAll(
+        _ ids: [String], renamed: (Int) -> Void = { _ in }, _ change: (Int, inout JobRecord) throws -> Void
+    ) throws -> [JobRecord] {
+        guard !ids.isEmpty else { return [] }
+        return try withRecordsLock {
+            var out: [JobRecord] = []
+            out.reserveCapacity(ids.count)
+            for (k, id) in ids.enumerated() {
+                var r = try load(id)
+                try change(k, &r)
+                out.append(r)
+            }
+            try saveAll(out, renamed: renamed)
+            return out
+        }
+    }
+
     /// Makes record renames durable (after saves with `syncDirectory: false`).
     package func syncDirectory() throws { try FileSystem.syncDirectory(layout.jobs) }
 

@@ -11,15 +11,15 @@ enum BatchStart {
         var closures: [String: IdentityClosure] = [:]
     }
 
-    /// Starts `ids`: one record update each, one fsync of `jobs/` and one journal write for all
-    /// (before any source is read).
+    /// Starts `ids`: their records updated in one batch (``JobStore/updateAll(_:renamed:_:)``: one
+    /// fsync of `jobs/`) and one journal write for all (before any source is read).
     static func start(
         _ ids: [String], layout: SpoolLayout, config: SpoolConfig, store: JobStore, parser: RequestParser,
         audit: any AuditSink,
         fail: (String, String) throws -> Void
     ) throws -> Started {
         var out = Started()
-        var startedEvents: [AuditEvent] = []
+        var ready: [(id: String, request: DSARRequest)] = []
         for id in ids {
             let path = layout.activeRequest(id)
             let request: DSARRequest
@@ -38,19 +38,23 @@ enum BatchStart {
                 try fail(id, "\(error)")
                 continue
             }
-            // RUNNING and PENDING recover the same way, so one directory fsync for the batch suffices.
-            let rec = try store.update(id, syncDirectory: false) {
-                $0.status = .running
-                $0.startedAt = Timestamp.format(Date())
-                $0.attempts += 1
-                $0.note("started", "attempt \($0.attempts)")
-            }
-            startedEvents.append(AuditEvent.jobStarted(job: id, subject: rec.subject, attempt: rec.attempts))
-            out.jobs.append((rec, request))
-            CrashPoint.hit("job.running")
+            ready.append((id, request))
+        }
+        // RUNNING and PENDING recover the same way: the records are written in phases (all written,
+        // all fsynced, all renamed, one fsync of jobs/) under one hold of the records lock.
+        let now = Timestamp.format(Date())
+        let records = try store.updateAll(ready.map(\.id), renamed: { _ in CrashPoint.hit("job.running") }) { _, r in
+            r.status = .running
+            r.startedAt = now
+            r.attempts += 1
+            r.note("started", "attempt \(r.attempts)")
+        }
+        var startedEvents: [AuditEvent] = []
+        for (rec, job) in zip(records, ready) {
+            startedEvents.append(AuditEvent.jobStarted(job: rec.jobID, subject: rec.subject, attempt: rec.attempts))
+            out.jobs.append((rec, job.request))
         }
         // One journal write for the whole batch's start (before any source is read).
-        try store.syncDirectory()
         try audit.append(contentsOf: startedEvents)
         return out
     }

@@ -18,6 +18,7 @@ struct JobConcluder {
     /// request retired, end journaled — with one journal write per step and one directory fsync per
     /// directory for the whole group. Jobs put back to PENDING are not returned.
     func conclude(_ group: [(SealWork, SealResult)]) throws -> [JobRecord] {
+        let group = try publishStaged(group)
         var sealEvents: [AuditEvent] = []
         var finals: [(w: SealWork, verdict: JobVerdict, outbox: String?, manifestSHA256: String?)] = []
         for (w, sealed) in group {
@@ -54,43 +55,42 @@ struct JobConcluder {
             finals.append((w, verdict, outbox, manifestSHA256))
         }
         try audit.append(contentsOf: sealEvents)
-        var records: [JobRecord] = []
-        for f in finals {
+        // The final records in phases: all written, all fsynced, all renamed, one fsync of jobs/.
+        let finishedAt = Timestamp.format(Date())
+        let records = try store.updateAll(
+            finals.map(\.w.record.jobID), renamed: { _ in CrashPoint.hit("job.recorded") }
+        ) { k, r in
+            let f = finals[k]
             let derivedRefs = f.w.derived.map { (ident, provenance) in
                 JobRecord.IdentifierRef(
                     type: ident.type, pseudonym: pseudonymizer.pseudonym(ident), provenance: provenance)
             }
             let outbox = f.outbox.map { relative($0) }
-            let rec = try store.update(f.w.record.jobID, syncDirectory: false) {
-                $0.status = f.verdict.status
-                $0.error = f.verdict.error
-                $0.finishedAt = Timestamp.format(Date())
-                $0.outbox = outbox
-                // Recorded with the outbox path in the same atomic write: deliver and verify tell the
-                // current publication from an earlier attempt's entry by it.
-                $0.manifestSHA256 = outbox == nil ? nil : f.manifestSHA256
-                $0.identifiers += derivedRefs
-                $0.connectors = f.w.outcomes.map { o in
-                    var c = JobRecord.ConnectorResult(
-                        name: o.name, status: o.status.rawValue, records: o.findings.records, error: o.error)
-                    c.attempts = o.attempts
-                    c.durationMs = o.durationMs
-                    var details = o.findings.details
-                    // What the subject's export left out of other people's data (GDPR Art. 15(4)).
-                    if f.w.request.action == .export {
-                        let st = ExportView.stats(o, subject: f.w.identifiers)
-                        if st.mentions > 0 { details["mentions"] = String(st.mentions) }
-                        if st.masked > 0 { details["masked"] = String(st.masked) }
-                    }
-                    c.details = details.isEmpty ? nil : details
-                    return c
+            r.status = f.verdict.status
+            r.error = f.verdict.error
+            r.finishedAt = finishedAt
+            r.outbox = outbox
+            // Recorded with the outbox path in the same atomic write: deliver and verify tell the
+            // current publication from an earlier attempt's entry by it.
+            r.manifestSHA256 = outbox == nil ? nil : f.manifestSHA256
+            r.identifiers += derivedRefs
+            r.connectors = f.w.outcomes.map { o in
+                var c = JobRecord.ConnectorResult(
+                    name: o.name, status: o.status.rawValue, records: o.findings.records, error: o.error)
+                c.attempts = o.attempts
+                c.durationMs = o.durationMs
+                var details = o.findings.details
+                // What the subject's export left out of other people's data (GDPR Art. 15(4)).
+                if f.w.request.action == .export {
+                    let st = ExportView.stats(o, subject: f.w.identifiers)
+                    if st.mentions > 0 { details["mentions"] = String(st.mentions) }
+                    if st.masked > 0 { details["masked"] = String(st.masked) }
                 }
-                $0.note(f.verdict.status.rawValue.lowercased(), f.verdict.error)
+                c.details = details.isEmpty ? nil : details
+                return c
             }
-            records.append(rec)
-            CrashPoint.hit("job.recorded")
+            r.note(f.verdict.status.rawValue.lowercased(), f.verdict.error)
         }
-        if !finals.isEmpty { try store.syncDirectory() }
         var endEvents: [AuditEvent] = []
         for (f, rec) in zip(finals, records) {
             let id = rec.jobID
@@ -108,6 +108,31 @@ struct JobConcluder {
         if !finals.isEmpty { try FileSystem.syncDirectory(layout.active) }
         try audit.append(contentsOf: endEvents)
         return records
+    }
+
+    /// Renames the group's staged outbox entries into place (``OutboxPublisher/commitStaged(_:layout:)``:
+    /// one fsync of `outbox/`); an entry that cannot be renamed makes its job's seal failed.
+    func publishStaged(_ group: [(SealWork, SealResult)]) throws -> [(SealWork, SealResult)] {
+        var staged: [Published] = []
+        var at: [Int] = []
+        for (k, (_, r)) in group.enumerated() {
+            if case .sealed(let p) = r, p.staged != nil {
+                staged.append(p)
+                at.append(k)
+            }
+        }
+        guard !staged.isEmpty else { return group }
+        let failed = try OutboxPublisher.commitStaged(staged, layout: layout)
+        var out = group
+        for (n, k) in at.enumerated() {
+            if let e = failed[n] {
+                out[k].1 = .failed(Sealer.failure(e, jobID: out[k].0.record.jobID, layout: layout))
+            } else {
+                staged[n].staged = nil
+                out[k].1 = .sealed(staged[n])
+            }
+        }
+        return out
     }
 
     /// After a job ends, its claimed request (the only copy of the identifiers) is deleted, or, for a

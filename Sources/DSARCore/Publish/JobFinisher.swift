@@ -27,10 +27,14 @@ package struct Published: Sendable, Equatable {
     package var path: String
     /// Hex SHA-256 of its `manifest.json` (nil: the entry has no manifest, e.g. a summary).
     package var manifestSHA256: String?
+    /// The staging directory still to be renamed to ``path`` (nil: published). Set only when the
+    /// sealer asked for it (``OutboxPublisher/renameLater``) and renames the group itself.
+    package var staged: String?
 
-    package init(path: String, manifestSHA256: String?) {
+    package init(path: String, manifestSHA256: String?, staged: String? = nil) {
         self.path = path
         self.manifestSHA256 = manifestSHA256
+        self.staged = staged
     }
 }
 

@@ -110,15 +110,23 @@ struct Sealer: Sendable {
             rec.error = w.verdict.error
             var fj = FinishingJob(record: rec, request: w.request, identifiers: w.identifiers, outcomes: w.outcomes)
             fj.erasure = w.erasure
-            return .sealed(try finisher.finish(fj, layout: layout, logger: logger))
-        } catch let e as DSARError where e.errno == ENOSPC || e.errno == EDQUOT {
-            let message = Sealer.outOfSpace(e, jobID: w.record.jobID, layout: layout)
-            return .failed(DSARError(.io, message, path: e.path, errno: e.errno, cause: e))
-        } catch let e as DSARError {
-            return .failed(e)
+            // Staged only: the concluder renames the group's entries together (one fsync of outbox/).
+            return .sealed(
+                try OutboxPublisher.$renameLater.withValue(true) {
+                    try finisher.finish(fj, layout: layout, logger: logger)
+                })
         } catch {
-            return .failed(DSARError(.processing, "\(error)", cause: error))
+            return .failed(failure(error, jobID: w.record.jobID, layout: layout))
         }
+    }
+
+    /// The error a failed seal records: for a full disk, one saying where and what to do (with the
+    /// write's error as its cause); else the error as thrown.
+    static func failure(_ error: any Error, jobID: String, layout: SpoolLayout) -> DSARError {
+        guard let e = error as? DSARError else { return DSARError(.processing, "\(error)", cause: error) }
+        guard e.errno == ENOSPC || e.errno == EDQUOT else { return e }
+        let message = Sealer.outOfSpace(e, jobID: jobID, layout: layout)
+        return DSARError(.io, message, path: e.path, errno: e.errno, cause: e)
     }
 
     /// The reason of a seal that ran out of space: which directory's file system filled up, the

@@ -29,6 +29,9 @@ package enum CrashPoint {
         "claim.renamed", "claim.recorded", "job.running", "job.scanned", "publish.staged", "publish.renamed",
         "job.recorded", "job.retired", "journal.appended", "seal.writing", "erase.synced", "erase.renamed",
         "identity.written", "retry.moved", "live.erased", "live.verified", "deliver.renamed",
+        // Between the phases of a batch's writes: records fsynced but none renamed; a group's
+        // outbox entries all staged and fsynced but none renamed.
+        "records.synced", "publish.grouped",
     ]
 
     /// Marks a point; kills the process if it is the configured one.
