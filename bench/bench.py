@@ -1139,7 +1139,7 @@ def main():
         print("* %s: %s" % (m.label, m.note))
     print("\ntargets:")
     for name, val, ok in targets:
-        print("  %-42s %-34s %s" % (name, val, ok))
+        print("  %-52s %-34s %s" % (name, val, ok))
     print("\nrecords (dsar vs the generator's ground truth):")
     print("\n".join("  " + c[2:] for c in corr))
     print("\nwhere dsar's time went (its own log, 1 s resolution):")
