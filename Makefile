@@ -102,7 +102,8 @@ screenshot: demo
 	echo "== connectors/sample-data/report.png (job $$job)"
 
 # Benchmark (see bench/README.md): corpus of BENCH_MB MiB, median of BENCH_RUNS runs, table in bench/RESULTS.md.
-# PROFILE=1 also profiles the 1000-subject case on a 20 MiB corpus; a dsar run is killed after BENCH_TIMEOUT s.
+# PROFILE=1 also profiles the 1- and 1000-subject cases on a 20 MiB corpus (callgrind instruction counts and perf);
+# a dsar run is killed after BENCH_TIMEOUT s.
 BENCH_MB      ?= 200
 BENCH_RUNS    ?= 3
 BENCH_TIMEOUT ?= 900

@@ -1,5 +1,6 @@
 import DSARTestSupport
 import Foundation
+import Mustache
 import XCTest
 
 @testable import DSARCore
@@ -442,6 +443,86 @@ final class ReportModelTests: XCTestCase {
             XCTAssertTrue(index.contains(indexText), index)
             // Sources without mentions keep the plain count.
             XCTAssertTrue(readme.contains(lang == "en" ? "Records about you: 0\n" : "Datensätze über Sie: 0\n"))
+        }
+    }
+
+    /// The HTML templates escape on bytes (``ReportTemplates/ByteHTMLEscaping``): the output is byte for byte
+    /// what Mustache's own HTML escaping gives, for markup, quotes, every ASCII byte, non-ASCII text and emoji,
+    /// and a template keeps its lines (the pragma is prepended on line 1).
+    func testByteHTMLEscapingRendersExactlyAsMustachesOwnHTMLEscaping() throws {
+        let values = [
+            "", "plain text", "<script>alert('x')</script>", "a & b \"quoted\" 'single' <tag attr=\"v\">",
+            "&amp; already escaped &lt;", "Müller, Straße 5 — 東京 😀 e\u{301}", "line 1\nline 2\r\n\ttab",
+            String(decoding: (1...127).map { UInt8($0) }, as: UTF8.self),
+        ]
+        let text = "<p>{{v}}</p>\n{{#list}}<li title=\"{{.}}\">{{.}}</li>\n{{/list}}"
+        let mine = try ReportTemplates.compile(text, name: "index.html")
+        let theirs = try MustacheTemplate(string: text)
+        for v in values {
+            let model: [String: Any] = ["v": v, "list": [v, v + "<&>"]]
+            let got = mine.render(model)
+            XCTAssertEqual(Array(got.utf8), Array(theirs.render(model).utf8), v)
+            XCTAssertFalse(got.contains("<script>"), v)
+        }
+        XCTAssertEqual(
+            ReportTemplates.ByteHTMLEscaping().escapeText("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;")
+        // The pragma moves no line: a parse error still names the template's own line.
+        let broken = "ok\n{{#open}}\n{{/other}}\n"
+        var plainLine: Int?
+        XCTAssertThrowsError(try MustacheTemplate(string: broken)) { e in
+            plainLine = (e as? MustacheTemplate.ParserError)?.context.lineNumber
+        }
+        XCTAssertThrowsError(try ReportTemplates.compile(broken, name: "page.html")) { e in
+            XCTAssertNotNil(plainLine)
+            XCTAssertEqual((e as? MustacheTemplate.ParserError)?.context.lineNumber, plainLine)
+        }
+    }
+
+    /// Every report model type answers Mustache's lookups itself (``MustacheParent``) instead of through
+    /// Mirror: for each of them, reached from a real model with facts, sources, recipients, tables and
+    /// pages, `child(named:)` gives exactly what Mirror gives (an optional unwrapped, nil when nil) for
+    /// every stored property, and nil for a name it does not have.
+    func testEveryReportModelTypeAnswersEachOfItsStoredPropertiesLikeMirror() throws {
+        let (config, _) = try config()
+        let j = try job(language: "en", rows: 1203)
+        let layout = ReportLayout(j)
+        let model = ReportModel(
+            j, layout: layout, settings: config.report, language: "en", files: ["data/shop-db/customers.json"],
+            now: Date(timeIntervalSince1970: 1_796_000_000))
+        let page = ReportPage(j, layout: layout, table: 0, page: 1, language: "en")
+        var checked: [String: Int] = [:]
+        func unwrap(_ v: Any) -> Any? {
+            let m = Mirror(reflecting: v)
+            guard m.displayStyle == .optional else { return v }
+            return m.children.first.map(\.value).flatMap(unwrap)
+        }
+        func walk(_ v: Any) {
+            guard let v = unwrap(v) else { return }
+            let m = Mirror(reflecting: v)
+            if m.displayStyle == .collection {
+                for c in m.children.prefix(60) { walk(c.value) }
+                return
+            }
+            guard m.displayStyle == .struct, let parent = v as? MustacheParent else { return }
+            let type = String(describing: type(of: v))
+            checked[type, default: 0] += 1
+            for c in m.children {
+                guard let label = c.label else { continue }
+                let want = unwrap(c.value)
+                let got = parent.child(named: label)
+                XCTAssertEqual(got == nil, want == nil, "\(type).\(label)")
+                if let got, let want {
+                    XCTAssertEqual(String(describing: got), String(describing: want), "\(type).\(label)")
+                }
+                walk(c.value)
+            }
+            XCTAssertNil(parent.child(named: "noSuchProperty"), type)
+        }
+        walk(model)
+        walk(page)
+        for t in ["ReportModel", "Source", "Table", "Row", "Field", "PageLink", "SearchedIdentifier", "ReportPage"] {
+            XCTAssertNotNil(checked[t], "no \(t) in the model: the test does not reach it (checked: \(checked))")
         }
     }
 }

@@ -64,6 +64,24 @@ package enum FindingsWriter {
         return (String(s) as NSString).lastPathComponent
     }
 
+    /// ``subjectSource(_:)`` remembered for the last source seen: consecutive records almost always
+    /// share their source file, so a large export pays for the path parsing once per file, not per row.
+    package struct SubjectSourceCache {
+        private var key: String?
+        private var value = ""
+
+        package init() {}
+
+        /// `subjectSource(source)`.
+        package mutating func name(_ source: String) -> String {
+            if source != key {
+                key = source
+                value = FindingsWriter.subjectSource(source)
+            }
+            return value
+        }
+    }
+
     /// One output file of a job's findings: `data/<connector>/<table>.json`, or `.csv` with the
     /// original rows for CSV sources.
     package struct File: Sendable {
@@ -132,12 +150,13 @@ package enum FindingsWriter {
         } else {
             let writer = JSONWriter(indent: 2)
             func lit(_ s: StaticString) { s.withUTF8Buffer { out.append(contentsOf: $0) } }
+            var names = SubjectSourceCache()
             lit("[")
             for (n, k) in f.records.enumerated() {
                 let r = found[k]
                 if n == 0 { lit("\n  {\n    \"source\": ") } else { lit(",\n  {\n    \"source\": ") }
                 // The subject's copy: the base name only (the team's manifest has the full paths).
-                JSONWriter.writeString(subjectSource(r.source), into: &out)
+                JSONWriter.writeString(names.name(r.source), into: &out)
                 lit(",\n    \"location\": ")
                 let loc = JSONValue.obj(omittingNil: [
                     "line": .int(r.line), "offset": r.range.map { .int($0.lowerBound) },
