@@ -119,6 +119,14 @@ package final class IdentifierTable: @unchecked Sendable {
     @inline(__always)
     func entries(_ k: Int) -> Entry { entries[k] }
 
+    /// The number of entries (every spelling of every identifier).
+    var entryCount: Int { entries.count }
+
+    /// Calls `body(bytes, type code)` for each entry's spelling, in entry order.
+    func forEachEntry(_ body: ([UInt8], Int) -> Void) {
+        for e in entries { body(Array(pool[Int(e.start)..<Int(e.start + e.length)]), Int(e.type)) }
+    }
+
     /// The identifier and jobs of an entry.
     package func hit(_ entryIndex: Int) -> Hit {
         let e = entries[entryIndex]

@@ -33,6 +33,8 @@ package struct TextMatcher: Sendable {
     let emailCode: Int?
     let phoneCode: Int?
     let ipCode: Int?
+    /// The literal prefilter for small batches (nil: every text goes through the token scan).
+    let prefilter: LiteralPrefilter?
 
     /// Token bytes: letters, digits, `. _ % + - @ :` and every non-ASCII byte.
     static let tokenByte: [Bool] = (0..<256).map { b in
@@ -63,8 +65,11 @@ package struct TextMatcher: Sendable {
         return k
     }
 
-    /// A matcher for `types` (nil: all types of the batch).
-    package init(table: IdentifierTable, types: Set<String>?) {
+    /// A matcher for `types` (nil: all types of the batch). With `prefilter` (the default), a
+    /// batch with few distinct needles first rules texts out with ``LiteralPrefilter``; the matches
+    /// are the same either way.
+    /// `prefilterLimit` overrides the needle count above which the token path is used (tests).
+    package init(table: IdentifierTable, types: Set<String>?, prefilter: Bool = true, prefilterLimit: Int? = nil) {
         self.table = table
         let w = table.types.map { types?.contains($0) ?? true }
         wanted = w
@@ -77,7 +82,16 @@ package struct TextMatcher: Sendable {
         wantEmail = e.map { w[$0] } ?? false
         wantPhone = p.map { w[$0] } ?? false
         wantIP = i.map { w[$0] } ?? false
+        self.prefilter =
+            prefilter
+            ? LiteralPrefilter(
+                table: table, wanted: w, emailCode: e, wantEmail: wantEmail, ipCode: i, wantIP: wantIP,
+                limit: prefilterLimit ?? LiteralPrefilter.maxNeedles)
+            : nil
     }
+
+    /// Whether this matcher rules texts out with the literal prefilter.
+    package var usesPrefilter: Bool { prefilter != nil }
 
     /// Whether nothing can match (no wanted type in the batch).
     package var isInert: Bool { !wanted.contains(true) }
@@ -85,6 +99,11 @@ package struct TextMatcher: Sendable {
     /// Appends every match in `text` to `out`.
     package func scan(_ text: UnsafeRawBufferPointer, into out: inout [TextMatch]) {
         guard !isInert, text.count > 0 else { return }
+        // No needle in the text: the token scan would find nothing (phones have no needle).
+        if let prefilter, !prefilter.mayMatch(text) {
+            if wantPhone { phones(text, into: &out) }
+            return
+        }
         let n = text.count
         var i = 0
         var scratch: [UInt8] = []
