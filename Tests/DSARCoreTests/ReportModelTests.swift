@@ -230,7 +230,10 @@ final class ReportModelTests: XCTestCase {
             XCTAssertTrue(p.first?.message.contains("does not parse") ?? false, "\(e)")
         }
         // An override that would output a value unescaped (or change the delimiters) is refused.
-        for tag in ["{{{name}}}", "{{& name}}", "{{=<% %>=}}<%&name%>"] {
+        for tag in [
+            "{{{name}}}", "{{& name}}", "{{=<% %>=}}<%&name%>", "{{% CONTENT_TYPE: TEXT}}{{name}}", "{{  &name}}",
+            "{{\t{name}}}",
+        ] {
             try FileSystem.writeAtomically(
                 s.root + "/tpl/en/index.html.mustache", Array("<p>\n{{#sources}}\(tag){{/sources}}</p>\n".utf8),
                 mode: 0o644)

@@ -82,11 +82,25 @@ package struct ReportTemplates: Sendable {
         return names.allSatisfy { FileSystem.exists("\(dir)/\(lang)/\($0).mustache") }
     }
 
-    /// The first tag of `text` that would output a value unescaped (`{{{x}}}`, `{{& x}}`) or change
-    /// the delimiters (`{{=<% %>=}}`, which could hide one), with its 1-based line.
+    /// The first tag of `text` that would output a value unescaped (`{{{x}}}`, `{{& x}}`), change
+    /// the delimiters (`{{=<% %>=}}`, which could hide one) or switch the escaping off with a pragma
+    /// (`{{% CONTENT_TYPE: TEXT}}`), with its 1-based line; spaces after `{{` do not hide one.
     static func unescapedTag(_ text: String) -> (Int, String)? {
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            for tag in ["{{{", "{{&", "{{ &", "{{="] where line.contains(tag) { return (n + 1, "`\(tag)`") }
+        let b = Array(text.utf8)
+        var line = 1
+        var i = 0
+        while i + 1 < b.count {
+            if b[i] == 0x0A { line += 1 }
+            guard b[i] == 0x7B, b[i + 1] == 0x7B else {
+                i += 1
+                continue
+            }
+            var j = i + 2
+            while j < b.count, b[j] == 0x20 || b[j] == 0x09 { j += 1 }
+            if j < b.count, [0x7B, 0x26, 0x3D, 0x25].contains(b[j]) {  // { & = %
+                return (line, "`{{\(Character(UnicodeScalar(b[j])))`")
+            }
+            i += 2
         }
         return nil
     }
@@ -106,7 +120,7 @@ package struct ReportTemplates: Sendable {
                             ConfigProblem(
                                 file: path, line: line, key: "report_templates",
                                 message:
-                                    "\(tag) outputs a value without escaping it; a data source's values must never reach the report unescaped (use {{name}})"
+                                    "\(tag) outputs values without escaping (or switches escaping off); a data source's values must never reach the report unescaped (use {{name}})"
                             ))
                         continue
                     }
