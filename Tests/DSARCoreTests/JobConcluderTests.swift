@@ -33,7 +33,8 @@ final class JobConcluderTests: XCTestCase {
         guard case .sealed(var published) = sealed else { return XCTFail("\(sealed)") }
         // Sealed in a batch, the entry is staged and fsynced; the concluder renames the group into place.
         let staging = try XCTUnwrap(published.staged, "the sealer leaves the rename to the concluder")
-        XCTAssertFalse(FileSystem.exists(s.layout.outboxEntry(rec.jobID)), "not published before the concluder renames it")
+        XCTAssertFalse(
+            FileSystem.exists(s.layout.outboxEntry(rec.jobID)), "not published before the concluder renames it")
         let records = try p.concluder.conclude([(w, sealed)])
         XCTAssertTrue(FileSystem.exists(s.layout.outboxEntry(rec.jobID)))
         XCTAssertFalse(FileSystem.exists(staging), "the staging directory was renamed")

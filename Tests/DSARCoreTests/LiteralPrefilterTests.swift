@@ -37,7 +37,9 @@ final class LiteralPrefilterTests: XCTestCase {
         let phone = rng.chance(0.3) ? "+4930\(1_000_000 + k * 13)" : nil
         var ip: String?
         if rng.chance(0.3) {
-            ip = rng.chance(0.5) ? "203.0.\(k % 250).\(k % 200 + 1)" : "2001:db8:\(String(k + 0xa0, radix: 16))::\(k + 1)"
+            ip =
+                rng.chance(0.5)
+                ? "203.0.\(k % 250).\(k % 200 + 1)" : "2001:db8:\(String(k + 0xa0, radix: 16))::\(k + 1)"
         }
         return Person(email: email, uid: uid, phone: phone, ip: ip, ticket: rng.chance(0.2) ? "TK-\(k)" : nil)
     }
@@ -101,7 +103,8 @@ final class LiteralPrefilterTests: XCTestCase {
             guard let ip = p.ip else { return e }
             if ip.contains(":") {
                 let parts = ip.split(separator: ":", omittingEmptySubsequences: false)
-                return rng.chance(0.5) ? ip.uppercased() : parts.map { $0.isEmpty ? "0:0:0" : "0" + $0 }.joined(separator: ":")
+                return rng.chance(0.5)
+                    ? ip.uppercased() : parts.map { $0.isEmpty ? "0:0:0" : "0" + $0 }.joined(separator: ":")
             }
             return rng.chance(0.5) ? ip : ip + "0"
         case 22: return p.ticket ?? "TK-0"

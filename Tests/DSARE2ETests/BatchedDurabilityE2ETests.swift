@@ -15,7 +15,9 @@ final class BatchedDurabilityE2ETests: XCTestCase {
     /// `records.synced` is hit at the claim (1), at the batch start (2) and before the final records
     /// (3); `publish.grouped` once the group's entries are staged.
     func testAKillBetweenTheBatchPhasesLosesNothingAndTheNextRunCompletesEveryJob() throws {
-        let cases: [(String, Int)] = [("records.synced", 1), ("records.synced", 2), ("records.synced", 3), ("publish.grouped", 1)]
+        let cases: [(String, Int)] = [
+            ("records.synced", 1), ("records.synced", 2), ("records.synced", 3), ("publish.grouped", 1),
+        ]
         let problems = inParallel(cases.count, width: 2) { k in
             let (point, hit) = cases[k]
             return try Self.crashBetweenPhases(point: point, hit: hit).map { "DSAR_CRASH_AT=\(point):\(hit): \($0)" }
@@ -28,9 +30,11 @@ final class BatchedDurabilityE2ETests: XCTestCase {
         let spool = try TempSpool()
         try spool.initialize()
         let ids = try dropRequests(spool, prefix: "BP", count: 5)
-        let crashed = try spool.dsar(["run", "--settle", "0.1"], env: ["DSAR_CRASH_AT": "\(point):\(hit)"], timeout: 60)
+        let crashed = try spool.dsar(
+            ["run", "--settle", "0.1"], env: ["DSAR_CRASH_AT": "\(point):\(hit)"], timeout: 60)
         if !(crashed.signaled && crashed.status == SIGKILL) {
-            problems.append("expected a SIGKILL at the crash point, got \(crashed.status): \(crashed.stderr.suffix(500))")
+            problems.append(
+                "expected a SIGKILL at the crash point, got \(crashed.status): \(crashed.stderr.suffix(500))")
         }
         // At the kill: no COMPLETED job without its outbox entry, and every request somewhere.
         let records = try spool.records()

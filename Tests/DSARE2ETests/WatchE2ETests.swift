@@ -161,8 +161,8 @@ final class WatchE2ETests: XCTestCase {
 
     /// SIGTERM in the middle of a batch: watch exits 0, jobs it did not finish are left PENDING (never
     /// RUNNING), and the next `dsar run` finishes them; every request ends exactly once.
-    /// SIGTERM mid-seal (after the first of 60 bundles is published): within the grace period the
-    /// jobs in hand are all sealed and published, none is requeued, and watch exits 0.
+    /// SIGTERM mid-seal (4 of 60 bundles sealed, the 5th paused): within the grace period the jobs
+    /// in hand are all sealed and published, none is requeued, and watch exits 0.
     func testSigtermMidSealFinishesTheJobsInHandAndExitsZero() throws {
         let spool = try TempSpool()
         try spool.initialize()
@@ -176,7 +176,11 @@ final class WatchE2ETests: XCTestCase {
                 _ = try? w.wait(timeout: 5)
             }
         }
-        XCTAssertTrue(waitUntil(timeout: 20) { !spool.list("outbox").isEmpty }, w.stderrSoFar())
+        // Sealed bundles are published a group at a time (fsynced together, then renamed): the first
+        // "bundle sealed" means the batch is being sealed, and the pause holds it there.
+        XCTAssertTrue(
+            waitUntil(timeout: 20) { w.stderrSoFar().components(separatedBy: "bundle sealed").count > 4 },
+            w.stderrSoFar())
         let publishedAtSignal = spool.list("outbox").count
         XCTAssertLessThan(
             publishedAtSignal, ids.count, "the signal must land mid-batch for this test to prove anything")

@@ -57,7 +57,8 @@ package struct JobStore: Sendable {
         do {
             for r in records {
                 let data = try JobStore.encoder.encode(r)
-                files.append(try FileSystem.writeBatchFile(layout.jobRecord(r.jobID), Array(data) + [0x0A], mode: 0o600))
+                files.append(
+                    try FileSystem.writeBatchFile(layout.jobRecord(r.jobID), Array(data) + [0x0A], mode: 0o600))
             }
         } catch {
             for f in files {

@@ -43,7 +43,8 @@ enum BatchStart {
         // RUNNING and PENDING recover the same way: the records are written in phases (all written,
         // all fsynced, all renamed, one fsync of jobs/) under one hold of the records lock.
         let now = Timestamp.format(Date())
-        let records = try store.updateAll(ready.map(\.id), renamed: { _ in CrashPoint.hit("job.running") }) { _, r in
+        let renamed: (Int) -> Void = { _ in CrashPoint.hit("job.running") }
+        let records = try store.updateAll(ready.map(\.id), renamed: renamed) { _, r in
             r.status = .running
             r.startedAt = now
             r.attempts += 1

@@ -57,9 +57,8 @@ struct JobConcluder {
         try audit.append(contentsOf: sealEvents)
         // The final records in phases: all written, all fsynced, all renamed, one fsync of jobs/.
         let finishedAt = Timestamp.format(Date())
-        let records = try store.updateAll(
-            finals.map(\.w.record.jobID), renamed: { _ in CrashPoint.hit("job.recorded") }
-        ) { k, r in
+        let renamed: (Int) -> Void = { _ in CrashPoint.hit("job.recorded") }
+        let records = try store.updateAll(finals.map(\.w.record.jobID), renamed: renamed) { k, r in
             let f = finals[k]
             let derivedRefs = f.w.derived.map { (ident, provenance) in
                 JobRecord.IdentifierRef(

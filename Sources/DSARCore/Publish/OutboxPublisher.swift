@@ -55,7 +55,9 @@ package enum OutboxPublisher {
         }
         guard renamed > 0 else { return failed }
         try FileSystem.syncDirectory(layout.outbox)
-        for (k, p) in staged.enumerated() where p.staged != nil && failed[k] == nil { CrashPoint.hit("publish.renamed") }
+        for (k, p) in staged.enumerated() where p.staged != nil && failed[k] == nil {
+            CrashPoint.hit("publish.renamed")
+        }
         return failed
     }
 

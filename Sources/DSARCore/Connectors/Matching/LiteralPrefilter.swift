@@ -40,13 +40,12 @@ struct LiteralPrefilter: Sendable {
     /// Any byte ≥ 0x80 sends the text to the token path (e-mails searched: Unicode folding).
     let nonASCIIPasses: Bool
 
-    /// Above this many distinct needles the token hash path is used instead. Measured on the
-    /// bench corpus (release, 2 cores; see /work/notes/i18/readme-b.md): the per-needle SIMD
-    /// loop costs about 0.1 ns per byte and needle on lines already in L1, the token scan about
-    /// 4–5 ns per byte, so the prefilter wins up to a few dozen needles even with no line ruled
-    /// out; beyond that most lines of a real log hold some needle's anchor pair and the token
-    /// scan runs anyway.
-    static let maxNeedles = 48
+    /// Above this many distinct needles the token hash path is used instead (the per-needle SIMD
+    /// loop grows with the needles, the token scan does not). `DSAR_SCAN_PREFILTER_MAX=N` sets it
+    /// for a measurement (bench/README.md, "Prefilter switch point"); the default is the measured
+    /// switch point.
+    static let maxNeedles: Int =
+        getenv("DSAR_SCAN_PREFILTER_MAX").flatMap { Int(String(cString: $0)) }.map { max(0, $0) } ?? 48
 
     /// `DSAR_SCAN_PREFILTER=off` in the environment turns the prefilter off (the token path for
     /// every batch), for A/B timings of the same binary.
