@@ -1,3 +1,4 @@
+import DSARTestSupport
 import Foundation
 import XCTest
 
@@ -7,16 +8,7 @@ import XCTest
 /// lines (valid, mutated, with escapes, duplicates, Unicode, deep nesting), whenever the extractor
 /// answers, `JSONParser` accepts the line and `LogConnector.lookup` gives the same value for every path.
 final class JSONFieldExtractorTests: XCTestCase {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias SplitMix = SplitMix64
 
     let paths = ["user_id", "user.email", "a.b.c", "email", "n"]
 

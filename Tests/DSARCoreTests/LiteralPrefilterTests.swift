@@ -1,24 +1,12 @@
 import DSARCore
+import DSARTestSupport
 import XCTest
 
 /// Differential test of the literal prefilter: over generated lines full of near misses, a
 /// ``TextMatcher`` that rules texts out with ``LiteralPrefilter`` must report exactly the matches
 /// (entry, byte range, order) of the plain token path, for batches of about 1, 5 and 50 needles.
 final class LiteralPrefilterTests: XCTestCase {
-    /// SplitMix64: the same lines on every run.
-    struct RNG {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func pick<T>(_ a: [T]) -> T { a[int(a.count)] }
-        mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
-    }
+    typealias RNG = SplitMix64
 
     struct Person {
         var email: String
