@@ -154,140 +154,211 @@ struct ReportRenderer: Sendable {
         }
     }
 
-    /// `v` cast once, or nil when swift-mustache would treat it in a way this renderer does not.
-    static func value(_ v: Any) -> Value? {
-        // Exact types first (a metadata compare): `as?` alone would also unwrap an Optional or bridge.
-        let t = type(of: v)
-        if t == String.self { return .string(v as! String) }
-        if t == Int.self { return .int(v as! Int) }
-        if t == Bool.self { return .bool(v as! Bool) }
+    /// What a type of value is to the renderer (the same for every value of that type).
+    enum Kind {
+        case array
+        case parent
+        case other
+        /// swift-mustache gives it a meaning of its own: render with swift-mustache.
+        case unsupported
+    }
+
+    /// The kind of a value that is not exactly a String, Int or Bool.
+    static func kind(of v: Any) -> Kind {
+        // A String, Int or Bool reached by `as?` only (an Optional, a bridged class), lambdas,
+        // templates and the protocols swift-mustache asks for before MustacheParent.
         if v is any ReportRenderOptional || v is String || v is Int || v is Bool || v is MustacheLambda
-            || v is MustacheTemplate
-            || v is any MustacheCustomRenderable || v is any MustacheCustomRepresentation
+            || v is MustacheTemplate || v is any MustacheCustomRenderable || v is any MustacheCustomRepresentation
         {
-            return nil
+            return .unsupported
         }
-        if let a = v as? any ReportRenderSequence { return .array(a, v) }
-        if v is any MustacheSequence { return nil }
-        if let p = v as? any MustacheParent { return .parent(p, v) }
-        return .other(v)
+        if v is any ReportRenderSequence { return .array }
+        if v is any MustacheSequence { return .unsupported }
+        if v is any MustacheParent { return .parent }
+        return .other
     }
 
     /// Why a render gave up.
     struct Unsupported: Error {}
-
-    /// The child `name` of frame `frame`, as swift-mustache's `_getImmediateChild` finds it.
-    @inline(__always)
-    private static func child(_ name: String, of frame: Value) throws(Unsupported) -> Value? {
-        let raw: Any?
-        switch frame {
-        // Strings, integers, booleans and arrays have no labelled children in Mirror
-        // (ReportRendererTests checks it): nothing is found in them.
-        case .string, .int, .bool, .array: return nil
-        case .parent(let p, _): raw = p.child(named: name)
-        case .other(let o):
-            guard let m = Mirror(reflecting: o).children.first(where: { $0.label == name }) else { return nil }
-            let om = Mirror(reflecting: m.value)
-            if om.displayStyle == .optional {
-                guard let first = om.children.first else { return nil }
-                raw = first.value
-            } else {
-                raw = m.value
-            }
-        }
-        guard let raw else { return nil }
-        guard let v = value(raw) else { throw Unsupported() }
-        return v
-    }
-
-    /// `name` looked up on `stack` (innermost frame last) as swift-mustache's `getChild` does.
-    private static func lookup(_ name: Name, _ stack: [Value]) throws(Unsupported) -> Value? {
-        guard let first = name.parts.first else { return stack.last }
-        var i = stack.count - 1
-        while i >= 0 {
-            if var v = try child(first, of: stack[i]) {
-                // The rest from that value only: a missing part is nil, not looked up further out.
-                for part in name.parts.dropFirst() {
-                    guard let next = try child(part, of: v) else { return nil }
-                    v = next
-                }
-                return v
-            }
-            i -= 1
-        }
-        return nil
-    }
 
     // MARK: Rendering
 
     /// `model` rendered, or nil when it holds a value this renderer does not handle as swift-mustache
     /// does (then render with swift-mustache).
     func render(_ model: Any) -> [UInt8]? {
-        guard let root = Self.value(model) else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(textBytes * 2 + 4096)
-        var stack: [Value] = [root]
-        stack.reserveCapacity(8)
+        var run = Run(escaping: escaping)
+        run.out.reserveCapacity(textBytes * 2 + 4096)
         do {
-            try render(nodes, &stack, &out)
+            guard let root = try run.value(model) else { return nil }
+            run.stack.append(root)
+            try run.render(nodes)
         } catch {
             return nil
         }
-        return out
+        return run.out
     }
 
-    private func render(_ nodes: [Node], _ stack: inout [Value], _ out: inout [UInt8]) throws(Unsupported) {
-        for node in nodes {
-            switch node {
-            case .text(let t):
-                out.append(contentsOf: t)
-            case .variable(let name):
-                guard let v = try Self.lookup(name, stack) else { continue }
-                switch v {
-                case .string(let s): write(s, &out)
-                case .int(let i): write(String(i), &out)
-                case .bool(let b): out.append(contentsOf: b ? Self.trueBytes : Self.falseBytes)
-                default: write(String(describing: v.any), &out)
+    /// One render: the output, the context stack and the kinds of the types seen.
+    private struct Run {
+        let escaping: Escaping
+        var out: [UInt8] = []
+        var stack: [Value] = []
+        /// Each type's ``Kind``, found once per render instead of by casts per value.
+        var kinds: [ObjectIdentifier: Kind] = [:]
+
+        init(escaping: Escaping) {
+            self.escaping = escaping
+            stack.reserveCapacity(8)
+        }
+
+        /// `v` cast once; throws when swift-mustache would treat it in a way this renderer does not.
+        mutating func value(_ v: Any) throws(Unsupported) -> Value? {
+            // Exact types first (a metadata compare): `as?` alone would also unwrap an Optional or bridge.
+            let t = type(of: v)
+            if t == String.self { return .string(v as! String) }
+            if t == Int.self { return .int(v as! Int) }
+            if t == Bool.self { return .bool(v as! Bool) }
+            let id = ObjectIdentifier(t)
+            let kind: Kind
+            if let k = kinds[id] {
+                kind = k
+            } else {
+                kind = ReportRenderer.kind(of: v)
+                kinds[id] = kind
+            }
+            switch kind {
+            case .array: return .array(v as! any ReportRenderSequence, v)
+            case .parent: return .parent(v as! any MustacheParent, v)
+            case .other: return .other(v)
+            case .unsupported: throw Unsupported()
+            }
+        }
+
+        /// The child `name` of frame `frame`, as swift-mustache's `_getImmediateChild` finds it.
+        mutating func child(_ name: String, of frame: Value) throws(Unsupported) -> Value? {
+            let raw: Any?
+            switch frame {
+            // Strings, integers, booleans and arrays have no labelled children in Mirror
+            // (ReportRendererTests checks it): nothing is found in them.
+            case .string, .int, .bool, .array: return nil
+            case .parent(let p, _): raw = p.child(named: name)
+            case .other(let o):
+                guard let m = Mirror(reflecting: o).children.first(where: { $0.label == name }) else { return nil }
+                let om = Mirror(reflecting: m.value)
+                if om.displayStyle == .optional {
+                    guard let first = om.children.first else { return nil }
+                    raw = first.value
+                } else {
+                    raw = m.value
                 }
-            case .section(let name, let body):
-                // swift-mustache's renderSection: sequences per element, Bool without a frame,
-                // any other value (also "" and 0) as a frame, nil nothing.
-                guard let v = try Self.lookup(name, stack) else { continue }
-                switch v {
-                case .array(let a, _):
-                    var failed = false
-                    a.forEachElement { e in
-                        guard !failed, let ev = Self.value(e) else {
-                            failed = true
-                            return
+            }
+            guard let raw else { return nil }
+            return try value(raw)
+        }
+
+        /// `name` looked up on the stack (innermost frame last) as swift-mustache's `getChild` does.
+        mutating func lookup(_ name: Name) throws(Unsupported) -> Value? {
+            guard let first = name.parts.first else { return stack.last }
+            var i = stack.count - 1
+            while i >= 0 {
+                if var v = try child(first, of: stack[i]) {
+                    // The rest from that value only: a missing part is nil, not looked up further out.
+                    for part in name.parts.dropFirst() {
+                        guard let next = try child(part, of: v) else { return nil }
+                        v = next
+                    }
+                    return v
+                }
+                i -= 1
+            }
+            return nil
+        }
+
+        mutating func render(_ nodes: [Node]) throws(Unsupported) {
+            for node in nodes {
+                switch node {
+                case .text(let t):
+                    out.append(contentsOf: t)
+                case .variable(let name):
+                    guard let v = try lookup(name) else { continue }
+                    switch v {
+                    case .string(let s): write(s)
+                    case .int(let i): write(String(i))
+                    case .bool(let b): out.append(contentsOf: b ? ReportRenderer.trueBytes : ReportRenderer.falseBytes)
+                    default: write(String(describing: v.any))
+                    }
+                case .section(let name, let body):
+                    // swift-mustache's renderSection: sequences per element, Bool without a frame,
+                    // any other value (also "" and 0) as a frame, nil nothing.
+                    guard let v = try lookup(name) else { continue }
+                    switch v {
+                    case .array(let a, _):
+                        var failed = false
+                        a.forEachElement { e in
+                            guard !failed else { return }
+                            do {
+                                guard let ev = try value(e) else { throw Unsupported() }
+                                stack.append(ev)
+                                try render(body)
+                                stack.removeLast()
+                            } catch {
+                                failed = true
+                            }
                         }
-                        stack.append(ev)
-                        do { try render(body, &stack, &out) } catch { failed = true }
+                        if failed { throw Unsupported() }
+                    case .bool(let b):
+                        if b { try render(body) }
+                    default:
+                        stack.append(v)
+                        try render(body)
                         stack.removeLast()
                     }
-                    if failed { throw Unsupported() }
-                case .bool(let b):
-                    if b { try render(body, &stack, &out) }
-                default:
-                    stack.append(v)
-                    try render(body, &stack, &out)
-                    stack.removeLast()
+                case .inverted(let name, let body):
+                    // renderInvertedSection: an empty sequence renders with itself as the frame.
+                    switch try lookup(name) {
+                    case .none:
+                        try render(body)
+                    case .array(let a, let any)?:
+                        if a.isEmptySequence {
+                            stack.append(.array(a, any))
+                            try render(body)
+                            stack.removeLast()
+                        }
+                    case .bool(let b)?:
+                        if !b { try render(body) }
+                    case .some:
+                        continue
+                    }
                 }
-            case .inverted(let name, let body):
-                // renderInvertedSection: an empty sequence renders with itself as the frame.
-                switch try Self.lookup(name, stack) {
-                case .none:
-                    try render(body, &stack, &out)
-                case .array(let a, let any)?:
-                    if a.isEmptySequence {
-                        stack.append(.array(a, any))
-                        try render(body, &stack, &out)
-                        stack.removeLast()
+            }
+        }
+
+        /// `s` escaped as ``ReportTemplates/ByteHTMLEscaping`` does it, or as it is (text).
+        @inline(__always)
+        mutating func write(_ s: String) {
+            switch escaping {
+            case .text:
+                out.append(contentsOf: s.utf8)
+            case .html:
+                var s = s
+                s.withUTF8 { b in
+                    var start = 0
+                    for i in 0..<b.count {
+                        let rep: StaticString
+                        switch b[i] {
+                        case 0x3C: rep = "&lt;"
+                        case 0x3E: rep = "&gt;"
+                        case 0x26: rep = "&amp;"
+                        case 0x22: rep = "&quot;"
+                        case 0x27: rep = "&#39;"
+                        default: continue
+                        }
+                        out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i]))
+                        out.append(
+                            contentsOf: UnsafeBufferPointer(start: rep.utf8Start, count: rep.utf8CodeUnitCount))
+                        start = i + 1
                     }
-                case .bool(let b)?:
-                    if !b { try render(body, &stack, &out) }
-                case .some:
-                    continue
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<b.count]))
                 }
             }
         }
@@ -295,35 +366,6 @@ struct ReportRenderer: Sendable {
 
     private static let trueBytes = Array("true".utf8)
     private static let falseBytes = Array("false".utf8)
-
-    /// `s` escaped as ``ReportTemplates/ByteHTMLEscaping`` does it, or as it is (text).
-    @inline(__always)
-    private func write(_ s: String, _ out: inout [UInt8]) {
-        switch escaping {
-        case .text:
-            out.append(contentsOf: s.utf8)
-        case .html:
-            var s = s
-            s.withUTF8 { b in
-                var start = 0
-                for i in 0..<b.count {
-                    let rep: StaticString
-                    switch b[i] {
-                    case 0x3C: rep = "&lt;"
-                    case 0x3E: rep = "&gt;"
-                    case 0x26: rep = "&amp;"
-                    case 0x22: rep = "&quot;"
-                    case 0x27: rep = "&#39;"
-                    default: continue
-                    }
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i]))
-                    out.append(contentsOf: UnsafeBufferPointer(start: rep.utf8Start, count: rep.utf8CodeUnitCount))
-                    start = i + 1
-                }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<b.count]))
-            }
-        }
-    }
 }
 
 /// An `Array` seen through `Any`, for sections over any element type without converting it to `[Any]`.
