@@ -392,7 +392,7 @@ final class ReportE2ETests: XCTestCase {
             let a = Array(fast.utf8)
             let b = Array((trees[1][name] ?? "").utf8)
             guard a != b else { continue }
-            let at = zip(a, b).firstIndex { $0 != $1 } ?? min(a.count, b.count)
+            let at = (0..<min(a.count, b.count)).first { a[$0] != b[$0] } ?? min(a.count, b.count)
             func near(_ x: [UInt8]) -> String {
                 String(decoding: x[max(0, at - 60)..<min(x.count, at + 60)], as: UTF8.self)
             }
