@@ -145,7 +145,8 @@ def main():
         from pyspark.sql import functions as F
         os.environ.update(env())
         spark = (SparkSession.builder.master("local[2]").appName("selfcheck").config("spark.ui.enabled", "false")
-                 .config("spark.sql.shuffle.partitions", "4").config("spark.sql.session.timeZone", "UTC").getOrCreate())
+                 .config("spark.sql.shuffle.partitions", "4").config("spark.ui.showConsoleProgress", "false")
+                 .config("spark.sql.session.timeZone", "UTC").getOrCreate())
         spark.sparkContext.setLogLevel("ERROR")
         # every row of one CSV file, fingerprinted here the way the contract defines fp
         tk = spark.read.option("header", "true").csv(f"{lake}/tickets_csv")
