@@ -46,7 +46,7 @@ package struct SparkJob: Sendable {
     package let placeholder: String
 
     /// The embedded program.
-    static var program: [UInt8] { [] }  // TODO(i19): PackageResources.dsar_spark_job_py once merged
+    static var program: [UInt8] { PackageResources.dsar_spark_job_py }
 
     // MARK: - Keys and needles
 
