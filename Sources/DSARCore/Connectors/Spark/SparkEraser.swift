@@ -60,6 +60,12 @@ extension SparkConnector: ErasingConnector {
             if byFile[k] == nil { order.append(k) }
             byFile[k, default: []].append(r)
         }
+        // Stage directories a killed earlier rewrite left next to any file of an erasing table.
+        var dirs = Set<String>()
+        for f in before.files where settings.tables[f.table].map({ $0.rules.erase != .retain }) ?? false {
+            if let p = SparkTable.localPath(f.file) { dirs.insert(AtomicRewrite.directory(of: p)) }
+        }
+        for d in dirs.sorted() { SparkConnector.removeStaleStages(in: d) }
         var results: [String: [FileErasure]] = [:]  // key → per job
         var rewrites: [SparkJob.Rewrite] = []
         var states: [String: FileState] = [:]

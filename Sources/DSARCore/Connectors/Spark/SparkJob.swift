@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// One run of dsar's PySpark program (`dsar_spark_job.py`, embedded) with `spark-submit`: the
-/// program and its spec (see `/work/notes/i19/contract.md`: tables, rules, the batch's candidate
+/// program and its spec (the issue-19 contract: tables, rules, the batch's candidate
 /// keys) are written mode 0600 into a fresh 0700 directory, the program writes JSON lines to an
 /// output file there, and the directory is removed afterwards, also on failure.
 ///
