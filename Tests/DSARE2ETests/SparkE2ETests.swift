@@ -392,4 +392,25 @@ final class SparkE2ETests: XCTestCase {
             },
             "no spark process left")
     }
+
+    /// The program's `DSAR-ERROR:` line is the connector's failure reason (a moved lake is never
+    /// "searched, nothing found"), and the job's directory in `tmp/` is gone afterwards.
+    func testAMissingTablePathFailsWithTheProgramsReason() throws {
+        _ = try requireSpark()
+        let s = try TempSpool()
+        let dir = try setUp(s, lake: try XCTUnwrap(Self.lake) + "/moved-away")
+        try s.drop("e.json", #"{"request_id": "m1", "action": "export", "email": "\#(subjects[0].email)"}"#)
+        let r = try s.dsar(["run", "--settle", "0", "--connectors", dir], timeout: 300)
+        XCTAssertEqual(r.status, 1, "a job that is not COMPLETED: \(r.stderr.suffix(2000))")
+        let rec = try XCTUnwrap(try s.records().first)
+        XCTAssertNotEqual(rec.status, .completed)
+        let lake = try XCTUnwrap(rec.connectors.first { $0.name == "lake" })
+        XCTAssertEqual(lake.status, "failed")
+        XCTAssertTrue(
+            (lake.error ?? "").contains("spark job of connector lake (scan) failed (exit 1): table clicks: path"),
+            lake.error ?? "")
+        XCTAssertTrue((lake.error ?? "").contains("does not exist"), lake.error ?? "")
+        XCTAssertFalse((lake.error ?? "").contains(subjects[0].email), "no identifier in the reason")
+        XCTAssertEqual(s.allFiles("tmp").filter { $0.contains("spark-lake") }, [], "the job's directory is removed")
+    }
 }

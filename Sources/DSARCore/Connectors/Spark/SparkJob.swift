@@ -225,20 +225,26 @@ package struct SparkJob: Sendable {
         if ProcessInfo.processInfo.environment["SPARK_LOCAL_IP"] == nil { env["SPARK_LOCAL_IP"] = "127.0.0.1" }
         let r = try await Subprocess.run(argv, stdin: [], environment: env, timeout: timeout, scratchDir: dir)
         let scrubber = IdentifierScrubber(identifiers)
+        // spark-submit runs the Python driver with its stderr merged into its stdout, so the
+        // program's lines (`DSAR-ERROR: …`) arrive on spark-submit's stdout, Spark's log on stderr.
+        let stdout = String(decoding: r.stdout, as: UTF8.self).split(whereSeparator: \.isNewline)
         let lines = String(decoding: r.stderr, as: UTF8.self).split(whereSeparator: \.isNewline)
-        for line in lines.suffix(500) {
-            logger.info(
-                "spark stderr",
-                metadata: [
-                    "connector": "\(connector)", "mode": "\(mode.rawValue)", "line": "\(scrubber.scrub(String(line)))",
-                ])
+        for (stream, text) in [("stdout", stdout), ("stderr", lines)] {
+            for line in text.suffix(500) {
+                logger.info(
+                    "spark \(stream)",
+                    metadata: [
+                        "connector": "\(connector)", "mode": "\(mode.rawValue)",
+                        "line": "\(scrubber.scrub(String(line)))",
+                    ])
+            }
         }
         if r.timedOut {
             throw DSARError(
                 .processing, "spark job of connector \(connector) timed out after \(Int(timeout)) s and was killed")
         }
         if r.status != 0 || r.signal != nil {
-            let reason = lines.last { $0.hasPrefix("DSAR-ERROR: ") }.map { String($0.dropFirst(12)) }
+            let reason = (stdout + lines).last { $0.hasPrefix("DSAR-ERROR: ") }.map { String($0.dropFirst(12)) }
             let why =
                 reason ?? lines.last.map(String.init) ?? r.signal.map { "killed by signal \($0)" }
                 ?? "exit status \(r.status)"
