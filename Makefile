@@ -108,7 +108,7 @@ BENCH_MB      ?= 200
 BENCH_RUNS    ?= 3
 BENCH_TIMEOUT ?= 900
 PROFILE       ?=
-APT_BENCH     := ripgrep time libarchive-tools age wrk $(if $(filter-out 0,$(PROFILE)),valgrind linux-perf)
+APT_BENCH     := ripgrep time libarchive-tools age wrk $(if $(filter-out 0,$(PROFILE)),valgrind linux-perf gcc)
 
 bench: deps
 	@missing=""; for p in $(APT_BENCH); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

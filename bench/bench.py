@@ -862,10 +862,10 @@ def demangle(text):
     return subprocess.run([dm, "--simplified"], input=text, capture_output=True, text=True).stdout.rstrip()
 
 
-def run_profiled(argv, log, timeout, on_timeout):
+def run_profiled(argv, log, timeout, on_timeout, env=None):
     """Runs a profiler command; at the timeout calls on_timeout(pid) (which must end the profiled program)."""
     with open(log, "w") as err:
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL, env=env)
         try:
             p.wait(timeout=timeout)
             return False
@@ -875,17 +875,37 @@ def run_profiled(argv, log, timeout, on_timeout):
             return True
 
 
+def sigsuspend_shim(base):
+    """Compiles bench/valgrind-sigsuspend.c (see there why valgrind 3.19 needs it for a Swift async main) to
+    base/valgrind-sigsuspend.so; returns its path, or None without a C compiler."""
+    so = os.path.join(base, "valgrind-sigsuspend.so")
+    src = os.path.join(BENCH, "valgrind-sigsuspend.c")
+    if os.path.exists(so) and os.path.getmtime(so) >= os.path.getmtime(src):
+        return so
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc or subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", so, src]).returncode != 0:
+        print("profile: no C compiler for bench/valgrind-sigsuspend.c; valgrind 3.19 may stop with SIGSEGV")
+        return None
+    return so
+
+
 def callgrind_profile(dsar, base, n, spool_args, where, req, logs, timeout):
     """One dsar run of the n-subject batch under valgrind --tool=callgrind.
     Returns (program total Ir or None, top-15 text, seconds, note)."""
     # valgrind 3.19 (Debian 12) cannot read the DWARF 5 debug info Swift 6 emits: profile a copy without it
     # (the symbol table stays, so functions keep their names).
     binary = os.path.join(base, "dsar.nodebug")
-    if not os.path.exists(binary):
-        if shutil.which("objcopy") and subprocess.run(["objcopy", "--strip-debug", dsar, binary]).returncode == 0:
-            os.chmod(binary, 0o755)
-        else:
-            binary = dsar
+    # Made again from the binary under test every time (a copy left by an earlier run may be of another build).
+    if os.path.exists(binary):
+        os.unlink(binary)
+    if shutil.which("objcopy") and subprocess.run(["objcopy", "--strip-debug", dsar, binary]).returncode == 0:
+        os.chmod(binary, 0o755)
+    else:
+        binary = dsar
+    env = dict(os.environ)
+    shim = sigsuspend_shim(base)
+    if shim:
+        env["LD_PRELOAD"] = shim
     spool, _ = fresh_spool(dsar, where, req)
     cg = os.path.join(base, "callgrind.b%d.out" % n)
     for f in os.listdir(base):
@@ -905,7 +925,7 @@ def callgrind_profile(dsar, base, n, spool_args, where, req, logs, timeout):
                 pass
     vlog = os.path.join(logs, "profile-valgrind-b%d.err" % n)
     timed_out = run_profiled(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + cg, binary] + spool_args(spool),
-                             vlog, timeout, stop)
+                             vlog, timeout, stop, env=env)
     secs = time.time() - t
     shutil.rmtree(where, ignore_errors=True)
     dumps = sorted((os.path.join(base, f) for f in os.listdir(base) if f.startswith("callgrind.b%d.out" % n)),

@@ -1,6 +1,8 @@
-import DSARCore
 import DSARTestSupport
+import Foundation
 import XCTest
+
+@testable import DSARCore
 
 /// Differential test of the literal prefilter: over generated lines full of near misses, a
 /// ``TextMatcher`` that rules texts out with ``LiteralPrefilter`` must report exactly the matches
@@ -216,5 +218,71 @@ final class LiteralPrefilterTests: XCTestCase {
         XCTAssertEqual(scan(fast, Array("2001:0DB8:00A0:0:0:0:0:1".utf8)).count, 1)
         XCTAssertEqual(scan(fast, Array("to %6Bate%40KPMG.example now".utf8)).count, 1)
         XCTAssertEqual(scan(fast, Array("kate@kpmg.example.evil xkate@kpmg.example".utf8)), [])
+    }
+
+    // MARK: - The raw search (RawVerifier) with and without the prefilter
+
+    /// A generated file of near misses, some lines matched records of the job, some unparsed: the
+    /// raw search reports exactly the same gaps (kind, line, type, order, the count past the cap)
+    /// whether the prefilter rules lines out or every line is token-scanned, and it did rule lines out.
+    func runRawSearchDifferential(seed: UInt64, cutTail: Bool) throws -> Int {
+        var rng = RNG(state: seed)
+        let everyone = (0..<31).map { LiteralPrefilterTests.person($0, &rng) }
+        let subject = everyone[0]
+        let batch = ScanBatch(jobs: [
+            ScanJob(
+                jobID: "j", action: .export, identifiers: LiteralPrefilterTests.identifiers(subject), dryRun: false,
+                workDir: "")
+        ])
+        var template = Array((NSTemporaryDirectory() + "dsar-rawdiff-XXXXXX").utf8CString)
+        guard let p = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
+        let dir = String(cString: p)
+        defer { try? FileSystem.removeTree(dir) }
+        var total = 0
+        // Several files, so that the per-file cap on listed gaps does not hide differences.
+        for f in 0..<8 {
+            var bytes: [UInt8] = []
+            var accounted: [Range<Int64>] = []
+            var unparsed = Set<Int>()
+            for k in 1...800 {
+                let people = rng.chance(0.3) ? [subject] : Array(everyone.dropFirst())
+                let line = Array(line(people, &rng).utf8)
+                let start = Int64(bytes.count)
+                bytes += line
+                if !(cutTail && k == 800) { bytes.append(0x0A) }
+                if rng.chance(0.4) { accounted.append(start..<Int64(bytes.count)) }
+                if rng.chance(0.05) { unparsed.insert(k) }
+            }
+            let path = dir + "/f\(f).log"
+            try FileSystem.writeAtomically(path, bytes, mode: 0o644)
+            var ruledOut = 0
+            var none = 0
+            let fast = try RawVerifier.search(
+                path: path, connector: "c", batch: batch, accounted: [0: accounted], unparsedLines: unparsed,
+                cutTail: cutTail, outside: .unmatched, options: SourceFile.Options(), prefilter: true,
+                linesRuledOut: &ruledOut)
+            let slow = try RawVerifier.search(
+                path: path, connector: "c", batch: batch, accounted: [0: accounted], unparsedLines: unparsed,
+                cutTail: cutTail, outside: .unmatched, options: SourceFile.Options(), prefilter: false,
+                linesRuledOut: &none)
+            XCTAssertEqual(fast[0] ?? [], slow[0] ?? [], "seed \(seed) file \(f)")
+            XCTAssertFalse((slow[0] ?? []).isEmpty, "the generated file must produce gaps")
+            XCTAssertEqual(none, 0)
+            total += ruledOut
+        }
+        if subject.phone == nil {
+            XCTAssertGreaterThan(total, 2000, "the prefilter must rule most lines out")
+        } else {
+            XCTAssertEqual(total, 0, "phones have no needle: every line is scanned")
+        }
+        return total
+    }
+
+    func testRawSearchSameGapsWithAndWithoutPrefilter() throws {
+        var ruled = 0
+        for seed in [1, 2, 3, 4, 5] as [UInt64] {
+            ruled += try runRawSearchDifferential(seed: seed, cutTail: seed % 2 == 0)
+        }
+        XCTAssertGreaterThan(ruled, 0, "some seed's subject has no phone")
     }
 }

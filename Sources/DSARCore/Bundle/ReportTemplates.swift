@@ -11,12 +11,27 @@ package struct ReportTemplates: Sendable {
     /// Languages with built-in templates.
     package static let builtInLanguages = ["en", "de"]
 
+    /// One template: as swift-mustache parsed it, and its ``ReportRenderer`` when it uses only
+    /// what that renders (nil: rendered by swift-mustache).
+    struct Compiled: Sendable {
+        var mustache: MustacheTemplate
+        var fast: ReportRenderer?
+
+        init(_ mustache: MustacheTemplate, name: String) {
+            self.mustache = mustache
+            fast = ReportRenderer(mustache, escaping: name.hasSuffix(".txt") ? .text : .html)
+        }
+    }
+
     /// language → name → template.
-    private var templates: [String: [String: MustacheTemplate]]
+    private var templates: [String: [String: Compiled]]
+
+    /// `DSAR_REPORT_RENDERER=mustache`: render every template with swift-mustache (read once).
+    static let forceMustache = ProcessInfo.processInfo.environment["DSAR_REPORT_RENDERER"] == "mustache"
 
     /// The built-in templates.
     package static let builtIn: ReportTemplates = {
-        var t: [String: [String: MustacheTemplate]] = [:]
+        var t: [String: [String: Compiled]] = [:]
         let sources: [(String, String, [UInt8])] = [
             ("en", "index.html", PackageResources.en_index_html_mustache),
             ("en", "page.html", PackageResources.en_page_html_mustache),
@@ -27,7 +42,8 @@ package struct ReportTemplates: Sendable {
         ]
         for (lang, name, bytes) in sources {
             do {
-                t[lang, default: [:]][name] = try compile(String(decoding: bytes, as: UTF8.self), name: name)
+                t[lang, default: [:]][name] = Compiled(
+                    try compile(String(decoding: bytes, as: UTF8.self), name: name), name: name)
             } catch {
                 preconditionFailure("built-in report template \(lang)/\(name).mustache does not parse: \(error)")
             }
@@ -124,7 +140,7 @@ package struct ReportTemplates: Sendable {
                             ))
                         continue
                     }
-                    t.templates[lang, default: [:]][name] = try compile(text, name: name)
+                    t.templates[lang, default: [:]][name] = Compiled(try compile(text, name: name), name: name)
                 } catch let e as MustacheTemplate.ParserError {
                     y.sink.problems.append(
                         ConfigProblem(
@@ -143,11 +159,31 @@ package struct ReportTemplates: Sendable {
         return t
     }
 
-    /// Renders template `name` of `language` (falling back to English) with `model`.
+    /// Renders template `name` of `language` (falling back to English) with `model`: through
+    /// ``ReportRenderer`` when the template compiled to one (unless `DSAR_REPORT_RENDERER=mustache`),
+    /// else through swift-mustache.
     package func render(_ name: String, language: String, _ model: Any) -> String {
+        let template = compiled(name, language: language)
+        if !Self.forceMustache, let fast = template.fast, let bytes = fast.render(model) {
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return template.mustache.render(model)
+    }
+
+    /// Renders with swift-mustache only (the reference the fast renderer is tested against).
+    func renderMustache(_ name: String, language: String, _ model: Any) -> String {
+        compiled(name, language: language).mustache.render(model)
+    }
+
+    /// Renders with ``ReportRenderer`` only: nil when the template or the model is outside its subset.
+    func renderFast(_ name: String, language: String, _ model: Any) -> [UInt8]? {
+        compiled(name, language: language).fast?.render(model)
+    }
+
+    private func compiled(_ name: String, language: String) -> Compiled {
         guard let template = templates[language]?[name] ?? templates["en"]?[name] else {
             preconditionFailure("no report template \(name)")
         }
-        return template.render(model)
+        return template
     }
 }

@@ -53,14 +53,23 @@ struct FindingsCollector: Sendable {
     /// Records what the scan of `src` established: size and hash as stored, records parsed and
     /// unparsed, truncation; with `rawSearch`, searches the raw bytes (``RawVerifier``) for hits
     /// outside the records matched so far for each job.
+    /// `digest` is what the scan's own read of the whole file established (``SourceDigest``); without
+    /// it (a reader that does not keep one, a part of a file, an early stop) the file is read again here.
     mutating func cover(
         _ src: String, connector: String, records: Int, unparsedLines: [Int] = [], unparsedCount: Int? = nil,
         truncated: String? = nil, truncatedLine: Int? = nil, truncationAllowed: Bool = false, rawSearch: Bool,
-        options: SourceFile.Options = SourceFile.Options()
+        digest: SourceDigest? = nil, options: SourceFile.Options = SourceFile.Options()
     ) throws {
-        // The second read is not scan progress (the bar counts each source once).
-        let (size, sha, endsWithNewline) = try ProgressCounter.$current.withValue(nil) {
-            try RawVerifier.hash(src, options: options)
+        let size: Int64
+        let sha: String
+        let endsWithNewline: Bool
+        if let digest {
+            (size, sha, endsWithNewline) = (digest.bytes, digest.sha256, digest.endsWithNewline)
+        } else {
+            // The second read is not scan progress (the bar counts each source once).
+            (size, sha, endsWithNewline) = try ProgressCounter.$current.withValue(nil) {
+                try RawVerifier.hash(src, options: options)
+            }
         }
         var c = SourceCoverage(
             file: src, bytes: size, sha256: sha, records: records, truncated: truncated, rawSearched: rawSearch)

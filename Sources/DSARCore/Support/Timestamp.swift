@@ -8,9 +8,35 @@ package enum Timestamp {
         var tmv = tm()
         var tt = t
         gmtime_r(&tt, &tmv)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
-            Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec))
+        // Written as bytes: `String(format:)` went through Foundation's formatter on every call (a job
+        // formats a few dozen timestamps for its record, journal entries and report).
+        var b = [UInt8](repeating: 0, count: 20)
+        func put(_ v: Int, _ at: Int, _ width: Int) {
+            var v = v
+            for k in stride(from: at + width - 1, through: at, by: -1) {
+                b[k] = UInt8(0x30 + v % 10)
+                v /= 10
+            }
+        }
+        let year = Int(tmv.tm_year) + 1900
+        guard (0...9999).contains(year) else {
+            return String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02dZ", year, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
+                Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec))
+        }
+        put(year, 0, 4)
+        b[4] = 0x2D
+        put(Int(tmv.tm_mon) + 1, 5, 2)
+        b[7] = 0x2D
+        put(Int(tmv.tm_mday), 8, 2)
+        b[10] = 0x54
+        put(Int(tmv.tm_hour), 11, 2)
+        b[13] = 0x3A
+        put(Int(tmv.tm_min), 14, 2)
+        b[16] = 0x3A
+        put(Int(tmv.tm_sec), 17, 2)
+        b[19] = 0x5A
+        return String(decoding: b, as: UTF8.self)
     }
 
     /// `2026-11-20` (UTC).

@@ -68,6 +68,7 @@ package struct CSVConnector: SettingsConnector {
             }
             let delimiter = try settings.delimiter ?? CSVReader.detectDelimiter(path: src, options: options)
             var reader = try CSVReader(path: src, delimiter: delimiter, hasHeader: settings.header, options: options)
+            reader.keepsDigest = true  // the size and hash of the file come from the scan's read
             let table = FindingsWriter.tableName(forFile: src)
             var matcher = RowMatcher(rules: settings.rules, table: batch.table, origin: "\(name).\(table)")
             let header = reader.header
@@ -116,7 +117,8 @@ package struct CSVConnector: SettingsConnector {
                 })
             bytes += reader.bytesRead
             try collector.cover(
-                src, connector: name, records: records, unparsedLines: unparsed, rawSearch: true, options: options)
+                src, connector: name, records: records, unparsedLines: unparsed, rawSearch: true,
+                digest: reader.digest, options: options)
         }
         return collector.result(bytesScanned: bytes, extra: malformed > 0 ? ["malformed_rows": String(malformed)] : [:])
     }

@@ -107,8 +107,9 @@ package struct CSVReader: Sendable {
         defer { buffer.deallocate() }
         var firstProblem: CSVProblem?
         var headerRecord: CSVRecord?
+        var noDigest: RunningDigest?
         let end = try CSVScanner.scan(
-            fd: fd, path: path, delimiter: delimiter, from: dataStart, line: 1, buffer: buffer,
+            fd: fd, path: path, delimiter: delimiter, from: dataStart, line: 1, buffer: buffer, digest: &noDigest,
             onRecord: { record in
                 if firstProblem == nil { headerRecord = record }
                 return false
@@ -132,23 +133,44 @@ package struct CSVReader: Sendable {
     /// Bytes of the file read so far (the whole file after a complete scan).
     package var bytesRead: Int64 { _bytesRead }
 
+    /// Opt-in: ``forEachRecord(_:onProblem:)`` keeps a running digest of the bytes it reads (the BOM
+    /// and header again, then the data), so that ``digest`` describes the file without reading it again.
+    package var keepsDigest = false
+    /// After a ``forEachRecord(_:onProblem:)`` that read the file from offset 0 to its end without an
+    /// error, with ``keepsDigest``: its size, SHA-256 and last byte as stored; nil otherwise.
+    package private(set) var digest: SourceDigest?
+
     /// Streams every data record. A malformed record is reported to `onProblem` with its line number and skipped;
     /// the scan continues with the next line.
     ///
     /// With a header, a record whose field count differs from the header's is a problem ("3 fields, expected 4").
     /// Each call scans from the first data record again. Errors thrown by `body` stop the scan and are rethrown.
     package mutating func forEachRecord(_ body: (CSVRecord) throws -> Void, onProblem: (CSVProblem) -> Void) throws {
+        digest = nil
         let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: CSVReader.blockSize, alignment: 16)
         defer { buffer.deallocate() }
+        var running: RunningDigest? = keepsDigest ? RunningDigest() : nil
+        if keepsDigest {
+            // The BOM and header (parsed by init) precede the data: hash them from this descriptor.
+            var at: Int64 = 0
+            while at < dataStart {
+                let want = Int(min(Int64(buffer.count), dataStart - at))
+                let n = try CSVReader.pread(
+                    fd, UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: at, path: path)
+                if n == 0 { break }
+                running?.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), at: at)
+                at += Int64(n)
+            }
+        }
         let expected = header?.count
         // Progress counts the file once: the header (read by init) here, then each block of data.
         let progress = ProgressCounter.current
         progress?.add(Int(dataStart))
         let end = try CSVScanner.scan(
             fd: fd, path: path, delimiter: delimiter, from: dataStart, line: dataStartLine, buffer: buffer,
-            progress: progress,
+            progress: progress, digest: &running,
             onRecord: { record in
                 if let expected, record.fields.count != expected {
                     let n = record.fields.count
@@ -161,6 +183,7 @@ package struct CSVReader: Sendable {
             },
             onProblem: onProblem)
         _bytesRead = max(_bytesRead, end.highWater)
+        digest = running?.finish(atEnd: end.atEnd)
     }
 
     /// Sniffs the delimiter among `,` `;` tab `|` from the first lines (up to 20 records or 64 KiB).

@@ -34,6 +34,8 @@ struct CSVScanner {
         var line: Int
         /// Highest file offset read.
         var highWater: Int64
+        /// Whether the scan stopped at the end of the file (a read returned no bytes at `offset`).
+        var atEnd = false
     }
 
     var state = State.fieldStart
@@ -135,10 +137,10 @@ struct CSVScanner {
     }
 
     /// Scans records from `offset` (which must be at a record start) to the end of the file, or until
-    /// `onRecord` returns false.
+    /// `onRecord` returns false. Every block read is fed to `digest` (when set) at its file offset.
     static func scan(
         fd: Int32, path: String, delimiter: UInt8, from offset: Int64, line: Int,
-        buffer: UnsafeMutableRawBufferPointer, progress: ProgressCounter? = nil,
+        buffer: UnsafeMutableRawBufferPointer, progress: ProgressCounter? = nil, digest: inout RunningDigest?,
         onRecord: (CSVRecord) throws -> Bool, onProblem: (CSVProblem) -> Void
     ) throws -> End {
         let blockSize = buffer.count
@@ -190,8 +192,9 @@ struct CSVScanner {
                 case .skipLine:
                     break
                 }
-                return End(offset: eof, line: s.line, highWater: highWater)
+                return End(offset: eof, line: s.line, highWater: highWater, atEnd: true)
             }
+            digest?.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), at: fileOffset)
             let base = fileOffset
             fileOffset += Int64(n)
             highWater = max(highWater, fileOffset)

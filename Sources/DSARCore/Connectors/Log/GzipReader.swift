@@ -27,6 +27,8 @@ package final class GzipReader {
     private var memberEnded = false
     /// Compressed bytes read from the descriptor so far.
     package private(set) var bytesRead: Int64 = 0
+    /// When set (before the first read), a digest of the compressed bytes read from the descriptor.
+    var digest: RunningDigest?
 
     /// Starts decompressing what `fd` reads from its current position. The caller keeps ownership of `fd`.
     package init(fd: Int32, path: String, inputBufferSize: Int = 1 << 20) throws {
@@ -91,6 +93,7 @@ package final class GzipReader {
                     inputEOF = true
                 } else {
                     bytesRead += Int64(n)
+                    digest?.feed(UnsafeRawBufferPointer(start: input, count: n))
                     strm.pointee.next_in = input.assumingMemoryBound(to: Bytef.self)
                     strm.pointee.avail_in = UInt32(n)
                 }

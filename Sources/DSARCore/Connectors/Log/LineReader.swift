@@ -19,6 +19,12 @@ package struct LineReader: Sendable {
     /// Plain files only: read just these bytes (offsets stay offsets in the file; line numbers start
     /// at 1 at `lowerBound`). nil: the whole file, to its end at the time of reading.
     package var range: Range<Int64>?
+    /// Opt-in: keep a running digest of the bytes read from disk (compressed bytes for gzip), so that
+    /// ``digest`` describes the file without reading it again.
+    package var keepsDigest = false
+    /// After a ``forEachLine(_:)`` that read the whole file from offset 0 to its end (no `range`, no
+    /// error) with ``keepsDigest``: its size, SHA-256 and last byte as stored; nil otherwise.
+    package private(set) var digest: SourceDigest?
 
     /// Size of the line buffer (and of each read).
     static let bufferSize = 1 << 20
@@ -50,11 +56,18 @@ package struct LineReader: Sendable {
     /// before it were delivered. Once the reading task is cancelled (the connector's timeout) the next block
     /// read throws.
     package mutating func forEachLine(_ body: (UnsafeRawBufferPointer, Int, Int64, Int) throws -> Void) throws {
+        digest = nil
         let fd = try CSVReader.open(path, options: options)
         defer { close(fd) }
+        // Only a read of the whole file describes the file.
+        let hashing = keepsDigest && (isGzip || range == nil)
         // gzip is inflated on its own thread, ahead of the line splitting and matching here.
-        let gzip = try isGzip ? GzipPrefetcher(GzipReader(fd: fd, path: path)) : nil
+        let inflater = try isGzip ? GzipReader(fd: fd, path: path) : nil
+        if hashing { inflater?.digest = RunningDigest() }
+        let gzip = inflater.map { GzipPrefetcher($0) }
         defer { gzip?.stop() }
+        var running = hashing && !isGzip ? RunningDigest() : nil
+        var reachedEnd = false
         let progress = ProgressCounter.current
         var reported: Int64 = 0
         let initial = LineReader.bufferSize
@@ -136,6 +149,8 @@ package struct LineReader: Sendable {
                     if errno == EINTR || errno == EAGAIN { continue }
                     throw DSARError.syscall("cannot read", path: path)
                 }
+                if n > 0 { running?.feed(UnsafeRawBufferPointer(start: buffer + end, count: n)) }
+                if n == 0 && want > 0 { reachedEnd = true }
                 plainRead += Int64(n)
                 got = n
             }
@@ -169,6 +184,14 @@ package struct LineReader: Sendable {
         }
         if end > start {
             try body(UnsafeRawBufferPointer(start: buffer + start, count: end - start), lineNumber, lineOffset, 0)
+        }
+        guard hashing else { return }
+        if let gzip, let inflater {
+            // The inflating thread has delivered the end of the data; once stopped, its digest is final.
+            gzip.stop()
+            digest = inflater.digest?.finish(atEnd: true)
+        } else {
+            digest = running?.finish(atEnd: reachedEnd)
         }
     }
 }

@@ -207,6 +207,8 @@ package struct LogConnector: SettingsConnector {
             try Task.checkCancellation()
             var reader = try LineReader(path: src, options: options ?? config.sourceOptions)
             reader.range = range
+            // The whole file's size and hash come from this read (``FindingsCollector/cover``).
+            reader.keepsDigest = range == nil
             let table = FindingsWriter.tableName(forFile: src)
             var records = 0
             var unparsed: [Int] = []
@@ -281,7 +283,7 @@ package struct LogConnector: SettingsConnector {
             if range == nil {
                 try collector.cover(
                     src, connector: name, records: records, unparsedLines: unparsed,
-                    rawSearch: settings.logFormat == .jsonl,
+                    rawSearch: settings.logFormat == .jsonl, digest: reader.digest,
                     options: config.sourceOptions)
             }
             return (collector, reader.bytesRead)

@@ -52,13 +52,36 @@ enum RawVerifier {
     /// `accounted[j]` are the byte ranges (sorted or not) of records matched for job j in this file;
     /// `unparsedLines` the lines where unparsed records start; with `cutTail`, a last line without a
     /// line break (a cut source's partial record) counts as unparsed too.
+    /// `prefilter: false` scans every line with the token path (the differential tests' reference).
     static func search(
         path: String, connector: String, batch: ScanBatch, accounted: [Int: [Range<Int64>]], unparsedLines: Set<Int>,
         cutTail: Bool = false, outside: CoverageGap.Kind = .unmatched,
-        options: SourceFile.Options = SourceFile.Options()
+        options: SourceFile.Options = SourceFile.Options(), prefilter: Bool = true
     ) throws -> [Int: [CoverageGap]] {
-        let matcher = TextMatcher(table: batch.table, types: nil)
+        var ruledOut = 0
+        return try search(
+            path: path, connector: connector, batch: batch, accounted: accounted, unparsedLines: unparsedLines,
+            cutTail: cutTail, outside: outside, options: options, prefilter: prefilter, linesRuledOut: &ruledOut)
+    }
+
+    /// ``search(path:connector:batch:accounted:unparsedLines:cutTail:outside:options:prefilter:)``,
+    /// counting in `linesRuledOut` the lines the literal prefilter ruled out (never token-scanned).
+    ///
+    /// A small batch (``LiteralPrefilter/maxNeedles``; not with `DSAR_SCAN_PREFILTER=off`) rules a
+    /// line out when it holds none of the needles (and, e-mails searched, no non-ASCII byte): the
+    /// token scan could find nothing in it, so it is skipped. Phones have no needle: with a phone in
+    /// the batch every line is scanned (``TextMatcher/scan(_:into:)`` still prefilters the rest).
+    static func search(
+        path: String, connector: String, batch: ScanBatch, accounted: [Int: [Range<Int64>]], unparsedLines: Set<Int>,
+        cutTail: Bool, outside: CoverageGap.Kind, options: SourceFile.Options, prefilter: Bool,
+        linesRuledOut: inout Int
+    ) throws -> [Int: [CoverageGap]] {
+        let matcher = TextMatcher(table: batch.table, types: nil, prefilter: prefilter)
         guard !matcher.isInert else { return [:] }
+        // Lines without a needle cannot produce a token hit (no phone: phones are searched everywhere).
+        let lineFilter = matcher.wantPhone ? nil : matcher.prefilter
+        var ruledOut = 0
+        defer { linesRuledOut += ruledOut }
         let sorted = accounted.mapValues(RawVerifier.merged)
         var gaps: [Int: [CoverageGap]] = [:]
         var extra: [Int: Int] = [:]
@@ -66,6 +89,10 @@ enum RawVerifier {
         var distinctive: [Int: Bool] = [:]
         var reader = try LineReader(path: path, options: options)
         try reader.forEachLine { line, number, offset, terminator in
+            if let lineFilter, !lineFilter.mayMatch(line) {
+                ruledOut += 1
+                return
+            }
             hits.removeAll(keepingCapacity: true)
             matcher.scan(line, into: &hits)
             guard !hits.isEmpty else { return }

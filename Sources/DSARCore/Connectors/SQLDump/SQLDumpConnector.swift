@@ -49,6 +49,7 @@ package struct SQLDumpConnector: SettingsConnector {
                 continue
             }
             var reader = try SQLDumpReader(path: src, dialect: settings.dialect, options: options)
+            reader.keepsDigest = true  // the size and hash of the file come from the scan's read
             var records = 0
             // Matchers mutated in place (a copy per row would cost more than the match); rows come
             // in long runs of one table, so the last lookup is remembered.
@@ -94,7 +95,7 @@ package struct SQLDumpConnector: SettingsConnector {
             try collector.cover(
                 src, connector: name, records: records, truncated: reader.truncation?.message,
                 truncatedLine: reader.truncation?.line,
-                truncationAllowed: settings.allowTruncated, rawSearch: true, options: options)
+                truncationAllowed: settings.allowTruncated, rawSearch: true, digest: reader.digest, options: options)
         }
         return collector.result(bytesScanned: bytes)
     }

@@ -42,6 +42,12 @@ package struct SQLDumpReader: Sendable {
     /// trailer (``Producer/trailer``), followed by nothing but blank lines (and, for pg_dump, `--`
     /// lines and psql `\unrestrict` commands). Only the last bytes of the file are read for the trailer.
     package internal(set) var truncation: Truncation?
+    /// Opt-in: ``forEachRow(_:)`` keeps a running digest of the bytes it reads, so that ``digest``
+    /// describes the file without reading it again.
+    package var keepsDigest = false
+    /// After a ``forEachRow(_:)`` that read the file from offset 0 to its end without an error, with
+    /// ``keepsDigest``: its size, SHA-256 and last byte as stored; nil otherwise.
+    package internal(set) var digest: SourceDigest?
 
     /// The tool that wrote a dump, as told by its first lines.
     package enum Producer: String, Sendable, CaseIterable {
@@ -163,8 +169,10 @@ package struct SQLDumpReader: Sendable {
         tableIndex = [:]
         bytesRead = 0
         truncation = nil
+        digest = nil
         producer = try Self.detectProducer(fd: fd, path: path)
         var input = SQLInput(fd: fd, path: path, chunk: chunkSize)
+        if keepsDigest { input.digest = RunningDigest() }
         defer { bytesRead = input.bytesRead }
         let opts = SQLLexOptions(dialect)
         var delimiter: [UInt8] = [SQLByte.semicolon]
@@ -243,6 +251,7 @@ package struct SQLDumpReader: Sendable {
                         message: "\(label) (line \(line)) has no terminating \\. line"
                             + (end == .cutLine ? " and its last data line is cut off mid-line (not read)" : "")
                             + ": the dump is cut off")
+                    digest = input.digest?.finish(atEnd: input.eof)
                     return
                 }
             }
@@ -250,6 +259,7 @@ package struct SQLDumpReader: Sendable {
         if truncation == nil, input.eof, let trailer = producer.trailer {
             truncation = try checkTrailer(&input, trailer: trailer)
         }
+        digest = input.digest?.finish(atEnd: input.eof)
     }
 }
 

@@ -59,6 +59,8 @@ struct SQLInput {
     /// Where reads are counted for progress (the scan's task-local counter).
     let progress = ProgressCounter.current
     var lines = SQLLineCounter()
+    /// When set, a digest of every byte read (the file is read in order from its current position).
+    var digest: RunningDigest?
 
     init(fd: Int32, path: String, chunk: Int = SQLInput.defaultChunk) {
         self.fd = fd
@@ -109,6 +111,7 @@ struct SQLInput {
             return false
         }
         bytesRead += Int64(got)
+        if digest != nil { data.withUnsafeBytes { digest!.feed($0) } }
         progress?.add(got)
         return true
     }
