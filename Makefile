@@ -12,7 +12,7 @@ APT        := $(APT_BUILD) $(APT_TOOLS)
 APT_TEST   := postgresql mariadb-server mariadb-client openssh-server python3-prometheus-client acl chromium curl \
               python3-yaml python3-pip
 
-.PHONY: all deps build test demo screenshot bench redteam lint clean
+.PHONY: all deps pydeps build test demo screenshot bench redteam lint clean
 
 all: build
 
@@ -27,8 +27,20 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# PyPI packages the tests use: pyspark (Spark in local mode, on the machine's Java 17) for `type: spark`,
+# schemathesis for the HTTP API. Installed when missing and run as root; the tests skip, naming what
+# is missing, otherwise.
+PIP_TEST   := pyspark==3.5.7 schemathesis==4.32.5
+
+pydeps:
+	@missing=""; for p in $(PIP_TEST); do /usr/bin/python3 -m pip show -q $${p%%==*} >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing from PyPI:$$missing"; /usr/bin/python3 -m pip install --break-system-packages -q $$missing; \
+	  else echo "missing PyPI packages:$$missing — run: sudo /usr/bin/python3 -m pip install --break-system-packages$$missing"; fi; \
+	fi
+
 test: EXTRA_APT = $(APT_TEST)
-test: deps lint
+test: deps pydeps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 

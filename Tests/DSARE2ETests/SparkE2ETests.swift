@@ -218,7 +218,9 @@ final class SparkE2ETests: XCTestCase {
         let lake = try copyLake()
         defer { try? FileSystem.removeTree(lake) }
         let s = try TempSpool()
-        let dir = try setUp(s, lake: lake, erasing: true)
+        // `text: [ body ]` on the CSV table: rows of other people that mention the subject stay,
+        // with their body overwritten (never deleted), as the CSV eraser does.
+        let dir = try setUp(s, lake: lake, erasing: false)
         let sub = subjects[1]
         let partitionsBefore = try FileSystem.list(lake + "/clicks").filter { !$0.hasPrefix(".") }.sorted()
         try s.drop(
@@ -246,6 +248,26 @@ final class SparkE2ETests: XCTestCase {
                         return (o?["email"] as? String)?.lowercased() == sub.email
                     }.map(rid))
                 XCTAssertFalse(gone.isEmpty, "the subject has CSV rows of her own")
+                let mentions = expected(t, sub.email).subtracting(gone)
+                XCTAssertFalse(mentions.isEmpty, "other people's tickets mention the subject")
+                let old = Dictionary(uniqueKeysWithValues: before.rows.map { (rid($0), $0) })
+                XCTAssertEqual(now.rows.count, before.rows.count - gone.count, "\(t): only her own rows are deleted")
+                for row in now.rows {
+                    let k = rid(row)
+                    XCTAssertFalse(gone.contains(k), "rid \(k) was hers and is still there")
+                    if mentions.contains(k) {
+                        var o = try XCTUnwrap(
+                            try JSONSerialization.jsonObject(with: Data(try XCTUnwrap(old[k]).utf8)) as? [String: Any])
+                        let n = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(row.utf8)) as? [String: Any])
+                        XCTAssertEqual(n["body"] as? String, "[REDACTED]", "rid \(k): the mention is overwritten")
+                        o["body"] = "[REDACTED]"
+                        XCTAssertEqual(
+                            NSDictionary(dictionary: n), NSDictionary(dictionary: o), "rid \(k): all else kept")
+                    } else {
+                        XCTAssertEqual(row, old[k], "rid \(k) of another person unchanged")
+                    }
+                }
+                continue
             }
             if t == "sessions" {
                 // redact: every row stays; the subject's rows have note = placeholder, all else equal.

@@ -41,9 +41,12 @@ package struct SparkConnector: SettingsConnector {
 
     /// Where a job's private directory is made: the batch's work directory (in the spool's `tmp/`),
     /// else (a search after erasure, which has none) a private directory of the system's temp dir.
-    static func workBase(_ batch: ScanBatch) -> String {
-        if let w = batch.jobs.first?.workDir, !w.isEmpty { return w }
-        return NSTemporaryDirectory() + "dsar-spark-\(getuid())"
+    static func workBase(_ batch: ScanBatch) throws -> String {
+        // The spec holds the batch's identifiers: it is only ever written into the spool's tmp/.
+        guard let w = batch.jobs.first?.workDir, !w.isEmpty else {
+            throw DSARError(.processing, "no batch directory in the spool's tmp/ for the spark job's spec")
+        }
+        return w
     }
 
     /// A row Spark proposed that dsar's matcher confirmed for at least one job.
@@ -85,7 +88,7 @@ package struct SparkConnector: SettingsConnector {
         var seen = Set<Identifier>()
         for j in batch.jobs { for id in j.identifiers where seen.insert(id).inserted { ids.append(id) } }
         let lines = try await job.run(
-            .scan, tables: tables, identifiers: ids, baseDir: SparkConnector.workBase(batch), logger: logger)
+            .scan, tables: tables, identifiers: ids, baseDir: try SparkConnector.workBase(batch), logger: logger)
         var s = Search(collector: FindingsCollector(batch: batch))
         var matchers: [String: RowMatcher] = [:]
         var names: [String: [String]] = [:]

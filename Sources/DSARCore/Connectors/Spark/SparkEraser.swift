@@ -44,13 +44,14 @@ extension SparkConnector: ErasingConnector {
     /// and extended attributes and renames it over the original (one file: wholly old or wholly
     /// new), then searches again on Spark and reports what remains. Only local files (bare paths or
     /// `file:`) are rewritten; a table elsewhere is an error for that table (the job PARTIAL).
-    /// A row that matched only through a `text:` column of a `delete` table (someone else's row
-    /// mentioning the subject) is not deleted: it is reported as remaining.
+    /// A row that matched only through a `text:` column (someone else's row mentioning the subject)
+    /// is never deleted: the text columns that mention the subject are overwritten instead, in a
+    /// `delete` table as in a `redact` one (as the CSV eraser does).
     package func erase(_ jobs: [EraseJob], logger: Logger) async throws -> [String: [FileErasure]] {
         let live = jobs.filter { !$0.dryRun }
         guard !live.isEmpty else { return [:] }
         let batch = ScanBatch(erasing: live)
-        let base = SparkConnector.workBase(batch)
+        let base = try SparkConnector.workBase(batch)
         let before = try await search(batch, logger: logger)
         // Confirmed rows per (table, file), in the order Spark reported them.
         var order: [String] = []
@@ -80,8 +81,27 @@ extension SparkConnector: ErasingConnector {
                 FileErasure(connector: name, file: local ?? file, table: table, strategy: t.rules.erase)
             }
             var targeted: [ConfirmedRow] = []
+            var mentions: [SparkJob.Mention] = []
+            var mentionRows = 0
+            let bound = SparkConnector.columns(t.rules)
             for row in rows {
                 let textOnly = !row.hits.contains { $0.structured }
+                if textOnly && t.rules.erase != .retain && t.rules.erase != .plugin {
+                    var cols: [String] = []
+                    for h in row.hits {
+                        for tr in h.textRanges where tr.column < bound.count && !cols.contains(bound[tr.column]) {
+                            cols.append(bound[tr.column])
+                        }
+                    }
+                    if let m = mentions.firstIndex(where: { $0.fp == row.fp }) {
+                        for c in cols where !mentions[m].columns.contains(c) { mentions[m].columns.append(c) }
+                    } else {
+                        mentions.append(SparkJob.Mention(fp: row.fp, columns: cols))
+                    }
+                    mentionRows += 1
+                    for h in row.hits { r[h.job].redacted += 1 }
+                    continue
+                }
                 switch t.rules.erase {
                 case .retain, .plugin:
                     for h in row.hits {
@@ -89,21 +109,14 @@ extension SparkConnector: ErasingConnector {
                         r[h.job].reason = t.rules.reason
                     }
                 case .delete, .dropLine:
-                    if textOnly {
-                        for h in row.hits {
-                            r[h.job].detail =
-                                "rows that only mention the subject in a text column are not deleted from a lake table (use erase: redact)"
-                        }
-                    } else {
-                        targeted.append(row)
-                        for h in row.hits { r[h.job].deleted += 1 }
-                    }
+                    targeted.append(row)
+                    for h in row.hits { r[h.job].deleted += 1 }
                 case .redact:
                     targeted.append(row)
                     for h in row.hits { r[h.job].redacted += 1 }
                 }
             }
-            if !targeted.isEmpty {
+            if !targeted.isEmpty || !mentions.isEmpty {
                 if let local {
                     do {
                         let dir = AtomicRewrite.directory(of: local)
@@ -113,8 +126,10 @@ extension SparkConnector: ErasingConnector {
                         for row in targeted where !fps.contains(row.fp) { fps.append(row.fp) }
                         let token = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
                         rewrites.append(
-                            SparkJob.Rewrite(table: table, file: file, rows: fps, stage: dir + "/.dsar-stage-\(token)"))
-                        expected[k] = targeted.count
+                            SparkJob.Rewrite(
+                                table: table, file: file, rows: fps, stage: dir + "/.dsar-stage-\(token)",
+                                mentions: mentions))
+                        expected[k] = targeted.count + mentionRows
                     } catch {
                         for j in r.indices { r[j].error = (error as? DSARError)?.message ?? "\(error)" }
                     }

@@ -24,6 +24,15 @@ package struct SparkJob: Sendable {
         package var rows: [String]
         /// The directory the program writes the new file into (a sibling `.dsar-stage-…`).
         package var stage: String
+        /// Rows that only mention the subject in a text column (someone else's record): never
+        /// deleted; the listed text columns are overwritten, whatever the table's strategy.
+        package var mentions: [Mention] = []
+    }
+
+    /// A row of ``Rewrite/mentions``: its fingerprint and the text columns that mention the subject.
+    package struct Mention: Sendable, Equatable {
+        package var fp: String
+        package var columns: [String]
     }
 
     /// A candidate key or text needle of the spec.
@@ -192,6 +201,11 @@ package struct SparkJob: Sendable {
                     .obj([
                         "table": .string($0.table), "file": .string($0.file),
                         "rows": .array($0.rows.map { .string($0) }),
+                        "mentions": .array(
+                            $0.mentions.map {
+                                .obj(["fp": .string($0.fp), "columns": .array($0.columns.map { .string($0) })])
+                            }
+                        ),
                         "stage": .string($0.stage),
                     ])
                 }),

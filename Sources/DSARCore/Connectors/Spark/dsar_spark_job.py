@@ -422,24 +422,37 @@ def rewrite(spark, lake, spec, out):
             extra = [c for c in own.names if c not in table.columns and c != CORRUPT]
             fail_if(extra or [c for c in table.columns if c not in own.names and c not in table.partitions],
                     f"table {name}: file {file} has other columns than the table ({', '.join(own.names)})")
+        mentions = e.get("mentions") or []
+        fail_if(not isinstance(mentions, list) or any(
+            not isinstance(m, dict) or not isinstance(m.get("fp"), str) or not isinstance(m.get("columns"), list)
+            or not all(c in (table.spec.get("text") or []) for c in m["columns"]) for m in mentions),
+            f"{where}: field mentions: expected a list of {{fp, columns}} naming text columns of table {name}")
         fps = spark.createDataFrame([(str(x),) for x in set(e["rows"])], "fp string")
         df = table.read(file).where(F.col(RFILE) == file).withColumn("__dsar_fp", F.sha2(F.col(RJSON), 256))
         df = df.join(F.broadcast(fps.withColumn("__dsar_listed", F.lit(True))),
                      df["__dsar_fp"] == fps["fp"], "left_outer").withColumn(
-            "__dsar_listed", F.coalesce(F.col("__dsar_listed"), F.lit(False)))
-        aggs = [F.count(F.lit(1)).alias("n"), F.sum(F.col("__dsar_listed").cast("long")).alias("k")]
+            "__dsar_listed", F.coalesce(F.col("__dsar_listed"), F.lit(False))).drop("fp")
+        # Rows that only mention the subject in a text column (someone else's record): never deleted;
+        # the text columns that mention the subject are overwritten, whatever the table's strategy.
+        mfps = spark.createDataFrame([(str(m["fp"]), [str(c) for c in m["columns"]]) for m in mentions],
+                                     "mfp string, __dsar_mcols array<string>")
+        df = df.join(F.broadcast(mfps), df["__dsar_fp"] == mfps["mfp"], "left_outer").drop("mfp")
+        mentioned = F.col("__dsar_mcols").isNotNull() & ~F.col("__dsar_listed")
+        aggs = [F.count(F.lit(1)).alias("n"), F.sum(F.col("__dsar_listed").cast("long")).alias("k"),
+                F.sum(mentioned.cast("long")).alias("m")]
         if table.fmt != "parquet":
             aggs.append(F.sum(F.col(CORRUPT).isNotNull().cast("long")).alias("c"))
         s = df.agg(*aggs).collect()[0]
-        before, matched = s["n"], s["k"] or 0
+        before, listed = s["n"], s["k"] or 0
+        matched = listed + (s["m"] or 0)
         fail_if(before == 0, f"table {name}: Spark read no row from {file}")
         bad = (s["c"] or 0) if table.fmt != "parquet" else 0
         fail_if(bad > 0, f"table {name}: file {file} has {bad} row(s) Spark cannot parse; rewriting would change them")
         data_cols = [c for c in table.columns if c not in table.partitions]
         if erase == "delete":
-            kept = df.where(~F.col("__dsar_listed")).select(*[col(c, table.columns) for c in data_cols])
+            kept = df.where(~F.col("__dsar_listed")).select(*[masked(table, col(c, table.columns), c) for c in data_cols])
         else:
-            kept = df.select(*[redacted(table, c) for c in data_cols])
+            kept = df.select(*[masked(table, redacted(table, c), c) for c in data_cols])
         w = kept.coalesce(1).write.format(table.fmt).options(**table.write_opts).mode("errorifexists")
         codec = text_codec(file) if table.fmt != "parquet" else None
         if codec:
@@ -452,23 +465,39 @@ def rewrite(spark, lake, spec, out):
         fail_if(len(parts) != 1, f"table {name}: Spark wrote {len(parts)} data files into {e['stage']}, expected 1")
         after = spark.read.format(table.fmt).options(**table.opts).schema(table.data_schema(data_cols)) \
             .load(lake.hadoop(parts[0])).count()
-        expected = before - matched if erase == "delete" else before
+        expected = before - listed if erase == "delete" else before
         fail_if(after != expected, f"table {name}: {parts[0]} holds {after} rows, expected {expected}")
         out.line({"t": "staged", "table": name, "file": file, "stage": e["stage"],
                   "part": lake.local_or_uri(parts[0]), "rows_before": before, "rows_after": after, "matched": matched})
     return len(spec["tables"])
 
 
+def replacement(table, field):
+    """What a redacted `field` holds: the placeholder for a string, null otherwise."""
+    dt = field_type(table.schema, field)
+    return F.lit(table.spec.get("placeholder", "[REDACTED]")) if isinstance(dt, T.StringType) else F.lit(None).cast(dt)
+
+
 def redacted(table, name):
-    """Column `name` (top-level) of the output, with configured `redact` fields replaced on listed rows."""
+    """Column `name` (top-level) of the output, with configured `redact` fields replaced on listed rows (no alias)."""
     c = col(name, table.columns)
     for r in table.spec.get("redact") or []:
         top, _, rest = (r, "", "") if r in table.columns else r.partition(".")
         if top != name:
             continue
-        dt = field_type(table.schema, r)
-        value = F.lit(table.spec.get("placeholder", "[REDACTED]")) if isinstance(dt, T.StringType) else F.lit(None).cast(dt)
+        value = replacement(table, r)
         c = F.when(F.col("__dsar_listed"), c.withField(rest, value) if rest else value).otherwise(c)
+    return c
+
+
+def masked(table, c, name):
+    """`c` (output column `name`) with the text fields of mention rows (`__dsar_mcols`) replaced."""
+    for t in table.spec.get("text") or []:
+        top, _, rest = (t, "", "") if t in table.columns else t.partition(".")
+        if top != name:
+            continue
+        value = replacement(table, t)
+        c = F.when(F.array_contains(F.col("__dsar_mcols"), t), c.withField(rest, value) if rest else value).otherwise(c)
     return c.alias(name)
 
 
