@@ -120,9 +120,11 @@ BENCH_MB      ?= 200
 BENCH_RUNS    ?= 3
 BENCH_TIMEOUT ?= 900
 PROFILE       ?=
+# Rows of the generated Parquet table of the Spark case (bench/spark_bench.py).
+SPARK_ROWS    ?= 20000000
 APT_BENCH     := ripgrep time libarchive-tools age wrk $(if $(filter-out 0,$(PROFILE)),valgrind linux-perf gcc)
 
-bench: deps
+bench: deps pydeps
 	@missing=""; for p in $(APT_BENCH); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -133,6 +135,10 @@ bench: deps
 	python3 bench/bench.py --mb $(BENCH_MB) --runs $(BENCH_RUNS) --timeout $(BENCH_TIMEOUT) \
 	  --bin $(CURDIR)/.build-release/release/dsar $(if $(filter-out 0,$(PROFILE)),--profile) \
 	  $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),--live-pg) --serve
+	@if /usr/bin/python3 -c "import pyspark" 2>/dev/null && command -v java >/dev/null; then \
+	  /usr/bin/python3 bench/spark_bench.py --rows $(SPARK_ROWS) --runs $(BENCH_RUNS) \
+	    --bin $(CURDIR)/.build-release/release/dsar --results bench/RESULTS.md; \
+	else echo "bench: pyspark or java is missing (make pydeps): the Spark section is not measured"; fi
 
 # Red-team harness (bench/redteam.py): hostile and broken inputs against the debug binary, one table of
 # area | tried | correct | incorrect and every incorrect case; exits 0 only when all are correct.
