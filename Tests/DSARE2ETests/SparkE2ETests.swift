@@ -270,8 +270,12 @@ final class SparkE2ETests: XCTestCase {
                 continue
             }
             if t == "sessions" {
-                // redact: every row stays; the subject's rows have note = placeholder, all else equal.
+                // redact: every row stays. Her own rows (actor.email is hers) have the `redact:`
+                // columns (note, actor.email) overwritten; rows of other people that mention her in
+                // `note` have only that note overwritten. All else is equal.
                 XCTAssertEqual(now.rows.count, before.rows.count)
+                var own = 0
+                var mentioning = 0
                 let old = Dictionary(uniqueKeysWithValues: before.rows.map { (rid($0), $0) })
                 for row in now.rows {
                     let k = rid(row)
@@ -281,7 +285,15 @@ final class SparkE2ETests: XCTestCase {
                         let n = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(row.utf8)) as? [String: Any])
                         XCTAssertEqual(n["note"] as? String, "[REDACTED]", "rid \(k)")
                         let actor = n["actor"] as? [String: Any] ?? [:]
-                        XCTAssertEqual(actor["email"] as? String, "[REDACTED]", "rid \(k)")
+                        let oldEmail = (o["actor"] as? [String: Any])?["email"] as? String
+                        if oldEmail?.lowercased() == sub.email {
+                            own += 1
+                            XCTAssertEqual(actor["email"] as? String, "[REDACTED]", "rid \(k): her own row")
+                        } else {
+                            mentioning += 1
+                            XCTAssertEqual(
+                                actor["email"] as? String, oldEmail, "rid \(k): someone else's address is kept")
+                        }
                         XCTAssertEqual(
                             actor["name"] as? String, (o["actor"] as? [String: Any])?["name"] as? String,
                             "rid \(k): a column not listed in redact: is kept")
@@ -289,6 +301,8 @@ final class SparkE2ETests: XCTestCase {
                         XCTAssertEqual(row, old[k], "rid \(k) of another person unchanged")
                     }
                 }
+                XCTAssertGreaterThan(own, 0, "she has sessions of her own")
+                XCTAssertGreaterThan(mentioning, 0, "other people's sessions mention her")
             } else {
                 // delete: exactly the other rows, unchanged.
                 XCTAssertEqual(
@@ -399,6 +413,10 @@ final class SparkE2ETests: XCTestCase {
         let s = try TempSpool()
         let dir = try setUp(s, lake: try XCTUnwrap(Self.lake), timeout: 3)
         try s.drop("e.json", #"{"request_id": "t1", "action": "export", "email": "\#(subjects[0].email)"}"#)
+        let sparkTemp = {
+            Set((try? FileSystem.list("/tmp")) ?? []).filter { $0.hasPrefix("spark-") || $0.hasPrefix("blockmgr-") }
+        }
+        let tempBefore = sparkTemp()
         let r = try s.dsar(["run", "--settle", "0", "--connectors", dir], timeout: 300)
         XCTAssertEqual(r.status, 1, "a job that is not COMPLETED: \(r.stderr.suffix(2000))")
         let rec = try XCTUnwrap(try s.records().first)
@@ -413,6 +431,13 @@ final class SparkE2ETests: XCTestCase {
                 ((try? runCommand("/usr/bin/pgrep", ["-f", "\(s.root).*dsar_spark_job"]))?.status ?? 0) == 1
             },
             "no spark process left")
+        XCTAssertEqual(
+            sparkTemp().subtracting(tempBefore), [],
+            "a killed local job leaves no Spark scratch directory in /tmp (spark.local.dir is the job's own)")
+        let left = s.allFiles("tmp").filter {
+            $0.contains("spec.json") || $0.contains("dsar_spark_job") || $0.contains("/local/")
+        }
+        XCTAssertTrue(left.isEmpty, "the job's directory in the spool's tmp/ is gone: \(left)")
     }
 
     /// The program's `DSAR-ERROR:` line is the connector's failure reason (a moved lake is never

@@ -234,8 +234,17 @@ package struct SparkJob: Sendable {
         try FileSystem.writeScratch(specPath, JSONWriter().encode(spec) + [0x0A], mode: 0o600)
         var argv = [submit, "--master", settings.master]
         for (k, v) in settings.conf { argv += ["--conf", "\(k)=\(v)"] }
-        argv += [programPath, specPath]
+        // Spark spills broadcast blocks (the batch's keys) and shuffle files to its local directory,
+        // /tmp by default, and a killed job leaves them there. In local mode they go into this job's
+        // private directory instead, which is removed whatever happens.
         var env = ["PYSPARK_PYTHON": settings.resolvedPython()]
+        if settings.master.hasPrefix("local"), !settings.conf.contains(where: { $0.0 == "spark.local.dir" }) {
+            let local = dir + "/local"
+            try FileSystem.makeDirectory(local, mode: 0o700)
+            argv += ["--conf", "spark.local.dir=\(local)"]
+            env["TMPDIR"] = local
+        }
+        argv += [programPath, specPath]
         if ProcessInfo.processInfo.environment["SPARK_LOCAL_IP"] == nil { env["SPARK_LOCAL_IP"] = "127.0.0.1" }
         let r = try await Subprocess.run(argv, stdin: [], environment: env, timeout: timeout, scratchDir: dir)
         let scrubber = IdentifierScrubber(identifiers)
