@@ -12,7 +12,7 @@ APT        := $(APT_BUILD) $(APT_TOOLS)
 APT_TEST   := postgresql mariadb-server mariadb-client openssh-server python3-prometheus-client acl chromium curl \
               python3-yaml python3-pip
 
-.PHONY: all deps build test demo screenshot bench redteam lint clean
+.PHONY: all deps pydeps build test demo screenshot bench redteam lint clean
 
 all: build
 
@@ -27,8 +27,20 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# PyPI packages the tests use: pyspark (Spark in local mode, on the machine's Java 17) for `type: spark`,
+# schemathesis for the HTTP API. Installed when missing and run as root; the tests skip, naming what
+# is missing, otherwise.
+PIP_TEST   := pyspark==3.5.7 schemathesis==4.32.5
+
+pydeps:
+	@missing=""; for p in $(PIP_TEST); do /usr/bin/python3 -m pip show -q $${p%%==*} >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing from PyPI:$$missing"; /usr/bin/python3 -m pip install --break-system-packages -q $$missing; \
+	  else echo "missing PyPI packages:$$missing — run: sudo /usr/bin/python3 -m pip install --break-system-packages$$missing"; fi; \
+	fi
+
 test: EXTRA_APT = $(APT_TEST)
-test: deps lint
+test: deps pydeps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
@@ -108,9 +120,11 @@ BENCH_MB      ?= 200
 BENCH_RUNS    ?= 3
 BENCH_TIMEOUT ?= 900
 PROFILE       ?=
+# Rows of the generated Parquet table of the Spark case (bench/spark_bench.py).
+SPARK_ROWS    ?= 20000000
 APT_BENCH     := ripgrep time libarchive-tools age wrk $(if $(filter-out 0,$(PROFILE)),valgrind linux-perf gcc)
 
-bench: deps
+bench: deps pydeps
 	@missing=""; for p in $(APT_BENCH); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -121,6 +135,10 @@ bench: deps
 	python3 bench/bench.py --mb $(BENCH_MB) --runs $(BENCH_RUNS) --timeout $(BENCH_TIMEOUT) \
 	  --bin $(CURDIR)/.build-release/release/dsar $(if $(filter-out 0,$(PROFILE)),--profile) \
 	  $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),--live-pg) --serve
+	@if /usr/bin/python3 -c "import pyspark" 2>/dev/null && command -v java >/dev/null; then \
+	  /usr/bin/python3 bench/spark_bench.py --rows $(SPARK_ROWS) --runs $(BENCH_RUNS) \
+	    --bin $(CURDIR)/.build-release/release/dsar --results bench/RESULTS.md; \
+	else echo "bench: pyspark or java is missing (make pydeps): the Spark section is not measured"; fi
 
 # Red-team harness (bench/redteam.py): hostile and broken inputs against the debug binary, one table of
 # area | tried | correct | incorrect and every incorrect case; exits 0 only when all are correct.

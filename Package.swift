@@ -77,6 +77,8 @@ let package = Package(
                 .embedInCode("Bundle/Templates/de/de-index.html.mustache"),
                 .embedInCode("Bundle/Templates/de/de-page.html.mustache"),
                 .embedInCode("Bundle/Templates/de/de-README.txt.mustache"),
+                // The PySpark program of `type: spark` connectors (PackageResources.dsar_spark_job_py).
+                .embedInCode("Connectors/Spark/dsar_spark_job.py"),
             ]
         ),
         // dsar serve: every HTTP concern (routes, auth, limits, problem documents). DSARCore stays free of

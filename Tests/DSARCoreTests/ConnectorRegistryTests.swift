@@ -47,13 +47,14 @@ final class ConnectorRegistryTests: XCTestCase {
             "type: mysql\nconnection: { socket: /nonexistent.sock, database: shop }\ntables:\n  users: { match: { email: email } }\n"
         case "postgres":
             "type: postgres\nconnection: \"host=/nonexistent dbname=shop\"\ntables:\n  users: { match: { email: email } }\n"
+        case "spark": "type: spark\ntables:\n  users: { path: data.csv, format: csv, match: { email: email } }\n"
         default: "type: \(type)\n"
         }
     }
 
     func testEveryKindIsRegisteredOnceAndParsesToItsOwnSettings() throws {
         let names = ConnectorRegistry.names
-        XCTAssertEqual(names, ["csv", "sqldump", "log", "exec", "sqlite", "mysql", "postgres"])
+        XCTAssertEqual(names, ["csv", "sqldump", "log", "exec", "sqlite", "mysql", "postgres", "spark"])
         XCTAssertEqual(Set(names).count, names.count, "a kind is registered twice")
         let s = try TempSpool()
         try "email\na@example.com\n".write(toFile: s.base + "/data.csv", atomically: true, encoding: .utf8)
@@ -64,9 +65,10 @@ final class ConnectorRegistryTests: XCTestCase {
         XCTAssertEqual(try runTool("sqlite3", [s.base + "/data.db"], stdinPath: s.base + "/db.sql").status, 0)
         for kind in ConnectorRegistry.kinds {
             XCTAssertNotNil(ConnectorRegistry.kind(named: kind.type))
-            // A server kind's source check connects: parsed here without it (tested with a real server elsewhere).
+            // A server kind's source check connects, spark's runs Spark: parsed here without it (tested
+            // with a real server and real Spark elsewhere).
             let c =
-                !["mysql", "postgres"].contains(kind.type)
+                !["mysql", "postgres", "spark"].contains(kind.type)
                 ? try loadConnector(minimal(kind.type), in: s.base, name: kind.type)
                 : try XCTUnwrap(try parseWithoutSources(minimal(kind.type), in: s.base, name: kind.type))
             XCTAssertEqual(c.type, kind.type)
@@ -89,7 +91,7 @@ final class ConnectorRegistryTests: XCTestCase {
         XCTAssertEqual(
             problems.map(\.description),
             [
-                "\(s.base)/conn.yaml:1: type: \"ndjson\" is not a connector type; expected one of: csv, sqldump, log, exec, sqlite, mysql, postgres"
+                "\(s.base)/conn.yaml:1: type: \"ndjson\" is not a connector type; expected one of: csv, sqldump, log, exec, sqlite, mysql, postgres, spark"
             ])
     }
 

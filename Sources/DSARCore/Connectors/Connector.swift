@@ -168,7 +168,8 @@ package struct ScanBatch: Sendable {
     package init(erasing jobs: [EraseJob]) {
         self.init(
             jobs: jobs.map {
-                ScanJob(jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: "")
+                ScanJob(
+                    jobID: $0.jobID, action: .delete, identifiers: $0.identifiers, dryRun: false, workDir: $0.workDir)
             })
     }
 }

@@ -201,7 +201,7 @@ package final class Processor {
                 segment.rehearsed.map {
                     let id = jobs[$0].record.jobID
                     let all = Set(closures[id]!.identifiers + (scanned.derived[id] ?? []).map(\.0))
-                    return EraseJob(jobID: id, identifiers: all.sorted(), dryRun: true)
+                    return EraseJob(jobID: id, identifiers: all.sorted(), dryRun: true, workDir: work)
                 })
             if !segment.erased.isEmpty && !stop.expired() {
                 // Exports of this segment were searched before the erasure; seal them first.
@@ -210,7 +210,9 @@ package final class Processor {
                 try eraser.keepClosures(ids, &closures, scanned)
                 // Erased and verified (the second search after erasure) with the whole set.
                 let erasure = try await eraser.eraseAndVerify(
-                    ids.map { EraseJob(jobID: $0, identifiers: closures[$0]!.identifiers, dryRun: false) },
+                    ids.map {
+                        EraseJob(jobID: $0, identifiers: closures[$0]!.identifiers, dryRun: false, workDir: work)
+                    },
                     subjects: subjects)
                 finished += try await finish(sealWork(segment.erased, erasure), stop)
             } else {

@@ -28,6 +28,7 @@ package enum CrashPoint {
     package static let all = [
         "claim.renamed", "claim.recorded", "job.running", "job.scanned", "publish.staged", "publish.renamed",
         "job.recorded", "job.retired", "journal.appended", "seal.writing", "erase.synced", "erase.renamed",
+        "spark.swapped",
         "identity.written", "retry.moved", "live.erased", "live.verified", "deliver.renamed",
         // Between the phases of a batch's writes: records fsynced but none renamed; a group's
         // outbox entries all staged and fsynced but none renamed.

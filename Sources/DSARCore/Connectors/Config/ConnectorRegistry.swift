@@ -5,6 +5,7 @@ package enum ConnectorRegistry {
     /// The kinds, in the order their names are listed in messages.
     package static let kinds: [any ConnectorKind.Type] = [
         CSVKind.self, SQLDumpKind.self, LogKind.self, ExecKind.self, SQLiteKind.self, MySQLKind.self, PostgresKind.self,
+        SparkKind.self,
     ]
 
     /// The `type:` names of every kind.

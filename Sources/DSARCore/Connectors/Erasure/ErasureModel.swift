@@ -6,10 +6,13 @@ package struct EraseJob: Sendable {
     package var jobID: String
     package var identifiers: [Identifier]
     package var dryRun: Bool
-    package init(jobID: String, identifiers: [Identifier], dryRun: Bool) {
+    /// The batch's scratch directory in the spool's `tmp/` (mode 0700; "" when there is none).
+    package var workDir: String
+    package init(jobID: String, identifiers: [Identifier], dryRun: Bool, workDir: String = "") {
         self.jobID = jobID
         self.identifiers = identifiers
         self.dryRun = dryRun
+        self.workDir = workDir
     }
 }
 
