@@ -17,10 +17,10 @@ final class CrashE2ETests: XCTestCase {
     static let oncePerBatch: Set<String> = ["job.scanned", "publish.grouped"]
     /// Points only passed while erasing or by `dsar retry` or `dsar deliver` (not by this file's
     /// export scenarios; RetryE2ETests kills at the identity and retry points, DeliverE2ETests at
-    /// deliver.renamed).
+    /// deliver.renamed, SparkE2ETests at spark.swapped).
     static let erasureOnly: Set<String> = [
         "erase.synced", "erase.renamed", "identity.written", "retry.moved", "live.erased", "live.verified",
-        "deliver.renamed",
+        "deliver.renamed", "spark.swapped",
     ]
 
     /// Every `CrashPoint.hit("…")` name in Sources/ (found by reading the code).
